@@ -1,0 +1,38 @@
+"""seqscore: exact scoring, ranking and explanation of language-model outputs.
+
+The layers, each usable on its own:
+
+* :mod:`seqscore.softmax` -- ``softmax``, ``log_softmax``, ``logsumexp``,
+  ``cross_entropy`` and its gradient, with every edge case decided;
+* :mod:`seqscore.kernels` -- ``token_logprobs`` and ``token_stats``, the one
+  fast pass over logits that everything else calls;
+* :mod:`seqscore.regression` -- ``SoftmaxRegression``, a trainable softmax layer.
+"""
+
+from .errors import (
+    DataFormatError,
+    InvalidInputError,
+    NoEstimateError,
+    SeqScoreError,
+    ShapeError,
+)
+from .kernels import TokenStats, token_logprobs, token_stats
+from .softmax import cross_entropy, cross_entropy_grad, log_softmax, logsumexp, softmax
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataFormatError",
+    "InvalidInputError",
+    "NoEstimateError",
+    "SeqScoreError",
+    "ShapeError",
+    "TokenStats",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "log_softmax",
+    "logsumexp",
+    "softmax",
+    "token_logprobs",
+    "token_stats",
+]

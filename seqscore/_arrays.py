@@ -1,0 +1,118 @@
+"""Input checks shared by the softmax layer and the token kernel.
+
+Kept in one place so that every entry point rejects the same inputs with the
+same words. The checks are written to cost nothing on good input: a NaN or a
+``+inf`` anywhere in a row makes that row's maximum NaN or ``+inf``, so the
+maximum that the numerics need anyway doubles as the validity test, and the
+exact position is looked up only once something is known to be wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidInputError, ShapeError, format_index
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The floating dtype logits of ``dtype`` are computed in.
+
+    float16 (and bfloat16-like small floats) are widened to float32 because
+    their 10-bit mantissa cannot hold a normaliser; integers and booleans
+    become float64; float32 and float64 stay as they are.
+
+    >>> compute_dtype(np.dtype(np.float16))
+    dtype('float32')
+    >>> compute_dtype(np.dtype(np.int64))
+    dtype('float64')
+    """
+    if dtype.kind == "f":
+        return np.dtype(np.float32) if dtype.itemsize < 4 else dtype
+    if dtype.kind in "iub":
+        return np.dtype(np.float64)
+    raise InvalidInputError(f"logits must be real numbers, got dtype {dtype}")
+
+
+def as_float_array(values, name: str = "logits") -> np.ndarray:
+    """``values`` as an ndarray in its compute dtype (no copy when possible)."""
+    try:
+        array = np.asarray(values)
+    except ValueError as exc:  # ragged nested lists
+        raise ShapeError(f"{name} is ragged or not numeric: {exc}") from None
+    if array.dtype == object:
+        raise ShapeError(f"{name} is ragged or not numeric (dtype object)")
+    return array.astype(compute_dtype(array.dtype), copy=False)
+
+
+def raise_for_bad_logit(
+    array: np.ndarray, name: str = "logits", offset=(), lead_shape=None
+) -> None:
+    """Raise :class:`InvalidInputError` at the first NaN or ``+inf`` entry.
+
+    ``offset`` is added to the position found, so a caller working on a tile
+    can report the position in the whole array; with ``lead_shape`` the tile
+    is a ``(steps, V)`` view and the step is spelled in the caller's shape.
+    Does nothing when every entry is finite or ``-inf``.
+    """
+    bad = np.isnan(array) | np.isposinf(array)
+    if not bad.any():
+        return
+    local = tuple(np.argwhere(bad)[0])
+    value = "NaN" if np.isnan(array[local]) else "+inf"
+    position = local
+    if offset:
+        position = tuple(int(p) + int(o) for p, o in zip(local, offset, strict=True))
+    if lead_shape is not None:
+        step = np.unravel_index(position[0], lead_shape) if lead_shape else ()
+        position = (*step, position[1])
+    raise InvalidInputError(
+        f"{format_index(position, name)} is {value}: a logit must be finite, "
+        "or -inf to mask a token"
+    )
+
+
+def row_label(row: tuple[int, ...], axis: int, ndim: int, name: str) -> str:
+    """Spell the 1-D slice along ``axis`` at ``row`` as ``name[3, :]``.
+
+    >>> row_label((3,), -1, 2, "logits")
+    'logits[3, :]'
+    >>> row_label((), 0, 1, "logits")
+    'logits[:]'
+    """
+    axis = axis % ndim
+    parts = [str(int(i)) for i in row]
+    parts.insert(axis, ":")
+    return f"{name}[{', '.join(parts)}]"
+
+
+def check_temperature(temperature: float) -> float:
+    """Return ``temperature`` as a float, or raise if it is not finite and > 0."""
+    t = float(temperature)
+    if not (np.isfinite(t) and t > 0):
+        raise InvalidInputError(
+            f"temperature must be a finite number > 0, got {temperature!r}"
+        )
+    return t
+
+
+def as_targets(targets, vocab_size: int, name: str = "targets") -> np.ndarray:
+    """Integer target ids as an int64 array, each checked to lie in [0, V).
+
+    Floats are accepted only when every value is a whole number (JSON readers
+    may produce ``3.0``); anything else is an error, never a rounding.
+    """
+    array = np.asarray(targets)
+    whole_floats = array.dtype.kind == "f" and bool(np.all(array == np.rint(array)))
+    if array.dtype.kind not in "iu" and not whole_floats and array.size:
+        raise InvalidInputError(
+            f"{name} must be integer token ids, got dtype {array.dtype}"
+        )
+    array = array.astype(np.int64, copy=False)
+    outside = (array < 0) | (array >= vocab_size)
+    if outside.any():
+        position = tuple(np.argwhere(outside)[0])
+        raise InvalidInputError(
+            f"{format_index(position, name)} = {int(array[position])} is outside "
+            f"the vocabulary [0, {vocab_size})"
+        )
+    return array

@@ -1,0 +1,85 @@
+"""``seqscore softmax``: probabilities and log-probabilities of a few logits."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import click
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..formats.output import Column, open_output, write_records
+from ..softmax import log_softmax, softmax
+from .options import format_option, output_option
+
+COLUMNS = [
+    Column("index", width=5),
+    Column("logit", width=12, spec=".6g"),
+    Column("prob", width=10, spec=".6f"),
+    Column("logprob", width=12, spec=".6f"),
+]
+
+
+@click.command(
+    "softmax",
+    context_settings={"ignore_unknown_options": True},  # so "-1.5" is a number
+)
+@click.argument("logits", nargs=-1, required=True)
+@click.option(
+    "-t",
+    "--temperature",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Divide the logits by T > 0 first: T < 1 sharpens, T > 1 flattens.",
+)
+@format_option()
+@output_option()
+def softmax_command(logits, temperature, fmt, output):
+    """Turn LOGITS into probabilities and log-probabilities.
+
+    \b
+    Examples:
+      seqscore softmax 2 1 0.1
+      seqscore softmax -- -1 0 1          (negative numbers)
+      seqscore softmax 1000 1             (log-prob -999, not -inf)
+      seqscore softmax -t 0.5 2 1 0.1
+      echo "2, 1, 0.1" | seqscore softmax -
+
+    Write -inf to mask a token (probability 0). NaN or +inf is an error.
+    """
+    values = _parse_numbers(logits)
+    probs = softmax(values, temperature=temperature)
+    logprobs = log_softmax(values, temperature=temperature)
+    records = (
+        {"index": i, "logit": float(z), "prob": float(p), "logprob": float(lp)}
+        for i, (z, p, lp) in enumerate(zip(values, probs, logprobs, strict=True))
+    )
+    with open_output(output) as out:
+        write_records(records, COLUMNS, fmt, out)
+
+
+def _parse_numbers(words) -> np.ndarray:
+    """Numbers from the arguments; ``-`` reads them from standard input.
+
+    A word that is not a number is a usage error (exit 2) when typed on the
+    command line and a data error (exit 1) when read from standard input.
+    """
+    numbers: list[float] = []
+    for word in words:
+        from_stdin = word == "-"
+        text = sys.stdin.read() if from_stdin else word
+        for token in (t for t in re.split(r"[\s,]+", text.strip()) if t):
+            try:
+                numbers.append(float(token))
+            except ValueError:
+                where = f"logit {len(numbers)} ({token!r}"
+                if from_stdin:
+                    raise InvalidInputError(
+                        f"{where} on stdin) is not a number"
+                    ) from None
+                raise click.BadParameter(f"{where}) is not a number") from None
+    if not numbers:
+        raise InvalidInputError("no logits given")
+    return np.array(numbers)

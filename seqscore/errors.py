@@ -1,0 +1,57 @@
+"""One exception hierarchy for everything seqscore rejects.
+
+Every error seqscore raises on purpose is a :class:`SeqScoreError`. The
+subclasses also inherit the builtin a Python caller would expect, so
+``except ValueError`` keeps working in code that does not know seqscore.
+
+The command line maps any :class:`SeqScoreError` to exit code 1 with a
+one-line message on stderr; usage errors (bad flags) exit with code 2.
+
+Messages name *where* the problem is: the file, the record (line), the field,
+the step and the position in the vocabulary, whichever apply. Use
+:func:`format_index` to spell an array position the same way everywhere.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DataFormatError",
+    "InvalidInputError",
+    "NoEstimateError",
+    "SeqScoreError",
+    "ShapeError",
+    "format_index",
+]
+
+
+class SeqScoreError(Exception):
+    """Base class of every error seqscore raises on purpose."""
+
+
+class InvalidInputError(SeqScoreError, ValueError):
+    """A value is outside what the quantity is defined for (NaN, +inf, ...)."""
+
+
+class ShapeError(SeqScoreError, ValueError):
+    """Arrays whose shapes do not fit together."""
+
+
+class DataFormatError(SeqScoreError, ValueError):
+    """An input file or record that does not follow its format."""
+
+
+class NoEstimateError(SeqScoreError, ValueError):
+    """A fit whose maximum-likelihood estimate does not exist (or is infinite)."""
+
+
+def format_index(index: tuple[int, ...] | int, name: str = "logits") -> str:
+    """Spell an array position as ``name[i, j]``.
+
+    >>> format_index((2, 5))
+    'logits[2, 5]'
+    >>> format_index(3, "targets")
+    'targets[3]'
+    """
+    if isinstance(index, int):
+        index = (index,)
+    return f"{name}[{', '.join(str(int(i)) for i in index)}]"

@@ -1,0 +1,1 @@
+"""Input readers and output writers, one module per format."""

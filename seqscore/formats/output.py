@@ -1,0 +1,206 @@
+"""Writing results: table, JSON, JSON Lines or CSV, atomically.
+
+Every command renders a stream of records (dicts) through :func:`write_records`
+and a list of :class:`Column`. Records are written as they come, so a command
+that streams its input also streams its output; nothing is held but the
+current record.
+
+Conventions shared by every format:
+
+* Non-finite floats are written as the strings ``"-inf"``, ``"inf"`` and
+  ``"nan"`` in JSON and JSON Lines (strict JSON has no literal for them), and
+  as ``-inf`` / ``inf`` / ``nan`` in CSV and tables. A log-probability of
+  ``-inf`` (a masked token) is a legal value and survives every format.
+* JSON is one array of records; JSON Lines one record per line; CSV has a
+  header row; the table is aligned for a terminal and truncates long text
+  with an ellipsis.
+* :func:`open_output` writes a named file through a temporary file in the same
+  folder, renamed into place only when the command succeeds, so a failed run
+  never leaves a file that looks complete. ``-`` means standard output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+
+__all__ = ["FORMATS", "Column", "json_value", "open_output", "write_records"]
+
+FORMATS = ("table", "json", "jsonl", "csv")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output field: its record key, its table header, width and format.
+
+    ``spec`` is a format spec for numbers in the table (``".4f"``); JSON and
+    CSV always carry the full value.
+    """
+
+    key: str
+    header: str | None = None
+    width: int = 10
+    spec: str = ""
+    align: str = ">"
+
+    @property
+    def title(self) -> str:
+        return self.header if self.header is not None else self.key
+
+
+def json_value(value: Any) -> Any:
+    """A record value as plain JSON data (numpy scalars and arrays included).
+
+    >>> json_value(np.float32(0.5)), json_value(-np.inf), json_value([np.int64(3)])
+    (0.5, '-inf', [3])
+    """
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_value(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if math.isfinite(number):
+            return number
+        return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
+    return value
+
+
+def _text(value: Any, spec: str = "") -> str:
+    """A value as table/CSV text."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if not math.isfinite(number):
+            return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
+        return format(number, spec) if spec else repr(number)
+    if isinstance(value, (int, np.integer)):
+        return format(
+            int(value), spec.replace("f", "d") if spec.endswith("f") else spec
+        )
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return " ".join(_text(v, spec) for v in value)
+    return str(value)
+
+
+def _fit(text: str, width: int, align: str) -> str:
+    if len(text) > width:
+        text = text[: max(0, width - 1)] + "…"
+    return f"{text:{align}{width}}"
+
+
+def _table(records: Iterable[dict], columns: list[Column], out: IO[str]) -> None:
+    out.write(
+        " ".join(_fit(c.title, c.width, c.align) for c in columns).rstrip() + "\n"
+    )
+    for record in records:
+        cells = (
+            _fit(_text(record.get(c.key), c.spec), c.width, c.align) for c in columns
+        )
+        out.write(" ".join(cells).rstrip() + "\n")
+
+
+def _json(records: Iterable[dict], columns: list[Column], out: IO[str]) -> None:
+    out.write("[")
+    for i, record in enumerate(records):
+        out.write(",\n " if i else "\n ")
+        out.write(json.dumps(json_value(_select(record, columns)), ensure_ascii=False))
+    out.write("\n]\n")
+
+
+def _jsonl(records: Iterable[dict], columns: list[Column], out: IO[str]) -> None:
+    for record in records:
+        out.write(json.dumps(json_value(_select(record, columns)), ensure_ascii=False))
+        out.write("\n")
+
+
+def _csv(records: Iterable[dict], columns: list[Column], out: IO[str]) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([c.key for c in columns])
+    for record in records:
+        writer.writerow([_text(record.get(c.key)) for c in columns])
+
+
+def _select(record: dict, columns: list[Column]) -> dict:
+    """JSON carries every key of the record; columns only fix the order."""
+    ordered = {c.key: record[c.key] for c in columns if c.key in record}
+    ordered.update((k, v) for k, v in record.items() if k not in ordered)
+    return ordered
+
+
+_WRITERS: dict[str, Callable[[Iterable[dict], list[Column], IO[str]], None]] = {
+    "table": _table,
+    "json": _json,
+    "jsonl": _jsonl,
+    "csv": _csv,
+}
+
+
+def write_records(
+    records: Iterable[dict], columns: list[Column], fmt: str, out: IO[str]
+) -> None:
+    """Write ``records`` to ``out`` in format ``fmt`` (one of :data:`FORMATS`).
+
+    >>> import io
+    >>> buffer = io.StringIO()
+    >>> write_records([{"id": 0, "p": 0.25}], [Column("id", width=2),
+    ...               Column("p", width=6, spec=".3f")], "table", buffer)
+    >>> print(buffer.getvalue(), end="")
+    id      p
+     0  0.250
+    """
+    if fmt not in _WRITERS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    _WRITERS[fmt](records, columns, out)
+
+
+@contextlib.contextmanager
+def open_output(path: str | os.PathLike | None) -> Iterator[IO[str]]:
+    """A text stream for ``path`` that becomes the file only on success.
+
+    ``None`` or ``"-"`` is standard output. For a file, the text goes to a
+    temporary file beside it, which replaces ``path`` when the block ends
+    without an exception and is deleted otherwise.
+    """
+    if path is None or str(path) == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below)
+        "w",
+        encoding="utf-8",
+        newline="",
+        dir=folder,
+        prefix=f".{os.path.basename(target)}.",
+        suffix=".tmp",
+        delete=False,
+    )
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(handle.name)
+        raise

@@ -1,0 +1,478 @@
+r"""The token kernel: per-step statistics of chosen tokens, in one pass.
+
+For logits ``z`` of shape ``(..., V)`` and integer targets ``t`` of shape
+``(...)`` the kernel computes, for every step,
+
+* ``logprob``   :math:`z_t - \log\sum_k e^{z_k}` (the log-softmax at the target),
+* ``rank``      :math:`1 + \#\{k : z_k > z_t\}` (ties share the better rank),
+* ``argmax``    the first index of the largest logit, and its log-prob,
+* ``entropy``   :math:`-\sum_k p_k \log p_k` in nats,
+* optionally the ``top_k`` ids and log-probs, best first, ties toward the
+  smaller id.
+
+How it stays fast and small: the logits are read tile by tile (a few rows, so
+that a tile and its scratch buffer stay in cache), the tiles are shared out
+between threads (numpy releases the GIL inside its loops), and nothing the size
+of the whole array is ever allocated. When one row is larger than a tile, the
+row is split into column tiles whose partial results are merged exactly (the
+running-maximum form of logsumexp). A read-only ``np.memmap`` has its pages
+handed back to the operating system once read, so scoring a file larger than
+memory keeps resident memory flat.
+
+Inputs are checked as they are read: NaN or ``+inf`` raise
+:class:`~seqscore.errors.InvalidInputError` naming the step and token, as does
+a step whose logits are all ``-inf``. A target whose own logit is ``-inf`` is
+legal: its log-prob is ``-inf`` and ``target_masked`` says so. Results are
+float64 whatever the input dtype: the differences are formed after widening, so
+float32 logits lose nothing to cancellation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import mmap
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ._arrays import as_targets, compute_dtype, raise_for_bad_logit, row_label
+from .errors import InvalidInputError, ShapeError
+
+__all__ = ["TokenStats", "token_logprobs", "token_stats"]
+
+# A tile (rows x columns of logits) is sized to stay in the per-core L2 cache
+# together with its scratch buffer.
+_TILE_BYTES = 2 * 1024 * 1024
+# Below this many logits the thread hand-off costs more than it saves.
+_PARALLEL_MIN_ELEMENTS = 1 << 20
+
+
+@dataclass(frozen=True)
+class TokenStats:
+    """Per-step statistics of the target tokens (arrays shaped like ``targets``).
+
+    ``top_ids`` and ``top_logprobs`` have one more axis of length ``top_k``
+    (length 0 when no top-k was asked for).
+    """
+
+    logprob: np.ndarray
+    rank: np.ndarray
+    is_argmax: np.ndarray
+    argmax: np.ndarray
+    argmax_logprob: np.ndarray
+    entropy: np.ndarray
+    target_masked: np.ndarray
+    top_ids: np.ndarray
+    top_logprobs: np.ndarray
+
+
+class _Partial(NamedTuple):
+    """What one column tile contributes to its rows (merged across tiles).
+
+    ``total`` and ``weighted`` are taken relative to a per-row ``shift``
+    (0 when the logits are in a range where ``exp`` is safe unshifted, else
+    the row's maximum): ``total = sum exp(z - shift)`` and ``weighted = sum
+    exp(z - shift) * (z - shift)``.
+    """
+
+    peak: np.ndarray  # max logit, compute dtype
+    shift: np.ndarray  # float64
+    total: np.ndarray  # float64
+    weighted: np.ndarray | None  # float64
+    greater: np.ndarray | None  # count of logits strictly above the target's
+    argmax: np.ndarray | None  # column of the first maximum
+    top_values: np.ndarray | None  # (n, k) best logits, best first
+    top_ids: np.ndarray | None  # (n, k) their columns
+
+
+class _Plan(NamedTuple):
+    """What to compute, the tile geometry, and how to name a step in errors."""
+
+    full: bool  # everything beyond the log-prob
+    top_k: int
+    rows_per_tile: int
+    cols_per_tile: int
+    lead_shape: tuple[int, ...]  # the caller's shape of the steps
+
+
+def token_logprobs(logits, targets, *, workers: int | None = None) -> np.ndarray:
+    r"""Log-probability of each target token: ``log_softmax(logits)[..., target]``.
+
+    ``logits`` has shape ``(..., V)`` (any float or integer dtype, an
+    ``np.memmap`` included) and ``targets`` integer ids of shape ``(...)``.
+    Returns float64 of shape ``targets.shape``. Equivalent to
+    ``np.take_along_axis(scipy.special.log_softmax(logits, -1), targets[...,
+    None], -1)[..., 0]`` without materialising the log-softmax.
+
+    >>> token_logprobs([[2.0, 1.0, 0.1], [1000.0, 1.0, 0.0]], [0, 1]).round(4).tolist()
+    [-0.417, -999.0]
+    >>> float(token_logprobs([0.0, -np.inf], 1))  # a masked target: log 0
+    -inf
+    """
+    rows, targets, out_shape = _prepare(logits, targets)
+    plan = _make_plan(rows, out_shape, full=False, top_k=0)
+    out = {"logprob": np.empty(len(targets))}
+    _run(rows, targets, plan, out, _source_mmap(logits), workers)
+    return out["logprob"].reshape(out_shape)
+
+
+def token_stats(
+    logits, targets, top_k: int = 0, *, workers: int | None = None
+) -> TokenStats:
+    r"""All per-step statistics of the target tokens in one pass over the logits.
+
+    See the module notes for the definitions. ``rank`` is 1 for a target tied
+    with the maximum, so ``is_argmax`` (``rank == 1``) can be true while
+    ``argmax`` (the first maximal index) names another token.
+
+    >>> s = token_stats([[2.0, 1.0, 0.1]], [1], top_k=2)
+    >>> int(s.rank[0]), bool(s.is_argmax[0]), int(s.argmax[0])
+    (2, False, 0)
+    >>> s.logprob.round(4).tolist(), s.entropy.round(4).tolist()  # H = sum p log 1/p
+    ([-1.417], [0.8467])
+    >>> s.top_ids
+    array([[0, 1]])
+    """
+    rows, targets, out_shape = _prepare(logits, targets)
+    n, vocab = rows.shape
+    top_k = int(top_k)
+    if not 0 <= top_k <= vocab:
+        raise InvalidInputError(f"top_k must be in [0, {vocab}], got {top_k}")
+    plan = _make_plan(rows, out_shape, full=True, top_k=top_k)
+    out = {
+        "logprob": np.empty(n),
+        "rank": np.empty(n, np.int64),
+        "argmax": np.empty(n, np.int64),
+        "argmax_logprob": np.empty(n),
+        "entropy": np.empty(n),
+        "top_ids": np.empty((n, top_k), np.int64),
+        "top_logprobs": np.empty((n, top_k)),
+    }
+    _run(rows, targets, plan, out, _source_mmap(logits), workers)
+    shaped = {
+        key: value.reshape(out_shape + value.shape[1:]) for key, value in out.items()
+    }
+    return TokenStats(
+        is_argmax=shaped["rank"] == 1,
+        target_masked=np.isneginf(shaped["logprob"]),
+        **shaped,
+    )
+
+
+# ---------------------------------------------------------------- preparation
+
+
+def _prepare(logits, targets):
+    """Logits as a 2-D ``(steps, V)`` view, targets checked and flattened."""
+    if not isinstance(logits, np.ndarray):
+        logits = np.asarray(logits)
+    compute_dtype(logits.dtype)  # rejects complex / object / strings
+    if logits.ndim == 0:
+        raise ShapeError("logits must have at least one dimension (the vocabulary)")
+    vocab = logits.shape[-1]
+    if vocab == 0:
+        raise InvalidInputError("empty vocabulary: logits have a last axis of length 0")
+    target_array = np.asarray(targets)
+    if target_array.shape != logits.shape[:-1]:
+        raise ShapeError(
+            f"targets of shape {target_array.shape} do not match logits of shape "
+            f"{logits.shape}: expected targets of shape {logits.shape[:-1]}"
+        )
+    checked = as_targets(target_array, vocab).reshape(-1)
+    return _as_rows(logits), checked, target_array.shape
+
+
+def _as_rows(logits: np.ndarray) -> np.ndarray:
+    """A ``(steps, V)`` view of ``logits`` (a copy only when no view exists)."""
+    vocab = logits.shape[-1]
+    if logits.ndim == 2:
+        return logits
+    if logits.ndim == 1:
+        return logits[np.newaxis, :]
+    lead, strides = logits.shape[:-1], logits.strides[:-1]
+    collapsible = all(
+        strides[i] == strides[i + 1] * lead[i + 1] for i in range(len(lead) - 1)
+    )
+    if collapsible:
+        return np.lib.stride_tricks.as_strided(
+            logits,
+            shape=(int(np.prod(lead)), vocab),
+            strides=(strides[-1], logits.strides[-1]),
+        )
+    return logits.reshape(-1, vocab)  # unusual strides: numpy copies
+
+
+def _make_plan(rows: np.ndarray, lead_shape, *, full: bool, top_k: int) -> _Plan:
+    vocab = rows.shape[1]
+    itemsize = compute_dtype(rows.dtype).itemsize
+    cols = min(vocab, max(1024, _TILE_BYTES // itemsize))
+    per_tile = max(1, _TILE_BYTES // (cols * itemsize))
+    return _Plan(full, top_k, per_tile, cols, tuple(lead_shape))
+
+
+# ------------------------------------------------------------------- running
+
+
+def _run(rows, targets, plan: _Plan, out: dict, source_mmap, workers) -> None:
+    """Fill ``out`` for every row, splitting the rows between threads."""
+    n, vocab = rows.shape
+    if n == 0:
+        return
+    workers = _worker_count(workers)
+    if workers == 1 or n * vocab < _PARALLEL_MIN_ELEMENTS or n < 2:
+        _run_span(rows, targets, plan, out, source_mmap, 0, n)
+        return
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [
+            pool.submit(_run_span, rows, targets, plan, out, source_mmap, lo, hi)
+            for lo, hi in itertools.pairwise(bounds)
+            if hi > lo
+        ]
+        for future in futures:
+            future.result()  # re-raises the first error a worker hit
+
+
+def _worker_count(workers: int | None) -> int:
+    if workers is None:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
+    if int(workers) < 1:
+        raise InvalidInputError(f"workers must be >= 1, got {workers}")
+    return int(workers)
+
+
+def _run_span(rows, targets, plan: _Plan, out: dict, source_mmap, lo: int, hi: int):
+    """Process rows ``lo..hi`` tile by tile with this thread's own buffers."""
+    dtype = compute_dtype(rows.dtype)
+    size = plan.rows_per_tile * plan.cols_per_tile
+    scratch = _Scratch(
+        work=np.empty(size, dtype),
+        spare=np.empty(size, dtype),
+        flags=np.empty(size, bool) if plan.full else None,
+        # float16 / integer logits are widened tile by tile into this buffer
+        widened=np.empty(size, dtype) if rows.dtype != dtype else None,
+    )
+    base = None if source_mmap is None else _mmap_address(source_mmap)
+    for start in range(lo, hi, plan.rows_per_tile):
+        stop = min(hi, start + plan.rows_per_tile)
+        _process_rows(rows, targets, plan, out, start, stop, scratch)
+        if base is not None:
+            _release_pages(source_mmap, base, rows[start:stop])
+
+
+class _Scratch(NamedTuple):
+    """One thread's reusable tile-sized buffers (flat; viewed per tile)."""
+
+    work: np.ndarray
+    spare: np.ndarray
+    flags: np.ndarray | None
+    widened: np.ndarray | None
+
+
+def _process_rows(rows, targets, plan, out, start, stop, scratch: _Scratch) -> None:
+    block = rows[start:stop]
+    target_logit = block[np.arange(stop - start), targets[start:stop]]
+    target_logit = target_logit.astype(np.float64)
+    partial = None
+    for c0 in range(0, block.shape[1], plan.cols_per_tile):
+        tile = block[:, c0 : c0 + plan.cols_per_tile]
+        if scratch.widened is not None:
+            tile = _into(scratch.widened, tile)
+        here = _tile_partial(tile, (start, c0), target_logit, plan, scratch)
+        partial = here if partial is None else _merge(partial, here, plan.top_k)
+    _finish(partial, target_logit, plan, out, start, stop)
+
+
+def _view(flat: np.ndarray, shape) -> np.ndarray:
+    """The first ``rows x cols`` entries of a flat buffer, as a 2-D array."""
+    return flat[: shape[0] * shape[1]].reshape(shape)
+
+
+def _into(flat: np.ndarray, tile: np.ndarray) -> np.ndarray:
+    """``tile`` converted into the buffer ``flat``."""
+    target = _view(flat, tile.shape)
+    np.copyto(target, tile, casting="unsafe")
+    return target
+
+
+def _tile_partial(tile, origin, target_logit, plan, scratch: _Scratch) -> _Partial:
+    """Statistics of one tile whose first entry is at ``origin`` = (row, column)."""
+    start, c0 = origin
+    n = tile.shape[0]
+    if plan.full:
+        argmax = np.argmax(tile, axis=1)
+        peak = tile[np.arange(n), argmax]
+    else:
+        argmax = None
+        peak = np.max(tile, axis=1)
+    if np.isnan(peak).any() or np.isposinf(peak).any():
+        raise_for_bad_logit(tile, offset=(start, c0), lead_shape=plan.lead_shape)
+    shift, shifted = _shift(tile, peak, scratch.spare)
+    expd = np.exp(shifted, out=_view(scratch.work, tile.shape))
+    total = expd.sum(axis=1).astype(np.float64)  # pairwise summation
+    if not plan.full:
+        return _Partial(peak, shift, total, None, None, None, None, None)
+    weighted = _weighted_sum(expd, shifted, (tile, shift), scratch.spare)
+    # the target's value was read from this array, so the cast back is exact
+    above = np.greater(
+        tile,
+        target_logit[:, None].astype(tile.dtype),
+        out=_view(scratch.flags, tile.shape),
+    )
+    greater = np.array([np.count_nonzero(row) for row in above], dtype=np.int64)
+    top_values = top_ids = None
+    if plan.top_k:
+        top_values, top_ids = _top_k(tile, min(plan.top_k, tile.shape[1]))
+        top_ids = top_ids + c0
+    return _Partial(
+        peak, shift, total, weighted, greater, argmax + c0, top_values, top_ids
+    )
+
+
+def _shift(tile, peak, spare):
+    """The per-row shift for ``exp`` and the shifted logits.
+
+    Shifting by the maximum costs a pass over the tile, so it is skipped when
+    every row's maximum ``m`` lies in ``[-30, 80 - ln V]``: then ``exp(z)``
+    cannot overflow (``V e^m m`` stays below the float32 maximum) and the terms
+    that underflow are below ``1e-25`` of the total. Otherwise each row is
+    shifted by its own maximum (0 for a row that is entirely ``-inf``).
+    """
+    upper = 80.0 - np.log(tile.shape[1])
+    if np.all(peak >= -30.0) and np.all(peak <= upper):
+        return np.zeros(len(peak)), tile
+    shift = np.where(np.isneginf(peak), 0, peak)
+    with np.errstate(over="ignore"):  # a spread beyond the dtype's range -> -inf
+        shifted = np.subtract(tile, shift[:, None], out=_view(spare, tile.shape))
+    return shift.astype(np.float64), shifted
+
+
+def _weighted_sum(expd, shifted, origin, spare) -> np.ndarray:
+    """``sum_k e_k * d_k`` per row, where masked entries have ``e = 0, d = -inf``.
+
+    Multiplied into ``spare`` and summed pairwise (an einsum is faster but
+    accumulates float32 naively: 3e-5 relative error against 9e-8 here).
+    ``0 * -inf`` is NaN, so rows holding masked entries are redone from
+    ``origin = (tile, shift)`` with the ``-inf`` lifted to the lowest finite
+    value (its ``exp`` is 0 as well). ``shifted`` may be ``spare`` itself, so
+    it is not read again after the multiplication.
+    """
+    with np.errstate(invalid="ignore"):
+        products = np.multiply(expd, shifted, out=_view(spare, expd.shape))
+    weighted = products.sum(axis=1).astype(np.float64)
+    tile, shift = origin
+    lowest = np.finfo(expd.dtype).min
+    for r in np.flatnonzero(np.isnan(weighted)):
+        with np.errstate(over="ignore"):
+            lifted = np.maximum(tile[r] - expd.dtype.type(shift[r]), lowest)
+        weighted[r] = float(np.sum(expd[r] * lifted))
+    return weighted
+
+
+def _merge(a: _Partial, b: _Partial, top_k: int) -> _Partial:
+    """Combine two column tiles of the same rows (exact, order-preserving)."""
+    peak = np.maximum(a.peak, b.peak)
+    shift = np.maximum(a.shift, b.shift)
+    scale_a, scale_b = np.exp(a.shift - shift), np.exp(b.shift - shift)
+    total = a.total * scale_a + b.total * scale_b
+    if a.weighted is None:
+        return _Partial(peak, shift, total, None, None, None, None, None)
+    weighted = scale_a * (a.weighted + (a.shift - shift) * a.total) + scale_b * (
+        b.weighted + (b.shift - shift) * b.total
+    )
+    greater = a.greater + b.greater
+    argmax = np.where(b.peak > a.peak, b.argmax, a.argmax)
+    top_values = top_ids = None
+    if top_k:
+        values = np.concatenate([a.top_values, b.top_values], axis=1)
+        ids = np.concatenate([a.top_ids, b.top_ids], axis=1)
+        order = np.lexsort((ids, -values.astype(np.float64)), axis=1)[:, :top_k]
+        top_values = np.take_along_axis(values, order, axis=1)
+        top_ids = np.take_along_axis(ids, order, axis=1)
+    return _Partial(peak, shift, total, weighted, greater, argmax, top_values, top_ids)
+
+
+def _top_k(tile: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest entries of each row, best first, ties to smaller ids."""
+    width = tile.shape[1]
+    ids = np.argpartition(tile, width - k, axis=1)[:, width - k :]
+    values = np.take_along_axis(tile, ids, axis=1)
+    kth = values.min(axis=1)
+    # argpartition picks arbitrarily among entries tied with the k-th value;
+    # rows where that choice mattered are redone to take the smallest ids.
+    ties_in_row = np.count_nonzero(tile == kth[:, None], axis=1)
+    ties_taken = np.count_nonzero(values == kth[:, None], axis=1)
+    for r in np.flatnonzero(ties_in_row != ties_taken):
+        above = np.flatnonzero(tile[r] > kth[r])
+        tied = np.flatnonzero(tile[r] == kth[r])[: k - len(above)]
+        ids[r] = np.concatenate([above, tied])
+    values = np.take_along_axis(tile, ids, axis=1)
+    order = np.lexsort((ids, -values.astype(np.float64)), axis=1)
+    return np.take_along_axis(values, order, axis=1), np.take_along_axis(
+        ids, order, axis=1
+    )
+
+
+def _finish(partial: _Partial, target_logit, plan, out, start, stop) -> None:
+    """Turn merged partials into the requested outputs for rows start..stop."""
+    where = slice(start, stop)
+    if np.isneginf(partial.peak).any():
+        row = start + int(np.flatnonzero(np.isneginf(partial.peak))[0])
+        step = np.unravel_index(row, plan.lead_shape) if plan.lead_shape else ()
+        raise InvalidInputError(
+            f"{row_label(step, -1, len(step) + 1, 'logits')} is entirely -inf: every "
+            "token is masked at this step, so there is no distribution"
+        )
+    log_total = np.log(partial.total)
+    normaliser = partial.shift + log_total  # logsumexp of the row
+    out["logprob"][where] = target_logit - normaliser
+    if not plan.full:
+        return
+    out["rank"][where] = partial.greater + 1
+    out["argmax"][where] = partial.argmax
+    out["argmax_logprob"][where] = partial.peak.astype(np.float64) - normaliser
+    out["entropy"][where] = log_total - partial.weighted / partial.total
+    if plan.top_k:
+        top = partial.top_values.astype(np.float64)
+        out["top_ids"][where] = partial.top_ids
+        out["top_logprobs"][where] = top - normaliser[:, None]
+
+
+# ----------------------------------------------------------- memory release
+
+
+def _source_mmap(logits):
+    """The read-only mmap behind ``logits``, if its pages may be dropped."""
+    handle = getattr(logits, "_mmap", None)
+    if handle is None or getattr(logits, "mode", None) != "r":
+        return None  # writable or copy-on-write maps keep their pages
+    return handle if hasattr(handle, "madvise") else None
+
+
+def _mmap_address(handle) -> int:
+    return np.frombuffer(handle, dtype=np.uint8).__array_interface__["data"][0]
+
+
+def _release_pages(handle, base: int, block: np.ndarray) -> None:
+    """Tell the kernel we are done with the pages holding ``block``.
+
+    The data stays in the page cache; only this process's resident set
+    shrinks. Only whole pages inside the block are released.
+    """
+    first = block.__array_interface__["data"][0] - base
+    length = block.shape[0] * block.strides[0]
+    page = mmap.PAGESIZE
+    lo = -(-first // page) * page
+    hi = (first + length) // page * page
+    if lo < 0 or hi <= lo:
+        return
+    # advice only: a refusal costs memory, never correctness
+    with contextlib.suppress(OSError, ValueError):
+        handle.madvise(mmap.MADV_DONTNEED, lo, hi - lo)

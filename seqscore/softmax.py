@@ -1,0 +1,207 @@
+r"""The softmax layer: logsumexp, softmax, log-softmax and cross-entropy.
+
+All functions work along one axis of an array of logits ``z`` (the vocabulary
+axis, last by default) and are exact to the precision of the compute dtype:
+
+* float64 in, float64 out; float32 in, float32 out (sums accumulated in
+  float64); float16 in, float32 out; integers in, float64 out.
+* ``-inf`` means *masked*: that token has probability exactly 0.
+* NaN or ``+inf`` anywhere raises :class:`~seqscore.errors.InvalidInputError`
+  naming the position. (scipy propagates NaN silently.)
+* A temperature ``T`` divides the logits: ``softmax(z / T)``. ``T`` must be
+  finite and > 0; anything else raises. It is applied after shifting by the
+  maximum, ``(z - max z) / T``, so a small ``T`` cannot overflow.
+
+Edge cases, decided once for every function here:
+
+============================  ==================  ============================
+input along the axis          ``logsumexp``        ``softmax`` / ``log_softmax``
+============================  ==================  ============================
+all entries ``-inf``          ``-inf`` (log 0)     raises: no distribution
+empty (vocabulary of size 0)  ``-inf`` (log 0)     raises: no distribution
+NaN or ``+inf`` entry         raises               raises
+finite, spread wider than     exact                the far tail rounds to
+the dtype's range                                  probability 0, log-prob
+                                                   ``-inf``
+============================  ==================  ============================
+
+scipy.special is inconsistent here (``log_softmax([-inf, -inf])`` is NaN while
+``logsumexp`` of the same is ``-inf``); seqscore never returns NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._arrays import (
+    as_float_array,
+    as_targets,
+    check_temperature,
+    raise_for_bad_logit,
+    row_label,
+)
+from .errors import InvalidInputError, ShapeError
+from .kernels import token_logprobs
+
+__all__ = [
+    "cross_entropy",
+    "cross_entropy_grad",
+    "log_softmax",
+    "logsumexp",
+    "softmax",
+]
+
+
+def _shifted(z, axis: int, temperature: float, *, need_distribution: bool):
+    """Validate ``z`` and return ``(z - max) / T``, the max and the dtype.
+
+    The shifted logits are <= 0 with a 0 at every row's maximum, so ``exp``
+    cannot overflow. Rows that are entirely ``-inf`` get a shift of 0 (their
+    ``exp`` is all zeros); with ``need_distribution`` they raise instead.
+    """
+    z = as_float_array(z)
+    if z.ndim == 0:
+        raise ShapeError("logits must have at least one dimension (the vocabulary)")
+    if z.shape[axis] == 0:
+        if need_distribution:
+            raise InvalidInputError(
+                "empty vocabulary: the softmax axis has length 0, so there is no "
+                "distribution"
+            )
+        return z, None, z.dtype
+    t = check_temperature(temperature)
+    peak = np.max(z, axis=axis, keepdims=True)
+    if not np.all(np.isfinite(peak)):
+        if np.isnan(peak).any() or np.isposinf(peak).any():
+            raise_for_bad_logit(z)
+        if need_distribution:
+            row = tuple(np.argwhere(np.isneginf(np.squeeze(peak, axis=axis)))[0])
+            raise InvalidInputError(
+                f"{row_label(row, axis, z.ndim, 'logits')} is entirely -inf "
+                "(every token masked): there is no distribution to normalise"
+            )
+        peak = np.where(np.isneginf(peak), 0, peak)
+    with np.errstate(over="ignore"):  # a spread beyond the dtype's range -> -inf
+        shifted = z - peak
+    if t != 1.0:
+        shifted /= np.asarray(t, dtype=z.dtype)
+    return shifted, peak, z.dtype
+
+
+def _log_normaliser(shifted: np.ndarray, axis: int) -> np.ndarray:
+    """``log sum exp(shifted)`` along ``axis``, summed in float64."""
+    total = np.sum(np.exp(shifted), axis=axis, keepdims=True, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.log(total)
+
+
+def logsumexp(z, axis: int = -1, *, keepdims: bool = False) -> np.ndarray:
+    r"""Stable :math:`\log \sum_k \exp z_k` along ``axis``.
+
+    Computed as :math:`m + \log \sum_k \exp(z_k - m)` with :math:`m = \max_k
+    z_k`. A row that is entirely ``-inf``, or empty, gives ``-inf`` (the log
+    of an empty sum). NaN or ``+inf`` raises ``InvalidInputError``.
+
+    >>> float(logsumexp([1000.0, 1000.0]))  # naive exp overflows
+    1000.6931471805599
+    >>> float(logsumexp([-np.inf, -np.inf]))
+    -inf
+    >>> logsumexp(np.zeros((2, 4)))
+    array([1.38629436, 1.38629436])
+    """
+    shifted, peak, dtype = _shifted(z, axis, 1.0, need_distribution=False)
+    if peak is None:  # empty axis
+        out = np.full(np.sum(shifted, axis=axis, keepdims=True).shape, -np.inf)
+    else:
+        out = _log_normaliser(shifted, axis) + peak
+    if not keepdims:
+        out = np.squeeze(out, axis=axis)
+    return out.astype(dtype, copy=False)
+
+
+def log_softmax(z, axis: int = -1, *, temperature: float = 1.0) -> np.ndarray:
+    r"""Log-probabilities :math:`z_k/T - \log \sum_j \exp(z_j/T)` along ``axis``.
+
+    Computed from the shifted logits, never as ``log(softmax(z))``, so a large
+    gap gives a large negative number, not ``-inf``. Masked (``-inf``) entries
+    give ``-inf``. An all-``-inf`` or empty row raises (see the module notes).
+
+    >>> log_softmax([1000.0, 1.0])
+    array([   0., -999.])
+    >>> np.round(log_softmax([2.0, 1.0, 0.1]), 4).tolist()
+    [-0.417, -1.417, -2.317]
+    """
+    shifted, _, dtype = _shifted(z, axis, temperature, need_distribution=True)
+    return (shifted - _log_normaliser(shifted, axis)).astype(dtype, copy=False)
+
+
+def softmax(z, axis: int = -1, *, temperature: float = 1.0) -> np.ndarray:
+    r"""Probabilities :math:`\exp(z_k/T) / \sum_j \exp(z_j/T)` along ``axis``.
+
+    Adding a constant to every logit changes nothing; multiplying by a
+    positive scalar keeps the argmax; all zeros give the uniform ``1/K``.
+    Masked (``-inf``) entries get exactly 0. An all-``-inf`` or empty row
+    raises (see the module notes).
+
+    >>> np.round(softmax([2.0, 1.0, 0.1]), 3)
+    array([0.659, 0.242, 0.099])
+    >>> softmax([0.0, 0.0, 0.0, 0.0])
+    array([0.25, 0.25, 0.25, 0.25])
+    >>> softmax([1.0, -np.inf])
+    array([1., 0.])
+    """
+    shifted, _, dtype = _shifted(z, axis, temperature, need_distribution=True)
+    unnormalised = np.exp(shifted)
+    total = np.sum(unnormalised, axis=axis, keepdims=True, dtype=np.float64)
+    return (unnormalised / total).astype(dtype, copy=False)
+
+
+def _batch_rows(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Logits as ``(N, K)`` and labels as ``(N,)``, checked against each other."""
+    logits = as_float_array(logits)
+    labels = np.asarray(labels)
+    if logits.ndim < 1 or logits.shape[:-1] != labels.shape:
+        raise ShapeError(
+            f"labels of shape {labels.shape} do not match logits of shape "
+            f"{logits.shape}: expected labels of shape {logits.shape[:-1]}"
+        )
+    if labels.size == 0:
+        raise InvalidInputError("cross-entropy of an empty batch is undefined")
+    k = logits.shape[-1]
+    labels = as_targets(labels, k, name="labels")
+    return logits.reshape(-1, k), labels.reshape(-1)
+
+
+def cross_entropy(logits, labels) -> float:
+    r"""Mean cross-entropy :math:`-\frac1N \sum_n \log\mathrm{softmax}(z_n)_{y_n}`.
+
+    ``logits`` has shape ``(..., K)`` and ``labels`` the integer shape
+    ``(...)``; the mean is over every labelled row. A label whose logit is
+    ``-inf`` has probability 0, so the loss is ``+inf`` (not an error).
+
+    >>> round(cross_entropy([[2.0, 1.0, 0.1]], [0]), 4)
+    0.417
+    >>> round(cross_entropy([[0.0, 0.0]], [1]), 4)  # log 2
+    0.6931
+    """
+    z, y = _batch_rows(logits, labels)
+    return float(-np.mean(token_logprobs(z, y)))
+
+
+def cross_entropy_grad(logits, labels) -> np.ndarray:
+    r"""Gradient of :func:`cross_entropy` with respect to the logits.
+
+    :math:`\partial L / \partial z_{nk} = (\mathrm{softmax}(z_n)_k -
+    [k = y_n]) / N`. Each row sums to 0; the entry of the true class is the
+    most negative, and its size grows toward ``1/N`` as the model becomes
+    confidently wrong. Returned with the shape of ``logits``.
+
+    >>> cross_entropy_grad([[0.0, 0.0]], [0])
+    array([[-0.5,  0.5]])
+    """
+    shape = np.shape(logits)
+    z, y = _batch_rows(logits, labels)
+    grad = softmax(z).astype(np.float64)
+    grad[np.arange(len(y)), y] -= 1.0
+    grad /= len(y)
+    return grad.reshape(shape)
