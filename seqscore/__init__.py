@@ -17,6 +17,7 @@ from .errors import (
     ShapeError,
 )
 from .kernels import TokenStats, token_logprobs, token_stats
+from .regression import SoftmaxRegression
 from .softmax import cross_entropy, cross_entropy_grad, log_softmax, logsumexp, softmax
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __all__ = [
     "NoEstimateError",
     "SeqScoreError",
     "ShapeError",
+    "SoftmaxRegression",
     "TokenStats",
     "cross_entropy",
     "cross_entropy_grad",
