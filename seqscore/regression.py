@@ -18,10 +18,10 @@ The step size defaults to ``1 / L`` with ``L = max_n ||x_n||^2 / 2 + 1/2 +
 lambda``, a bound on the curvature of every minibatch's objective, so the
 default never diverges. Each epoch visits the rows in an order drawn from the
 explicit ``rng``. The full objective is watched after every epoch: an epoch
-that does not lower it restarts the momentum, and after two such epochs in a
-row the batch size doubles (once it is the whole data set, the step halves
-instead). Growing the sample turns the minibatch noise down as the optimum
-nears, so minibatch fitting converges to the exact optimum.
+that does not lower it restarts the momentum. With minibatches, every second
+such epoch doubles the batch size, turning the sampling noise down as the
+optimum nears, so minibatch fitting converges to the exact optimum; once the
+batch is the whole data set, two failures in a row halve the step instead.
 Fitting stops when the full gradient's largest entry falls below ``tol``.
 
 Features may be a dense array or a ``scipy.sparse`` matrix (one-hot features
@@ -88,7 +88,7 @@ class SoftmaxRegression:
         velocity = [np.zeros_like(p) for p in params]
         step, batch_size = self._initial_step(X), int(self.batch_size)
         loss, gradient = self._full_pass(X, y, params)
-        self.loss_curve_, stalled = [loss], 0
+        self.loss_curve_, failures = [loss], 0
         for epoch in range(1, self.max_epochs + 1):
             for rows in _batches(X.shape[0], batch_size, rng):
                 self._nesterov_step(X[rows], y[rows], params, velocity, step)
@@ -98,18 +98,20 @@ class SoftmaxRegression:
             self.converged_ = max(float(np.abs(g).max()) for g in gradient) < self.tol
             if self.converged_:
                 break
-            if loss < self.loss_curve_[-2]:
-                stalled = 0
-                continue
-            for v in velocity:  # momentum overshot, or minibatch noise dominates
-                v[:] = 0
-            stalled += 1
-            if stalled == 2:  # noise: larger batches; at full batch, smaller steps
-                stalled = 0
-                if batch_size < X.shape[0]:
-                    batch_size *= 2
-                else:
+            improved = loss < self.loss_curve_[-2]
+            if not improved:  # momentum overshot, or minibatch noise dominates
+                for v in velocity:
+                    v[:] = 0
+            full_batch = batch_size >= X.shape[0]
+            # at full batch only consecutive failures count (an overshoot);
+            # with minibatches every failure is a sign of noise
+            failures = 0 if improved and full_batch else failures + (not improved)
+            if failures == 2:
+                failures = 0
+                if full_batch:
                     step /= 2
+                else:
+                    batch_size *= 2
         self.coef_, self.intercept_ = params
         return self
 
@@ -200,7 +202,7 @@ class SoftmaxRegression:
         if self.learning_rate != "auto":
             return float(self.learning_rate)
         squared = X.multiply(X).sum(axis=1) if sp.issparse(X) else np.sum(X * X, axis=1)
-        curvature = 0.5 * (float(np.max(squared, initial=0.0)) + 1.0) + self.l2
+        curvature = 0.5 * (float(np.asarray(squared).max()) + 1.0) + self.l2
         return 1.0 / curvature
 
     def _check_settings(self) -> None:
