@@ -1,0 +1,123 @@
+r"""Reductions of per-token log-probabilities to one number per sequence.
+
+Every reduction starts from the summed log-probability :math:`S = \sum_t \log
+p(x_t \mid c, x_{<t})` of a sequence of :math:`L` tokens, :math:`C` characters
+and :math:`B` UTF-8 bytes. Each is defined once here, with the convention of
+the public tool that popularised it:
+
+==================  ====================================  =======================
+name                formula                               convention of
+==================  ====================================  =======================
+``sum``             :math:`S`                             lm-eval ``acc``
+``mean``            :math:`S / L`                         per-token average
+``char``            :math:`S / C`                         lm-eval ``acc_norm``
+``byte``            :math:`S / B`                         lm-eval ``acc_bytes``
+``length_penalty``  :math:`S / L^{\alpha}`                HF beam search
+``gnmt``            :math:`S / ((5 + L) / 6)^{\alpha}`    GNMT (Wu et al. 2016)
+``perplexity``      :math:`\exp(-S / L)`                  token perplexity
+``bits_per_byte``   :math:`-S / (B \ln 2)`                lm-eval bits_per_byte
+``pmi``             :math:`S - \log P(x)`                 lm-eval mutual info
+==================  ====================================  =======================
+
+Higher is better for every reduction except ``perplexity`` and
+``bits_per_byte``; :data:`RANKABLE` lists the ones candidates can be ranked
+by. A reduction that needs a quantity the input lacks (characters without the
+text, ``pmi`` without the unconditional score) is ``None``, never a guess.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .errors import InvalidInputError
+
+__all__ = ["RANKABLE", "Reductions", "reduce"]
+
+#: Reductions a candidate list can be ranked by (higher is better).
+RANKABLE = ("sum", "mean", "char", "byte", "length_penalty", "gnmt", "pmi")
+
+
+@dataclass(frozen=True)
+class Reductions:
+    """All reductions of one sequence, side by side (``None``: not computable)."""
+
+    sum: float
+    mean: float
+    char: float | None
+    byte: float | None
+    length_penalty: float
+    gnmt: float
+    perplexity: float
+    bits_per_byte: float | None
+    pmi: float | None
+
+    def value(self, name: str) -> float:
+        """The reduction called ``name``; raises if the input cannot supply it."""
+        if name not in RANKABLE:
+            raise InvalidInputError(
+                f"cannot rank by {name!r}: choose one of {', '.join(RANKABLE)}"
+            )
+        result = getattr(self, name)
+        if result is None:
+            need = {
+                "char": "the text",
+                "byte": "the text or token bytes",
+                "pmi": "an unconditional score",
+            }[name]
+            raise InvalidInputError(f"the {name!r} normalisation needs {need}")
+        return result
+
+
+def reduce(
+    total: float,
+    n_tokens: int,
+    *,
+    n_chars: int | None = None,
+    n_bytes: int | None = None,
+    unconditional: float | None = None,
+    alpha: float = 1.0,
+) -> Reductions:
+    r"""Every reduction of a sequence whose log-probs sum to ``total``.
+
+    ``n_tokens`` must be >= 1: an empty sequence has no per-token average.
+    A character or byte count of 0 leaves that reduction ``None``.
+
+    >>> r = reduce(-6.0, 3, n_chars=12, n_bytes=12, unconditional=-9.0, alpha=1.0)
+    >>> r.sum, r.mean, r.char, r.pmi
+    (-6.0, -2.0, -0.5, 3.0)
+    >>> round(r.perplexity, 4)  # exp(2)
+    7.3891
+    >>> round(r.gnmt, 4)  # -6 / ((5 + 3) / 6)
+    -4.5
+    >>> reduce(-1.0, 1).char is None
+    True
+    """
+    if n_tokens < 1:
+        raise InvalidInputError("a sequence with no tokens has no score to reduce")
+    if not math.isfinite(alpha):
+        raise InvalidInputError(f"alpha must be finite, got {alpha}")
+    per = _per(total)
+    return Reductions(
+        sum=total,
+        mean=total / n_tokens,
+        char=per(n_chars),
+        byte=per(n_bytes),
+        length_penalty=total / n_tokens**alpha,
+        gnmt=total / ((5 + n_tokens) / 6) ** alpha,
+        perplexity=_exp(-total / n_tokens),
+        bits_per_byte=None if not n_bytes else -total / n_bytes / math.log(2),
+        pmi=None if unconditional is None else total - unconditional,
+    )
+
+
+def _exp(x: float) -> float:
+    """``exp(x)``, ``inf`` past the float range instead of OverflowError."""
+    return math.exp(x) if x < 709.0 else math.inf
+
+
+def _per(total: float):
+    def divide(count: int | None) -> float | None:
+        return total / count if count else None
+
+    return divide

@@ -1,0 +1,394 @@
+r"""Sequence scores for candidate completions.
+
+A :class:`Prompt` holds any number of :class:`Candidate` completions of
+different lengths. Each candidate carries its per-token log-probabilities
+(:class:`TokenScores`) and whatever else its input supplied: ranks, the
+argmax token and its log-prob, entropies, top alternatives, text and bytes.
+
+The score of a candidate is the autoregressive log-probability
+
+.. math::
+
+    \log P(x_1 \ldots x_L \mid c) = \sum_{t=1}^{L} \log p(x_t \mid c, x_{<t}),
+
+a sum of log-probabilities (never a product of probabilities, which
+underflows, and never a sum of raw logits, which are not normalised).
+:func:`score_prompt` adds every reduction of :mod:`seqscore.reductions`, the
+weakest token, whether the candidate is the greedy path, its rank among the
+prompt's candidates and its Plackett-Luce first-choice probability: the
+softmax of the summed scores, i.e. the model's probability of the candidate
+given that one of these candidates is produced.
+
+A candidate's score depends on nothing but its own tokens: not on the other
+candidates, on padding, or on how many candidates are scored together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InvalidInputError, ShapeError
+from .kernels import token_stats
+from .reductions import RANKABLE, Reductions, reduce
+from .softmax import softmax
+
+__all__ = [
+    "Candidate",
+    "CandidateScore",
+    "Loglikelihood",
+    "Prompt",
+    "TokenScores",
+    "loglikelihood",
+    "score_prompt",
+    "token_scores_from_logits",
+]
+
+# Log-probabilities computed in float32 by other tools can exceed 0 by a few
+# ulps; anything above this is not a log-probability (raw logits, probably).
+POSITIVE_TOLERANCE = 1e-6
+
+
+def _float_array(values, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        bad = next(
+            (i for i, v in enumerate(values) if not isinstance(v, (int, float))), None
+        )
+        raise InvalidInputError(
+            f"{name}[{bad}] is {values[bad]!r}, not a number"
+            if bad is not None
+            else f"{name} is not a list of numbers"
+        ) from None
+    if array.ndim != 1:
+        raise ShapeError(f"{name} must be a flat list of numbers")
+    return array
+
+
+@dataclass(frozen=True)
+class TokenScores:
+    """Per-token facts of one candidate, all of length ``n_tokens``.
+
+    Only ``logprob`` is required. ``is_argmax`` says whether each token was
+    the most probable at its step (decidable from logits, from ranks, or from
+    top alternatives); ``rank`` is exact where given (1 = most probable).
+    """
+
+    logprob: np.ndarray
+    token: tuple[str, ...] | None = None
+    token_id: np.ndarray | None = None
+    is_argmax: np.ndarray | None = None
+    rank: np.ndarray | None = None
+    argmax_logprob: np.ndarray | None = None
+    entropy: np.ndarray | None = None
+    top_tokens: tuple[tuple[str, ...], ...] | None = None
+    top_logprobs: tuple[np.ndarray, ...] | None = None
+
+    def __post_init__(self):
+        logprob = _float_array(self.logprob, "logprobs")
+        object.__setattr__(self, "logprob", logprob)
+        if np.isnan(logprob).any():
+            raise InvalidInputError(f"logprobs[{_first(np.isnan(logprob))}] is NaN")
+        too_high = logprob > POSITIVE_TOLERANCE
+        if too_high.any():
+            i = _first(too_high)
+            raise InvalidInputError(
+                f"logprobs[{i}] = {logprob[i]!r} is positive, so not a "
+                "log-probability (are these raw logits?)"
+            )
+        n = len(logprob)
+        for name in (
+            "token",
+            "token_id",
+            "is_argmax",
+            "rank",
+            "argmax_logprob",
+            "entropy",
+            "top_tokens",
+            "top_logprobs",
+        ):
+            value = getattr(self, name)
+            if value is not None and len(value) != n:
+                raise ShapeError(
+                    f"{name} has {len(value)} entries but logprobs has {n}"
+                )
+
+    def __len__(self) -> int:
+        return len(self.logprob)
+
+
+def _first(mask) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One completion of a prompt: its tokens' scores and, optionally, text.
+
+    ``n_bytes`` defaults to the UTF-8 length of ``text``; give it explicitly
+    when the tokens' bytes are known but the text is not. ``unconditional``
+    is ``log P(x)`` without the prompt, for the ``pmi`` reduction.
+    """
+
+    id: str
+    tokens: TokenScores
+    text: str | None = None
+    n_bytes: int | None = None
+    unconditional: float | None = None
+
+    def __post_init__(self):
+        if len(self.tokens) == 0:
+            raise InvalidInputError(
+                f"candidate {self.id!r} has no tokens: an empty completion has no score"
+            )
+        if self.n_bytes is None and self.text is not None:
+            object.__setattr__(self, "n_bytes", len(self.text.encode("utf-8")))
+        if self.unconditional is not None and np.isnan(self.unconditional):
+            raise InvalidInputError(f"candidate {self.id!r}: unconditional is NaN")
+
+    @property
+    def n_chars(self) -> int | None:
+        return None if self.text is None else len(self.text)
+
+    @property
+    def is_greedy(self) -> bool | None:
+        """Every token the argmax of its step (``None`` if undecidable)."""
+        flags = self.tokens.is_argmax
+        return None if flags is None else bool(np.all(flags))
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt and its candidate completions; ``source`` locates it in a file."""
+
+    id: str
+    candidates: tuple[Candidate, ...]
+    text: str | None = None
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        if not self.candidates:
+            raise InvalidInputError(f"prompt {self.id!r} has no candidates")
+        ids = [c.id for c in self.candidates]
+        duplicate = next((i for i in ids if ids.count(i) > 1), None)
+        if duplicate is not None:
+            raise InvalidInputError(
+                f"prompt {self.id!r} has two candidates with id {duplicate!r}"
+            )
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    """A scored candidate: its reductions, weakest token, rank and probability."""
+
+    prompt_id: str
+    candidate_id: str
+    text: str | None
+    n_tokens: int
+    n_chars: int | None
+    n_bytes: int | None
+    reductions: Reductions
+    weakest_position: int
+    weakest_token: str | None
+    weakest_logprob: float
+    is_greedy: bool | None
+    rank: int
+    probability: float | None
+    ranked_by: str
+
+    @property
+    def score(self) -> float:
+        """The summed log-probability."""
+        return self.reductions.sum
+
+    def record(self) -> dict:
+        """A flat dict for output writers."""
+        reductions = self.reductions
+        return {
+            "prompt": self.prompt_id,
+            "candidate": self.candidate_id,
+            "rank": self.rank,
+            "score": reductions.sum,
+            "mean": reductions.mean,
+            "char": reductions.char,
+            "byte": reductions.byte,
+            "length_penalty": reductions.length_penalty,
+            "gnmt": reductions.gnmt,
+            "perplexity": reductions.perplexity,
+            "bits_per_byte": reductions.bits_per_byte,
+            "pmi": reductions.pmi,
+            "probability": self.probability,
+            "n_tokens": self.n_tokens,
+            "n_chars": self.n_chars,
+            "n_bytes": self.n_bytes,
+            "is_greedy": self.is_greedy,
+            "weakest_position": self.weakest_position,
+            "weakest_token": self.weakest_token,
+            "weakest_logprob": self.weakest_logprob,
+            "ranked_by": self.ranked_by,
+            "text": self.text,
+        }
+
+
+def score_prompt(
+    prompt: Prompt, normalize: str = "sum", alpha: float = 1.0
+) -> tuple[CandidateScore, ...]:
+    """Score every candidate of ``prompt`` and rank them by ``normalize``.
+
+    ``rank`` is 1 + the number of candidates with a strictly higher value of
+    the ``normalize`` reduction (ties share a rank). ``probability`` is the
+    softmax of the summed scores over the prompt's candidates (``None`` when
+    every candidate has probability 0).
+
+    The longer candidate loses on total score but wins per token:
+
+    >>> a = Candidate("a", TokenScores([-0.5, -0.5]), text=" New York")
+    >>> b = Candidate("b", TokenScores([-0.8]), text=" Rome")
+    >>> # p(a) = e^-1.0 / (e^-1.0 + e^-0.8) = 1 / (1 + e^0.2)
+    >>> [(s.candidate_id, s.rank, round(s.probability, 4))
+    ...  for s in score_prompt(Prompt("q", (a, b)))]
+    [('a', 2, 0.4502), ('b', 1, 0.5498)]
+    >>> [s.rank for s in score_prompt(Prompt("q", (a, b)), normalize="mean")]
+    [1, 2]
+    """
+    if normalize not in RANKABLE:
+        raise InvalidInputError(
+            f"cannot rank by {normalize!r}: choose one of {', '.join(RANKABLE)}"
+        )
+    reductions = [_reduce(c, alpha) for c in prompt.candidates]
+    try:
+        keys = np.array([r.value(normalize) for r in reductions])
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"prompt {prompt.id!r}: {exc}") from None
+    ranks = 1 + np.sum(keys[None, :] > keys[:, None], axis=1)
+    probabilities = _first_choice(np.array([r.sum for r in reductions]))
+    return tuple(
+        _scored(prompt.id, c, r, int(rank), p, normalize)
+        for c, r, rank, p in zip(
+            prompt.candidates, reductions, ranks, probabilities, strict=True
+        )
+    )
+
+
+def _reduce(candidate: Candidate, alpha: float) -> Reductions:
+    return reduce(
+        float(np.sum(candidate.tokens.logprob)),
+        len(candidate.tokens),
+        n_chars=candidate.n_chars,
+        n_bytes=candidate.n_bytes,
+        unconditional=candidate.unconditional,
+        alpha=alpha,
+    )
+
+
+def _first_choice(totals: np.ndarray) -> list[float | None]:
+    """Plackett-Luce first-choice probabilities: a softmax of the totals."""
+    if not np.isfinite(totals).any():
+        return [None] * len(totals)
+    return [float(p) for p in softmax(totals)]
+
+
+def _scored(prompt_id, candidate, reductions, rank, probability, normalize):
+    logprob = candidate.tokens.logprob
+    weakest = int(np.argmin(logprob))
+    tokens = candidate.tokens.token
+    return CandidateScore(
+        prompt_id=prompt_id,
+        candidate_id=candidate.id,
+        text=candidate.text,
+        n_tokens=len(logprob),
+        n_chars=candidate.n_chars,
+        n_bytes=candidate.n_bytes,
+        reductions=reductions,
+        weakest_position=weakest,
+        weakest_token=None if tokens is None else tokens[weakest],
+        weakest_logprob=float(logprob[weakest]),
+        is_greedy=candidate.is_greedy,
+        rank=rank,
+        probability=probability,
+        ranked_by=normalize,
+    )
+
+
+# ------------------------------------------------------------------ logits
+
+
+def token_scores_from_logits(logits, targets, *, top_k: int = 0) -> TokenScores:
+    """Per-token scores of ``targets`` from aligned logits (row t scores t).
+
+    ``is_argmax`` follows lm-evaluation-harness: the target equals the
+    argmax of its row, ties going to the first (lowest) index as with
+    ``torch.argmax`` and ``numpy.argmax``. ``rank`` counts strictly larger
+    logits, so a target tied for the top has rank 1 either way.
+    """
+    targets = np.asarray(targets)
+    stats = token_stats(logits, targets, top_k=top_k)
+    return TokenScores(
+        logprob=stats.logprob,
+        token_id=targets.astype(np.int64),
+        is_argmax=stats.argmax == targets,
+        rank=stats.rank,
+        argmax_logprob=stats.argmax_logprob,
+        entropy=stats.entropy,
+        top_logprobs=tuple(stats.top_logprobs) if top_k else None,
+        top_tokens=tuple(tuple(map(str, row)) for row in stats.top_ids)
+        if top_k
+        else None,
+    )
+
+
+@dataclass(frozen=True)
+class Loglikelihood:
+    """The log-likelihood of a continuation, as lm-evaluation-harness defines it."""
+
+    logprob: float
+    is_greedy: bool
+    token_logprobs: np.ndarray
+    tokens: TokenScores
+
+
+def loglikelihood(logits, input_ids, n_context: int) -> Loglikelihood:
+    r"""Score ``input_ids[n_context:]`` from a causal LM's logits over the sequence.
+
+    ``logits`` has shape ``(T, V)`` for the ``T`` input ids: the logits at
+    position ``i`` predict token ``i + 1``, so the continuation is scored by
+    positions ``n_context - 1 .. T - 2`` (lm-evaluation-harness's
+    ``_loglikelihood_tokens`` rule). ``is_greedy`` is true when every
+    continuation token is the argmax of its step.
+
+    ``n_context`` must be >= 1: no logits predict the first token. (lm-eval
+    gives an empty context the end-of-text token as its context.)
+
+    Row 0 predicts token 1 (p = 0.9), row 1 predicts token 2 (p = 0.8), and
+    the last row predicts beyond the sequence, so it is not used:
+
+    >>> logits = np.log([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
+    >>> result = loglikelihood(logits, [1, 0, 1], n_context=1)
+    >>> bool(np.isclose(result.logprob, np.log(0.9) + np.log(0.8)))
+    True
+    >>> result.is_greedy
+    True
+    """
+    logits = np.asarray(logits) if not isinstance(logits, np.ndarray) else logits
+    ids = np.asarray(input_ids)
+    if logits.ndim != 2 or ids.ndim != 1 or logits.shape[0] != ids.shape[0]:
+        raise ShapeError(
+            f"expected logits (T, V) and input_ids (T,), got {logits.shape} and "
+            f"{ids.shape}"
+        )
+    n_context = int(n_context)
+    if not 1 <= n_context < len(ids):
+        raise InvalidInputError(
+            f"n_context must be in [1, {len(ids) - 1}] for {len(ids)} input ids "
+            f"(got {n_context}): the context needs a token and the continuation "
+            "must not be empty"
+        )
+    tokens = token_scores_from_logits(logits[n_context - 1 : -1], ids[n_context:])
+    return Loglikelihood(
+        logprob=float(np.sum(tokens.logprob)),
+        is_greedy=bool(np.all(tokens.is_argmax)),
+        token_logprobs=tokens.logprob,
+        tokens=tokens,
+    )
