@@ -12,6 +12,7 @@ import sys
 import click
 
 from . import __version__
+from .commands.score import score_command
 from .commands.softmax import softmax_command
 from .errors import SeqScoreError
 
@@ -49,6 +50,7 @@ def main():
     """
 
 
+main.add_command(score_command)
 main.add_command(softmax_command)
 
 

@@ -127,9 +127,10 @@ def _first(mask) -> int:
 class Candidate:
     """One completion of a prompt: its tokens' scores and, optionally, text.
 
-    ``n_bytes`` defaults to the UTF-8 length of ``text``; give it explicitly
-    when the tokens' bytes are known but the text is not. ``unconditional``
-    is ``log P(x)`` without the prompt, for the ``pmi`` reduction.
+    ``n_chars`` and ``n_bytes`` default to the length of ``text`` in
+    characters and UTF-8 bytes; give them explicitly when the counts are known
+    but the text is not. ``unconditional`` is ``log P(x)`` without the
+    prompt, for the ``pmi`` reduction.
     """
 
     id: str
@@ -137,20 +138,20 @@ class Candidate:
     text: str | None = None
     n_bytes: int | None = None
     unconditional: float | None = None
+    n_chars: int | None = None
 
     def __post_init__(self):
         if len(self.tokens) == 0:
             raise InvalidInputError(
                 f"candidate {self.id!r} has no tokens: an empty completion has no score"
             )
-        if self.n_bytes is None and self.text is not None:
-            object.__setattr__(self, "n_bytes", len(self.text.encode("utf-8")))
+        if self.text is not None:
+            if self.n_bytes is None:
+                object.__setattr__(self, "n_bytes", len(self.text.encode("utf-8")))
+            if self.n_chars is None:
+                object.__setattr__(self, "n_chars", len(self.text))
         if self.unconditional is not None and np.isnan(self.unconditional):
             raise InvalidInputError(f"candidate {self.id!r}: unconditional is NaN")
-
-    @property
-    def n_chars(self) -> int | None:
-        return None if self.text is None else len(self.text)
 
     @property
     def is_greedy(self) -> bool | None:

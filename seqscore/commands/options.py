@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import click
 
 from ..formats.output import FORMATS
 
-__all__ = ["format_option", "output_option"]
+__all__ = ["format_option", "output_option", "progress_callback"]
 
 
 def format_option(default: str = "table", choices=FORMATS):
@@ -33,3 +36,27 @@ def output_option():
         help="Write here instead of standard output. The file appears only "
         "when the command succeeds.",
     )
+
+
+@contextlib.contextmanager
+def progress_callback(enabled: bool | None, label: str):
+    """A ``(done, total)`` callback drawing a progress bar on stderr.
+
+    ``enabled=None`` means: only when stderr is a terminal, so logs and pipes
+    never fill with bar updates. Yields ``None`` when disabled.
+    """
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        yield None
+        return
+    with click.progressbar(length=1000, label=label, file=sys.stderr) as bar:
+        state = {"shown": 0}
+
+        def update(done: int, total: int) -> None:
+            target = int(1000 * done / total) if total else 1000
+            if target > state["shown"]:
+                bar.update(target - state["shown"])
+                state["shown"] = target
+
+        yield update

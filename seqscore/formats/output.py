@@ -7,6 +7,7 @@ current record.
 
 Conventions shared by every format:
 
+* Booleans are ``yes``/``no`` in tables and ``true``/``false`` elsewhere.
 * Non-finite floats are written as the strings ``"-inf"``, ``"inf"`` and
   ``"nan"`` in JSON and JSON Lines (strict JSON has no literal for them), and
   as ``-inf`` / ``inf`` / ``nan`` in CSV and tables. A log-probability of
@@ -135,7 +136,13 @@ def _csv(records: Iterable[dict], columns: list[Column], out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([c.key for c in columns])
     for record in records:
-        writer.writerow([_text(record.get(c.key)) for c in columns])
+        writer.writerow([_csv_text(record.get(c.key)) for c in columns])
+
+
+def _csv_text(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    return _text(value)
 
 
 def _select(record: dict, columns: list[Column]) -> dict:

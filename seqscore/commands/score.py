@@ -1,0 +1,270 @@
+"""``seqscore score``: sequence scores, reductions and ranks of candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib import resources
+
+import click
+
+from ..errors import DataFormatError
+from ..formats.inputs import INPUT_FORMATS, read_prompts
+from ..formats.output import Column, open_output, write_records
+from ..formats.records import Rejected
+from ..reductions import RANKABLE
+from ..scoring import Prompt, score_prompt
+from .options import format_option, output_option, progress_callback
+
+EXAMPLE = "example_openai_chat.json"
+
+
+RECORD_FIELDS = (
+    "prompt",
+    "candidate",
+    "rank",
+    "score",
+    "mean",
+    "char",
+    "byte",
+    "length_penalty",
+    "gnmt",
+    "perplexity",
+    "bits_per_byte",
+    "pmi",
+    "probability",
+    "n_tokens",
+    "n_chars",
+    "n_bytes",
+    "is_greedy",
+    "weakest_position",
+    "weakest_token",
+    "weakest_logprob",
+    "ranked_by",
+    "text",
+)
+
+
+def _columns(fmt: str, normalize: str) -> list[Column]:
+    """Every field for programs; a readable subset for the table."""
+    if fmt != "table":
+        return [Column(name) for name in RECORD_FIELDS]
+    return _table_columns(normalize)
+
+
+def _table_columns(normalize: str) -> list[Column]:
+    """Table columns; the ranking reduction is shown when it is not the sum."""
+    extra = "mean" if normalize == "sum" else normalize
+    return [
+        Column("prompt", width=11, align="<"),
+        Column("label", "candidate", width=14, align="<"),
+        Column("rank", width=4),
+        Column("score", width=9, spec=".3f"),
+        Column(extra, extra[:8], width=8, spec=".3f"),
+        Column("probability", "p", width=6, spec=".3f"),
+        Column("n_tokens", "tok", width=4),
+        Column("is_greedy", "greedy", width=6),
+        Column("weakest", width=11),
+    ]
+
+
+@click.command("score")
+@click.argument(
+    "file", required=False, type=click.Path(allow_dash=True, dir_okay=False)
+)
+@click.option(
+    "--input-format",
+    type=click.Choice(INPUT_FORMATS),
+    default="auto",
+    show_default=True,
+    help="Input format; auto-detected from the content by default.",
+)
+@click.option(
+    "--normalize",
+    type=click.Choice(RANKABLE),
+    default="sum",
+    show_default=True,
+    help="The reduction that ranks candidates: sum (total log-prob), mean (per "
+    "token), char / byte (per character / UTF-8 byte, as lm-eval acc_norm / "
+    "acc_bytes), length_penalty (sum / L^alpha, as Hugging Face), gnmt, pmi.",
+)
+@click.option(
+    "--alpha",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Exponent of the length_penalty and gnmt reductions.",
+)
+@click.option("--sort", is_flag=True, help="List each prompt's candidates best first.")
+@click.option("--top", type=click.IntRange(min=1), help="Keep the N best per prompt.")
+@click.option(
+    "--tokens",
+    "with_tokens",
+    is_flag=True,
+    help="Add per-token detail (json and jsonl output).",
+)
+@format_option()
+@output_option()
+@click.option(
+    "--on-error",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="fail: stop at the first bad record (exit 1). skip: score the rest and "
+    "report each bad record (to --rejects, or stderr).",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, writable=True),
+    help="With --on-error skip: write rejected records and reasons here (JSONL).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr [default: when stderr is a terminal].",
+)
+def score_command(
+    file,
+    input_format,
+    normalize,
+    alpha,
+    sort,
+    top,
+    with_tokens,
+    fmt,
+    output,
+    on_error,
+    rejects,
+    progress,
+):
+    """Score candidate completions: total log-prob, reductions, rank, probability.
+
+    FILE holds prompts with candidates, in any supported format: seqscore JSONL,
+    OpenAI chat or legacy completions (with logprobs), vLLM outputs, or .npz
+    logits (aligned, or raw causal-LM output scored with the shift rule). Use
+    - for stdin. Without FILE, a packaged example is scored.
+
+    \b
+    Each candidate gets:
+      score        sum of token log-probs: log P(candidate | prompt)
+      rank         among its prompt's candidates, by --normalize
+      p            softmax of the scores over the prompt's candidates
+      greedy       every token was the most probable at its step
+      weakest      position:log-prob of the least likely token
+
+    \b
+    Examples:
+      seqscore score responses.jsonl --sort
+      seqscore score run.npz --normalize mean --format csv -o scores.csv
+      cat api_dump.jsonl | seqscore score - --on-error skip --rejects bad.jsonl
+    """
+    if rejects and on_error != "skip":
+        raise click.UsageError("--rejects needs --on-error skip")
+    path = file or str(resources.files("seqscore") / "data" / EXAMPLE)
+    rejected: list[Rejected] = []
+    counts = {"prompts": 0, "candidates": 0}
+    with (
+        progress_callback(progress, "scoring") as on_progress,
+        read_prompts(path, input_format, on_progress) as (_, prompts),
+        open_output(output) as out,
+    ):
+        records = _records(
+            prompts,
+            normalize,
+            alpha,
+            sort,
+            top,
+            with_tokens,
+            on_error,
+            rejected,
+            counts,
+        )
+        if fmt == "table":
+            records = map(_table_row, records)
+        write_records(records, _columns(fmt, normalize), fmt, out)
+    _report(rejected, rejects, counts)
+
+
+def _records(
+    prompts, normalize, alpha, sort, top, with_tokens, on_error, rejected, counts
+):
+    for item in prompts:
+        if isinstance(item, Rejected):
+            if on_error == "fail":
+                raise DataFormatError(item.message())
+            rejected.append(item)
+            continue
+        counts["prompts"] += 1
+        yield from _prompt_records(
+            item, normalize, alpha, sort, top, with_tokens, counts
+        )
+
+
+def _prompt_records(
+    prompt: Prompt, normalize, alpha, sort, top, with_tokens, counts
+) -> Iterator[dict]:
+    try:
+        scores = score_prompt(prompt, normalize, alpha)
+    except DataFormatError:
+        raise
+    except ValueError as exc:
+        raise DataFormatError(f"{prompt.source or prompt.id}: {exc}") from None
+    pairs = list(zip(scores, prompt.candidates, strict=True))
+    if sort or top:
+        pairs.sort(key=lambda pair: pair[0].rank)
+    if top:
+        pairs = [pair for pair in pairs if pair[0].rank <= top]
+    for scored, candidate in pairs:
+        counts["candidates"] += 1
+        record = scored.record()
+        if with_tokens:
+            record["tokens"] = _token_detail(candidate.tokens)
+        yield record
+
+
+def _table_row(record: dict) -> dict:
+    """Add the table's compact columns: a label and the weakest token."""
+    record["label"] = record["text"] if record["text"] else record["candidate"]
+    record["weakest"] = f"{record['weakest_position']}:{record['weakest_logprob']:.2f}"
+    return record
+
+
+def _token_detail(tokens) -> list[dict]:
+    detail = []
+    for t, logprob in enumerate(tokens.logprob):
+        step = {"logprob": float(logprob)}
+        if tokens.token is not None:
+            step["token"] = tokens.token[t]
+        if tokens.token_id is not None:
+            step["token_id"] = int(tokens.token_id[t])
+        for name in ("rank", "is_argmax", "argmax_logprob", "entropy"):
+            values = getattr(tokens, name)
+            if values is not None:
+                step[name] = values[t].item()
+        if tokens.top_logprobs is not None:
+            step["top"] = [
+                [name, float(value)]
+                for name, value in zip(
+                    tokens.top_tokens[t], tokens.top_logprobs[t], strict=True
+                )
+            ]
+        detail.append(step)
+    return detail
+
+
+def _report(rejected: list[Rejected], rejects: str | None, counts: dict) -> None:
+    if not rejected:
+        return
+    if rejects:
+        with open_output(rejects) as out:
+            write_records((r.record() for r in rejected), [], "jsonl", out)
+    else:
+        for item in rejected:
+            click.echo(f"seqscore: skipped {item.message()}", err=True)
+    where = f" (reasons in {rejects})" if rejects else ""
+    click.echo(
+        f"seqscore: scored {counts['prompts']} prompts ({counts['candidates']} "
+        f"candidates); skipped {len(rejected)} bad records{where}",
+        err=True,
+    )
+    if counts["prompts"] == 0:
+        raise DataFormatError("every record was rejected; nothing was scored")

@@ -1,0 +1,203 @@
+"""seqscore's own JSON Lines: one prompt per line with its candidates.
+
+Each line is an object::
+
+    {"id": "q1", "prompt": "The capital of France is",
+     "candidates": [
+       {"id": "a", "text": " Paris", "tokens": [" Paris"], "logprobs": [-0.11],
+        "top_tokens": [[" Paris", " Lyon"]], "top_logprobs": [[-0.11, -3.2]]},
+       {"id": "b", "text": " Lyon", "logprobs": [-3.2], "unconditional": -9.4}
+     ]}
+
+Per candidate, either ``logprobs`` (one per token) or ``token_ids`` plus
+``logits_file`` (a ``.npy`` of aligned logits, shape ``(n_tokens, V)`` -- or
+``(N, T, V)`` with ``logits_row`` choosing the candidate -- relative to the
+JSONL's folder and memory-mapped; row ``t`` scores ``token_ids[t]``).
+
+Optional per candidate: ``id`` (default: its index), ``text``, ``tokens``,
+``top_logprobs`` (per step a list of numbers with ``top_tokens`` alongside,
+or an object ``{token: logprob}``), ``ranks`` (1 = most probable),
+``bytes`` (UTF-8 byte count when there is no text) and ``unconditional``
+(log P(candidate) without the prompt, for the ``pmi`` normalisation).
+Optional per prompt: ``id`` (default: ``line N``) and ``prompt``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataFormatError
+from ..scoring import Candidate, Prompt, TokenScores, token_scores_from_logits
+from .records import as_number, as_numbers, field
+
+__all__ = ["as_ranks", "convert_record", "token_scores", "top_alternatives"]
+
+
+def convert_record(record: Any, location: str, folder: str = ".") -> Iterator[Prompt]:
+    """The prompt on one line of seqscore JSONL."""
+    candidates = field(record, "candidates", "", list)
+    prompt_id = record.get("id", f"line {location.rsplit(':', 1)[-1]}")
+    yield Prompt(
+        id=str(prompt_id),
+        candidates=tuple(
+            _candidate(c, f"candidates[{i}]", i, folder)
+            for i, c in enumerate(candidates)
+        ),
+        text=record.get("prompt"),
+        source=location,
+    )
+
+
+def _candidate(record: Any, where: str, index: int, folder: str) -> Candidate:
+    if not isinstance(record, dict):
+        raise DataFormatError(f"{where}: expected a JSON object")
+    try:
+        tokens = _scores(record, where, folder)
+        unconditional = record.get("unconditional")
+        return Candidate(
+            id=str(record.get("id", index)),
+            tokens=tokens,
+            text=record.get("text"),
+            n_bytes=record.get("bytes"),
+            unconditional=None
+            if unconditional is None
+            else as_number(unconditional, f"{where}.unconditional"),
+        )
+    except DataFormatError:
+        raise
+    except (ValueError, TypeError) as exc:  # InvalidInputError, ShapeError
+        raise DataFormatError(f"{where}: {exc}") from None
+
+
+def _scores(record: dict, where: str, folder: str) -> TokenScores:
+    if "logprobs" not in record and "logits_file" in record:
+        return _scores_from_logits(record, where, folder)
+    logprobs = as_numbers(field(record, "logprobs", where), f"{where}.logprobs")
+    top = record.get("top_logprobs")
+    top_tokens, top_logprobs = (
+        (None, None)
+        if top is None
+        else top_alternatives(top, record.get("top_tokens"), f"{where}.top_logprobs")
+    )
+    ranks = record.get("ranks")
+    rank = None if ranks is None else as_ranks(ranks, f"{where}.ranks")
+    return token_scores(
+        logprobs,
+        token=_strings(record.get("tokens"), f"{where}.tokens"),
+        rank=rank,
+        top_tokens=top_tokens,
+        top_logprobs=top_logprobs,
+    )
+
+
+def token_scores(
+    logprobs, *, token=None, rank=None, top_tokens=None, top_logprobs=None
+):
+    """TokenScores from API-style data, deciding ``is_argmax`` where possible.
+
+    A token is the argmax of its step when its rank is 1, or when its
+    log-prob is at least every listed alternative's. With no ranks and no
+    alternatives at some step, greediness is undecidable (``None``).
+    """
+    is_argmax = None
+    if rank is not None:
+        is_argmax = rank == 1
+    elif top_logprobs is not None and all(len(t) for t in top_logprobs):
+        best = np.array([t.max() for t in top_logprobs])
+        is_argmax = logprobs >= best
+    return TokenScores(
+        logprob=logprobs,
+        token=token,
+        is_argmax=is_argmax,
+        rank=rank,
+        top_tokens=top_tokens,
+        top_logprobs=top_logprobs,
+    )
+
+
+def as_ranks(values, where: str) -> np.ndarray:
+    """Ranks as int64: whole numbers >= 1 (1 = the most probable token)."""
+    ranks = as_numbers(values, where)
+    bad = (ranks < 1) | (ranks != np.rint(ranks))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataFormatError(f"{where}[{i}]: {values[i]!r} is not a rank (1, 2, ...)")
+    return ranks.astype(np.int64)
+
+
+def top_alternatives(top: Any, names: Any, where: str):
+    """Per-step alternatives from ``[{tok: lp}]`` or ``[[lp]]`` + ``[[tok]]``."""
+    if not isinstance(top, list):
+        raise DataFormatError(f"{where}: expected a list (one entry per token)")
+    tokens, logprobs = [], []
+    for t, step in enumerate(top):
+        if isinstance(step, dict):
+            tokens.append(tuple(str(k) for k in step))
+            logprobs.append(as_numbers(list(step.values()), f"{where}[{t}]"))
+        elif isinstance(step, list):
+            logprobs.append(as_numbers(step, f"{where}[{t}]"))
+            tokens.append(None)
+        elif step is None:  # no alternatives at this step
+            tokens.append(())
+            logprobs.append(np.zeros(0))
+        else:
+            raise DataFormatError(f"{where}[{t}]: expected an object or a list")
+    if any(t is None for t in tokens):
+        if names is None:
+            tokens = [tuple("" for _ in lp) for lp in logprobs]
+        else:
+            tokens = _top_names(names, logprobs, where)
+    return tuple(tokens), tuple(logprobs)
+
+
+def _top_names(names, logprobs, where):
+    if not isinstance(names, list) or len(names) != len(logprobs):
+        raise DataFormatError(f"{where}: top_tokens must have one list per token")
+    result = []
+    for t, (row, values) in enumerate(zip(names, logprobs, strict=True)):
+        if not isinstance(row, list) or len(row) != len(values):
+            raise DataFormatError(
+                f"{where}[{t}]: top_tokens and top_logprobs differ in length"
+            )
+        result.append(tuple(str(n) for n in row))
+    return result
+
+
+def _strings(values, where: str):
+    if values is None:
+        return None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise DataFormatError(f"{where}: expected a list of strings")
+    return tuple(values)
+
+
+def _scores_from_logits(record: dict, where: str, folder: str) -> TokenScores:
+    name = field(record, "logits_file", where, str)
+    path = name if os.path.isabs(name) else os.path.join(folder, name)
+    try:
+        logits = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise DataFormatError(
+            f"{where}.logits_file: cannot read {path}: {exc}"
+        ) from None
+    if "logits_row" in record:
+        row = field(record, "logits_row", where, int)
+        if logits.ndim != 3 or not 0 <= row < logits.shape[0]:
+            raise DataFormatError(
+                f"{where}.logits_row: {row} does not index logits of shape "
+                f"{logits.shape}"
+            )
+        logits = logits[row]
+    ids = as_numbers(field(record, "token_ids", where, list), f"{where}.token_ids")
+    if logits.ndim != 2 or logits.shape[0] < len(ids):
+        raise DataFormatError(
+            f"{where}: logits of shape {logits.shape} cannot score {len(ids)} tokens "
+            "(expected (n_tokens, V) with one aligned row per token)"
+        )
+    # ids stay floats here: the kernel accepts whole numbers only, and names
+    # the first id that is not one
+    return token_scores_from_logits(logits[: len(ids)], ids)
