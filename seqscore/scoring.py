@@ -95,7 +95,7 @@ class TokenScores:
         if too_high.any():
             i = _first(too_high)
             raise InvalidInputError(
-                f"logprobs[{i}] = {logprob[i]!r} is positive, so not a "
+                f"logprobs[{i}] = {float(logprob[i])!r} is positive, so not a "
                 "log-probability (are these raw logits?)"
             )
         n = len(logprob)

@@ -63,7 +63,7 @@ def _table_columns(normalize: str) -> list[Column]:
         Column("probability", "p", width=6, spec=".3f"),
         Column("n_tokens", "tok", width=4),
         Column("is_greedy", "greedy", width=6),
-        Column("weakest", width=11),
+        Column("weakest", width=10),
     ]
 
 

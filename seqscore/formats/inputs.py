@@ -12,6 +12,7 @@ single response, or as a document holding an array of them.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import json
 import os
@@ -51,7 +52,7 @@ def read_prompts(
         )
     source = "<stdin>" if path == "-" else path
     with _binary(path) as (stream, real_path):
-        head = stream.peek(4)[:4] if hasattr(stream, "peek") else b""
+        head = stream.peek(4)[:4]
         if input_format == "npz" or head.startswith(b"PK\x03\x04"):
             with _seekable(stream, real_path) as file_path:
                 yield "npz", read_npz(file_path, source, on_progress)
@@ -101,21 +102,43 @@ def _classify(first: tuple[str, Any] | None, source: str) -> str:
 
 
 def _json_records(stream, source, size, on_progress) -> Iterator[tuple[str, Any]]:
-    """Records of JSON Lines, or of one JSON document spread over lines."""
-    first_line = stream.readline()
-    while first_line and not first_line.strip():
-        first_line = stream.readline()
-    if not first_line:
+    """Records of JSON Lines, or of one JSON document spread over lines.
+
+    A first line that is not JSON by itself but opens an object or array
+    starts a multi-line document -- unless the next line is a JSON value of
+    its own, which makes the file JSON Lines with a broken first line.
+    """
+    head = _through_content(stream, [])
+    first_line = head[-1] if head else b""
+    if not first_line.strip():
         return iter(())
-    try:
-        json.loads(first_line)
-    except json.JSONDecodeError:
-        if first_line.lstrip()[:1] in (b"{", b"["):
-            return _document(first_line + stream.read(), source)
-    lines = itertools.chain([first_line], stream)
+    if not _parses(first_line) and first_line.lstrip()[:1] in (b"{", b"["):
+        _through_content(stream, head)
+        if not _parses(head[-1]):
+            return _document(b"".join(head) + stream.read(), source)
+    lines = itertools.chain(head, stream)
     if on_progress is not None and size:
         lines = _counting(lines, size, on_progress)
     return json_lines(lines, source)
+
+
+def _through_content(stream, lines: list[bytes]) -> list[bytes]:
+    """Append lines up to and including the next non-blank one (kept for
+    line numbering)."""
+    line = stream.readline()
+    lines.append(line)
+    while line and not line.strip():
+        line = stream.readline()
+        lines.append(line)
+    return lines
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return bool(line.strip())
 
 
 def _document(text: bytes, source: str) -> Iterator[tuple[str, Any]]:
@@ -154,7 +177,9 @@ def _first_good(records):
 @contextlib.contextmanager
 def _binary(path: str) -> Iterator[tuple[IO[bytes], str | None]]:
     if path == "-":
-        yield sys.stdin.buffer, None
+        stream = sys.stdin.buffer
+        # format detection peeks at the first bytes without consuming them
+        yield (stream if hasattr(stream, "peek") else io.BufferedReader(stream)), None
         return
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed below)

@@ -1,0 +1,184 @@
+"""`seqscore score` from the command line: outputs, errors and exit codes."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from seqscore.cli import main
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, ["score", *map(str, args)], input=input)
+
+
+def test_without_a_file_scores_the_packaged_example():
+    result = run()
+    assert result.exit_code == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.split()[:4] == ["prompt", "candidate", "rank", "score"]
+    assert "-0.407" in row  # the nine log-probs of the example, summed
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+
+
+def test_table_fits_80_columns_and_sorts():
+    result = run(FIXTURES / "seqscore.jsonl", "--sort")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    rank_column = slice(27, 31)  # after prompt (11) and candidate (14) columns
+    ranks = [int(line[rank_column]) for line in lines[1:] if line.startswith("q1")]
+    assert ranks == [1, 2, 3]
+
+
+def test_json_output_carries_every_field():
+    result = run(FIXTURES / "raw.npz", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert len(records) == 8
+    first = records[0]
+    for key in (
+        "prompt",
+        "candidate",
+        "rank",
+        "score",
+        "mean",
+        "perplexity",
+        "probability",
+        "n_tokens",
+        "is_greedy",
+        "weakest_position",
+    ):
+        assert key in first
+    for prompt in {r["prompt"] for r in records}:
+        total = sum(r["probability"] for r in records if r["prompt"] == prompt)
+        assert total == pytest.approx(1.0)
+
+
+def test_csv_and_jsonl_agree():
+    as_csv = list(
+        csv.DictReader(
+            io.StringIO(run(FIXTURES / "vllm.jsonl", "--format", "csv").stdout)
+        )
+    )
+    as_jsonl = [
+        json.loads(line)
+        for line in run(
+            FIXTURES / "vllm.jsonl", "--format", "jsonl"
+        ).stdout.splitlines()
+    ]
+    assert [float(r["score"]) for r in as_csv] == [r["score"] for r in as_jsonl]
+    assert as_csv[0]["is_greedy"] in ("true", "false")
+
+
+def test_top_and_normalize():
+    result = run(
+        FIXTURES / "seqscore.jsonl",
+        "--top",
+        "1",
+        "--normalize",
+        "char",
+        "--format",
+        "jsonl",
+    )
+    assert result.exit_code == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["rank"] for r in records] == [1, 1, 1]
+    assert all(r["ranked_by"] == "char" for r in records)
+
+
+def test_pmi_needs_unconditional_scores():
+    ok = run(FIXTURES / "seqscore.jsonl", "--normalize", "pmi")
+    assert ok.exit_code == 0, ok.stderr
+    missing = run(FIXTURES / "raw.npz", "--normalize", "pmi")
+    assert missing.exit_code == 1
+    assert "needs an unconditional score" in missing.stderr
+
+
+def test_tokens_detail():
+    result = run(FIXTURES / "openai_chat.jsonl", "--format", "jsonl", "--tokens")
+    record = json.loads(result.stdout.splitlines()[0])
+    assert record["tokens"][0]["token"] == " the"
+    assert len(record["tokens"][0]["top"]) == 3
+
+
+def test_stdin():
+    data = (FIXTURES / "vllm.jsonl").read_bytes()
+    result = CliRunner().invoke(main, ["score", "-", "--format", "jsonl"], input=data)
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 9
+    npz = (FIXTURES / "raw.npz").read_bytes()
+    result = CliRunner().invoke(main, ["score", "-", "--format", "jsonl"], input=npz)
+    assert result.exit_code == 0, result.stderr
+
+
+def bad_copy(tmp_path):
+    lines = (FIXTURES / "seqscore.jsonl").read_text().splitlines()
+    record = json.loads(lines[1])
+    record["candidates"][0]["logprobs"][0] = None
+    lines[1] = json.dumps(record)
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_bad_record_fails_with_file_line_field_and_reason(tmp_path):
+    path = bad_copy(tmp_path)
+    result = run(path, "-o", tmp_path / "out.csv")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"seqscore: error: {path}:2: candidates[0].logprobs[0]: null where a number "
+        "belongs\n"
+    )
+    assert not (tmp_path / "out.csv").exists()  # no partial output left behind
+
+
+def test_skip_writes_rejects_and_scores_the_rest(tmp_path):
+    path = bad_copy(tmp_path)
+    rejects = tmp_path / "rejects.jsonl"
+    result = run(path, "--on-error", "skip", "--rejects", rejects, "--format", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 6  # q1 and q3: 3 + 3 candidates
+    assert "skipped 1 bad records (reasons in" in result.stderr
+    (reject,) = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert reject["location"] == f"{path}:2"
+    assert json.loads(reject["record"])["id"] == "q2"
+
+
+def test_skip_without_rejects_file_reports_on_stderr(tmp_path):
+    result = run(bad_copy(tmp_path), "--on-error", "skip")
+    assert result.exit_code == 0
+    assert (
+        "seqscore: skipped " in result.stderr and ":2: candidates[0]" in result.stderr
+    )
+
+
+def test_everything_rejected_is_an_error(tmp_path):
+    path = tmp_path / "all_bad.jsonl"
+    path.write_text('{"candidates": [{"logprobs": [null]}]}\n')
+    result = run(path, "--on-error", "skip")
+    assert result.exit_code == 1 and "nothing was scored" in result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run("--normalize", "median").exit_code == 2
+    assert run("--rejects", tmp_path / "r.jsonl").exit_code == 2
+    assert run("--top", "0").exit_code == 2
+
+
+def test_missing_file_exits_1():
+    result = run("/nonexistent/file.jsonl")
+    assert result.exit_code == 1
+    assert "cannot open" in result.stderr
+
+
+def test_help_teaches():
+    result = run("--help")
+    assert result.exit_code == 0
+    for phrase in ("--normalize", "--on-error", "Examples:", "weakest"):
+        assert phrase in result.stdout
