@@ -30,10 +30,10 @@ of a vocabulary, for example).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._arrays import as_targets
 from .errors import InvalidInputError, ShapeError
@@ -201,7 +201,7 @@ class SoftmaxRegression:
     def _initial_step(self, X) -> float:
         if self.learning_rate != "auto":
             return float(self.learning_rate)
-        squared = X.multiply(X).sum(axis=1) if sp.issparse(X) else np.sum(X * X, axis=1)
+        squared = X.multiply(X).sum(axis=1) if _is_sparse(X) else np.sum(X * X, axis=1)
         curvature = 0.5 * (float(np.asarray(squared).max()) + 1.0) + self.l2
         return 1.0 / curvature
 
@@ -222,10 +222,17 @@ class SoftmaxRegression:
             raise InvalidInputError("the model is not fitted yet: call fit(X, y)")
 
 
+def _is_sparse(X) -> bool:
+    """A scipy.sparse matrix? (If scipy.sparse was never imported, X is not one,
+    so ``import seqscore`` need not pay for importing it.)"""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
+
+
 def _features(X):
     """Features as a float64 2-D array or CSR matrix, checked to be finite."""
-    if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float64)
+    if _is_sparse(X):
+        X = sys.modules["scipy.sparse"].csr_matrix(X, dtype=np.float64)
         values = X.data
     else:
         X = np.asarray(X, dtype=np.float64)

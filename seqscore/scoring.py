@@ -25,6 +25,7 @@ candidates, on padding, or on how many candidates are scored together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,6 +75,9 @@ class TokenScores:
     Only ``logprob`` is required. ``is_argmax`` says whether each token was
     the most probable at its step (decidable from logits, from ranks, or from
     top alternatives); ``rank`` is exact where given (1 = most probable).
+    ``top_tokens`` / ``top_logprobs`` list each step's alternatives, best
+    first: an ``(n, k)`` array when every step has ``k``, else one array per
+    step.
     """
 
     logprob: np.ndarray
@@ -83,17 +87,17 @@ class TokenScores:
     rank: np.ndarray | None = None
     argmax_logprob: np.ndarray | None = None
     entropy: np.ndarray | None = None
-    top_tokens: tuple[tuple[str, ...], ...] | None = None
-    top_logprobs: tuple[np.ndarray, ...] | None = None
+    top_tokens: Sequence[Sequence[str]] | None = None
+    top_logprobs: np.ndarray | Sequence[np.ndarray] | None = None
 
     def __post_init__(self):
         logprob = _float_array(self.logprob, "logprobs")
         object.__setattr__(self, "logprob", logprob)
-        if np.isnan(logprob).any():
-            raise InvalidInputError(f"logprobs[{_first(np.isnan(logprob))}] is NaN")
-        too_high = logprob > POSITIVE_TOLERANCE
-        if too_high.any():
-            i = _first(too_high)
+        # one reduction checks everything: a NaN makes the max NaN
+        if logprob.size and not logprob.max() <= POSITIVE_TOLERANCE:
+            if np.isnan(logprob).any():
+                raise InvalidInputError(f"logprobs[{_first(np.isnan(logprob))}] is NaN")
+            i = _first(logprob > POSITIVE_TOLERANCE)
             raise InvalidInputError(
                 f"logprobs[{i}] = {float(logprob[i])!r} is positive, so not a "
                 "log-probability (are these raw logits?)"
@@ -322,7 +326,10 @@ def token_scores_from_logits(logits, targets, *, top_k: int = 0) -> TokenScores:
     ``is_argmax`` follows lm-evaluation-harness: the target equals the
     argmax of its row, ties going to the first (lowest) index as with
     ``torch.argmax`` and ``numpy.argmax``. ``rank`` counts strictly larger
-    logits, so a target tied for the top has rank 1 either way.
+    logits, so a target tied for the top has rank 1 either way. (lm-eval
+    takes the argmax of the log-softmax rather than of the logits; the two
+    differ only when rounding merges two logits into one log-prob, such as
+    0 and 1e-100, where seqscore keeps the exact order.)
     """
     targets = np.asarray(targets)
     stats = token_stats(logits, targets, top_k=top_k)

@@ -103,20 +103,28 @@ def token_scores(
     log-prob is at least every listed alternative's. With no ranks and no
     alternatives at some step, greediness is undecidable (``None``).
     """
-    is_argmax = None
-    if rank is not None:
-        is_argmax = rank == 1
-    elif top_logprobs is not None and all(len(t) for t in top_logprobs):
-        best = np.array([t.max() for t in top_logprobs])
-        is_argmax = logprobs >= best
     return TokenScores(
         logprob=logprobs,
         token=token,
-        is_argmax=is_argmax,
+        is_argmax=_is_argmax(logprobs, rank, top_logprobs),
         rank=rank,
         top_tokens=top_tokens,
         top_logprobs=top_logprobs,
     )
+
+
+def _is_argmax(logprobs, rank, top_logprobs):
+    if rank is not None:
+        return rank == 1
+    if top_logprobs is None:
+        return None
+    if isinstance(top_logprobs, np.ndarray):  # (n, k): every step has k
+        if top_logprobs.shape[1] == 0:
+            return None
+        return logprobs >= top_logprobs.max(axis=1)
+    if not all(len(step) for step in top_logprobs):
+        return None
+    return logprobs >= np.array([step.max() for step in top_logprobs])
 
 
 def as_ranks(values, where: str) -> np.ndarray:
@@ -130,9 +138,17 @@ def as_ranks(values, where: str) -> np.ndarray:
 
 
 def top_alternatives(top: Any, names: Any, where: str):
-    """Per-step alternatives from ``[{tok: lp}]`` or ``[[lp]]`` + ``[[tok]]``."""
+    """Per-step alternatives from ``[[lp]]`` + ``[[tok]]``, or ``[{tok: lp}]``.
+
+    Lists of equal length become one ``(n, k)`` array (the fast path);
+    objects and ragged lists are read step by step.
+    """
     if not isinstance(top, list):
         raise DataFormatError(f"{where}: expected a list (one entry per token)")
+    # set(map(...)) checks every step in C: this runs once per candidate
+    if top and set(map(type, top)) == {list} and len(set(map(len, top))) == 1:
+        values = as_numbers(top, where, ndim=2)
+        return _top_names(names, values, where), values
     tokens, logprobs = [], []
     for t, step in enumerate(top):
         if isinstance(step, dict):
@@ -147,30 +163,34 @@ def top_alternatives(top: Any, names: Any, where: str):
         else:
             raise DataFormatError(f"{where}[{t}]: expected an object or a list")
     if any(t is None for t in tokens):
-        if names is None:
-            tokens = [tuple("" for _ in lp) for lp in logprobs]
-        else:
-            tokens = _top_names(names, logprobs, where)
+        tokens = _top_names(names, logprobs, where)
     return tuple(tokens), tuple(logprobs)
 
 
 def _top_names(names, logprobs, where):
+    """Validate ``top_tokens`` against the alternatives' shape (no copying)."""
+    if names is None:
+        return [[""] * len(step) for step in logprobs]
     if not isinstance(names, list) or len(names) != len(logprobs):
         raise DataFormatError(f"{where}: top_tokens must have one list per token")
-    result = []
+    if (
+        isinstance(logprobs, np.ndarray)
+        and set(map(type, names)) == {list}
+        and set(map(len, names)) <= {logprobs.shape[1]}
+    ):
+        return names  # the common case, checked in C
     for t, (row, values) in enumerate(zip(names, logprobs, strict=True)):
         if not isinstance(row, list) or len(row) != len(values):
             raise DataFormatError(
                 f"{where}[{t}]: top_tokens and top_logprobs differ in length"
             )
-        result.append(tuple(str(n) for n in row))
-    return result
+    return names
 
 
 def _strings(values, where: str):
     if values is None:
         return None
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+    if not isinstance(values, list) or not set(map(type, values)) <= {str}:
         raise DataFormatError(f"{where}: expected a list of strings")
     return tuple(values)
 

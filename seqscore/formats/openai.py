@@ -86,6 +86,47 @@ def _chat_choice(choice: dict, logprobs: dict, where: str, index) -> Candidate:
     content = field(logprobs, "content", where, list)
     if not content:
         raise DataFormatError(f"{where}.content: empty -- the completion has no tokens")
+    try:
+        tokens, values, top_names, top_values, n_bytes = _chat_fast(content)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        # something is off: walk the fields one by one to name it
+        tokens, values, top_names, top_values, n_bytes = _chat_checked(content, where)
+    message = choice.get("message") or {}
+    text = message.get("content") if isinstance(message, dict) else None
+    return Candidate(
+        id=f"choice {index}",
+        tokens=token_scores(
+            values, token=tokens, top_tokens=top_names, top_logprobs=top_values
+        ),
+        text=text if isinstance(text, str) else "".join(tokens),
+        n_bytes=n_bytes,
+    )
+
+
+def _chat_fast(content: list):
+    """Bulk extraction; raises on anything unusual, so the caller re-checks."""
+    tokens = [item["token"] for item in content]
+    values = np.array([item["logprob"] for item in content])
+    top_names = [[alt["token"] for alt in item["top_logprobs"]] for item in content]
+    top_values = np.array(
+        [[alt["logprob"] for alt in item["top_logprobs"]] for item in content]
+    )
+    ok = (
+        values.dtype.kind in "fi"
+        and top_values.dtype.kind in "fi"
+        and top_values.ndim == 2
+        and set(map(type, tokens)) == {str}
+        and not np.isnan(values.sum() + top_values.sum())
+    )
+    if not ok:
+        raise ValueError("needs the field-by-field check")
+    byte_lists = [item.get("bytes") for item in content]
+    n_bytes = None if None in byte_lists else sum(map(len, byte_lists))
+    values, top_values = values.astype(float), top_values.astype(float)
+    return tuple(tokens), values, top_names, top_values, n_bytes
+
+
+def _chat_checked(content: list, where: str):
     tokens, values, n_bytes, top_names, top_values = [], [], 0, [], []
     for t, item in enumerate(content):
         at = f"{where}.content[{t}]"
@@ -96,19 +137,7 @@ def _chat_choice(choice: dict, logprobs: dict, where: str, index) -> Candidate:
         names, numbers = _chat_top(item.get("top_logprobs"), f"{at}.top_logprobs")
         top_names.append(names)
         top_values.append(numbers)
-    message = choice.get("message") or {}
-    text = message.get("content") if isinstance(message, dict) else None
-    return Candidate(
-        id=f"choice {index}",
-        tokens=token_scores(
-            np.array(values),
-            token=tuple(tokens),
-            top_tokens=tuple(top_names),
-            top_logprobs=tuple(top_values),
-        ),
-        text=text if isinstance(text, str) else "".join(tokens),
-        n_bytes=n_bytes,
-    )
+    return tuple(tokens), np.array(values), tuple(top_names), tuple(top_values), n_bytes
 
 
 def _chat_top(items: Any, where: str):

@@ -65,6 +65,11 @@ def json_value(value: Any) -> Any:
     >>> json_value(np.float32(0.5)), json_value(-np.inf), json_value([np.int64(3)])
     (0.5, '-inf', [3])
     """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else _nonfinite(value)
     if isinstance(value, dict):
         return {str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
@@ -75,10 +80,12 @@ def json_value(value: Any) -> Any:
         return int(value)
     if isinstance(value, (float, np.floating)):
         number = float(value)
-        if math.isfinite(number):
-            return number
-        return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
+        return number if math.isfinite(number) else _nonfinite(number)
     return value
+
+
+def _nonfinite(number: float) -> str:
+    return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
 
 
 def _text(value: Any, spec: str = "") -> str:

@@ -48,7 +48,7 @@ class Rejected:
 def json_lines(lines: Iterable[bytes], source: str) -> Iterator[tuple[str, Any]]:
     """``(location, parsed JSON or Rejected)`` for each non-blank line."""
     for number, raw in enumerate(lines, 1):
-        if not raw.strip():
+        if not raw or raw.isspace():  # strip() would copy every long line
             continue
         location = f"{source}:{number}"
         try:
@@ -93,7 +93,7 @@ def field(record: Any, key: str, where: str, kind: type | tuple = object) -> Any
 
 
 def as_number(value: Any, where: str) -> float:
-    """A JSON number as a float; null, strings and NaN are errors."""
+    """A JSON number as a float; null, strings, booleans and NaN are errors."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         what = "null" if value is None else repr(value)
         raise DataFormatError(f"{where}: {what} where a number belongs")
@@ -102,19 +102,35 @@ def as_number(value: Any, where: str) -> float:
     return float(value)
 
 
-def as_numbers(values: Any, where: str) -> np.ndarray:
-    """A JSON list of numbers as float64; the first bad entry is named."""
+def as_numbers(values: Any, where: str, ndim: int = 1) -> np.ndarray:
+    """A JSON list (of lists, for ``ndim=2``) of numbers as float64.
+
+    One conversion and one reduction on good input; on bad input (null, a
+    string, NaN, ragged rows) the first bad entry is named. Strings are never
+    converted, even when they spell a number.
+    """
     if not isinstance(values, list):
         raise DataFormatError(f"{where}: expected a list of numbers")
     try:
-        array = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError):
+        array = np.array(values)
+    except ValueError:  # ragged
         array = None
-    if array is None or array.ndim != 1 or np.isnan(array).any():
-        for i, value in enumerate(values):
+    if array is not None and array.ndim == ndim and array.dtype.kind in "fiu":
+        array = array.astype(np.float64, copy=False)
+        if not array.size or not np.isnan(array.max()):  # a NaN makes the max NaN
+            return array
+    _raise_first_bad(values, where, ndim)
+    raise DataFormatError(
+        f"{where}: expected {'a flat list' if ndim == 1 else 'rows'} of numbers"
+    )
+
+
+def _raise_first_bad(values: list, where: str, ndim: int) -> None:
+    for i, value in enumerate(values):
+        if ndim == 1:
             as_number(value, f"{where}[{i}]")
-        raise DataFormatError(f"{where}: expected a flat list of numbers")
-    return array
+        else:
+            as_numbers(value, f"{where}[{i}]")
 
 
 def _join(where: str, key: str | int) -> str:

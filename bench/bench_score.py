@@ -1,0 +1,180 @@
+"""Benchmark of ``seqscore score`` end to end (issue: sequence scorer).
+
+1. JSON Lines: 100,000 candidates x 64 tokens with 5 top alternatives each
+   (25,000 prompts of 4 candidates), in seqscore's own JSONL and as OpenAI
+   chat-completion responses. ``seqscore score FILE --format jsonl`` is timed
+   as a whole process against a process that only parses the same file with
+   the standard library's ``json.loads`` line by line (target: within 2x), and
+   its peak resident memory is reported (it streams: it must not grow with
+   the file).
+2. ``.npz``: 256 candidates x 128 steps x 32,000 vocabulary, float32, stored
+   uncompressed. ``seqscore score FILE`` as a whole process against a process
+   that loads the same array into memory first and then runs ``token_stats``
+   on it (target: within 1.5x; both include interpreter start-up).
+
+Each pair runs interleaved, ``--repeats`` times; medians are printed.
+Run: ``python bench/bench_score.py`` (``--quick`` for a 10x smaller run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+TOP = 5
+
+
+def random_steps(rng, n_tokens):
+    """Log-probs of the chosen tokens and of 5 alternatives per step."""
+    top = np.sort(-rng.exponential(2.0, (n_tokens, TOP)), axis=1)[:, ::-1]
+    chosen = np.where(rng.random(n_tokens) < 0.7, top[:, 0], top[:, 1])
+    return np.round(chosen, 7), np.round(top, 7)
+
+
+def write_seqscore(path, n_prompts, per_prompt, n_tokens, rng):
+    words = [f" w{i}" for i in range(5000)]
+    with open(path, "w") as out:
+        for p in range(n_prompts):
+            candidates = []
+            for c in range(per_prompt):
+                chosen, top = random_steps(rng, n_tokens)
+                names = rng.integers(0, len(words), (n_tokens, TOP))
+                candidates.append(
+                    {
+                        "id": f"c{c}",
+                        "text": "".join(words[i] for i in names[:, 0]),
+                        "tokens": [words[i] for i in names[:, 0]],
+                        "logprobs": chosen.tolist(),
+                        "top_tokens": [[words[i] for i in row] for row in names],
+                        "top_logprobs": top.tolist(),
+                    }
+                )
+            out.write(json.dumps({"id": f"p{p}", "candidates": candidates}) + "\n")
+
+
+def write_openai(path, n_prompts, per_prompt, n_tokens, rng):
+    words = [f" w{i}" for i in range(5000)]
+    with open(path, "w") as out:
+        for p in range(n_prompts):
+            choices = []
+            for c in range(per_prompt):
+                chosen, top = random_steps(rng, n_tokens)
+                names = rng.integers(0, len(words), (n_tokens, TOP))
+                content = [
+                    {
+                        "token": words[names[t, 0]],
+                        "logprob": float(chosen[t]),
+                        "bytes": list(words[names[t, 0]].encode()),
+                        "top_logprobs": [
+                            {
+                                "token": words[names[t, k]],
+                                "logprob": float(top[t, k]),
+                                "bytes": list(words[names[t, k]].encode()),
+                            }
+                            for k in range(TOP)
+                        ],
+                    }
+                    for t in range(n_tokens)
+                ]
+                choices.append(
+                    {
+                        "index": c,
+                        "logprobs": {"content": content},
+                        "message": {"role": "assistant", "content": None},
+                    }
+                )
+            out.write(json.dumps({"id": f"chatcmpl-{p}", "choices": choices}) + "\n")
+
+
+def run_timed(command):
+    """Wall seconds and peak RSS (MB) of one child process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, cwd=ROOT)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"command failed ({status}): {' '.join(command)}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def compare(label, ours, reference, repeats, target):
+    ours_runs, ref_runs = [], []
+    for _ in range(repeats):
+        ref_runs.append(run_timed(reference))
+        ours_runs.append(run_timed(ours))
+    t_ours = statistics.median(r[0] for r in ours_runs)
+    t_ref = statistics.median(r[0] for r in ref_runs)
+    mem_ours = max(r[1] for r in ours_runs)
+    mem_ref = max(r[1] for r in ref_runs)
+    print(f"\n{label}")
+    print(f"  reference       {t_ref:7.2f} s   peak RSS {mem_ref:7.0f} MB")
+    print(f"  seqscore score  {t_ours:7.2f} s   peak RSS {mem_ours:7.0f} MB")
+    print(f"  ratio {t_ours / t_ref:.2f}x (target <= {target}x)")
+
+
+PARSE_ONLY = "import json,sys\nfor line in open(sys.argv[1], 'rb'): json.loads(line)"
+STATS_IN_MEMORY = (
+    "import sys, numpy as np\nsys.path.insert(0, sys.argv[2])\n"
+    "from seqscore import token_stats\n"
+    "d = np.load(sys.argv[1]); z = np.array(d['logits']); t = d['targets']\n"
+    "token_stats(z, t)"
+)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    rng = np.random.default_rng(0)
+    seqscore = [sys.executable, os.path.join(ROOT, "cli.py"), "score"]
+    with tempfile.TemporaryDirectory() as folder:
+        for name, writer in (("seqscore", write_seqscore), ("openai", write_openai)):
+            path = os.path.join(folder, f"{name}.jsonl")
+            writer(path, 25_000 // scale, 4, 64, rng)
+            size = os.path.getsize(path) / 1e6
+            compare(
+                f"{name} JSONL: {100_000 // scale:,} candidates x 64 tokens x {TOP} "
+                f"alternatives ({size:,.0f} MB)",
+                [*seqscore, path, "--format", "jsonl"],
+                [sys.executable, "-c", PARSE_ONLY, path],
+                args.repeats,
+                2.0,
+            )
+        path = os.path.join(folder, "logits.npz")
+        n, steps, vocab = 256 // scale, 128, 32_000
+        logits = np.lib.format.open_memmap(
+            os.path.join(folder, "l.npy"), "w+", np.float32, (n, steps, vocab)
+        )
+        for i in range(n):
+            logits[i] = rng.standard_normal((steps, vocab), np.float32) * 3
+        np.savez(
+            path,
+            logits=logits,
+            targets=rng.integers(0, vocab, (n, steps)),
+            lengths=np.full(n, steps),
+        )
+        del logits
+        os.remove(os.path.join(folder, "l.npy"))
+        compare(
+            f"npz: {n} candidates x {steps} steps x {vocab:,} vocabulary float32 "
+            f"({os.path.getsize(path) / 1e9:.1f} GB)",
+            [*seqscore, path, "--format", "jsonl"],
+            [sys.executable, "-c", STATS_IN_MEMORY, path, ROOT],
+            args.repeats,
+            1.5,
+        )
+
+
+if __name__ == "__main__":
+    main()
