@@ -75,6 +75,8 @@ class TokenScores:
     Only ``logprob`` is required. ``is_argmax`` says whether each token was
     the most probable at its step (decidable from logits, from ranks, or from
     top alternatives); ``rank`` is exact where given (1 = most probable).
+    ``argmax_id`` (from logits) and ``argmax_logprob`` describe each step's
+    most probable token; from API data the best listed alternative stands in.
     ``top_tokens`` / ``top_logprobs`` list each step's alternatives, best
     first: an ``(n, k)`` array when every step has ``k``, else one array per
     step.
@@ -85,6 +87,7 @@ class TokenScores:
     token_id: np.ndarray | None = None
     is_argmax: np.ndarray | None = None
     rank: np.ndarray | None = None
+    argmax_id: np.ndarray | None = None
     argmax_logprob: np.ndarray | None = None
     entropy: np.ndarray | None = None
     top_tokens: Sequence[Sequence[str]] | None = None
@@ -338,6 +341,7 @@ def token_scores_from_logits(logits, targets, *, top_k: int = 0) -> TokenScores:
         token_id=targets.astype(np.int64),
         is_argmax=stats.argmax == targets,
         rank=stats.rank,
+        argmax_id=stats.argmax,
         argmax_logprob=stats.argmax_logprob,
         entropy=stats.entropy,
         top_logprobs=tuple(stats.top_logprobs) if top_k else None,

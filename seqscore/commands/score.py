@@ -236,7 +236,7 @@ def _token_detail(tokens) -> list[dict]:
             step["token"] = tokens.token[t]
         if tokens.token_id is not None:
             step["token_id"] = int(tokens.token_id[t])
-        for name in ("rank", "is_argmax", "argmax_logprob", "entropy"):
+        for name in ("rank", "is_argmax", "argmax_id", "argmax_logprob", "entropy"):
             values = getattr(tokens, name)
             if values is not None:
                 step[name] = values[t].item()
