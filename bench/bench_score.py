@@ -33,56 +33,63 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 TOP = 5
 
 
-def random_steps(rng, n_tokens):
-    """Log-probs of the chosen tokens and of 5 alternatives per step."""
-    top = np.sort(-rng.exponential(2.0, (n_tokens, TOP)), axis=1)[:, ::-1]
-    chosen = np.where(rng.random(n_tokens) < 0.7, top[:, 0], top[:, 1])
-    return np.round(chosen, 7), np.round(top, 7)
+WORDS = [f" w{i}" for i in range(5000)]
+
+
+def random_candidates(rng, per_prompt, n_tokens):
+    """Per candidate: chosen log-probs, (n, 5) alternatives, (n, 5) word ids.
+
+    The chosen token is the best alternative 70% of the time, else the second.
+    """
+    for _ in range(per_prompt):
+        top = np.sort(-rng.exponential(2.0, (n_tokens, TOP)), axis=1)[:, ::-1]
+        chosen = np.where(rng.random(n_tokens) < 0.7, top[:, 0], top[:, 1])
+        names = rng.integers(0, len(WORDS), (n_tokens, TOP))
+        yield np.round(chosen, 7), np.round(top, 7), names
 
 
 def write_seqscore(path, n_prompts, per_prompt, n_tokens, rng):
-    words = [f" w{i}" for i in range(5000)]
     with open(path, "w") as out:
         for p in range(n_prompts):
-            candidates = []
-            for c in range(per_prompt):
-                chosen, top = random_steps(rng, n_tokens)
-                names = rng.integers(0, len(words), (n_tokens, TOP))
-                candidates.append(
-                    {
-                        "id": f"c{c}",
-                        "text": "".join(words[i] for i in names[:, 0]),
-                        "tokens": [words[i] for i in names[:, 0]],
-                        "logprobs": chosen.tolist(),
-                        "top_tokens": [[words[i] for i in row] for row in names],
-                        "top_logprobs": top.tolist(),
-                    }
+            candidates = [
+                {
+                    "id": f"c{c}",
+                    "text": "".join(WORDS[i] for i in names[:, 0]),
+                    "tokens": [WORDS[i] for i in names[:, 0]],
+                    "logprobs": chosen.tolist(),
+                    "top_tokens": [[WORDS[i] for i in row] for row in names],
+                    "top_logprobs": top.tolist(),
+                }
+                for c, (chosen, top, names) in enumerate(
+                    random_candidates(rng, per_prompt, n_tokens)
                 )
+            ]
             out.write(json.dumps({"id": f"p{p}", "candidates": candidates}) + "\n")
 
 
 def write_openai(path, n_prompts, per_prompt, n_tokens, rng):
-    words = [f" w{i}" for i in range(5000)]
+    def item(word, logprob, top=None):
+        entry = {
+            "token": WORDS[word],
+            "logprob": float(logprob),
+            "bytes": list(WORDS[word].encode()),
+        }
+        if top is not None:
+            entry["top_logprobs"] = top
+        return entry
+
     with open(path, "w") as out:
         for p in range(n_prompts):
             choices = []
-            for c in range(per_prompt):
-                chosen, top = random_steps(rng, n_tokens)
-                names = rng.integers(0, len(words), (n_tokens, TOP))
+            for c, (chosen, top, names) in enumerate(
+                random_candidates(rng, per_prompt, n_tokens)
+            ):
                 content = [
-                    {
-                        "token": words[names[t, 0]],
-                        "logprob": float(chosen[t]),
-                        "bytes": list(words[names[t, 0]].encode()),
-                        "top_logprobs": [
-                            {
-                                "token": words[names[t, k]],
-                                "logprob": float(top[t, k]),
-                                "bytes": list(words[names[t, k]].encode()),
-                            }
-                            for k in range(TOP)
-                        ],
-                    }
+                    item(
+                        names[t, 0],
+                        chosen[t],
+                        [item(names[t, k], top[t, k]) for k in range(TOP)],
+                    )
                     for t in range(n_tokens)
                 ]
                 choices.append(
