@@ -292,3 +292,15 @@ def test_scores_from_every_format_rank_the_same(tmp_path):
         _, prompts = read(FIXTURES / name)
         rankings.add(tuple(tuple(s.rank for s in score_prompt(p)) for p in prompts[:3]))
     assert len(rankings) == 1
+
+
+def test_worker_processes_give_identical_results_in_order(monkeypatch):
+    from seqscore.formats import inputs
+
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", 1)  # one line per chunk
+    for name in ("seqscore.jsonl", "openai_chat.jsonl", "vllm.jsonl"):
+        path = str(FIXTURES / name)
+        with inputs.map_prompts(path, inputs._same, workers=1) as (_, serial):
+            expected = totals_by_prompt(list(serial))
+        with inputs.map_prompts(path, inputs._same, workers=2) as (_, parallel):
+            assert totals_by_prompt(list(parallel)) == expected

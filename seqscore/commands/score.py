@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from importlib import resources
 
 import click
 
 from ..errors import DataFormatError
-from ..formats.inputs import INPUT_FORMATS, read_prompts
+from ..formats.inputs import INPUT_FORMATS, map_prompts
 from ..formats.output import Column, open_output, write_records
 from ..formats.records import Rejected
 from ..reductions import RANKABLE
@@ -118,6 +119,12 @@ def _table_columns(normalize: str) -> list[Column]:
     help="With --on-error skip: write rejected records and reasons here (JSONL).",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes that parse JSON Lines [default: every processor for inputs "
+    "over 16 MB, else 1].",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar on stderr [default: when stderr is a terminal].",
@@ -134,6 +141,7 @@ def score_command(
     output,
     on_error,
     rejects,
+    workers,
     progress,
 ):
     """Score candidate completions: total log-prob, reductions, rank, probability.
@@ -162,45 +170,51 @@ def score_command(
     path = file or str(resources.files("seqscore") / "data" / EXAMPLE)
     rejected: list[Rejected] = []
     counts = {"prompts": 0, "candidates": 0}
+    transform = partial(
+        score_item,
+        normalize=normalize,
+        alpha=alpha,
+        sort=sort,
+        top=top,
+        with_tokens=with_tokens,
+    )
     with (
         progress_callback(progress, "scoring") as on_progress,
-        read_prompts(path, input_format, on_progress) as (_, prompts),
+        map_prompts(path, transform, input_format, on_progress, workers or "auto") as (
+            _,
+            results,
+        ),
         open_output(output) as out,
     ):
-        records = _records(
-            prompts,
-            normalize,
-            alpha,
-            sort,
-            top,
-            with_tokens,
-            on_error,
-            rejected,
-            counts,
-        )
+        records = _records(results, on_error, rejected, counts)
         if fmt == "table":
             records = map(_table_row, records)
         write_records(records, _columns(fmt, normalize), fmt, out)
     _report(rejected, rejects, counts)
 
 
-def _records(
-    prompts, normalize, alpha, sort, top, with_tokens, on_error, rejected, counts
-):
-    for item in prompts:
-        if isinstance(item, Rejected):
+def _records(results, on_error, rejected, counts):
+    """The output records, stopping at or setting aside each rejection."""
+    for result in results:
+        if isinstance(result, Rejected):
             if on_error == "fail":
-                raise DataFormatError(item.message())
-            rejected.append(item)
+                raise DataFormatError(result.message())
+            rejected.append(result)
             continue
         counts["prompts"] += 1
-        yield from _prompt_records(
-            item, normalize, alpha, sort, top, with_tokens, counts
-        )
+        counts["candidates"] += len(result)
+        yield from result
+
+
+def score_item(item, *, normalize, alpha, sort, top, with_tokens):
+    """A prompt's output records (or its rejection). Runs in worker processes."""
+    if isinstance(item, Rejected):
+        return item
+    return list(_prompt_records(item, normalize, alpha, sort, top, with_tokens))
 
 
 def _prompt_records(
-    prompt: Prompt, normalize, alpha, sort, top, with_tokens, counts
+    prompt: Prompt, normalize, alpha, sort, top, with_tokens
 ) -> Iterator[dict]:
     try:
         scores = score_prompt(prompt, normalize, alpha)
@@ -214,7 +228,6 @@ def _prompt_records(
     if top:
         pairs = [pair for pair in pairs if pair[0].rank <= top]
     for scored, candidate in pairs:
-        counts["candidates"] += 1
         record = scored.record()
         if with_tokens:
             record["tokens"] = _token_detail(candidate.tokens)

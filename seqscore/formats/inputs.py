@@ -21,19 +21,25 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from ..errors import DataFormatError
+from ..parallel import cpu_count, ordered_map
 from ..scoring import Prompt
 from . import jsonl, openai, vllm
 from .npz import read_npz
 from .records import Rejected, json_lines, records_to_prompts
 
-__all__ = ["INPUT_FORMATS", "read_prompts"]
+__all__ = ["INPUT_FORMATS", "PARALLEL_MIN_BYTES", "map_prompts", "read_prompts"]
 
 INPUT_FORMATS = ("auto", "seqscore", "openai", "vllm", "npz")
+#: JSON Lines at least this large are parsed on every processor.
+PARALLEL_MIN_BYTES = 16 << 20
+#: Lines are handed to worker processes in chunks of about this size.
+CHUNK_BYTES = 1 << 20
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -45,6 +51,25 @@ def read_prompts(
     ``prompts`` yields :class:`Prompt` or :class:`Rejected` records lazily;
     the file stays open until the context ends.
     """
+    with map_prompts(path, _same, input_format, on_progress, workers=1) as result:
+        yield result
+
+
+@contextlib.contextmanager
+def map_prompts(
+    path: str,
+    transform: Callable[[Prompt | Rejected], T],
+    input_format: str = "auto",
+    on_progress: Progress | None = None,
+    workers: int | str = "auto",
+) -> Iterator[tuple[str, Iterator[T]]]:
+    """``(format, results)``: ``transform`` of every prompt or rejection, in order.
+
+    For JSON Lines, chunks of lines are parsed, converted and transformed in
+    ``workers`` processes (``"auto"``: every processor, for inputs over
+    :data:`PARALLEL_MIN_BYTES`), so ``transform`` must be picklable and should
+    return something small. Other inputs are read in this process.
+    """
     if input_format not in INPUT_FORMATS:
         raise DataFormatError(
             f"unknown input format {input_format!r}; choose one of "
@@ -55,7 +80,7 @@ def read_prompts(
         head = stream.peek(4)[:4]
         if input_format == "npz" or head.startswith(b"PK\x03\x04"):
             with _seekable(stream, real_path) as file_path:
-                yield "npz", read_npz(file_path, source, on_progress)
+                yield "npz", map(transform, read_npz(file_path, source, on_progress))
             return
         if head.startswith(b"\x93NUM"):
             raise DataFormatError(
@@ -64,11 +89,49 @@ def read_prompts(
                 "(token_ids + logits_file)"
             )
         size = os.path.getsize(real_path) if real_path else 0
-        records = _json_records(stream, source, size, on_progress)
-        first, records = _first_good(records)
+        if workers == "auto":
+            workers = cpu_count() if size >= PARALLEL_MIN_BYTES else 1
+        first, parsed, rest = _json_input(stream, source)
         kind = input_format if input_format != "auto" else _classify(first, source)
         folder = os.path.dirname(os.path.abspath(real_path)) if real_path else "."
-        yield kind, records_to_prompts(records, _converter(kind, folder))
+        job = partial(
+            _chunk_job, source=source, kind=kind, folder=folder, transform=transform
+        )
+        in_order = itertools.chain(
+            map(transform, records_to_prompts(parsed, _converter(kind, folder))),
+            itertools.chain.from_iterable(
+                ordered_map(job, _chunks(rest, size, on_progress), int(workers))
+            ),
+        )
+        yield kind, in_order
+
+
+def _same(item):
+    return item
+
+
+def _chunk_job(chunk, *, source, kind, folder, transform) -> list:
+    """Parse, convert and transform a chunk of numbered lines (in a worker)."""
+    prompts = records_to_prompts(json_lines(chunk, source), _converter(kind, folder))
+    return [transform(item) for item in prompts]
+
+
+def _chunks(numbered, size: int, on_progress: Progress | None):
+    """Lists of numbered lines of about :data:`CHUNK_BYTES` each."""
+    chunk, done, filled = [], 0, 0
+    for number, line in numbered:
+        chunk.append((number, line))
+        filled += len(line)
+        if filled >= CHUNK_BYTES:
+            yield chunk
+            done += filled
+            if on_progress is not None and size:
+                on_progress(done, size)
+            chunk, filled = [], 0
+    if chunk:
+        yield chunk
+    if on_progress is not None and size:
+        on_progress(size, size)
 
 
 def _converter(kind: str, folder: str):
@@ -101,25 +164,31 @@ def _classify(first: tuple[str, Any] | None, source: str) -> str:
     )
 
 
-def _json_records(stream, source, size, on_progress) -> Iterator[tuple[str, Any]]:
-    """Records of JSON Lines, or of one JSON document spread over lines.
+def _json_input(stream, source):
+    """``(first good record, parsed records, numbered raw lines left)``.
 
-    A first line that is not JSON by itself but opens an object or array
-    starts a multi-line document -- unless the next line is a JSON value of
-    its own, which makes the file JSON Lines with a broken first line.
+    JSON Lines are parsed here only up to the first record that parses (to
+    classify the format); the rest stay raw for :func:`_chunk_job`. A first
+    line that is not JSON by itself but opens an object or array starts a
+    multi-line document -- unless the next line is a JSON value of its own,
+    which makes the file JSON Lines with a broken first line.
     """
     head = _through_content(stream, [])
-    first_line = head[-1] if head else b""
-    if not first_line.strip():
-        return iter(())
-    if not _parses(first_line) and first_line.lstrip()[:1] in (b"{", b"["):
+    if not head[-1].strip():
+        return None, iter(()), iter(())
+    if not _parses(head[-1]) and head[-1].lstrip()[:1] in (b"{", b"["):
         _through_content(stream, head)
         if not _parses(head[-1]):
-            return _document(b"".join(head) + stream.read(), source)
-    lines = itertools.chain(head, stream)
-    if on_progress is not None and size:
-        lines = _counting(lines, size, on_progress)
-    return json_lines(lines, source)
+            records = list(_document(b"".join(head) + stream.read(), source))
+            first = next((r for r in records if not isinstance(r[1], Rejected)), None)
+            return first, iter(records), iter(())
+    numbered = enumerate(itertools.chain(head, stream), 1)
+    parsed = []
+    for location, record in json_lines(numbered, source):
+        parsed.append((location, record))
+        if not isinstance(record, Rejected):
+            return (location, record), iter(parsed), numbered
+    return (parsed[0] if parsed else None), iter(parsed), iter(())
 
 
 def _through_content(stream, lines: list[bytes]) -> list[bytes]:
@@ -151,27 +220,6 @@ def _document(text: bytes, source: str) -> Iterator[tuple[str, Any]]:
     if isinstance(document, list):
         return ((f"{source}:[{i}]", item) for i, item in enumerate(document))
     return iter([(source, document)])
-
-
-def _counting(lines, size: int, on_progress: Progress):
-    done = 0
-    for number, line in enumerate(lines):
-        done += len(line)
-        if number % 512 == 0:
-            on_progress(done, size)
-        yield line
-    on_progress(size, size)
-
-
-def _first_good(records):
-    """The first parseable record (to classify by) and all records, unconsumed."""
-    records = iter(records)
-    seen = []
-    for location, record in records:
-        seen.append((location, record))
-        if not isinstance(record, Rejected):
-            return (location, record), itertools.chain(seen, records)
-    return (seen[0] if seen else None), iter(seen)
 
 
 @contextlib.contextmanager

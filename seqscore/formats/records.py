@@ -45,9 +45,11 @@ class Rejected:
         return {"location": self.location, "reason": self.reason, "record": self.raw}
 
 
-def json_lines(lines: Iterable[bytes], source: str) -> Iterator[tuple[str, Any]]:
-    """``(location, parsed JSON or Rejected)`` for each non-blank line."""
-    for number, raw in enumerate(lines, 1):
+def json_lines(
+    numbered: Iterable[tuple[int, bytes]], source: str
+) -> Iterator[tuple[str, Any]]:
+    """``(location, parsed JSON or Rejected)`` for each non-blank numbered line."""
+    for number, raw in numbered:
         if not raw or raw.isspace():  # strip() would copy every long line
             continue
         location = f"{source}:{number}"
