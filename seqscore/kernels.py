@@ -24,7 +24,11 @@ Inputs are checked as they are read: NaN or ``+inf`` raise
 a step whose logits are all ``-inf``. A target whose own logit is ``-inf`` is
 legal: its log-prob is ``-inf`` and ``target_masked`` says so. Results are
 float64 whatever the input dtype: the differences are formed after widening, so
-float32 logits lose nothing to cancellation.
+float32 logits lose nothing to cancellation. Log-probs are never above 0 and
+entropies never below 0 (rounding in the float32 sums is clamped).
+
+A caveat on memory: logits whose leading axes cannot be viewed as one axis
+(e.g. a transposed view) are copied once by numpy before the pass.
 """
 
 from __future__ import annotations
@@ -432,17 +436,23 @@ def _finish(partial: _Partial, target_logit, plan, out, start, stop) -> None:
         )
     log_total = np.log(partial.total)
     normaliser = partial.shift + log_total  # logsumexp of the row
-    out["logprob"][where] = target_logit - normaliser
+    # A float32 sum of exp can round a hair below exp(max), making a top
+    # log-prob ~1e-7 positive; log-probs are <= 0 and entropies >= 0 exactly,
+    # so the rounding is clamped here, where it arises.
+    out["logprob"][where] = np.minimum(target_logit - normaliser, 0.0)
     if not plan.full:
         return
     out["rank"][where] = partial.greater + 1
     out["argmax"][where] = partial.argmax
-    out["argmax_logprob"][where] = partial.peak.astype(np.float64) - normaliser
-    out["entropy"][where] = log_total - partial.weighted / partial.total
+    peak = partial.peak.astype(np.float64)
+    out["argmax_logprob"][where] = np.minimum(peak - normaliser, 0.0)
+    out["entropy"][where] = np.maximum(
+        log_total - partial.weighted / partial.total, 0.0
+    )
     if plan.top_k:
         top = partial.top_values.astype(np.float64)
         out["top_ids"][where] = partial.top_ids
-        out["top_logprobs"][where] = top - normaliser[:, None]
+        out["top_logprobs"][where] = np.minimum(top - normaliser[:, None], 0.0)
 
 
 # ----------------------------------------------------------- memory release
