@@ -1,0 +1,195 @@
+r"""Why one candidate beats another: a step-by-step decomposition.
+
+For candidates ``a`` and ``b`` of the same prompt with per-token log-probs
+:math:`a_t` and :math:`b_t`, the margin of ``a`` over ``b`` is
+
+.. math::
+
+    S_a - S_b = \sum_{t < n} (a_t - b_t) + \sum_{t \ge n} a_t - \sum_{t \ge n} b_t,
+    \qquad n = \min(L_a, L_b),
+
+the steps both candidates have (*shared steps*, compared position by
+position) plus each candidate's tail beyond the shorter one. Every tail token
+has a log-prob <= 0, so a longer tail always costs.
+
+The surprise this explains: ``a`` can take the more likely token at most
+shared steps -- ``a_t > b_t`` for ``k`` of ``n`` steps -- and still lose,
+because a single confident miss (a very negative ``a_t``) or a longer tail
+outweighs many small wins. The *deciding steps* are the fewest of ``a``'s
+losing steps, largest loss first, whose losses make up the final margin: had
+``a`` merely tied ``b`` there, ``a`` would not have lost. Length normalisations (mean,
+per character or byte, length penalty) divide the sum differently, so they
+can flip the winner; :func:`compare` reports each one that does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .reductions import RANKABLE, reduce
+from .scoring import Candidate
+
+__all__ = ["Comparison", "compare"]
+
+#: Normalisations checked for a flip (``sum`` is the reference; ``pmi`` needs
+#: unconditional scores and is checked when both candidates have them).
+FLIP_CHECKS = tuple(name for name in RANKABLE if name != "sum")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``a`` against ``b``: the margin and where it comes from.
+
+    ``step_margin[t] = a_t - b_t`` over the shared steps; ``wins`` counts the
+    shared steps where ``a``'s token was the more likely; ``tail_a`` and
+    ``tail_b`` are the summed log-probs past the shorter candidate;
+    ``deciding_steps`` are ``a``'s losses that decide it (empty when ``a``
+    wins); ``flips`` maps each normalisation whose winner differs from the
+    sum's to its margin ``a - b``.
+    """
+
+    a: str
+    b: str
+    margin: float
+    shared_steps: int
+    wins: int
+    losses: int
+    step_margin: np.ndarray
+    tail_a: float
+    tail_b: float
+    deciding_steps: tuple[int, ...]
+    flips: dict
+    tokens_a: tuple[str, ...] | None
+    tokens_b: tuple[str, ...] | None
+
+    @property
+    def paradox(self) -> bool:
+        """``a`` takes the more likely token at most shared steps yet loses."""
+        return self.margin < 0 and self.wins > self.shared_steps / 2
+
+    def explanation(self) -> str:
+        """Plain English whose every number can be checked against the fields."""
+        return "\n".join(_explain(self))
+
+
+def compare(a: Candidate, b: Candidate, alpha: float = 1.0) -> Comparison:
+    """Decompose the margin of candidate ``a`` over candidate ``b``.
+
+    >>> from seqscore.scoring import TokenScores
+    >>> a = Candidate("a", TokenScores([-0.1, -0.1, -0.1, -4.0]), text="x" * 16)
+    >>> b = Candidate("b", TokenScores([-0.5, -0.5, -0.5, -0.5]), text="x" * 4)
+    >>> c = compare(a, b)
+    >>> round(c.margin, 2), c.wins, c.shared_steps, c.deciding_steps, c.paradox
+    (-2.3, 3, 4, (3,), True)
+    >>> {name: round(v, 4) for name, v in c.flips.items()}  # -4.3/16 vs -2/4
+    {'char': 0.2313, 'byte': 0.2313}
+    """
+    la, lb = a.tokens.logprob, b.tokens.logprob
+    n = min(len(la), len(lb))
+    step_margin = la[:n] - lb[:n]
+    tail_a, tail_b = float(np.sum(la[n:])), float(np.sum(lb[n:]))
+    margin = float(np.sum(la) - np.sum(lb))
+    return Comparison(
+        a=a.id,
+        b=b.id,
+        margin=margin,
+        shared_steps=n,
+        wins=int(np.sum(step_margin > 0)),
+        losses=int(np.sum(step_margin < 0)),
+        step_margin=step_margin,
+        tail_a=tail_a,
+        tail_b=tail_b,
+        deciding_steps=_deciding_steps(step_margin, margin),
+        flips=_flips(a, b, margin, alpha),
+        tokens_a=a.tokens.token,
+        tokens_b=b.tokens.token,
+    )
+
+
+def _deciding_steps(step_margin: np.ndarray, margin: float) -> tuple[int, ...]:
+    """Fewest losing steps (largest first) whose losses make up the deficit."""
+    if margin >= 0:
+        return ()
+    order = np.argsort(step_margin, kind="stable")
+    order = order[step_margin[order] < 0]
+    recovered = np.cumsum(-step_margin[order])
+    # the margin and the step sums are added in different orders: allow for
+    # their last bits differing when one step accounts for the whole margin
+    enough = np.flatnonzero(recovered >= -margin * (1 - 1e-12))
+    if not enough.size:  # the tail, not the shared steps, decides it
+        return ()
+    return tuple(int(t) for t in np.sort(order[: enough[0] + 1]))
+
+
+def _flips(a: Candidate, b: Candidate, margin: float, alpha: float) -> dict:
+    ra, rb = _reductions(a, alpha), _reductions(b, alpha)
+    flips = {}
+    for name in FLIP_CHECKS:
+        va, vb = getattr(ra, name), getattr(rb, name)
+        if va is None or vb is None:
+            continue
+        difference = va - vb
+        if np.sign(difference) != np.sign(margin):
+            flips[name] = float(difference)
+    return flips
+
+
+def _reductions(c: Candidate, alpha: float):
+    return reduce(
+        float(np.sum(c.tokens.logprob)),
+        len(c.tokens),
+        n_chars=c.n_chars,
+        n_bytes=c.n_bytes,
+        unconditional=c.unconditional,
+        alpha=alpha,
+    )
+
+
+def _explain(c: Comparison):
+    verb = "beats" if c.margin > 0 else ("ties" if c.margin == 0 else "loses to")
+    yield (
+        f"{c.a!r} {verb} {c.b!r} by {abs(c.margin):.3f} nats "
+        f"(log P = sum of its token log-probs)."
+    )
+    ties = c.shared_steps - c.wins - c.losses
+    yield (
+        f"At the {c.shared_steps} shared steps, {c.a!r} has the more likely token "
+        f"at {c.wins} and the less likely at {c.losses}"
+        + (f" (equally likely at {ties})" if ties else "")
+        + f": {_sum_sign(c.step_margin[c.step_margin > 0])} gained, "
+        f"{_sum_sign(c.step_margin[c.step_margin < 0])} lost."
+    )
+    for name, tail in ((c.a, c.tail_a), (c.b, c.tail_b)):
+        if tail:
+            yield (
+                f"Past step {c.shared_steps - 1}, {name!r} has more tokens, costing "
+                f"{-tail:.3f} nats."
+            )
+    if c.paradox:
+        yield (
+            f"So {c.a!r} wins most steps yet loses: a few costly tokens outweigh "
+            "many small gains."
+        )
+    for t in c.deciding_steps:
+        yield (
+            f"  step {t}: {_token(c.tokens_a, t)} costs {-c.step_margin[t]:.3f} nats "
+            f"against {_token(c.tokens_b, t)}"
+        )
+    if c.deciding_steps:
+        yield (
+            f"Had {c.a!r} merely tied {c.b!r} at the step(s) above, it would not "
+            "have lost."
+        )
+    for name, value in c.flips.items():
+        winner = c.a if value > 0 else c.b
+        yield f"Normalised by {name}, the winner flips to {winner!r} ({value:+.4f})."
+
+
+def _sum_sign(values: np.ndarray) -> str:
+    return f"{abs(float(np.sum(values))):.3f} nats"
+
+
+def _token(tokens, t: int) -> str:
+    return f"token {t}" if tokens is None else repr(tokens[t])
