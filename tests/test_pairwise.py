@@ -78,11 +78,8 @@ def paradox_file(tmp_path):
         "id": "q",
         "candidates": [
             {"id": "steady", "text": " a small blue cat", "logprobs": [-0.5] * 4},
-            {
-                "id": "bold",
-                "text": " the big red dog and more",
-                "logprobs": [-0.1, -0.1, -0.1, -4.0],
-            },
+            # per character: -4.3 / 60 = -0.072 beats -2.0 / 17 = -0.118
+            {"id": "bold", "text": "x" * 60, "logprobs": [-0.1, -0.1, -0.1, -4.0]},
             {"id": "long", "text": " x", "logprobs": [-0.6] * 5},
         ],
     }
