@@ -6,9 +6,13 @@ The layers, each usable on its own:
   ``cross_entropy`` and its gradient, with every edge case decided;
 * :mod:`seqscore.kernels` -- ``token_logprobs`` and ``token_stats``, the one
   fast pass over logits that everything else calls;
-* :mod:`seqscore.regression` -- ``SoftmaxRegression``, a trainable softmax layer.
+* :mod:`seqscore.regression` -- ``SoftmaxRegression``, a trainable softmax layer;
+* :mod:`seqscore.plackett_luce` -- ranking candidates: probabilities,
+  likelihood, sampling, exact rank marginals, fitting worths and temperatures
+  (``seqscore.plackett_luce.fit``, ``.log_likelihood``, ``.sample``, ...).
 """
 
+from . import plackett_luce
 from .errors import (
     DataFormatError,
     InvalidInputError,
@@ -17,6 +21,15 @@ from .errors import (
     ShapeError,
 )
 from .kernels import TokenStats, token_logprobs, token_stats
+from .plackett_luce import (
+    PlackettLuceFit,
+    TemperatureFit,
+    expected_ranks,
+    fit_temperature,
+    marginal_rank_probabilities,
+    selection_probabilities,
+    top_k_probabilities,
+)
 from .softmax import cross_entropy, cross_entropy_grad, log_softmax, logsumexp, softmax
 
 __version__ = "0.1.0"
@@ -25,14 +38,22 @@ __all__ = [
     "DataFormatError",
     "InvalidInputError",
     "NoEstimateError",
+    "PlackettLuceFit",
     "SeqScoreError",
     "ShapeError",
+    "TemperatureFit",
     "TokenStats",
     "cross_entropy",
     "cross_entropy_grad",
+    "expected_ranks",
+    "fit_temperature",
     "log_softmax",
     "logsumexp",
+    "marginal_rank_probabilities",
+    "plackett_luce",
+    "selection_probabilities",
     "softmax",
     "token_logprobs",
     "token_stats",
+    "top_k_probabilities",
 ]

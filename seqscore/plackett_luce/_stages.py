@@ -148,3 +148,51 @@ class Stages:
         items, mask = self.listed_items()
         flat = values.ravel() if mask is None else values[mask]
         return np.bincount(items, weights=flat, minlength=self.rs.n_items)
+
+    @cached_property
+    def expected_choices(self) -> np.ndarray:
+        r"""Expected number of times each item is chosen, :math:`\sum w\,p_r(k)`.
+
+        A listed item at position ``q`` is in the choice sets of stages
+        ``0..q``: ``sum_{r <= q} exp(x_q - D_r) = exp(x_q + C_q)``; an
+        unlisted universe item is in every stage's set.
+        """
+        w = self.weights
+        with np.errstate(invalid="ignore"):
+            listed = np.exp(self.x + self.log_inverse_sum) * w
+        out = self.scatter(np.where(self.rs.order >= 0, listed, 0.0))
+        if self.rs.unranked is not None:
+            last = self.at_last_stage(self.log_inverse_sum)
+            with np.errstate(divide="ignore"):
+                log_w = np.log(w)
+            column = masked_column_logsumexp(self.rs.unranked, log_w + last)
+            out += np.exp(self.s + column)
+        return out
+
+    @cached_property
+    def wins(self) -> np.ndarray:
+        """Weighted number of times each item is chosen (``(n,)``)."""
+        return self.scatter(np.where(self.stage, self.weights, 0.0))
+
+    @cached_property
+    def gradient(self) -> np.ndarray:
+        """Gradient of the log-likelihood: wins minus expected choices."""
+        return self.wins - self.expected_choices
+
+    @cached_property
+    def log_likelihood_terms(self) -> np.ndarray:
+        """Per-ranking log-probabilities ``sum_r x_r - D_r`` (unweighted)."""
+        rows = self.full_stage_rows
+        if rows is not None:
+            x, d = self.x[:rows], self.log_denominator[:rows]
+            return x.sum(axis=0) - d.sum(axis=0)
+        with np.errstate(invalid="ignore"):  # -inf - -inf past the end, masked out
+            return self.stage_sum(self.x - self.log_denominator)
+
+    @cached_property
+    def log_likelihood(self) -> float:
+        """The weighted log-likelihood."""
+        terms = self.log_likelihood_terms
+        if self.rs.weights is None:
+            return float(terms.sum())
+        return float(terms @ self.rs.weights)

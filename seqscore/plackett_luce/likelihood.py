@@ -66,16 +66,6 @@ def _stages(scores, rankings, universe, weights) -> Stages:
     return Stages(with_scores(rs, s), rs)
 
 
-def _ranking_terms(st: Stages) -> np.ndarray:
-    """Per-ranking log-probabilities ``sum_r x_r - D_r`` (unweighted)."""
-    rows = st.full_stage_rows
-    if rows is not None:
-        x, d = st.x[:rows], st.log_denominator[:rows]
-        return x.sum(axis=0) - d.sum(axis=0)
-    with np.errstate(invalid="ignore"):  # -inf - -inf past the end, masked out
-        return st.stage_sum(st.x - st.log_denominator)
-
-
 def ranking_log_likelihoods(scores, rankings, *, universe=None) -> np.ndarray:
     r"""Log-probability of each ranking, :math:`\sum_r x_r - D_r` (shape ``(N,)``).
 
@@ -97,7 +87,7 @@ def ranking_log_likelihoods(scores, rankings, *, universe=None) -> np.ndarray:
     >>> ranking_log_likelihoods([1000.0, 0.0], [[1, 0]]).round(6)
     array([-1000.])
     """
-    return _ranking_terms(_stages(scores, rankings, universe, None))
+    return _stages(scores, rankings, universe, None).log_likelihood_terms
 
 
 def log_likelihood(scores, rankings, weights=None, *, universe=None) -> float:
@@ -116,31 +106,7 @@ def log_likelihood(scores, rankings, weights=None, *, universe=None) -> float:
     >>> log_likelihood(s, [[0, 1, 2]], weights=[0.0])
     0.0
     """
-    st = _stages(scores, rankings, universe, weights)
-    terms = _ranking_terms(st)
-    if st.rs.weights is None:
-        return float(terms.sum())
-    return float(terms @ st.rs.weights)
-
-
-def expected_choices(st: Stages) -> np.ndarray:
-    r"""Expected number of times each item is chosen: :math:`\sum w\,p_r(k)`."""
-    w = st.weights
-    with np.errstate(invalid="ignore"):
-        listed = np.exp(st.x + st.log_inverse_sum) * w
-    out = st.scatter(listed)
-    if st.rs.unranked is not None:
-        last = st.at_last_stage(st.log_inverse_sum)
-        with np.errstate(divide="ignore"):
-            log_w = np.log(w)
-        out += np.exp(st.s + masked_column_logsumexp(st.rs.unranked, log_w + last))
-    return out
-
-
-def gradient_from_stages(st: Stages) -> np.ndarray:
-    """Gradient of the log-likelihood (wins minus expected choices)."""
-    wins = st.scatter(np.where(st.stage, st.weights, 0.0))
-    return wins - expected_choices(st)
+    return _stages(scores, rankings, universe, weights).log_likelihood
 
 
 def gradient(scores, rankings, weights=None, *, universe=None) -> np.ndarray:
@@ -153,7 +119,7 @@ def gradient(scores, rankings, weights=None, *, universe=None) -> np.ndarray:
     >>> gradient([0.0, 0.0], [[0, 1]])   # item 0 won one 50/50 choice
     array([ 0.5, -0.5])
     """
-    return gradient_from_stages(_stages(scores, rankings, universe, weights))
+    return _stages(scores, rankings, universe, weights).gradient
 
 
 def _listed_pair_blocks(st: Stages):
@@ -219,7 +185,7 @@ def hessian_from_stages(st: Stages) -> np.ndarray:
     outer[np.diag_indices(n)] += st.scatter(np.where(st.rs.order >= 0, square, 0.0))
     if st.rs.unranked is not None:
         outer += _unranked_blocks(st)
-    outer[np.diag_indices(n)] -= expected_choices(st)
+    outer[np.diag_indices(n)] -= st.expected_choices
     return outer
 
 
@@ -246,7 +212,7 @@ def _split_log(v: np.ndarray):
 def hessian_vector_from_stages(st: Stages, v: np.ndarray) -> np.ndarray:
     """``H v`` without forming ``H``; see :func:`hessian_vector_product`."""
     w = st.weights
-    result = -v * expected_choices(st)
+    result = -v * st.expected_choices
     for sign, log_part in zip((1.0, -1.0), _split_log(v), strict=True):
         # M_r = log sum_{j in A_r} e^{s_j} v_j^(+/-), then the stage-cumulative
         # K_q = log sum_{r <= q} exp(M_r - 2 D_r): each term stays <= max |v|.
