@@ -12,6 +12,8 @@ import sys
 import click
 
 from . import __version__
+from .commands.fit_rankings import fit_rankings_command
+from .commands.rank import rank_command
 from .commands.softmax import softmax_command
 from .errors import SeqScoreError
 
@@ -50,6 +52,8 @@ def main():
 
 
 main.add_command(softmax_command)
+main.add_command(rank_command)
+main.add_command(fit_rankings_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,12 +43,13 @@ _NAMED_ITEMS = 8
 class Estimability:
     """Whether the rankings determine finite worths, and if not, which items fail.
 
-    ``unbeaten`` items sit in a group never ranked below an item outside it
-    (their maximum-likelihood log-worth is ``+inf`` relative to the rest);
-    ``winless`` items in a group never ranked above an outsider (``-inf``);
-    ``uncompared`` items are in no comparison at all. ``groups`` lists the
-    groups of compared items that are connected by some comparison (more than
-    one means the rankings fall apart). ``message`` says all this in words.
+        ``unbeaten`` items sit in a group never ranked below an item outside it
+        (their maximum-likelihood log-worth is ``+inf`` relative to the rest);
+        ``winless`` items in a group never ranked above an outsider (``-inf``);
+        ``uncompared`` items are in no comparison at all. ``groups`` lists the
+        groups of compared items that are connected by some comparison (more than
+        one means the rankings fall apart). ``message`` says all this in one line
+    (empty when estimable).
     """
 
     estimable: bool
@@ -109,11 +110,7 @@ def _message(unbeaten, winless, uncompared, groups, items) -> str:
             f"each other (sizes {sizes}; e.g. {_name(groups[0][0], items)} and "
             f"{_name(groups[1][0], items)} are never compared, even indirectly)"
         )
-    return (
-        "no finite maximum-likelihood estimate of the worths: "
-        + "; ".join(parts)
-        + ". Fit with a prior (prior='ghost' or prior='l2') or drop these items."
-    )
+    return "no finite maximum-likelihood estimate of the worths: " + "; ".join(parts)
 
 
 def estimability_of(rs: RankingSet, items: Sequence[str] | None = None) -> Estimability:

@@ -264,7 +264,10 @@ def fit(
     if the_prior is None:
         report = estimability_of(rs, names)
         if not report.estimable:
-            raise NoEstimateError(report.message)
+            raise NoEstimateError(
+                f"{report.message}. Fit with a prior (prior='ghost' or prior='l2') "
+                "or drop these items."
+            )
     st, info, n_iter, converged = _newton(rs, the_prior, float(tol), int(max_iter))
     covariance = _covariance(info, the_prior)
     gradient = _gradient(st, the_prior)
