@@ -147,7 +147,8 @@ class Stages:
         """Sum ``(L, N)`` per-position ``values`` into one entry per item."""
         items, mask = self.listed_items()
         flat = values.ravel() if mask is None else values[mask]
-        return np.bincount(items, weights=flat, minlength=self.rs.n_items)
+        out = np.bincount(items, weights=flat, minlength=self.rs.n_items)
+        return out.astype(np.float64, copy=False)  # bincount of nothing is int
 
     @cached_property
     def expected_choices(self) -> np.ndarray:

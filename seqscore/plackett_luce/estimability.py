@@ -86,17 +86,28 @@ def _names(members, items) -> str:
     return shown + (f" and {extra} more" if extra > 0 else "")
 
 
-def _message(unbeaten, winless, uncompared, groups, items) -> str:
+def _message(unbeaten, winless, uncompared, groups, items, bulk=()) -> str:
+    """One line naming the items at fault.
+
+    ``bulk`` is a strongly connected group holding most items; it is left out
+    of the lists (it is "the rest" the others are compared with), so that one
+    always-last newcomer does not make the message name every other item.
+    """
+    bulk = set(bulk)
+    unbeaten = [i for i in unbeaten if i not in bulk]
+    winless = [i for i in winless if i not in bulk]
+    rest = f" (against the other {len(bulk)} items)" if bulk else ""
     parts = []
     if winless:
         parts.append(
             f"{len(winless)} item(s) never ranked above any item outside their "
-            f"own group (maximum-likelihood log-worth -inf): {_names(winless, items)}"
+            f"own group{rest}, so their maximum-likelihood log-worth is -inf: "
+            f"{_names(winless, items)}"
         )
     if unbeaten:
         parts.append(
             f"{len(unbeaten)} item(s) never ranked below any item outside their "
-            f"own group (log-worth +inf): {_names(unbeaten, items)}"
+            f"own group{rest}, so their log-worth is +inf: {_names(unbeaten, items)}"
         )
     if uncompared:
         parts.append(
@@ -139,7 +150,10 @@ def estimability_of(rs: RankingSet, items: Sequence[str] | None = None) -> Estim
         for label in labels[np.argsort(-sizes, kind="stable")]
     )
     ids = [tuple(int(i) for i in a) for a in (unbeaten, winless, uncompared)]
-    message = _message(*ids, groups, items)
+    sizes = np.bincount(strong, minlength=n_strong)
+    largest = int(np.argmax(sizes))
+    bulk = np.flatnonzero(strong == largest) if 2 * sizes[largest] > n else ()
+    message = _message(*ids, groups, items, bulk)
     return Estimability(False, *ids, groups, message)
 
 
