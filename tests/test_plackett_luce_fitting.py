@@ -8,8 +8,10 @@ from scipy.optimize import brentq
 
 from seqscore import InvalidInputError, NoEstimateError
 from seqscore.formats.rankings import read_rankings
+from seqscore.plackett_luce import _information as information
 from seqscore.plackett_luce import (
     fit,
+    fitting,
     gradient,
     hessian,
     log_likelihood,
@@ -224,3 +226,32 @@ def test_result_is_frozen_and_reports_worths():
     np.testing.assert_allclose(result.worth, [2 / 3, 1 / 3])  # MLE: win rates
     assert result.ranking().tolist() == [0, 1]
     assert result.items == ("0", "1") and result.n_rankings == 3
+
+
+def _many_items(seed=21, n=300, count=1500, length=6):
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(size=n)
+    subsets = np.argsort(rng.random((count, n)), axis=1)[:, :length]
+    keys = truth[subsets] + rng.gumbel(size=subsets.shape)  # Gumbel-max trick
+    return np.take_along_axis(subsets, np.argsort(-keys, axis=1), axis=1)
+
+
+def test_sparse_conjugate_gradient_path_matches_the_dense_path(monkeypatch):
+    # Sub-rankings of more than 200 items take the sparse CG path.
+    rankings = _many_items()
+    sparse = fit(rankings, 300, universe="listed")
+    assert sparse.converged
+    _assert_is_maximum(sparse, rankings, "listed")
+    monkeypatch.setattr(fitting, "_DENSE_MAX_ITEMS", 10_000)
+    dense = fit(rankings, 300, universe="listed")
+    np.testing.assert_allclose(sparse.log_worth, dense.log_worth, atol=1e-9)
+    np.testing.assert_allclose(sparse.stderr, dense.stderr, rtol=1e-7)
+
+
+def test_a_stalled_conjugate_gradient_hands_over_to_the_dense_solve(monkeypatch):
+    rankings = _many_items(seed=22)
+    reference = fit(rankings, 300, universe="listed", prior="l2")
+    monkeypatch.setattr(information, "_CG_MAX_ITER", 1)  # CG always stalls
+    result = fit(rankings, 300, universe="listed", prior="l2")
+    assert result.converged
+    np.testing.assert_allclose(result.log_worth, reference.log_worth, atol=1e-9)

@@ -324,6 +324,14 @@ def read_candidate_scores(
 
     Without ``group_field`` there is one group. A candidate without the
     ``id_field`` is named by its 0-based index within its group.
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+    ...     _ = f.write("id,score\ngood,-1.5\nbad,-9\n")
+    >>> (group,) = read_candidate_scores(f.name)
+    >>> group.items, group.scores.tolist()
+    (('good', 'bad'), [-1.5, -9.0])
+    >>> os.unlink(f.name)
     """
     text, source = read_text(path)
     groups: dict[str | None, tuple[list[str], list[float]]] = {}

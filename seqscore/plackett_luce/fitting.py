@@ -3,11 +3,14 @@ r"""Fitting Plackett-Luce worths to observed rankings by Newton's method.
 The log-likelihood :math:`\ell(s)` is concave, so a damped Newton iteration
 from ``s = 0`` converges to the maximum, quadratically near it:
 
-1. the step ``d`` solves :math:`J d = \nabla`, where ``J = -H`` (the observed
-   Fisher information, assembled densely from the pairs inside each ranking)
-   plus, without a prior, :math:`\mathbf{1}\mathbf{1}^\top / n` -- this fixes
-   the free shift, so ``d`` has mean zero and ``J`` is positive definite
-   exactly when the comparison graph is strongly connected;
+1. the step ``d`` solves :math:`J d = \nabla`, where ``J = -H`` is the
+   observed Fisher information (of the objective, prior included). Without a
+   prior ``J`` is singular along the all-ones vector (the free shift) and the
+   step is taken orthogonal to it, so ``d`` has mean zero; ``J`` is positive
+   definite on that subspace exactly when the comparison graph is strongly
+   connected. For sub-rankings of more than 200 items ``J`` is assembled as a
+   sparse matrix and the step found by preconditioned conjugate gradients
+   (:mod:`._information`); otherwise ``J`` is dense and factorised;
 2. backtracking halves the step until the objective rises enough (Armijo);
 3. it stops when the largest step component is below ``tol`` (log-worth
    units) -- the last step is taken, so the error is then about ``tol**2``.
@@ -15,11 +18,14 @@ from ``s = 0`` converges to the maximum, quadratically near it:
 A few minorise-maximise steps (Hunter 2004) first bring the start close,
 which halves the number of Newton iterations on typical data.
 
-Cost per iteration: ``O(N L^2)`` to assemble ``J`` and ``O(n^3 / 3)`` to
-factor it; memory ``O(n^2)``. Standard errors come from the same matrix at
-the optimum: on the mean-zero scale the covariance is the pseudo-inverse
+Cost per iteration: ``O(N L^2)`` to assemble ``J``, then a few sparse
+products (CG) or ``O(n^3)`` (dense). Standard errors come from ``J`` at the
+last iterate (within ``tol`` of the optimum): on the mean-zero scale the
+covariance is the pseudo-inverse
 :math:`J^+ = (J + \mathbf{1}\mathbf{1}^\top/n)^{-1} - \mathbf{1}\mathbf{1}^\top/n`
 without a prior and :math:`C J^{-1} C` (``C`` the centring matrix) with one.
+That inverse is ``O(n^3)`` (about 0.1 s for 1,000 items), so it is computed
+when ``stderr`` or ``covariance`` is first read, and kept.
 
 Before iterating, the comparison graph is checked (:mod:`.estimability`):
 without a prior, rankings with no finite estimate raise
@@ -30,11 +36,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
+import scipy.sparse
 
 from ..errors import InvalidInputError, NoEstimateError
 from ..softmax import softmax
+from ._information import SparseInformation, solve_sparse
 from ._rankings import RankingSet, prepare
 from ._stages import Stages
 from .estimability import estimability_of
@@ -48,6 +57,8 @@ MAX_ITEMS = 10_000
 _ARMIJO = 1e-4
 # Minorise-maximise steps before Newton's method (see _minorise_maximise).
 _WARM_STEPS = 5
+# Above this many items (sub-rankings only) J is sparse and solved by CG.
+_DENSE_MAX_ITEMS = 200
 _MAX_HALVINGS = 60
 
 
@@ -55,18 +66,17 @@ _MAX_HALVINGS = 60
 class PlackettLuceFit:
     """Fitted Plackett-Luce worths.
 
-    ``log_worth`` has mean zero; ``stderr`` and ``covariance`` are on that
-    scale (from the observed Fisher information of the objective at the
-    optimum). ``log_likelihood`` is the data's weighted log-likelihood at
-    ``log_worth``; ``objective`` adds the prior's term (equal to it without a
-    prior). ``gradient_norm`` is the largest gradient component of the
-    objective at the end; ``converged`` says the last Newton step was below
-    ``tol``.
+    ``log_worth`` has mean zero. ``log_likelihood`` is the data's weighted
+    log-likelihood at ``log_worth``; ``objective`` adds the prior's term
+    (equal to it without a prior). ``gradient_norm`` is the largest gradient
+    component of the objective at the end; ``converged`` says the last Newton
+    step was below ``tol``. ``information`` is the observed Fisher
+    information ``-H`` of the objective (a sparse matrix); ``stderr`` and
+    ``covariance`` (on the mean-zero scale) are computed from it on first
+    access and then kept.
     """
 
     log_worth: np.ndarray
-    stderr: np.ndarray
-    covariance: np.ndarray = field(repr=False)
     log_likelihood: float
     objective: float
     n_iter: int
@@ -76,6 +86,19 @@ class PlackettLuceFit:
     prior: str | None
     prior_strength: float | None
     n_rankings: int
+    # J = -H of the objective at the last iterate (without the shift fix), as
+    # a sparse matrix; covariance and stderr are computed from it.
+    information: scipy.sparse.csr_matrix = field(repr=False, compare=False)
+
+    @cached_property
+    def covariance(self) -> np.ndarray:
+        """Covariance of ``log_worth`` (``(n, n)``, rows summing to 0)."""
+        return _covariance(self.information, self.prior is None)
+
+    @cached_property
+    def stderr(self) -> np.ndarray:
+        """Standard errors of ``log_worth``: the root of the covariance diagonal."""
+        return np.sqrt(np.maximum(np.diag(self.covariance), 0.0))
 
     @property
     def worth(self) -> np.ndarray:
@@ -97,28 +120,47 @@ def _gradient(st: Stages, prior: Prior | None) -> np.ndarray:
     return g + prior.gradient(st.s) if prior is not None else g
 
 
-def _information(st: Stages, prior: Prior | None) -> np.ndarray:
-    """``J = -H`` of the objective, shift-fixed when there is no prior."""
-    info = -hessian_from_stages(st)
-    n = st.rs.n_items
+def _prior_diagonal(st: Stages, prior: Prior | None) -> np.ndarray:
     if prior is None:
-        info += 1.0 / n
-    else:
-        info[np.diag_indices(n)] -= prior.hessian_diagonal(st.s)
+        return np.zeros(st.rs.n_items)
+    return -prior.hessian_diagonal(st.s)
+
+
+def _information(st: Stages, prior: Prior | None, sparse: SparseInformation | None):
+    """``J = -H`` of the objective (without the shift fix), sparse or dense."""
+    if sparse is not None:
+        return sparse.matrix(st, _prior_diagonal(st, prior))
+    info = -hessian_from_stages(st)
+    info[np.diag_indices(st.rs.n_items)] += _prior_diagonal(st, prior)
     return info
 
 
-def _solve(info: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``info^-1 rhs``; least squares if rounding made ``info`` singular.
+def _dense(info) -> np.ndarray:
+    return info.toarray() if scipy.sparse.issparse(info) else info
+
+
+def _solve(info: np.ndarray, rhs: np.ndarray, shift_fix: bool) -> np.ndarray:
+    """``info^-1 rhs`` (``info + 11^T/n`` with ``shift_fix``); dense.
 
     numpy's LAPACK, not scipy's: the two ship separate OpenBLAS builds whose
-    thread pools fight over the cores when both are used in one loop (a 30x
-    slowdown of the factorisation on a 2-core machine).
+    thread pools fight over the cores when both are used in one loop.
+    Least squares if rounding made the matrix singular.
     """
+    if shift_fix:
+        info = info + 1.0 / info.shape[0]
     try:
         return np.linalg.solve(info, rhs)
     except np.linalg.LinAlgError:
         return np.linalg.lstsq(info, rhs, rcond=None)[0]
+
+
+def _newton_step(info, g: np.ndarray, prior: Prior | None) -> np.ndarray:
+    step = None
+    if scipy.sparse.issparse(info):
+        step = solve_sparse(info, g)
+    if step is None:
+        step = _solve(_dense(info), g, shift_fix=prior is None)
+    return step - step.mean() if prior is None else step
 
 
 def _line_search(s, step, slope, current, rs, prior):
@@ -162,30 +204,31 @@ def _newton(rs: RankingSet, prior: Prior | None, tol: float, max_iter: int):
     (within ``tol`` of the final point; reused for the covariance), the number
     of iterations and whether the last step was below ``tol``.
     """
+    sparse = None
+    if rs.unranked is None and rs.n_items > _DENSE_MAX_ITEMS:
+        sparse = SparseInformation(rs)
     st = _minorise_maximise(rs, prior, _WARM_STEPS)
     current = _objective(st, prior)
-    info = None
     for iteration in range(1, max_iter + 1):
         g = _gradient(st, prior)
-        info = _information(st, prior)
-        step = _solve(info, g)
-        if prior is None:
-            step -= step.mean()
-        if np.max(np.abs(step)) <= tol:
+        info = _information(st, prior, sparse)
+        step = _newton_step(info, g, prior)
+        if np.max(np.abs(step), initial=0.0) <= tol:
             return Stages(st.s + step, rs), info, iteration, True
         trial = _line_search(st.s, step, float(g @ step), current, rs, prior)
         if trial is None:  # no ascent left at working precision
             return st, info, iteration, False
         st = trial
         current = _objective(st, prior)
-    return st, _information(st, prior), max_iter, False
+    return st, _information(st, prior, sparse), max_iter, False
 
 
-def _covariance(info: np.ndarray, prior: Prior | None) -> np.ndarray:
+def _covariance(info, shift_fixed: bool) -> np.ndarray:
     """Covariance of the mean-zero log-worths (see the module notes)."""
-    n = info.shape[0]
-    inverse = _solve(info, np.eye(n))
-    if prior is None:  # info already holds the + 11^T / n shift fix
+    dense = _dense(info)
+    n = dense.shape[0]
+    inverse = _solve(dense, np.eye(n), shift_fix=shift_fixed)
+    if shift_fixed:
         return inverse - 1.0 / n
     centred = inverse - inverse.mean(axis=0, keepdims=True)
     return centred - centred.mean(axis=1, keepdims=True)
@@ -269,12 +312,9 @@ def fit(
                 "or drop these items."
             )
     st, info, n_iter, converged = _newton(rs, the_prior, float(tol), int(max_iter))
-    covariance = _covariance(info, the_prior)
     gradient = _gradient(st, the_prior)
     return PlackettLuceFit(
         log_worth=st.s - st.s.mean(),
-        stderr=np.sqrt(np.maximum(np.diag(covariance), 0.0)),
-        covariance=covariance,
         log_likelihood=st.log_likelihood,
         objective=_objective(st, the_prior),
         n_iter=n_iter,
@@ -284,4 +324,5 @@ def fit(
         prior=None if the_prior is None else the_prior.name,
         prior_strength=None if the_prior is None else the_prior.strength,
         n_rankings=rs.n_rankings,
+        information=scipy.sparse.csr_matrix(info),
     )

@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import InvalidInputError, ShapeError
 from ..softmax import softmax
 from ._cumulative import log_cumsum_exp
-from ._rankings import check_scores, prepare, with_scores
+from ._rankings import RankingSet, check_scores, prepare, with_scores
 from ._stages import Stages, masked_column_logsumexp, masked_row_logsumexp
 
 __all__ = [
@@ -122,26 +122,51 @@ def gradient(scores, rankings, weights=None, *, universe=None) -> np.ndarray:
     return _stages(scores, rankings, universe, weights).gradient
 
 
-def _listed_pair_blocks(st: Stages):
-    """Yield ``(a, b, value)`` for listed pairs ``a`` before ``b``, in chunks.
+def listed_pairs(rs: RankingSet):
+    """Yield ``(columns, first, second, a, b, keep)`` chunk by chunk.
 
-    ``value = w exp(x_a + x_b + F_{q_a})``: the sum of ``p_r(a) p_r(b)`` over
-    the stages both are in (all stages up to ``a``'s position ``q_a``).
+    For the rankings in ``columns``, ``a`` and ``b`` are the items at the
+    positions ``first < second`` of every pair of positions, keeping only
+    pairs where both are listed (``keep`` selects them; ``None`` when no
+    ranking is padded). Every consumer iterates in this same order, so a
+    pattern built once lines up with values computed at each iteration.
     """
-    length, count = st.rs.order.shape
+    length, count = rs.order.shape
     first, second = np.triu_indices(length, k=1)
     if not first.size:
         return
+    padded = rs.padded
     step = max(1, _PAIR_CHUNK // first.size)
     for lo in range(0, count, step):
-        cols = slice(lo, lo + step)
-        x, f = st.x[:, cols], st.log_inverse_square_sum[:, cols]
-        with np.errstate(invalid="ignore"):
-            value = np.exp(x[first] + x[second] + f[first]) * st.weights[cols]
-        order = st.rs.order[:, cols]
+        columns = slice(lo, lo + step)
+        order = rs.order[:, columns]
         a, b = order[first], order[second]
-        keep = b >= 0
-        yield a[keep], b[keep], value[keep]
+        if padded:
+            keep = b >= 0
+            yield columns, first, second, a[keep], b[keep], keep
+        else:
+            yield columns, first, second, a.ravel(), b.ravel(), None
+
+
+def listed_pair_values(st: Stages):
+    """Yield ``(a, b, value)`` per chunk of :func:`listed_pairs`.
+
+    ``value = w exp(x_a + x_b + F_{q_a})``: the sum of ``p_r(a) p_r(b)`` over
+    the stages both are in (all stages up to ``a``'s position ``q_a``); at
+    most 1 per stage, whatever the scores.
+    """
+    for columns, first, second, a, b, keep in listed_pairs(st.rs):
+        x, f = st.x[:, columns], st.log_inverse_square_sum[:, columns]
+        with np.errstate(invalid="ignore"):  # padded pairs, dropped below
+            value = np.exp(x[first] + x[second] + f[first]) * st.weights[columns]
+        yield a, b, (value.ravel() if keep is None else value[keep])
+
+
+def listed_square_terms(st: Stages) -> np.ndarray:
+    """``sum w p_r(k)^2`` over stages, per item: the diagonal of ``sum p p^T``."""
+    with np.errstate(invalid="ignore"):
+        square = np.exp(2 * st.x + st.log_inverse_square_sum) * st.weights
+    return st.scatter(np.where(st.rs.order >= 0, square, 0.0))
 
 
 def _unranked_blocks(st: Stages) -> np.ndarray:
@@ -176,13 +201,11 @@ def hessian_from_stages(st: Stages) -> np.ndarray:
     """Dense Hessian ``sum w (p p^T - diag p)`` over all stages."""
     n = st.rs.n_items
     flat = np.zeros(n * n)
-    for a, b, value in _listed_pair_blocks(st):
+    for a, b, value in listed_pair_values(st):
         flat += np.bincount(a * n + b, weights=value, minlength=n * n)
     outer = flat.reshape(n, n)
     outer += outer.T
-    with np.errstate(invalid="ignore"):
-        square = np.exp(2 * st.x + st.log_inverse_square_sum) * st.weights
-    outer[np.diag_indices(n)] += st.scatter(np.where(st.rs.order >= 0, square, 0.0))
+    outer[np.diag_indices(n)] += listed_square_terms(st)
     if st.rs.unranked is not None:
         outer += _unranked_blocks(st)
     outer[np.diag_indices(n)] -= st.expected_choices
