@@ -327,7 +327,7 @@ def read_candidate_scores(
 
     >>> import tempfile, os
     >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
-    ...     _ = f.write("id,score\ngood,-1.5\nbad,-9\n")
+    ...     _ = f.write("id,score\\ngood,-1.5\\nbad,-9\\n")
     >>> (group,) = read_candidate_scores(f.name)
     >>> group.items, group.scores.tolist()
     (('good', 'bad'), [-1.5, -9.0])
