@@ -121,7 +121,7 @@ def main():
     speed_a, gain_a = compare_fits("a", synthetic_rankings, 1000, args.repeat)
     races = read_rankings(str(ROOT / "fixtures" / "nascar2002.txt"))
     speed_b, gain_b = compare_fits(
-        "b: NASCAR 2002", races.rankings, len(races.items), max(args.repeat, 5)
+        "b: NASCAR 2002", races.rankings, len(races.items), max(args.repeat, 20)
     )
     ratio_c = compare_log_likelihood(max(args.repeat, 3))
     print("\nTargets:")

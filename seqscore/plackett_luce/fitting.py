@@ -52,7 +52,8 @@ from .priors import Prior, make_prior
 
 __all__ = ["MAX_ITEMS", "PlackettLuceFit", "fit"]
 
-# The dense information matrix needs 8 n^2 bytes (800 MB at this size).
+# Beyond this many items nothing dense (8 n^2 bytes: 800 MB here) is formed:
+# only sub-rankings can be fitted (sparse CG), and standard errors are refused.
 MAX_ITEMS = 10_000
 _ARMIJO = 1e-4
 # Minorise-maximise steps before Newton's method (see _minorise_maximise).
@@ -68,7 +69,8 @@ class PlackettLuceFit:
 
     ``log_worth`` has mean zero. ``log_likelihood`` is the data's weighted
     log-likelihood at ``log_worth``; ``objective`` adds the prior's term
-    (equal to it without a prior). ``gradient_norm`` is the largest gradient
+    (equal to it without a prior). ``n_iter`` counts Newton iterations (after
+    a few minorise-maximise warm-up steps). ``gradient_norm`` is the largest gradient
     component of the objective at the end; ``converged`` says the last Newton
     step was below ``tol``. ``information`` is the observed Fisher
     information ``-H`` of the objective (a sparse matrix); ``stderr`` and
@@ -159,6 +161,7 @@ def _newton_step(info, g: np.ndarray, prior: Prior | None) -> np.ndarray:
     if scipy.sparse.issparse(info):
         step = solve_sparse(info, g)
     if step is None:
+        _check_dense_size(info.shape[0], "a Newton step (conjugate gradients stalled)")
         step = _solve(_dense(info), g, shift_fix=prior is None)
     return step - step.mean() if prior is None else step
 
@@ -223,8 +226,17 @@ def _newton(rs: RankingSet, prior: Prior | None, tol: float, max_iter: int):
     return st, _information(st, prior, sparse), max_iter, False
 
 
+def _check_dense_size(n: int, purpose: str) -> None:
+    if n > MAX_ITEMS:
+        raise InvalidInputError(
+            f"{purpose} needs a dense {n} x {n} matrix; seqscore forms those "
+            f"only up to {MAX_ITEMS} items"
+        )
+
+
 def _covariance(info, shift_fixed: bool) -> np.ndarray:
     """Covariance of the mean-zero log-worths (see the module notes)."""
+    _check_dense_size(info.shape[0], "the covariance of the log-worths")
     dense = _dense(info)
     n = dense.shape[0]
     inverse = _solve(dense, np.eye(n), shift_fix=shift_fixed)
@@ -299,11 +311,8 @@ def fit(
     the_prior = make_prior(prior, prior_strength)
     rs = prepare(rankings, n_items, universe=universe, weights=weights)
     names = _item_names(items, rs.n_items)
-    if rs.n_items > MAX_ITEMS:
-        raise InvalidInputError(
-            f"fit supports up to {MAX_ITEMS} items (its information matrix is "
-            f"dense, n^2 floats); got {rs.n_items}"
-        )
+    if rs.unranked is not None:  # the dense path: see MAX_ITEMS
+        _check_dense_size(rs.n_items, "fitting top-k rankings (a universe)")
     if the_prior is None:
         report = estimability_of(rs, names)
         if not report.estimable:
