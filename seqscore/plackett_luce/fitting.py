@@ -13,7 +13,11 @@ from ``s = 0`` converges to the maximum, quadratically near it:
    (:mod:`._information`); otherwise ``J`` is dense and factorised;
 2. backtracking halves the step until the objective rises enough (Armijo);
 3. it stops when the largest step component is below ``tol`` (log-worth
-   units) -- the last step is taken, so the error is then about ``tol**2``.
+   units) -- the last step is taken, so the error is then about ``tol**2`` --
+   or when the step's predicted gain ``g.d / 2`` is below the rounding level
+   of the objective (``1e-13`` relative): then no step can be verified to
+   help, which happens for estimable but nearly flat directions, where the
+   step is dominated by rounding noise in the gradient.
 
 A few minorise-maximise steps (Hunter 2004) first bring the start close,
 which halves the number of Newton iterations on typical data.
@@ -61,6 +65,9 @@ _WARM_STEPS = 5
 # Above this many items (sub-rankings only) J is sparse and solved by CG.
 _DENSE_MAX_ITEMS = 200
 _MAX_HALVINGS = 60
+# A Newton step whose predicted gain is below this fraction of the objective
+# cannot be told from rounding: the iteration has converged.
+_FLAT_GAIN = 1e-13
 
 
 @dataclass(frozen=True)
@@ -171,7 +178,9 @@ def _line_search(s, step, slope, current, rs, prior):
     t = 1.0
     for _ in range(_MAX_HALVINGS):
         trial = Stages(s + t * step, rs)
-        if _objective(trial, prior) >= current + _ARMIJO * t * slope:
+        # As a difference, so that a step too small to change the objective
+        # (0 >= a positive number) is never accepted as progress.
+        if _objective(trial, prior) - current >= _ARMIJO * t * slope:
             return trial
         t *= 0.5
     return None
@@ -216,9 +225,11 @@ def _newton(rs: RankingSet, prior: Prior | None, tol: float, max_iter: int):
         g = _gradient(st, prior)
         info = _information(st, prior, sparse)
         step = _newton_step(info, g, prior)
-        if np.max(np.abs(step), initial=0.0) <= tol:
+        slope = float(g @ step)
+        small = np.max(np.abs(step), initial=0.0) <= tol
+        if small or slope <= _FLAT_GAIN * max(1.0, abs(current)):
             return Stages(st.s + step, rs), info, iteration, True
-        trial = _line_search(st.s, step, float(g @ step), current, rs, prior)
+        trial = _line_search(st.s, step, slope, current, rs, prior)
         if trial is None:  # no ascent left at working precision
             return st, info, iteration, False
         st = trial
