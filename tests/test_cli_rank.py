@@ -126,3 +126,41 @@ def test_help_has_examples():
     result = _run(["rank", "--help"])
     assert result.exit_code == 0 and "Examples:" in result.stdout
     assert "seqscore rank candidates.jsonl --samples 5 --seed 0" in result.stdout
+
+
+def test_too_many_candidates_for_exact_positions_writes_nothing():
+    many = "".join(f'{{"id": "c{i}", "score": {-i / 100}}}\n' for i in range(1001))
+    result = _run(["rank", "-"], many)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "1001 candidates: exact position probabilities go up to 1000" in (
+        result.stderr
+    )
+    fine = _run(["rank", "-", "--ranks", "0", "--format", "jsonl"], many)
+    assert fine.exit_code == 0 and len(fine.stdout.splitlines()) == 1001
+
+
+def test_grouped_samples_of_top_k():
+    text = "g,id,score\np,a,1\np,b,0\nq,c,5\nq,d,0\nq,e,-1\n"
+    args = [
+        "rank",
+        "-",
+        "--group-field",
+        "g",
+        "--samples",
+        "2",
+        "--seed",
+        "0",
+        "--top-k",
+        "2",
+        "--format",
+        "json",
+    ]
+    result = _run(args, text)
+    assert result.exit_code == 0 and result.stderr == ""
+    records = json.loads(result.stdout)
+    assert [(r["group"], r["sample"], len(r["ranking"])) for r in records] == [
+        ("p", 1, 2),
+        ("p", 2, 2),
+        ("q", 1, 2),
+        ("q", 2, 2),
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 import numpy as np
 
+from ..errors import InvalidInputError
 from ..formats.output import Column, open_output, write_records
 from ..formats.rankings import ScoreGroup, read_candidate_scores
 from ..plackett_luce import (
@@ -14,14 +15,15 @@ from ..plackett_luce import (
     selection_probabilities,
     top_k_probabilities,
 )
+from ..plackett_luce.marginals import MAX_ITEMS as MAX_MARGINAL_ITEMS
 from .options import format_option, output_option
 
 _DEFAULT_RANK_COLUMNS = 10
 
 
-def _probability_columns(grouped: bool, ranks: int, top_k: int | None) -> list:
-    columns = [Column("group", width=10, align="<")] if grouped else []
-    columns += [
+def _probability_columns(ranks: int, top_k: int | None) -> list:
+    columns = [
+        Column("group", width=10, align="<"),
         Column("item", width=12, align="<"),
         Column("score", width=10, spec=".4f"),
         Column("p_first", width=8, spec=".4f"),
@@ -36,7 +38,18 @@ def _probability_columns(grouped: bool, ranks: int, top_k: int | None) -> list:
     return columns
 
 
-def _probability_records(group: ScoreGroup, temperature, ranks, top_k, grouped):
+def _check_marginal_sizes(groups, ranks: int, top_k: int | None) -> None:
+    largest = max(groups, key=lambda g: len(g.items))
+    if (ranks or top_k) and len(largest.items) > MAX_MARGINAL_ITEMS:
+        where = f" (group {largest.name!r})" if largest.name is not None else ""
+        raise InvalidInputError(
+            f"{len(largest.items)} candidates{where}: exact position probabilities "
+            f"go up to {MAX_MARGINAL_ITEMS}; use --ranks 0 without --top-k, or "
+            "--samples"
+        )
+
+
+def _group_probabilities(group: ScoreGroup, temperature, ranks, top_k):
     s = group.scores / temperature
     first = selection_probabilities(s)
     expected = expected_ranks(s)
@@ -44,8 +57,8 @@ def _probability_records(group: ScoreGroup, temperature, ranks, top_k, grouped):
     marginals = marginal_rank_probabilities(s)[:, :shown] if shown else None
     in_top = top_k_probabilities(s, min(top_k, len(s))) if top_k else None
     for i in np.argsort(-group.scores, kind="stable"):
-        record = {"group": group.name} if grouped else {}
-        record |= {
+        record = {
+            "group": group.name,
             "item": group.items[i],
             "score": float(group.scores[i]),
             "p_first": float(first[i]),
@@ -58,15 +71,35 @@ def _probability_records(group: ScoreGroup, temperature, ranks, top_k, grouped):
         yield record
 
 
-def _sample_records(group: ScoreGroup, temperature, samples, k, rng, grouped):
-    drawn = sample(
-        group.scores / temperature, samples, k and min(k, len(group.items)), rng=rng
-    )
-    names = np.array(group.items, dtype=object)
-    for index, ranking in enumerate(drawn, start=1):
-        record = {"group": group.name} if grouped else {}
-        record |= {"sample": index, "ranking": list(names[ranking])}
-        yield record
+def _probability_table(groups, temperature, ranks, top_k):
+    _check_marginal_sizes(groups, ranks, top_k)
+    widest = max(len(g.items) for g in groups)
+    columns = _probability_columns(min(ranks, widest), top_k)
+    records = [
+        record
+        for group in groups
+        for record in _group_probabilities(group, temperature, ranks, top_k)
+    ]
+    return columns, records
+
+
+def _sample_table(groups, temperature, samples, k, seed):
+    rng = np.random.default_rng(seed)
+    columns = [
+        Column("group", width=10, align="<"),
+        Column("sample", width=6),
+        Column("ranking", width=60, align="<"),
+    ]
+    records = []
+    for group in groups:
+        size = None if k is None else min(k, len(group.items))
+        drawn = sample(group.scores / temperature, samples, size, rng=rng)
+        names = np.array(group.items, dtype=object)
+        records += [
+            {"group": group.name, "sample": index, "ranking": list(names[ranking])}
+            for index, ranking in enumerate(drawn, start=1)
+        ]
+    return columns, records
 
 
 @click.command("rank")
@@ -164,26 +197,14 @@ def rank_command(
         scores, score_field=score_field, id_field=id_field, group_field=group_field
     )
     grouped = group_field is not None
+    # Everything is computed before anything is written: an error in the last
+    # group must not leave half a table on standard output.
     if samples is not None:
-        rng = np.random.default_rng(seed)
-        columns = [Column("group", width=10, align="<")] if grouped else []
-        columns += [Column("sample", width=6), Column("ranking", width=60, align="<")]
-        records = (
-            record
-            for group in groups
-            for record in _sample_records(
-                group, temperature, samples, top_k, rng, grouped
-            )
-        )
+        columns, records = _sample_table(groups, temperature, samples, top_k, seed)
     else:
-        widest = max(len(g.items) for g in groups)
-        columns = _probability_columns(grouped, min(ranks, widest), top_k)
-        records = (
-            record
-            for group in groups
-            for record in _probability_records(
-                group, temperature, ranks, top_k, grouped
-            )
-        )
+        columns, records = _probability_table(groups, temperature, ranks, top_k)
+    if not grouped:
+        columns = [c for c in columns if c.key != "group"]
+        records = [{k: v for k, v in r.items() if k != "group"} for r in records]
     with open_output(output) as out:
         write_records(records, columns, fmt, out)

@@ -27,6 +27,7 @@ from ._rankings import check_scores
 from ._subsets import subset_marginals
 
 __all__ = [
+    "MAX_ITEMS",
     "METHODS",
     "expected_ranks",
     "marginal_rank_probabilities",
@@ -34,8 +35,10 @@ __all__ = [
 ]
 
 METHODS = ("auto", "subsets", "race")
+# The most items any exact method takes (the race integral, O(n^2.5)).
+MAX_ITEMS = 1000
 _AUTO_SUBSETS_MAX = 20
-_LIMITS = {"subsets": 24, "race": 1000}
+_LIMITS = {"subsets": 24, "race": MAX_ITEMS}
 _PAIR_BLOCK = 1 << 22
 
 
