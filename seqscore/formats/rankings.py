@@ -50,7 +50,6 @@ __all__ = [
     "ScoreGroup",
     "read_candidate_scores",
     "read_rankings",
-    "read_text",
 ]
 
 LAYOUTS = ("auto", "lines", "long")
@@ -91,7 +90,7 @@ class ScoreGroup:
     scores: np.ndarray
 
 
-def read_text(path: str) -> tuple[str, str]:
+def _read_text(path: str) -> tuple[str, str]:
     """The text of ``path`` (``-``: standard input) and its name for messages."""
     if path == "-":
         return sys.stdin.read(), "<stdin>"
@@ -247,7 +246,7 @@ def read_rankings(
     """
     if layout not in LAYOUTS:
         raise DataFormatError(f"layout must be one of {', '.join(LAYOUTS)}")
-    text, source = read_text(path)
+    text, source = _read_text(path)
     lines = list(_content_lines(text))
     if not lines:
         raise DataFormatError(f"{source}: no rankings (the file is empty)")
@@ -333,7 +332,7 @@ def read_candidate_scores(
     (('good', 'bad'), [-1.5, -9.0])
     >>> os.unlink(f.name)
     """
-    text, source = read_text(path)
+    text, source = _read_text(path)
     groups: dict[str | None, tuple[list[str], list[float]]] = {}
     for line, record in _score_records(text, source):
         where = f"{source}:{line}"

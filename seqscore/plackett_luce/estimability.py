@@ -33,7 +33,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ._rankings import RankingSet, prepare
 
-__all__ = ["Estimability", "estimability", "estimability_of"]
+__all__ = ["Estimability", "estimability"]
 
 # Items named in a message before "... and N more".
 _NAMED_ITEMS = 8

@@ -83,6 +83,12 @@ class PlackettLuceFit:
     information ``-H`` of the objective (a sparse matrix); ``stderr`` and
     ``covariance`` (on the mean-zero scale) are computed from it on first
     access and then kept.
+
+    >>> result = fit([[0, 1, 2], [1, 0, 2], [0, 2, 1], [2, 1, 0]])
+    >>> result.items, result.ranking().tolist()
+    (('0', '1', '2'), [0, 1, 2])
+    >>> round(float(result.worth.sum()), 12), round(float(result.log_worth.sum()), 12)
+    (1.0, 0.0)
     """
 
     log_worth: np.ndarray

@@ -35,7 +35,14 @@ DEFAULT_STRENGTH = {"ghost": 0.5, "l2": 0.1}
 
 @dataclass(frozen=True)
 class Prior:
-    """A named concave penalty: its value, gradient and (diagonal) Hessian."""
+    """A named concave penalty: its value, gradient and (diagonal) Hessian.
+
+    >>> ghost = Prior("ghost", 0.5)   # at s = 0: 0.5 * (0 - 2 log 2)
+    >>> round(ghost.value(np.zeros(1)), 6), ghost.gradient(np.zeros(1)).tolist()
+    (-0.693147, [0.0])
+    >>> Prior("l2", 2.0).hessian_diagonal(np.ones(2)).tolist()
+    [-2.0, -2.0]
+    """
 
     name: str
     strength: float
