@@ -8,9 +8,14 @@ The layers, each usable on its own:
   fast pass over logits that everything else calls;
 * :mod:`seqscore.regression` -- ``SoftmaxRegression``, a trainable softmax layer;
 * :mod:`seqscore.scoring` -- candidates, ``loglikelihood`` (lm-eval's shift
-  rule), ``score_prompt``; :mod:`seqscore.reductions` -- every normalisation.
+  rule), ``score_prompt``; :mod:`seqscore.reductions` -- every normalisation;
+  :mod:`seqscore.pairwise` -- why one candidate beats another;
+* :mod:`seqscore.plackett_luce` -- ranking candidates: probabilities,
+  likelihood, sampling, exact rank marginals, fitting worths and temperatures
+  (``seqscore.plackett_luce.fit``, ``.log_likelihood``, ``.sample``, ...).
 """
 
+from . import plackett_luce
 from .errors import (
     DataFormatError,
     InvalidInputError,
@@ -19,6 +24,15 @@ from .errors import (
     ShapeError,
 )
 from .kernels import TokenStats, token_logprobs, token_stats
+from .plackett_luce import (
+    PlackettLuceFit,
+    TemperatureFit,
+    expected_ranks,
+    fit_temperature,
+    marginal_rank_probabilities,
+    selection_probabilities,
+    top_k_probabilities,
+)
 from .reductions import Reductions, reduce
 from .regression import SoftmaxRegression
 from .scoring import (
@@ -41,21 +55,29 @@ __all__ = [
     "InvalidInputError",
     "Loglikelihood",
     "NoEstimateError",
+    "PlackettLuceFit",
     "Prompt",
     "Reductions",
     "SeqScoreError",
     "ShapeError",
     "SoftmaxRegression",
+    "TemperatureFit",
     "TokenScores",
     "TokenStats",
     "cross_entropy",
     "cross_entropy_grad",
+    "expected_ranks",
+    "fit_temperature",
     "log_softmax",
     "loglikelihood",
     "logsumexp",
+    "marginal_rank_probabilities",
+    "plackett_luce",
     "reduce",
     "score_prompt",
+    "selection_probabilities",
     "softmax",
     "token_logprobs",
     "token_stats",
+    "top_k_probabilities",
 ]

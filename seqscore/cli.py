@@ -14,6 +14,8 @@ import click
 
 from . import __version__
 from .commands.compare import compare_command
+from .commands.fit_rankings import fit_rankings_command
+from .commands.rank import rank_command
 from .commands.score import score_command
 from .commands.softmax import softmax_command
 from .errors import SeqScoreError
@@ -58,6 +60,8 @@ def main():
 main.add_command(compare_command)
 main.add_command(score_command)
 main.add_command(softmax_command)
+main.add_command(rank_command)
+main.add_command(fit_rankings_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -292,7 +292,11 @@ def _reduce(candidate: Candidate, alpha: float) -> Reductions:
 
 
 def _first_choice(totals: np.ndarray) -> list[float | None]:
-    """Plackett-Luce first-choice probabilities: a softmax of the totals."""
+    """Plackett-Luce first-choice probabilities: a softmax of the totals.
+
+    This is ``plackett_luce.selection_probabilities``, except that a total of
+    ``-inf`` (a candidate with a masked token) is allowed: its worth is 0.
+    """
     if not np.isfinite(totals).any():
         return [None] * len(totals)
     return [float(p) for p in softmax(totals)]

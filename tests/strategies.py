@@ -53,3 +53,55 @@ def logit_arrays(
         logits = np.where(mask, -np.inf, logits).astype(dtype)
     targets = draw(hnp.arrays(np.int64, lead, elements=st.integers(0, vocab - 1)))
     return logits, targets
+
+
+# --- Plackett-Luce ---------------------------------------------------------
+
+
+def pl_scores(min_items: int = 1, max_items: int = 7, magnitude: float = 50.0):
+    """Finite float64 score vectors (log-worths), ties and big gaps included."""
+    return st.integers(min_items, max_items).flatmap(
+        lambda n: hnp.arrays(
+            np.float64,
+            n,
+            elements=st.one_of(
+                finite_floats(np.float64, magnitude),
+                st.sampled_from([0.0, 1.0, -1.0]),  # exact ties
+            ),
+        )
+    )
+
+
+@st.composite
+def padded_rankings(draw, n_items: int, max_rankings: int = 6, full: bool = False):
+    """A ``(N, L)`` int64 array of rankings over ``n_items``, ``-1`` padded.
+
+    Each row is a prefix (of random length, or all items with ``full``) of a
+    random permutation; ``L`` is the longest row.
+    """
+    count = draw(st.integers(1, max_rankings))
+    rows = []
+    for _ in range(count):
+        order = draw(st.permutations(range(n_items)))
+        length = n_items if full else draw(st.integers(0, n_items))
+        rows.append(list(order[:length]))
+    width = max(len(r) for r in rows)
+    out = np.full((count, width), -1, dtype=np.int64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+@st.composite
+def pl_problems(draw, max_items: int = 6, magnitude: float = 50.0):
+    """``(scores, rankings, universe)`` with universe 'listed', 'all' or a mask."""
+    scores = draw(pl_scores(1, max_items, magnitude))
+    n = len(scores)
+    rankings = draw(padded_rankings(n))
+    kind = draw(st.sampled_from(["listed", "all", "mask"]))
+    if kind != "mask":
+        return scores, rankings, kind
+    mask = draw(hnp.arrays(np.bool_, (len(rankings), n)))
+    for i, row in enumerate(rankings):
+        mask[i, row[row >= 0]] = True  # the universe holds the listed items
+    return scores, rankings, mask

@@ -1,0 +1,210 @@
+"""``seqscore rank``: Plackett-Luce probabilities and samples for candidate scores."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..formats.output import Column, open_output, write_records
+from ..formats.rankings import ScoreGroup, read_candidate_scores
+from ..plackett_luce import (
+    expected_ranks,
+    marginal_rank_probabilities,
+    sample,
+    selection_probabilities,
+    top_k_probabilities,
+)
+from ..plackett_luce.marginals import MAX_ITEMS as MAX_MARGINAL_ITEMS
+from .options import format_option, output_option
+
+_DEFAULT_RANK_COLUMNS = 10
+
+
+def _probability_columns(ranks: int, top_k: int | None) -> list:
+    columns = [
+        Column("group", width=10, align="<"),
+        Column("item", width=12, align="<"),
+        Column("score", width=10, spec=".4f"),
+        Column("p_first", width=8, spec=".4f"),
+        Column("expected_rank", "E[rank]", width=8, spec=".3f"),
+    ]
+    if top_k is not None:
+        columns.append(Column("p_top_k", f"P[top{top_k}]", width=8, spec=".4f"))
+    columns += [
+        Column(f"p_rank_{r}", f"P[{r}]", width=7, spec=".4f")
+        for r in range(1, ranks + 1)
+    ]
+    return columns
+
+
+def _check_marginal_sizes(groups, ranks: int, top_k: int | None) -> None:
+    largest = max(groups, key=lambda g: len(g.items))
+    if (ranks or top_k) and len(largest.items) > MAX_MARGINAL_ITEMS:
+        where = f" (group {largest.name!r})" if largest.name is not None else ""
+        raise InvalidInputError(
+            f"{len(largest.items)} candidates{where}: exact position probabilities "
+            f"go up to {MAX_MARGINAL_ITEMS}; use --ranks 0 without --top-k, or "
+            "--samples"
+        )
+
+
+def _group_probabilities(group: ScoreGroup, temperature, ranks, top_k):
+    s = group.scores / temperature
+    first = selection_probabilities(s)
+    expected = expected_ranks(s)
+    shown = min(ranks, len(s))
+    marginals = marginal_rank_probabilities(s)[:, :shown] if shown else None
+    in_top = top_k_probabilities(s, min(top_k, len(s))) if top_k else None
+    for i in np.argsort(-group.scores, kind="stable"):
+        record = {
+            "group": group.name,
+            "item": group.items[i],
+            "score": float(group.scores[i]),
+            "p_first": float(first[i]),
+            "expected_rank": float(expected[i]),
+        }
+        if in_top is not None:
+            record["p_top_k"] = float(in_top[i])
+        for r in range(shown):
+            record[f"p_rank_{r + 1}"] = float(marginals[i, r])
+        yield record
+
+
+def _probability_table(groups, temperature, ranks, top_k):
+    _check_marginal_sizes(groups, ranks, top_k)
+    widest = max(len(g.items) for g in groups)
+    columns = _probability_columns(min(ranks, widest), top_k)
+    records = [
+        record
+        for group in groups
+        for record in _group_probabilities(group, temperature, ranks, top_k)
+    ]
+    return columns, records
+
+
+def _sample_table(groups, temperature, samples, k, seed):
+    rng = np.random.default_rng(seed)
+    columns = [
+        Column("group", width=10, align="<"),
+        Column("sample", width=6),
+        Column("ranking", width=60, align="<"),
+    ]
+    records = []
+    for group in groups:
+        size = None if k is None else min(k, len(group.items))
+        drawn = sample(group.scores / temperature, samples, size, rng=rng)
+        names = np.array(group.items, dtype=object)
+        records += [
+            {"group": group.name, "sample": index, "ranking": list(names[ranking])}
+            for index, ranking in enumerate(drawn, start=1)
+        ]
+    return columns, records
+
+
+@click.command("rank")
+@click.argument("scores", default="-", metavar="[FILE]")
+@click.option(
+    "--score-field",
+    default="score",
+    show_default=True,
+    help="Field (JSON) or column (CSV) holding each candidate's score.",
+)
+@click.option(
+    "--id-field",
+    default="id",
+    show_default=True,
+    help="Field naming each candidate (default name: its index).",
+)
+@click.option(
+    "--group-field",
+    default=None,
+    help="Field grouping candidates into separate rankings (e.g. prompt_id).",
+)
+@click.option(
+    "-t",
+    "--temperature",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Divide the scores by T > 0 first: T < 1 sharpens, T > 1 flattens.",
+)
+@click.option(
+    "--ranks",
+    type=click.IntRange(min=0),
+    default=_DEFAULT_RANK_COLUMNS,
+    show_default=True,
+    help="Show P[r], the probability of position r, for r = 1..RANKS.",
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Also show P[topK], the probability of being among the first K "
+    "(with --samples: sample only the first K places).",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Print N sampled rankings instead of the probabilities.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed for --samples (required with it: samples are reproducible).",
+)
+@format_option()
+@output_option()
+def rank_command(
+    scores,
+    score_field,
+    id_field,
+    group_field,
+    temperature,
+    ranks,
+    top_k,
+    samples,
+    seed,
+    fmt,
+    output,
+):
+    """Rank candidates by their scores with the Plackett-Luce model.
+
+    Reads candidate scores (log-worths, e.g. sequence log-probabilities) from
+    FILE or standard input: JSON Lines ({"id": "a", "score": -3.2} per line),
+    a JSON array of such objects, or CSV with a header. Prints, per candidate,
+    the probability of being chosen first (a softmax of the scores), the
+    expected rank, and the exact probability of each position; or, with
+    --samples, rankings drawn from the model (Gumbel-top-k). Positions are
+    exact up to 20 candidates and accurate to ~1e-13 beyond.
+
+    \b
+    Examples:
+      seqscore rank candidates.jsonl
+      seqscore rank scores.csv --score-field logprob --id-field text
+      seqscore rank all.jsonl --group-field prompt_id --format csv -o ranks.csv
+      seqscore rank candidates.jsonl --samples 5 --seed 0
+      echo '{"id": "a", "score": 2}
+      {"id": "b", "score": 1}' | seqscore rank - --top-k 1
+    """
+    if samples is not None and seed is None:
+        raise click.UsageError(
+            "--samples needs --seed (sampled rankings must be reproducible)"
+        )
+    groups = read_candidate_scores(
+        scores, score_field=score_field, id_field=id_field, group_field=group_field
+    )
+    grouped = group_field is not None
+    # Everything is computed before anything is written: an error in the last
+    # group must not leave half a table on standard output.
+    if samples is not None:
+        columns, records = _sample_table(groups, temperature, samples, top_k, seed)
+    else:
+        columns, records = _probability_table(groups, temperature, ranks, top_k)
+    if not grouped:
+        columns = [c for c in columns if c.key != "group"]
+        records = [{k: v for k, v in r.items() if k != "group"} for r in records]
+    with open_output(output) as out:
+        write_records(records, columns, fmt, out)

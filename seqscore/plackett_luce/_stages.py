@@ -1,0 +1,199 @@
+r"""The per-stage quantities shared by the likelihood and its derivatives.
+
+A ranking is a sequence of choices ("stages"). At stage ``r`` of ranking ``i``
+the item at position ``r`` is chosen from the *choice set*: the listed items
+from position ``r`` on, plus the ranking's unlisted universe ``U_i``. With
+``x_r = s[order[r]]`` the stage's log-denominator is
+
+.. math:: D_r = \log\Big(\sum_{j \ge r} e^{x_j} + \sum_{k \in U_i} e^{s_k}\Big),
+
+and the choice probability of item ``j`` in it is ``p_r(j) = exp(s_j - D_r)``.
+Everything the derivatives need is a cumulative sum over stages, taken in the
+log domain so that no quantity over- or underflows whatever the scores:
+
+* ``C_q = log sum_{r <= q} exp(-D_r)``: the expected number of times the item
+  at position ``q`` is chosen is ``exp(x_q + C_q)`` (each term <= 1);
+* ``F_q = log sum_{r <= q} exp(-2 D_r)``: the second moments, for the Hessian.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..softmax import logsumexp
+from ._cumulative import log_cumsum_exp
+from ._rankings import RankingSet
+
+__all__ = ["Stages", "masked_column_logsumexp"]
+
+
+def masked_column_logsumexp(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    r""":math:`\log \sum_{i : mask_{ik}} e^{values_i}` for every column ``k``.
+
+    >>> masked_column_logsumexp(np.array([[True, False], [True, False]]),
+    ...                         np.array([0.0, 0.0])).tolist()
+    [0.6931471805599453, -inf]
+    """
+    return logsumexp(np.where(mask, values[:, None], -np.inf), axis=0)
+
+
+def masked_row_logsumexp(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    r""":math:`\log \sum_{k : mask_{ik}} e^{values_k}` for every row ``i``."""
+    return logsumexp(np.where(mask, values[None, :], -np.inf), axis=1)
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Scores ``s`` seen through rankings ``rs``; every field is ``(L, N)``.
+
+    Quantities are computed on first use and kept.
+    """
+
+    s: np.ndarray
+    rs: RankingSet
+
+    @cached_property
+    def valid(self) -> np.ndarray | None:
+        """Real (unpadded) positions, or ``None`` when nothing is padded."""
+        return self.rs.position_valid()
+
+    @cached_property
+    def x(self) -> np.ndarray:
+        """The score of the item at each position; ``-inf`` past the end."""
+        x = self.s[self.rs.order]
+        if self.valid is not None:
+            x[~self.valid] = -np.inf
+        return x
+
+    @cached_property
+    def stage(self) -> np.ndarray:
+        """Which positions are stages (a choice was made there)."""
+        rows = np.arange(self.rs.order.shape[0])[:, None]
+        return rows < self.rs.stage_count()[None, :]
+
+    @cached_property
+    def full_stage_rows(self) -> int | None:
+        """When the stages are exactly the first ``k`` rows of every ranking,
+        ``k`` (the common, unpadded case); otherwise ``None``."""
+        if self.valid is not None:
+            return None
+        length = self.rs.order.shape[0]
+        return length - 1 if self.rs.unranked is None else length
+
+    @cached_property
+    def log_unranked(self) -> np.ndarray | None:
+        """``log sum_{k in U_i} e^{s_k}`` per ranking (``None``: no universe)."""
+        if self.rs.unranked is None:
+            return None
+        return masked_row_logsumexp(self.rs.unranked, self.s)
+
+    @cached_property
+    def log_denominator(self) -> np.ndarray:
+        """``D_r``; meaningful at stages only."""
+        suffix = log_cumsum_exp(self.x, reverse=True, needed=self.valid)
+        if self.log_unranked is None:
+            return suffix
+        return np.logaddexp(suffix, self.log_unranked[None, :])
+
+    def stage_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum ``values`` (``(L, N)``) over the stages of each ranking."""
+        rows = self.full_stage_rows
+        if rows is not None:
+            return values[:rows].sum(axis=0)
+        return np.where(self.stage, values, 0.0).sum(axis=0)
+
+    def cumulative_over_stages(self, log_terms: np.ndarray) -> np.ndarray:
+        """``log sum_{r <= q, r a stage} exp(log_terms_r)`` at every ``q``."""
+        terms = np.where(self.stage, log_terms, -np.inf)
+        has_stage = (self.rs.stage_count() > 0)[None, :]
+        needed = has_stage if self.valid is None else has_stage & self.valid
+        return log_cumsum_exp(terms, needed=np.broadcast_to(needed, terms.shape))
+
+    @cached_property
+    def log_inverse_sum(self) -> np.ndarray:
+        """``C_q = log sum_{r <= q} exp(-D_r)``."""
+        return self.cumulative_over_stages(-self.log_denominator)
+
+    @cached_property
+    def log_inverse_square_sum(self) -> np.ndarray:
+        """``F_q = log sum_{r <= q} exp(-2 D_r)``."""
+        return self.cumulative_over_stages(-2.0 * self.log_denominator)
+
+    def at_last_stage(self, values: np.ndarray) -> np.ndarray:
+        """``values[stage_count - 1, i]`` per ranking, ``-inf`` with no stage."""
+        count = self.rs.stage_count()
+        if values.shape[0] == 0:
+            return np.full(values.shape[1], -np.inf)
+        rows = np.maximum(count - 1, 0)
+        picked = values[rows, np.arange(values.shape[1])]
+        return np.where(count > 0, picked, -np.inf)
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        if self.rs.weights is None:
+            return np.ones(self.rs.n_rankings)
+        return self.rs.weights
+
+    def listed_items(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The flat item ids of all listed positions and the mask selecting them."""
+        if self.valid is None:
+            return self.rs.order.ravel(), None
+        return self.rs.order[self.valid], self.valid
+
+    def scatter(self, values: np.ndarray) -> np.ndarray:
+        """Sum ``(L, N)`` per-position ``values`` into one entry per item."""
+        items, mask = self.listed_items()
+        flat = values.ravel() if mask is None else values[mask]
+        out = np.bincount(items, weights=flat, minlength=self.rs.n_items)
+        return out.astype(np.float64, copy=False)  # bincount of nothing is int
+
+    @cached_property
+    def expected_choices(self) -> np.ndarray:
+        r"""Expected number of times each item is chosen, :math:`\sum w\,p_r(k)`.
+
+        A listed item at position ``q`` is in the choice sets of stages
+        ``0..q``: ``sum_{r <= q} exp(x_q - D_r) = exp(x_q + C_q)``; an
+        unlisted universe item is in every stage's set.
+        """
+        w = self.weights
+        with np.errstate(invalid="ignore"):
+            listed = np.exp(self.x + self.log_inverse_sum) * w
+        out = self.scatter(np.where(self.rs.order >= 0, listed, 0.0))
+        if self.rs.unranked is not None:
+            last = self.at_last_stage(self.log_inverse_sum)
+            with np.errstate(divide="ignore"):
+                log_w = np.log(w)
+            column = masked_column_logsumexp(self.rs.unranked, log_w + last)
+            out += np.exp(self.s + column)
+        return out
+
+    @cached_property
+    def wins(self) -> np.ndarray:
+        """Weighted number of times each item is chosen (``(n,)``)."""
+        return self.scatter(np.where(self.stage, self.weights, 0.0))
+
+    @cached_property
+    def gradient(self) -> np.ndarray:
+        """Gradient of the log-likelihood: wins minus expected choices."""
+        return self.wins - self.expected_choices
+
+    @cached_property
+    def log_likelihood_terms(self) -> np.ndarray:
+        """Per-ranking log-probabilities ``sum_r x_r - D_r`` (unweighted)."""
+        rows = self.full_stage_rows
+        if rows is not None:
+            x, d = self.x[:rows], self.log_denominator[:rows]
+            return x.sum(axis=0) - d.sum(axis=0)
+        with np.errstate(invalid="ignore"):  # -inf - -inf past the end, masked out
+            return self.stage_sum(self.x - self.log_denominator)
+
+    @cached_property
+    def log_likelihood(self) -> float:
+        """The weighted log-likelihood."""
+        terms = self.log_likelihood_terms
+        if self.rs.weights is None:
+            return float(terms.sum())
+        return float(terms @ self.rs.weights)

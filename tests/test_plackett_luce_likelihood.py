@@ -1,0 +1,259 @@
+"""Plackett-Luce probabilities, log-likelihood, gradient and Hessian."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from seqscore import InvalidInputError, ShapeError, softmax
+from seqscore.plackett_luce import (
+    gradient,
+    hessian,
+    hessian_vector_product,
+    log_likelihood,
+    pad_rankings,
+    ranking_log_likelihoods,
+    selection_probabilities,
+)
+
+from . import plackett_luce_reference as ref
+from .strategies import pl_problems, pl_scores
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+# --- enumeration ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_all_full_orderings_sum_to_one(n):
+    scores = _rng(n).normal(size=n) * 3
+    orderings = np.array(list(itertools.permutations(range(n))))
+    total = np.exp(ranking_log_likelihoods(scores, orderings)).sum()
+    assert total == pytest.approx(1.0, abs=1e-13)
+
+
+@pytest.mark.parametrize(("n", "k"), [(4, 1), (4, 2), (5, 3), (5, 4)])
+def test_top_k_prefixes_sum_to_one_and_marginalise_full_orderings(n, k):
+    scores = _rng(10 + n).normal(size=n) * 2
+    prefixes = np.array(list(itertools.permutations(range(n), k)))
+    probs = np.exp(ranking_log_likelihoods(scores, prefixes, universe="all"))
+    assert probs.sum() == pytest.approx(1.0, abs=1e-13)
+    full = ref.ordering_probabilities(scores)
+    for prefix, p in zip(prefixes, probs, strict=True):
+        extending = sum(q for perm, q in full.items() if perm[:k] == tuple(prefix))
+        assert p == pytest.approx(extending, rel=1e-12)
+
+
+def test_sub_ranking_is_the_order_of_its_items_within_full_orderings():
+    # Luce's choice axiom: the order of a subset inside a full PL ranking is
+    # itself PL on the subset, which is what universe="listed" computes.
+    scores = np.array([0.3, -1.2, 2.0, 0.0, 0.9])
+    full = ref.ordering_probabilities(scores)
+    for subset in ([4, 1, 2], [2, 0], [3, 1, 0, 4]):
+        expected = sum(
+            p for perm, p in full.items() if [i for i in perm if i in subset] == subset
+        )
+        got = np.exp(ranking_log_likelihoods(scores, [subset], universe="listed"))[0]
+        assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_closed_forms_and_huge_scores():
+    # Worths 3, 2, 1: P(0, 1, 2) = 3/6 * 2/3 and P(2 first) = 1/6 (top-1).
+    s = np.log([3.0, 2.0, 1.0])
+    assert np.exp(ranking_log_likelihoods(s, [[0, 1, 2]]))[0] == pytest.approx(1 / 3)
+    assert np.exp(
+        ranking_log_likelihoods(s, [[2]], universe="all")[0]
+    ) == pytest.approx(1 / 6)
+    # Scores 1000 apart: log P(1 before 0) = -1000 - log(1 + e^-1000) = -1000,
+    # and the next stage is a certainty (log 1 = 0), never inf - inf.
+    assert ranking_log_likelihoods([1000.0, 0.0], [[1, 0]])[0] == -1000.0
+    assert ranking_log_likelihoods([0.0, -1e5, -2e5], [[0, 1, 2]])[0] == 0.0
+    worst = ranking_log_likelihoods([0.0, -1e5, -2e5], [[2, 1, 0]])[0]
+    assert worst == pytest.approx(-3e5, rel=1e-15)  # -2e5 - 1e5 exactly
+
+
+def test_single_item_and_empty_rankings_have_probability_one():
+    out = ranking_log_likelihoods([1.0, 2.0], [[1, -1], [-1, -1]], universe="listed")
+    assert out.tolist() == [0.0, 0.0]
+
+
+@given(pl_problems())
+def test_matches_reference_implementation(problem):
+    scores, rankings, universe = problem
+    got = ranking_log_likelihoods(scores, rankings, universe=universe)
+    expected = [
+        ref.log_prob(scores, r, ref.universe_of(r, len(scores), universe, i))
+        for i, r in enumerate(rankings)
+    ]
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-9)
+
+
+@given(pl_problems(), st.floats(-1e4, 1e4))
+def test_shift_invariance(problem, shift):
+    scores, rankings, universe = problem
+    a = ranking_log_likelihoods(scores, rankings, universe=universe)
+    b = ranking_log_likelihoods(scores + shift, rankings, universe=universe)
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-7)
+
+
+@given(pl_scores(2, 8), st.floats(1e-3, 1e3))
+def test_selection_probabilities_are_the_softmax(scores, temperature):
+    got = selection_probabilities(scores, temperature)
+    np.testing.assert_array_equal(got, softmax(scores, temperature=temperature))
+    assert got.sum() == pytest.approx(1.0)
+
+
+def test_weights_count_rankings():
+    scores = np.array([0.5, -0.2, 0.1, 0.0])
+    rankings = np.array([[0, 1, 2, 3], [3, 2, 1, 0], [1, 0, 3, 2]])
+    weighted = log_likelihood(scores, rankings, weights=[2.0, 0.0, 3.0])
+    repeated = log_likelihood(scores, rankings[[0, 0, 2, 2, 2]])
+    assert weighted == pytest.approx(repeated, rel=1e-14)
+
+
+def test_ragged_lists_equal_padded_arrays():
+    lists = [[2, 0, 1], [1], []]
+    padded = pad_rankings(lists)
+    scores = [0.1, 0.2, 0.3]
+    a = ranking_log_likelihoods(scores, lists, universe="all")
+    b = ranking_log_likelihoods(scores, padded, universe="all")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_mask_universes_agree_with_named_universes():
+    scores = _rng(3).normal(size=5)
+    rankings = np.array([[4, 2, -1], [0, 1, 3]])
+    everything = np.ones((2, 5), bool)
+    only_listed = np.zeros((2, 5), bool)
+    only_listed[0, [4, 2]] = only_listed[1, [0, 1, 3]] = True
+    np.testing.assert_allclose(
+        ranking_log_likelihoods(scores, rankings, universe=everything),
+        ranking_log_likelihoods(scores, rankings, universe="all"),
+        rtol=1e-14,
+    )
+    np.testing.assert_allclose(
+        ranking_log_likelihoods(scores, rankings, universe=only_listed),
+        ranking_log_likelihoods(scores, rankings, universe="listed"),
+        rtol=1e-14,
+    )
+
+
+# --- derivatives ------------------------------------------------------------
+
+
+def _derivative_problem(universe_kind):
+    rng = _rng(42)
+    n = 6
+    scores = rng.normal(size=n) * 1.5
+    rankings = pad_rankings(
+        [[0, 1, 2, 3, 4, 5], [3, 1], [5, 4, 2], [1], [2, 0, 4, 1, 3], []]
+    )
+    weights = rng.uniform(0.2, 2.0, size=len(rankings))
+    if universe_kind == "mask":
+        universe = rng.random((len(rankings), n)) < 0.6
+        for i, row in enumerate(rankings):
+            universe[i, row[row >= 0]] = True
+    else:
+        universe = universe_kind
+    return scores, rankings, weights, universe
+
+
+@pytest.mark.parametrize("kind", ["listed", "all", "mask"])
+def test_gradient_matches_central_differences(kind):
+    scores, rankings, weights, universe = _derivative_problem(kind)
+    g = gradient(scores, rankings, weights, universe=universe)
+    h = 1e-6
+    numeric = [
+        (
+            log_likelihood(scores + h * e, rankings, weights, universe=universe)
+            - log_likelihood(scores - h * e, rankings, weights, universe=universe)
+        )
+        / (2 * h)
+        for e in np.eye(len(scores))
+    ]
+    np.testing.assert_allclose(g, numeric, atol=1e-7)
+    assert abs(g.sum()) < 1e-12  # shift invariance
+
+
+@pytest.mark.parametrize("kind", ["listed", "all", "mask"])
+def test_hessian_matches_differences_of_the_gradient(kind):
+    scores, rankings, weights, universe = _derivative_problem(kind)
+    H = hessian(scores, rankings, weights, universe=universe)
+    h = 1e-6
+    numeric = np.array(
+        [
+            (
+                gradient(scores + h * e, rankings, weights, universe=universe)
+                - gradient(scores - h * e, rankings, weights, universe=universe)
+            )
+            / (2 * h)
+            for e in np.eye(len(scores))
+        ]
+    )
+    np.testing.assert_allclose(H, numeric, atol=1e-7)
+    np.testing.assert_allclose(H, H.T, atol=1e-15)
+    np.testing.assert_allclose(H.sum(axis=1), 0.0, atol=1e-12)
+    assert np.linalg.eigvalsh(H).max() < 1e-12  # concave
+
+
+@pytest.mark.parametrize("kind", ["listed", "all", "mask"])
+def test_hessian_vector_product_matches_dense_hessian(kind):
+    scores, rankings, weights, universe = _derivative_problem(kind)
+    H = hessian(scores, rankings, weights, universe=universe)
+    for v in _rng(7).normal(size=(4, len(scores))):
+        hv = hessian_vector_product(scores, rankings, v, weights, universe=universe)
+        np.testing.assert_allclose(hv, H @ v, atol=1e-13)
+
+
+@given(pl_problems(magnitude=1e4))
+def test_derivatives_stay_finite_and_consistent_at_any_magnitude(problem):
+    scores, rankings, universe = problem
+    g = gradient(scores, rankings, universe=universe)
+    H = hessian(scores, rankings, universe=universe)
+    assert np.all(np.isfinite(g)) and np.all(np.isfinite(H))
+    v = np.linspace(-1.0, 1.0, len(scores))
+    hv = hessian_vector_product(scores, rankings, v, universe=universe)
+    np.testing.assert_allclose(hv, H @ v, atol=1e-9)
+    # every entry is a sum of probabilities or their products: bounded
+    assert np.abs(H).max() <= len(rankings) * rankings.shape[1] + 1e-9
+
+
+# --- input checks -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rankings", "universe", "message"),
+    [
+        ([[0, 3]], "listed", r"rankings\[0, 1\] = 3 is not an item id in \[0, 3\)"),
+        ([[0, -1, 1]], "listed", r"rankings\[0, 2\] = 1 follows a -1"),
+        ([[0, 1, 0]], None, r"rankings\[0\] lists item 0 more than once"),
+        ([[0, 1]], None, r"rankings\[0\] lists 2 of 3 items.*universe='listed'"),
+        ([[0, 1]], "some", r"universe must be 'listed', 'all'"),
+        ([[0.5, 1.0]], "listed", "integer item ids"),
+    ],
+)
+def test_bad_rankings_are_named(rankings, universe, message):
+    with pytest.raises(InvalidInputError, match=message):
+        log_likelihood([0.0, 1.0, 2.0], rankings, universe=universe)
+
+
+def test_bad_scores_weights_and_masks_are_named():
+    with pytest.raises(InvalidInputError, match=r"scores\[1\] is nan"):
+        log_likelihood([0.0, np.nan], [[0, 1]])
+    with pytest.raises(InvalidInputError, match=r"scores\[0\] is inf"):
+        selection_probabilities([np.inf, 0.0])
+    with pytest.raises(InvalidInputError, match=r"weights\[1\] = -1.0"):
+        log_likelihood([0.0, 1.0], [[0, 1], [1, 0]], weights=[1.0, -1.0])
+    with pytest.raises(ShapeError, match="one entry per ranking"):
+        log_likelihood([0.0, 1.0], [[0, 1]], weights=[1.0, 1.0])
+    with pytest.raises(ShapeError, match=r"shape \(rankings, items\) = \(1, 2\)"):
+        log_likelihood([0.0, 1.0], [[0]], universe=np.ones((2, 2), bool))
+    with pytest.raises(InvalidInputError, match=r"not in universe\[0\]"):
+        log_likelihood([0.0, 1.0], [[0]], universe=np.array([[False, True]]))
+    with pytest.raises(ShapeError, match="scores must be 1-D"):
+        log_likelihood([[0.0, 1.0]], [[0, 1]])
