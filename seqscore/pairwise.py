@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .reductions import RANKABLE, reduce
+from .reductions import RANKABLE
 from .scoring import Candidate
 
 __all__ = ["Comparison", "compare"]
@@ -124,7 +124,7 @@ def _deciding_steps(step_margin: np.ndarray, margin: float) -> tuple[int, ...]:
 
 
 def _flips(a: Candidate, b: Candidate, margin: float, alpha: float) -> dict:
-    ra, rb = _reductions(a, alpha), _reductions(b, alpha)
+    ra, rb = a.reductions(alpha), b.reductions(alpha)
     flips = {}
     for name in FLIP_CHECKS:
         va, vb = getattr(ra, name), getattr(rb, name)
@@ -134,17 +134,6 @@ def _flips(a: Candidate, b: Candidate, margin: float, alpha: float) -> dict:
         if np.sign(difference) != np.sign(margin):
             flips[name] = float(difference)
     return flips
-
-
-def _reductions(c: Candidate, alpha: float):
-    return reduce(
-        float(np.sum(c.tokens.logprob)),
-        len(c.tokens),
-        n_chars=c.n_chars,
-        n_bytes=c.n_bytes,
-        unconditional=c.unconditional,
-        alpha=alpha,
-    )
 
 
 def _explain(c: Comparison):

@@ -160,6 +160,17 @@ class Candidate:
         if self.unconditional is not None and np.isnan(self.unconditional):
             raise InvalidInputError(f"candidate {self.id!r}: unconditional is NaN")
 
+    def reductions(self, alpha: float = 1.0) -> Reductions:
+        """Every reduction of this candidate's summed log-prob."""
+        return reduce(
+            float(np.sum(self.tokens.logprob)),
+            len(self.tokens),
+            n_chars=self.n_chars,
+            n_bytes=self.n_bytes,
+            unconditional=self.unconditional,
+            alpha=alpha,
+        )
+
     @property
     def is_greedy(self) -> bool | None:
         """Every token the argmax of its step (``None`` if undecidable)."""
@@ -265,7 +276,7 @@ def score_prompt(
         raise InvalidInputError(
             f"cannot rank by {normalize!r}: choose one of {', '.join(RANKABLE)}"
         )
-    reductions = [_reduce(c, alpha) for c in prompt.candidates]
+    reductions = [c.reductions(alpha) for c in prompt.candidates]
     try:
         keys = np.array([r.value(normalize) for r in reductions])
     except InvalidInputError as exc:
@@ -277,17 +288,6 @@ def score_prompt(
         for c, r, rank, p in zip(
             prompt.candidates, reductions, ranks, probabilities, strict=True
         )
-    )
-
-
-def _reduce(candidate: Candidate, alpha: float) -> Reductions:
-    return reduce(
-        float(np.sum(candidate.tokens.logprob)),
-        len(candidate.tokens),
-        n_chars=candidate.n_chars,
-        n_bytes=candidate.n_bytes,
-        unconditional=candidate.unconditional,
-        alpha=alpha,
     )
 
 

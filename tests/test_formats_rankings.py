@@ -117,7 +117,7 @@ def test_candidate_scores_groups_and_default_names(tmp_path):
         ('{"score": 1}\n{"score": oops}\n', {}, r"data.txt:2: not JSON"),
         ('{"score": 1}\n', {"group_field": "g"}, r":1: field 'g' is missing"),
         ("", {}, "no candidates"),
-        ("[1, 2]", {}, r"record 0: expected an object with a 'score' field"),
+        ("[1, 2]", {}, r"\[0\]: expected an object with a 'score' field"),
     ],
 )
 def test_candidate_score_errors(tmp_path, text, kwargs, message):

@@ -8,23 +8,17 @@ import click
 import numpy as np
 
 from ..errors import DataFormatError
-from ..formats.inputs import INPUT_FORMATS, read_prompts
+from ..formats.inputs import read_prompts
 from ..formats.output import json_value, open_output
 from ..formats.records import Rejected
 from ..pairwise import Comparison, compare
 from ..scoring import Prompt
-from .options import output_option
+from .options import input_format_option, output_option
 
 
 @click.command("compare")
 @click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
-@click.option(
-    "--input-format",
-    type=click.Choice(INPUT_FORMATS),
-    default="auto",
-    show_default=True,
-    help="Input format; auto-detected from the content by default.",
-)
+@input_format_option()
 @click.option("--prompt", "prompt_ids", multiple=True, help="Only these prompt ids.")
 @click.option(
     "--all", "every_pair", is_flag=True, help="Compare the winner with every candidate."

@@ -7,9 +7,10 @@ import sys
 
 import click
 
+from ..formats.inputs import INPUT_FORMATS
 from ..formats.output import FORMATS
 
-__all__ = ["format_option", "output_option", "progress_callback"]
+__all__ = ["format_option", "input_format_option", "output_option", "progress_callback"]
 
 
 def format_option(default: str = "table", choices=FORMATS):
@@ -22,6 +23,17 @@ def format_option(default: str = "table", choices=FORMATS):
         show_default=True,
         help="Output format: an aligned table for reading, json, jsonl or csv "
         "for programs.",
+    )
+
+
+def input_format_option():
+    """``--input-format`` for commands that read scorer inputs."""
+    return click.option(
+        "--input-format",
+        type=click.Choice(INPUT_FORMATS),
+        default="auto",
+        show_default=True,
+        help="Input format; auto-detected from the content by default.",
     )
 
 

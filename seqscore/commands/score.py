@@ -9,12 +9,17 @@ from importlib import resources
 import click
 
 from ..errors import DataFormatError
-from ..formats.inputs import INPUT_FORMATS, map_prompts
+from ..formats.inputs import map_prompts
 from ..formats.output import Column, open_output, write_records
 from ..formats.records import Rejected
 from ..reductions import RANKABLE
 from ..scoring import Prompt, score_prompt
-from .options import format_option, output_option, progress_callback
+from .options import (
+    format_option,
+    input_format_option,
+    output_option,
+    progress_callback,
+)
 
 EXAMPLE = "example_openai_chat.json"
 
@@ -72,13 +77,7 @@ def _table_columns(normalize: str) -> list[Column]:
 @click.argument(
     "file", required=False, type=click.Path(allow_dash=True, dir_okay=False)
 )
-@click.option(
-    "--input-format",
-    type=click.Choice(INPUT_FORMATS),
-    default="auto",
-    show_default=True,
-    help="Input format; auto-detected from the content by default.",
-)
+@input_format_option()
 @click.option(
     "--normalize",
     type=click.Choice(RANKABLE),

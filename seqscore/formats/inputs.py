@@ -28,7 +28,7 @@ from ..parallel import cpu_count, ordered_map
 from ..scoring import Prompt
 from . import jsonl, openai, vllm
 from .npz import read_npz
-from .records import Rejected, json_lines, records_to_prompts
+from .records import Rejected, json_document, json_lines, records_to_prompts
 
 __all__ = ["INPUT_FORMATS", "PARALLEL_MIN_BYTES", "map_prompts", "read_prompts"]
 
@@ -179,7 +179,7 @@ def _json_input(stream, source):
     if not _parses(head[-1]) and head[-1].lstrip()[:1] in (b"{", b"["):
         _through_content(stream, head)
         if not _parses(head[-1]):
-            records = list(_document(b"".join(head) + stream.read(), source))
+            records = list(json_document(b"".join(head) + stream.read(), source))
             first = next((r for r in records if not isinstance(r[1], Rejected)), None)
             return first, iter(records), iter(())
     numbered = enumerate(itertools.chain(head, stream), 1)
@@ -208,18 +208,6 @@ def _parses(line: bytes) -> bool:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return False
     return bool(line.strip())
-
-
-def _document(text: bytes, source: str) -> Iterator[tuple[str, Any]]:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(
-            f"{source}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})"
-        ) from None
-    if isinstance(document, list):
-        return ((f"{source}:[{i}]", item) for i, item in enumerate(document))
-    return iter([(source, document)])
 
 
 @contextlib.contextmanager

@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import DataFormatError
 from ..plackett_luce import pad_rankings
+from .records import json_document
 
 __all__ = [
     "LAYOUTS",
@@ -268,21 +269,14 @@ def read_rankings(
 
 
 def _score_records(text: str, source: str):
-    """Yield ``(line number, record dict)`` from JSON Lines, a JSON array or CSV."""
+    """Yield ``(location, record)`` from JSON Lines, a JSON array or CSV."""
     stripped = text.lstrip()
     if stripped.startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(
-                f"{source}:{exc.lineno}: not JSON: {exc.msg}"
-            ) from None
-        for index, record in enumerate(records):
-            yield f"record {index}", record
+        yield from json_document(text, source)
     elif stripped.startswith("{"):
         for number, line in _content_lines(text):
             try:
-                yield f"{number}", json.loads(line)
+                yield f"{source}:{number}", json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataFormatError(
                     f"{source}:{number}: not JSON: {exc.msg}"
@@ -290,7 +284,7 @@ def _score_records(text: str, source: str):
     else:
         reader = csv.DictReader(io.StringIO(text))
         for record in reader:
-            yield f"{reader.line_num}", record
+            yield f"{source}:{reader.line_num}", record
 
 
 def _score_value(record, field: str, where: str) -> float:
@@ -334,8 +328,7 @@ def read_candidate_scores(
     """
     text, source = _read_text(path)
     groups: dict[str | None, tuple[list[str], list[float]]] = {}
-    for line, record in _score_records(text, source):
-        where = f"{source}:{line}"
+    for where, record in _score_records(text, source):
         score = _score_value(record, score_field, where)
         group = None
         if group_field is not None:

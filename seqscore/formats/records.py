@@ -25,6 +25,7 @@ __all__ = [
     "as_number",
     "as_numbers",
     "field",
+    "json_document",
     "json_lines",
     "records_to_prompts",
 ]
@@ -62,6 +63,20 @@ def json_lines(
                 if exc.pos >= len(raw.rstrip()) - 1:
                     reason += "; the line looks truncated"
             yield location, Rejected(location, reason + ")", _text(raw))
+
+
+def json_document(text: str | bytes, source: str) -> Iterator[tuple[str, Any]]:
+    """``(location, record)`` of a JSON document: each element of an array
+    (``file:[i]``), or the one object (``file``)."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(
+            f"{source}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})"
+        ) from None
+    if isinstance(document, list):
+        return ((f"{source}:[{i}]", item) for i, item in enumerate(document))
+    return iter([(source, document)])
 
 
 def records_to_prompts(
