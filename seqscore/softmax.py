@@ -81,10 +81,12 @@ def _shifted(z, axis: int, temperature: float, *, need_distribution: bool):
                 "(every token masked): there is no distribution to normalise"
             )
         peak = np.where(np.isneginf(peak), 0, peak)
-    with np.errstate(over="ignore"):  # a spread beyond the dtype's range -> -inf
+    # a spread beyond the dtype's range (or blown up by a tiny temperature)
+    # rounds to -inf: probability 0, which is the correctly rounded answer
+    with np.errstate(over="ignore"):
         shifted = z - peak
-    if t != 1.0:
-        shifted /= np.asarray(t, dtype=z.dtype)
+        if t != 1.0:
+            shifted /= np.asarray(t, dtype=z.dtype)
     return shifted, peak, z.dtype
 
 
