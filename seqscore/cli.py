@@ -12,6 +12,7 @@ import sys
 import click
 
 from . import __version__
+from .commands.diagnose import diagnose_command
 from .commands.softmax import softmax_command
 from .errors import SeqScoreError
 
@@ -50,6 +51,7 @@ def main():
 
 
 main.add_command(softmax_command)
+main.add_command(diagnose_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
