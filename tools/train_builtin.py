@@ -178,12 +178,14 @@ def main():
         print(
             "weights identical to the shipped file"
             if same
-            else f"weights differ: shipped {old['weights_sha256']}, now {info['weights_sha256']}"
+            else f"weights differ: shipped {old['weights_sha256']}, "
+            f"now {info['weights_sha256']}"
         )
         sys.exit(0 if same else 1)
     np.savez_compressed(args.output, **arrays)
     print(
-        f"wrote {os.path.normpath(args.output)} ({os.path.getsize(args.output):,} bytes)"
+        f"wrote {os.path.normpath(args.output)} "
+        f"({os.path.getsize(args.output):,} bytes)"
     )
 
 

@@ -24,7 +24,7 @@ from ..errors import InvalidInputError
 from ..kernels import token_stats
 from .protocol import LanguageModel, check_prompt, next_logprobs
 
-__all__ = ["ForcedScores", "teacher_force"]
+__all__ = ["ForcedScores", "teacher_force", "teacher_force_text"]
 
 # prefixes per model call: bounds the (rows, V) block held at once
 _CHUNK = 256
@@ -93,6 +93,22 @@ def teacher_force(
         start = span.stop
         out.append(_scores(model, ids, stats, span))
     return tuple(out)
+
+
+def teacher_force_text(
+    model: LanguageModel, prompt: str, candidates: Sequence[str]
+) -> tuple[ForcedScores, ...]:
+    """:func:`teacher_force` on text: the prompt and candidates go through
+    ``model.encode`` (for the built-in model a final ``"."`` is ``<eos>``).
+
+    >>> from seqscore.models.tree import textbook_tree
+    >>> (b,) = teacher_force_text(textbook_tree(), "B", ["C <eos>"])
+    >>> np.exp(b.logprob).round(3).tolist(), b.entropy.round(3).tolist()
+    ([0.9, 1.0], [0.394, 0.0])
+    """
+    return teacher_force(
+        model, model.encode(prompt), [model.encode(c) for c in candidates]
+    )
 
 
 def _scores(model, ids, stats, span) -> ForcedScores:
