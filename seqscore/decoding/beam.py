@@ -162,14 +162,16 @@ def _advance(model, beams, rows, step, max_tokens, width, penalty, finished):
 def _top_candidates(totals: np.ndarray, count: int) -> np.ndarray:
     """Flat indices of the best ``count`` finite totals, best first.
 
-    Ties go to the smaller flat index (the earlier beam, then the smaller id).
+    Ties go to the smaller flat index (the earlier beam, then the smaller
+    id). One selection pass over the totals; ``-inf`` (impossible) picks are
+    dropped afterwards, so no pass is spent looking for them.
     """
-    finite = np.flatnonzero(np.isfinite(totals))
-    if len(finite) > count:
-        part = np.argpartition(-totals[finite], count - 1)[:count]
-        finite = finite[part]
-    order = np.lexsort((finite, -totals[finite]))
-    return finite[order]
+    if len(totals) > count:
+        picks = np.argpartition(totals, len(totals) - count)[-count:]
+    else:
+        picks = np.arange(len(totals))
+    picks = picks[np.isfinite(totals[picks])]
+    return picks[np.lexsort((picks, -totals[picks]))]
 
 
 def _file(model, beams, finished, width, choice, rows, penalty, step) -> None:
@@ -177,15 +179,14 @@ def _file(model, beams, finished, width, choice, rows, penalty, step) -> None:
     parent, token = int(choice[0]), int(choice[1])
     ids = [*beams.prefixes[parent, beams.prefixes.shape[1] - (step - 1) :], token]
     logprobs = [*beams.steps[parent], rows[parent, token]]
-    decoded = make_decoded(model, ids, logprobs)
-    score = decoded.total / step**penalty
-    decoded = make_decoded(model, ids, logprobs, score=score)
-    if len(finished) < width:
-        finished.append((score, decoded))
-        return
-    worst = min(range(width), key=lambda i: finished[i][0])
-    if score > finished[worst][0]:
-        finished[worst] = (score, decoded)
+    total = beams.sums[parent] + rows[parent, token]  # as make_decoded sums
+    score = float(total) / step**penalty
+    if len(finished) == width:
+        worst = min(range(width), key=lambda i: finished[i][0])
+        if not score > finished[worst][0]:
+            return
+        del finished[worst]
+    finished.append((score, make_decoded(model, ids, logprobs, score=score)))
 
 
 def _done(beams, finished, step, max_tokens, penalty, early_stopping) -> bool:

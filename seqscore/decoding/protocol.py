@@ -173,14 +173,17 @@ def check_max_tokens(max_tokens: int) -> int:
 
 
 def next_logprobs(model: LanguageModel, prefixes) -> np.ndarray:
-    """``model.next_logprobs(prefixes)`` as float64, checked.
+    """``model.next_logprobs(prefixes)``, checked (float32 or float64).
 
     Decoders call the model through this one function so that a model that
     returns the wrong shape, NaN, ``+inf`` or a row with no finite entry is
     reported with the prefix it failed on instead of silently steering a
-    search.
+    search. The check is one pass (the row maxima); float32 rows are not
+    copied, and decoders add them to float64 running sums.
     """
-    out = np.asarray(model.next_logprobs(prefixes), dtype=np.float64)
+    out = np.asarray(model.next_logprobs(prefixes))
+    if out.dtype.kind != "f":
+        out = out.astype(np.float64)
     expected = (len(prefixes), len(model.vocab))
     if out.shape != expected:
         raise ShapeError(
