@@ -122,3 +122,47 @@ def test_help_shows_examples(run):
     result = run("diagnose", "--help")
     assert result.exit_code == 0
     assert "seqscore diagnose --model tree:fixtures/textbook_tree.json" in result.stdout
+
+
+def test_survey_over_corpus_prompts(run):
+    result = run(
+        "diagnose",
+        "--survey",
+        "4",
+        "--max-tokens",
+        "5",
+        "--budget",
+        "3000",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["prompts"] == 4 and len(report["rows"]) == 4
+    losers = [r for r in report["rows"] if r["diverge_step"] is not None]
+    assert report["greedy_not_best"] == len(losers)
+    assert all(r["loss"] > 0 for r in losers)
+    assert all(r["best_total"] >= r["greedy_total"] for r in report["rows"])
+    again = run(
+        "diagnose",
+        "--survey",
+        "4",
+        "--max-tokens",
+        "5",
+        "--budget",
+        "3000",
+        "--format",
+        "json",
+    )
+    assert again.stdout == result.stdout  # same seed, same prompts
+
+
+def test_survey_text_summary(run):
+    result = run("diagnose", "--survey", "3", "--max-tokens", "4", "--budget", "2000")
+    assert result.exit_code == 0, result.stderr
+    assert "of 3 prompts" in result.stdout
+
+
+def test_survey_with_plot_is_a_usage_error(run):
+    result = run("diagnose", "--survey", "2", "--plot", "x.svg")
+    assert result.exit_code == 2 and "--plot" in result.stderr

@@ -38,8 +38,8 @@ from seqscore.regression import SoftmaxRegression
 
 VOCAB_WORDS = 1000  # words with their own id; the rest are <unk>
 SECOND_WORDS = 300  # words with their own row of W2 (two back)
-L2 = 1e-4
-EPOCHS = 60
+L2 = 1e-5
+EPOCHS = 100
 SEED = 20240601
 OUT = os.path.join(
     os.path.dirname(__file__), "..", "seqscore", "data", "builtin_lm.npz"

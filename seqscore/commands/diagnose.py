@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import click
+import numpy as np
 
-from ..diagnostics import GreedyDiagnosis, diagnose
+from ..diagnostics import GreedyDiagnosis, GreedySurvey, diagnose, survey_greedy
 from ..formats.output import json_value, open_output
 from ..models import MODEL_SPECS, load_model
+from ..models.corpus import sentence_starts
 
 __all__ = ["diagnose_command"]
 
@@ -82,12 +85,28 @@ class ModelSpec(click.ParamType):
     help="Write here; the file appears only on success.",
 )
 @click.option(
+    "--survey",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Instead of one prompt, diagnose N sentence starts drawn from held-out "
+    "corpus text and report how often greedy is not the best, and its loss.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for drawing the --survey prompts.",
+)
+@click.option(
     "--plot",
     type=click.Path(dir_okay=False),
     default=None,
     help="Also draw both paths into FILE.svg or FILE.png (needs seqscore[plot]).",
 )
-def diagnose_command(model_spec, prompt, max_tokens, beam, budget, fmt, output, plot):
+def diagnose_command(
+    model_spec, prompt, max_tokens, beam, budget, fmt, output, survey, seed, plot
+):
     """Explain why greedy decoding is not the most probable sequence.
 
     Decodes PROMPT greedily and finds the most probable continuation (exact
@@ -102,6 +121,7 @@ def diagnose_command(model_spec, prompt, max_tokens, beam, budget, fmt, output, 
       seqscore diagnose --model hf:./my-gpt2 --prompt "Once upon" --beam 8
       seqscore diagnose --prompt "the" --format json -o report.json
       seqscore diagnose --prompt "the" --plot paths.svg
+      seqscore diagnose --survey 50 --max-tokens 8 --budget 20000
 
     All numbers are natural-log probabilities (nats).
     """
@@ -109,6 +129,13 @@ def diagnose_command(model_spec, prompt, max_tokens, beam, budget, fmt, output, 
         raise click.UsageError("--budget 0 and --beam 0 leave nothing to search with")
     if plot is not None and not plot.lower().endswith((".svg", ".png", ".pdf")):
         raise click.BadParameter("must end in .svg, .png or .pdf", param_hint="--plot")
+    if survey is not None:
+        if plot is not None:
+            raise click.UsageError("--plot draws one prompt: drop it with --survey")
+        _survey(
+            load_model(model_spec), survey, seed, max_tokens, beam, budget, fmt, output
+        )
+        return
     model = load_model(model_spec)
     result = diagnose(
         model, prompt, max_tokens=max_tokens, beam=beam, node_budget=budget
@@ -119,6 +146,99 @@ def diagnose_command(model_spec, prompt, max_tokens, beam, budget, fmt, output, 
         plot_diagnosis(result, plot)
     with open_output(output) as out:
         out.write(_RENDER[fmt](result))
+
+
+def _survey(model, count, seed, max_tokens, beam, budget, fmt, output) -> None:
+    prompts = sentence_starts(count, rng=np.random.default_rng(seed))
+    result = survey_greedy(
+        model, prompts, max_tokens=max_tokens, beam=beam, node_budget=budget
+    )
+    with open_output(output) as out:
+        out.write(_SURVEY_RENDER[fmt](result))
+
+
+def _survey_summary(s: GreedySurvey) -> str:
+    q = s.loss_quantiles
+    spread = (
+        f"; loss when it lost: mean {s.mean_loss:.3f} nats, median {q[0.5]:.3f}, "
+        f"90th percentile {q[0.9]:.3f}, max {q[1.0]:.3f}"
+        if q
+        else ""
+    )
+    return (
+        f"greedy was not the best sequence for {s.greedy_not_best} of "
+        f"{s.prompts} prompts ({100 * s.fraction_not_best:.1f}%){spread}. "
+        f"{s.proven} of {s.prompts} best sequences are proven optimal."
+    )
+
+
+_SURVEY_HEAD = (
+    "prompt",
+    "greedy",
+    "best",
+    "loss",
+    "step",
+    "proven",
+    "greedy text",
+    "best text",
+)
+
+
+def _survey_rows(s: GreedySurvey):
+    for r in s.rows:
+        yield (
+            r.prompt,
+            f"{r.greedy_total:.3f}",
+            f"{r.best_total:.3f}",
+            f"{r.loss:.3f}",
+            "" if r.diverge_step is None else r.diverge_step,
+            "yes" if r.proven_optimal else "no",
+            " ".join(r.greedy_tokens),
+            " ".join(r.best_tokens),
+        )
+
+
+def _survey_text(s: GreedySurvey) -> str:
+    rows = [_SURVEY_HEAD, *_survey_rows(s)]
+    widths = [min(40, max(len(str(r[i])) for r in rows)) for i in range(6)]
+    lines = [click.wrap_text(_survey_summary(s), 78), ""]
+    for row in rows:
+        cells = [
+            f"{str(c)[:w]:<{w}}" if i == 0 else f"{c!s:>{w}}"
+            for i, (c, w) in enumerate(zip(row[:6], widths, strict=True))
+        ]
+        lines.append("  ".join(cells) + "  " + " | ".join(map(str, row[6:])))
+    return "\n".join(lines) + "\n"
+
+
+def _survey_markdown(s: GreedySurvey) -> str:
+    lines = ["## Greedy versus best over corpus prompts", "", _survey_summary(s), ""]
+    lines.append("| " + " | ".join(_SURVEY_HEAD) + " |")
+    lines.append("|---|" + "---:|" * 5 + "---|---|")
+    for row in _survey_rows(s):
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _survey_json(s: GreedySurvey) -> str:
+    record = {
+        "prompts": s.prompts,
+        "greedy_not_best": s.greedy_not_best,
+        "fraction_not_best": s.fraction_not_best,
+        "proven": s.proven,
+        "mean_loss": s.mean_loss,
+        "loss_quantiles": {str(k): v for k, v in s.loss_quantiles.items()},
+        "rows": [dataclasses.asdict(r) for r in s.rows],
+        "summary": _survey_summary(s),
+    }
+    return json.dumps(json_value(record), indent=2, ensure_ascii=False) + "\n"
+
+
+_SURVEY_RENDER = {
+    "text": _survey_text,
+    "markdown": _survey_markdown,
+    "json": _survey_json,
+}
 
 
 def _rows(d: GreedyDiagnosis):

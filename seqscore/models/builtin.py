@@ -1,7 +1,7 @@
 r"""The built-in language model: word-level softmax regression on CPython's docs.
 
 Nothing to download: the weights (``seqscore/data/builtin_lm.npz``, float16,
-about 2.6 MB) were trained by ``tools/train_builtin.py`` with seqscore's own
+2.3 MB) were trained by ``tools/train_builtin.py`` with seqscore's own
 :class:`~seqscore.regression.SoftmaxRegression` on the prose sentences of
 ``pydoc_data.topics`` (:mod:`seqscore.models.corpus`), deterministically.
 
@@ -17,18 +17,23 @@ one row of weights for the previous word and one for the word before it
 "other" row), i.e. a softmax regression on two one-hot features. The
 log-probabilities are :func:`seqscore.softmax.log_softmax` of ``z``.
 
-How good it is. Held out: every tenth sentence (274 sentences, 5,064 tokens
+How good it is. Held out: every tenth sentence (273 sentences, 5,250 tokens
 counting one ``<eos>`` per sentence), over the same capped vocabulary:
 
 ====================================  ======================
 model                                 held-out perplexity
 ====================================  ======================
-unigram (add-one counts)              HELDOUT_UNIGRAM
-this model                            HELDOUT_MODEL
+unigram (add-one counts)              204.46
+this model (float16 weights)          56.08
 ====================================  ======================
 
-Training details (regularisation, epochs, the corpus fingerprint) are stored
-in the file and returned by :func:`builtin_info`.
+(On the training sentences: 30.13.) Training: l2 = 1e-5, 100 epochs, seed
+20240601, six minutes on two cores. The regularisation was chosen among
+1e-4, 3e-5 and 1e-5 (held-out perplexity 91.5, 69.7, 56.4) on this same
+held-out set, so the figure is slightly optimistic. Every setting, the corpus
+fingerprint and a hash of the weights are stored in the file and returned by
+:func:`builtin_info`; ``python tools/train_builtin.py --check`` retrains and
+compares.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ __all__ = [
     "corpus_fingerprint",
     "corpus_sentences",
     "heldout_sentences",
+    "sentence_starts",
     "training_sentences",
     "words",
 ]
@@ -37,7 +38,7 @@ def words(text: str) -> list[str]:
     """Lower-case words of ``text``, the corpus's tokenisation.
 
     >>> words("The class’s suite is then executed (see Naming).")
-    ["the", "class's", "suite", "is", "then", "executed", "see", "naming"]
+    ['the', "class's", 'suite', 'is', 'then', 'executed', 'see', 'naming']
     """
     return _WORD.findall(text.lower().replace("\u2019", "'"))
 
@@ -102,3 +103,26 @@ def training_sentences() -> tuple[tuple[str, ...], ...]:
 def heldout_sentences() -> tuple[tuple[str, ...], ...]:
     """Every tenth sentence, never seen in training (for perplexity, prompts)."""
     return tuple(s for i, s in enumerate(corpus_sentences()) if i % 10 == 9)
+
+
+def sentence_starts(count: int, *, rng, max_words: int = 3) -> list[str]:
+    """``count`` distinct sentence starts (1 to ``max_words`` words) of held-out text.
+
+    Drawn with the explicit ``rng`` (a ``numpy.random.Generator``): a
+    held-out sentence, then a length. Held-out sentences were never seen by
+    the built-in model. Fewer are returned if the corpus runs out.
+
+    >>> import numpy as np
+    >>> starts = sentence_starts(5, rng=np.random.default_rng(0))
+    >>> len(starts), len(set(starts)), all(1 <= len(s.split()) <= 3 for s in starts)
+    (5, 5, True)
+    """
+    sentences = heldout_sentences()
+    seen: dict[str, None] = {}
+    for index in rng.permutation(len(sentences)):
+        words_ = sentences[int(index)]
+        length = int(rng.integers(1, min(max_words, len(words_) - 1) + 1))
+        seen.setdefault(" ".join(words_[:length]), None)
+        if len(seen) == count:
+            break
+    return list(seen)
