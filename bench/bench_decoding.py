@@ -4,11 +4,15 @@
     python bench/bench_decoding.py            # full run (about a minute)
     python bench/bench_decoding.py --quick    # smaller, for a smoke test
 
-1. Beam search: the time per generated token, against the model's own
-   next-token computation for the same batches. Every batch of prefixes the
-   beam search sends to the model is recorded, and the same batches are then
-   sent to the model alone; the ratio (beam search time / model time) is the
-   decoder's overhead factor (target <= 1.3). Best of several repeats.
+1. Beam search: the time per generated token (one batched model call per
+   step), against the model's own next-token computation for the same
+   batches. Every batch of prefixes the beam search sends to the model is
+   recorded with the model's answer; then the same batches go to the model
+   alone (model us/step), and the beam search is rerun against the recorded
+   answers (decoder us/step: the decoder's own work). The overhead factor is
+   beam search time / model time (target <= 1.3). Best of several repeats.
+   A random tiny GPT-2 (if transformers is installed) shows the same decoder
+   on a model with a realistic per-step cost.
 2. Exact search: nodes expanded per second, and for each prompt the largest
    ``max_tokens`` for which the search proves the optimum within 100,000
    nodes.
@@ -34,15 +38,24 @@ from seqscore.models.examples import example_prompts
 
 
 class Recorder:
-    """Wraps a model and keeps a copy of every batch of prefixes it is sent."""
+    """Wraps a model; keeps every batch of prefixes it is sent and the answer.
+
+    With ``replay`` on, it answers from the record instead of the model, which
+    times the decoder alone.
+    """
 
     def __init__(self, model):
-        self.model, self.batches = model, []
+        self.model, self.batches, self.answers = model, [], []
         self.vocab, self.eos_id = model.vocab, model.eos_id
+        self.replay, self.position = False, 0
 
     def next_logprobs(self, prefixes):
+        if self.replay:
+            self.position += 1
+            return self.answers[self.position - 1]
         self.batches.append(np.array(prefixes, copy=True))
-        return self.model.next_logprobs(prefixes)
+        self.answers.append(self.model.next_logprobs(prefixes))
+        return self.answers[-1]
 
 
 def best_time(fn, repeats: int) -> float:
@@ -55,51 +68,123 @@ def best_time(fn, repeats: int) -> float:
 
 
 def bench_beam(model, prompts, widths, max_tokens, repeats):
+    """Per width: full beam search, the model alone, the decoder alone."""
     rows = []
     for width in widths:
         recorder = Recorder(model)
         for ids in prompts:
             beam_search(recorder, ids, max_tokens, width, length_penalty=1.0)
-        batches = recorder.batches
-        steps = len(batches)
+        steps = len(recorder.batches)
 
-        def decode(width=width):
+        def decode(target, width=width):
             for ids in prompts:
-                beam_search(model, ids, max_tokens, width, length_penalty=1.0)
+                beam_search(target, ids, max_tokens, width, length_penalty=1.0)
 
-        def model_only(batches=batches):
+        def model_only(batches=recorder.batches):
             for batch in batches:
                 model.next_logprobs(batch)
 
-        decoder = best_time(decode, repeats)
+        def replay(recorder=recorder):
+            recorder.replay, recorder.position = True, 0
+            decode(recorder)
+
+        full = best_time(lambda: decode(model), repeats)
         alone = best_time(model_only, repeats)
+        decoder = best_time(replay, repeats)
         rows.append(
             {
                 "width": width,
                 "steps": steps,
-                "us_per_step": 1e6 * decoder / steps,
+                "us_per_step": 1e6 * full / steps,
                 "model_us_per_step": 1e6 * alone / steps,
-                "ratio": decoder / alone,
+                "decoder_us_per_step": 1e6 * decoder / steps,
+                "ratio": full / alone,
             }
         )
     return rows
 
 
-def bench_exact(model, prompts, budget, max_length):
+def tiny_gpt2():
+    """A random 2-layer GPT-2 (vocabulary 2,000), or None without transformers."""
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        return None
+    from seqscore.models.hf import HFModel
+
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=2000,
+        n_positions=64,
+        n_embd=64,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=0,
+        eos_token_id=1,
+    )
+    return HFModel(transformers.GPT2LMHeadModel(config).eval())
+
+
+def print_beam(rows):
+    print("width  steps  us/step  model us/step  decoder us/step  overhead factor")
+    for row in rows:
+        print(
+            f"{row['width']:5d}  {row['steps']:5d}  {row['us_per_step']:7.1f}  "
+            f"{row['model_us_per_step']:13.1f}  {row['decoder_us_per_step']:15.1f}  "
+            f"{row['ratio']:15.2f}"
+        )
+
+
+def bench_exact(model, prompts, budget, lengths, batch_size=1):
+    """Per prompt: the longest ``max_tokens`` proven, and the nodes it took."""
     per_prompt, nodes, seconds = [], 0, 0.0
     for text, ids in prompts:
-        proven_up_to, last = 0, None
-        for length in range(1, max_length + 1):
+        proven_up_to, used, last = 0, 0, None
+        for length in lengths:
             start = time.perf_counter()
-            result = exact_search(model, ids, length, node_budget=budget)
+            result = exact_search(
+                model, ids, length, node_budget=budget, batch_size=batch_size
+            )
             seconds += time.perf_counter() - start
             nodes += result.nodes_expanded
+            last = result
             if not result.proven_optimal:
-                last = result
                 break
-            proven_up_to, last = length, result
-        per_prompt.append((text, proven_up_to, last))
+            proven_up_to, used = length, result.nodes_expanded
+        per_prompt.append((text, proven_up_to, used, last))
     return per_prompt, nodes / seconds
+
+
+class NoEOS:
+    """The model with ``<eos>`` forbidden (log-prob -inf, the rest renormalised).
+
+    Every leaf then has exactly ``max_tokens`` tokens, so the exact search has
+    to prove the best full-length continuation: the hard case.
+    """
+
+    def __init__(self, model):
+        self.model, self.vocab, self.eos_id = model, model.vocab, model.eos_id
+        self.encode = model.encode
+
+    def next_logprobs(self, prefixes):
+        from seqscore.softmax import log_softmax
+
+        rows = np.array(self.model.next_logprobs(prefixes))
+        rows[:, self.eos_id] = -np.inf
+        return log_softmax(rows)
+
+
+def print_exact(title, per_prompt):
+    print(title)
+    print("prompt                longest proven   nodes  best sequence (log-prob)")
+    for text, proven, used, last in per_prompt:
+        gap = last.bound - last.best.total
+        note = "" if last.proven_optimal else f"  [next length unproven, gap {gap:.2f}]"
+        print(
+            f"{text!r:22s}  {proven:14d}  {used:6d}  {' '.join(last.best.tokens)} "
+            f"({last.best.total:.2f}){note}"
+        )
 
 
 def main():
@@ -122,28 +207,39 @@ def main():
         "\nbeam search, length_penalty 1.0, max_tokens 20, "
         f"{len(prompts)} prompts (best of {repeats})"
     )
-    print("width  steps  us/step  model us/step  overhead factor")
-    for row in bench_beam(model, prompts, widths, 20, repeats):
+    print_beam(bench_beam(model, prompts, widths, 20, repeats))
+    gpt2 = tiny_gpt2()
+    if gpt2 is not None:
+        gpt2_prompts = [[5 + i, 17 + i] for i in range(4)]
         print(
-            f"{row['width']:5d}  {row['steps']:5d}  {row['us_per_step']:7.1f}  "
-            f"{row['model_us_per_step']:13.1f}  {row['ratio']:15.2f}"
+            "\nfor comparison, a random 2-layer GPT-2 (V = 2,000, no KV cache), "
+            f"{len(gpt2_prompts)} prompts, max_tokens 20"
         )
+        gpt2_widths = (4,) if args.quick else (4, 16)
+        print_beam(
+            bench_beam(gpt2, gpt2_prompts, gpt2_widths, 20, 2 if args.quick else 3)
+        )
+
     budget = 100_000
     chosen = examples[:3] if args.quick else examples
-    per_prompt, rate = bench_exact(
-        model,
-        [(e.prompt, model.encode(e.prompt)) for e in chosen],
-        budget,
-        max_length=6 if args.quick else 30,
+    encoded = [(e.prompt, model.encode(e.prompt)) for e in chosen]
+    lengths = (5, 10, 20) if args.quick else (5, 10, 20, 40, 80, 160, 320)
+    per_prompt, rate = bench_exact(model, encoded, budget, lengths)
+    _, batched = bench_exact(model, encoded, budget, lengths, batch_size=16)
+    print(
+        f"\nexact search, node budget {budget:,}, max_tokens in {lengths}: "
+        f"{rate:,.0f} nodes/s one node per model call, {batched:,.0f} sixteen per call"
     )
-    print(f"\nexact search, node budget {budget:,}: {rate:,.0f} nodes/s")
-    print("prompt                longest proven  (next length: nodes, gap to bound)")
-    for text, proven, last in per_prompt:
-        tail = ""
-        if last is not None and not last.proven_optimal:
-            gap = last.bound - last.best.total
-            tail = f"({last.nodes_expanded:,} nodes, gap {gap:.2f} nats)"
-        print(f"{text!r:22s}  {proven:14d}  {tail}")
+    print_exact("with <eos> allowed (the best sequences are short):", per_prompt)
+    lengths = (1, 2, 3, 4) if args.quick else tuple(range(1, 13))
+    per_prompt, rate = bench_exact(NoEOS(model), encoded, budget, lengths)
+    _, batched = bench_exact(NoEOS(model), encoded, budget, lengths, batch_size=16)
+    print(
+        "\nthe same with <eos> forbidden (every leaf has exactly max_tokens words), "
+        f"max_tokens 1, 2, ...: {rate:,.0f} nodes/s one per call, {batched:,.0f} "
+        "sixteen per call"
+    )
+    print_exact("", per_prompt)
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ def beam_search(
         sums=np.zeros(1),
         steps=np.zeros((1, 0)),
     )
-    finished: list[tuple[float, Decoded]] = []
+    finished: list[tuple] = []  # (score, ids, logprobs)
     step = 0
     while step < max_tokens and len(beams.sums):
         step += 1
@@ -126,67 +126,91 @@ def beam_search(
             beams, finished, step, max_tokens, length_penalty, early_stopping
         ):
             break
-    hypotheses = tuple(d for _, d in sorted(finished, key=lambda f: -f[0]))
+    ranked = sorted(finished, key=lambda f: -f[0])
+    hypotheses = tuple(
+        make_decoded(model, ids, logprobs, score=score)
+        for score, ids, logprobs in ranked
+    )
     return BeamResult(hypotheses, width, length_penalty, early_stopping, step)
 
 
 def _advance(model, beams, rows, step, max_tokens, width, penalty, finished):
-    """Rank this step's candidates, file the finished ones, return the new beams."""
+    """Rank this step's candidates, file the finished ones, return the new beams.
+
+    The ``2 * width`` candidates are few, so they are ranked and walked in
+    plain Python: for the small batches of beam search that costs less than
+    more numpy calls would.
+    """
     vocab = rows.shape[1]
-    totals = (beams.sums[:, None] + rows).reshape(-1)
-    flat = _top_candidates(totals, 2 * width)
-    parent, token = np.divmod(flat, vocab)
-    ends = (token == model.eos_id) | (step == max_tokens)
-    for rank in np.flatnonzero(ends[:width]):
-        _file(
-            model,
-            beams,
-            finished,
-            width,
-            (parent[rank], token[rank]),
-            rows,
-            penalty,
-            step,
-        )
-    keep = flat[~ends][:width]
-    parent, token = np.divmod(keep, vocab)
+    last_step = step == max_tokens
+    eos = model.eos_id
+    keep_parent, keep_token, keep_sums = [], [], []
+    for rank, (total, index) in enumerate(_top_candidates(rows, beams.sums, width)):
+        parent, token = divmod(index, vocab)
+        if token == eos or last_step:
+            if rank < width:
+                choice = (parent, token, total, float(rows[parent, token]))
+                _file(beams, finished, width, choice, penalty, step)
+        elif len(keep_parent) < width:
+            keep_parent.append(parent)
+            keep_token.append(token)
+            keep_sums.append(total)
+    parent = np.array(keep_parent, dtype=np.intp)
+    token = np.array(keep_token, dtype=np.intp)
     return _Beams(
-        prefixes=np.concatenate([beams.prefixes[parent], token[:, None]], axis=1),
-        sums=totals[keep],
-        steps=np.concatenate(
-            [beams.steps[parent], rows[parent, token][:, None]], axis=1
-        ),
+        prefixes=_append_column(beams.prefixes[parent], token),
+        sums=np.array(keep_sums, dtype=np.float64),
+        steps=_append_column(beams.steps[parent], rows[parent, token]),
     )
 
 
-def _top_candidates(totals: np.ndarray, count: int) -> np.ndarray:
-    """Flat indices of the best ``count`` finite totals, best first.
+def _append_column(block: np.ndarray, column) -> np.ndarray:
+    out = np.empty((block.shape[0], block.shape[1] + 1), dtype=block.dtype)
+    out[:, :-1] = block
+    out[:, -1] = column
+    return out
 
-    Ties go to the smaller flat index (the earlier beam, then the smaller
-    id). One selection pass over the totals; ``-inf`` (impossible) picks are
-    dropped afterwards, so no pass is spent looking for them.
+
+def _top_candidates(rows: np.ndarray, sums: np.ndarray, width: int):
+    """``(total, flat index)`` of the best ``2 * width`` candidates, best first.
+
+    ``total = sums[beam] + rows[beam, token]`` at flat index ``beam * V +
+    token``. Ties go to the smaller flat index (the earlier beam, then the
+    smaller id), and ``-inf`` (impossible) candidates are left out. One
+    selection pass over the totals; the few picks are sorted in Python.
     """
+    totals = (rows + sums[:, None]).reshape(-1)
+    count = 2 * width
     if len(totals) > count:
         picks = np.argpartition(totals, len(totals) - count)[-count:]
     else:
         picks = np.arange(len(totals))
-    picks = picks[np.isfinite(totals[picks])]
-    return picks[np.lexsort((picks, -totals[picks]))]
+    ranked = sorted(zip((-totals[picks]).tolist(), picks.tolist(), strict=True))
+    return [(-negated, index) for negated, index in ranked if negated != np.inf]
 
 
-def _file(model, beams, finished, width, choice, rows, penalty, step) -> None:
-    """Add one ended candidate to the finished list if it makes the best ``width``."""
-    parent, token = int(choice[0]), int(choice[1])
-    ids = [*beams.prefixes[parent, beams.prefixes.shape[1] - (step - 1) :], token]
-    logprobs = [*beams.steps[parent], rows[parent, token]]
-    total = beams.sums[parent] + rows[parent, token]  # as make_decoded sums
-    score = float(total) / step**penalty
+def _file(beams, finished, width, choice, penalty, step) -> None:
+    """Add one ended candidate to the finished list if it makes the best ``width``.
+
+    Entries are ``(score, ids, logprobs)``; the :class:`Decoded` objects are
+    built once, for the survivors, when the search ends. ``total`` is the
+    running sum plus this step's ``logprob``, as :func:`make_decoded` sums.
+    """
+    parent, token, total, logprob = choice
+    score = total / step**penalty
     if len(finished) == width:
         worst = min(range(width), key=lambda i: finished[i][0])
         if not score > finished[worst][0]:
             return
         del finished[worst]
-    finished.append((score, make_decoded(model, ids, logprobs, score=score)))
+    generated = beams.prefixes[parent, beams.prefixes.shape[1] - (step - 1) :]
+    finished.append(
+        (
+            score,
+            (*generated.tolist(), token),
+            (*beams.steps[parent].tolist(), logprob),
+        )
+    )
 
 
 def _done(beams, finished, step, max_tokens, penalty, early_stopping) -> bool:
@@ -195,7 +219,7 @@ def _done(beams, finished, step, max_tokens, penalty, early_stopping) -> bool:
         return True
     length = max_tokens if early_stopping == "never" and penalty > 0 else step
     best_possible = beams.sums[0] / length**penalty
-    worst_finished = min(score for score, _ in finished)
+    worst_finished = min(entry[0] for entry in finished)
     return not best_possible > worst_finished
 
 

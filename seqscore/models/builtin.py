@@ -111,11 +111,11 @@ class BuiltinLM:
     def _previous(self, prefixes) -> tuple[np.ndarray, np.ndarray]:
         """The last two ids of each prefix, ``eos_id`` where there is none."""
         if isinstance(prefixes, np.ndarray) and prefixes.ndim == 2:
-            pad = max(0, 2 - prefixes.shape[1])
-            tail = np.pad(
-                prefixes[:, -2:], ((0, 0), (pad, 0)), constant_values=self.eos_id
-            )
-            return tail[:, 1].astype(np.intp), tail[:, 0].astype(np.intp)
+            start = np.full(len(prefixes), self.eos_id, dtype=np.intp)
+            width = prefixes.shape[1]
+            prev1 = prefixes[:, -1].astype(np.intp) if width >= 1 else start
+            prev2 = prefixes[:, -2].astype(np.intp) if width >= 2 else start
+            return prev1, prev2
         tails = [[self.eos_id, self.eos_id, *p[-2:]][-2:] for p in prefixes]
         tail = np.array(tails, dtype=np.intp).reshape(len(tails), 2)
         if tail.size and (tail.min() < 0 or tail.max() >= len(self.vocab)):
