@@ -123,7 +123,9 @@ def diagnose_command(
       seqscore diagnose --prompt "the" --plot paths.svg
       seqscore diagnose --survey 50 --max-tokens 8 --budget 20000
 
-    All numbers are natural-log probabilities (nats).
+    All numbers are natural-log probabilities (nats). Exit codes: 0 success,
+    1 bad data (an unreadable tree file, a prompt the model cannot encode),
+    2 bad usage.
     """
     if budget == 0 and beam == 0:
         raise click.UsageError("--budget 0 and --beam 0 leave nothing to search with")
