@@ -263,3 +263,8 @@ def test_unlisted_prefix_of_a_tree_without_default_names_the_prefix():
     )
     with pytest.raises(InvalidInputError, match="no entry for prefix 'a'"):
         greedy(tree, [], 3)
+
+
+def test_a_broken_model_in_beam_search_names_the_prefix_plainly():
+    with pytest.raises(InvalidInputError, match=r"for prefix \[1, 0\] have"):
+        beam_search(_Broken("nan"), [1, 0], 2, 2)

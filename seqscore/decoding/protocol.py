@@ -196,7 +196,8 @@ def next_logprobs(model: LanguageModel, prefixes) -> np.ndarray:
         bad = ~np.isfinite(peak) | (peak > 1e-6)
         row = int(np.flatnonzero(bad)[0])
         raise InvalidInputError(
-            f"the model's next-token log-probs for prefix {list(prefixes[row])} "
+            f"the model's next-token log-probs for prefix "
+            f"{[int(i) for i in prefixes[row]]} "
             f"have maximum {peak[row]}: each row must hold finite log-probs <= 0"
         )
     return out

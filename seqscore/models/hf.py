@@ -56,7 +56,19 @@ def _torch():
 
 
 class HFModel:
-    """A causal LM (``AutoModelForCausalLM``-like) plus an optional tokenizer."""
+    """A causal LM (``AutoModelForCausalLM``-like) plus an optional tokenizer.
+
+    >>> import torch, transformers
+    >>> _ = torch.manual_seed(0)
+    >>> config = transformers.GPT2Config(vocab_size=16, n_positions=16, n_embd=8,
+    ...     n_layer=1, n_head=1, bos_token_id=0, eos_token_id=1)
+    >>> model = HFModel(transformers.GPT2LMHeadModel(config))
+    >>> rows = model.next_logprobs([[3, 4], [5], []])  # [] is fed as [bos]
+    >>> rows.shape, bool(np.allclose(np.exp(rows).sum(axis=1), 1, atol=1e-5))
+    ((3, 16), True)
+    >>> model.eos_id, model.vocab[:2]
+    (1, ('<id 0>', '<id 1>'))
+    """
 
     def __init__(
         self, model, tokenizer=None, *, eos_id=None, bos_id=None, batch_size: int = 64
