@@ -295,6 +295,14 @@ def _payback(f: dict, k: int) -> str:
                 f", while the best path took {_token(b, worst)} "
                 f"({_p(b.decoded.logprobs[worst])}, entropy {b.entropy[worst]:.3f})"
             )
+        else:
+            text += ", after the best path had already ended"
+    if not g.decoded.finished:
+        text += (
+            f". Greedy's sequence did not end within {len(g.decoded)} tokens, so "
+            "it is scored as a prefix: the probability that the output starts "
+            "with it"
+        )
     return text + "."
 
 
