@@ -27,7 +27,8 @@ return_dict_in_generate=True)``: score = sum of log-probs / (generated
 length including EOS) ** lp. transformers sums in float32 and uses a key-value
 cache, so scores agree to about 1e-5, not bit for bit. No logits processor
 is applied: pass ``generate`` no ``repetition_penalty``, ``min_length``,
-``no_repeat_ngram_size`` and the like when comparing.
+``no_repeat_ngram_size`` and the like when comparing. Checked with
+transformers 5.23.0 and torch 2.13.0 (CPU).
 """
 
 from __future__ import annotations
