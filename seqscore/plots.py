@@ -42,10 +42,13 @@ def plot_diagnosis(diagnosis: GreedyDiagnosis, path: str | os.PathLike) -> None:
             f"plot file {os.fspath(path)!r} must end in {', '.join(PLOT_SUFFIXES)}"
         )
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     paths = [("greedy", diagnosis.greedy, "tab:orange")]
     if not diagnosis.greedy_is_best:
         paths.append(("best", diagnosis.best, "tab:blue"))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
+    longest = max(len(reading.decoded) for _, reading, _ in paths)
     for offset, (name, reading, colour) in enumerate(paths):
         steps = range(1, len(reading.decoded) + 1)
         top.plot(
@@ -55,6 +58,15 @@ def plot_diagnosis(diagnosis: GreedyDiagnosis, path: str | os.PathLike) -> None:
             color=colour,
             label=f"{name}: total {reading.decoded.total:.3f}",
         )
+        if len(reading.decoded) < longest:  # an ended path keeps its total
+            end = reading.cumulative[-1] if reading.cumulative else 0.0
+            top.plot(
+                [len(reading.decoded), longest],
+                [end, end],
+                color=colour,
+                linestyle="--",
+                linewidth=1,
+            )
         shift = (offset - (len(paths) - 1) / 2) * 0.38
         bars = bottom.bar(
             [s + shift for s in steps],
@@ -82,6 +94,7 @@ def plot_diagnosis(diagnosis: GreedyDiagnosis, path: str | os.PathLike) -> None:
                 linestyle=":",
                 label=f"diverge (step {diagnosis.diverge_step})",
             )
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     top.set_ylabel("cumulative log-prob (nats)")
     top.set_title(f"greedy vs best after {diagnosis.prompt!r}"[:90])
     top.legend(fontsize=8)
@@ -102,8 +115,16 @@ def _save_atomically(fig, target: str, suffix: str) -> None:
     os.close(handle)
     try:
         fig.savefig(temporary, format=suffix[1:])
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp made it owner-only
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -116,6 +116,10 @@ def test_plot_svg_and_png(run, tmp_path):
     assert (tmp_path / "paths.svg").read_text().lstrip().startswith("<?xml")
     assert (tmp_path / "paths.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(os.listdir(tmp_path)) == ["paths.png", "paths.svg"]  # no temp files
+    umask = os.umask(0o022)
+    os.umask(umask)
+    mode = (tmp_path / "paths.svg").stat().st_mode & 0o777
+    assert mode == 0o666 & ~umask  # like any new file, not owner-only
 
 
 def test_help_shows_examples(run):
