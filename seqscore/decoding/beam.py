@@ -109,6 +109,8 @@ def beam_search(
         raise InvalidInputError(
             f"early_stopping must be True, False or 'never', got {early_stopping!r}"
         )
+    if early_stopping != "never":
+        early_stopping = bool(early_stopping)  # 1 and 0 mean what they say
     beams = _Beams(
         prefixes=np.array([prompt], dtype=np.int64).reshape(1, len(prompt)),
         sums=np.zeros(1),
