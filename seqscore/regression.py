@@ -199,10 +199,7 @@ class SoftmaxRegression:
     def _initial_step(self, X) -> float:
         if self.learning_rate != "auto":
             return float(self.learning_rate)
-        if sp.issparse(X):  # a sparse matrix's sum is an np.matrix: flatten it
-            squared = np.asarray(X.multiply(X).sum(axis=1)).ravel()
-        else:
-            squared = np.sum(X * X, axis=1)
+        squared = X.multiply(X).sum(axis=1) if sp.issparse(X) else np.sum(X * X, axis=1)
         curvature = 0.5 * (float(np.max(squared, initial=0.0)) + 1.0) + self.l2
         return 1.0 / curvature
 

@@ -88,6 +88,17 @@ def features(prev1, prev2, vocab_size, second_map):
     return sp.csr_matrix((np.ones(2 * n), (rows, cols)), shape=(n, width))
 
 
+def step_size(X) -> float:
+    """SoftmaxRegression's default step ``1 / (max ||x||^2 / 2 + 1/2 + l2)``.
+
+    Computed here, with the same arithmetic, because the layer's own "auto"
+    failed on sparse features in the version this model was trained with.
+    Every row has exactly two ones, so ``max ||x||^2 = 2``.
+    """
+    squared = float(np.asarray(X.multiply(X).sum(axis=1)).max())
+    return 1.0 / (0.5 * (squared + 1.0) + L2)
+
+
 def perplexity(model: BuiltinLM, id_sentences) -> float:
     prev1, prev2, target = examples(id_sentences, model.eos_id)
     prefixes = np.stack([prev2, prev1], axis=1)
@@ -109,7 +120,13 @@ def train():
     prev1, prev2, target = examples(train_ids, eos_id)
     X = features(prev1, prev2, len(vocab), second_map)
     started = time.perf_counter()
-    fit = SoftmaxRegression(l2=L2, max_epochs=EPOCHS, batch_size=512, rng=SEED)
+    fit = SoftmaxRegression(
+        l2=L2,
+        learning_rate=step_size(X),
+        max_epochs=EPOCHS,
+        batch_size=512,
+        rng=SEED,
+    )
     fit.fit(X, target, n_classes=len(vocab))
     seconds = time.perf_counter() - started
     coef = fit.coef_.astype(np.float16)
