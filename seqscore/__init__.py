@@ -13,9 +13,23 @@ The layers, each usable on its own:
 * :mod:`seqscore.plackett_luce` -- ranking candidates: probabilities,
   likelihood, sampling, exact rank marginals, fitting worths and temperatures
   (``seqscore.plackett_luce.fit``, ``.log_likelihood``, ``.sample``, ...).
+* :mod:`seqscore.decoding` -- the ``LanguageModel`` protocol, greedy, beam,
+  exact and sampled decoding, teacher forcing;
+* :mod:`seqscore.models` -- the built-in model, logit trees, Hugging Face;
+* :mod:`seqscore.diagnostics` -- why greedy lost (``diagnose``).
 """
 
 from . import plackett_luce
+from .decoding import (
+    Decoded,
+    LanguageModel,
+    beam_search,
+    exact_search,
+    greedy,
+    sample,
+    teacher_force,
+)
+from .diagnostics import diagnose, survey_greedy
 from .errors import (
     DataFormatError,
     InvalidInputError,
@@ -52,7 +66,9 @@ __all__ = [
     "Candidate",
     "CandidateScore",
     "DataFormatError",
+    "Decoded",
     "InvalidInputError",
+    "LanguageModel",
     "Loglikelihood",
     "NoEstimateError",
     "PlackettLuceFit",
@@ -64,19 +80,26 @@ __all__ = [
     "TemperatureFit",
     "TokenScores",
     "TokenStats",
+    "beam_search",
     "cross_entropy",
     "cross_entropy_grad",
+    "diagnose",
+    "exact_search",
     "expected_ranks",
     "fit_temperature",
+    "greedy",
     "log_softmax",
     "loglikelihood",
     "logsumexp",
     "marginal_rank_probabilities",
     "plackett_luce",
     "reduce",
+    "sample",
     "score_prompt",
     "selection_probabilities",
     "softmax",
+    "survey_greedy",
+    "teacher_force",
     "token_logprobs",
     "token_stats",
     "top_k_probabilities",

@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .commands.compare import compare_command
+from .commands.diagnose import diagnose_command
 from .commands.fit_rankings import fit_rankings_command
 from .commands.rank import rank_command
 from .commands.score import score_command
@@ -62,6 +63,7 @@ main.add_command(score_command)
 main.add_command(softmax_command)
 main.add_command(rank_command)
 main.add_command(fit_rankings_command)
+main.add_command(diagnose_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

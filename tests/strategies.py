@@ -105,3 +105,84 @@ def pl_problems(draw, max_items: int = 6, magnitude: float = 50.0):
     for i, row in enumerate(rankings):
         mask[i, row[row >= 0]] = True  # the universe holds the listed items
     return scores, rankings, mask
+
+
+# ------------------------------------------------------ small language models
+
+
+class HashedLM:
+    """A random language model small enough to enumerate.
+
+    The next-token logits of a prefix are drawn from a generator seeded by
+    ``(seed, *prefix)``: the same prefix always gets the same distribution,
+    any prefix length works, and nothing is stored. ``scale`` sets how peaked
+    the distributions are; ``mask`` is the chance that a token (never the
+    best one) is impossible (log-prob ``-inf``) at a step; ``eos_bias`` is
+    added to the EOS logit (very negative: sequences run to full length).
+    """
+
+    def __init__(self, vocab_size, seed, scale=2.0, mask=0.0, eos_bias=0.0):
+        self.vocab = (*(f"t{i}" for i in range(vocab_size - 1)), "<eos>")
+        self.eos_id = vocab_size - 1
+        self.seed, self.scale, self.mask = seed, scale, mask
+        self.eos_bias = eos_bias
+        self.calls = 0
+
+    def next_logprobs(self, prefixes):
+        from seqscore.softmax import log_softmax
+
+        self.calls += 1
+        rows = []
+        for prefix in prefixes:
+            rng = np.random.default_rng([self.seed, *(int(i) for i in prefix)])
+            logits = rng.normal(size=len(self.vocab)) * self.scale
+            logits[self.eos_id] += self.eos_bias
+            drop = rng.random(len(self.vocab)) < self.mask
+            drop[np.argmax(logits)] = False
+            rows.append(log_softmax(np.where(drop, -np.inf, logits)))
+        return np.array(rows).reshape(len(rows), len(self.vocab))
+
+    def encode(self, text):
+        return [self.vocab.index(word) for word in text.split()]
+
+    def decode(self, ids):
+        return " ".join(self.vocab[i] for i in ids)
+
+
+@st.composite
+def hashed_models(draw, max_vocab: int = 4, masked: bool = True):
+    """``(model, prompt, max_tokens)`` small enough to enumerate every sequence."""
+    vocab_size = draw(st.integers(2, max_vocab))
+    model = HashedLM(
+        vocab_size,
+        seed=draw(st.integers(0, 2**32 - 1)),
+        scale=draw(st.sampled_from([0.3, 1.0, 3.0])),
+        mask=draw(st.sampled_from([0.0, 0.3])) if masked else 0.0,
+    )
+    prompt = draw(st.lists(st.integers(0, vocab_size - 1), max_size=2))
+    max_tokens = draw(st.integers(1, 5 if vocab_size <= 3 else 4))
+    return model, prompt, max_tokens
+
+
+def enumerate_sequences(model, prompt, max_tokens):
+    """Every leaf (finished, or truncated at ``max_tokens``) with its total.
+
+    Brute force by depth-first search, summing log-probs left to right as the
+    decoders do, so totals compare bit for bit. Probability-0 leaves are left
+    out.
+    """
+    leaves = []
+
+    def visit(ids, total):
+        row = model.next_logprobs([[*prompt, *ids]])[0]
+        for token, logprob in enumerate(row):
+            if not np.isfinite(logprob):
+                continue
+            path, score = [*ids, token], total + float(logprob)
+            if token == model.eos_id or len(path) == max_tokens:
+                leaves.append((score, tuple(path)))
+            else:
+                visit(path, score)
+
+    visit([], 0.0)
+    return leaves

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Decoder overhead and exact-search reach on the built-in model.
+
+    python bench/bench_decoding.py            # full run (about a minute)
+    python bench/bench_decoding.py --quick    # smaller, for a smoke test
+
+1. Beam search: the time per generated token (one batched model call per
+   step), against the model's own next-token computation for the same
+   batches. Every batch of prefixes the beam search sends to the model is
+   recorded with the model's answer; then the same batches go to the model
+   alone (model us/step), and the beam search is rerun against the recorded
+   answers (decoder us/step: the decoder's own work). The overhead factor is
+   beam search time / model time (target <= 1.3). Best of several repeats.
+   A random tiny GPT-2 (if transformers is installed) shows the same decoder
+   on a model with a realistic per-step cost.
+2. Exact search: nodes expanded per second, and for each prompt the largest
+   ``max_tokens`` for which the search proves the optimum within 100,000
+   nodes.
+
+Prompts are the packaged example prompts (sentence starts from the corpus).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from seqscore.decoding import beam_search, exact_search
+from seqscore.models.builtin import load_builtin
+from seqscore.models.examples import example_prompts
+
+
+class Recorder:
+    """Wraps a model; keeps every batch of prefixes it is sent and the answer.
+
+    With ``replay`` on, it answers from the record instead of the model, which
+    times the decoder alone.
+    """
+
+    def __init__(self, model):
+        self.model, self.batches, self.answers = model, [], []
+        self.vocab, self.eos_id = model.vocab, model.eos_id
+        self.replay, self.position = False, 0
+
+    def next_logprobs(self, prefixes):
+        if self.replay:
+            self.position += 1
+            return self.answers[self.position - 1]
+        self.batches.append(np.array(prefixes, copy=True))
+        self.answers.append(self.model.next_logprobs(prefixes))
+        return self.answers[-1]
+
+
+def best_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bench_beam(model, prompts, widths, max_tokens, repeats):
+    """Per width: full beam search, the model alone, the decoder alone."""
+    rows = []
+    for width in widths:
+        recorder = Recorder(model)
+        for ids in prompts:
+            beam_search(recorder, ids, max_tokens, width, length_penalty=1.0)
+        steps = len(recorder.batches)
+
+        def decode(target, width=width):
+            for ids in prompts:
+                beam_search(target, ids, max_tokens, width, length_penalty=1.0)
+
+        def model_only(batches=recorder.batches):
+            for batch in batches:
+                model.next_logprobs(batch)
+
+        def replay(recorder=recorder):
+            recorder.replay, recorder.position = True, 0
+            decode(recorder)
+
+        full = best_time(lambda: decode(model), repeats)
+        alone = best_time(model_only, repeats)
+        decoder = best_time(replay, repeats)
+        rows.append(
+            {
+                "width": width,
+                "steps": steps,
+                "us_per_step": 1e6 * full / steps,
+                "model_us_per_step": 1e6 * alone / steps,
+                "decoder_us_per_step": 1e6 * decoder / steps,
+                "ratio": full / alone,
+            }
+        )
+    return rows
+
+
+def tiny_gpt2():
+    """A random 2-layer GPT-2 (vocabulary 2,000), or None without transformers."""
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        return None
+    from seqscore.models.hf import HFModel
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)  # steadier timings on a shared 2-core machine
+    config = transformers.GPT2Config(
+        vocab_size=2000,
+        n_positions=64,
+        n_embd=64,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=0,
+        eos_token_id=1,
+    )
+    return HFModel(transformers.GPT2LMHeadModel(config).eval())
+
+
+def print_beam(rows):
+    print("width  steps  us/step  model us/step  decoder us/step  overhead factor")
+    for row in rows:
+        print(
+            f"{row['width']:5d}  {row['steps']:5d}  {row['us_per_step']:7.1f}  "
+            f"{row['model_us_per_step']:13.1f}  {row['decoder_us_per_step']:15.1f}  "
+            f"{row['ratio']:15.2f}"
+        )
+
+
+def bench_exact(model, prompts, budget, lengths, batch_size=1):
+    """Per prompt: the longest ``max_tokens`` proven, its result, the next one's."""
+    per_prompt, nodes, seconds = [], 0, 0.0
+    for text, ids in prompts:
+        proven_up_to, proven, unproven = 0, None, None
+        for length in lengths:
+            start = time.perf_counter()
+            result = exact_search(
+                model, ids, length, node_budget=budget, batch_size=batch_size
+            )
+            seconds += time.perf_counter() - start
+            nodes += result.nodes_expanded
+            if not result.proven_optimal:
+                unproven = result
+                break
+            proven_up_to, proven = length, result
+        per_prompt.append((text, proven_up_to, proven, unproven))
+    return per_prompt, nodes / seconds
+
+
+class NoEOS:
+    """The model with ``<eos>`` forbidden (log-prob -inf, the rest renormalised).
+
+    Every leaf then has exactly ``max_tokens`` tokens, so the exact search has
+    to prove the best full-length continuation: the hard case.
+    """
+
+    def __init__(self, model):
+        self.model, self.vocab, self.eos_id = model, model.vocab, model.eos_id
+        self.encode = model.encode
+
+    def next_logprobs(self, prefixes):
+        from seqscore.softmax import log_softmax
+
+        rows = np.array(self.model.next_logprobs(prefixes))
+        rows[:, self.eos_id] = -np.inf
+        return log_softmax(rows)
+
+
+def print_exact(title, per_prompt):
+    print(title)
+    print("prompt                longest proven   nodes  its best sequence (log-prob)")
+    for text, length, proven, unproven in per_prompt:
+        tokens = " ".join(proven.best.tokens) if proven else "-"
+        total = f"({proven.best.total:.2f})" if proven else ""
+        used = proven.nodes_expanded if proven else 0
+        note = ""
+        if unproven is not None:
+            gap = unproven.bound - unproven.best.total
+            note = f"  [next length: budget out, gap to bound {gap:.2f} nats]"
+        print(f"{text!r:22s}  {length:14d}  {used:6d}  {tokens} {total}{note}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--beam-only", action="store_true", help="skip exact search")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    model = load_builtin()
+    load_ms = 1e3 * (time.perf_counter() - start)
+    examples = example_prompts()
+    prompts = [model.encode(e.prompt) for e in examples]
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, "
+        f"{os.cpu_count()} cores; built-in model: V = {len(model.vocab)}, "
+        f"cold load {load_ms:.0f} ms"
+    )
+    widths = (4, 16) if args.quick else (1, 4, 8, 16, 32)
+    repeats = 2 if args.quick else 7
+    print(
+        "\nbeam search, length_penalty 1.0, max_tokens 20, "
+        f"{len(prompts)} prompts (best of {repeats})"
+    )
+    print_beam(bench_beam(model, prompts, widths, 20, repeats))
+    gpt2 = tiny_gpt2()
+    if gpt2 is not None:
+        gpt2_prompts = [[5 + i, 17 + i] for i in range(4)]
+        print(
+            "\nfor comparison, a random 2-layer GPT-2 (V = 2,000, no KV cache), "
+            f"{len(gpt2_prompts)} prompts, max_tokens 20"
+        )
+        gpt2_widths = (4,) if args.quick else (4, 16)
+        print_beam(
+            bench_beam(gpt2, gpt2_prompts, gpt2_widths, 20, 2 if args.quick else 3)
+        )
+
+    if args.beam_only:
+        return
+    budget = 100_000
+    chosen = examples[:3] if args.quick else examples
+    encoded = [(e.prompt, model.encode(e.prompt)) for e in chosen]
+    lengths = (5, 10, 20) if args.quick else (5, 10, 20, 40, 80, 160, 320)
+    per_prompt, _ = bench_exact(model, encoded, budget, lengths)
+    print(f"\nexact search, node budget {budget:,}, max_tokens in {lengths}")
+    print_exact("with <eos> allowed (the best sequences are short):", per_prompt)
+    lengths = (1, 2, 3, 4) if args.quick else tuple(range(1, 13))
+    per_prompt, rate = bench_exact(NoEOS(model), encoded, budget, lengths)
+    _, batched = bench_exact(NoEOS(model), encoded, budget, lengths, batch_size=16)
+    print(
+        "\nthe same with <eos> forbidden (every leaf has exactly max_tokens words), "
+        f"max_tokens 1, 2, ...: {rate:,.0f} nodes/s expanding one node per model "
+        f"call, {batched:,.0f} nodes/s sixteen per call"
+    )
+    print_exact("", per_prompt)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Decoding: the language-model protocol and the decoders that use it.
+
+* :class:`LanguageModel` -- batched next-token log-probs, ``vocab``, ``eos_id``;
+* :func:`greedy`, :func:`beam_search` (transformers' conventions),
+  :func:`exact_search` (the proven most probable sequence, within a node
+  budget), :func:`sample` (temperature, top-k, top-p, explicit ``rng``);
+* :func:`teacher_force` / :func:`teacher_force_text` -- per-token statistics
+  (log-prob, rank, argmax, entropy) of given continuations of a prompt.
+
+Every decoder returns :class:`Decoded` sequences whose ``logprobs`` are the
+model's own, so results of different decoders compare directly.
+"""
+
+from .beam import BeamResult, beam_search
+from .exact import ExactResult, exact_search
+from .forced import ForcedScores, teacher_force, teacher_force_text
+from .greedy import greedy
+from .protocol import Decoded, LanguageModel
+from .sampling import sample, sampling_distribution
+
+__all__ = [
+    "BeamResult",
+    "Decoded",
+    "ExactResult",
+    "ForcedScores",
+    "LanguageModel",
+    "beam_search",
+    "exact_search",
+    "greedy",
+    "sample",
+    "sampling_distribution",
+    "teacher_force",
+    "teacher_force_text",
+]

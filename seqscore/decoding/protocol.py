@@ -1,0 +1,203 @@
+r"""The language-model protocol every decoder and diagnostic talks to.
+
+A :class:`LanguageModel` answers one question, in batches: *given these
+prefixes (sequences of token ids), what is the log-probability of every
+possible next token?* The answer for a batch of ``B`` prefixes over a
+vocabulary of ``V`` tokens is a ``(B, V)`` float array whose rows are
+normalised log-probabilities, :math:`\log p(x_{t+1} = v \mid x_{\le t})`.
+
+A prefix is the *whole* context: the prompt's ids followed by the ids
+generated so far. Decoders pass prefixes as a list of sequences, or as a 2-D
+integer array when they all have the same length (beam search does), so a
+model can take a fast path for the array.
+
+A model also names its tokens (``vocab``, a sequence of strings indexed by
+id), its end-of-sequence id (``eos_id``), and turns text into ids and back
+(``encode`` / ``decode``), so that commands can take a prompt as text.
+
+Every sequence a decoder returns is a :class:`Decoded`: the generated ids
+(the prompt excluded), their token strings, the per-step log-probabilities
+under the model, and their sum. The conventions, shared by every decoder:
+
+* a sequence *finishes* when it emits ``eos_id``; the EOS token is part of the
+  sequence and its log-probability is counted;
+* a sequence that reaches ``max_tokens`` generated tokens without EOS is
+  *truncated*; its log-probability is that of its prefix (the probability
+  that the model's output starts with it). Finished sequences of at most
+  ``max_tokens`` tokens and truncated ones of exactly ``max_tokens`` are the
+  leaves of the depth-limited tree of continuations; their probabilities sum
+  to 1, and they are the set that "the best sequence" ranges over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import InvalidInputError, ShapeError
+
+__all__ = [
+    "Decoded",
+    "LanguageModel",
+    "check_max_tokens",
+    "check_prompt",
+    "make_decoded",
+    "next_logprobs",
+]
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """What seqscore needs from an autoregressive language model.
+
+    ``next_logprobs(prefixes)`` returns a ``(len(prefixes), len(vocab))``
+    float array of next-token log-probabilities (each row log-sums to 0;
+    ``-inf`` marks a token the model never emits). ``encode`` may raise
+    :class:`~seqscore.errors.InvalidInputError` for text it cannot represent.
+    """
+
+    @property
+    def vocab(self) -> Sequence[str]: ...
+
+    @property
+    def eos_id(self) -> int: ...
+
+    def next_logprobs(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+
+@dataclass(frozen=True)
+class Decoded:
+    r"""One generated sequence and its log-probabilities under the model.
+
+    ``ids`` / ``tokens`` exclude the prompt and include the final EOS when
+    ``finished``. ``logprobs[t]`` is :math:`\log p(x_{t+1} \mid
+    \mathrm{prompt}, x_{\le t})` under the *unmodified* model (also for
+    sampling, whatever temperature or truncation drew the token), and
+    ``total`` is their sum, accumulated left to right in float64.
+    ``score`` is what the decoder ranked by: ``total`` for greedy, exact
+    search and sampling; ``total / len(ids) ** length_penalty`` for beam
+    search (Hugging Face's convention).
+
+    >>> d = Decoded(ids=(0, 2), tokens=("A", "<eos>"), logprobs=(-0.5, -0.25),
+    ...             total=-0.75, score=-0.75, finished=True)
+    >>> d.probability, len(d)
+    (0.4723665527410147, 2)
+    """
+
+    ids: tuple[int, ...]
+    tokens: tuple[str, ...]
+    logprobs: tuple[float, ...]
+    total: float
+    score: float
+    finished: bool
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def probability(self) -> float:
+        """``exp(total)``: the probability of this sequence given the prompt."""
+        return float(np.exp(self.total))
+
+
+def make_decoded(
+    model: LanguageModel,
+    ids: Sequence[int],
+    logprobs: Sequence[float],
+    *,
+    score: float | None = None,
+) -> Decoded:
+    """A :class:`Decoded` for ``ids`` with per-step ``logprobs``.
+
+    ``total`` is summed left to right in float64 so that every decoder (and a
+    brute-force check) gets bit-identical totals for the same path.
+    """
+    ids = tuple(int(i) for i in ids)
+    steps = tuple(float(x) for x in logprobs)
+    total = 0.0
+    for x in steps:
+        total += x
+    vocab = model.vocab
+    return Decoded(
+        ids=ids,
+        tokens=tuple(vocab[i] for i in ids),
+        logprobs=steps,
+        total=total,
+        score=total if score is None else float(score),
+        finished=bool(ids) and ids[-1] == model.eos_id,
+    )
+
+
+def check_prompt(model: LanguageModel, prompt: Sequence[int]) -> tuple[int, ...]:
+    """The prompt as a tuple of ids, each checked to be in the vocabulary.
+
+    >>> class Tiny:
+    ...     vocab = ("a", "<eos>")
+    >>> check_prompt(Tiny(), [0, 0])
+    (0, 0)
+    >>> check_prompt(Tiny(), [2])
+    Traceback (most recent call last):
+    ...
+    seqscore.errors.InvalidInputError: prompt[0] = 2 is outside the vocabulary [0, 2)
+    """
+    size = len(model.vocab)
+    ids = []
+    for position, token in enumerate(prompt):
+        if isinstance(token, (bool, np.bool_)) or not isinstance(
+            token, (int, np.integer)
+        ):
+            raise InvalidInputError(
+                f"prompt[{position}] = {token!r} is not an integer token id"
+            )
+        if not 0 <= int(token) < size:
+            raise InvalidInputError(
+                f"prompt[{position}] = {int(token)} is outside the vocabulary "
+                f"[0, {size})"
+            )
+        ids.append(int(token))
+    return tuple(ids)
+
+
+def check_max_tokens(max_tokens: int) -> int:
+    """``max_tokens`` as an int >= 1, or an error."""
+    if isinstance(max_tokens, bool) or int(max_tokens) != max_tokens or max_tokens < 1:
+        raise InvalidInputError(f"max_tokens must be an integer >= 1, got {max_tokens}")
+    return int(max_tokens)
+
+
+def next_logprobs(model: LanguageModel, prefixes) -> np.ndarray:
+    """``model.next_logprobs(prefixes)``, checked (float32 or float64).
+
+    Decoders call the model through this one function so that a model that
+    returns the wrong shape, NaN, ``+inf`` or a row with no finite entry is
+    reported with the prefix it failed on instead of silently steering a
+    search. The check is one pass (the row maxima); float32 rows are not
+    copied, and decoders add them to float64 running sums.
+    """
+    out = np.asarray(model.next_logprobs(prefixes))
+    if out.dtype.kind != "f":
+        out = out.astype(np.float64)
+    expected = (len(prefixes), len(model.vocab))
+    if out.shape != expected:
+        raise ShapeError(
+            f"the model returned next-token log-probs of shape {out.shape} for "
+            f"{expected[0]} prefixes; expected {expected}"
+        )
+    peak = out.max(axis=1) if out.size else np.zeros(0)
+    # NaN fails both comparisons, so one pair of scalar tests covers every case
+    if len(peak) and not (peak.min() > -np.inf and peak.max() <= 1e-6):
+        bad = ~np.isfinite(peak) | (peak > 1e-6)
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(
+            f"the model's next-token log-probs for prefix "
+            f"{[int(i) for i in prefixes[row]]} "
+            f"have maximum {peak[row]}: each row must hold finite log-probs <= 0"
+        )
+    return out

@@ -1,0 +1,46 @@
+"""Language models that implement :class:`seqscore.decoding.LanguageModel`.
+
+* :mod:`seqscore.models.tree` -- a "logit tree" read from JSON, to reproduce a
+  textbook case exactly;
+* :mod:`seqscore.models.builtin` -- a small word-level softmax-regression model
+  trained on the English text that ships with CPython (no download);
+* :mod:`seqscore.models.hf` -- any Hugging Face causal LM and its tokenizer
+  (the optional extra ``seqscore[hf]``).
+"""
+
+from __future__ import annotations
+
+from ..errors import InvalidInputError
+
+__all__ = ["MODEL_SPECS", "load_model"]
+
+MODEL_SPECS = "builtin, tree:FILE.json or hf:NAME_OR_PATH"
+
+
+def load_model(spec: str):
+    """A language model from a spec: ``builtin``, ``tree:FILE`` or ``hf:PATH``.
+
+    ``hf:`` loads with ``from_pretrained`` (a local folder, or a name already
+    in the Hugging Face cache: seqscore never downloads).
+
+    >>> load_model("builtin").vocab[-1]
+    '<eos>'
+    >>> load_model("gpt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    seqscore.errors.InvalidInputError: unknown model 'gpt': use builtin, ...
+    """
+    kind, _, target = spec.partition(":")
+    if kind == "builtin" and not target:
+        from .builtin import load_builtin
+
+        return load_builtin()
+    if kind == "tree" and target:
+        from .tree import load_tree
+
+        return load_tree(target)
+    if kind == "hf" and target:
+        from .hf import load_hf
+
+        return load_hf(target)
+    raise InvalidInputError(f"unknown model {spec!r}: use {MODEL_SPECS}")

@@ -1,0 +1,46 @@
+"""Packaged example prompts with candidate completions, drawn from the corpus.
+
+``seqscore/data/example_prompts.json`` (made by
+``tools/make_example_prompts.py``) holds twelve sentence starts from
+CPython's ``pydoc_data.topics`` and, for each, up to four real endings of
+corpus sentences that start that way, each ending with ``"."`` (the built-in
+model's ``<eos>``). They are what ``seqscore score`` ranks when it is given no
+input; score them with :func:`seqscore.decoding.teacher_force_text`:
+
+>>> from seqscore.decoding import teacher_force_text
+>>> from seqscore.models.builtin import load_builtin
+>>> example = example_prompts()[2]
+>>> example.prompt, len(example.candidates)
+('if the', 4)
+>>> scores = teacher_force_text(load_builtin(), example.prompt, example.candidates)
+>>> scores[0].tokens[-1], len(scores[0].logprob) == len(scores[0].entropy)
+('<eos>', True)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+__all__ = ["ExamplePrompt", "example_prompts"]
+
+
+@dataclass(frozen=True)
+class ExamplePrompt:
+    """A prompt and its candidate completions (text)."""
+
+    prompt: str
+    candidates: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def example_prompts() -> tuple[ExamplePrompt, ...]:
+    """The packaged prompts, in file order."""
+    source = resources.files("seqscore").joinpath("data", "example_prompts.json")
+    data = json.loads(source.read_text(encoding="utf-8"))
+    return tuple(
+        ExamplePrompt(item["prompt"], tuple(item["candidates"]))
+        for item in data["prompts"]
+    )

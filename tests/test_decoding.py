@@ -1,0 +1,270 @@
+"""Decoders against brute-force enumeration, and against each other."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from seqscore.decoding import (
+    beam_search,
+    exact_search,
+    greedy,
+    sample,
+    sampling_distribution,
+    teacher_force,
+)
+from seqscore.errors import InvalidInputError, ShapeError
+from seqscore.models.tree import textbook_tree
+from seqscore.softmax import softmax
+
+from .strategies import HashedLM, enumerate_sequences, hashed_models
+
+# ------------------------------------------------------------- exact search
+
+
+@given(hashed_models())
+def test_exact_search_equals_brute_force(case):
+    model, prompt, max_tokens = case
+    leaves = enumerate_sequences(model, prompt, max_tokens)
+    best_total = max(total for total, _ in leaves)
+    result = exact_search(model, prompt, max_tokens)
+    assert result.proven_optimal
+    assert result.best.total == best_total  # bit for bit: same summation order
+    assert (best_total, result.best.ids) in leaves
+    assert result.bound == result.best.total
+
+
+@given(hashed_models(), st.integers(1, 6))
+def test_exact_search_batched_still_exact(case, batch_size):
+    model, prompt, max_tokens = case
+    best_total = max(t for t, _ in enumerate_sequences(model, prompt, max_tokens))
+    result = exact_search(model, prompt, max_tokens, batch_size=batch_size)
+    assert result.proven_optimal and result.best.total == best_total
+
+
+@given(hashed_models(max_vocab=4, masked=False))
+def test_exact_search_budget_is_honest(case):
+    model, prompt, max_tokens = case
+    best_total = max(t for t, _ in enumerate_sequences(model, prompt, max_tokens))
+    result = exact_search(model, prompt, max_tokens, node_budget=1)
+    assert result.nodes_expanded <= 1
+    assert result.bound >= best_total >= result.best.total
+    if result.proven_optimal:
+        assert result.best.total == best_total
+    else:
+        assert result.bound > result.best.total
+
+
+def test_exact_search_runs_out_of_budget_on_a_flat_model():
+    # 5 tokens, nearly uniform, EOS (almost) never: proving which of the
+    # 4**6 full-length sequences is best takes far more than 10 nodes
+    model = HashedLM(5, seed=3, scale=0.05, eos_bias=-50.0)
+    result = exact_search(model, [], 6, node_budget=10)
+    assert not result.proven_optimal
+    assert result.nodes_expanded <= 10
+    assert result.bound > result.best.total
+
+
+# -------------------------------------------------------------------- beam
+
+
+@given(hashed_models())
+def test_beam_wide_enough_for_every_prefix_equals_exact(case):
+    model, prompt, max_tokens = case
+    width = len(model.vocab) ** max_tokens
+    best_total = max(t for t, _ in enumerate_sequences(model, prompt, max_tokens))
+    for early_stopping in (False, "never"):
+        result = beam_search(
+            model,
+            prompt,
+            max_tokens,
+            width,
+            length_penalty=0.0,
+            early_stopping=early_stopping,
+        )
+        assert result.best.total == best_total
+
+
+@given(hashed_models(), st.sampled_from([0.0, 1.0, 2.0, -1.0]))
+def test_beam_width_one_is_greedy(case, length_penalty):
+    model, prompt, max_tokens = case
+    g = greedy(model, prompt, max_tokens)
+    b = beam_search(model, prompt, max_tokens, 1, length_penalty=length_penalty)
+    assert b.best.ids == g.ids
+    assert b.best.total == g.total
+    assert len(b.hypotheses) == 1
+
+
+@given(hashed_models(), st.integers(1, 5), st.sampled_from([0.0, 1.0]))
+def test_beam_scores_follow_the_length_penalty(case, width, length_penalty):
+    model, prompt, max_tokens = case
+    result = beam_search(
+        model, prompt, max_tokens, width, length_penalty=length_penalty
+    )
+    leaves = dict(
+        (ids, total) for total, ids in enumerate_sequences(model, prompt, max_tokens)
+    )
+    scores = [h.score for h in result.hypotheses]
+    assert scores == sorted(scores, reverse=True)
+    assert 1 <= len(result.hypotheses) <= width
+    for h in result.hypotheses:
+        assert leaves[h.ids] == h.total  # every hypothesis is a real leaf
+        assert h.score == h.total / len(h.ids) ** length_penalty
+
+
+# ------------------------------------------------------------------ greedy
+
+
+@given(hashed_models())
+def test_greedy_never_beats_the_best(case):
+    model, prompt, max_tokens = case
+    g = greedy(model, prompt, max_tokens)
+    best = max(t for t, _ in enumerate_sequences(model, prompt, max_tokens))
+    assert g.total <= best
+    assert g.finished or len(g) == max_tokens
+
+
+@given(hashed_models())
+def test_teacher_forcing_reads_greedy_back(case):
+    model, prompt, max_tokens = case
+    g = greedy(model, prompt, max_tokens)
+    (forced,) = teacher_force(model, prompt, [g.ids])
+    assert forced.is_greedy
+    np.testing.assert_allclose(forced.logprob, g.logprobs, atol=1e-12)
+    assert forced.argmax.tolist() == list(g.ids)
+
+
+# -------------------------------------------------------- the textbook tree
+
+
+def test_textbook_tree_greedy_versus_best():
+    tree = textbook_tree()
+    g = greedy(tree, [], 5)
+    best = exact_search(tree, [], 5).best
+    # 0.6 x 1/3 x 1 = 0.2 and 0.4 x 0.9 x 1 = 0.36, by hand
+    assert g.tokens == ("A", "C", "<eos>") and math.isclose(g.probability, 0.2)
+    assert best.tokens == ("B", "C", "<eos>") and math.isclose(best.probability, 0.36)
+
+
+def test_textbook_tree_beam_of_two_finds_the_best_and_normalises():
+    result = beam_search(textbook_tree(), [], 5, 2)  # length_penalty 1.0
+    best = result.best
+    assert best.tokens == ("B", "C", "<eos>")
+    assert math.isclose(best.score, math.log(0.36) / 3)  # sum / length incl. EOS
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def test_sampling_frequencies_match_the_model():
+    draws = sample(
+        textbook_tree(), [], 5, rng=np.random.default_rng(7), num_samples=4000
+    )
+    share = np.mean([d.tokens == ("B", "C", "<eos>") for d in draws])
+    # binomial(4000, 0.36): standard deviation 0.0076; allow 4 of them
+    assert abs(share - 0.36) < 0.031
+    assert all(d.finished and math.isclose(d.total, sum(d.logprobs)) for d in draws)
+
+
+def test_sampling_is_reproducible_and_depends_on_the_rng():
+    model = HashedLM(6, seed=1, scale=1.0)
+
+    def draw(seed):
+        return [
+            d.ids
+            for d in sample(
+                model,
+                [0],
+                6,
+                rng=np.random.default_rng(seed),
+                num_samples=8,
+                temperature=1.5,
+            )
+        ]
+
+    assert draw(0) == draw(0)
+    assert draw(0) != draw(1)
+
+
+def test_temperature_and_truncation_distribution():
+    lp = np.log([[0.5, 0.25, 0.15, 0.1]])
+    np.testing.assert_allclose(
+        sampling_distribution(lp, temperature=0.5), softmax(lp / 0.5)
+    )
+    # top-p 0.75: 0.5 and 0.25 reach 0.75 exactly, so 0.15 is dropped
+    np.testing.assert_allclose(
+        sampling_distribution(lp, top_p=0.75), [[2 / 3, 1 / 3, 0, 0]]
+    )
+    np.testing.assert_allclose(
+        sampling_distribution(lp, top_k=3, top_p=1.0),
+        [[0.5 / 0.9, 0.25 / 0.9, 0.15 / 0.9, 0]],
+    )
+
+
+def test_sampling_rejects_bad_settings():
+    tree = textbook_tree()
+    rng = np.random.default_rng(0)
+    with pytest.raises(InvalidInputError, match="rng must be"):
+        sample(tree, [], 3, rng=0)
+    with pytest.raises(InvalidInputError, match="temperature"):
+        sample(tree, [], 3, rng=rng, temperature=0)
+    with pytest.raises(InvalidInputError, match="top_p"):
+        sample(tree, [], 3, rng=rng, top_p=1.5)
+    with pytest.raises(InvalidInputError, match="top_k"):
+        sample(tree, [], 3, rng=rng, top_k=0)
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_decoders_reject_bad_arguments():
+    tree = textbook_tree()
+    with pytest.raises(InvalidInputError, match=r"prompt\[1\] = 9 is outside"):
+        greedy(tree, [0, 9], 3)
+    with pytest.raises(InvalidInputError, match="max_tokens"):
+        exact_search(tree, [], 0)
+    with pytest.raises(InvalidInputError, match="beam width"):
+        beam_search(tree, [], 3, 0)
+    with pytest.raises(InvalidInputError, match="early_stopping"):
+        beam_search(tree, [], 3, 2, early_stopping="sometimes")
+    with pytest.raises(InvalidInputError, match="node_budget"):
+        exact_search(tree, [], 3, node_budget=0)
+
+
+class _Broken(HashedLM):
+    def __init__(self, fault):
+        super().__init__(3, seed=0)
+        self.fault = fault
+
+    def next_logprobs(self, prefixes):
+        rows = super().next_logprobs(prefixes)
+        if self.fault == "shape":
+            return rows[:, :2]
+        rows[:, 0] = np.nan
+        return rows
+
+
+def test_a_broken_model_is_named_with_its_prefix():
+    with pytest.raises(ShapeError, match=r"shape \(1, 2\).*expected \(1, 3\)"):
+        greedy(_Broken("shape"), [1], 2)
+    with pytest.raises(InvalidInputError, match=r"prefix \[1\]"):
+        greedy(_Broken("nan"), [1], 2)
+
+
+def test_unlisted_prefix_of_a_tree_without_default_names_the_prefix():
+    from seqscore.models.tree import tree_from_dict
+
+    tree = tree_from_dict(
+        {"vocab": ["a", "<eos>"], "eos": "<eos>", "logits": {"": [0.0, 0.0]}}
+    )
+    with pytest.raises(InvalidInputError, match="no entry for prefix 'a'"):
+        greedy(tree, [], 3)
+
+
+def test_a_broken_model_in_beam_search_names_the_prefix_plainly():
+    with pytest.raises(InvalidInputError, match=r"for prefix \[1, 0\] have"):
+        beam_search(_Broken("nan"), [1, 0], 2, 2)
