@@ -9,12 +9,11 @@ PDF, chosen by the file's extension.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 
 from .diagnostics import GreedyDiagnosis
 from .errors import InvalidInputError
+from .formats.output import atomic_path
 
 __all__ = ["PLOT_SUFFIXES", "plot_diagnosis"]
 
@@ -102,29 +101,6 @@ def plot_diagnosis(diagnosis: GreedyDiagnosis, path: str | os.PathLike) -> None:
     bottom.set_xlabel("step")
     bottom.legend(fontsize=8)
     fig.tight_layout()
-    _save_atomically(fig, os.fspath(path), suffix)
-    plt.close(fig)
-
-
-def _save_atomically(fig, target: str, suffix: str) -> None:
-    """Save beside ``target`` and rename into place: no half-written plots."""
-    folder = os.path.dirname(os.path.abspath(target))
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(target)}.", suffix=suffix, dir=folder
-    )
-    os.close(handle)
-    try:
+    with atomic_path(path, suffix) as temporary:
         fig.savefig(temporary, format=suffix[1:])
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp made it owner-only
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
-def _umask() -> int:
-    """The process's umask (read by setting it and putting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    plt.close(fig)

@@ -89,3 +89,19 @@ def test_help_teaches(run):
     assert result.exit_code == 0
     assert "seqscore softmax -- -1 0 1" in result.stdout
     assert "--temperature" in result.stdout
+
+
+def test_output_file_keeps_its_mode_or_follows_the_umask(run, tmp_path):
+    import os
+    import stat
+
+    fresh = tmp_path / "fresh.csv"
+    old = os.umask(0o022)
+    try:
+        assert run("softmax", "1", "2", "-o", str(fresh)).exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644  # not the temp file's 0600
+    fresh.chmod(0o640)
+    assert run("softmax", "1", "2", "-o", str(fresh)).exit_code == 0
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # a replaced file keeps it

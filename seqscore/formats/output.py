@@ -35,7 +35,14 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["FORMATS", "Column", "json_value", "open_output", "write_records"]
+__all__ = [
+    "FORMATS",
+    "Column",
+    "atomic_path",
+    "json_value",
+    "open_output",
+    "write_records",
+]
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -185,36 +192,55 @@ def write_records(
     _WRITERS[fmt](records, columns, out)
 
 
+def _file_mode(path: str) -> int:
+    """The mode ``path`` keeps if it exists, else what the umask allows."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
+    """A temporary path beside ``path`` that becomes ``path`` on success.
+
+    For writers that want a file name (a plotting library, ``np.save``).
+    The file appears, with the mode ``path`` had or the umask allows, only
+    when the block ends without an exception; otherwise it is deleted.
+    """
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(target)}.", suffix=suffix, dir=folder
+    )
+    os.close(handle)
+    try:
+        yield temporary
+        os.chmod(temporary, _file_mode(target))  # mkstemp made it owner-only
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
 @contextlib.contextmanager
 def open_output(path: str | os.PathLike | None) -> Iterator[IO[str]]:
     """A text stream for ``path`` that becomes the file only on success.
 
     ``None`` or ``"-"`` is standard output. For a file, the text goes to a
-    temporary file beside it, which replaces ``path`` when the block ends
-    without an exception and is deleted otherwise.
+    temporary file beside it (see :func:`atomic_path`).
     """
     if path is None or str(path) == "-":
         yield sys.stdout
         sys.stdout.flush()
         return
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below)
-        "w",
-        encoding="utf-8",
-        newline="",
-        dir=folder,
-        prefix=f".{os.path.basename(target)}.",
-        suffix=".tmp",
-        delete=False,
-    )
-    try:
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(handle.name)
-        raise
+    with (
+        atomic_path(path) as temporary,
+        open(temporary, "w", encoding="utf-8", newline="") as handle,
+    ):
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
