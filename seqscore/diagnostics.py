@@ -158,7 +158,7 @@ def _read(model, ids, paths) -> tuple[PathReading, ...]:
                 cumulative=tuple(float(x) for x in np.cumsum(path.logprobs)),
                 entropy=tuple(float(x) for x in stats.entropy),
                 rank=tuple(int(x) for x in stats.rank),
-                argmax_tokens=stats.argmax_tokens,
+                argmax_tokens=tuple(model.vocab[i] for i in stats.argmax_id),
             )
         )
     return tuple(out)

@@ -44,6 +44,7 @@ __all__ = [
     "loglikelihood",
     "score_prompt",
     "token_scores_from_logits",
+    "token_scores_from_stats",
 ]
 
 # Log-probabilities computed in float32 by other tools can exceed 0 by a few
@@ -125,6 +126,19 @@ class TokenScores:
     def __len__(self) -> int:
         return len(self.logprob)
 
+    @property
+    def total(self) -> float:
+        """The summed log-prob, added left to right as a decoder adds it."""
+        total = 0.0
+        for x in self.logprob.tolist():
+            total += x
+        return total
+
+    @property
+    def is_greedy(self) -> bool | None:
+        """Every token the argmax of its step (``None`` if undecidable)."""
+        return None if self.is_argmax is None else bool(np.all(self.is_argmax))
+
 
 def _first(mask) -> int:
     return int(np.flatnonzero(mask)[0])
@@ -174,8 +188,7 @@ class Candidate:
     @property
     def is_greedy(self) -> bool | None:
         """Every token the argmax of its step (``None`` if undecidable)."""
-        flags = self.tokens.is_argmax
-        return None if flags is None else bool(np.all(flags))
+        return self.tokens.is_greedy
 
 
 @dataclass(frozen=True)
@@ -340,18 +353,29 @@ def token_scores_from_logits(logits, targets, *, top_k: int = 0) -> TokenScores:
     """
     targets = np.asarray(targets)
     stats = token_stats(logits, targets, top_k=top_k)
+    return token_scores_from_stats(stats, slice(None), targets)
+
+
+def token_scores_from_stats(stats, span: slice, targets, token=None) -> TokenScores:
+    """The :class:`TokenScores` of ``targets``, read from ``stats[span]``.
+
+    ``stats`` is a :class:`~seqscore.kernels.TokenStats` over flat steps;
+    one kernel pass can serve many candidates, each taking its span.
+    """
+    targets = np.asarray(targets).astype(np.int64)
+    argmax = stats.argmax[span]
+    top_k = stats.top_ids.shape[-1]
     return TokenScores(
-        logprob=stats.logprob,
-        token_id=targets.astype(np.int64),
-        is_argmax=stats.argmax == targets,
-        rank=stats.rank,
-        argmax_id=stats.argmax,
-        argmax_logprob=stats.argmax_logprob,
-        entropy=stats.entropy,
-        top_logprobs=tuple(stats.top_logprobs) if top_k else None,
-        top_tokens=tuple(tuple(map(str, row)) for row in stats.top_ids)
-        if top_k
-        else None,
+        logprob=stats.logprob[span],
+        token=token,
+        token_id=targets,
+        is_argmax=argmax == targets,
+        rank=stats.rank[span],
+        argmax_id=argmax,
+        argmax_logprob=stats.argmax_logprob[span],
+        entropy=stats.entropy[span],
+        top_logprobs=stats.top_logprobs[span] if top_k else None,
+        top_tokens=stats.top_ids[span].astype(str) if top_k else None,
     )
 
 

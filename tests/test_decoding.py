@@ -135,7 +135,7 @@ def test_teacher_forcing_reads_greedy_back(case):
     (forced,) = teacher_force(model, prompt, [g.ids])
     assert forced.is_greedy
     np.testing.assert_allclose(forced.logprob, g.logprobs, atol=1e-12)
-    assert forced.argmax.tolist() == list(g.ids)
+    assert forced.argmax_id.tolist() == list(g.ids)
 
 
 # -------------------------------------------------------- the textbook tree

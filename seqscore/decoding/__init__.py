@@ -13,7 +13,7 @@ model's own, so results of different decoders compare directly.
 
 from .beam import BeamResult, beam_search
 from .exact import ExactResult, exact_search
-from .forced import ForcedScores, teacher_force, teacher_force_text
+from .forced import teacher_force, teacher_force_text
 from .greedy import greedy
 from .protocol import Decoded, LanguageModel
 from .sampling import sample, sampling_distribution
@@ -22,7 +22,6 @@ __all__ = [
     "BeamResult",
     "Decoded",
     "ExactResult",
-    "ForcedScores",
     "LanguageModel",
     "beam_search",
     "exact_search",

@@ -16,54 +16,31 @@ greedy-versus-best diagnostics use to read both paths.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InvalidInputError
 from ..kernels import token_stats
+from ..scoring import TokenScores, token_scores_from_stats
 from .protocol import LanguageModel, check_prompt, next_logprobs
 
-__all__ = ["ForcedScores", "teacher_force", "teacher_force_text"]
+__all__ = ["teacher_force", "teacher_force_text"]
 
 # prefixes per model call: bounds the (rows, V) block held at once
 _CHUNK = 256
-
-
-@dataclass(frozen=True)
-class ForcedScores:
-    """Per-token statistics of one continuation under teacher forcing.
-
-    Arrays have one entry per continuation token. ``total`` is the sum of
-    ``logprob`` (float64, left to right); ``is_argmax`` is ``rank == 1``
-    (ties count as argmax, as in lm-evaluation-harness's ``is_greedy``);
-    ``is_greedy`` says every token was.
-    """
-
-    ids: tuple[int, ...]
-    tokens: tuple[str, ...]
-    logprob: np.ndarray
-    rank: np.ndarray
-    is_argmax: np.ndarray
-    argmax: np.ndarray
-    argmax_tokens: tuple[str, ...]
-    argmax_logprob: np.ndarray
-    entropy: np.ndarray
-    total: float
-
-    @property
-    def is_greedy(self) -> bool:
-        return bool(np.all(self.is_argmax))
 
 
 def teacher_force(
     model: LanguageModel,
     prompt: Sequence[int],
     continuations: Sequence[Sequence[int]],
-) -> tuple[ForcedScores, ...]:
+) -> tuple[TokenScores, ...]:
     """Score each continuation of ``prompt`` token by token (ids in, stats out).
 
-    All prefixes of all continuations go to the model in batches of 256.
+    All prefixes of all continuations go to the model in batches of 256, and
+    one kernel pass reads them; each continuation gets the scorer's
+    :class:`~seqscore.scoring.TokenScores` (``is_argmax`` as lm-eval defines
+    it: the token is the first argmax of its step).
 
     >>> from seqscore.models.tree import textbook_tree
     >>> tree = textbook_tree()
@@ -73,7 +50,7 @@ def teacher_force(
     ([0.6, 0.3333, 1.0], [True, True, True])
     >>> np.exp(b.logprob).round(4).tolist(), b.is_argmax.tolist()
     ([0.4, 0.9, 1.0], [False, True, True])
-    >>> round(float(np.exp(b.total)), 6), b.argmax_tokens[0]
+    >>> round(float(np.exp(b.total)), 6), tree.vocab[b.argmax_id[0]]
     (0.36, 'A')
     """
     prompt = check_prompt(model, prompt)
@@ -86,18 +63,19 @@ def teacher_force(
     ]
     vocab_size = len(model.vocab)
     logprobs = np.concatenate(rows) if rows else np.zeros((0, vocab_size))
-    stats = token_stats(logprobs, targets) if len(targets) else None
+    stats = token_stats(logprobs, targets)
     out, start = [], 0
     for ids in candidates:
         span = slice(start, start + len(ids))
         start = span.stop
-        out.append(_scores(model, ids, stats, span))
+        tokens = tuple(model.vocab[i] for i in ids)
+        out.append(token_scores_from_stats(stats, span, ids, tokens))
     return tuple(out)
 
 
 def teacher_force_text(
     model: LanguageModel, prompt: str, candidates: Sequence[str]
-) -> tuple[ForcedScores, ...]:
+) -> tuple[TokenScores, ...]:
     """:func:`teacher_force` on text: the prompt and candidates go through
     ``model.encode`` (for the built-in model a final ``"."`` is ``<eos>``).
 
@@ -108,41 +86,6 @@ def teacher_force_text(
     """
     return teacher_force(
         model, model.encode(prompt), [model.encode(c) for c in candidates]
-    )
-
-
-def _scores(model, ids, stats, span) -> ForcedScores:
-    vocab = model.vocab
-    if stats is None or not ids:
-        empty = np.zeros(0)
-        return ForcedScores(
-            ids,
-            (),
-            empty,
-            empty.astype(np.int64),
-            empty.astype(bool),
-            empty.astype(np.int64),
-            (),
-            empty,
-            empty,
-            0.0,
-        )
-    logprob = stats.logprob[span]
-    total = 0.0
-    for x in logprob:  # left to right, as every decoder sums
-        total += float(x)
-    argmax = stats.argmax[span]
-    return ForcedScores(
-        ids=ids,
-        tokens=tuple(vocab[i] for i in ids),
-        logprob=logprob,
-        rank=stats.rank[span],
-        is_argmax=stats.is_argmax[span],
-        argmax=argmax,
-        argmax_tokens=tuple(vocab[int(i)] for i in argmax),
-        argmax_logprob=stats.argmax_logprob[span],
-        entropy=stats.entropy[span],
-        total=total,
     )
 
 

@@ -13,7 +13,7 @@ input; score them with :func:`seqscore.decoding.teacher_force_text`:
 >>> example.prompt, len(example.candidates)
 ('if the', 4)
 >>> scores = teacher_force_text(load_builtin(), example.prompt, example.candidates)
->>> scores[0].tokens[-1], len(scores[0].logprob) == len(scores[0].entropy)
+>>> scores[0].token[-1], len(scores[0].logprob) == len(scores[0].entropy)
 ('<eos>', True)
 """
 
