@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,32 @@ def run(*args, input=None):
     return CliRunner().invoke(main, ["score", *map(str, args)], input=input)
 
 
-def test_without_a_file_scores_the_packaged_example():
+def test_without_a_file_the_builtin_model_scores_the_packaged_prompts():
+    from seqscore.models.examples import example_prompts
+
     result = run()
     assert result.exit_code == 0, result.stderr
-    header, row = result.stdout.splitlines()
-    assert header.split()[:4] == ["prompt", "candidate", "rank", "score"]
-    assert "-0.407" in row  # the nine log-probs of the example, summed
+    table, story = result.stdout.split("\n\nWhy greedy decoding", 1)
+    rows = table.splitlines()[1:]
+    assert len(rows) == sum(len(e.candidates) for e in example_prompts())
     assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    # the story's numbers add up: loss = paid back - gained
+    numbers = re.search(
+        r"greedy lost ([\d.]+) nats = ([\d.]+) paid back - ([\d.]+)",
+        story.replace("\n", " "),
+    )
+    lost, paid, gained = map(float, numbers.groups())
+    assert lost == pytest.approx(paid - gained, abs=2e-3)
+
+
+def test_without_a_file_machine_formats_stay_pure():
+    result = run("--format", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {r["ranked_by"] for r in records} == {"sum"}
+    for prompt in {r["prompt"] for r in records}:
+        total = sum(r["probability"] for r in records if r["prompt"] == prompt)
+        assert total == pytest.approx(1.0)
 
 
 def test_table_fits_80_columns_and_sorts():

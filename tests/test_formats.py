@@ -90,9 +90,7 @@ def test_vllm_prompt_scoring_with_n_context():
 
 
 def test_the_real_openai_example_reads_as_one_document():
-    path = (
-        Path(__file__).parent.parent / "seqscore" / "data" / "example_openai_chat.json"
-    )
+    path = FIXTURES / "openai_chat_example.json"  # a real API response
     kind, prompts = read(path)
     (prompt,) = prompts
     (candidate,) = prompt.candidates

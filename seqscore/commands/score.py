@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import textwrap
 from collections.abc import Iterator
 from functools import partial
-from importlib import resources
 
 import click
 
+from ..diagnostics import diagnose
 from ..errors import DataFormatError
 from ..formats.inputs import map_prompts
 from ..formats.output import Column, open_output, write_records
 from ..formats.records import Rejected
+from ..models.builtin import load_builtin
+from ..models.examples import example_prompts, scored_examples
 from ..reductions import RANKABLE
 from ..scoring import Prompt, score_prompt
 from .options import (
@@ -20,9 +24,6 @@ from .options import (
     output_option,
     progress_callback,
 )
-
-EXAMPLE = "example_openai_chat.json"
-
 
 RECORD_FIELDS = (
     "prompt",
@@ -148,7 +149,9 @@ def score_command(
     FILE holds prompts with candidates, in any supported format: seqscore JSONL,
     OpenAI chat or legacy completions (with logprobs), vLLM outputs, or .npz
     logits (aligned, or raw causal-LM output scored with the shift rule). Use
-    - for stdin. Without FILE, a packaged example is scored.
+    - for stdin. Without FILE, the built-in model scores packaged prompts with
+    real sentence endings as candidates, and the table ends with one
+    explanation of why greedy decoding misses the most probable sentence.
 
     \b
     Each candidate gets:
@@ -166,7 +169,6 @@ def score_command(
     """
     if rejects and on_error != "skip":
         raise click.UsageError("--rejects needs --on-error skip")
-    path = file or str(resources.files("seqscore") / "data" / EXAMPLE)
     rejected: list[Rejected] = []
     counts = {"prompts": 0, "candidates": 0}
     transform = partial(
@@ -179,17 +181,48 @@ def score_command(
     )
     with (
         progress_callback(progress, "scoring") as on_progress,
-        map_prompts(path, transform, input_format, on_progress, workers or "auto") as (
-            _,
-            results,
-        ),
+        _inputs(file, transform, input_format, on_progress, workers) as results,
         open_output(output) as out,
     ):
         records = _records(results, on_error, rejected, counts)
         if fmt == "table":
             records = map(_table_row, records)
         write_records(records, _columns(fmt, normalize), fmt, out)
+        if file is None and fmt == "table":
+            out.write("\n" + _greedy_story() + "\n")
     _report(rejected, rejects, counts)
+
+
+@contextlib.contextmanager
+def _inputs(file, transform, input_format, on_progress, workers):
+    """Transformed prompts of FILE, or of the packaged built-in example."""
+    if file is None:
+        yield map(transform, scored_examples(load_builtin()))
+        return
+    with map_prompts(file, transform, input_format, on_progress, workers or "auto") as (
+        _,
+        results,
+    ):
+        yield results
+
+
+def _greedy_story() -> str:
+    """Why greedy misses the best sentence, for the first example prompt
+    where greedy and the best sequence both end and differ."""
+    model = load_builtin()
+    for example in example_prompts():
+        d = diagnose(model, example.prompt, max_tokens=12)
+        ended = d.greedy.decoded.finished and d.best.decoded.finished
+        if d.diverge_step is not None and ended:
+            heading = (
+                f"Why greedy decoding misses the most probable sentence after "
+                f"{example.prompt!r} (the built-in model; for the step table: "
+                f"seqscore diagnose --prompt {example.prompt!r}):"
+            )
+            return "\n\n".join(
+                textwrap.fill(text, 79) for text in (heading, d.explanation)
+            )
+    return "Greedy decoding finds the most probable sentence for every example."
 
 
 def _records(results, on_error, rejected, counts):

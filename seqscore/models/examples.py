@@ -20,11 +20,15 @@ input; score them with :func:`seqscore.decoding.teacher_force_text`:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-__all__ = ["ExamplePrompt", "example_prompts"]
+from ..decoding.forced import teacher_force_text
+from ..scoring import Candidate, Prompt
+
+__all__ = ["ExamplePrompt", "example_prompts", "scored_examples"]
 
 
 @dataclass(frozen=True)
@@ -44,3 +48,25 @@ def example_prompts() -> tuple[ExamplePrompt, ...]:
         ExamplePrompt(item["prompt"], tuple(item["candidates"]))
         for item in data["prompts"]
     )
+
+
+def scored_examples(model) -> Iterator[Prompt]:
+    """The packaged prompts as the scorer's :class:`~seqscore.scoring.Prompt`,
+    each candidate teacher-forced through ``model`` (the built-in one, say).
+
+    >>> from seqscore.models.builtin import load_builtin
+    >>> prompt = next(scored_examples(load_builtin()))
+    >>> prompt.id == example_prompts()[0].prompt, len(prompt.candidates) >= 2
+    (True, True)
+    """
+    for example in example_prompts():
+        forced = teacher_force_text(model, example.prompt, example.candidates)
+        candidates = tuple(
+            Candidate(f"c{i}", tokens, text=text)
+            for i, (text, tokens) in enumerate(
+                zip(example.candidates, forced, strict=True)
+            )
+        )
+        yield Prompt(
+            example.prompt, candidates, text=example.prompt, source="packaged example"
+        )
