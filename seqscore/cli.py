@@ -13,6 +13,7 @@ import sys
 import click
 
 from . import __version__
+from .commands.audit import audit_command
 from .commands.score import score_command
 from .commands.softmax import softmax_command
 from .errors import SeqScoreError
@@ -54,6 +55,7 @@ def main():
     gc.freeze()
 
 
+main.add_command(audit_command)
 main.add_command(score_command)
 main.add_command(softmax_command)
 
