@@ -20,10 +20,12 @@ import math
 
 import numpy as np
 
+from ..kernels import token_logprobs
 from .fitting import fit_parameter
 from .hypothesis import Context, Evaluation, Hypothesis, additive, logprob_terms
+from .hypothesis import window as window_mask
 from .noise import Prediction, compare
-from .steps import tempered_logprobs
+from .steps import release, tempered_logprobs
 
 __all__ = ["FIT_ROWS", "HYPOTHESES", "LOG_T_BOUNDS"]
 
@@ -44,24 +46,54 @@ def _subset(ctx: Context) -> np.ndarray:
     return usable[np.linspace(0, usable.size - 1, count).round().astype(int)]
 
 
-def _predict(ctx: Context, candidates: np.ndarray, temperature: float) -> Prediction:
-    """:math:`\\hat r(T)` for ``candidates`` (a pass over their logits)."""
-    run = ctx.run
-    width = int(run.continuation_lengths[candidates].max())
-    terms = np.full((len(candidates), width), np.nan)
-    normaliser = np.full((len(candidates), width), np.nan)
-    logits = np.full((len(candidates), width), np.nan)
-    logprobs = tempered_logprobs(run, candidates, temperature, ctx.workers)
-    for row, i in enumerate(candidates):
-        c, length = int(run.n_context[i]), int(run.lengths[i])
-        scaled = ctx.table.next_logit[i, c - 1 : length - 1] / temperature
-        n = length - c
-        logits[row, :n] = scaled
-        normaliser[row, :n] = scaled - logprobs[row]
-        terms[row, :n] = logprobs[row]
-    _, errors = logprob_terms(logits, normaliser, run.vocab)
-    mask = np.arange(width)[None, :] < run.continuation_lengths[candidates][:, None]
+class _Sample:
+    """The scored rows of a few candidates, read once and kept together."""
+
+    def __init__(self, ctx: Context, candidates: np.ndarray):
+        run = ctx.run
+        self.candidates = candidates
+        self.lengths = run.continuation_lengths[candidates]
+        blocks, targets, logits = [], [], []
+        for i in candidates:
+            c, length = int(run.n_context[i]), int(run.lengths[i])
+            blocks.append(np.asarray(run.rows(i)[c - 1 : length - 1]))
+            targets.append(run.input_ids[i, c:length])
+            logits.append(ctx.table.next_logit[i, c - 1 : length - 1])
+            release(run, i)
+        self.rows = np.concatenate(blocks)
+        self.targets = np.concatenate(targets)
+        self.logits = np.concatenate(logits)
+
+    def predict(self, ctx: Context, temperature: float) -> Prediction:
+        dtype = np.float64 if self.rows.dtype == np.float64 else np.float32
+        scaled = np.divide(self.rows, dtype(temperature), dtype=dtype)
+        logprobs = token_logprobs(scaled, self.targets, workers=ctx.workers)
+        return _tempered(ctx, self.lengths, self.logits / temperature, logprobs)
+
+
+def _tempered(ctx: Context, lengths, scaled_logits, logprobs) -> Prediction:
+    """The window sums of tempered log-probs given flat, candidate-major rows."""
+    width = int(lengths.max())
+    mask = np.arange(width)[None, :] < lengths[:, None]
+    terms = np.full(mask.shape, np.nan)
+    logits = np.full(mask.shape, np.nan)
+    terms[mask], logits[mask] = logprobs, scaled_logits
+    _, errors = logprob_terms(logits, logits - terms, ctx.run.vocab)
     return additive(terms, errors + np.abs(logits), mask, ctx.mean)
+
+
+def _everyone(ctx: Context, temperature: float) -> Prediction:
+    r""":math:`\hat r(T)` for every candidate: the second pass over the logits."""
+    run = ctx.run
+    everyone = np.arange(run.n)
+    logprobs = tempered_logprobs(run, everyone, temperature, ctx.workers)
+    window = window_mask(run)
+    return _tempered(
+        ctx,
+        run.continuation_lengths,
+        ctx.table.next_logit[window] / temperature,
+        np.concatenate(logprobs),
+    )
 
 
 def _temperature(ctx: Context) -> Evaluation:
@@ -69,8 +101,9 @@ def _temperature(ctx: Context) -> Evaluation:
     candidates = _subset(ctx)
     if candidates.size == 0:
         return _unevaluated(run.n, None, "no finite reported number to fit on")
+    sample = _Sample(ctx, candidates)
     fit = fit_parameter(
-        lambda log_t: _predict(ctx, candidates, math.exp(log_t)),
+        lambda log_t: sample.predict(ctx, math.exp(log_t)),
         run.reported[candidates],
         ctx.noise,
         LOG_T_BOUNDS,
@@ -83,8 +116,7 @@ def _temperature(ctx: Context) -> Evaluation:
     if _same_as_correct(ctx, candidates, fit.prediction):
         sample = _spread(run.n, candidates, fit.prediction)
         return Evaluation(sample, temperature, f"{on_subset}: same as T = 1")
-    everyone = np.arange(run.n)
-    full = _predict(ctx, everyone, temperature)
+    full = _everyone(ctx, temperature)
     return Evaluation(full, temperature, f"{on_subset}, checked on all (second pass)")
 
 
