@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .commands.audit import audit_command
+from .commands.audit_fn import audit_fn_command
 from .commands.score import score_command
 from .commands.softmax import softmax_command
 from .errors import SeqScoreError
@@ -56,6 +57,7 @@ def main():
 
 
 main.add_command(audit_command)
+main.add_command(audit_fn_command)
 main.add_command(score_command)
 main.add_command(softmax_command)
 
