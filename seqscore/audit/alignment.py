@@ -87,7 +87,7 @@ def _eos_appended(ctx: Context) -> Evaluation:
     prediction = _appended(ctx, logprobs)
     fitted = compare(prediction, run.reported, ctx.noise).within.sum()
     note = f"EOS id fitted: {eos} (explains {fitted} of {run.n} candidates)"
-    return Evaluation(prediction, float(eos), note)
+    return Evaluation(prediction, float(eos), note, fitted=1)
 
 
 def _most_voted(ids: np.ndarray) -> int | None:

@@ -231,11 +231,16 @@ def _result(h: Hypothesis, evaluation: Evaluation, ctx: Context) -> HypothesisRe
     finite = checked[np.isfinite(checked)]
     ratio = residuals.ratio[evaluated]
     worst = int(np.flatnonzero(evaluated)[np.argmax(ratio)]) if ratio.size else None
+    fits = bool(evaluated.all() and residuals.within.all())
+    note = evaluation.note
+    if fits and evaluated.sum() <= evaluation.fitted:
+        fits = False  # a fitted parameter can match any one number
+        note = (note + "; " if note else "") + "too few candidates to test a fit"
     return HypothesisResult(
         name=h.name,
         title=h.title,
         formula=h.formula,
-        fits=bool(evaluated.all() and residuals.within.all()),
+        fits=fits,
         n_evaluated=int(evaluated.sum()),
         n_within=int(residuals.within.sum()),
         max_residual=float(checked.max()) if checked.size else float("nan"),
@@ -247,7 +252,7 @@ def _result(h: Hypothesis, evaluation: Evaluation, ctx: Context) -> HypothesisRe
         parameter_name=h.parameter,
         parameter=evaluation.parameter,
         same_as_correct=h is not CORRECT and _coincides(prediction, ctx),
-        note=evaluation.note,
+        note=note,
         predicted=np.where(evaluated, prediction.values, np.nan),
         tolerance=residuals.tolerance,
     )

@@ -44,11 +44,16 @@ class Context:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A hypothesis's prediction, its fitted parameter and a note."""
+    """A hypothesis's prediction, its parameter and a note.
+
+    ``fitted`` counts the parameters fitted to the reported numbers; a fit
+    is evidence only when more candidates were checked than that.
+    """
 
     prediction: Prediction
     parameter: float | None = None
     note: str = ""
+    fitted: int = 0
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def _penalised(ctx: Context, base: np.ndarray) -> Evaluation:
         return Prediction(penalised.values, penalised.magnitude + extra)
 
     fit = fit_parameter(predict, ctx.run.reported, ctx.noise, _ALPHA_BOUNDS)
-    return Evaluation(fit.prediction, fit.parameter)
+    return Evaluation(fit.prediction, fit.parameter, fitted=1)
 
 
 def _length_penalty(ctx: Context) -> Evaluation:

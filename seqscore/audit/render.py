@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 
 from ..formats.output import json_value
 from .core import AuditReport, HypothesisResult
@@ -68,26 +69,31 @@ def report_dict(report: AuditReport, source: str = "") -> dict:
 
 
 def _text(report: AuditReport, source: str) -> str:
-    lines = [f"seqscore audit{': ' + source if source else ''}", _scope(report)]
-    lines.append(f"noise model: {report.noise.describe()}")
-    lines += ["", f"VERDICT: {report.summary}"]
+    lines = [f"seqscore audit{': ' + source if source else ''}"]
+    lines += _wrap(_scope(report)) + _wrap(f"noise model: {report.noise.describe()}")
+    lines += ["", *_wrap(f"VERDICT: {report.summary}")]
     if report.explanations and report.verdict != "unexplained":
-        lines += [f"  {r.name}: {r.formula}{_note(r)}" for r in report.explanations]
-    lines += ["", _consequence_line(report)]
+        for r in report.explanations:
+            lines += _wrap(f"{r.name}: {r.formula}{_note(r)}", "  ")
+    lines += ["", *_wrap(_consequence_line(report))]
     if report.consequences.worst:
         lines.append(_row(("prompt", "reported pick", "correct pick", "loss"), _FLIPS))
         lines += [_row(_flip_cells(f), _FLIPS) for f in report.consequences.worst]
-    lines += [
-        "",
-        "Hypotheses (residual = |reported - predicted|; fits: every candidate ",
-    ]
-    lines[-1] += "within tolerance; =: same as the correct scores on this data):"
+    lines += ["", *_wrap(_LEGEND)]
     lines.append(_row(_HEADERS, _WIDTHS))
     lines += [_row(_cells(r, report.n_candidates), _WIDTHS) for r in report.hypotheses]
-    lines += _footnotes(report)
+    lines += [line for item in _footnotes(report) for line in (_wrap(item) or [""])]
     return "\n".join(lines) + "\n"
 
 
+def _wrap(text: str, indent: str = "") -> list[str]:
+    """Prose wrapped to the 100 columns of the text report."""
+    return textwrap.wrap(
+        text, _COLUMNS, initial_indent=indent, subsequent_indent=indent + "    "
+    )
+
+
+_COLUMNS = 100
 _WIDTHS = (24, 4, 9, 10, 10, 14)
 _LEGEND = (
     "Hypotheses (residual = |reported - predicted|; fits: every candidate within "

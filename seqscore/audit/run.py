@@ -75,8 +75,7 @@ class PipelineRun:
 
     def label(self, i: int) -> str:
         """How messages name candidate ``i``."""
-        name = self.ids[i]
-        return f"candidate {i}" if name == str(i) else f"candidate {i} ({name!r})"
+        return _label(i, self.ids[i])
 
     @classmethod
     def from_arrays(
@@ -149,6 +148,10 @@ class PipelineRun:
         )
 
 
+def _label(i: int, name: str) -> str:
+    return f"candidate {i}" if name == str(i) else f"candidate {i} ({name!r})"
+
+
 def _integers(values, name: str, n: int) -> np.ndarray:
     array = np.asarray(values)
     if array.shape != (n,):
@@ -188,7 +191,7 @@ def _vocab(logits, lengths, width: int, names) -> int:
         shape = np.shape(rows)
         if len(shape) != 2 or shape[0] < lengths[i]:
             raise ShapeError(
-                f"candidate {i} ({names[i]!r}): logits of shape {shape} cannot cover "
+                f"{_label(i, names[i])}: logits of shape {shape} cannot cover "
                 f"{int(lengths[i])} positions (expected (>= L, V))"
             )
         vocabs.add(shape[1])
@@ -205,7 +208,7 @@ def _vocab(logits, lengths, width: int, names) -> int:
 def _check_candidate(i, name, length, context, input_ids, vocab) -> None:
     if not 1 <= context < length:
         raise InvalidInputError(
-            f"candidate {i} ({name!r}): n_context = {int(context)} and length = "
+            f"{_label(i, name)}: n_context = {int(context)} and length = "
             f"{int(length)} must satisfy 1 <= n_context < length (the first token "
             "has no prediction and the continuation must not be empty)"
         )
