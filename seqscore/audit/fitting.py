@@ -81,7 +81,8 @@ def fit_parameter(
     points = np.linspace(lo, hi, grid)
     best = int(np.argmin([squares(t) for t in points]))
     bracket = (points[max(best - 1, 0)], points[min(best + 1, grid - 1)])
-    options = {"xatol": 1e-12 * max(1.0, abs(hi - lo))}
+    # Brent only needs to reach the basin's floor; Gauss-Newton polishes
+    options = {"xatol": 1e-7 * max(1.0, abs(hi - lo))}
     theta = _refine(squares, bracket, points[best], options)
     theta = _polish(predict, reported, noise, theta, bounds, worst)
     if worst(theta) > 1:
