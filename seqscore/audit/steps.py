@@ -44,9 +44,10 @@ __all__ = ["EOS_NEAREST", "MAX_BATCH_GROUP", "EosProbe", "StepTable", "collect_s
 MAX_BATCH_GROUP = 64
 #: Candidate EOS ids kept per candidate when the EOS id is not given.
 EOS_NEAREST = 8
-# Candidates per kernel call: big enough to amortise the call, small enough
-# that a chunk (8 MB per candidate at 64 x 32k float32) stays resident.
-_CHUNK_CANDIDATES = 16
+# Logits per kernel call: enough to amortise the call and its threads, few
+# enough that a chunk stays resident until its gathers are done.
+_CHUNK_BYTES = 256 * 1024 * 1024
+_MAX_CHUNK_CANDIDATES = 1024
 
 Progress = Callable[[int, int], None]
 
@@ -165,6 +166,7 @@ def _chunks(run: PipelineRun):
     A prompt of at most :data:`MAX_BATCH_GROUP` candidates always lies in one
     chunk, so the across-candidates gather finds every member resident.
     """
+    size = _chunk_size(run)
     order = np.argsort(run.group, kind="stable")
     bounds = np.flatnonzero(np.diff(run.group[order])) + 1
     chunk: list[int] = []
@@ -172,23 +174,30 @@ def _chunks(run: PipelineRun):
     for members in np.split(order, bounds):
         members = [int(i) for i in members]
         if len(members) > MAX_BATCH_GROUP:
-            yield from _split_large(members, chunk, groups)
+            yield from _split_large(members, chunk, groups, size)
             chunk, groups = [], []
             continue
         chunk.extend(members)
         groups.append(members)
-        if len(chunk) >= _CHUNK_CANDIDATES:
+        if len(chunk) >= size:
             yield chunk, groups
             chunk, groups = [], []
     if chunk:
         yield chunk, groups
 
 
-def _split_large(members, chunk, groups):
+def _chunk_size(run: PipelineRun) -> int:
+    """Candidates per chunk: about :data:`_CHUNK_BYTES` of logits."""
+    itemsize = np.dtype(getattr(run.rows(0), "dtype", np.float64)).itemsize
+    per_candidate = max(1, run.width * run.vocab * itemsize)
+    return int(np.clip(_CHUNK_BYTES // per_candidate, 1, _MAX_CHUNK_CANDIDATES))
+
+
+def _split_large(members, chunk, groups, size):
     if chunk:
         yield chunk, groups
-    for start in range(0, len(members), _CHUNK_CANDIDATES):
-        yield members[start : start + _CHUNK_CANDIDATES], []
+    for start in range(0, len(members), size):
+        yield members[start : start + size], []
 
 
 # ------------------------------------------------------------------ kernel
