@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from .noise import NoiseModel, Prediction, compare
 
@@ -120,6 +119,9 @@ def _refine(objective, bracket, start: float, options) -> float:
     low, high = bracket
     if high <= low:
         return start
+    # imported here: scipy.optimize costs half a second at every CLI start
+    from scipy.optimize import minimize_scalar
+
     result = minimize_scalar(
         objective, bounds=(low, high), method="bounded", options=options
     )
