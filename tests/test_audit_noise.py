@@ -14,6 +14,7 @@ from seqscore import InvalidInputError
 from seqscore.audit.noise import NoiseModel, Prediction, compare, detect_noise
 from seqscore.audit.precision import to_bfloat16, to_float16
 
+# the gallery's scorers carry an independent bfloat16 rounding to compare with
 sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures" / "audit"))
 import scorers
 

@@ -135,6 +135,14 @@ def check_scorer(scorer: Callable, **kwargs) -> ScorerReport:
 
     Takes the keyword arguments of :func:`audit_scorer`; returns its report
     when every law passes.
+
+    >>> from seqscore import log_softmax
+    >>> def exact(logits, token_ids, lengths):
+    ...     lp = np.take_along_axis(log_softmax(logits), token_ids[..., None], -1)
+    ...     steps = np.arange(token_ids.shape[1]) < lengths[:, None]
+    ...     return np.where(steps, lp[..., 0], 0.0).sum(axis=1)
+    >>> check_scorer(exact, max_examples=5).passed
+    True
     """
     report = audit_scorer(scorer, **kwargs)
     if not report.passed:
