@@ -24,6 +24,7 @@ import numpy as np
 
 from .hypothesis import Context, Evaluation, Hypothesis, additive, logprob_terms, window
 from .noise import Prediction, compare
+from .steps import release
 
 __all__ = ["HYPOTHESES"]
 
@@ -110,6 +111,7 @@ def _eos_logprobs(ctx: Context, eos: int) -> np.ndarray:
             last = int(run.lengths[i]) - 1
             logit = float(run.rows(i)[last, eos])
             out[i] = logit - table.lse[i, last]
+            release(run, i)  # a fault maps the pages around it too
     return out
 
 
