@@ -7,8 +7,9 @@ for each position :math:`p` the argmax :math:`a_p` and its log-probability
 *gather* of a few logits per position, read while the candidate's logits are
 still resident (so no second pass over ``V``):
 
-* the normaliser :math:`\mathrm{lse}(z_p) = z_p[a_p] - \ell^\star_p` (exact:
-  the kernel formed :math:`\ell^\star_p` from this very logit);
+* the normaliser :math:`\mathrm{lse}(z_p) = z_p[a_p] - \ell^\star_p` (to
+  float64 rounding: the kernel formed :math:`\ell^\star_p` from this very
+  logit);
 * the logit of the next, the same and the after-next token,
   :math:`z_p[x_{p+1}]`, :math:`z_p[x_p]`, :math:`z_p[x_{p+2}]`; any
   log-probability of these is the logit minus the normaliser;
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SeqScoreError
+
+# the kernel's own page-release helpers: one implementation of that chore
 from ..kernels import _mmap_address, _release_pages, token_logprobs, token_stats
 from ..softmax import logsumexp
 from .run import PipelineRun
