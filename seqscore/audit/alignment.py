@@ -24,7 +24,7 @@ import numpy as np
 
 from .hypothesis import Context, Evaluation, Hypothesis, additive, logprob_terms, window
 from .noise import Prediction, compare
-from .steps import release
+from .steps import EOS_NEAREST, release
 
 __all__ = ["HYPOTHESES"]
 
@@ -84,11 +84,16 @@ def _eos_appended(ctx: Context) -> Evaluation:
             Prediction(nothing, nothing, evaluated=np.zeros(run.n, bool)),
             note="no EOS id could be fitted (no finite reported number)",
         )
-    logprobs = _eos_logprobs(ctx, eos)
+    logprobs, ruled_out = _eos_logprobs(ctx, eos)
     prediction = _appended(ctx, logprobs)
     fitted = compare(prediction, run.reported, ctx.noise).within.sum()
-    note = f"EOS id fitted: {eos} (explains {fitted} of {run.n} candidates)"
-    return Evaluation(prediction, float(eos), note, fitted=1)
+    note = f"EOS id fitted: {eos} (explains {fitted} of {run.n} candidates"
+    if ruled_out:
+        note += (
+            f"; for {ruled_out} more, {EOS_NEAREST} other ids come closer to the "
+            "required value and none is close enough, so it cannot explain them"
+        )
+    return Evaluation(prediction, float(eos), note + ")", fitted=1)
 
 
 def _most_voted(ids: np.ndarray) -> int | None:
@@ -99,20 +104,38 @@ def _most_voted(ids: np.ndarray) -> int | None:
     return min(votes, key=lambda v: (-votes[v], v))
 
 
-def _eos_logprobs(ctx: Context, eos: int) -> np.ndarray:
-    """:math:`\\lambda_{L-1}(e)` per candidate: from the pass, else one read."""
+def _eos_logprobs(ctx: Context, eos: int) -> tuple[np.ndarray, int]:
+    r""":math:`\lambda_{L-1}(e)` per candidate, and how many were ruled out unread.
+
+    Known from the pass where ``e`` is among the candidate's nearest ids.
+    Elsewhere ``e`` lies farther from the required value than all of them;
+    when even the farthest of those is outside tolerance, ``e`` cannot
+    explain the candidate and its log-prob is left unread (NaN): a read is a
+    random access into the file, and for a wrong ``e`` there would be one per
+    candidate. Otherwise the one logit is read.
+    """
     table, run = ctx.table, ctx.run
-    out = np.full(run.n, np.nan)
-    for i in range(run.n):
-        hit = np.flatnonzero(table.eos_ids[i] == eos)
-        if hit.size:
-            out[i] = table.eos_logprobs[i, hit[0]]
-        else:
-            last = int(run.lengths[i]) - 1
-            logit = float(run.rows(i)[last, eos])
-            out[i] = logit - table.lse[i, last]
-            release(run, i)  # a fault maps the pages around it too
-    return out
+    hits = table.eos_ids == eos
+    known = hits.any(axis=1)
+    out = np.where(known, np.where(hits, table.eos_logprobs, 0).sum(axis=1), np.nan)
+    hopeless = ~known & _beyond_tolerance(ctx, table.eos_logprobs[:, -1])
+    for i in np.flatnonzero(~known & ~hopeless):
+        last = int(run.lengths[i]) - 1
+        out[i] = float(run.rows(i)[last, eos]) - table.lse[i, last]
+        release(run, i)  # a fault maps the pages around it too
+    return out, int(hopeless.sum())
+
+
+def _beyond_tolerance(ctx: Context, farthest: np.ndarray) -> np.ndarray:
+    """Would an EOS log-prob at least as far off as ``farthest`` miss, surely?
+
+    The tolerance barely depends on the log-prob itself; twice the tolerance
+    computed at ``farthest`` covers that dependence.
+    """
+    stand_in = _appended(ctx, farthest)
+    residuals = compare(stand_in, ctx.run.reported, ctx.noise)
+    with np.errstate(invalid="ignore"):
+        return residuals.residual > 2 * residuals.tolerance
 
 
 def _appended(ctx: Context, eos_logprob: np.ndarray) -> Prediction:
