@@ -86,8 +86,15 @@ def test_bad_noise_models_are_refused():
         NoiseModel(decimals=-1)
 
 
-@given(st.floats(-1e4, 1e4, allow_nan=False, width=32))
+NORMAL_32 = st.floats(-1e4, 1e4, allow_nan=False, width=32).filter(
+    lambda x: x == 0 or abs(x) >= 2.0**-126
+)
+
+
+@given(NORMAL_32)
 def test_bfloat16_rounding_agrees_with_an_independent_implementation(x):
+    # (the gallery's frexp rounding keeps 8 significant bits even for float32
+    # subnormals, where bfloat16 has fewer; log-probs never live there)
     ours = to_bfloat16(np.array([x]))[0]
     theirs = float(scorers._to_bfloat16(np.array([x], np.float32))[0])
     assert ours == theirs
