@@ -1,17 +1,19 @@
 r"""Fitting the one parameter of a hypothesis (temperature, length penalty).
 
-The parameter :math:`\theta` minimises :math:`\sum_i \log(1 + \rho_i^2)` of
-the tolerance-weighted residuals :math:`\rho_i = (r_i - \hat r_i(\theta)) /
-\tau_i` -- least squares where the fit is good, and no overflow or domination
-by one wild candidate where it is not (a coarse grid finds the basin, bounded
-Brent refines it, and Gauss-Newton steps polish it below Brent's
-:math:`\sqrt{\epsilon}` resolution, which exact float64 reports need);
-when that optimum leaves some
-candidate outside its tolerance, the worst weighted residual
-:math:`\max_i |r_i - \hat r_i(\theta)| / \tau_i` is minimised in the same
-basin, because fitting means "every candidate within tolerance", which is a
-minimax criterion. Candidates whose prediction and report disagree on being
-finite count as a residual larger than any finite one.
+The parameter :math:`\theta` minimises the tolerance-weighted squared
+residuals :math:`\sum_i \rho_i^2`, :math:`\rho_i = (r_i - \hat r_i(\theta)) /
+\tau_i` (each :math:`|\rho_i|` capped at :math:`10^{100}` so the sum cannot
+overflow): a coarse grid finds the basin, bounded Brent refines it, and
+Gauss-Newton steps polish it below Brent's :math:`\sqrt{\epsilon}`
+resolution, which exact float64 reports need. (A robust loss such as
+:math:`\log(1 + \rho^2)` would be wrong here: it rewards matching one
+candidate exactly, so with few candidates it settles where a single
+prediction crosses its report.) When the optimum leaves some candidate
+outside its tolerance, the worst weighted residual :math:`\max_i |\rho_i|` is
+minimised in the same basin, because fitting means "every candidate within
+tolerance", which is a minimax criterion. Candidates whose prediction and
+report disagree on being finite count as a residual larger than any finite
+one.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from .noise import NoiseModel, Prediction, compare
 __all__ = ["Fit", "fit_parameter"]
 
 _POLISH_STEPS = 4
-_MISMATCH = 2 * np.log(1e300)  # a candidate whose finiteness disagrees
+_CAP = 1e100
+_MISMATCH = 1e201  # a candidate whose finiteness disagrees: worse than any cap
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ def fit_parameter(
     def squares(theta: float) -> float:
         r = ratios(theta)
         finite = np.isfinite(r)
-        return float(np.sum(np.log1p(r[finite] ** 2)) + _MISMATCH * np.sum(~finite))
+        capped = np.minimum(r[finite], _CAP)
+        return float(np.sum(capped**2) + _MISMATCH * np.sum(~finite))
 
     def worst(theta: float) -> float:
         r = ratios(theta)
