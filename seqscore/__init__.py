@@ -17,36 +17,25 @@ The layers, each usable on its own:
   exact and sampled decoding, teacher forcing;
 * :mod:`seqscore.models` -- the built-in model, logit trees, Hugging Face;
 * :mod:`seqscore.diagnostics` -- why greedy lost (``diagnose``).
+* :mod:`seqscore.audit` -- ``seqscore.audit.audit(PipelineRun)``: which known
+  bug explains a pipeline's reported scores (given its logits), with the
+  consequences for rankings;
+* :mod:`seqscore.testing` -- hypothesis strategies and ``check_scorer``, the
+  metamorphic laws for your own scoring function (needs hypothesis; import it
+  explicitly).
 """
 
-from . import plackett_luce
-from .decoding import (
-    Decoded,
-    LanguageModel,
-    beam_search,
-    exact_search,
-    greedy,
-    sample,
-    teacher_force,
-)
-from .diagnostics import diagnose, survey_greedy
+import importlib
+
 from .errors import (
     DataFormatError,
     InvalidInputError,
     NoEstimateError,
+    ScorerLawError,
     SeqScoreError,
     ShapeError,
 )
 from .kernels import TokenStats, token_logprobs, token_stats
-from .plackett_luce import (
-    PlackettLuceFit,
-    TemperatureFit,
-    expected_ranks,
-    fit_temperature,
-    marginal_rank_probabilities,
-    selection_probabilities,
-    top_k_probabilities,
-)
 from .reductions import Reductions, reduce
 from .regression import SoftmaxRegression
 from .scoring import (
@@ -60,9 +49,50 @@ from .scoring import (
 )
 from .softmax import cross_entropy, cross_entropy_grad, log_softmax, logsumexp, softmax
 
+# The heavier layers load on first use (PEP 562), so that `import seqscore`
+# and every command start fast: these names resolve through __getattr__.
+_LAZY = {
+    "plackett_luce": ("plackett_luce", None),
+    "PlackettLuceFit": ("plackett_luce", "PlackettLuceFit"),
+    "TemperatureFit": ("plackett_luce", "TemperatureFit"),
+    "expected_ranks": ("plackett_luce", "expected_ranks"),
+    "fit_temperature": ("plackett_luce", "fit_temperature"),
+    "marginal_rank_probabilities": ("plackett_luce", "marginal_rank_probabilities"),
+    "selection_probabilities": ("plackett_luce", "selection_probabilities"),
+    "top_k_probabilities": ("plackett_luce", "top_k_probabilities"),
+    "AuditReport": ("audit", "AuditReport"),
+    "NoiseModel": ("audit", "NoiseModel"),
+    "PipelineRun": ("audit", "PipelineRun"),
+    "Decoded": ("decoding", "Decoded"),
+    "LanguageModel": ("decoding", "LanguageModel"),
+    "beam_search": ("decoding", "beam_search"),
+    "exact_search": ("decoding", "exact_search"),
+    "greedy": ("decoding", "greedy"),
+    "sample": ("decoding", "sample"),
+    "teacher_force": ("decoding", "teacher_force"),
+    "diagnose": ("diagnostics", "diagnose"),
+    "survey_greedy": ("diagnostics", "survey_greedy"),
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'seqscore' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(f".{module_name}", __name__)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value  # resolve once
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditReport",
     "Candidate",
     "CandidateScore",
     "DataFormatError",
@@ -71,9 +101,12 @@ __all__ = [
     "LanguageModel",
     "Loglikelihood",
     "NoEstimateError",
+    "NoiseModel",
+    "PipelineRun",
     "PlackettLuceFit",
     "Prompt",
     "Reductions",
+    "ScorerLawError",
     "SeqScoreError",
     "ShapeError",
     "SoftmaxRegression",

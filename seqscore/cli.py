@@ -8,24 +8,43 @@ own usage errors).
 from __future__ import annotations
 
 import gc
+import importlib
 import sys
 
 import click
 
 from . import __version__
-from .commands.compare import compare_command
-from .commands.diagnose import diagnose_command
-from .commands.fit_rankings import fit_rankings_command
-from .commands.rank import rank_command
-from .commands.score import score_command
-from .commands.softmax import softmax_command
 from .errors import SeqScoreError
 
 __all__ = ["main"]
 
 
+# name -> "module:attribute"; a command's module (and the library it needs)
+# is imported only when that command runs or its help is shown
+COMMANDS = {
+    "audit": "seqscore.commands.audit:audit_command",
+    "audit-fn": "seqscore.commands.audit_fn:audit_fn_command",
+    "compare": "seqscore.commands.compare:compare_command",
+    "diagnose": "seqscore.commands.diagnose:diagnose_command",
+    "fit-rankings": "seqscore.commands.fit_rankings:fit_rankings_command",
+    "rank": "seqscore.commands.rank:rank_command",
+    "score": "seqscore.commands.score:score_command",
+    "softmax": "seqscore.commands.softmax:softmax_command",
+}
+
+
 class _Group(click.Group):
-    """A click group that turns seqscore's errors into exit code 1."""
+    """A click group that loads commands lazily and turns seqscore's errors
+    into exit code 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module_name, attribute = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module_name), attribute)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -56,14 +75,6 @@ def main():
     # Everything imported so far lives until exit: keep the cyclic garbage
     # collector from rescanning it on every burst of parsed JSON objects.
     gc.freeze()
-
-
-main.add_command(compare_command)
-main.add_command(score_command)
-main.add_command(softmax_command)
-main.add_command(rank_command)
-main.add_command(fit_rankings_command)
-main.add_command(diagnose_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

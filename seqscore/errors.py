@@ -18,6 +18,7 @@ __all__ = [
     "DataFormatError",
     "InvalidInputError",
     "NoEstimateError",
+    "ScorerLawError",
     "SeqScoreError",
     "ShapeError",
     "format_index",
@@ -42,6 +43,14 @@ class DataFormatError(SeqScoreError, ValueError):
 
 class NoEstimateError(SeqScoreError, ValueError):
     """A fit whose maximum-likelihood estimate does not exist (or is infinite)."""
+
+
+class ScorerLawError(SeqScoreError, AssertionError):
+    """A scoring function breaks a law of :func:`seqscore.testing.check_scorer`.
+
+    An ``AssertionError``, so that pytest reports it as a test failure; the
+    message lists every failed law with its minimal example.
+    """
 
 
 def format_index(index: tuple[int, ...] | int, name: str = "logits") -> str:

@@ -1,7 +1,9 @@
 """Hypothesis strategies shared by the whole test suite (one place for them).
 
 Logits are drawn in the regimes that break naive code: tiny and huge
-magnitudes, float16/32/64, masked (``-inf``) entries, ties.
+magnitudes, float16/32/64, masked (``-inf``) entries, ties. The building
+blocks are the public strategies of :mod:`seqscore.testing` (offered to users
+for their own tests); this module only shapes them for the suite.
 """
 
 from __future__ import annotations
@@ -10,21 +12,22 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+from seqscore.testing import FLOAT_DTYPES, candidate_batches, finite_floats, logits
 
-
-def finite_floats(dtype=np.float64, magnitude: float = 1e4):
-    """Finite floats of ``dtype`` within +-``magnitude``."""
-    width = {np.float16: 16, np.float32: 32, np.float64: 64}[dtype]
-    bound = min(magnitude, float(np.finfo(dtype).max))
-    return st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=width)
+__all__ = [
+    "FLOAT_DTYPES",
+    "candidate_batches",
+    "finite_floats",
+    "logit_arrays",
+    "logit_vectors",
+]
 
 
 @st.composite
 def logit_vectors(draw, min_size=1, max_size=12, dtype=np.float64, magnitude=1e4):
     """A 1-D logits vector (finite entries)."""
     size = draw(st.integers(min_size, max_size))
-    return draw(hnp.arrays(dtype, size, elements=finite_floats(dtype, magnitude)))
+    return draw(logits((size,), dtype, magnitude))
 
 
 @st.composite
@@ -45,14 +48,9 @@ def logit_arrays(
     dtype = draw(st.sampled_from(dtypes))
     lead = tuple(draw(st.lists(st.integers(1, 4), max_size=max_lead_dims)))
     vocab = draw(st.integers(1, max_vocab))
-    shape = (*lead, vocab)
-    logits = draw(hnp.arrays(dtype, shape, elements=finite_floats(dtype, magnitude)))
-    if masked and vocab > 1 and draw(st.booleans()):
-        mask = draw(hnp.arrays(np.bool_, shape))
-        mask[..., draw(st.integers(0, vocab - 1))] = False  # keep one finite
-        logits = np.where(mask, -np.inf, logits).astype(dtype)
+    values = draw(logits((*lead, vocab), dtype, magnitude, masked=masked))
     targets = draw(hnp.arrays(np.int64, lead, elements=st.integers(0, vocab - 1)))
-    return logits, targets
+    return values, targets
 
 
 # --- Plackett-Luce ---------------------------------------------------------

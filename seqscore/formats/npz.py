@@ -19,14 +19,20 @@ never read.
 
 ``logits`` is never loaded whole: stored uncompressed (``np.savez``), it is
 memory-mapped in place; compressed (``np.savez_compressed``), it is
-decompressed one candidate at a time.
+decompressed one candidate at a time by :func:`read_npz`, or into a temporary
+file that is then memory-mapped by :func:`open_npz` (for callers that need
+random access, such as the audit).
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import struct
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,7 +40,7 @@ from ..errors import DataFormatError, SeqScoreError
 from ..scoring import Candidate, Prompt, TokenScores, token_scores_from_logits
 from .records import Rejected
 
-__all__ = ["read_npz"]
+__all__ = ["NpzArrays", "open_npz", "read_npz"]
 
 _OPTIONAL = ("group", "unconditional", "n_chars", "n_bytes")
 
@@ -63,6 +69,67 @@ def read_npz(
                 on_progress(index + 1, n)
     for key, items in found.items():
         yield from _prompt(str(key), items, source)
+
+
+@dataclass(frozen=True)
+class NpzArrays:
+    """Every array of an ``.npz`` file, ``logits`` read-only and memory-mapped.
+
+    ``layout`` is ``"aligned"`` or ``"raw"`` (see the module notes); ``small``
+    maps every other member's name to its (fully loaded) array, shapes checked
+    against ``logits``.
+    """
+
+    logits: np.ndarray
+    small: dict
+    layout: str
+
+
+@contextlib.contextmanager
+def open_npz(path: str, source: str, extra: tuple = ()) -> Iterator[NpzArrays]:
+    """The arrays of an ``.npz`` with random access to ``logits``, as a context.
+
+    Stored logits are memory-mapped in place. Compressed logits are inflated
+    once into an anonymous temporary file (deleted when the context ends) and
+    memory-mapped there, so memory stays flat either way. ``extra`` names more
+    ``(N,)`` members whose shape is checked when present.
+    """
+    with zipfile.ZipFile(path) as archive:
+        names = {n.removesuffix(".npy") for n in archive.namelist()}
+        small = {n: _load(archive, n, source) for n in names if n != "logits"}
+        layout = _layout(names, source)
+        with _mapped_logits(path, archive, source) as logits:
+            _check_shapes(logits.shape, small, layout, source)
+            for name in extra:
+                if name in small and small[name].shape != logits.shape[:1]:
+                    raise DataFormatError(
+                        f"{source}: {name} has shape {small[name].shape}, expected "
+                        f"{logits.shape[:1]} for logits of shape {logits.shape}"
+                    )
+            yield NpzArrays(logits, small, layout)
+
+
+@contextlib.contextmanager
+def _mapped_logits(path, archive, source) -> Iterator[np.ndarray]:
+    info = archive.getinfo("logits.npy")
+    with archive.open(info) as handle:
+        version = np.lib.format.read_magic(handle)
+        shape, fortran, dtype = _read_header(handle, version)
+        header_size = handle.tell()
+        if fortran:
+            raise DataFormatError(
+                f"{source}: logits are Fortran-ordered; save them C-ordered"
+            )
+        if info.compress_type == zipfile.ZIP_STORED:
+            offset = _data_offset(path, info) + header_size
+            yield np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+            return
+        with tempfile.TemporaryFile() as copy:
+            shutil.copyfileobj(handle, copy, length=1 << 24)
+            copy.flush()
+            if copy.tell() != int(np.prod(shape)) * dtype.itemsize:
+                raise DataFormatError(f"{source}: the logits member is truncated")
+            yield np.memmap(copy, dtype=dtype, mode="r", shape=shape)
 
 
 def _prompt(key: str, items: list, source: str) -> Iterator[Prompt | Rejected]:

@@ -1,0 +1,140 @@
+"""``seqscore audit``: which known bug explains a pipeline's numbers?"""
+
+from __future__ import annotations
+
+import click
+
+from ..audit import audit, detect_noise
+from ..audit.render import FORMATS, render
+from ..formats.output import open_output
+from ..formats.pipeline import PIPELINE_FORMATS, read_pipeline_run
+from .options import output_option, progress_callback
+
+
+@click.command("audit")
+@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text for a terminal, markdown for an issue, json for programs.",
+)
+@output_option()
+@click.option(
+    "--reduction",
+    type=click.Choice(["sum", "mean"]),
+    default="sum",
+    show_default=True,
+    help="What the pipeline meant to report: the sum of the continuation's "
+    "log-probabilities, or their mean per token.",
+)
+@click.option(
+    "--eos-id",
+    type=click.IntRange(min=0),
+    help="The EOS token id, for the appended-EOS hypothesis [default: fitted].",
+)
+@click.option(
+    "--decimals",
+    type=click.IntRange(0, 300),
+    help="The reported numbers were rounded to this many decimals [default: detected].",
+)
+@click.option(
+    "--reported-dtype",
+    type=click.Choice(["auto", "float32", "float64"]),
+    default="auto",
+    show_default=True,
+    help="How the reported numbers were stored (auto: float32 when every one "
+    "is a float32).",
+)
+@click.option(
+    "--compute-dtype",
+    type=click.Choice(["float32", "float64"]),
+    default="float32",
+    show_default=True,
+    help="The pipeline's arithmetic; float32 allows for float32 rounding, "
+    "float64 tightens every tolerance.",
+)
+@click.option(
+    "--worst",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="How many of the worst changed rankings to list.",
+)
+@click.option(
+    "--input-format",
+    type=click.Choice(PIPELINE_FORMATS),
+    default="auto",
+    show_default=True,
+    help="Input format; auto-detected from the content by default.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr [default: when stderr is a terminal].",
+)
+@click.pass_context
+def audit_command(
+    ctx,
+    file,
+    fmt,
+    output,
+    reduction,
+    eos_id,
+    decimals,
+    reported_dtype,
+    compute_dtype,
+    worst,
+    input_format,
+    progress,
+):
+    """Find which known bug, if any, explains a pipeline's reported scores.
+
+    FILE holds what the pipeline saw and reported: an .npz with logits
+    (N, T, V) over whole sequences, input_ids (N, T), lengths (N,),
+    n_context (N,), optional group (N,) and reported (N,); or JSON Lines,
+    one candidate per line with input_ids, n_context, reported and logits or
+    logits_file (see the seqscore.formats.pipeline docs). Use - for stdin.
+
+    seqscore recomputes the correct scores from the logits and tests each
+    known bug as an exact formula -- raw logits summed, top-token
+    log-probs, products or sums of probabilities, softmax over the wrong axis,
+    off-by-one alignment, prompt tokens included, EOS dropped or appended,
+    mean for sum, a temperature or a length penalty (fitted), half-precision
+    accumulation -- allowing for rounding and float32 arithmetic.
+
+    \b
+    Exit codes:
+      0  the numbers are correct
+      1  a bug explains them, no known bug does, or the input is bad
+      2  bad usage
+
+    \b
+    Examples:
+      seqscore audit run.npz
+      seqscore audit run.npz --reduction mean --eos-id 2 --format markdown
+      seqscore audit candidates.jsonl --format json -o audit.json
+    """
+    with (
+        progress_callback(progress, "auditing") as on_progress,
+        read_pipeline_run(file, input_format) as run,
+    ):
+        noise = detect_noise(
+            run.reported,
+            decimals=decimals,
+            reported_dtype=None if reported_dtype == "auto" else reported_dtype,
+            compute_dtype=compute_dtype,
+        )
+        report = audit(
+            run,
+            reduction=reduction,
+            eos_id=eos_id,
+            noise=noise,
+            worst=worst,
+            on_progress=on_progress,
+        )
+    with open_output(output) as out:
+        out.write(render(report, fmt, source=file))
+    ctx.exit(report.exit_code)

@@ -1,0 +1,187 @@
+"""``seqscore audit-fn``: check a scoring function against the metamorphic laws."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import json
+import os
+import sys
+
+import click
+
+from ..errors import SeqScoreError
+from ..formats.output import json_value, open_output
+from .options import output_option
+
+
+@click.command("audit-fn")
+@click.argument("target", metavar="MODULE:FUNCTION")
+@click.option(
+    "--layout",
+    type=click.Choice(["aligned", "causal"]),
+    default="aligned",
+    show_default=True,
+    help="aligned: fn(logits, token_ids, lengths), row t scores token t. "
+    "causal: fn(logits, input_ids, lengths, n_context), a causal LM's output "
+    "over whole sequences (the function does the shift).",
+)
+@click.option(
+    "--max-examples",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Examples hypothesis tries per law before it calls the law passed.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Search seed.")
+@click.option(
+    "--law",
+    "laws",
+    multiple=True,
+    metavar="NAME",
+    help="Check only this law (repeatable) [default: all].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for reading, json for programs.",
+)
+@output_option()
+@click.pass_context
+def audit_fn_command(ctx, target, layout, max_examples, seed, laws, fmt, output):
+    """Check a sequence-scoring function against laws every correct scorer obeys.
+
+    MODULE:FUNCTION names the function: a module importable from the current
+    folder (mypkg.scoring:score) or a file (path/to/file.py:score). It takes
+    a padded batch of candidates and returns one score per candidate, the
+    sum of the tokens' log-probabilities (see --layout and the
+    seqscore.testing docs).
+
+    \b
+    For each law it prints pass, or a minimal failing example (shrunk by
+    hypothesis) with the expected and actual scores:
+      sum_of_conditionals     the score is the sum of per-step log-softmax
+      shift_invariance        a constant added to one step's logits
+      extension_never_raises  one more token never raises the score
+      vocabulary_relabelling  token ids and logits permuted together
+      other_candidates, padding, batch_order
+      large_logits_float32    float32 logits up to 1e4 stay finite and right
+      masked_entries          -inf logits on non-target tokens
+
+    \b
+    Exit codes: 0 every law passes, 1 a law fails, 2 bad usage (a MODULE:
+    FUNCTION that cannot be imported).
+
+    \b
+    Examples:
+      seqscore audit-fn my_eval.scoring:sequence_logprob
+      seqscore audit-fn scripts/score.py:score --layout causal --format json
+    """
+    testing = _testing()
+    scorer = _load(target)
+    known = [law.name for law in testing.LAWS]
+    for name in laws:
+        if name not in known:
+            raise click.BadParameter(
+                f"unknown law {name!r}; the laws are {', '.join(known)}",
+                param_hint="--law",
+            )
+    report = testing.audit_scorer(
+        scorer,
+        layout=layout,
+        max_examples=max_examples,
+        seed=seed,
+        laws=laws or None,
+        name=target,
+    )
+    with open_output(output) as out:
+        out.write(_json(report) if fmt == "json" else report.render() + "\n")
+    ctx.exit(0 if report.passed else 1)
+
+
+def _testing():
+    try:
+        from .. import testing
+    except ImportError as exc:  # hypothesis is an optional dependency
+        raise SeqScoreError(
+            f"seqscore audit-fn needs hypothesis ({exc}); install it with "
+            "pip install hypothesis"
+        ) from None
+    return testing
+
+
+def _load(target: str):
+    """The callable ``target`` names; a usage error (exit 2) if there is none."""
+    module_name, sep, attribute = target.rpartition(":")
+    if not sep or not module_name or not attribute:
+        raise click.BadParameter(
+            f"{target!r} is not MODULE:FUNCTION (e.g. my_eval.scoring:score)",
+            param_hint="MODULE:FUNCTION",
+        )
+    try:
+        module = _import(module_name)
+        value = module
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except Exception as exc:  # anything the user's module raises on import
+        raise click.BadParameter(
+            f"cannot load {target!r}: {type(exc).__name__}: {exc}",
+            param_hint="MODULE:FUNCTION",
+        ) from None
+    if not callable(value):
+        raise click.BadParameter(
+            f"{target!r} is a {type(value).__name__}, not a function",
+            param_hint="MODULE:FUNCTION",
+        )
+    return value
+
+
+def _import(name: str):
+    """A module by dotted name (from the current folder too) or by file path."""
+    if name.endswith(".py") or os.sep in name:
+        path = os.path.abspath(name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no such file: {name}")
+        module_name = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        with _on_path(os.path.dirname(path)):
+            spec.loader.exec_module(module)
+        return module
+    with _on_path(os.getcwd()):
+        return importlib.import_module(name)
+
+
+@contextlib.contextmanager
+def _on_path(folder: str):
+    """``folder`` first on ``sys.path`` while importing (as ``python -m`` has)."""
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+
+
+def _json(report) -> str:
+    data = {
+        "scorer": report.scorer,
+        "layout": report.layout,
+        "max_examples": report.max_examples,
+        "seed": report.seed,
+        "passed": report.passed,
+        "laws": [
+            {
+                "name": r.name,
+                "statement": r.statement,
+                "passed": r.passed,
+                "violation": None if r.violation is None else vars(r.violation),
+            }
+            for r in report.results
+        ],
+    }
+    return json.dumps(json_value(data), indent=1) + "\n"

@@ -1,0 +1,183 @@
+"""Reading a pipeline run for ``seqscore audit``: logits, tokens, reported scores.
+
+Two forms, told apart by content (a zip archive is an ``.npz``):
+
+* **.npz** -- the raw layout ``seqscore score`` reads (``logits`` (N, T, V)
+  over whole sequences, ``input_ids`` (N, T), ``lengths`` (N,), ``n_context``
+  (N,), optional ``group`` (N,)) plus ``reported`` (N,), the pipeline's score
+  per candidate. ``logits`` is memory-mapped (see :mod:`.npz`).
+* **JSON Lines** -- one candidate per line::
+
+      {"id": "q1/a", "group": "q1", "input_ids": [5, 17, 42, 9],
+       "n_context": 2, "reported": -7.31,
+       "logits_file": "run.npy", "logits_row": 0}
+
+  ``input_ids`` is the whole sequence (prompt then continuation), so the
+  sequence length is its length; ``n_context`` counts the prompt's tokens;
+  ``reported`` is a number, or ``"-inf"``, ``"inf"`` or ``"nan"`` (strict
+  JSON has no literal for them). The logits over the sequence (row ``p``
+  predicts token ``p + 1``) come inline as ``logits`` (a list of rows), or
+  from ``logits_file``: a ``.npy`` of shape ``(>= L, V)``, or ``(N, T, V)``
+  with ``logits_row`` choosing the candidate -- relative to the JSONL's
+  folder and memory-mapped. ``id`` defaults to the line number and
+  ``group`` to one group for every candidate.
+
+Every candidate is needed (an audit of a subset would mislead), so the first
+bad record stops the reading with its file, line and field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..audit.run import PipelineRun
+from ..errors import DataFormatError, SeqScoreError
+from .npz import open_npz
+from .records import Rejected, as_number, as_numbers, field, json_lines
+
+__all__ = ["PIPELINE_FORMATS", "read_pipeline_run"]
+
+PIPELINE_FORMATS = ("auto", "npz", "jsonl")
+_NONFINITE = {"-inf": -math.inf, "inf": math.inf, "nan": math.nan}
+
+
+@contextlib.contextmanager
+def read_pipeline_run(path: str, input_format: str = "auto") -> Iterator[PipelineRun]:
+    """The :class:`~seqscore.audit.PipelineRun` stored at ``path`` (``-``: stdin)."""
+    if input_format not in PIPELINE_FORMATS:
+        raise DataFormatError(
+            f"unknown input format {input_format!r}; choose one of "
+            f"{', '.join(PIPELINE_FORMATS)}"
+        )
+    source = "<stdin>" if path == "-" else path
+    with _file(path) as real:
+        with open(real, "rb") as handle:
+            is_zip = handle.read(4) == b"PK\x03\x04"
+        if input_format == "npz" or (input_format == "auto" and is_zip):
+            with open_npz(real, source, extra=("reported",)) as arrays:
+                yield _from_npz(arrays, source)
+            return
+        folder = os.path.dirname(os.path.abspath(real)) if path != "-" else os.getcwd()
+        with open(real, "rb") as handle:
+            yield _from_jsonl(json_lines(enumerate(handle, 1), source), folder, source)
+
+
+@contextlib.contextmanager
+def _file(path: str) -> Iterator[str]:
+    """A real file for ``path``: itself, or a spooled copy of stdin."""
+    if path != "-":
+        if not os.path.isfile(path):
+            raise DataFormatError(f"{path}: cannot open (no such file)")
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(suffix=".audit") as copy:
+        shutil.copyfileobj(sys.stdin.buffer, copy)
+        copy.flush()
+        yield copy.name
+
+
+def _from_npz(arrays, source: str) -> PipelineRun:
+    small = arrays.small
+    if arrays.layout != "raw":
+        raise DataFormatError(
+            f"{source}: the audit needs the raw layout (logits over whole sequences, "
+            "input_ids, lengths, n_context), not aligned logits"
+        )
+    if "reported" not in small:
+        raise DataFormatError(
+            f"{source}: no 'reported' array: the audit needs the pipeline's reported "
+            "score for every candidate"
+        )
+    try:
+        return PipelineRun.from_arrays(
+            arrays.logits,
+            small["input_ids"],
+            small["lengths"],
+            small["n_context"],
+            small["reported"],
+            small.get("group"),
+        )
+    except SeqScoreError as exc:
+        raise type(exc)(f"{source}: {exc}") from None
+
+
+def _from_jsonl(records, folder: str, source: str) -> PipelineRun:
+    files: dict[str, np.ndarray] = {}
+    columns: dict[str, list] = {
+        k: [] for k in ("logits", "ids", "context", "reported", "group", "name")
+    }
+    for location, record in records:
+        if isinstance(record, Rejected):
+            raise DataFormatError(record.message())
+        try:
+            _candidate(record, location, folder, files, columns)
+        except SeqScoreError as exc:
+            raise type(exc)(f"{location}: {exc}") from None
+    if not columns["ids"]:
+        raise DataFormatError(f"{source}: no records (the input is empty)")
+    groups = columns["group"]
+    try:
+        return PipelineRun.from_sequences(
+            columns["logits"],
+            columns["ids"],
+            np.array(columns["context"], np.int64),
+            np.array(columns["reported"]),
+            None if all(g is None for g in groups) else groups,
+            columns["name"],
+        )
+    except SeqScoreError as exc:
+        raise type(exc)(f"{source}: {exc}") from None
+
+
+def _candidate(record: Any, location: str, folder: str, files, columns) -> None:
+    ids = as_numbers(field(record, "input_ids", "", list), "input_ids")
+    context = field(record, "n_context", "", int)
+    columns["logits"].append(_logits(record, folder, files, len(ids)))
+    columns["ids"].append(ids)
+    columns["context"].append(context)
+    columns["reported"].append(_reported(field(record, "reported", "")))
+    columns["group"].append(record.get("group"))
+    columns["name"].append(str(record.get("id", location.rsplit(":", 1)[-1])))
+
+
+def _reported(value: Any) -> float:
+    if isinstance(value, str) and value in _NONFINITE:
+        return _NONFINITE[value]
+    if isinstance(value, float) and math.isnan(value):
+        return value  # a NaN is a legitimate (wrong) report
+    return as_number(value, "reported")
+
+
+def _logits(record: dict, folder: str, files: dict, length: int) -> np.ndarray:
+    if "logits" in record:
+        return as_numbers(record["logits"], "logits", ndim=2)
+    name = field(record, "logits_file", "", str)
+    path = name if os.path.isabs(name) else os.path.join(folder, name)
+    if path not in files:
+        try:
+            files[path] = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataFormatError(f"logits_file: cannot read {path}: {exc}") from None
+    logits = files[path]
+    if "logits_row" in record:
+        row = field(record, "logits_row", "", int)
+        if logits.ndim != 3 or not 0 <= row < logits.shape[0]:
+            raise DataFormatError(
+                f"logits_row: {row} does not index logits of shape {logits.shape}"
+            )
+        logits = logits[row]
+    if logits.ndim != 2 or logits.shape[0] < length:
+        raise DataFormatError(
+            f"logits of shape {logits.shape} cannot cover the {length} positions of "
+            "input_ids (expected (>= L, V), one row per position)"
+        )
+    return logits

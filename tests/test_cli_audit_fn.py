@@ -1,0 +1,108 @@
+"""`seqscore audit-fn` from the command line: loading, output, exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from seqscore.cli import main
+
+SCORERS = Path(__file__).parent.parent / "fixtures" / "audit" / "scorers.py"
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["audit-fn", *map(str, args)])
+
+
+def test_a_correct_scorer_passes_every_law_and_exits_0():
+    result = run(f"{SCORERS}:correct", "--layout", "causal", "--max-examples", "10")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("(causal layout; up to 10 examples per law, seed 0)")
+    assert sum(line.startswith("  pass  ") for line in lines) == 9
+    assert lines[-1] == "all 9 laws passed"
+
+
+def test_a_wrong_scorer_exits_1_with_its_minimal_example():
+    result = run(
+        f"{SCORERS}:mean_instead_of_sum",
+        "--layout",
+        "causal",
+        "--law",
+        "sum_of_conditionals",
+        "--law",
+        "extension_never_raises",
+    )
+    assert result.exit_code == 1
+    assert result.stderr == ""
+    text = result.stdout
+    assert "FAIL  extension_never_raises" in text
+    assert "minimal failing example:" in text and "expected at most" in text
+    assert text.rstrip().endswith("2 of 2 laws failed")
+
+
+def test_json_output():
+    result = run(
+        f"{SCORERS}:top_token",
+        "--layout",
+        "causal",
+        "--format",
+        "json",
+        "--law",
+        "sum_of_conditionals",
+    )
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["passed"] is False and data["layout"] == "causal"
+    (law,) = data["laws"]
+    assert law["name"] == "sum_of_conditionals" and not law["passed"]
+    violation = law["violation"]
+    assert (
+        violation["relation"] == "==" and violation["expected"] != violation["actual"]
+    )
+
+
+def test_a_module_is_imported_from_the_current_folder(tmp_path, monkeypatch):
+    (tmp_path / "my_scoring.py").write_text(SCORERS.read_text())
+    monkeypatch.chdir(tmp_path)
+    result = run("my_scoring:correct_aligned", "--max-examples", "5")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert str(tmp_path) not in sys.path  # the import left sys.path as it was
+
+
+def test_bad_import_paths_are_usage_errors(tmp_path):
+    for target, reason in (
+        ("no_colon", "is not MODULE:FUNCTION"),
+        ("no_such_module_xyz:f", "ModuleNotFoundError"),
+        (f"{SCORERS}:missing", "has no attribute 'missing'"),
+        (f"{SCORERS}:EOS_ID", "is a int, not a function"),
+        (f"{tmp_path / 'absent.py'}:f", "no such file"),
+    ):
+        result = run(target)
+        assert result.exit_code == 2, target
+        assert result.stdout == ""
+        assert reason in result.stderr, (target, result.stderr)
+
+
+def test_a_module_that_fails_to_import_is_a_usage_error(tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('needs a GPU')\n")
+    result = run(f"{broken}:score")
+    assert result.exit_code == 2
+    assert "RuntimeError: needs a GPU" in result.stderr
+
+
+def test_unknown_law_is_a_usage_error():
+    result = run(f"{SCORERS}:correct", "--law", "speed")
+    assert result.exit_code == 2 and "unknown law 'speed'" in result.stderr
+
+
+def test_help_lists_the_laws_and_exit_codes():
+    result = run("--help")
+    assert result.exit_code == 0
+    for phrase in ("shift_invariance", "masked_entries", "Exit codes", "--layout"):
+        assert phrase in result.stdout
