@@ -43,9 +43,14 @@ def test_float32_storage_is_detected_and_allowed_for():
 
 
 def test_zeros_say_nothing_about_rounding_and_overrides_win():
-    assert detect_noise([0.0, 0.0, -np.inf]).decimals is None
+    # every finite report 0: any rounding is possible, so the coarsest is used
+    zeros = detect_noise([0.0, 0.0, -np.inf])
+    assert zeros.rounding_unknown and zeros.decimals == 0
+    assert "rounding is unknown" in zeros.describe()
+    assert not detect_noise([0.0, -1.25]).rounding_unknown  # -1.25 tells
     noise = detect_noise([0.0, 0.0], decimals=4, reported_dtype="float32")
     assert (noise.decimals, noise.reported_dtype) == (4, "float32")
+    assert not noise.rounding_unknown  # an explicit rounding wins
 
 
 def test_the_tolerance_adds_up_its_documented_parts():

@@ -69,6 +69,10 @@ class NoiseModel:
     decimals: int | None = None
     reported_dtype: str = "float64"
     compute_dtype: str = "float32"
+    #: every finite report is 0, so any rounding is possible; ``decimals`` is
+    #: then 0, the coarsest, under which a hypothesis fits if *some* rounding
+    #: maps its predictions onto the reports
+    rounding_unknown: bool = False
 
     def __post_init__(self):
         for name in ("reported_dtype", "compute_dtype"):
@@ -106,11 +110,12 @@ class NoiseModel:
         )
 
     def describe(self) -> str:
-        rounding = (
-            "not rounded"
-            if self.decimals is None
-            else f"rounded to {self.decimals} decimals"
-        )
+        if self.rounding_unknown:
+            rounding = "all 0: the rounding is unknown, so any is allowed"
+        elif self.decimals is None:
+            rounding = "not rounded"
+        else:
+            rounding = f"rounded to {self.decimals} decimals"
         return (
             f"reported {rounding}, stored as {self.reported_dtype}; pipeline "
             f"arithmetic {self.compute_dtype}"
@@ -136,6 +141,8 @@ def detect_noise(
     'reported rounded to 4 decimals, stored as float64; pipeline arithmetic float32'
     >>> detect_noise(np.float32([-1.2345678, -3.1415927])).reported_dtype
     'float32'
+    >>> detect_noise([0.0, 0.0]).rounding_unknown  # any rounding is possible
+    True
     """
     values = np.asarray(reported, dtype=np.float64)
     finite = values[np.isfinite(values)]
@@ -144,9 +151,12 @@ def detect_noise(
         reported_dtype = (
             "float32" if finite.size and np.all(as32 == finite) else "float64"
         )
-    if decimals is None:
+    unknown = decimals is None and finite.size > 0 and not np.any(finite)
+    if unknown:
+        decimals = 0
+    elif decimals is None:
         decimals = _decimals(finite[finite != 0], _UNIT[reported_dtype])
-    return NoiseModel(decimals, reported_dtype, compute_dtype)
+    return NoiseModel(decimals, reported_dtype, compute_dtype, unknown)
 
 
 def _decimals(values: np.ndarray, unit: float) -> int | None:
