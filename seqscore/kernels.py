@@ -34,6 +34,7 @@ A caveat on memory: logits whose leading axes cannot be viewed as one axis
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import mmap
 import os
@@ -46,7 +47,7 @@ import numpy as np
 from ._arrays import as_targets, compute_dtype, raise_for_bad_logit, row_label
 from .errors import InvalidInputError, ShapeError
 
-__all__ = ["TokenStats", "token_logprobs", "token_stats"]
+__all__ = ["TokenStats", "release_pages", "token_logprobs", "token_stats"]
 
 # A tile (rows x columns of logits) is sized to stay in the per-core L2 cache
 # together with its scratch buffer.
@@ -222,7 +223,12 @@ def _make_plan(rows: np.ndarray, lead_shape, *, full: bool, top_k: int) -> _Plan
 
 
 def _run(rows, targets, plan: _Plan, out: dict, source_mmap, workers) -> None:
-    """Fill ``out`` for every row, splitting the rows between threads."""
+    """Fill ``out`` for every row, splitting the rows between threads.
+
+    This thread takes the first span itself; the others go to a pool that
+    lives as long as the process, so that scoring many small arrays (one
+    candidate at a time, say) does not pay for starting threads each time.
+    """
     n, vocab = rows.shape
     if n == 0:
         return
@@ -231,14 +237,22 @@ def _run(rows, targets, plan: _Plan, out: dict, source_mmap, workers) -> None:
         _run_span(rows, targets, plan, out, source_mmap, 0, n)
         return
     bounds = np.linspace(0, n, workers + 1).astype(int)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [
-            pool.submit(_run_span, rows, targets, plan, out, source_mmap, lo, hi)
-            for lo, hi in itertools.pairwise(bounds)
-            if hi > lo
-        ]
+    spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+    pool = _pool(workers - 1)
+    futures = [
+        pool.submit(_run_span, rows, targets, plan, out, source_mmap, lo, hi)
+        for lo, hi in spans[1:]
+    ]
+    try:
+        _run_span(rows, targets, plan, out, source_mmap, *spans[0])
+    finally:
         for future in futures:
-            future.result()  # re-raises the first error a worker hit
+            future.result()  # waits for all; re-raises the first error
+
+
+@functools.cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="seqscore")
 
 
 def _worker_count(workers: int | None) -> int:
@@ -266,9 +280,11 @@ def _run_span(rows, targets, plan: _Plan, out: dict, source_mmap, lo: int, hi: i
     base = None if source_mmap is None else _mmap_address(source_mmap)
     for start in range(lo, hi, plan.rows_per_tile):
         stop = min(hi, start + plan.rows_per_tile)
+        if base is not None:
+            _advise(source_mmap, base, rows[start:stop], _MADV_POPULATE_READ)
         _process_rows(rows, targets, plan, out, start, stop, scratch)
         if base is not None:
-            _release_pages(source_mmap, base, rows[start:stop])
+            _advise(source_mmap, base, rows[start:stop], mmap.MADV_DONTNEED)
 
 
 class _Scratch(NamedTuple):
@@ -470,19 +486,35 @@ def _mmap_address(handle) -> int:
     return np.frombuffer(handle, dtype=np.uint8).__array_interface__["data"][0]
 
 
-def _release_pages(handle, base: int, block: np.ndarray) -> None:
-    """Tell the kernel we are done with the pages holding ``block``.
+def release_pages(block: np.ndarray) -> None:
+    """Hand the pages under ``block``, a view of a read-only memmap, back to
+    the operating system (a no-op for anything else)."""
+    handle = _source_mmap(block)
+    if handle is not None:
+        _advise(handle, _mmap_address(handle), block, mmap.MADV_DONTNEED)
 
-    The data stays in the page cache; only this process's resident set
-    shrinks. Only whole pages inside the block are released.
+
+# Linux 5.14+: map a whole range in one call instead of one fault per page
+# (not in Python's mmap module before 3.13); older kernels refuse it, harmlessly.
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)
+
+
+def _advise(handle, base: int, block: np.ndarray, advice: int) -> None:
+    """Give the kernel ``advice`` about the whole pages holding ``block``.
+
+    ``MADV_POPULATE_READ`` before a block is read saves the page faults;
+    ``MADV_DONTNEED`` after it drops the pages from this process's resident
+    set (they stay in the page cache).
     """
     first = block.__array_interface__["data"][0] - base
     length = block.shape[0] * block.strides[0]
     page = mmap.PAGESIZE
-    lo = -(-first // page) * page
-    hi = (first + length) // page * page
+    if advice == mmap.MADV_DONTNEED:  # only pages wholly inside the block
+        lo, hi = -(-first // page) * page, (first + length) // page * page
+    else:  # every page the block touches
+        lo, hi = first // page * page, first + length
     if lo < 0 or hi <= lo:
         return
-    # advice only: a refusal costs memory, never correctness
+    # advice only: a refusal costs time or memory, never correctness
     with contextlib.suppress(OSError, ValueError):
-        handle.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        handle.madvise(advice, lo, hi - lo)

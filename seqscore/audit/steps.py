@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import SeqScoreError
 
 # the kernel's own page-release helpers: one implementation of that chore
-from ..kernels import _mmap_address, _release_pages, token_logprobs, token_stats
+from ..kernels import release_pages, token_logprobs, token_stats
 from ..softmax import logsumexp
 from .run import PipelineRun
 
@@ -153,11 +153,7 @@ def tempered_logprobs(
 
 def release(run: PipelineRun, i: int) -> None:
     """Hand candidate ``i``'s pages of a read-only memmap back to the OS."""
-    rows = run.rows(i)
-    handle = getattr(rows, "_mmap", None)
-    if handle is None or getattr(rows, "mode", None) != "r":
-        return
-    _release_pages(handle, _mmap_address(handle), rows)
+    release_pages(run.rows(i))
 
 
 # ------------------------------------------------------------------ chunks
