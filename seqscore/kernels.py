@@ -280,8 +280,6 @@ def _run_span(rows, targets, plan: _Plan, out: dict, source_mmap, lo: int, hi: i
     base = None if source_mmap is None else _mmap_address(source_mmap)
     for start in range(lo, hi, plan.rows_per_tile):
         stop = min(hi, start + plan.rows_per_tile)
-        if base is not None:
-            _advise(source_mmap, base, rows[start:stop], _MADV_POPULATE_READ)
         _process_rows(rows, targets, plan, out, start, stop, scratch)
         if base is not None:
             _advise(source_mmap, base, rows[start:stop], mmap.MADV_DONTNEED)
@@ -494,27 +492,18 @@ def release_pages(block: np.ndarray) -> None:
         _advise(handle, _mmap_address(handle), block, mmap.MADV_DONTNEED)
 
 
-# Linux 5.14+: map a whole range in one call instead of one fault per page
-# (not in Python's mmap module before 3.13); older kernels refuse it, harmlessly.
-_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)
-
-
 def _advise(handle, base: int, block: np.ndarray, advice: int) -> None:
-    """Give the kernel ``advice`` about the whole pages holding ``block``.
+    """Give the kernel ``advice`` about the whole pages inside ``block``.
 
-    ``MADV_POPULATE_READ`` before a block is read saves the page faults;
-    ``MADV_DONTNEED`` after it drops the pages from this process's resident
-    set (they stay in the page cache).
+    ``MADV_DONTNEED`` after a block is read drops its pages from this
+    process's resident set (they stay in the page cache).
     """
     first = block.__array_interface__["data"][0] - base
     length = block.shape[0] * block.strides[0]
     page = mmap.PAGESIZE
-    if advice == mmap.MADV_DONTNEED:  # only pages wholly inside the block
-        lo, hi = -(-first // page) * page, (first + length) // page * page
-    else:  # every page the block touches
-        lo, hi = first // page * page, first + length
+    lo, hi = -(-first // page) * page, (first + length) // page * page
     if lo < 0 or hi <= lo:
         return
-    # advice only: a refusal costs time or memory, never correctness
+    # advice only: a refusal costs memory, never correctness
     with contextlib.suppress(OSError, ValueError):
         handle.madvise(advice, lo, hi - lo)
