@@ -282,7 +282,7 @@ def _run_span(rows, targets, plan: _Plan, out: dict, source_mmap, lo: int, hi: i
         stop = min(hi, start + plan.rows_per_tile)
         _process_rows(rows, targets, plan, out, start, stop, scratch)
         if base is not None:
-            _advise(source_mmap, base, rows[start:stop], mmap.MADV_DONTNEED)
+            _release(source_mmap, base, rows[start:stop])
 
 
 class _Scratch(NamedTuple):
@@ -489,15 +489,12 @@ def release_pages(block: np.ndarray) -> None:
     the operating system (a no-op for anything else)."""
     handle = _source_mmap(block)
     if handle is not None:
-        _advise(handle, _mmap_address(handle), block, mmap.MADV_DONTNEED)
+        _release(handle, _mmap_address(handle), block)
 
 
-def _advise(handle, base: int, block: np.ndarray, advice: int) -> None:
-    """Give the kernel ``advice`` about the whole pages inside ``block``.
-
-    ``MADV_DONTNEED`` after a block is read drops its pages from this
-    process's resident set (they stay in the page cache).
-    """
+def _release(handle, base: int, block: np.ndarray) -> None:
+    """Drop the whole pages inside ``block`` from this process's resident set
+    (``MADV_DONTNEED``; they stay in the page cache)."""
     first = block.__array_interface__["data"][0] - base
     length = block.shape[0] * block.strides[0]
     page = mmap.PAGESIZE
@@ -506,4 +503,4 @@ def _advise(handle, base: int, block: np.ndarray, advice: int) -> None:
         return
     # advice only: a refusal costs memory, never correctness
     with contextlib.suppress(OSError, ValueError):
-        handle.madvise(advice, lo, hi - lo)
+        handle.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
