@@ -8,19 +8,18 @@ from ..audit import audit, detect_noise
 from ..audit.render import FORMATS, render
 from ..formats.output import open_output
 from ..formats.pipeline import PIPELINE_FORMATS, read_pipeline_run
-from .options import output_option, progress_callback
+from .options import (
+    input_format_option,
+    output_option,
+    progress_callback,
+    progress_option,
+    report_format_option,
+)
 
 
 @click.command("audit")
 @click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="text for a terminal, markdown for an issue, json for programs.",
-)
+@report_format_option(FORMATS)
 @output_option()
 @click.option(
     "--reduction",
@@ -63,18 +62,8 @@ from .options import output_option, progress_callback
     show_default=True,
     help="How many of the worst changed rankings to list.",
 )
-@click.option(
-    "--input-format",
-    type=click.Choice(PIPELINE_FORMATS),
-    default="auto",
-    show_default=True,
-    help="Input format; auto-detected from the content by default.",
-)
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Progress bar on stderr [default: when stderr is a terminal].",
-)
+@input_format_option(PIPELINE_FORMATS)
+@progress_option()
 @click.pass_context
 def audit_command(
     ctx,

@@ -13,7 +13,7 @@ import click
 
 from ..errors import SeqScoreError
 from ..formats.output import json_value, open_output
-from .options import output_option
+from .options import output_option, report_format_option
 
 
 @click.command("audit-fn")
@@ -42,14 +42,7 @@ from .options import output_option
     metavar="NAME",
     help="Check only this law (repeatable) [default: all].",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for reading, json for programs.",
-)
+@report_format_option(("text", "json"))
 @output_option()
 @click.pass_context
 def audit_fn_command(ctx, target, layout, max_examples, seed, laws, fmt, output):

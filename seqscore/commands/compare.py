@@ -13,7 +13,7 @@ from ..formats.output import json_value, open_output
 from ..formats.records import Rejected
 from ..pairwise import Comparison, compare
 from ..scoring import Prompt
-from .options import input_format_option, output_option
+from .options import input_format_option, output_option, report_format_option
 
 
 @click.command("compare")
@@ -30,14 +30,7 @@ from .options import input_format_option, output_option
     show_default=True,
     help="Exponent of the length_penalty and gnmt normalisations.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@report_format_option()
 @output_option()
 def compare_command(file, input_format, prompt_ids, every_pair, alpha, fmt, output):
     """Explain, step by step, why each prompt's best candidate beats the others.

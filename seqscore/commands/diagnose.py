@@ -12,6 +12,7 @@ from ..diagnostics import GreedyDiagnosis, GreedySurvey, diagnose, survey_greedy
 from ..formats.output import json_value, open_output
 from ..models import MODEL_SPECS, load_model
 from ..models.corpus import sentence_starts
+from .options import report_format_option
 
 __all__ = ["diagnose_command"]
 
@@ -68,14 +69,7 @@ class ModelSpec(click.ParamType):
     show_default=True,
     help="Node budget of the exact search (0: beam search only).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@report_format_option()
 @click.option(
     "-o",
     "--output",

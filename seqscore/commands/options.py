@@ -10,7 +10,14 @@ import click
 from ..formats.inputs import INPUT_FORMATS
 from ..formats.output import FORMATS
 
-__all__ = ["format_option", "input_format_option", "output_option", "progress_callback"]
+__all__ = [
+    "format_option",
+    "input_format_option",
+    "output_option",
+    "progress_callback",
+    "progress_option",
+    "report_format_option",
+]
 
 
 def format_option(default: str = "table", choices=FORMATS):
@@ -26,14 +33,39 @@ def format_option(default: str = "table", choices=FORMATS):
     )
 
 
-def input_format_option():
+REPORTS = ("text", "markdown", "json")
+
+
+def report_format_option(choices=REPORTS):
+    """``--format`` for commands that write a report rather than records."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default="text",
+        show_default=True,
+        help="Output format: text for reading, markdown for a document, json for "
+        "programs.",
+    )
+
+
+def input_format_option(choices=INPUT_FORMATS):
     """``--input-format`` for commands that read scorer inputs."""
     return click.option(
         "--input-format",
-        type=click.Choice(INPUT_FORMATS),
+        type=click.Choice(choices),
         default="auto",
         show_default=True,
         help="Input format; auto-detected from the content by default.",
+    )
+
+
+def progress_option():
+    """``--progress/--no-progress`` (see :func:`progress_callback`)."""
+    return click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Progress bar on stderr [default: when stderr is a terminal].",
     )
 
 

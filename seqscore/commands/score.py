@@ -23,6 +23,7 @@ from .options import (
     input_format_option,
     output_option,
     progress_callback,
+    progress_option,
 )
 
 RECORD_FIELDS = (
@@ -124,11 +125,7 @@ def _table_columns(normalize: str) -> list[Column]:
     help="Processes that parse JSON Lines [default: every processor for inputs "
     "over 16 MB, else 1].",
 )
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Progress bar on stderr [default: when stderr is a terminal].",
-)
+@progress_option()
 def score_command(
     file,
     input_format,

@@ -111,15 +111,9 @@ def open_npz(path: str, source: str, extra: tuple = ()) -> Iterator[NpzArrays]:
 
 @contextlib.contextmanager
 def _mapped_logits(path, archive, source) -> Iterator[np.ndarray]:
-    info = archive.getinfo("logits.npy")
+    info, shape, dtype, header_size = _logits_header(archive, source)
     with archive.open(info) as handle:
-        version = np.lib.format.read_magic(handle)
-        shape, fortran, dtype = _read_header(handle, version)
-        header_size = handle.tell()
-        if fortran:
-            raise DataFormatError(
-                f"{source}: logits are Fortran-ordered; save them C-ordered"
-            )
+        handle.read(header_size)
         if info.compress_type == zipfile.ZIP_STORED:
             offset = _data_offset(path, info) + header_size
             yield np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
@@ -253,6 +247,16 @@ class _Logits:
 
 
 def _logits(path: str, archive: zipfile.ZipFile, source: str) -> _Logits:
+    info, shape, dtype, header_size = _logits_header(archive, source)
+    if info.compress_type == zipfile.ZIP_STORED:
+        offset = _data_offset(path, info) + header_size
+        mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+        return _Logits(shape, lambda index: mapped[index])
+    return _Logits(shape, _streamed(archive, info, shape, dtype, header_size))
+
+
+def _logits_header(archive: zipfile.ZipFile, source: str):
+    """``(zip entry, shape, dtype, header bytes)`` of the logits member."""
     info = archive.getinfo("logits.npy")
     with archive.open(info) as handle:
         version = np.lib.format.read_magic(handle)
@@ -262,11 +266,7 @@ def _logits(path: str, archive: zipfile.ZipFile, source: str) -> _Logits:
         raise DataFormatError(
             f"{source}: logits are Fortran-ordered; save them C-ordered"
         )
-    if info.compress_type == zipfile.ZIP_STORED:
-        offset = _data_offset(path, info) + header_size
-        mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
-        return _Logits(shape, lambda index: mapped[index])
-    return _Logits(shape, _streamed(archive, info, shape, dtype, header_size))
+    return info, shape, dtype, header_size
 
 
 def _read_header(handle, version):
