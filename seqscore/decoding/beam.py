@@ -44,6 +44,7 @@ from ..errors import InvalidInputError
 from .protocol import (
     Decoded,
     LanguageModel,
+    check_count,
     check_max_tokens,
     check_prompt,
     make_decoded,
@@ -103,7 +104,7 @@ def beam_search(
     """
     prompt = check_prompt(model, prompt)
     max_tokens = check_max_tokens(max_tokens)
-    width = _check_width(width)
+    width = check_count(width, "beam width")
     length_penalty = _check_penalty(length_penalty)
     if early_stopping not in (True, False, "never"):
         raise InvalidInputError(
@@ -223,12 +224,6 @@ def _done(beams, finished, step, max_tokens, penalty, early_stopping) -> bool:
     best_possible = beams.sums[0] / length**penalty
     worst_finished = min(entry[0] for entry in finished)
     return not best_possible > worst_finished
-
-
-def _check_width(width) -> int:
-    if isinstance(width, bool) or int(width) != width or width < 1:
-        raise InvalidInputError(f"beam width must be an integer >= 1, got {width}")
-    return int(width)
 
 
 def _check_penalty(penalty) -> float:

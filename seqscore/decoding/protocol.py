@@ -165,11 +165,17 @@ def check_prompt(model: LanguageModel, prompt: Sequence[int]) -> tuple[int, ...]
     return tuple(ids)
 
 
+def check_count(value, name: str) -> int:
+    """``value`` as an int >= 1 (not a bool, not a fraction), or an error
+    naming ``name``."""
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise InvalidInputError(f"{name} must be an integer >= 1, got {value}")
+    return int(value)
+
+
 def check_max_tokens(max_tokens: int) -> int:
     """``max_tokens`` as an int >= 1, or an error."""
-    if isinstance(max_tokens, bool) or int(max_tokens) != max_tokens or max_tokens < 1:
-        raise InvalidInputError(f"max_tokens must be an integer >= 1, got {max_tokens}")
-    return int(max_tokens)
+    return check_count(max_tokens, "max_tokens")
 
 
 def next_logprobs(model: LanguageModel, prefixes) -> np.ndarray:

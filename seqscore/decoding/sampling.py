@@ -29,6 +29,7 @@ from ..softmax import softmax
 from .protocol import (
     Decoded,
     LanguageModel,
+    check_count,
     check_max_tokens,
     check_prompt,
     make_decoded,
@@ -58,7 +59,7 @@ def sampling_distribution(
     scores = np.array(logprobs, dtype=np.float64, ndmin=2)
     scores /= check_temperature(temperature)
     if top_k is not None:
-        k = _check_top_k(top_k)
+        k = check_count(top_k, "top_k")
         if k < scores.shape[1]:
             kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
             scores[scores < kth] = -np.inf
@@ -134,12 +135,6 @@ def sample(
         if not live:
             break
     return tuple(make_decoded(model, p, s) for p, s in zip(paths, steps, strict=True))
-
-
-def _check_top_k(top_k) -> int:
-    if isinstance(top_k, bool) or int(top_k) != top_k or top_k < 1:
-        raise InvalidInputError(f"top_k must be an integer >= 1, got {top_k}")
-    return int(top_k)
 
 
 def _check_top_p(top_p) -> float:
