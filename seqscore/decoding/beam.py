@@ -33,55 +33,46 @@ transformers instead pads with dummy beams scored -1e9 when fewer than
 Totals are accumulated in float64 (transformers uses float32).
 
 Ties are broken the same way every time: candidates of equal total go to the
-earlier beam (beams are kept best first), then to the smaller token id; of
-finished hypotheses of equal score the one found first ranks first, and stays
-when a newcomer of the same score would push one out of a full list.
+earlier beam (beams are kept best first), then to the smaller token id. The
+finished hypotheses are the best ``width`` of all those filed, by score, the
+earlier filed (earlier step, then better rank) winning ties -- transformers'
+rule too (it keeps the top ``num_beams`` of the old and the new finished
+hypotheses at each step).
 
 Many prompts. :func:`beam_search_batch` decodes a batch of prompts (of any
 lengths) together: each step sends the running beams of every unfinished
-prompt to the model in *one* call, then ranks, files and stops every prompt
-with array operations over the whole batch. A prompt's result is the one
-:func:`beam_search` gives for it alone (which is the batch of one): its
-candidates are never compared with another prompt's, and it leaves the batch
-at the step its own stopping rule fires. Prompts of different lengths reach
-the model as a :class:`~seqscore.decoding.protocol.PrefixBatch`.
-
-How a step finds the best ``2 * width`` candidates of each prompt without
-sorting (or partitioning) all ``beams x V`` of them: every candidate whose
-total reaches a per-prompt threshold ``t`` is gathered by one comparison pass
-over the model's rows, and if at least ``2 * width`` candidates reach ``t``
-the best of them are the best overall. The threshold is guessed from the
-previous step (the best total this step, minus a multiple of the spread of
-the previous step's best ``2 * width``); a prompt whose guess gathers too
-few is redone with a safe threshold, the ``2 * width``-th best candidate of
-its best beam.
+prompt to the model in *one* call (prompts of different lengths as a
+:class:`~seqscore.decoding.protocol.PrefixBatch`), then ranks, files and
+stops every prompt with array operations over the whole batch
+(:mod:`seqscore.decoding.beam_batch`). A prompt's candidates are never
+compared with another prompt's, and it leaves the batch at the step its own
+stopping rule fires, so its result is the one :func:`beam_search` gives for
+it alone. A batch of one prompt is searched by the plain step below instead:
+for a handful of candidates, Python over a list costs less than the dozens
+of small array operations of the batched step (about 45 against 200
+microseconds a step); the test suite holds the two to identical results.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InvalidInputError
+from .beam_batch import search_batch
 from .protocol import (
     Decoded,
     LanguageModel,
-    PrefixBatch,
     check_count,
     check_max_tokens,
     check_prompt,
     make_decoded,
-    next_logprobs_and_peaks,
+    next_logprobs,
 )
 
 __all__ = ["BeamResult", "beam_search", "beam_search_batch"]
-
-# the next step's threshold is the best total minus GUESS_SCALE times this
-# step's spread (best total - the 2*width-th best) plus GUESS_SLACK nats
-GUESS_SCALE, GUESS_SLACK = 1.5, 0.5
 
 
 @dataclass(frozen=True)
@@ -125,8 +116,7 @@ def beam_search(
     [(('B', 'C', '<eos>'), 0.36), (('A', 'C', '<eos>'), 0.2)]
     """
     settings = _Settings.checked(max_tokens, width, length_penalty, early_stopping)
-    (result,) = _search(model, (check_prompt(model, prompt),), settings)
-    return result
+    return _result(model, *_search_one(model, check_prompt(model, prompt), settings))
 
 
 def beam_search_batch(
@@ -153,14 +143,25 @@ def beam_search_batch(
     [(('B', 'C', '<eos>'), 0.36), (('C', '<eos>'), 0.333333)]
     """
     settings = _Settings.checked(max_tokens, width, length_penalty, early_stopping)
-    checked = tuple(
+    checked = [
         check_prompt(model, prompt, name=f"prompts[{index}]")
         for index, prompt in enumerate(prompts)
+    ]
+    if len(checked) <= 1:
+        return tuple(
+            _result(model, *_search_one(model, prompt, settings)) for prompt in checked
+        )
+    found = search_batch(
+        model,
+        checked,
+        settings.max_tokens,
+        settings.width,
+        settings.length_penalty,
+        settings.early_stopping,
     )
-    return _search(model, checked, settings) if checked else ()
-
-
-# --------------------------------------------------------------- the search
+    return tuple(
+        _result(model, settings, hypotheses, steps) for hypotheses, steps in found
+    )
 
 
 @dataclass(frozen=True)
@@ -186,322 +187,78 @@ class _Settings:
         )
 
 
-@dataclass(frozen=True)
-class _Beams:
-    """The running beams of the live prompts, grouped by prompt, best first.
-
-    ``prefixes`` ``(R, pad + t)``: each prompt right-aligned in the first
-    ``pad`` columns, then the ``t`` generated ids; ``lengths`` ``(R,)`` the
-    true prefix lengths; ``sums`` ``(R,)`` the summed log-probs; ``steps``
-    ``(R, t)`` the per-step log-probs; ``seg`` ``(R,)`` each beam's position
-    in the list of live prompts; ``starts`` ``(L,)`` the row of each live
-    prompt's best beam. ``uniform``: every prefix fills its row.
-    """
-
-    prefixes: np.ndarray
-    lengths: np.ndarray
-    sums: np.ndarray
-    steps: np.ndarray
-    seg: np.ndarray
-    starts: np.ndarray
-    pad: int
-    uniform: bool
-
-    def model_input(self):
-        """The prefixes as the model gets them: an array, or a PrefixBatch."""
-        if self.uniform:
-            return self.prefixes
-        return PrefixBatch(self.prefixes, self.lengths)
-
-
-@dataclass(frozen=True)
-class _Candidates:
-    """Each live prompt's best ``2 * width`` candidates, best first.
-
-    ``(L, 2 * width)`` arrays: ``total`` (``-inf`` where ``valid`` is False:
-    the prompt has fewer candidates), ``parent`` (row of the beam extended),
-    ``token``; ``ended``: valid and the candidate ends (EOS or last step).
-    """
-
-    total: np.ndarray
-    parent: np.ndarray
-    token: np.ndarray
-    valid: np.ndarray
-    ended: np.ndarray
-
-
-class _Finished:
-    """Per prompt, the best ``width`` finished hypotheses so far, best first.
-
-    ``score`` ``(B, width)`` (``-inf`` marks an empty slot, after the full
-    ones); ``handle`` indexes the ``(ids, logprobs)`` rows filed in
-    ``blocks`` (one block per step that filed anything).
-    """
-
-    def __init__(self, prompts: int, width: int):
-        self.score = np.full((prompts, width), -np.inf)
-        self.handle = np.full((prompts, width), -1, dtype=np.int64)
-        self.blocks: list[tuple[np.ndarray, np.ndarray]] = []
-        self.bases: list[int] = []
-        self.count = 0
-
-    def store(self, ids: np.ndarray, logprobs: np.ndarray) -> np.ndarray:
-        """Keep rows of ids and per-step log-probs; return their handles."""
-        self.blocks.append((ids, logprobs))
-        self.bases.append(self.count)
-        self.count += len(ids)
-        return np.arange(self.count - len(ids), self.count)
-
-    def payload(self, handle: int) -> tuple[list[int], list[float]]:
-        block = bisect.bisect_right(self.bases, handle) - 1
-        ids, logprobs = self.blocks[block]
-        row = handle - self.bases[block]
-        return ids[row].tolist(), logprobs[row].tolist()
-
-
-def _search(model, prompts, settings: _Settings) -> tuple[BeamResult, ...]:
-    """The batched search over checked prompts (at least one)."""
-    width, need = settings.width, 2 * settings.width
-    lengths = np.array([len(p) for p in prompts], dtype=np.int64)
-    beams = _start(prompts, lengths, model.eos_id)
-    live = np.arange(len(prompts))
-    finished = _Finished(len(prompts), width)
-    steps = np.zeros(len(prompts), dtype=np.int64)
-    spread = np.full(len(prompts), np.nan)
-    step = 0
-    while len(live):
-        step += 1
-        rows, peaks = next_logprobs_and_peaks(model, beams.model_input())
-        rows = np.ascontiguousarray(rows)
-        last = step == settings.max_tokens
-        cand = _select(rows, peaks, beams, spread[live], need, model.eos_id, last)
-        spread[live] = cand.total[:, 0] - cand.total[:, need - 1]
-        if cand.ended[:, :width].any():
-            _file(finished, live, cand, beams, rows, step, settings)
-        beams, running = _extend(beams, rows, cand, width, last)
-        done = _stopped(finished.score[live, -1], beams, running, step, settings)
-        steps[live[done]] = step
-        if done.any():
-            beams, live = _drop(beams, live, done, running, lengths)
-    return tuple(
-        _result(model, finished, prompt, int(steps[prompt]), settings)
-        for prompt in range(len(prompts))
+def _result(model, settings: _Settings, hypotheses, steps: int) -> BeamResult:
+    """The BeamResult of ``(score, ids, logprobs)`` hypotheses, best first."""
+    decoded = tuple(
+        make_decoded(model, ids, logprobs, score=score)
+        for score, ids, logprobs in hypotheses
     )
-
-
-def _start(prompts, lengths: np.ndarray, fill: int) -> _Beams:
-    """One beam per prompt: the prompts right-aligned, nothing generated."""
-    pad = int(lengths.max())
-    prefixes = np.full((len(prompts), pad), fill, dtype=np.int64)
-    for row, prompt in enumerate(prompts):
-        prefixes[row, pad - len(prompt) :] = prompt
-    index = np.arange(len(prompts))
-    return _Beams(
-        prefixes=prefixes,
-        lengths=lengths.copy(),
-        sums=np.zeros(len(prompts)),
-        steps=np.zeros((len(prompts), 0)),
-        seg=index,
-        starts=index,
-        pad=pad,
-        uniform=bool(lengths.min() == pad),
-    )
-
-
-# ------------------------------------------------------ candidate selection
-
-
-def _select(rows, peaks, beams: _Beams, spread, need, eos, last) -> _Candidates:
-    """Each live prompt's best ``need`` candidates (see the module notes).
-
-    ``threshold`` per prompt: the guess ``best - (GUESS_SCALE * spread +
-    GUESS_SLACK)`` (NaN, gathering nothing, where there is no spread yet);
-    prompts it leaves with fewer than ``need`` candidates get the safe one.
-    """
-    best = np.maximum.reduceat(beams.sums + peaks, beams.starts)
-    threshold = best - (GUESS_SCALE * spread + GUESS_SLACK)
-    found = _gather(rows, beams, threshold)
-    short = np.bincount(beams.seg[found[0]], minlength=len(best)) < need
-    if short.any():
-        threshold[short] = _safe_thresholds(rows, beams, beams.starts[short], need)
-        found = _gather(rows, beams, threshold)
-    return _rank(*found, beams.seg, len(best), need, eos, last)
-
-
-def _gather(rows, beams: _Beams, threshold):
-    """``(parent, token, total)`` of every candidate with ``total >=
-    threshold`` of its prompt, in row-major order.
-
-    One comparison of each row with a per-beam cut on the log-prob, set a
-    little low so that rounding in ``sums + logprob`` can lose nothing; the
-    exact test on the float64 totals of the few gathered then decides.
-    """
-    per_beam = threshold[beams.seg]
-    cut = _cuts(per_beam, beams.sums, rows.dtype)
-    flat = np.flatnonzero(rows >= cut[:, None])
-    parent, token = np.divmod(flat, rows.shape[1])
-    total = beams.sums[parent] + rows.ravel()[flat]
-    keep = total >= per_beam[parent]
-    return parent[keep], token[keep], total[keep]
-
-
-def _cuts(threshold, sums, dtype):
-    """Per beam, a log-prob ``c`` with ``x >= c`` for every ``x`` of the row
-    whose float64 ``sums + x`` reaches ``threshold``: ``threshold - sums``
-    lowered by far more than the rounding of that sum. Never below the most
-    negative finite value, so ``-inf`` log-probs are never gathered; NaN
-    stays NaN (gathers nothing)."""
-    cut = threshold - sums
-    cut -= 1e-12 * (1.0 + np.abs(threshold) + np.abs(sums))
-    if dtype == np.float32:
-        lowest = np.finfo(np.float32).min
-        cut = np.maximum(cut, lowest).astype(np.float32)
-        return np.nextafter(cut, np.float32(-np.inf))
-    return np.maximum(cut, np.finfo(np.float64).min)
-
-
-def _safe_thresholds(rows, beams: _Beams, first, need):
-    """Thresholds that gather at least ``need`` candidates (or every
-    possible one): the ``need``-th best total of each prompt's best beam,
-    ``-inf`` when that beam has fewer than ``need`` possible tokens."""
-    vocab = rows.shape[1]
-    if vocab < need:
-        return np.full(len(first), -np.inf)
-    kth = np.partition(rows[first], vocab - need, axis=1)[:, vocab - need]
-    return beams.sums[first] + kth
-
-
-def _rank(parent, token, total, seg, prompts, need, eos, last) -> _Candidates:
-    """The gathered candidates of each prompt ranked by total, best first.
-
-    Gathered candidates come grouped by prompt and, within a prompt, by
-    ``beam * V + token``; a stable sort of each prompt's negated totals
-    therefore breaks ties towards the earlier beam, then the smaller id.
-    """
-    owner = seg[parent]
-    counts = np.bincount(owner, minlength=prompts)
-    first = np.cumsum(counts) - counts
-    keys = np.full((prompts, max(int(counts.max()), need)), np.inf)
-    keys[owner, np.arange(len(owner)) - first[owner]] = -total
-    order = np.argsort(keys, axis=1, kind="stable")[:, :need]
-    valid = order < counts[:, None]
-    pick = np.where(valid, first[:, None] + order, 0)
-    token = token[pick]
-    return _Candidates(
-        total=-np.take_along_axis(keys, order, axis=1),
-        parent=parent[pick],
-        token=token,
-        valid=valid,
-        ended=valid if last else valid & (token == eos),
-    )
-
-
-# ------------------------------------------------------------ bookkeeping
-
-
-def _file(finished: _Finished, live, cand, beams: _Beams, rows, step, settings):
-    """Merge the step's ended candidates (among the best ``width``) into the
-    finished lists: each prompt keeps its best ``width`` of old and new, old
-    first on ties, then the new in rank order (score ``total / step **
-    length_penalty``)."""
-    width = settings.width
-    filed = cand.ended[:, :width]
-    parent = cand.parent[:, :width][filed]
-    token = cand.token[:, :width][filed]
-    handles = np.full(filed.shape, -1, dtype=np.int64)
-    handles[filed] = finished.store(
-        _append_column(beams.prefixes[parent, beams.pad :], token),
-        _append_column(beams.steps[parent], rows[parent, token]),
-    )
-    score = cand.total[:, :width] / step**settings.length_penalty
-    score = np.concatenate((finished.score[live], np.where(filed, score, -np.inf)), 1)
-    handle = np.concatenate((finished.handle[live], handles), 1)
-    order = np.argsort(-score, axis=1, kind="stable")[:, :width]
-    finished.score[live] = np.take_along_axis(score, order, axis=1)
-    finished.handle[live] = np.take_along_axis(handle, order, axis=1)
-
-
-def _extend(beams: _Beams, rows, cand: _Candidates, width, last):
-    """The next running beams (each prompt's best ``width`` candidates that
-    did not end, best first) and how many each live prompt has."""
-    if last:
-        return beams, np.zeros(len(beams.starts), dtype=np.int64)
-    going = cand.valid & ~cand.ended
-    keep = going & (np.cumsum(going, axis=1) <= width)
-    running = np.count_nonzero(keep, axis=1)
-    parent, token = cand.parent[keep], cand.token[keep]
-    beams = _Beams(
-        prefixes=_append_column(beams.prefixes[parent], token),
-        lengths=beams.lengths[parent] + 1,
-        sums=cand.total[keep],
-        steps=_append_column(beams.steps[parent], rows[parent, token]),
-        seg=beams.seg[parent],
-        starts=np.cumsum(running) - running,
-        pad=beams.pad,
-        uniform=beams.uniform,
-    )
-    return beams, running
-
-
-def _stopped(worst, beams: _Beams, running, step, settings: _Settings):
-    """Which live prompts stop after this step (see the module notes).
-
-    ``worst`` is each prompt's worst finished score (``-inf`` until its list
-    is full); a prompt with no running beam always stops.
-    """
-    out = running == 0
-    full = worst > -np.inf
-    if settings.early_stopping is True:
-        return out | full
-    penalty = settings.length_penalty
-    never = settings.early_stopping == "never" and penalty > 0
-    length = settings.max_tokens if never else step
-    best = np.full(len(running), -np.inf)
-    best[~out] = beams.sums[beams.starts[~out]]
-    return out | (full & ~(best / length**penalty > worst))
-
-
-def _drop(beams: _Beams, live, done, running, lengths):
-    """Remove the beams of the prompts that stopped; trim the padding when
-    the prompts left all have the same length."""
-    alive = ~done
-    rows = alive[beams.seg]
-    live = live[alive]
-    running = running[alive]
-    left = lengths[live]
-    pad, uniform = beams.pad, beams.uniform
-    prefixes = beams.prefixes[rows]
-    if not uniform and len(left) and left.min() == left.max():
-        prefixes = prefixes[:, pad - int(left[0]) :]
-        pad, uniform = int(left[0]), True
-    beams = _Beams(
-        prefixes=prefixes,
-        lengths=beams.lengths[rows],
-        sums=beams.sums[rows],
-        steps=beams.steps[rows],
-        seg=(np.cumsum(alive) - 1)[beams.seg[rows]],
-        starts=np.cumsum(running) - running,
-        pad=pad,
-        uniform=uniform,
-    )
-    return beams, live
-
-
-def _result(model, finished: _Finished, prompt, steps, settings) -> BeamResult:
-    hypotheses = []
-    for slot in range(settings.width):
-        handle = int(finished.handle[prompt, slot])
-        if handle < 0:
-            break
-        ids, logprobs = finished.payload(handle)
-        score = float(finished.score[prompt, slot])
-        hypotheses.append(make_decoded(model, ids, logprobs, score=score))
     return BeamResult(
-        tuple(hypotheses),
+        decoded,
         settings.width,
         settings.length_penalty,
         settings.early_stopping,
         steps,
+    )
+
+
+# ---------------------------------------------------------------- one prompt
+
+
+@dataclass
+class _Beams:
+    """The running beams: prefixes (R, T) ids, sums (R,), step log-probs (R, t)."""
+
+    prefixes: np.ndarray
+    sums: np.ndarray
+    steps: np.ndarray
+
+
+def _search_one(model, prompt: tuple[int, ...], settings: _Settings):
+    """The search of one prompt: ``(settings, hypotheses, steps)``."""
+    beams = _Beams(
+        prefixes=np.array([prompt], dtype=np.int64).reshape(1, len(prompt)),
+        sums=np.zeros(1),
+        steps=np.zeros((1, 0)),
+    )
+    finished: list[tuple] = []  # (score, ids, logprobs), in filing order
+    step = 0
+    while step < settings.max_tokens and len(beams.sums):
+        step += 1
+        rows = next_logprobs(model, beams.prefixes)
+        beams = _advance(model.eos_id, beams, rows, step, settings, finished)
+        if len(finished) == settings.width and _done(beams, finished, step, settings):
+            break
+    ranked = sorted(finished, key=lambda f: -f[0])  # stable: ties by filing
+    return settings, ranked, step
+
+
+def _advance(eos, beams, rows, step, settings: _Settings, finished):
+    """Rank this step's candidates, file the finished ones, return the new beams.
+
+    The ``2 * width`` candidates are few, so they are ranked and walked in
+    plain Python: for one prompt that costs less than more numpy calls would.
+    """
+    vocab = rows.shape[1]
+    width = settings.width
+    last_step = step == settings.max_tokens
+    keep_parent, keep_token, keep_sums = [], [], []
+    for rank, (total, index) in enumerate(_top_candidates(rows, beams.sums, width)):
+        parent, token = divmod(index, vocab)
+        if token == eos or last_step:
+            if rank < width:
+                choice = (parent, token, total, float(rows[parent, token]))
+                _file(beams, finished, choice, step, settings)
+        elif len(keep_parent) < width:
+            keep_parent.append(parent)
+            keep_token.append(token)
+            keep_sums.append(total)
+    parent = np.array(keep_parent, dtype=np.intp)
+    token = np.array(keep_token, dtype=np.intp)
+    return _Beams(
+        prefixes=_append_column(beams.prefixes[parent], token),
+        sums=np.array(keep_sums, dtype=np.float64),
+        steps=_append_column(beams.steps[parent], rows[parent, token]),
     )
 
 
@@ -510,6 +267,65 @@ def _append_column(block: np.ndarray, column) -> np.ndarray:
     out[:, :-1] = block
     out[:, -1] = column
     return out
+
+
+def _top_candidates(rows: np.ndarray, sums: np.ndarray, width: int):
+    """``(total, flat index)`` of the best ``2 * width`` candidates, best first.
+
+    ``total = sums[beam] + rows[beam, token]`` at flat index ``beam * V +
+    token``. Ties go to the smaller flat index (the earlier beam, then the
+    smaller id), and ``-inf`` (impossible) candidates are left out. One
+    selection pass finds the ``2 * width``-th best total; every candidate
+    that reaches it (ties included) is sorted in Python.
+    """
+    totals = (rows + sums[:, None]).reshape(-1)
+    count = 2 * width
+    if len(totals) > count:
+        kth = totals[np.argpartition(totals, len(totals) - count)[-count]]
+        picks = np.flatnonzero(totals >= kth)
+    else:
+        picks = np.arange(len(totals))
+    ranked = sorted(zip((-totals[picks]).tolist(), picks.tolist(), strict=True))
+    return [(-negated, index) for negated, index in ranked[:count] if negated != np.inf]
+
+
+def _file(beams, finished, choice, step, settings: _Settings) -> None:
+    """Add one ended candidate to the finished list if it makes the best ``width``.
+
+    Entries are ``(score, ids, logprobs)`` in filing order; a full list
+    gives way only to a strictly better score, and then loses its worst
+    entry, the last filed of equal worst ones (so the list stays the best
+    ``width`` of all filed, the earlier filed winning ties). ``total`` is
+    the running sum plus this step's ``logprob``, as :func:`make_decoded`
+    sums.
+    """
+    parent, token, total, logprob = choice
+    score = total / step**settings.length_penalty
+    if len(finished) == settings.width:
+        worst = min(reversed(range(settings.width)), key=lambda i: finished[i][0])
+        if not score > finished[worst][0]:
+            return
+        del finished[worst]
+    generated = beams.prefixes[parent, beams.prefixes.shape[1] - (step - 1) :]
+    finished.append(
+        (
+            score,
+            (*generated.tolist(), token),
+            (*beams.steps[parent].tolist(), logprob),
+        )
+    )
+
+
+def _done(beams, finished, step, settings: _Settings) -> bool:
+    """Whether no running beam can still enter the full finished list."""
+    if settings.early_stopping is True or not len(beams.sums):
+        return True
+    penalty = settings.length_penalty
+    never = settings.early_stopping == "never" and penalty > 0
+    length = settings.max_tokens if never else step
+    best_possible = beams.sums[0] / length**penalty
+    worst_finished = min(entry[0] for entry in finished)
+    return not best_possible > worst_finished
 
 
 def _check_penalty(penalty) -> float:

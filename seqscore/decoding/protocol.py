@@ -174,15 +174,14 @@ def make_decoded(
     ``total`` is summed left to right in float64 so that every decoder (and a
     brute-force check) gets bit-identical totals for the same path.
     """
-    ids = tuple(int(i) for i in ids)
-    steps = tuple(float(x) for x in logprobs)
+    ids = tuple(map(int, ids))
+    steps = tuple(map(float, logprobs))
     total = 0.0
     for x in steps:
         total += x
-    vocab = model.vocab
     return Decoded(
         ids=ids,
-        tokens=tuple(vocab[i] for i in ids),
+        tokens=tuple(map(model.vocab.__getitem__, ids)),
         logprobs=steps,
         total=total,
         score=total if score is None else float(score),
