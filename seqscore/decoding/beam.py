@@ -242,19 +242,17 @@ def _advance(eos, beams, rows, step, settings: _Settings, finished):
     vocab = rows.shape[1]
     width = settings.width
     last_step = step == settings.max_tokens
-    keep_parent, keep_token, keep_sums = [], [], []
+    keep, keep_sums = [], []  # (parent, token) pairs, their totals
     for rank, (total, index) in enumerate(_top_candidates(rows, beams.sums, width)):
         parent, token = divmod(index, vocab)
         if token == eos or last_step:
             if rank < width:
                 choice = (parent, token, total, float(rows[parent, token]))
                 _file(beams, finished, choice, step, settings)
-        elif len(keep_parent) < width:
-            keep_parent.append(parent)
-            keep_token.append(token)
+        elif len(keep) < width:
+            keep.append((parent, token))
             keep_sums.append(total)
-    parent = np.array(keep_parent, dtype=np.intp)
-    token = np.array(keep_token, dtype=np.intp)
+    parent, token = np.array(keep, dtype=np.intp).reshape(len(keep), 2).T
     return _Beams(
         prefixes=_append_column(beams.prefixes[parent], token),
         sums=np.array(keep_sums, dtype=np.float64),
@@ -275,17 +273,21 @@ def _top_candidates(rows: np.ndarray, sums: np.ndarray, width: int):
     ``total = sums[beam] + rows[beam, token]`` at flat index ``beam * V +
     token``. Ties go to the smaller flat index (the earlier beam, then the
     smaller id), and ``-inf`` (impossible) candidates are left out. One
-    selection pass finds the ``2 * width``-th best total; every candidate
-    that reaches it (ties included) is sorted in Python.
+    selection pass picks the best ``2 * width + 1``, sorted in Python; the
+    extra one is the best of the rest, so if it ties with the last of the
+    ``2 * width``, the cut falls inside a tie and every candidate that
+    reaches it is sorted instead (the tie-break, not the selection, decides).
     """
     totals = (rows + sums[:, None]).reshape(-1)
     count = 2 * width
-    if len(totals) > count:
-        kth = totals[np.argpartition(totals, len(totals) - count)[-count]]
-        picks = np.flatnonzero(totals >= kth)
+    if len(totals) > count + 1:
+        picks = np.argpartition(totals, len(totals) - count - 1)[-count - 1 :]
     else:
         picks = np.arange(len(totals))
     ranked = sorted(zip((-totals[picks]).tolist(), picks.tolist(), strict=True))
+    if len(ranked) > count and ranked[count][0] == ranked[count - 1][0] != np.inf:
+        picks = np.flatnonzero(totals >= -ranked[count][0])
+        ranked = sorted(zip((-totals[picks]).tolist(), picks.tolist(), strict=True))
     return [(-negated, index) for negated, index in ranked[:count] if negated != np.inf]
 
 
