@@ -27,7 +27,6 @@ random access, such as the audit).
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import struct
 import tempfile
@@ -58,16 +57,16 @@ def read_npz(
         names = {n.removesuffix(".npy") for n in archive.namelist()}
         small = {n: _load(archive, n, source) for n in names if n != "logits"}
         layout = _layout(names, source)
-        with _candidate_logits(path, archive, source) as logits:
-            n, _, _ = _check_shapes(logits.shape, small, layout, source)
-            groups = small.get("group", np.zeros(n, dtype=np.int64))
-            found: dict = {}
-            for index in range(n):
-                found.setdefault(groups[index].item(), []).append(
-                    _candidate(index, logits, small, layout, source)
-                )
-                if on_progress is not None:
-                    on_progress(index + 1, n)
+        logits = _logits(path, archive, source)
+        n, _, _ = _check_shapes(logits.shape, small, layout, source)
+        groups = small.get("group", np.zeros(n, dtype=np.int64))
+        found: dict = {}
+        for index in range(n):
+            found.setdefault(groups[index].item(), []).append(
+                _candidate(index, logits, small, layout, source)
+            )
+            if on_progress is not None:
+                on_progress(index + 1, n)
     for key, items in found.items():
         yield from _prompt(str(key), items, source)
 
@@ -237,51 +236,23 @@ def _load(archive: zipfile.ZipFile, name: str, source: str) -> np.ndarray:
 
 
 class _Logits:
-    """Candidate-by-candidate access to the (N, T, V) logits member.
-
-    ``rows(index, start, stop)`` is valid until the next call: readers reuse
-    one buffer, so memory stays at one candidate's rows.
-    """
+    """Candidate-by-candidate access to the (N, T, V) logits member."""
 
     def __init__(self, shape, reader):
         self.shape = shape
-        self.rows = reader
+        self._reader = reader
+
+    def rows(self, index: int, start: int, stop: int) -> np.ndarray:
+        return self._reader(index)[start:stop]
 
 
-@contextlib.contextmanager
-def _candidate_logits(path: str, archive: zipfile.ZipFile, source: str):
-    """A :class:`_Logits` over the member, read in place or decompressed."""
+def _logits(path: str, archive: zipfile.ZipFile, source: str) -> _Logits:
     info, shape, dtype, header_size = _logits_header(archive, source)
-    if info.compress_type != zipfile.ZIP_STORED:
-        read = _streamed(archive, info, shape, dtype, header_size)
-        yield _Logits(shape, lambda index, start, stop: read(index)[start:stop])
-        return
-    offset = _data_offset(path, info) + header_size
-    with open(path, "rb") as handle:
-        yield _Logits(shape, _pread_rows(handle, offset, shape, dtype, source))
-
-
-def _pread_rows(handle, offset: int, shape, dtype, source: str):
-    """A reader of candidate rows by positioned reads into one buffer.
-
-    Reading the rows a candidate needs copies them from the page cache at
-    memory speed; faulting them in through a memory map costs more, and a
-    map would need its pages handed back to keep memory flat.
-    """
-    row_bytes = shape[2] * dtype.itemsize
-    buffer = np.empty((shape[1], shape[2]), dtype)
-
-    def read(index: int, start: int, stop: int) -> np.ndarray:
-        rows = buffer[: stop - start]
-        position = offset + (index * shape[1] + start) * row_bytes
-        view = memoryview(rows).cast("B")
-        if os.preadv(handle.fileno(), [view], position) != view.nbytes:
-            raise DataFormatError(
-                f"{source}: logits are truncated at candidate {index}"
-            )
-        return rows
-
-    return read
+    if info.compress_type == zipfile.ZIP_STORED:
+        offset = _data_offset(path, info) + header_size
+        mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+        return _Logits(shape, lambda index: mapped[index])
+    return _Logits(shape, _streamed(archive, info, shape, dtype, header_size))
 
 
 def _logits_header(archive: zipfile.ZipFile, source: str):
