@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..kernels import map_row_spans
 from .protocol import PrefixBatch, next_logprobs_and_peaks
 
 __all__ = ["search_batch"]
@@ -237,13 +238,25 @@ def _gather(rows, beams: _Beams, threshold, subset=None):
     seg = beams.seg if subset is None else beams.seg[subset]
     per_beam = threshold[seg]
     cut = _cuts(per_beam, sums, rows.dtype)
-    flat = np.flatnonzero(block >= cut[:, None])
+    flat = _at_or_above(block, cut)
     local, token = np.divmod(flat, rows.shape[1])
     total = sums[local] + block.ravel()[flat]
     keep = total >= per_beam[local]
     local = local[keep]
     parent = local if subset is None else subset[local]
     return parent, token[keep], total[keep], seg[local]
+
+
+def _at_or_above(block: np.ndarray, cut: np.ndarray) -> np.ndarray:
+    """Flat indices of the entries of ``block`` at or above their row's ``cut``
+    (both cores share a large block: the scan is the decoder's biggest cost)."""
+    width = block.shape[1]
+
+    def span(lo: int, hi: int) -> np.ndarray:
+        return np.flatnonzero(block[lo:hi] >= cut[lo:hi, None]) + lo * width
+
+    parts = map_row_spans(span, *block.shape)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.zeros(0, int)])
 
 
 def _cuts(threshold, sums, dtype):
