@@ -255,8 +255,12 @@ def map_row_spans(fn, n_rows: int, n_cols: int, *, workers: int | None = None):
     """
     if n_rows == 0:
         return []
+    if workers is not None:
+        workers = _worker_count(workers)  # a bad count is an error at any size
+    if n_rows * n_cols < _PARALLEL_MIN_ELEMENTS or n_rows < 2:
+        return [fn(0, n_rows)]  # before asking the OS for the core count
     workers = _worker_count(workers)
-    if workers == 1 or n_rows * n_cols < _PARALLEL_MIN_ELEMENTS or n_rows < 2:
+    if workers == 1:
         return [fn(0, n_rows)]
     bounds = np.linspace(0, n_rows, workers + 1).astype(int)
     spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]

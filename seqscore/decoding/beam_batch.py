@@ -267,8 +267,10 @@ def _cuts(threshold, sums, dtype):
     cut = threshold - sums
     cut -= 1e-12 * (1.0 + np.abs(threshold) + np.abs(sums))
     if dtype == np.float32:
-        cut = np.maximum(cut, np.finfo(np.float32).min).astype(np.float32)
-        return np.nextafter(cut, np.float32(-np.inf))
+        lowest = np.finfo(np.float32).min
+        cut = np.maximum(cut, lowest).astype(np.float32)
+        # one step further down, but never to -inf (a masked entry)
+        return np.nextafter(cut, np.float32(-np.inf), out=cut, where=cut > lowest)
     return np.maximum(cut, np.finfo(np.float64).min)
 
 

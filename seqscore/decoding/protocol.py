@@ -280,4 +280,4 @@ def _row_maxima(rows: np.ndarray) -> np.ndarray:
     if not rows.size:
         return np.zeros(len(rows), dtype=rows.dtype)
     spans = map_row_spans(lambda lo, hi: rows[lo:hi].max(axis=1), *rows.shape)
-    return np.concatenate(spans)
+    return spans[0] if len(spans) == 1 else np.concatenate(spans)
