@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Decoder overhead and exact-search reach on the built-in model.
 
-    python bench/bench_decoding.py            # full run (about a minute)
-    python bench/bench_decoding.py --quick    # smaller, for a smoke test
+    python bench/bench_decoding.py               # full run (about 12 minutes)
+    python bench/bench_decoding.py --beam-only   # beam search only (about a minute)
+    python bench/bench_decoding.py --quick       # smaller, for a smoke test
 
 1. Beam search: the time per generated token (one batched model call per
    step), against the model's own next-token computation for the same
