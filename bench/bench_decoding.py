@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Decoder overhead and exact-search reach on the built-in model.
 
-    python bench/bench_decoding.py            # full run (about a minute)
-    python bench/bench_decoding.py --quick    # smaller, for a smoke test
+    python bench/bench_decoding.py               # full run (about 12 minutes)
+    python bench/bench_decoding.py --beam-only   # beam search only (about a minute)
+    python bench/bench_decoding.py --quick       # smaller, for a smoke test
 
 1. Beam search: the time per generated token (one batched model call per
    step), against the model's own next-token computation for the same
@@ -32,8 +33,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from seqscore.decoding import beam_search, exact_search
+from seqscore.decoding import PrefixBatch, beam_search, beam_search_batch, exact_search
 from seqscore.models.builtin import load_builtin
+from seqscore.models.corpus import sentence_starts
 from seqscore.models.examples import example_prompts
 
 
@@ -53,7 +55,9 @@ class Recorder:
         if self.replay:
             self.position += 1
             return self.answers[self.position - 1]
-        self.batches.append(np.array(prefixes, copy=True))
+        if not isinstance(prefixes, PrefixBatch):  # a PrefixBatch is never reused
+            prefixes = np.array(prefixes, copy=True)
+        self.batches.append(prefixes)
         self.answers.append(self.model.next_logprobs(prefixes))
         return self.answers[-1]
 
@@ -67,18 +71,25 @@ def best_time(fn, repeats: int) -> float:
     return min(times)
 
 
-def bench_beam(model, prompts, widths, max_tokens, repeats):
-    """Per width: full beam search, the model alone, the decoder alone."""
+def bench_beam(model, prompts, widths, max_tokens, repeats, *, batched=False):
+    """Per width: full beam search, the model alone, the decoder alone.
+
+    ``batched``: all prompts in one :func:`beam_search_batch` (one model call
+    per step for every prompt); otherwise one :func:`beam_search` per prompt.
+    """
     rows = []
     for width in widths:
-        recorder = Recorder(model)
-        for ids in prompts:
-            beam_search(recorder, ids, max_tokens, width, length_penalty=1.0)
-        steps = len(recorder.batches)
 
         def decode(target, width=width):
+            if batched:
+                beam_search_batch(target, prompts, max_tokens, width)
+                return
             for ids in prompts:
                 beam_search(target, ids, max_tokens, width, length_penalty=1.0)
+
+        recorder = Recorder(model)
+        decode(recorder)
+        steps = len(recorder.batches)
 
         def model_only(batches=recorder.batches):
             for batch in batches:
@@ -93,6 +104,7 @@ def bench_beam(model, prompts, widths, max_tokens, repeats):
         decoder = best_time(replay, repeats)
         rows.append(
             {
+                "prompts": len(prompts),
                 "width": width,
                 "steps": steps,
                 "us_per_step": 1e6 * full / steps,
@@ -128,10 +140,14 @@ def tiny_gpt2():
 
 
 def print_beam(rows):
-    print("width  steps  us/step  model us/step  decoder us/step  overhead factor")
+    print(
+        "prompts  width  steps  us/step  model us/step  decoder us/step  "
+        "overhead factor"
+    )
     for row in rows:
         print(
-            f"{row['width']:5d}  {row['steps']:5d}  {row['us_per_step']:7.1f}  "
+            f"{row['prompts']:7d}  {row['width']:5d}  {row['steps']:5d}  "
+            f"{row['us_per_step']:7.1f}  "
             f"{row['model_us_per_step']:13.1f}  {row['decoder_us_per_step']:15.1f}  "
             f"{row['ratio']:15.2f}"
         )
@@ -212,6 +228,17 @@ def main():
         f"{len(prompts)} prompts (best of {repeats})"
     )
     print_beam(bench_beam(model, prompts, widths, 20, repeats))
+    counts = (16, 256) if args.quick else (16, 64, 256)
+    print(
+        "\nthe same, many prompts decoded together (beam_search_batch: one model "
+        "call per step for all of them); prompts: sentence starts from the corpus"
+    )
+    rows = []
+    for count in counts:
+        starts = sentence_starts(count, rng=np.random.default_rng(0), max_words=2)
+        batch = [model.encode(text) for text in starts]
+        rows += bench_beam(model, batch, (4, 16), 20, repeats, batched=True)
+    print_beam(rows)
     gpt2 = tiny_gpt2()
     if gpt2 is not None:
         gpt2_prompts = [[5 + i, 17 + i] for i in range(4)]

@@ -48,7 +48,13 @@ import numpy as np
 from ._arrays import as_targets, compute_dtype, raise_for_bad_logit, row_label
 from .errors import InvalidInputError, ShapeError
 
-__all__ = ["TokenStats", "release_pages", "token_logprobs", "token_stats"]
+__all__ = [
+    "TokenStats",
+    "map_row_spans",
+    "release_pages",
+    "token_logprobs",
+    "token_stats",
+]
 
 # A tile (rows x columns of logits) is sized to stay in the per-core L2 cache
 # together with its scratch buffer.
@@ -224,31 +230,47 @@ def _make_plan(rows: np.ndarray, lead_shape, *, full: bool, top_k: int) -> _Plan
 
 
 def _run(rows, targets, plan: _Plan, out: dict, source_mmap, workers) -> None:
-    """Fill ``out`` for every row, splitting the rows between threads.
-
-    This thread takes the first span itself; the others go to a pool that
-    lives as long as the process, so that scoring many small arrays (one
-    candidate at a time, say) does not pay for starting threads each time.
-    """
+    """Fill ``out`` for every row, splitting the rows between threads."""
     n, vocab = rows.shape
-    if n == 0:
-        return
+
+    def span(lo: int, hi: int) -> None:
+        _run_span(rows, targets, plan, out, source_mmap, lo, hi)
+
+    map_row_spans(span, n, vocab, workers=workers)
+
+
+def map_row_spans(fn, n_rows: int, n_cols: int, *, workers: int | None = None):
+    """``[fn(lo, hi), ...]`` over consecutive spans covering ``range(n_rows)``.
+
+    The spans go to different threads (one per core unless ``workers`` says
+    otherwise) when the block holds at least ``_PARALLEL_MIN_ELEMENTS``
+    entries; a smaller block is one span, as thread hand-offs would cost
+    more than they save. ``fn`` should spend its time in numpy calls, which
+    release the GIL. This thread takes the first span itself; the others go
+    to a pool that lives as long as the process, so that many small calls
+    do not pay for starting threads. Results come back in span order.
+
+    >>> map_row_spans(lambda lo, hi: (lo, hi), 5, 3)
+    [(0, 5)]
+    """
+    if n_rows == 0:
+        return []
+    if workers is not None:
+        workers = _worker_count(workers)  # a bad count is an error at any size
+    if n_rows * n_cols < _PARALLEL_MIN_ELEMENTS or n_rows < 2:
+        return [fn(0, n_rows)]  # before asking the OS for the core count
     workers = _worker_count(workers)
-    if workers == 1 or n * vocab < _PARALLEL_MIN_ELEMENTS or n < 2:
-        _run_span(rows, targets, plan, out, source_mmap, 0, n)
-        return
-    bounds = np.linspace(0, n, workers + 1).astype(int)
+    if workers == 1:
+        return [fn(0, n_rows)]
+    bounds = np.linspace(0, n_rows, workers + 1).astype(int)
     spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
     pool = _pool(workers - 1)
-    futures = [
-        pool.submit(_run_span, rows, targets, plan, out, source_mmap, lo, hi)
-        for lo, hi in spans[1:]
-    ]
+    futures = [pool.submit(fn, lo, hi) for lo, hi in spans[1:]]
     try:
-        _run_span(rows, targets, plan, out, source_mmap, *spans[0])
+        first = fn(*spans[0])
     finally:
-        for future in futures:
-            future.result()  # waits for all; re-raises the first error
+        done = [future.result() for future in futures]  # re-raises the first error
+    return [first, *done]
 
 
 @functools.cache

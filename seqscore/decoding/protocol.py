@@ -7,9 +7,12 @@ vocabulary of ``V`` tokens is a ``(B, V)`` float array whose rows are
 normalised log-probabilities, :math:`\log p(x_{t+1} = v \mid x_{\le t})`.
 
 A prefix is the *whole* context: the prompt's ids followed by the ids
-generated so far. Decoders pass prefixes as a list of sequences, or as a 2-D
-integer array when they all have the same length (beam search does), so a
-model can take a fast path for the array.
+generated so far. Decoders pass prefixes as a list of sequences, as a 2-D
+integer array when they all have the same length (beam search of one
+prompt does), or as a :class:`PrefixBatch` when they do not (batched beam
+search of prompts of different lengths): a sequence of 1-D id arrays that
+also exposes its right-aligned padded block, so a model can take a fast path
+for either.
 
 A model also names its tokens (``vocab``, a sequence of strings indexed by
 id), its end-of-sequence id (``eos_id``), and turns text into ids and back
@@ -38,14 +41,17 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import InvalidInputError, ShapeError
+from ..kernels import map_row_spans
 
 __all__ = [
     "Decoded",
     "LanguageModel",
+    "PrefixBatch",
     "check_max_tokens",
     "check_prompt",
     "make_decoded",
     "next_logprobs",
+    "next_logprobs_and_peaks",
 ]
 
 
@@ -70,6 +76,56 @@ class LanguageModel(Protocol):
     def encode(self, text: str) -> list[int]: ...
 
     def decode(self, ids: Sequence[int]) -> str: ...
+
+
+@dataclass(frozen=True, eq=False)
+class PrefixBatch(Sequence):
+    """Prefixes of different lengths, right-aligned in one padded block.
+
+    Row ``r`` of ``ids`` (shape ``(R, T)``) holds prefix ``r`` in its last
+    ``lengths[r]`` columns; the columns before it are padding, never part of
+    a prefix. As a sequence it yields the prefixes themselves (1-D arrays),
+    so a model that iterates over its input needs nothing special;
+    :meth:`tails` gives the last ``k`` ids of every prefix at once (what an
+    n-gram model reads).
+
+    >>> batch = PrefixBatch(np.array([[0, 7, 8], [4, 5, 6]]), np.array([2, 3]))
+    >>> len(batch), batch[0].tolist(), [p.tolist() for p in batch][1]
+    (2, [7, 8], [4, 5, 6])
+    >>> batch.tails(3, fill=-1).tolist()
+    [[-1, 7, 8], [4, 5, 6]]
+    """
+
+    ids: np.ndarray
+    lengths: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, index):
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError("a PrefixBatch is indexed by one integer")
+        row = self.ids[index]
+        return row[len(row) - int(self.lengths[index]) :]
+
+    def __iter__(self):
+        return (self[r] for r in range(len(self)))
+
+    def tails(self, k: int, *, fill: int) -> np.ndarray:
+        """The last ``k`` ids of each prefix, ``(R, k)``; ``fill`` where a
+        prefix is shorter than ``k``."""
+        rows, width = self.ids.shape
+        out = np.full((rows, k), fill, dtype=self.ids.dtype)
+        take = min(k, width)
+        if take:
+            out[:, k - take :] = self.ids[:, width - take :]
+        short = self.lengths < k
+        if short.any():
+            column = np.arange(k)
+            out[short] = np.where(
+                column >= k - self.lengths[short, None], out[short], fill
+            )
+        return out
 
 
 @dataclass(frozen=True)
@@ -119,15 +175,14 @@ def make_decoded(
     ``total`` is summed left to right in float64 so that every decoder (and a
     brute-force check) gets bit-identical totals for the same path.
     """
-    ids = tuple(int(i) for i in ids)
-    steps = tuple(float(x) for x in logprobs)
+    ids = tuple(map(int, ids))
+    steps = tuple(map(float, logprobs))
     total = 0.0
     for x in steps:
         total += x
-    vocab = model.vocab
     return Decoded(
         ids=ids,
-        tokens=tuple(vocab[i] for i in ids),
+        tokens=tuple(map(model.vocab.__getitem__, ids)),
         logprobs=steps,
         total=total,
         score=total if score is None else float(score),
@@ -135,8 +190,12 @@ def make_decoded(
     )
 
 
-def check_prompt(model: LanguageModel, prompt: Sequence[int]) -> tuple[int, ...]:
+def check_prompt(
+    model: LanguageModel, prompt: Sequence[int], *, name: str = "prompt"
+) -> tuple[int, ...]:
     """The prompt as a tuple of ids, each checked to be in the vocabulary.
+
+    Errors call it ``name`` (``prompts[3]`` for a batch, say).
 
     >>> class Tiny:
     ...     vocab = ("a", "<eos>")
@@ -154,11 +213,11 @@ def check_prompt(model: LanguageModel, prompt: Sequence[int]) -> tuple[int, ...]
             token, (int, np.integer)
         ):
             raise InvalidInputError(
-                f"prompt[{position}] = {token!r} is not an integer token id"
+                f"{name}[{position}] = {token!r} is not an integer token id"
             )
         if not 0 <= int(token) < size:
             raise InvalidInputError(
-                f"prompt[{position}] = {int(token)} is outside the vocabulary "
+                f"{name}[{position}] = {int(token)} is outside the vocabulary "
                 f"[0, {size})"
             )
         ids.append(int(token))
@@ -181,12 +240,19 @@ def check_max_tokens(max_tokens: int) -> int:
 def next_logprobs(model: LanguageModel, prefixes) -> np.ndarray:
     """``model.next_logprobs(prefixes)``, checked (float32 or float64).
 
-    Decoders call the model through this one function so that a model that
-    returns the wrong shape, NaN, ``+inf`` or a row with no finite entry is
-    reported with the prefix it failed on instead of silently steering a
-    search. The check is one pass (the row maxima); float32 rows are not
-    copied, and decoders add them to float64 running sums.
+    Decoders call the model through this one function (or
+    :func:`next_logprobs_and_peaks`) so that a model that returns the wrong
+    shape, NaN, ``+inf`` or a row with no finite entry is reported with the
+    prefix it failed on instead of silently steering a search. The check is
+    one pass (the row maxima); float32 rows are not copied, and decoders add
+    them to float64 running sums.
     """
+    return next_logprobs_and_peaks(model, prefixes)[0]
+
+
+def next_logprobs_and_peaks(model: LanguageModel, prefixes):
+    """``(rows, peaks)``: the checked rows of :func:`next_logprobs` and their
+    maxima (the check computes them; beam search reuses them)."""
     out = np.asarray(model.next_logprobs(prefixes))
     if out.dtype.kind != "f":
         out = out.astype(np.float64)
@@ -196,7 +262,7 @@ def next_logprobs(model: LanguageModel, prefixes) -> np.ndarray:
             f"the model returned next-token log-probs of shape {out.shape} for "
             f"{expected[0]} prefixes; expected {expected}"
         )
-    peak = out.max(axis=1) if out.size else np.zeros(0)
+    peak = _row_maxima(out)
     # NaN fails both comparisons, so one pair of scalar tests covers every case
     if len(peak) and not (peak.min() > -np.inf and peak.max() <= 1e-6):
         bad = ~np.isfinite(peak) | (peak > 1e-6)
@@ -206,4 +272,12 @@ def next_logprobs(model: LanguageModel, prefixes) -> np.ndarray:
             f"{[int(i) for i in prefixes[row]]} "
             f"have maximum {peak[row]}: each row must hold finite log-probs <= 0"
         )
-    return out
+    return out, peak
+
+
+def _row_maxima(rows: np.ndarray) -> np.ndarray:
+    """``rows.max(axis=1)``, both cores sharing a large block (NaN propagates)."""
+    if not rows.size:
+        return np.zeros(len(rows), dtype=rows.dtype)
+    spans = map_row_spans(lambda lo, hi: rows[lo:hi].max(axis=1), *rows.shape)
+    return spans[0] if len(spans) == 1 else np.concatenate(spans)

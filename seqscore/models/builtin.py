@@ -46,6 +46,7 @@ from importlib import resources
 
 import numpy as np
 
+from ..decoding.protocol import PrefixBatch
 from ..errors import InvalidInputError
 from ..softmax import log_softmax
 from .corpus import words
@@ -110,6 +111,9 @@ class BuiltinLM:
 
     def _previous(self, prefixes) -> tuple[np.ndarray, np.ndarray]:
         """The last two ids of each prefix, ``eos_id`` where there is none."""
+        if isinstance(prefixes, PrefixBatch):
+            tail = prefixes.tails(2, fill=self.eos_id).astype(np.intp, copy=False)
+            return tail[:, 1], tail[:, 0]
         if isinstance(prefixes, np.ndarray) and prefixes.ndim == 2:
             start = np.full(len(prefixes), self.eos_id, dtype=np.intp)
             width = prefixes.shape[1]
