@@ -37,7 +37,6 @@ import contextlib
 import functools
 import itertools
 import mmap
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ import numpy as np
 
 from ._arrays import as_targets, compute_dtype, raise_for_bad_logit, row_label
 from .errors import InvalidInputError, ShapeError
+from .parallel import cpu_count
 
 __all__ = [
     "TokenStats",
@@ -280,10 +280,7 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 def _worker_count(workers: int | None) -> int:
     if workers is None:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not on Linux
-            return max(1, os.cpu_count() or 1)
+        return cpu_count()
     if int(workers) < 1:
         raise InvalidInputError(f"workers must be >= 1, got {workers}")
     return int(workers)

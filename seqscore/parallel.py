@@ -1,10 +1,11 @@
-"""An ordered, memory-bounded map over worker processes.
+"""An ordered, memory-bounded map over worker processes or threads.
 
 JSON parsing holds the GIL, so threads cannot share it out; processes can.
-:func:`ordered_map` sends items to a pool of worker processes and yields the
-results in input order, keeping at most ``window`` items in flight, so a
-file larger than memory streams through in constant space (unlike
-``Pool.imap``, whose feeder thread reads the whole input ahead).
+Numpy kernels release the GIL, so threads share them out without pickling
+their (large) arguments. :func:`ordered_map` sends items to a pool of either
+kind and yields the results in input order, keeping at most ``window`` items
+in flight, so a file larger than memory streams through in constant space
+(unlike ``Pool.imap``, whose feeder thread reads the whole input ahead).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
 
 __all__ = ["cpu_count", "ordered_map"]
@@ -32,14 +33,21 @@ def cpu_count() -> int:
 
 
 def ordered_map(
-    function: Callable[[T], R], items: Iterable[T], workers: int, window: int = 0
+    function: Callable[[T], R],
+    items: Iterable[T],
+    workers: int,
+    window: int = 0,
+    *,
+    threads: bool = False,
 ) -> Iterator[R]:
     """``map(function, items)`` on ``workers`` processes, results in order.
 
-    With ``workers <= 1`` it is plain ``map`` in this process. ``function``
-    must be picklable (a module-level function or a ``functools.partial`` of
-    one). Workers are started with ``spawn``, so no lock or thread of this
-    process is inherited half-held.
+    With ``workers <= 1`` it is plain ``map`` in this process. ``items`` is
+    consumed in this thread, in order. Processes: ``function`` must be
+    picklable (a module-level function or a ``functools.partial`` of one);
+    they are started with ``spawn``, so no lock or thread of this process is
+    inherited half-held. ``threads=True``: worker threads instead, for
+    functions that spend their time in numpy calls.
 
     >>> list(ordered_map(abs, [-3, 2, -1], workers=1))
     [3, 2, 1]
@@ -48,8 +56,11 @@ def ordered_map(
         yield from map(function, items)
         return
     window = window or 2 * workers
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=gc.freeze)
+    if threads:
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="seqscore-map")
+    else:
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=gc.freeze)
     pending: deque = deque()
     try:
         for item in items:

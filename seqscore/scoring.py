@@ -340,7 +340,9 @@ def _scored(prompt_id, candidate, reductions, rank, probability, normalize):
 # ------------------------------------------------------------------ logits
 
 
-def token_scores_from_logits(logits, targets, *, top_k: int = 0) -> TokenScores:
+def token_scores_from_logits(
+    logits, targets, *, top_k: int = 0, workers: int | None = None
+) -> TokenScores:
     """Per-token scores of ``targets`` from aligned logits (row t scores t).
 
     ``is_argmax`` follows lm-evaluation-harness: the target equals the
@@ -349,10 +351,11 @@ def token_scores_from_logits(logits, targets, *, top_k: int = 0) -> TokenScores:
     logits, so a target tied for the top has rank 1 either way. (lm-eval
     takes the argmax of the log-softmax rather than of the logits; the two
     differ only when rounding merges two logits into one log-prob, such as
-    0 and 1e-100, where seqscore keeps the exact order.)
+    0 and 1e-100, where seqscore keeps the exact order.) ``workers``: the
+    kernel's threads (default: one per core).
     """
     targets = np.asarray(targets)
-    stats = token_stats(logits, targets, top_k=top_k)
+    stats = token_stats(logits, targets, top_k=top_k, workers=workers)
     return token_scores_from_stats(stats, slice(None), targets)
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataFormatError, SeqScoreError
+from ..parallel import cpu_count, ordered_map
 from ..scoring import Candidate, Prompt, TokenScores, token_scores_from_logits
 from .records import Rejected
 
@@ -61,14 +62,52 @@ def read_npz(
         n, _, _ = _check_shapes(logits.shape, small, layout, source)
         groups = small.get("group", np.zeros(n, dtype=np.int64))
         found: dict = {}
-        for index in range(n):
-            found.setdefault(groups[index].item(), []).append(
-                _candidate(index, logits, small, layout, source)
-            )
+        for index, item in enumerate(_candidates(n, logits, small, layout, source)):
+            found.setdefault(groups[index].item(), []).append(item)
             if on_progress is not None:
                 on_progress(index + 1, n)
     for key, items in found.items():
         yield from _prompt(str(key), items, source)
+
+
+def _candidates(n, logits, small, layout, source) -> Iterator[Candidate | Rejected]:
+    """Candidates ``0 .. n - 1`` in order, scored on every core.
+
+    With a few candidates per core or more, each candidate is scored whole
+    on one thread, several at once: splitting every candidate's rows between
+    the cores instead makes each one wait for the slower half (1.2-1.6x the
+    time of one kernel call over all rows, measured on 256 candidates of
+    128 x 32,000). Rows are read here, in order (compressed members can only
+    be read that way); a memory-mapped candidate's pages are faulted in by
+    the thread that scores it.
+    """
+    workers = cpu_count()
+    per_candidate = workers > 1 and n >= 2 * workers
+    kernel_workers = 1 if per_candidate else None
+
+    def read(index):
+        try:
+            return index, *_rows(index, logits, small, layout)
+        except SeqScoreError as exc:
+            return Rejected(f"{source}: candidate {index}", str(exc))
+
+    def score(read_rows):
+        if isinstance(read_rows, Rejected):
+            return read_rows
+        index, rows, targets, first = read_rows
+        try:
+            return Candidate(
+                id=str(index),
+                tokens=_score(rows, targets, first, layout, index, kernel_workers),
+                n_chars=_optional_int(small, "n_chars", index),
+                n_bytes=_optional_int(small, "n_bytes", index),
+                unconditional=_optional_float(small, "unconditional", index),
+            )
+        except SeqScoreError as exc:
+            return Rejected(f"{source}: candidate {index}", str(exc))
+
+    reads = map(read, range(n))
+    yield from ordered_map(score, reads, workers if per_candidate else 1, threads=True)
 
 
 @dataclass(frozen=True)
@@ -135,20 +174,6 @@ def _prompt(key: str, items: list, source: str) -> Iterator[Prompt | Rejected]:
     yield Prompt(id=key, candidates=tuple(items), source=f"{source}: group {key}")
 
 
-def _candidate(index, logits, small, layout, source) -> Candidate | Rejected:
-    try:
-        rows, targets, first = _rows(index, logits, small, layout)
-        return Candidate(
-            id=str(index),
-            tokens=_score(rows, targets, first, layout, index),
-            n_chars=_optional_int(small, "n_chars", index),
-            n_bytes=_optional_int(small, "n_bytes", index),
-            unconditional=_optional_float(small, "unconditional", index),
-        )
-    except SeqScoreError as exc:
-        return Rejected(f"{source}: candidate {index}", str(exc))
-
-
 def _rows(index, logits, small, layout):
     """The logits rows and targets that score candidate ``index``."""
     length = int(small["lengths"][index])
@@ -169,9 +194,9 @@ def _rows(index, logits, small, layout):
     return rows, small["input_ids"][index, context:length], context - 1
 
 
-def _score(rows, targets, first, layout, index) -> TokenScores:
+def _score(rows, targets, first, layout, index, workers) -> TokenScores:
     try:
-        return token_scores_from_logits(rows, targets)
+        return token_scores_from_logits(rows, targets, workers=workers)
     except SeqScoreError as exc:
         what = "steps" if layout == "aligned" else "positions"
         raise type(exc)(
