@@ -17,6 +17,8 @@ from seqscore.decoding import beam_search, greedy
 from seqscore.errors import InvalidInputError
 from seqscore.models.hf import HFModel, load_hf
 
+from .test_beam_batch import assert_batch_equals_singles
+
 # Token 47 is this seed's most probable token on average over random contexts
 # (5% against 1/48 = 2%); its output-embedding row is doubled so that, as EOS,
 # it ends hypotheses at different lengths under every length penalty tested.
@@ -165,3 +167,22 @@ def test_missing_model_folder_is_a_data_error(tmp_path):
 def test_model_without_tokenizer_needs_ids(gpt2):
     with pytest.raises(InvalidInputError, match="no tokenizer"):
         HFModel(gpt2).encode("hello")
+
+
+def test_batched_beam_search_equals_the_search_of_each_prompt(gpt2):
+    # HFModel.next_logprobs groups prefixes by length and runs each group
+    # as it comes (no padding). Prompts of different lengths never share a
+    # group, so every model call of the batch runs, per prompt, the very
+    # tensor its single search runs: equality is exact. Expected: singles.
+    model = HFModel(gpt2)
+    prompts = [[5, 6, 7], [3], [10, 11, 12, 13, 14]]
+    for length_penalty, early_stopping in [(1.0, False), (0.0, "never")]:
+        batch, _ = assert_batch_equals_singles(
+            model,
+            prompts,
+            7,
+            3,
+            length_penalty=length_penalty,
+            early_stopping=early_stopping,
+        )
+        assert all(len(r.hypotheses) == 3 for r in batch)
