@@ -489,24 +489,27 @@ def _finish(partial: _Partial, target_logit, plan, out, start, stop) -> None:
             "token is masked at this step, so there is no distribution"
         )
     log_total = np.log(partial.total)
-    normaliser = partial.shift + log_total  # logsumexp of the row
-    # A float32 sum of exp can round a hair below exp(max), making a top
-    # log-prob ~1e-7 positive; log-probs are <= 0 and entropies >= 0 exactly,
-    # so the rounding is clamped here, where it arises.
-    out["logprob"][where] = np.minimum(target_logit - normaliser, 0.0)
+    shift = partial.shift
+    # log p = (z - shift) - log(total): the logsumexp (shift + log total) is
+    # never formed, as at 1e308 it would absorb log(total) and give two tied
+    # maxima log-prob 0 instead of -log 2. A float32 sum of exp can round a
+    # hair below exp(max), making a top log-prob ~1e-7 positive; log-probs
+    # are <= 0 and entropies >= 0 exactly, so the rounding is clamped here.
+    out["logprob"][where] = np.minimum((target_logit - shift) - log_total, 0.0)
     if not plan.full:
         return
     out["rank"][where] = partial.greater + 1
     out["argmax"][where] = partial.argmax
     peak = partial.peak.astype(np.float64)
-    out["argmax_logprob"][where] = np.minimum(peak - normaliser, 0.0)
+    out["argmax_logprob"][where] = np.minimum((peak - shift) - log_total, 0.0)
     out["entropy"][where] = np.maximum(
         log_total - partial.weighted / partial.total, 0.0
     )
     if plan.top_k:
         top = partial.top_values.astype(np.float64)
         out["top_ids"][where] = partial.top_ids
-        out["top_logprobs"][where] = np.minimum(top - normaliser[:, None], 0.0)
+        top_logprobs = (top - shift[:, None]) - log_total[:, None]
+        out["top_logprobs"][where] = np.minimum(top_logprobs, 0.0)
 
 
 # ----------------------------------------------------------- memory release

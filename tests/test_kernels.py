@@ -121,6 +121,24 @@ def test_logits_in_every_numeric_regime():
         assert_matches(token_stats(z, t, top_k=2), reference(z, t, 2), tolerance(z))
 
 
+@pytest.mark.parametrize(
+    ("dtype", "big"), [(np.float64, 1e308), (np.float32, 3e38), (np.float64, 1e16)]
+)
+def test_tied_maxima_of_huge_magnitude_each_get_minus_log_two(dtype, big):
+    """Two tied maxima at any magnitude have log-prob -log 2 each (closed form:
+    the third entry is at least ``big`` below them, so its share underflows).
+    A logsumexp formed as ``big + log 2`` rounds back to ``big`` at these
+    magnitudes (the error that gave 0 here)."""
+    z = np.array([[big, big, -big]], dtype=dtype)
+    stats = token_stats(z, [1], top_k=2)
+    assert stats.logprob[0] == pytest.approx(-np.log(2), abs=1e-15)
+    assert stats.argmax_logprob[0] == pytest.approx(-np.log(2), abs=1e-15)
+    np.testing.assert_allclose(stats.top_logprobs[0], [-np.log(2)] * 2, atol=1e-15)
+    assert stats.entropy[0] == pytest.approx(np.log(2), abs=1e-15)
+    assert stats.rank[0] == 1 and stats.is_argmax[0]
+    assert token_logprobs(z, [1])[0] == pytest.approx(-np.log(2), abs=1e-15)
+
+
 def test_both_threads_give_the_same_answer():
     rng = np.random.default_rng(3)
     z = rng.normal(size=(300, 4000)).astype(np.float32)  # above the parallel cutoff
