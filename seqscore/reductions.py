@@ -103,12 +103,21 @@ def reduce(
         mean=total / n_tokens,
         char=per(n_chars),
         byte=per(n_bytes),
-        length_penalty=total / n_tokens**alpha,
-        gnmt=total / ((5 + n_tokens) / 6) ** alpha,
+        length_penalty=_over_power(total, n_tokens, alpha),
+        gnmt=_over_power(total, (5 + n_tokens) / 6, alpha),
         perplexity=_exp(-total / n_tokens),
         bits_per_byte=None if not n_bytes else -total / n_bytes / math.log(2),
         pmi=None if unconditional is None else total - unconditional,
     )
+
+
+def _over_power(total: float, base: float, alpha: float) -> float:
+    """``total / base**alpha``; 0 or infinite where the power leaves the
+    float range (``base**alpha`` overflows, or underflows to 0)."""
+    try:
+        return total / base**alpha
+    except (OverflowError, ZeroDivisionError):
+        return total * _exp(-alpha * math.log(base)) if total else 0.0
 
 
 def _exp(x: float) -> float:

@@ -202,3 +202,20 @@ def test_help_teaches():
     assert result.exit_code == 0
     for phrase in ("--normalize", "--on-error", "Examples:", "weakest"):
         assert phrase in result.stdout
+
+
+@pytest.mark.parametrize("alpha", ["nan", "inf", "-inf"])
+def test_a_non_finite_alpha_is_a_usage_error(alpha):
+    result = run(FIXTURES / "seqscore.jsonl", "--alpha", alpha)
+    assert result.exit_code == 2
+    assert "--alpha" in result.output and "finite" in result.output
+
+
+def test_an_extreme_alpha_gives_the_limits_not_a_traceback():
+    # S / L**5000 is S for L = 1 and below 1e-1500 in size for L >= 2, which
+    # rounds to 0 (L**5000 itself overflows a float)
+    result = run(FIXTURES / "seqscore.jsonl", "--alpha", "5000", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    for row in csv.DictReader(io.StringIO(result.output)):
+        expected = float(row["score"]) if row["n_tokens"] == "1" else 0.0
+        assert float(row["length_penalty"]) == expected

@@ -163,6 +163,17 @@ def test_reduction_edge_cases():
         reduce(-1.0, 1).value("pmi")
 
 
+def test_length_penalties_past_the_float_range_are_zero_or_infinite():
+    """``S / L**alpha`` where ``L**alpha`` overflows (-> 0, the sign kept) or
+    underflows to 0 (-> -inf): the limits, not an OverflowError or a
+    ZeroDivisionError."""
+    large, small = reduce(-3.0, 40, alpha=1000.0), reduce(-3.0, 40, alpha=-1000.0)
+    assert large.length_penalty == 0.0 and large.gnmt == 0.0
+    assert small.length_penalty == -math.inf and small.gnmt == -math.inf
+    assert reduce(0.0, 40, alpha=-1000.0).length_penalty == 0.0
+    assert reduce(-3.0, 40, alpha=2.0).length_penalty == -3.0 / 1600  # unchanged
+
+
 # ----------------------------------------------------------------- ranking
 
 

@@ -13,7 +13,12 @@ from ..formats.output import json_value, open_output
 from ..formats.records import Rejected
 from ..pairwise import Comparison, compare
 from ..scoring import Prompt
-from .options import input_format_option, output_option, report_format_option
+from .options import (
+    alpha_option,
+    input_format_option,
+    output_option,
+    report_format_option,
+)
 
 
 @click.command("compare")
@@ -23,13 +28,7 @@ from .options import input_format_option, output_option, report_format_option
 @click.option(
     "--all", "every_pair", is_flag=True, help="Compare the winner with every candidate."
 )
-@click.option(
-    "--alpha",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Exponent of the length_penalty and gnmt normalisations.",
-)
+@alpha_option()
 @report_format_option()
 @output_option()
 def compare_command(file, input_format, prompt_ids, every_pair, alpha, fmt, output):

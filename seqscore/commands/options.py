@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 
 import click
@@ -11,6 +12,7 @@ from ..formats.inputs import INPUT_FORMATS
 from ..formats.output import FORMATS
 
 __all__ = [
+    "alpha_option",
     "format_option",
     "input_format_option",
     "output_option",
@@ -47,6 +49,25 @@ def report_format_option(choices=REPORTS):
         help="Output format: text for reading, markdown for a document, json for "
         "programs.",
     )
+
+
+def alpha_option():
+    """``--alpha``: the exponent of the length_penalty and gnmt reductions."""
+    return click.option(
+        "--alpha",
+        type=float,
+        default=1.0,
+        show_default=True,
+        callback=_finite,
+        help="Exponent of the length_penalty (sum / L^alpha) and gnmt "
+        "(sum / ((5 + L) / 6)^alpha) reductions.",
+    )
+
+
+def _finite(context, parameter, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, got {value}")
+    return value
 
 
 def input_format_option(choices=INPUT_FORMATS):

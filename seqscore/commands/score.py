@@ -19,6 +19,7 @@ from ..models.examples import example_prompts, scored_examples
 from ..reductions import RANKABLE
 from ..scoring import Prompt, score_prompt
 from .options import (
+    alpha_option,
     format_option,
     input_format_option,
     output_option,
@@ -89,13 +90,7 @@ def _table_columns(normalize: str) -> list[Column]:
     "token), char / byte (per character / UTF-8 byte, as lm-eval acc_norm / "
     "acc_bytes), length_penalty (sum / L^alpha, as Hugging Face), gnmt, pmi.",
 )
-@click.option(
-    "--alpha",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Exponent of the length_penalty and gnmt reductions.",
-)
+@alpha_option()
 @click.option("--sort", is_flag=True, help="List each prompt's candidates best first.")
 @click.option("--top", type=click.IntRange(min=1), help="Keep the N best per prompt.")
 @click.option(
