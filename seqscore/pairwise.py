@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InvalidInputError
 from .reductions import RANKABLE
 from .scoring import Candidate
 
@@ -47,7 +48,9 @@ class Comparison:
     ``tail_b`` are the summed log-probs past the shorter candidate;
     ``deciding_steps`` are ``a``'s losses that decide it (empty when ``a``
     wins); ``flips`` maps each normalisation whose winner differs from the
-    sum's to its margin ``a - b``.
+    sum's to its margin ``a - b``. ``tokens_a`` and ``tokens_b`` name each
+    token in the explanation (the repr of its text, else ``token id N``;
+    None when the input has neither).
     """
 
     a: str
@@ -87,8 +90,14 @@ def compare(a: Candidate, b: Candidate, alpha: float = 1.0) -> Comparison:
     {'char': 0.2313, 'byte': 0.2313}
     """
     la, lb = a.tokens.logprob, b.tokens.logprob
+    if np.sum(la) == np.sum(lb) == -np.inf:
+        raise InvalidInputError(
+            f"candidates {a.id!r} and {b.id!r} both have probability 0 (a -inf "
+            "token log-prob): there is no margin to decompose"
+        )
     n = min(len(la), len(lb))
-    step_margin = la[:n] - lb[:n]
+    with np.errstate(invalid="ignore"):  # a step where both are -inf: NaN
+        step_margin = la[:n] - lb[:n]
     tail_a, tail_b = float(np.sum(la[n:])), float(np.sum(lb[n:]))
     margin = float(np.sum(la) - np.sum(lb))
     return Comparison(
@@ -103,9 +112,18 @@ def compare(a: Candidate, b: Candidate, alpha: float = 1.0) -> Comparison:
         tail_b=tail_b,
         deciding_steps=_deciding_steps(step_margin, margin),
         flips=_flips(a, b, margin, alpha),
-        tokens_a=a.tokens.token,
-        tokens_b=b.tokens.token,
+        tokens_a=_labels(a.tokens),
+        tokens_b=_labels(b.tokens),
     )
+
+
+def _labels(tokens) -> tuple[str, ...] | None:
+    """How the explanation names each token: its text, else its id."""
+    if tokens.token is not None:
+        return tuple(repr(text) for text in tokens.token)
+    if tokens.token_id is not None:
+        return tuple(f"token id {int(i)}" for i in tokens.token_id)
+    return None
 
 
 def _deciding_steps(step_margin: np.ndarray, margin: float) -> tuple[int, ...]:
@@ -144,9 +162,10 @@ def _explain(c: Comparison):
     )
     ties = c.shared_steps - c.wins - c.losses
     yield (
-        f"At the {c.shared_steps} shared steps, {c.a!r} has the more likely token "
-        f"at {c.wins} and the less likely at {c.losses}"
-        + (f" (equally likely at {ties})" if ties else "")
+        f"Over the {count(c.shared_steps, 'shared step')}, {c.a!r} has the more "
+        f"likely token {count(c.wins, 'time')} and the less likely "
+        f"{count(c.losses, 'time')}"
+        + (f" (equally likely {count(ties, 'time')})" if ties else "")
         + f": {_sum_sign(c.step_margin[c.step_margin > 0])} gained, "
         f"{_sum_sign(c.step_margin[c.step_margin < 0])} lost."
     )
@@ -180,5 +199,10 @@ def _sum_sign(values: np.ndarray) -> str:
     return f"{abs(float(np.sum(values))):.3f} nats"
 
 
-def _token(tokens, t: int) -> str:
-    return f"token {t}" if tokens is None else repr(tokens[t])
+def count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless ``n`` is 1: ``count(2, "step")``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _token(labels, t: int) -> str:
+    return "its token" if labels is None else labels[t]

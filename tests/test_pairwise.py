@@ -1,6 +1,7 @@
 """Pairwise decomposition: its accounting identities and the compare command."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqscore.cli import main
+from seqscore.errors import InvalidInputError
 from seqscore.pairwise import compare
 from seqscore.scoring import Candidate, TokenScores
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 logprob_lists = st.lists(st.floats(-20, 0, allow_nan=False), min_size=1, max_size=12)
 
@@ -66,8 +70,8 @@ def test_the_textbook_paradox_is_explained_with_checkable_numbers():
     text = c.explanation()
     assert "'a' loses to 'b' by 2.300 nats" in text
     assert (
-        "more likely token at 3 and the less likely at 1: 1.200 nats gained, "
-        "3.500 nats lost" in text
+        "more likely token 3 times and the less likely 1 time: 1.200 nats "
+        "gained, 3.500 nats lost" in text
     )
     assert "step 3: ' dog' costs 3.500 nats against ' cat'" in text
     assert "Normalised by mean" not in text  # per token, b still wins
@@ -95,8 +99,8 @@ def test_compare_command_text(tmp_path):
     assert "So 'bold' wins most steps yet loses" in result.stdout
     assert "Normalised by char, the winner flips to 'bold'" in result.stdout
     assert result.stdout.rstrip().endswith(
-        "1 prompts; 1 candidates win most steps yet lose; 1 would win under a "
-        "length normalisation."
+        "1 prompt; candidates that win most steps yet lose: 1; that a length "
+        "normalisation would make the winner: 1."
     )
 
 
@@ -109,3 +113,36 @@ def test_compare_command_json_and_errors(tmp_path):
     missing = CliRunner().invoke(main, ["compare", path, "--prompt", "nope"])
     assert missing.exit_code == 1 and "no prompt with id nope" in missing.stderr
     assert CliRunner().invoke(main, ["compare"]).exit_code == 2
+
+
+def test_npz_candidates_are_named_by_token_id_and_counts_read_as_counts():
+    # fixtures/aligned.npz prompt 3: candidate 7's first target is id 7, the
+    # winner's (candidate 5) id 12 (read from the fixture's targets)
+    result = CliRunner().invoke(
+        main, ["compare", str(FIXTURES / "aligned.npz"), "--prompt", "3", "--all"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "step 0: token id 7 costs 1.862 nats against token id 12" in result.stdout
+    assert "the less likely 2 times" in result.stdout
+
+
+def test_candidates_of_probability_zero_are_not_compared(tmp_path):
+    record = {
+        "id": "x",
+        "candidates": [
+            {"id": "a", "logprobs": [float("-inf")]},
+            {"id": "b", "logprobs": [float("-inf")]},
+        ],
+    }
+    path = tmp_path / "inf.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    for fmt in ("text", "markdown"):
+        result = CliRunner().invoke(main, ["compare", str(path), "--format", fmt])
+        assert result.exit_code == 0, result.stderr
+        assert "very candidate has probability 0" in result.stdout
+        assert "nan" not in result.stdout
+    with pytest.raises(InvalidInputError, match="both have probability 0"):
+        compare(
+            Candidate("a", TokenScores(np.array([-np.inf]))),
+            Candidate("b", TokenScores(np.array([-1.0, -np.inf]))),
+        )

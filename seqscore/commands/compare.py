@@ -11,7 +11,7 @@ from ..errors import DataFormatError
 from ..formats.inputs import read_prompts
 from ..formats.output import json_value, open_output
 from ..formats.records import Rejected
-from ..pairwise import Comparison, compare
+from ..pairwise import Comparison, compare, count
 from ..scoring import Prompt
 from .options import (
     alpha_option,
@@ -52,17 +52,24 @@ def compare_command(file, input_format, prompt_ids, every_pair, alpha, fmt, outp
                 raise DataFormatError(prompt.message())
             if wanted and prompt.id not in wanted:
                 continue
-            results.append((prompt, _comparisons(prompt, every_pair, alpha)))
-        if wanted - {p.id for p, _ in results}:
-            missing = ", ".join(sorted(wanted - {p.id for p, _ in results}))
+            results.append((prompt, *_comparisons(prompt, every_pair, alpha)))
+        if wanted - {result[0].id for result in results}:
+            missing = ", ".join(sorted(wanted - {result[0].id for result in results}))
             raise DataFormatError(f"no prompt with id {missing}")
         _RENDER[fmt](results, out)
 
 
-def _comparisons(prompt: Prompt, every_pair: bool, alpha: float) -> list[Comparison]:
-    """The winner against the runner-up and every surprising rival."""
+def _comparisons(
+    prompt: Prompt, every_pair: bool, alpha: float
+) -> tuple[list[Comparison], str | None]:
+    """``(comparisons, note)``: the winner against the runner-up and every
+    surprising rival; the note says why there is nothing to compare."""
+    if len(prompt.candidates) < 2:
+        return [], "only one candidate: nothing to compare"
     totals = np.array([np.sum(c.tokens.logprob) for c in prompt.candidates])
     order = np.argsort(-totals, kind="stable")
+    if totals[order[0]] == -np.inf:
+        return [], "every candidate has probability 0 (a -inf token log-prob)"
     winner = prompt.candidates[order[0]]
     found = []
     for rank, index in enumerate(order[1:], start=2):
@@ -70,28 +77,33 @@ def _comparisons(prompt: Prompt, every_pair: bool, alpha: float) -> list[Compari
         comparison = compare(prompt.candidates[index], winner, alpha)
         if every_pair or rank == 2 or comparison.paradox or comparison.flips:
             found.append(comparison)
-    return found
+    return found, None
 
 
 def _text(results, out) -> None:
     paradoxes = flips = 0
-    for prompt, comparisons in results:
-        out.write(f"== prompt {prompt.id} ({len(prompt.candidates)} candidates)\n")
-        if not comparisons:
-            out.write("only one candidate: nothing to compare\n\n")
+    for prompt, comparisons, note in results:
+        out.write(
+            f"== prompt {prompt.id} ({count(len(prompt.candidates), 'candidate')})\n"
+        )
+        if note:
+            out.write(note + "\n\n")
         for comparison in comparisons:
             out.write(comparison.explanation() + "\n\n")
             paradoxes += comparison.paradox
             flips += bool(comparison.flips)
     out.write(
-        f"{len(results)} prompts; {paradoxes} candidates win most steps yet lose; "
-        f"{flips} would win under a length normalisation.\n"
+        f"{count(len(results), 'prompt')}; candidates that win most steps yet "
+        f"lose: {paradoxes}; that a length normalisation would make the winner: "
+        f"{flips}.\n"
     )
 
 
 def _markdown(results, out) -> None:
-    for prompt, comparisons in results:
+    for prompt, comparisons, note in results:
         out.write(f"## Prompt `{prompt.id}`\n\n")
+        if note:
+            out.write(note[0].upper() + note[1:] + ".\n\n")
         for comparison in comparisons:
             lines = comparison.explanation().splitlines()
             out.write(f"**{lines[0]}**\n\n")
@@ -116,7 +128,7 @@ def _json(results, out) -> None:
             "flips": c.flips,
             "explanation": c.explanation(),
         }
-        for prompt, comparisons in results
+        for prompt, comparisons, _ in results
         for c in comparisons
     ]
     json.dump(json_value(records), out, indent=1, ensure_ascii=False)
