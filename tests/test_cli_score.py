@@ -219,3 +219,33 @@ def test_an_extreme_alpha_gives_the_limits_not_a_traceback():
     for row in csv.DictReader(io.StringIO(result.output)):
         expected = float(row["score"]) if row["n_tokens"] == "1" else 0.0
         assert float(row["length_penalty"]) == expected
+
+
+def test_an_output_folder_that_does_not_exist_is_named_as_given(tmp_path):
+    target = tmp_path / "missing" / "scores.csv"
+    result = run(FIXTURES / "seqscore.jsonl", "-o", target)
+    assert result.exit_code == 1
+    assert f"{target}: cannot write here" in result.stderr
+    assert ".scores.csv." not in result.stderr  # not the temporary file
+
+
+def test_tokens_without_a_json_format_is_a_usage_error():
+    result = run(FIXTURES / "seqscore.jsonl", "--tokens", "--format", "csv")
+    assert result.exit_code == 2
+    assert "--tokens needs --format json or jsonl" in result.output
+
+
+def test_rejects_and_output_on_the_same_file_is_a_usage_error(tmp_path):
+    target = tmp_path / "out.jsonl"
+    result = run(
+        FIXTURES / "seqscore.jsonl",
+        "--on-error",
+        "skip",
+        "--rejects",
+        target,
+        "-o",
+        target,
+    )
+    assert result.exit_code == 2
+    assert "name the same file" in result.output
+    assert not target.exists()

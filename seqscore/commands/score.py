@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import textwrap
 from collections.abc import Iterator
 from functools import partial
@@ -161,6 +162,10 @@ def score_command(
     """
     if rejects and on_error != "skip":
         raise click.UsageError("--rejects needs --on-error skip")
+    if with_tokens and fmt not in ("json", "jsonl"):
+        raise click.UsageError("--tokens needs --format json or jsonl")
+    if rejects and output != "-" and _same_file(rejects, output):
+        raise click.UsageError("--rejects and --output name the same file")
     rejected: list[Rejected] = []
     counts = {"prompts": 0, "candidates": 0}
     transform = partial(
@@ -228,6 +233,12 @@ def _records(results, on_error, rejected, counts):
         counts["prompts"] += 1
         counts["candidates"] += len(result)
         yield from result
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b) or (
+        os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    )
 
 
 def score_item(item, *, normalize, alpha, sort, top, with_tokens):

@@ -212,9 +212,12 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
     """
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(target)}.", suffix=suffix, dir=folder
-    )
+    try:
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{os.path.basename(target)}.", suffix=suffix, dir=folder
+        )
+    except OSError as exc:  # name the user's path, not the temporary one
+        raise OSError(exc.errno, f"cannot write here: {exc.strerror}", target) from None
     os.close(handle)
     try:
         yield temporary
