@@ -107,12 +107,14 @@ def as_targets(targets, vocab_size: int, name: str = "targets") -> np.ndarray:
         raise InvalidInputError(
             f"{name} must be integer token ids, got dtype {array.dtype}"
         )
-    array = array.astype(np.int64, copy=False)
+    # checked before the cast, which would wrap 2**63 (uint64) or 1e20 around
     outside = (array < 0) | (array >= vocab_size)
     if outside.any():
         position = tuple(np.argwhere(outside)[0])
+        value = array[position]
+        shown = int(value) if array.dtype.kind in "iu" else float(value)
         raise InvalidInputError(
-            f"{format_index(position, name)} = {int(array[position])} is outside "
+            f"{format_index(position, name)} = {shown} is outside "
             f"the vocabulary [0, {vocab_size})"
         )
-    return array
+    return array.astype(np.int64, copy=False)

@@ -195,6 +195,20 @@ def test_target_outside_the_vocabulary_names_the_position():
         token_logprobs(np.zeros((1, 5)), [-1])
 
 
+@pytest.mark.parametrize(
+    ("targets", "shown"),
+    [
+        (np.array([0, 2**63 + 5], np.uint64), "9223372036854775813"),
+        ([0.0, 1e20], "1e+20"),
+    ],
+)
+def test_a_huge_target_is_reported_as_given_not_wrapped(targets, shown):
+    with pytest.raises(
+        InvalidInputError, match=rf"targets\[1\] = {re.escape(shown)} is"
+    ):
+        token_stats(np.zeros((2, 3)), targets)
+
+
 def test_nan_names_step_and_token():
     z = np.zeros((2, 3, 5), dtype=np.float32)
     z[1, 2, 4] = np.nan
