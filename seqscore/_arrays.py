@@ -33,8 +33,36 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     raise InvalidInputError(f"logits must be real numbers, got dtype {dtype}")
 
 
+def check_integer(value, name: str, *, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``: not a bool, a fraction, a string
+    or an infinity (``3.0`` is 3), else an error naming ``name``.
+
+    >>> check_integer(3.0, "top_k", minimum=0)
+    3
+    """
+    try:
+        whole = not isinstance(value, bool) and int(value) == value
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or value < minimum:
+        raise InvalidInputError(
+            f"{name} must be an integer >= {minimum}, got {value!r}"
+        )
+    return int(value)
+
+
+def reject_masked(values, name: str = "logits") -> None:
+    """A masked array's mask would be silently dropped: say how to mask."""
+    if isinstance(values, np.ma.MaskedArray):
+        raise InvalidInputError(
+            f"{name} is a masked array: set masked entries to -inf instead "
+            "(np.ma.filled(z, -np.inf))"
+        )
+
+
 def as_float_array(values, name: str = "logits") -> np.ndarray:
     """``values`` as an ndarray in its compute dtype (no copy when possible)."""
+    reject_masked(values, name)
     try:
         array = np.asarray(values)
     except ValueError as exc:  # ragged nested lists
@@ -112,7 +140,8 @@ def as_targets(targets, vocab_size: int, name: str = "targets") -> np.ndarray:
     if outside.any():
         position = tuple(np.argwhere(outside)[0])
         value = array[position]
-        shown = int(value) if array.dtype.kind in "iu" else float(value)
+        whole = array.dtype.kind in "iu" or float(value).is_integer()
+        shown = int(value) if whole else float(value)
         raise InvalidInputError(
             f"{format_index(position, name)} = {shown} is outside "
             f"the vocabulary [0, {vocab_size})"

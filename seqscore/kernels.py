@@ -44,7 +44,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._arrays import as_targets, compute_dtype, raise_for_bad_logit, row_label
+from ._arrays import (
+    as_targets,
+    check_integer,
+    compute_dtype,
+    raise_for_bad_logit,
+    reject_masked,
+    row_label,
+)
 from .errors import InvalidInputError, ShapeError
 from .parallel import cpu_count
 
@@ -151,8 +158,8 @@ def token_stats(
     """
     rows, targets, out_shape = _prepare(logits, targets)
     n, vocab = rows.shape
-    top_k = int(top_k)
-    if not 0 <= top_k <= vocab:
+    top_k = check_integer(top_k, "top_k", minimum=0)
+    if top_k > vocab:
         raise InvalidInputError(f"top_k must be in [0, {vocab}], got {top_k}")
     plan = _make_plan(rows, out_shape, full=True, top_k=top_k)
     out = {
@@ -180,6 +187,7 @@ def token_stats(
 
 def _prepare(logits, targets):
     """Logits as a 2-D ``(steps, V)`` view, targets checked and flattened."""
+    reject_masked(logits)
     if not isinstance(logits, np.ndarray):
         logits = np.asarray(logits)
     compute_dtype(logits.dtype)  # rejects complex / object / strings

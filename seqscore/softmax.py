@@ -62,6 +62,10 @@ def _shifted(z, axis: int, temperature: float, *, need_distribution: bool):
     z = as_float_array(z)
     if z.ndim == 0:
         raise ShapeError("logits must have at least one dimension (the vocabulary)")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise InvalidInputError(f"axis must be an integer, got {axis!r}")
+    if not -z.ndim <= axis < z.ndim:
+        raise ShapeError(f"axis {axis} is out of range for logits of shape {z.shape}")
     if z.shape[axis] == 0:
         if need_distribution:
             raise InvalidInputError(

@@ -199,7 +199,7 @@ def test_target_outside_the_vocabulary_names_the_position():
     ("targets", "shown"),
     [
         (np.array([0, 2**63 + 5], np.uint64), "9223372036854775813"),
-        ([0.0, 1e20], "1e+20"),
+        ([0.0, 1e20], "100000000000000000000"),
     ],
 )
 def test_a_huge_target_is_reported_as_given_not_wrapped(targets, shown):

@@ -16,6 +16,7 @@ from seqscore import (
     log_softmax,
     logsumexp,
     softmax,
+    token_stats,
 )
 from tests.strategies import FLOAT_DTYPES, logit_vectors
 
@@ -242,3 +243,27 @@ def test_cross_entropy_rejects_bad_labels():
         cross_entropy([[0.0, 1.0]], [0, 1])
     with pytest.raises(InvalidInputError, match="integer"):
         cross_entropy([[0.0, 1.0]], [0.5])
+
+
+@pytest.mark.parametrize("function", [softmax, log_softmax, logsumexp])
+def test_an_axis_out_of_range_is_a_shape_error(function):
+    with pytest.raises(ShapeError, match="axis 5 is out of range"):
+        function([1.0, 2.0], axis=5)
+    with pytest.raises(InvalidInputError, match="axis must be an integer"):
+        function([1.0, 2.0], axis=0.5)
+
+
+def test_a_masked_array_is_refused_rather_than_unmasked():
+    # np.asarray drops the mask: the masked entry would get probability
+    masked = np.ma.array([1.0, 2.0, 3.0], mask=[0, 1, 0])
+    with pytest.raises(InvalidInputError, match=r"masked array.*-inf"):
+        softmax(masked)
+    with pytest.raises(InvalidInputError, match="masked array"):
+        token_stats(np.ma.array([[1.0, 2.0]], mask=[[0, 1]]), [0])
+    assert softmax(np.ma.filled(masked, -np.inf))[1] == 0.0
+
+
+@pytest.mark.parametrize("top_k", [1.5, "2", True, -1])
+def test_top_k_must_be_a_whole_number(top_k):
+    with pytest.raises(InvalidInputError, match="top_k must be an integer"):
+        token_stats(np.zeros((1, 3)), [0], top_k=top_k)

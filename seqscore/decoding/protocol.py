@@ -40,6 +40,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .._arrays import check_integer
 from ..errors import InvalidInputError, ShapeError
 from ..kernels import map_row_spans
 
@@ -227,9 +228,7 @@ def check_prompt(
 def check_count(value, name: str) -> int:
     """``value`` as an int >= 1 (not a bool, not a fraction), or an error
     naming ``name``."""
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise InvalidInputError(f"{name} must be an integer >= 1, got {value}")
-    return int(value)
+    return check_integer(value, name, minimum=1)
 
 
 def check_max_tokens(max_tokens: int) -> int:

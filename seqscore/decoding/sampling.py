@@ -111,8 +111,7 @@ def sample(
         )
     prompt = check_prompt(model, prompt)
     max_tokens = check_max_tokens(max_tokens)
-    if isinstance(num_samples, bool) or int(num_samples) < 1:
-        raise InvalidInputError(f"num_samples must be >= 1, got {num_samples}")
+    num_samples = check_count(num_samples, "num_samples")
     settings = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
     sampling_distribution(np.zeros((1, 1)), **settings)  # validate up front
     paths: list[list[int]] = [[] for _ in range(int(num_samples))]
