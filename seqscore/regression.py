@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._arrays import as_targets
+from ._arrays import as_targets, check_integer
 from .errors import InvalidInputError, ShapeError
 from .softmax import cross_entropy, cross_entropy_grad, log_softmax, softmax
 
@@ -81,9 +81,9 @@ class SoftmaxRegression:
         """Fit ``W`` and ``b`` to features ``X`` (N, d) and labels ``y`` (N,)."""
         X = _features(X)
         self._check_settings()
-        n_classes = int(n_classes) if n_classes is not None else int(np.max(y)) + 1
         y = _labels(y, len_x=X.shape[0], n_classes=n_classes)
         rng = np.random.default_rng(self.rng)
+        n_classes = int(n_classes) if n_classes is not None else int(y.max()) + 1
         params = [np.zeros((X.shape[1], n_classes)), np.zeros(n_classes)]
         velocity = [np.zeros_like(p) for p in params]
         step, batch_size = self._initial_step(X), int(self.batch_size)
@@ -208,18 +208,23 @@ class SoftmaxRegression:
     def _check_settings(self) -> None:
         if not (np.isfinite(self.l2) and self.l2 >= 0):
             raise InvalidInputError(f"l2 must be >= 0, got {self.l2}")
-        if int(self.batch_size) < 1 or int(self.max_epochs) < 1:
-            raise InvalidInputError("batch_size and max_epochs must be >= 1")
+        check_integer(self.batch_size, "batch_size", minimum=1)
+        check_integer(self.max_epochs, "max_epochs", minimum=1)
         if not 0 <= self.momentum < 1:
             raise InvalidInputError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.learning_rate != "auto" and not float(self.learning_rate) > 0:
+        rate = self.learning_rate
+        if rate != "auto" and not (_is_number(rate) and np.isfinite(rate) and rate > 0):
             raise InvalidInputError(
-                f"learning_rate must be > 0 or 'auto', got {self.learning_rate}"
+                f"learning_rate must be a finite number > 0 or 'auto', got {rate!r}"
             )
 
     def _require_fit(self) -> None:
         if self.coef_ is None:
             raise InvalidInputError("the model is not fitted yet: call fit(X, y)")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
 def _is_sparse(X) -> bool:
@@ -235,22 +240,31 @@ def _features(X):
         X = sys.modules["scipy.sparse"].csr_matrix(X, dtype=np.float64)
         values = X.data
     else:
-        X = np.asarray(X, dtype=np.float64)
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"X must be numeric: {exc}") from None
         values = X
     if X.ndim != 2:
         raise ShapeError(f"X must be 2-D (rows, features), got shape {X.shape}")
     if X.shape[0] == 0:
         raise InvalidInputError("X has no rows")
+    if X.shape[1] == 0:
+        raise InvalidInputError("X has no features (columns)")
     if not np.all(np.isfinite(values)):
         raise InvalidInputError("X contains NaN or infinite values")
     return X
 
 
-def _labels(y, len_x: int, n_classes: int) -> np.ndarray:
+def _labels(y, len_x: int, n_classes: int | None) -> np.ndarray:
+    """Class ids 0..n_classes-1 (by default, up to the largest label)."""
     y = np.asarray(y)
     if y.shape != (len_x,):
         raise ShapeError(f"y of shape {y.shape} does not match X with {len_x} rows")
-    return as_targets(y, n_classes, name="y")
+    if n_classes is None:
+        y = as_targets(y, np.iinfo(np.int64).max, name="y")  # ids >= 0, whole
+        return y
+    return as_targets(y, check_integer(n_classes, "n_classes", minimum=1), name="y")
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator):

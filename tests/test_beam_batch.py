@@ -624,3 +624,11 @@ def test_a_wrong_shape_in_a_batch_is_a_shape_error(fault, at):
         beam_search_batch(
             Faulty(fault, at), PROMPTS_WITH_A_BAD_ONE, 4, 2, early_stopping="never"
         )
+
+
+def test_a_prompt_that_is_not_a_sequence_of_ids_is_named():
+    tree = textbook_tree()
+    with pytest.raises(InvalidInputError, match=r"prompts\[0\] must be a sequence"):
+        beam_search_batch(tree, [0, 1], 4)
+    with pytest.raises(InvalidInputError, match=r"model\.encode"):
+        beam_search(tree, "A", 4)

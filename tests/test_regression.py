@@ -95,3 +95,29 @@ def test_bad_input():
     fitted = SoftmaxRegression(max_epochs=2).fit(X, y)
     with pytest.raises(ShapeError, match="features"):
         fitted.predict(X[:, :2])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda X, y: (X[:, :0], y), "no features"),
+        (lambda X, y: (X, np.array(["a"] * len(y))), "integer"),
+        (lambda X, y: (X, np.where(np.arange(len(y)) == 1, np.nan, y)), "integer"),
+        (lambda X, y: ([["a", 1.0]] * len(y), y), "numeric"),
+    ],
+)
+def test_unusable_data_is_an_input_error_not_a_numpy_error(change, message):
+    X, y = small_data_set(n=10)
+    X, y = change(X, y)
+    with pytest.raises(InvalidInputError, match=message):
+        SoftmaxRegression(max_epochs=2).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"learning_rate": "fast"}, {"learning_rate": True}, {"batch_size": 1.5}],
+)
+def test_unusable_settings_are_named(settings):
+    X, y = small_data_set(n=10)
+    with pytest.raises(InvalidInputError, match=next(iter(settings))):
+        SoftmaxRegression(**settings).fit(X, y)

@@ -207,6 +207,13 @@ def check_prompt(
     ...
     seqscore.errors.InvalidInputError: prompt[0] = 2 is outside the vocabulary [0, 2)
     """
+    if isinstance(prompt, (str, bytes)) or not isinstance(
+        prompt, (Sequence, np.ndarray)
+    ):
+        raise InvalidInputError(
+            f"{name} must be a sequence of token ids, got {prompt!r} (use "
+            "model.encode(text) for text)"
+        )
     size = len(model.vocab)
     ids = []
     for position, token in enumerate(prompt):
