@@ -69,9 +69,18 @@ def test_bad_usage_exits_2(run):
     assert run("nonexistent").exit_code == 2
 
 
-def test_bad_temperature_is_bad_data(run):
-    result = run("softmax", "-t", "0", "1", "2")
-    assert result.exit_code == 1 and "temperature" in result.stderr
+@pytest.mark.parametrize("temperature", ["0", "-1", "nan", "inf"])
+def test_a_temperature_that_is_not_a_finite_positive_number_is_a_usage_error(
+    run, temperature
+):
+    result = run("softmax", "-t", temperature, "1", "2")
+    assert result.exit_code == 2 and "--temperature" in result.stderr
+
+
+def test_a_literal_beyond_the_float_range_is_not_read_as_infinity(run):
+    result = run("softmax", "1e400", "1")
+    assert result.exit_code == 2
+    assert "'1e400') is outside the float64 range" in result.stderr
 
 
 def test_output_file_is_written_atomically(run, tmp_path):

@@ -16,6 +16,7 @@ __all__ = [
     "format_option",
     "input_format_option",
     "output_option",
+    "positive_finite",
     "progress_callback",
     "progress_option",
     "report_format_option",
@@ -67,6 +68,13 @@ def alpha_option():
 def _finite(context, parameter, value):
     if value is not None and not math.isfinite(value):
         raise click.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
+def positive_finite(context, parameter, value):
+    """Click callback: the option's value must be a finite number > 0."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a finite number > 0, got {value}")
     return value
 
 

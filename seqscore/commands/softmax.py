@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 
@@ -11,7 +12,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..formats.output import Column, open_output, write_records
 from ..softmax import log_softmax, softmax
-from .options import format_option, output_option
+from .options import format_option, output_option, positive_finite
 
 COLUMNS = [
     Column("index", width=5),
@@ -32,6 +33,7 @@ COLUMNS = [
     type=float,
     default=1.0,
     show_default=True,
+    callback=positive_finite,
     help="Divide the logits by T > 0 first: T < 1 sharpens, T > 1 flattens.",
 )
 @format_option()
@@ -60,6 +62,18 @@ def softmax_command(logits, temperature, fmt, output):
         write_records(records, COLUMNS, fmt, out)
 
 
+def _number(token: str) -> float:
+    """A float, where a finite literal too large for a float is an error
+    (``float`` would make ``1e400`` into ``inf`` without a word)."""
+    try:
+        value = float(token)
+    except ValueError:
+        raise ValueError("is not a number") from None
+    if math.isinf(value) and "inf" not in token.lower():
+        raise ValueError("is outside the float64 range")
+    return value
+
+
 def _parse_numbers(words) -> np.ndarray:
     """Numbers from the arguments; ``-`` reads them from standard input.
 
@@ -72,14 +86,12 @@ def _parse_numbers(words) -> np.ndarray:
         text = sys.stdin.read() if from_stdin else word
         for token in (t for t in re.split(r"[\s,]+", text.strip()) if t):
             try:
-                numbers.append(float(token))
-            except ValueError:
+                numbers.append(_number(token))
+            except ValueError as exc:
                 where = f"logit {len(numbers)} ({token!r}"
                 if from_stdin:
-                    raise InvalidInputError(
-                        f"{where} on stdin) is not a number"
-                    ) from None
-                raise click.BadParameter(f"{where}) is not a number") from None
+                    raise InvalidInputError(f"{where} on stdin) {exc}") from None
+                raise click.BadParameter(f"{where}) {exc}") from None
     if not numbers:
         raise InvalidInputError("no logits given")
     return np.array(numbers)
