@@ -117,8 +117,7 @@ def diagnose(
     >>> round(d.gain, 4), round(d.paid_back, 4), round(d.loss, 4)  # log 1.5, log 2.7
     (0.4055, 0.9933, 0.5878)
     """
-    ids = model.encode(prompt) if isinstance(prompt, str) else prompt
-    ids = check_prompt(model, ids)
+    ids = check_prompt(model, _encoded(model, prompt))
     if node_budget == 0 and beam == 0:
         raise InvalidInputError("need an exact search (node_budget > 0) or a beam > 0")
     g = greedy(model, ids, max_tokens)
@@ -127,6 +126,20 @@ def diagnose(
     )
     readings = _read(model, ids, (g, best))
     return _compare(model, ids, readings, (source, proven, bound, nodes))
+
+
+def _encoded(model, prompt):
+    """Text as the model's ids; text the model reads as nothing is an error
+    (diagnosing the empty prompt instead would answer another question)."""
+    if not isinstance(prompt, str):
+        return prompt
+    ids = model.encode(prompt)
+    if prompt.strip() and not len(ids):
+        raise InvalidInputError(
+            f"the model reads no token in the prompt {prompt!r}: nothing to "
+            "condition on (an empty prompt is '')"
+        )
+    return ids
 
 
 def _best_found(model, ids, max_tokens, beam, node_budget, g: Decoded):

@@ -170,3 +170,11 @@ def test_survey_text_summary(run):
 def test_survey_with_plot_is_a_usage_error(run):
     result = run("diagnose", "--survey", "2", "--plot", "x.svg")
     assert result.exit_code == 2 and "--plot" in result.stderr
+
+
+def test_a_prompt_the_model_reads_as_nothing_is_a_data_error(run):
+    # the built-in model reads words of Latin letters: '的' would otherwise be
+    # diagnosed as the empty prompt, a different question
+    result = run("diagnose", "--prompt", "的")
+    assert result.exit_code == 1
+    assert "reads no token in the prompt '的'" in result.stderr

@@ -82,3 +82,39 @@ def test_minus_inf_masks_a_token(tmp_path):
     path.write_text(json.dumps({**GOOD, "logits": {"": ["-inf", 0.0]}}))
     row = load_tree(path).next_logprobs([[]])[0]
     assert row[0] == -np.inf and row[1] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("row", "shown"),
+    [("[NaN, 0]", "nan"), ("[Infinity, 0]", "inf"), ("[1e999, 0]", "inf")],
+)
+def test_a_non_finite_logit_names_the_file_key_and_position(tmp_path, row, shown):
+    path = tmp_path / "t.json"
+    path.write_text(
+        '{"vocab": ["a", "<eos>"], "eos": "<eos>", "logits": {"": ROW}}'.replace(
+            "ROW", row
+        )
+    )
+    with pytest.raises(DataFormatError) as caught:
+        load_tree(path)
+    assert str(caught.value).startswith(f"{path}: logits[''][0] = {shown}: a logit")
+
+
+def test_a_prefix_listed_twice_is_an_error(tmp_path):
+    # json keeps the last of two equal keys: the first row would vanish unseen
+    path = tmp_path / "t.json"
+    path.write_text(
+        '{"vocab": ["a", "<eos>"], "eos": "<eos>", "logits": {"": [1, 0], "": [0, 1]}}'
+    )
+    with pytest.raises(DataFormatError, match="the key '' appears twice"):
+        load_tree(path)
+
+
+def test_an_unlisted_prefix_names_the_file(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_text(
+        '{"vocab": ["a", "<eos>"], "eos": "<eos>", "logits": {"a": [1, 0]}}'
+    )
+    tree = load_tree(path)
+    with pytest.raises(Exception, match=f"{path}: no entry for prefix ''"):
+        tree.next_logprobs([[]])

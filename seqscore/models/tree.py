@@ -28,6 +28,7 @@ example shipped as ``fixtures/textbook_tree.json``.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,13 +46,15 @@ class LogitTree:
     """A :class:`~seqscore.decoding.LanguageModel` given by an explicit table.
 
     ``table`` maps a prefix (a tuple of ids) to its next-token log-probs;
-    ``default`` (or None) serves the prefixes not in it.
+    ``default`` (or None) serves the prefixes not in it. ``source`` names the
+    tree in errors (its file, for a loaded tree).
     """
 
     vocab: tuple[str, ...]
     eos_id: int
     table: dict
     default: np.ndarray | None = None
+    source: str = "the logit tree"
 
     def next_logprobs(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
         """Log-probs for each prefix, looked up in the table (then ``default``)."""
@@ -66,7 +69,7 @@ class LogitTree:
             return self.default
         key = " ".join(self.vocab[i] for i in prefix)
         raise InvalidInputError(
-            f"the logit tree has no entry for prefix {key!r} and no 'default'"
+            f"{self.source}: no entry for prefix {key!r} and no 'default'"
         )
 
     def encode(self, text: str) -> list[int]:
@@ -95,10 +98,23 @@ def load_tree(path: str | os.PathLike) -> LogitTree:
     """Read a logit tree from a JSON file (see the module notes for the format)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            data = json.load(handle, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"{os.fspath(path)}: not valid JSON: {exc}") from None
+    except DataFormatError as exc:
+        raise DataFormatError(f"{os.fspath(path)}: {exc}") from None
     return tree_from_dict(data, source=os.fspath(path))
+
+
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object, refusing a repeated key (``json`` keeps the last one,
+    so a prefix listed twice would lose its first row without a word)."""
+    found: dict = {}
+    for key, value in pairs:
+        if key in found:
+            raise DataFormatError(f"the key {key!r} appears twice in one object")
+        found[key] = value
+    return found
 
 
 def tree_from_dict(data, source: str = "logit tree") -> LogitTree:
@@ -125,7 +141,7 @@ def tree_from_dict(data, source: str = "logit tree") -> LogitTree:
     default = data.get("default")
     if default is not None:
         default = _row(default, len(vocab), f"{source}: default")
-    return LogitTree(tuple(vocab), index[eos], table, default)
+    return LogitTree(tuple(vocab), index[eos], table, default, source)
 
 
 def _vocab(vocab, source: str) -> list[str]:
@@ -162,6 +178,11 @@ def _row(values, size: int, where: str) -> np.ndarray:
         if value == "-inf":
             row.append(-np.inf)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if math.isnan(value) or value == math.inf:
+                raise DataFormatError(
+                    f"{where}[{i}] = {value}: a logit must be finite, or -inf to "
+                    "mask a token"
+                )
             row.append(float(value))
         else:
             raise DataFormatError(
