@@ -106,3 +106,20 @@ def test_help_lists_the_laws_and_exit_codes():
     assert result.exit_code == 0
     for phrase in ("shift_invariance", "masked_entries", "Exit codes", "--layout"):
         assert phrase in result.stdout
+
+
+def test_a_scorer_that_calls_sys_exit_fails_its_laws_and_the_audit_goes_on(tmp_path):
+    (tmp_path / "quits.py").write_text(
+        "import sys\n\ndef score(logits, ids, lengths):\n    sys.exit(3)\n"
+    )
+    result = run(
+        f"{tmp_path / 'quits.py'}:score", "--law", "padding", "--law", "padding"
+    )
+    assert result.exit_code == 1
+    assert "the scorer called sys.exit(3)" in result.stdout
+    assert "1 of 1 laws failed" in result.stdout  # the repeated law runs once
+
+
+def test_format_help_offers_only_the_formats_it_accepts():
+    result = run("--help")
+    assert "markdown" not in result.stdout.split("--format")[-1].split("-o,")[0]

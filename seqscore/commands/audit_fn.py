@@ -77,6 +77,7 @@ def audit_fn_command(ctx, target, layout, max_examples, seed, laws, fmt, output)
     testing = _testing()
     scorer = _load(target)
     known = [law.name for law in testing.LAWS]
+    laws = tuple(dict.fromkeys(laws))  # a law named twice is checked once
     for name in laws:
         if name not in known:
             raise click.BadParameter(

@@ -36,10 +36,14 @@ def format_option(default: str = "table", choices=FORMATS):
     )
 
 
-REPORTS = ("text", "markdown", "json")
+REPORTS = {
+    "text": "text for reading",
+    "markdown": "markdown for a document",
+    "json": "json for programs",
+}
 
 
-def report_format_option(choices=REPORTS):
+def report_format_option(choices=tuple(REPORTS)):
     """``--format`` for commands that write a report rather than records."""
     return click.option(
         "--format",
@@ -47,8 +51,7 @@ def report_format_option(choices=REPORTS):
         type=click.Choice(choices),
         default="text",
         show_default=True,
-        help="Output format: text for reading, markdown for a document, json for "
-        "programs.",
+        help="Output format: " + ", ".join(REPORTS[c] for c in choices) + ".",
     )
 
 

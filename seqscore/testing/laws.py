@@ -107,6 +107,8 @@ def _scores(scorer, options: Options, batch: CandidateBatch, **padding):
         scores = np.asarray(out, dtype=np.float64)
     except Exception as exc:  # the user's code may raise anything
         return f"raised {type(exc).__name__}: {exc}"
+    except SystemExit as exc:  # ... or try to end the process: report it
+        return f"called sys.exit({exc.code!r})"
     if scores.shape != (len(batch),):
         return f"returned shape {scores.shape}, expected ({len(batch)},)"
     return scores
