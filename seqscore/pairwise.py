@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import InvalidInputError
 from .reductions import RANKABLE
-from .scoring import Candidate
+from .scoring import Candidate, sequence_logprob
 
 __all__ = ["Comparison", "compare"]
 
@@ -90,7 +90,8 @@ def compare(a: Candidate, b: Candidate, alpha: float = 1.0) -> Comparison:
     {'char': 0.2313, 'byte': 0.2313}
     """
     la, lb = a.tokens.logprob, b.tokens.logprob
-    if np.sum(la) == np.sum(lb) == -np.inf:
+    total_a, total_b = sequence_logprob(la), sequence_logprob(lb)
+    if total_a == total_b == -np.inf:
         raise InvalidInputError(
             f"candidates {a.id!r} and {b.id!r} both have probability 0 (a -inf "
             "token log-prob): there is no margin to decompose"
@@ -98,8 +99,8 @@ def compare(a: Candidate, b: Candidate, alpha: float = 1.0) -> Comparison:
     n = min(len(la), len(lb))
     with np.errstate(invalid="ignore"):  # a step where both are -inf: NaN
         step_margin = la[:n] - lb[:n]
-    tail_a, tail_b = float(np.sum(la[n:])), float(np.sum(lb[n:]))
-    margin = float(np.sum(la) - np.sum(lb))
+    tail_a, tail_b = sequence_logprob(la[n:]), sequence_logprob(lb[n:])
+    margin = total_a - total_b
     return Comparison(
         a=a.id,
         b=b.id,

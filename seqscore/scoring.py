@@ -43,6 +43,7 @@ __all__ = [
     "TokenScores",
     "loglikelihood",
     "score_prompt",
+    "sequence_logprob",
     "token_scores_from_logits",
     "token_scores_from_stats",
 ]
@@ -67,6 +68,16 @@ def _float_array(values, name: str) -> np.ndarray:
     if array.ndim != 1:
         raise ShapeError(f"{name} must be a flat list of numbers")
     return array
+
+
+def sequence_logprob(logprobs) -> float:
+    """The sequence's score: its token log-probs summed (numpy's pairwise sum).
+
+    A sum past the float range is ``-inf``, its correctly rounded value,
+    without numpy's overflow warning.
+    """
+    with np.errstate(over="ignore"):
+        return float(np.sum(logprobs))
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,7 @@ class Candidate:
     def reductions(self, alpha: float = 1.0) -> Reductions:
         """Every reduction of this candidate's summed log-prob."""
         return reduce(
-            float(np.sum(self.tokens.logprob)),
+            sequence_logprob(self.tokens.logprob),
             len(self.tokens),
             n_chars=self.n_chars,
             n_bytes=self.n_bytes,
@@ -430,7 +441,7 @@ def loglikelihood(logits, input_ids, n_context: int) -> Loglikelihood:
         )
     tokens = token_scores_from_logits(logits[n_context - 1 : -1], ids[n_context:])
     return Loglikelihood(
-        logprob=float(np.sum(tokens.logprob)),
+        logprob=sequence_logprob(tokens.logprob),
         is_greedy=bool(np.all(tokens.is_argmax)),
         token_logprobs=tokens.logprob,
         tokens=tokens,

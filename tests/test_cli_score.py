@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,19 @@ def test_rejects_and_output_on_the_same_file_is_a_usage_error(tmp_path):
     assert result.exit_code == 2
     assert "name the same file" in result.output
     assert not target.exists()
+
+
+def test_a_score_past_the_float_range_is_minus_inf_without_a_warning(tmp_path):
+    # -1e308 + -1e308 overflows: -inf is its correctly rounded value
+    path = tmp_path / "big.jsonl"
+    path.write_text(
+        '{"id": "q", "candidates": [{"logprobs": [-1e308, -1e308]}, '
+        '{"logprobs": [-1]}]}\n'
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = run(path, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["score"] for row in rows] == ["-inf", "-1.0"]
+    assert result.stderr == ""

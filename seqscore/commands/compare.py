@@ -12,7 +12,7 @@ from ..formats.inputs import read_prompts
 from ..formats.output import json_value, open_output
 from ..formats.records import Rejected
 from ..pairwise import Comparison, compare, count
-from ..scoring import Prompt
+from ..scoring import Prompt, sequence_logprob
 from .options import (
     alpha_option,
     input_format_option,
@@ -66,7 +66,7 @@ def _comparisons(
     surprising rival; the note says why there is nothing to compare."""
     if len(prompt.candidates) < 2:
         return [], "only one candidate: nothing to compare"
-    totals = np.array([np.sum(c.tokens.logprob) for c in prompt.candidates])
+    totals = np.array([sequence_logprob(c.tokens.logprob) for c in prompt.candidates])
     order = np.argsort(-totals, kind="stable")
     if totals[order[0]] == -np.inf:
         return [], "every candidate has probability 0 (a -inf token log-prob)"
