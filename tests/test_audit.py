@@ -347,3 +347,82 @@ def test_bad_options_are_refused():
         audit(run, reduction="median")
     with pytest.raises(InvalidInputError, match="eos_id"):
         audit(run, eos_id=10_000)
+
+
+# ------------------------------------------------ reported numbers and labels
+
+
+@pytest.mark.parametrize(
+    "reported",
+    [
+        REPORTED["correct"].astype("U8"),  # was parsed, and cut to 8 characters
+        REPORTED["correct"] + 1j,  # was cast, dropping the imaginary part
+        REPORTED["correct"] < -10,  # was read as 0 and 1
+        np.array([*REPORTED["correct"][:-1], "-1.5"], dtype=object),
+    ],
+    ids=["strings", "complex", "booleans", "objects"],
+)
+def test_reports_that_are_not_real_numbers_are_refused(reported):
+    with pytest.raises(InvalidInputError, match="reported must be real numbers"):
+        gallery_run(reported)
+
+
+def test_integer_reports_are_numbers_rounded_to_no_decimals():
+    report = audit(gallery_run(np.round(REPORTED["correct"]).astype(np.int64)))
+    assert report.noise.decimals == 0 and report.verdict == "correct"
+
+
+def test_float16_reports_are_allowed_their_storage_rounding():
+    stored = REPORTED["correct"].astype(np.float16)
+    run = gallery_run(stored)
+    assert run.reported_storage == "float16"
+    report = audit(run)
+    assert report.noise.reported_dtype == "float16"
+    assert report.verdict == "correct", report.summary
+    # the same numbers as float64 do not say how they were stored: float16 is
+    # not assumed (it would excuse the float16-accumulation bug)
+    assert audit(gallery_run(stored.astype(np.float64))).verdict != "correct"
+
+
+def test_a_bug_is_still_named_through_float16_storage():
+    report = audit(gallery_run(REPORTED["raw_logits"].astype(np.float16)))
+    assert report.verdict == "explained"
+    assert report.explanations[0].name == "raw_logits"
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        ([*["a"] * 23, float("nan")], "candidate 23: group nan is not a prompt label"),
+        ([*["a"] * 23, 1.5], "candidate 23: group 1.5 is not"),
+        ([*["a"] * 23, [1]], r"candidate 23: group \[1\] is not"),
+        ([*["a"] * 23, True], "candidate 23: group True is not"),
+        ([*["a"] * 23, None], "candidate 23: group None is not"),
+    ],
+)
+def test_groups_that_are_not_labels_are_refused(group, message):
+    with pytest.raises(InvalidInputError, match=message):
+        PipelineRun.from_arrays(
+            RUN["logits"],
+            RUN["input_ids"],
+            RUN["lengths"],
+            RUN["n_context"],
+            REPORTED["correct"],
+            group,
+        )
+
+
+def test_labels_that_print_the_same_are_one_prompt():
+    logits, ids = np.zeros((3, 3, 4)), np.zeros((3, 3), np.int64)
+    run = PipelineRun.from_arrays(logits, ids, [3] * 3, [1] * 3, [0] * 3, [1, 1.0, "1"])
+    assert run.group_names == ("1",) and run.group.tolist() == [0, 0, 0]
+
+
+def test_candidate_ids_must_be_unique():
+    logits, ids = np.zeros((3, 3, 4)), np.zeros((3, 3), np.int64)
+    with pytest.raises(
+        InvalidInputError, match="candidate 2: id 'a' is also candidate 0's"
+    ):
+        PipelineRun.from_arrays(
+            logits, ids, [3] * 3, [1] * 3, [0] * 3, ids=["a", "b", "a"]
+        )

@@ -86,7 +86,9 @@ def test_infinities_match_only_themselves_unless_allowed():
 
 def test_bad_noise_models_are_refused():
     with pytest.raises(InvalidInputError, match="reported_dtype"):
-        NoiseModel(reported_dtype="float16")
+        NoiseModel(reported_dtype="bfloat16")
+    with pytest.raises(InvalidInputError, match="compute_dtype"):
+        NoiseModel(compute_dtype="float16")  # storage may be float16, not maths
     with pytest.raises(InvalidInputError, match="decimals"):
         NoiseModel(decimals=-1)
 
@@ -108,3 +110,24 @@ def test_bfloat16_rounding_agrees_with_an_independent_implementation(x):
 @given(st.floats(-6e4, 6e4, allow_nan=False, width=32))
 def test_float16_rounding_is_numpys(x):
     assert to_float16(np.array([x]))[0] == float(np.float16(np.float32(x)))
+
+
+def test_float16_storage_rounds_and_overflows_as_float16_does():
+    exact = np.array([-12.3456789, -70000.0, -1e-6])
+    with np.errstate(over="ignore"):
+        stored = exact.astype(np.float16).astype(np.float64)  # -12.34, -inf, ...
+    assert np.isneginf(stored[1])
+    prediction = Prediction(exact, np.zeros(3))
+    as16 = compare(prediction, stored, NoiseModel(reported_dtype="float16"))
+    assert as16.within.all()
+    as32 = compare(prediction, stored, NoiseModel(reported_dtype="float32"))
+    assert not as32.within.any()
+    # an infinity of the other sign is no overflow
+    other = compare(prediction, -stored, NoiseModel(reported_dtype="float16"))
+    assert not other.within[1]
+
+
+def test_float16_storage_is_said_not_guessed():
+    values = np.float16([-12.34, -3.5]).astype(np.float64)
+    assert detect_noise(values).reported_dtype != "float16"
+    assert detect_noise(values, reported_dtype="float16").reported_dtype == "float16"

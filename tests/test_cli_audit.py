@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +156,12 @@ def test_numbers_nothing_explains_exit_1(tmp_path):
         ({"reported": None}, "no 'reported' array"),
         ({"reported": np.zeros(3)}, "reported has shape (3,)"),
         ({"n_context": np.zeros(24, np.int64)}, "candidate 0: n_context = 0"),
+        ({"reported": REPORTED["correct"].astype("U8")}, "reported must be real"),
+        ({"reported": REPORTED["correct"] + 1j}, "reported must be real numbers"),
+        ({"reported": REPORTED["correct"] < -5}, "got dtype bool"),
+        ({"group": np.r_[0.0, 1, 1, np.full(21, np.nan)]}, "group[3] = nan is not"),
+        ({"targets": RUN["input_ids"]}, "ambiguous layout: has both targets"),
+        ({k: v[:0] for k, v in RUN.items()}, "no candidates (logits has shape (0,"),
     ],
 )
 def test_bad_data_exits_1_with_one_line_naming_the_problem(tmp_path, change, message):
@@ -204,3 +212,96 @@ def test_help_teaches():
     assert result.exit_code == 0
     for phrase in ("Exit codes:", "--reduction", "--eos-id", "Examples:"):
         assert phrase in result.stdout
+
+
+def test_a_truncated_logits_member_exits_1(tmp_path):
+    # stored uncompressed, the member used to be read on into the next
+    # members' bytes: a verdict on garbage
+    whole = write_npz(tmp_path / "whole.npz", REPORTED["correct"])
+    with zipfile.ZipFile(whole) as old:
+        members = {name: old.read(name) for name in old.namelist()}
+    path = tmp_path / "cut.npz"
+    with zipfile.ZipFile(path, "w") as new:
+        for name, data in members.items():
+            new.writestr(name, data[:-1000] if name == "logits.npy" else data)
+    result = run(path)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(
+        f"seqscore: error: {path}: the logits member is truncated"
+    )
+
+
+def test_float16_reports_are_audited_with_float16_rounding(tmp_path):
+    path = write_npz(tmp_path / "half.npz", REPORTED["correct"].astype(np.float16))
+    result = run(path)
+    assert result.exit_code == 0, result.stdout
+    assert "stored as float16" in result.stdout
+    forced = run(GALLERY / "correct.npz", "--reported-dtype", "float16")
+    assert forced.exit_code == 0 and "stored as float16" in forced.stdout
+
+
+def test_bad_logits_are_named_with_the_file(tmp_path):
+    logits = RUN["logits"].copy()
+    logits[2, 1, 5] = np.nan
+    path = write_npz(tmp_path / "nan.npz", REPORTED["correct"], logits=logits)
+    for source, args in ((path, {}), ("<stdin>", {"input": path.read_bytes()})):
+        result = run(path if not args else "-", **args)
+        assert result.exit_code == 1
+        assert result.stderr.startswith(
+            f"seqscore: error: {source}: candidate 2: logits[1, 5] is NaN"
+        )
+
+
+def test_an_eos_id_outside_the_vocabulary_is_a_usage_error():
+    result = run(GALLERY / "correct.npz", "--eos-id", "48")
+    assert result.exit_code == 2
+    assert "'--eos-id': 48 is outside the vocabulary [0, 48)" in result.stderr
+
+
+def jsonl_with(tmp_path, line: int, **changes) -> Path:
+    """eos_appended.jsonl with ``changes`` to the record on ``line`` (a value
+    of None deletes the field)."""
+    lines = (GALLERY / "eos_appended.jsonl").read_text().splitlines()
+    record = {**json.loads(lines[line - 1]), **changes}
+    lines[line - 1] = json.dumps({k: v for k, v in record.items() if v is not None})
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    (tmp_path / "run_logits.npy").write_bytes((GALLERY / "run_logits.npy").read_bytes())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("line", "change", "message"),
+    [
+        (4, {"id": "q1/2"}, "4: id 'q1/2' is used again (first at {path}:3)"),
+        (4, {"group": [1]}, "4: group: [1] is not a prompt label"),
+        (4, {"group": None}, "4: group: missing, but other candidates have one"),
+        (4, {"n_context": True}, "4: n_context: expected an integer, got true"),
+        (4, {"input_ids": [9, 24, 37, 42, 45, 11, True]}, "4: input_ids: true/false"),
+        (4, {"reported": -(10**400)}, "4: reported: an integer of 401 digits"),
+    ],
+)
+def test_bad_jsonl_candidates_name_the_line(tmp_path, line, change, message):
+    path = jsonl_with(tmp_path, line, **change)
+    result = run(path)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(
+        f"seqscore: error: {path}:" + message.format(path=path)
+    )
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_zip_archive_is_not_read_as_jsonl():
+    result = run(GALLERY / "correct.npz", "--input-format", "jsonl")
+    assert result.exit_code == 1
+    assert "is a zip archive (an .npz?), not JSON Lines" in result.stderr
+
+
+def test_reports_beyond_float32_give_a_verdict_without_warnings(tmp_path):
+    path = write_npz(tmp_path / "huge.npz", np.full(24, -1e300))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warnings were printed
+        result = run(path)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1 and result.stderr == ""
+    assert "VERDICT: no known bug explains these numbers" in result.stdout

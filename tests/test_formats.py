@@ -3,6 +3,8 @@ malformed variant is rejected with a message naming file, line and field."""
 
 import json
 import shutil
+import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import scipy.special
 
 from seqscore.errors import DataFormatError
 from seqscore.formats.inputs import read_prompts
+from seqscore.formats.npz import open_npz
 from seqscore.formats.records import Rejected
 from seqscore.scoring import score_prompt
 
@@ -302,3 +305,167 @@ def test_worker_processes_give_identical_results_in_order(monkeypatch):
             expected = totals_by_prompt(list(serial))
         with inputs.map_prompts(path, inputs._same, workers=2) as (_, parallel):
             assert totals_by_prompt(list(parallel)) == expected
+
+
+# ------------------------------------------------------- malformed .npz
+
+ALIGNED = dict(np.load(FIXTURES / "aligned.npz"))
+LOGITS_NPY = zipfile.ZipFile(FIXTURES / "aligned.npz").read("logits.npy")
+
+
+def rezip(path, **members):
+    """aligned.npz stored uncompressed at ``path``, ``members`` ({name: bytes})
+    replacing or adding members."""
+    with zipfile.ZipFile(FIXTURES / "aligned.npz") as old:
+        contents = {name: old.read(name) for name in old.namelist()}
+    with zipfile.ZipFile(path, "w") as new:
+        for name, data in {**contents, **members}.items():
+            new.writestr(name, data)
+    return path
+
+
+def npz(tmp_path, name="x.npz", base=None, **changes):
+    arrays = {**(ALIGNED if base is None else dict(np.load(base))), **changes}
+    np.savez(tmp_path / name, **arrays)
+    return tmp_path / name
+
+
+def fails_to_open(path, pattern):
+    """Both readers refuse ``path`` with a message matching ``pattern``."""
+    with pytest.raises(DataFormatError, match=pattern):
+        read(path)
+    with pytest.raises(DataFormatError, match=pattern), open_npz(str(path), str(path)):
+        pass
+
+
+def test_a_truncated_stored_logits_member_is_never_read_past_its_end(tmp_path):
+    # a stored member is memory-mapped: cut short, the map ran on into the
+    # next members' bytes (cut by 1000: garbage scores, exit 0) or past the
+    # end of the file (all but 200 bytes: mmap's ValueError)
+    for keep in (len(LOGITS_NPY) - 1000, 200):
+        path = rezip(tmp_path / f"cut{keep}.npz", **{"logits.npy": LOGITS_NPY[:keep]})
+        fails_to_open(path, rf"^{path}: the logits member is truncated: {keep} bytes")
+
+
+def test_a_logits_member_longer_than_its_header_is_refused(tmp_path):
+    path = rezip(tmp_path / "long.npz", **{"logits.npy": LOGITS_NPY + bytes(8)})
+    fails_to_open(path, "holds 4168 bytes where its header declares 4160")
+
+
+def test_nan_or_fractional_groups_are_refused_and_whole_floats_are_integers(tmp_path):
+    group = np.array([1, 1, 1, 2, 2, np.nan, np.nan, np.nan])
+    pattern = r"x.npz: group\[5\] = nan is not a prompt label"
+    fails_to_open(npz(tmp_path, group=group), pattern)
+    fails_to_open(npz(tmp_path, group=np.full(8, 1.5)), r"group\[0\] = 1.5 is not")
+    fails_to_open(npz(tmp_path, group=np.arange(8) < 3), "got dtype bool")
+    # whole floats (an integer column that once held a NaN) name the same
+    # prompts as the integers
+    integers = np.array([1, 1, 1, 2, 2, 3, 3, 3])
+    _, as_floats = read(npz(tmp_path, "f.npz", group=integers.astype(float)))
+    _, as_ints = read(npz(tmp_path, "i.npz", group=integers))
+    assert [p.id for p in as_floats] == [p.id for p in as_ints] == ["1", "2", "3"]
+    _, as_strings = read(npz(tmp_path, "s.npz", group=np.array(list("aaabbccc"))))
+    assert [len(p.candidates) for p in as_strings] == [3, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"n_bytes": np.full(8, -4)}, "n_bytes[0] = -4 is negative"),
+        ({"n_chars": np.full(8, -1)}, "n_chars[0] = -1 is negative"),
+        ({"unconditional": np.full(8, 5.0)}, "unconditional[0] = 5.0 is not a log-p"),
+        ({"unconditional": np.full(8, np.nan)}, "unconditional[0] = nan is not a"),
+    ],
+)
+def test_counts_and_unconditional_scores_out_of_range_are_rejected(
+    tmp_path, change, reason
+):
+    _, items = read(npz(tmp_path, **change))
+    assert all(isinstance(i, Rejected) for i in items) and len(items) == 8
+    assert items[0].location == f"{tmp_path / 'x.npz'}: candidate 0"
+    assert items[0].reason.startswith(reason)
+
+
+def test_a_masked_unconditional_score_is_a_log_probability(tmp_path):
+    _, items = read(npz(tmp_path, unconditional=np.full(8, -np.inf)))
+    assert not [i for i in items if isinstance(i, Rejected)]
+
+
+def test_unconditional_scores_and_counts_must_be_numbers(tmp_path):
+    strings = np.full(8, "-3.0")
+    fails_to_open(npz(tmp_path, unconditional=strings), "unconditional must be real")
+    fails_to_open(npz(tmp_path, n_bytes=np.full(8, 2.5)), "n_bytes must be integers")
+
+
+def test_an_npz_with_both_layouts_is_ambiguous(tmp_path):
+    path = npz(tmp_path, base=FIXTURES / "raw.npz", targets=ALIGNED["targets"])
+    fails_to_open(path, "ambiguous layout: has both targets .* and input_ids and n_c")
+
+
+def test_an_npz_without_candidates_is_an_error(tmp_path):
+    path = npz(tmp_path, **{k: v[:0] for k, v in ALIGNED.items()})
+    fails_to_open(path, r"x.npz: no candidates \(logits has shape \(0, 9, 14\)\)")
+
+
+def with_bad_crc(path):
+    """The bytes of ``path`` with its logits member's CRC flipped in the local
+    header and in the central directory."""
+    data = bytearray(path.read_bytes())
+    info = zipfile.ZipFile(path).getinfo("logits.npy")
+    wrong = struct.pack("<I", info.CRC ^ 1)
+    data[info.header_offset + 14 : info.header_offset + 18] = wrong
+    entry = data.find(b"PK\x01\x02")
+    while entry >= 0:
+        name_length = struct.unpack("<H", data[entry + 28 : entry + 30])[0]
+        if data[entry + 46 : entry + 46 + name_length] == b"logits.npy":
+            data[entry + 16 : entry + 20] = wrong
+        entry = data.find(b"PK\x01\x02", entry + 4)
+    return bytes(data)
+
+
+def damaged_archives(tmp_path):
+    whole = (FIXTURES / "raw.npz").read_bytes()
+    files = {
+        "half.npz": whole[: len(whole) // 2],
+        "junk.npz": b"PK\x03\x04" + bytes(range(100)),
+        "cut_compressed.npz": (FIXTURES / "raw_compressed.npz").read_bytes()[:-300],
+        "bad_crc.npz": with_bad_crc(FIXTURES / "raw_compressed.npz"),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return [tmp_path / name for name in files]
+
+
+def test_damaged_archives_are_errors_naming_the_file(tmp_path):
+    for path in damaged_archives(tmp_path):
+        fails_to_open(path, rf"^{path}: not a readable \.npz \(a damaged")
+
+
+def test_a_corrupt_array_header_is_named(tmp_path):
+    path = rezip(tmp_path / "h.npz", **{"logits.npy": LOGITS_NPY[:12] + b"garbage"})
+    fails_to_open(path, r"h\.npz: cannot read array 'logits': EOF")
+
+
+def test_members_that_are_not_arrays_are_ignored(tmp_path):
+    path = rezip(tmp_path / "r.npz", **{"README.txt": b"about these logits"})
+    expected = totals_by_prompt(read(FIXTURES / "aligned.npz")[1])
+    assert totals_by_prompt(read(path)[1]) == expected
+
+
+def test_object_logits_are_never_mapped(tmp_path):
+    # a memory map of pointers read from the file would crash the process
+    path = npz(tmp_path, logits=np.empty((8, 9, 14), object))  # pickled
+    fails_to_open(path, "logits must be real numbers, got object")
+
+
+def test_a_json_format_is_not_forced_on_a_zip_nor_npz_on_json():
+    with pytest.raises(DataFormatError, match=r"is a zip archive .*not seqscore JSON"):
+        read(FIXTURES / "raw.npz", "seqscore")
+    with pytest.raises(DataFormatError, match=r"seqscore.jsonl: not a readable \.npz"):
+        read(FIXTURES / "seqscore.jsonl", "npz")
+
+
+def test_an_empty_zip_archive_is_an_npz_without_logits(tmp_path):
+    zipfile.ZipFile(tmp_path / "e.npz", "w").close()
+    with pytest.raises(DataFormatError, match="no 'logits' array"):
+        read(tmp_path / "e.npz")

@@ -188,7 +188,8 @@ def audit(
     ``reduction`` is what the pipeline meant to report (``"sum"`` or
     ``"mean"`` of the continuation's log-probabilities); ``eos_id`` the EOS
     token for the appended-EOS hypothesis (fitted when ``None``); ``noise``
-    the tolerance model (detected from the reported numbers when ``None``).
+    the tolerance model (detected from the reported numbers, and the
+    storage their array declares, when ``None``).
 
     A pipeline that reported the per-token mean where the sum was meant:
 
@@ -211,7 +212,8 @@ def audit(
             f"eos_id = {eos_id} is outside the vocabulary [0, {run.vocab})"
         )
     mean = reduction == "mean"
-    noise = noise if noise is not None else detect_noise(run.reported)
+    if noise is None:
+        noise = detect_noise(run.reported, reported_dtype=run.reported_storage)
     probe = EosProbe(None if eos_id is None else int(eos_id), run.reported, mean)
     table = collect_steps(run, probe, on_progress=on_progress, workers=workers)
     correct = normalisation.correct_prediction(run, table, mean)
@@ -231,6 +233,8 @@ def _result(h: Hypothesis, evaluation: Evaluation, ctx: Context) -> HypothesisRe
     finite = checked[np.isfinite(checked)]
     ratio = residuals.ratio[evaluated]
     worst = int(np.flatnonzero(evaluated)[np.argmax(ratio)]) if ratio.size else None
+    with np.errstate(over="ignore"):  # residuals of 1e300 make an infinite rms
+        rms = float(np.sqrt(np.mean(finite**2))) if finite.size else float("nan")
     fits = bool(evaluated.all() and residuals.within.all())
     note = evaluation.note
     if fits and evaluated.sum() <= evaluation.fitted:
@@ -244,9 +248,7 @@ def _result(h: Hypothesis, evaluation: Evaluation, ctx: Context) -> HypothesisRe
         n_evaluated=int(evaluated.sum()),
         n_within=int(residuals.within.sum()),
         max_residual=float(checked.max()) if checked.size else float("nan"),
-        rms_residual=float(np.sqrt(np.mean(finite**2)))
-        if finite.size
-        else float("nan"),
+        rms_residual=rms,
         worst_ratio=float(ratio.max()) if ratio.size else float("nan"),
         worst_candidate=worst,
         parameter_name=h.parameter,

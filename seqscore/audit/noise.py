@@ -6,8 +6,10 @@ differ for three honest reasons, each bounded separately:
 
 1. **Rounding of the report** to :math:`d` decimal places:
    :math:`\tfrac12 10^{-d}`.
-2. **Storage of the report** in float32 or float64 (unit roundoff
-   :math:`u_r = 2^{-24}` or :math:`2^{-53}`): :math:`2 u_r |\hat r_i|`.
+2. **Storage of the report** in float16, float32 or float64 (unit roundoff
+   :math:`u_r = 2^{-11}`, :math:`2^{-24}` or :math:`2^{-53}`):
+   :math:`2 u_r |\hat r_i|`; a prediction beyond the format's largest finite
+   number (65504 for float16) may be stored as an infinity of its sign.
 3. **The pipeline's own arithmetic** in float32 or float64 (unit roundoff
    :math:`u_c`): each hypothesis supplies a first-order error coefficient
    :math:`M_i` such that a left-to-right float computation of its formula is
@@ -52,7 +54,8 @@ from ..errors import InvalidInputError
 
 __all__ = ["NoiseModel", "Prediction", "Residuals", "compare", "detect_noise"]
 
-_UNIT = {"float32": 2.0**-24, "float64": 2.0**-53}
+_UNIT = {"float16": 2.0**-11, "float32": 2.0**-24, "float64": 2.0**-53}
+_COMPUTE = ("float32", "float64")
 SAFETY = 2.0
 _OWN = 16 * 2.0**-53  # our float64 evaluation of the formulas
 _MAX_DECIMALS = 12
@@ -75,11 +78,15 @@ class NoiseModel:
     rounding_unknown: bool = False
 
     def __post_init__(self):
-        for name in ("reported_dtype", "compute_dtype"):
-            if getattr(self, name) not in _UNIT:
-                raise InvalidInputError(
-                    f"{name} must be float32 or float64, got {getattr(self, name)!r}"
-                )
+        if self.reported_dtype not in _UNIT:
+            raise InvalidInputError(
+                "reported_dtype must be float16, float32 or float64, got "
+                f"{self.reported_dtype!r}"
+            )
+        if self.compute_dtype not in _COMPUTE:
+            raise InvalidInputError(
+                f"compute_dtype must be float32 or float64, got {self.compute_dtype!r}"
+            )
         if self.decimals is not None and not 0 <= self.decimals <= 300:
             raise InvalidInputError(f"decimals must be >= 0, got {self.decimals}")
 
@@ -132,8 +139,11 @@ def detect_noise(
     """The :class:`NoiseModel` the reported numbers themselves reveal.
 
     Storage is float32 when every finite value survives a round trip through
-    float32. The decimals are the fewest for which every finite non-zero
-    value lies within storage precision of a number with that many decimals
+    float32. float16 storage is never guessed from the values (float16
+    values are also what the float16-accumulation bug reports, and assuming
+    the storage would excuse it): say so with ``reported_dtype``. The
+    decimals are the fewest for which every finite non-zero value lies
+    within storage precision of a number with that many decimals
     (zeros say nothing; without non-zero values the rounding is unknown and
     taken as none). Explicit arguments override what is detected.
 
@@ -147,7 +157,8 @@ def detect_noise(
     values = np.asarray(reported, dtype=np.float64)
     finite = values[np.isfinite(values)]
     if reported_dtype is None:
-        as32 = finite.astype(np.float32).astype(np.float64)
+        with np.errstate(over="ignore"):  # beyond float32: not a float32
+            as32 = finite.astype(np.float32).astype(np.float64)
         reported_dtype = (
             "float32" if finite.size and np.all(as32 == finite) else "float64"
         )
@@ -226,7 +237,20 @@ def compare(prediction: Prediction, reported, noise: NoiseModel) -> Residuals:
     residual = np.where(both, distance, np.where(same_infinity, 0.0, np.inf))
     if prediction.inf_ok is not None:
         residual = np.where(prediction.inf_ok & np.isneginf(reported), 0.0, residual)
+    residual = np.where(_overflowed(values, reported, tolerance, noise), 0.0, residual)
     evaluated = prediction.mask()
     residual = np.where(evaluated, residual, np.nan)
     within = evaluated & (residual <= tolerance)
     return Residuals(residual, tolerance, within, evaluated)
+
+
+def _overflowed(values, reported, tolerance, noise: NoiseModel) -> np.ndarray:
+    """Finite predictions that storage may have turned into an infinity."""
+    largest = float(np.finfo(noise.reported_dtype).max)
+    with np.errstate(invalid="ignore"):
+        return (
+            np.isfinite(values)
+            & np.isinf(reported)
+            & (np.sign(values) == np.sign(reported))
+            & (np.abs(values) + tolerance >= largest)
+        )

@@ -16,6 +16,7 @@ or :math:`S_i / n_i` when a per-token mean was meant.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ import numpy as np
 from .._arrays import as_targets
 from ..errors import InvalidInputError, ShapeError
 
-__all__ = ["PipelineRun"]
+__all__ = ["PipelineRun", "group_label"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,10 @@ class PipelineRun:
     ``logits`` is an ``(N, T, V)`` array (an ``np.memmap`` is never read
     whole) or a sequence of ``N`` arrays of shape ``(>= L_i, V)``;
     ``input_ids`` is ``(N, T)`` (padded; entries past ``lengths`` are never
-    read); ``group`` labels the candidates that answer the same prompt.
-    Build one with :meth:`from_arrays` or :meth:`from_sequences`, which check
+    read); ``group`` labels the candidates that answer the same prompt
+    (strings or whole numbers, see :func:`group_label`); ``ids`` must be
+    unique; ``reported`` holds real numbers (floats or integers). Build one
+    with :meth:`from_arrays` or :meth:`from_sequences`, which check
     everything and name the candidate at fault.
 
     >>> run = PipelineRun.from_arrays(np.zeros((2, 3, 4)), [[1, 2, 3], [1, 2, 0]],
@@ -53,6 +56,9 @@ class PipelineRun:
     group_names: tuple[str, ...]
     ids: tuple[str, ...]
     vocab: int
+    #: how ``reported`` was stored, when its array says (float16 or float32;
+    #: None for float64, which may hold float32 values, integers and JSON)
+    reported_storage: str | None = None
 
     @property
     def n(self) -> int:
@@ -127,10 +133,11 @@ class PipelineRun:
         n = len(logits)
         lengths = _integers(lengths, "lengths", n)
         n_context = _integers(n_context, "n_context", n)
-        reported = _reported(reported, n)
+        reported_values = _reported(reported, n)
         names = tuple(str(i) for i in range(n)) if ids is None else tuple(map(str, ids))
         if len(names) != n:
             raise ShapeError(f"{len(names)} candidate ids for {n} candidates")
+        _unique(names)
         codes, group_names = _group_codes(group, n)
         vocab = _vocab(logits, lengths, input_ids.shape[1], names)
         for i in range(n):
@@ -140,11 +147,12 @@ class PipelineRun:
             input_ids=input_ids.astype(np.int64, copy=False),
             lengths=lengths,
             n_context=n_context,
-            reported=reported,
+            reported=reported_values,
             group=codes,
             group_names=group_names,
             ids=names,
             vocab=vocab,
+            reported_storage=_storage(reported),
         )
 
 
@@ -162,25 +170,81 @@ def _integers(values, name: str, n: int) -> np.ndarray:
 
 
 def _reported(values, n: int) -> np.ndarray:
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidInputError("reported must be numbers, one per candidate") from None
+    """The reports as float64. Integers pass (a report rounded to 0 decimals
+    and stored so); booleans, complex numbers, strings and other objects are
+    refused rather than converted, which would invent or drop a part."""
+    array = np.asarray(values)
+    if array.dtype == object:
+        if not all(_is_real(v) for v in array.ravel()):
+            raise InvalidInputError("reported must be real numbers, one per candidate")
+    elif array.dtype.kind not in "fiu":
+        raise InvalidInputError(
+            f"reported must be real numbers, one per candidate, got dtype {array.dtype}"
+        )
+    array = array.astype(np.float64)
     if array.shape != (n,):
         raise ShapeError(f"reported has shape {array.shape}, expected ({n},)")
     return array
+
+
+def _storage(reported) -> str | None:
+    dtype = getattr(reported, "dtype", None)
+    return dtype.name if dtype in (np.float16, np.float32) else None
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
+def group_label(value) -> str:
+    """The prompt label of one ``group`` value: a string or a whole number.
+
+    Whole floats name the same prompt as the integer (``1.0`` is ``"1"``);
+    labels are compared as strings, so ``1`` and ``"1"`` are one prompt, as
+    they print the same. NaN, fractions, booleans, ``None`` and containers
+    cannot say which prompt a candidate answers.
+
+    >>> group_label(3), group_label(3.0), group_label("q1")
+    ('3', '3', 'q1')
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value))
+    raise InvalidInputError(
+        f"{value!r} is not a prompt label: use a string or an integer"
+    )
 
 
 def _group_codes(group, n: int) -> tuple[np.ndarray, tuple[str, ...]]:
     """Integer codes in order of first appearance, and the label of each code."""
     if group is None:
         return np.zeros(n, np.int64), ("0",) if n else ()
-    labels = [g.item() if hasattr(g, "item") else g for g in group]
-    if len(labels) != n:
-        raise ShapeError(f"group has {len(labels)} entries, expected {n}")
+    if len(group) != n:
+        raise ShapeError(f"group has {len(group)} entries, expected {n}")
     seen: dict = {}
-    codes = np.array([seen.setdefault(g, len(seen)) for g in labels], np.int64)
-    return codes, tuple(str(g) for g in seen)
+    codes = np.zeros(n, np.int64)
+    for i, value in enumerate(group):
+        try:
+            codes[i] = seen.setdefault(group_label(value), len(seen))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"candidate {i}: group {exc}") from None
+    return codes, tuple(seen)
+
+
+def _unique(names: tuple[str, ...]) -> None:
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if first.setdefault(name, i) != i:
+            raise InvalidInputError(
+                f"candidate {i}: id {name!r} is also candidate {first[name]}'s"
+            )
 
 
 def _vocab(logits, lengths, width: int, names) -> int:
@@ -212,4 +276,7 @@ def _check_candidate(i, name, length, context, input_ids, vocab) -> None:
             f"{int(length)} must satisfy 1 <= n_context < length (the first token "
             "has no prediction and the continuation must not be empty)"
         )
-    as_targets(input_ids[i, :length], vocab, f"input_ids[{i}]")
+    try:
+        as_targets(input_ids[i, :length], vocab, f"input_ids[{i}]")
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{_label(i, name)}: {exc}") from None

@@ -6,6 +6,7 @@ import click
 
 from ..audit import audit, detect_noise
 from ..audit.render import FORMATS, render
+from ..errors import SeqScoreError
 from ..formats.output import open_output
 from ..formats.pipeline import PIPELINE_FORMATS, read_pipeline_run
 from .options import (
@@ -41,11 +42,12 @@ from .options import (
 )
 @click.option(
     "--reported-dtype",
-    type=click.Choice(["auto", "float32", "float64"]),
+    type=click.Choice(["auto", "float16", "float32", "float64"]),
     default="auto",
     show_default=True,
-    help="How the reported numbers were stored (auto: float32 when every one "
-    "is a float32).",
+    help="How the reported numbers were stored (auto: the dtype of an .npz's "
+    "float16 or float32 'reported' array, else float32 when every number is "
+    "a float32; float16 is never guessed from the numbers alone).",
 )
 @click.option(
     "--compute-dtype",
@@ -106,24 +108,36 @@ def audit_command(
       seqscore audit run.npz --reduction mean --eos-id 2 --format markdown
       seqscore audit candidates.jsonl --format json -o audit.json
     """
+    source = "<stdin>" if file == "-" else file
     with (
         progress_callback(progress, "auditing") as on_progress,
         read_pipeline_run(file, input_format) as run,
     ):
+        if eos_id is not None and eos_id >= run.vocab:
+            raise click.BadParameter(
+                f"{eos_id} is outside the vocabulary [0, {run.vocab}) of {source}",
+                ctx=ctx,
+                param_hint="'--eos-id'",
+            )
         noise = detect_noise(
             run.reported,
             decimals=decimals,
-            reported_dtype=None if reported_dtype == "auto" else reported_dtype,
+            reported_dtype=(
+                run.reported_storage if reported_dtype == "auto" else reported_dtype
+            ),
             compute_dtype=compute_dtype,
         )
-        report = audit(
-            run,
-            reduction=reduction,
-            eos_id=eos_id,
-            noise=noise,
-            worst=worst,
-            on_progress=on_progress,
-        )
+        try:
+            report = audit(
+                run,
+                reduction=reduction,
+                eos_id=eos_id,
+                noise=noise,
+                worst=worst,
+                on_progress=on_progress,
+            )
+        except SeqScoreError as exc:  # bad logits, found while reading them
+            raise type(exc)(f"{source}: {exc}") from None
     with open_output(output) as out:
         out.write(render(report, fmt, source=file))
     ctx.exit(report.exit_code)

@@ -6,7 +6,8 @@ seqscore's own JSONL; ``choices``: an OpenAI response, chat or legacy, also
 inside a Batch API line; ``outputs`` or ``prompt_logprobs``: vLLM). JSON may
 come as JSON Lines (streamed, one record per line), as one document holding a
 single response, or as a document holding an array of them.
-``input_format`` overrides the detection.
+``input_format`` overrides the detection, except that a zip archive is
+never read as JSON: naming a JSON format for one is an error.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..errors import DataFormatError
 from ..parallel import cpu_count, ordered_map
 from ..scoring import Prompt
 from . import jsonl, openai, vllm
-from .npz import read_npz
+from .npz import ZIP_SIGNATURES, read_npz
 from .records import Rejected, json_document, json_lines, records_to_prompts
 
 __all__ = ["INPUT_FORMATS", "PARALLEL_MIN_BYTES", "map_prompts", "read_prompts"]
@@ -78,7 +79,12 @@ def map_prompts(
     source = "<stdin>" if path == "-" else path
     with _binary(path) as (stream, real_path):
         head = stream.peek(4)[:4]
-        if input_format == "npz" or head.startswith(b"PK\x03\x04"):
+        if head in ZIP_SIGNATURES and input_format not in ("auto", "npz"):
+            raise DataFormatError(
+                f"{source}: is a zip archive (an .npz?), not {input_format} JSON; "
+                "use --input-format npz or auto"
+            )
+        if input_format == "npz" or head in ZIP_SIGNATURES:
             with _seekable(stream, real_path) as file_path:
                 yield "npz", map(transform, read_npz(file_path, source, on_progress))
             return

@@ -17,6 +17,27 @@ prompt (default: all candidates share one); ``unconditional`` (N,) for the
 and per-byte normalisations. Steps past ``lengths[n]`` are padding and are
 never read.
 
+What each array may hold:
+
+* ``group``: integers or strings. Floats are accepted when every one is a
+  whole number (as pandas leaves an integer column that once held a NaN)
+  and read as integers, so ``1.0`` names prompt ``1``; a NaN, an infinity or
+  a fraction is rejected, since it cannot say which prompt a candidate
+  answers. Booleans, bytes and other kinds are rejected.
+* ``n_chars``, ``n_bytes``: integers >= 0 (a negative count is rejected with
+  its candidate).
+* ``unconditional``: real numbers <= 0 (log-probabilities; ``-inf`` allowed),
+  never NaN.
+* ``logits``: real numbers (floats, integers or booleans), C-ordered.
+
+A file holding both layouts' arrays (``targets`` and ``input_ids`` or
+``n_context``) is rejected as ambiguous rather than read either way. Zip
+members that are not ``.npy`` (a README, JSON metadata) are ignored: they
+cannot hold an array; ``.npy`` members this module does not know are never
+read. A file with no candidates, a damaged zip archive or a
+member shorter or longer than its ``.npy`` header declares is an error
+naming the file.
+
 ``logits`` is never loaded whole: stored uncompressed (``np.savez``), it is
 memory-mapped in place; compressed (``np.savez_compressed``), it is
 decompressed one candidate at a time by :func:`read_npz`, or into a temporary
@@ -27,10 +48,12 @@ random access, such as the audit).
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -41,9 +64,16 @@ from ..parallel import cpu_count, ordered_map
 from ..scoring import Candidate, Prompt, TokenScores, token_scores_from_logits
 from .records import Rejected
 
-__all__ = ["NpzArrays", "open_npz", "read_npz"]
+__all__ = ["ZIP_SIGNATURES", "NpzArrays", "open_npz", "read_npz"]
+
+#: How a zip archive starts: a first member, or (empty) the end of its directory.
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 
 _OPTIONAL = ("group", "unconditional", "n_chars", "n_bytes")
+_IDS = {"aligned": ("targets", "lengths"), "raw": ("input_ids", "lengths", "n_context")}
+# what a damaged archive raises while it is read: a bad directory or local
+# header, a bad CRC, a deflate stream cut short or corrupt, an unknown method
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 
 
 def read_npz(
@@ -51,21 +81,26 @@ def read_npz(
 ) -> Iterator[Prompt | Rejected]:
     """Prompts of an ``.npz`` file, grouped by ``group`` in order of appearance.
 
-    A prompt with any rejected candidate is rejected whole (its ranking
-    would silently change otherwise); each bad candidate is reported.
+    The file's own faults (a damaged archive, a missing or truncated array,
+    no candidates) are raised here, before the first prompt is asked for;
+    a prompt with any rejected candidate is rejected whole (its ranking
+    would silently change otherwise), and each bad candidate is reported.
     """
-    with zipfile.ZipFile(path) as archive:
-        names = {n.removesuffix(".npy") for n in archive.namelist()}
-        small = {n: _load(archive, n, source) for n in names if n != "logits"}
-        layout = _layout(names, source)
-        logits = _logits(path, archive, source)
-        n, _, _ = _check_shapes(logits.shape, small, layout, source)
+    archive, small, layout, member = _open(path, source)
+    return _prompts(path, archive, small, layout, member, source, on_progress)
+
+
+def _prompts(path, archive, small, layout, member, source, on_progress):
+    with archive, _damage(source):
+        logits = _logits(path, archive, member)
+        n = member.shape[0]
         groups = small.get("group", np.zeros(n, dtype=np.int64))
         found: dict = {}
         for index, item in enumerate(_candidates(n, logits, small, layout, source)):
             found.setdefault(groups[index].item(), []).append(item)
             if on_progress is not None:
                 on_progress(index + 1, n)
+        logits.finish()
     for key, items in found.items():
         yield from _prompt(str(key), items, source)
 
@@ -115,8 +150,9 @@ class NpzArrays:
     """Every array of an ``.npz`` file, ``logits`` read-only and memory-mapped.
 
     ``layout`` is ``"aligned"`` or ``"raw"`` (see the module notes); ``small``
-    maps every other member's name to its (fully loaded) array, shapes checked
-    against ``logits``.
+    maps the name of every other member read (the layout's, the optional
+    ones and ``extra``) to its fully loaded array, shapes checked against
+    ``logits``.
     """
 
     logits: np.ndarray
@@ -131,38 +167,28 @@ def open_npz(path: str, source: str, extra: tuple = ()) -> Iterator[NpzArrays]:
     Stored logits are memory-mapped in place. Compressed logits are inflated
     once into an anonymous temporary file (deleted when the context ends) and
     memory-mapped there, so memory stays flat either way. ``extra`` names more
-    ``(N,)`` members whose shape is checked when present.
+    ``(N,)`` members to read, their shape checked when present.
     """
-    with zipfile.ZipFile(path) as archive:
-        names = {n.removesuffix(".npy") for n in archive.namelist()}
-        small = {n: _load(archive, n, source) for n in names if n != "logits"}
-        layout = _layout(names, source)
-        with _mapped_logits(path, archive, source) as logits:
-            _check_shapes(logits.shape, small, layout, source)
-            for name in extra:
-                if name in small and small[name].shape != logits.shape[:1]:
-                    raise DataFormatError(
-                        f"{source}: {name} has shape {small[name].shape}, expected "
-                        f"{logits.shape[:1]} for logits of shape {logits.shape}"
-                    )
-            yield NpzArrays(logits, small, layout)
+    archive, small, layout, member = _open(path, source, extra)
+    with archive, _mapped_logits(path, archive, member, source) as logits:
+        yield NpzArrays(logits, small, layout)
 
 
 @contextlib.contextmanager
-def _mapped_logits(path, archive, source) -> Iterator[np.ndarray]:
-    info, shape, dtype, header_size = _logits_header(archive, source)
-    with archive.open(info) as handle:
-        handle.read(header_size)
-        if info.compress_type == zipfile.ZIP_STORED:
-            offset = _data_offset(path, info) + header_size
-            yield np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
-            return
-        with tempfile.TemporaryFile() as copy:
+def _mapped_logits(path, archive, member, source) -> Iterator[np.ndarray]:
+    if member.info.compress_type == zipfile.ZIP_STORED:
+        with _damage(source):
+            mapped = _memmap(path, member)
+        yield mapped
+        return
+    with tempfile.TemporaryFile() as copy:
+        with _damage(source), archive.open(member.info) as handle:
+            handle.read(member.header_size)
             shutil.copyfileobj(handle, copy, length=1 << 24)
-            copy.flush()
-            if copy.tell() != int(np.prod(shape)) * dtype.itemsize:
-                raise DataFormatError(f"{source}: the logits member is truncated")
-            yield np.memmap(copy, dtype=dtype, mode="r", shape=shape)
+        copy.flush()
+        if copy.tell() != member.data_size:
+            raise DataFormatError(f"{source}: the logits member is truncated")
+        yield np.memmap(copy, dtype=member.dtype, mode="r", shape=member.shape)
 
 
 def _prompt(key: str, items: list, source: str) -> Iterator[Prompt | Rejected]:
@@ -205,23 +231,92 @@ def _score(rows, targets, first, layout, index, workers) -> TokenScores:
 
 
 def _optional_int(small, name, index):
-    return None if name not in small else int(small[name][index])
+    """A count (``n_chars``, ``n_bytes``) of candidate ``index``, or None."""
+    if name not in small:
+        return None
+    value = int(small[name][index])
+    if value < 0:
+        raise DataFormatError(f"{name}[{index}] = {value} is negative: it is a count")
+    return value
 
 
 def _optional_float(small, name, index):
-    return None if name not in small else float(small[name][index])
+    """``unconditional`` of candidate ``index``, or None; a log-probability."""
+    if name not in small:
+        return None
+    value = float(small[name][index])
+    if not value <= 0:  # also catches NaN
+        raise DataFormatError(
+            f"{name}[{index}] = {value} is not a log-probability (it must be <= 0)"
+        )
+    return value
 
 
 # ----------------------------------------------------------------- arrays
 
 
+@dataclass(frozen=True)
+class _Member:
+    """The ``logits.npy`` member: where its data is and what its header says."""
+
+    info: zipfile.ZipInfo
+    shape: tuple
+    dtype: np.dtype
+    header_size: int
+
+    @property
+    def data_size(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+
+@contextlib.contextmanager
+def _damage(source: str) -> Iterator[None]:
+    """Turn the errors of a damaged zip archive into one naming ``source``."""
+    try:
+        yield
+    except _ZIP_ERRORS as exc:
+        raise DataFormatError(
+            f"{source}: not a readable .npz (a damaged or incomplete zip "
+            f"archive: {exc})"
+        ) from None
+
+
+def _open(path: str, source: str, extra: tuple = ()):
+    """``(archive, small arrays, layout, logits member)``, everything checked.
+
+    The archive is returned open (the caller closes it); the small arrays
+    are loaded and checked, the logits only described by their header.
+    """
+    with _damage(source):
+        archive = zipfile.ZipFile(path)
+    try:
+        with _damage(source):
+            names = {
+                n.removesuffix(".npy") for n in archive.namelist() if n.endswith(".npy")
+            }
+            layout = _layout(names, source)
+            wanted = names & {*_IDS[layout], *_OPTIONAL, *extra}
+            small = {n: _load(archive, n, source) for n in wanted}
+            member = _logits_member(path, archive, source)
+        _check_arrays(member.shape, small, layout, source, extra)
+    except BaseException:
+        archive.close()
+        raise
+    return archive, small, layout, member
+
+
 def _layout(names: set, source: str) -> str:
     if "logits" not in names:
         raise DataFormatError(f"{source}: no 'logits' array")
-    if {"targets", "lengths"} <= names:
-        return "aligned"
-    if {"input_ids", "lengths", "n_context"} <= names:
-        return "raw"
+    if "targets" in names and names & {"input_ids", "n_context"}:
+        raise DataFormatError(
+            f"{source}: ambiguous layout: has both targets (aligned logits) and "
+            f"{' and '.join(sorted(names & {'input_ids', 'n_context'}))} (raw "
+            "causal-LM output); keep one layout's arrays"
+        )
+    for layout, needed in _IDS.items():
+        if set(needed) <= names:
+            return layout
     raise DataFormatError(
         f"{source}: expected arrays (logits, targets, lengths) for aligned logits or "
         f"(logits, input_ids, lengths, n_context) for raw causal-LM output; found "
@@ -229,29 +324,52 @@ def _layout(names: set, source: str) -> str:
     )
 
 
-def _check_shapes(shape, small, layout, source):
+def _check_arrays(shape, small, layout, source, extra=()) -> None:
+    """Shapes and kinds of the small arrays; ``group`` made integers or strings."""
     if len(shape) != 3:
         raise DataFormatError(f"{source}: logits must be (N, T, V), got {shape}")
     n, t, _ = shape
-    ids = "targets" if layout == "aligned" else "input_ids"
-    expected = {ids: (n, t), "lengths": (n,)}
-    if layout == "raw":
-        expected["n_context"] = (n,)
-    expected.update({name: (n,) for name in _OPTIONAL if name in small})
+    if n == 0:
+        raise DataFormatError(f"{source}: no candidates (logits has shape {shape})")
+    expected = {name: (n,) for name in (*_IDS[layout], *_OPTIONAL, *extra)}
+    expected[_IDS[layout][0]] = (n, t)
     for name, want in expected.items():
-        if small[name].shape != want:
+        if name in small and small[name].shape != want:
             raise DataFormatError(
                 f"{source}: {name} has shape {small[name].shape}, expected {want} "
                 f"for logits of shape {shape}"
             )
-    for name in (ids, "lengths", "n_context", "n_chars", "n_bytes"):
+    for name in (*_IDS[layout], "n_chars", "n_bytes"):
         if name in small and small[name].dtype.kind not in "iu":
             raise DataFormatError(f"{source}: {name} must be integers")
-    return shape
+    if "unconditional" in small and small["unconditional"].dtype.kind not in "fiu":
+        raise DataFormatError(f"{source}: unconditional must be real numbers")
+    if "group" in small:
+        small["group"] = _group_labels(small["group"], source)
+
+
+def _group_labels(group: np.ndarray, source: str) -> np.ndarray:
+    """``group`` as integers or strings (see the module notes for the rule)."""
+    if group.dtype.kind in "iuU":
+        return group
+    if group.dtype.kind != "f":
+        raise DataFormatError(
+            f"{source}: group must be integers or strings (one prompt label per "
+            f"candidate), got dtype {group.dtype}"
+        )
+    # 2**53: every whole float up to there is exactly one integer
+    bad = ~(np.isfinite(group) & (group == np.round(group)) & (abs(group) <= 2**53))
+    if bad.any():
+        index = int(np.argmax(bad))
+        raise DataFormatError(
+            f"{source}: group[{index}] = {group[index]} is not a prompt label: "
+            "float groups must be whole numbers (use integers or strings)"
+        )
+    return group.astype(np.int64)
 
 
 def _load(archive: zipfile.ZipFile, name: str, source: str) -> np.ndarray:
-    with archive.open(name + ".npy") as handle:
+    with _member(archive, name + ".npy", source) as handle:
         try:
             return np.lib.format.read_array(handle, allow_pickle=False)
         except ValueError as exc:
@@ -260,38 +378,76 @@ def _load(archive: zipfile.ZipFile, name: str, source: str) -> np.ndarray:
             ) from None
 
 
-class _Logits:
-    """Candidate-by-candidate access to the (N, T, V) logits member."""
+@contextlib.contextmanager
+def _member(archive: zipfile.ZipFile, name: str, source: str):
+    """An open zip member (an encrypted one is refused: numpy never writes one)."""
+    info = archive.getinfo(name)
+    if info.flag_bits & 0x1:
+        raise DataFormatError(f"{source}: the {name} member is encrypted")
+    with archive.open(info) as handle:
+        yield handle
 
-    def __init__(self, shape, reader):
+
+class _Logits:
+    """Candidate-by-candidate access to the (N, T, V) logits member.
+
+    ``finish`` reads a compressed member on to its end after the last
+    candidate: zipfile checks the CRC only there, and a corrupt member must
+    fail the file rather than pass as scores.
+    """
+
+    def __init__(self, shape, reader, finish=lambda: None):
         self.shape = shape
         self._reader = reader
+        self.finish = finish
 
     def rows(self, index: int, start: int, stop: int) -> np.ndarray:
         return self._reader(index)[start:stop]
 
 
-def _logits(path: str, archive: zipfile.ZipFile, source: str) -> _Logits:
-    info, shape, dtype, header_size = _logits_header(archive, source)
-    if info.compress_type == zipfile.ZIP_STORED:
-        offset = _data_offset(path, info) + header_size
-        mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
-        return _Logits(shape, lambda index: mapped[index])
-    return _Logits(shape, _streamed(archive, info, shape, dtype, header_size))
+def _logits(path: str, archive, member: _Member) -> _Logits:
+    if member.info.compress_type == zipfile.ZIP_STORED:
+        mapped = _memmap(path, member)
+        return _Logits(member.shape, lambda index: mapped[index])
+    handle = archive.open(member.info)
+    handle.read(member.header_size)
+    return _Logits(member.shape, _streamed(handle, member), handle.read)
 
 
-def _logits_header(archive: zipfile.ZipFile, source: str):
-    """``(zip entry, shape, dtype, header bytes)`` of the logits member."""
-    info = archive.getinfo("logits.npy")
-    with archive.open(info) as handle:
-        version = np.lib.format.read_magic(handle)
-        shape, fortran, dtype = _read_header(handle, version)
-        header_size = handle.tell()
+def _logits_member(path: str, archive: zipfile.ZipFile, source: str) -> _Member:
+    """The logits member, its header read and its size checked against it.
+
+    A stored member is memory-mapped straight from the file, so a member
+    shorter than its header declares would be read past its end, into the
+    next member's bytes: the size is checked before anything is mapped.
+    """
+    with _member(archive, "logits.npy", source) as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            shape, fortran, dtype = _read_header(handle, version)
+        except ValueError as exc:
+            raise DataFormatError(
+                f"{source}: cannot read array 'logits': {exc}"
+            ) from None
+        member = _Member(archive.getinfo("logits.npy"), shape, dtype, handle.tell())
     if fortran:
         raise DataFormatError(
             f"{source}: logits are Fortran-ordered; save them C-ordered"
         )
-    return info, shape, dtype, header_size
+    if dtype.hasobject or dtype.kind not in "fiub":
+        raise DataFormatError(f"{source}: logits must be real numbers, got {dtype}")
+    declared = member.header_size + member.data_size
+    if member.info.file_size < declared:
+        raise DataFormatError(
+            f"{source}: the logits member is truncated: {member.info.file_size} "
+            f"bytes where its header declares {declared} for shape {shape}"
+        )
+    if member.info.file_size > declared:
+        raise DataFormatError(
+            f"{source}: the logits member holds {member.info.file_size} bytes where "
+            f"its header declares {declared} for shape {shape}"
+        )
+    return member
 
 
 def _read_header(handle, version):
@@ -300,20 +456,35 @@ def _read_header(handle, version):
     return np.lib.format.read_array_header_2_0(handle)
 
 
+def _memmap(path: str, member: _Member) -> np.ndarray:
+    """A stored member's data, mapped in place."""
+    offset = _data_offset(path, member.info) + member.header_size
+    if offset + member.data_size > os.path.getsize(path):
+        # the directory says the member is whole, but the file ends first
+        raise zipfile.BadZipFile("the logits member runs past the end of the file")
+    return np.memmap(
+        path, dtype=member.dtype, mode="r", offset=offset, shape=member.shape
+    )
+
+
 def _data_offset(path: str, info: zipfile.ZipInfo) -> int:
     """Where a stored member's bytes start: after its local file header."""
     with open(path, "rb") as handle:
         handle.seek(info.header_offset)
         header = handle.read(30)
+    if len(header) != 30 or not header.startswith(b"PK\x03\x04"):
+        raise zipfile.BadZipFile(f"no local header for {info.filename}")
     name_length, extra_length = struct.unpack("<HH", header[26:30])
     return info.header_offset + 30 + name_length + extra_length
 
 
-def _streamed(archive, info, shape, dtype, header_size):
-    """A reader that decompresses candidate after candidate, in order."""
-    handle = archive.open(info)
-    handle.read(header_size)
-    block = int(np.prod(shape[1:])) * dtype.itemsize
+def _streamed(handle, member: _Member):
+    """A reader that decompresses candidate after candidate, in order.
+
+    A damaged stream raises zipfile's own errors, which fail the whole file
+    (see :func:`_damage`): the rows after a bad block cannot be trusted.
+    """
+    block = member.data_size // member.shape[0]
     state = {"next": 0}
 
     def read(index: int) -> np.ndarray:
@@ -323,6 +494,6 @@ def _streamed(archive, info, shape, dtype, header_size):
         data = handle.read(block)
         if len(data) != block:
             raise DataFormatError(f"logits member is truncated at candidate {index}")
-        return np.frombuffer(data, dtype=dtype).reshape(shape[1:])
+        return np.frombuffer(data, dtype=member.dtype).reshape(member.shape[1:])
 
     return read

@@ -19,8 +19,9 @@ Two forms, told apart by content (a zip archive is an ``.npz``):
   predicts token ``p + 1``) come inline as ``logits`` (a list of rows), or
   from ``logits_file``: a ``.npy`` of shape ``(>= L, V)``, or ``(N, T, V)``
   with ``logits_row`` choosing the candidate -- relative to the JSONL's
-  folder and memory-mapped. ``id`` defaults to the line number and
-  ``group`` to one group for every candidate.
+  folder and memory-mapped. ``id`` defaults to the line number and must
+  be unique; ``group`` (a string or an integer) is given on every line or
+  on none, which puts every candidate in one group.
 
 Every candidate is needed (an audit of a subset would mislead), so the first
 bad record stops the reading with its file, line and field.
@@ -39,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from ..audit.run import PipelineRun
+from ..audit.run import PipelineRun, group_label
 from ..errors import DataFormatError, SeqScoreError
-from .npz import open_npz
+from .npz import ZIP_SIGNATURES, open_npz
 from .records import Rejected, as_number, as_numbers, field, json_lines
 
 __all__ = ["PIPELINE_FORMATS", "read_pipeline_run"]
@@ -61,8 +62,13 @@ def read_pipeline_run(path: str, input_format: str = "auto") -> Iterator[Pipelin
     source = "<stdin>" if path == "-" else path
     with _file(path) as real:
         with open(real, "rb") as handle:
-            is_zip = handle.read(4) == b"PK\x03\x04"
-        if input_format == "npz" or (input_format == "auto" and is_zip):
+            is_zip = handle.read(4) in ZIP_SIGNATURES
+        if is_zip and input_format == "jsonl":
+            raise DataFormatError(
+                f"{source}: is a zip archive (an .npz?), not JSON Lines; use "
+                "--input-format npz or auto"
+            )
+        if input_format == "npz" or is_zip:
             with open_npz(real, source, extra=("reported",)) as arrays:
                 yield _from_npz(arrays, source)
             return
@@ -115,6 +121,7 @@ def _from_jsonl(records, folder: str, source: str) -> PipelineRun:
     columns: dict[str, list] = {
         k: [] for k in ("logits", "ids", "context", "reported", "group", "name")
     }
+    lines: dict[str, str] = {}  # candidate id -> where it was first seen
     for location, record in records:
         if isinstance(record, Rejected):
             raise DataFormatError(record.message())
@@ -122,9 +129,21 @@ def _from_jsonl(records, folder: str, source: str) -> PipelineRun:
             _candidate(record, location, folder, files, columns)
         except SeqScoreError as exc:
             raise type(exc)(f"{location}: {exc}") from None
+        name = columns["name"][-1]
+        if lines.setdefault(name, location) != location:
+            raise DataFormatError(
+                f"{location}: id {name!r} is used again (first at {lines[name]}); "
+                "every candidate needs its own id"
+            )
     if not columns["ids"]:
         raise DataFormatError(f"{source}: no records (the input is empty)")
     groups = columns["group"]
+    if None in groups and any(g is not None for g in groups):
+        where = lines[columns["name"][groups.index(None)]]
+        raise DataFormatError(
+            f"{where}: group: missing, but other candidates have one (which "
+            "prompt does this one answer?)"
+        )
     try:
         return PipelineRun.from_sequences(
             columns["logits"],
@@ -139,14 +158,33 @@ def _from_jsonl(records, folder: str, source: str) -> PipelineRun:
 
 
 def _candidate(record: Any, location: str, folder: str, files, columns) -> None:
-    ids = as_numbers(field(record, "input_ids", "", list), "input_ids")
-    context = field(record, "n_context", "", int)
+    raw_ids = field(record, "input_ids", "", list)
+    if any(isinstance(i, bool) for i in raw_ids):
+        raise DataFormatError("input_ids: true/false where a token id belongs")
+    ids = as_numbers(raw_ids, "input_ids")
+    context = _integer(record, "n_context")
     columns["logits"].append(_logits(record, folder, files, len(ids)))
     columns["ids"].append(ids)
     columns["context"].append(context)
     columns["reported"].append(_reported(field(record, "reported", "")))
-    columns["group"].append(record.get("group"))
+    group = record.get("group")
+    columns["group"].append(None if group is None else _group(group))
     columns["name"].append(str(record.get("id", location.rsplit(":", 1)[-1])))
+
+
+def _group(value: Any) -> str:
+    try:
+        return group_label(value)
+    except SeqScoreError as exc:
+        raise DataFormatError(f"group: {exc}") from None
+
+
+def _integer(record: dict, key: str) -> int:
+    # JSON true is a Python int: refused here, not read as 1
+    value = field(record, key, "", int)
+    if isinstance(value, bool):
+        raise DataFormatError(f"{key}: expected an integer, got {str(value).lower()}")
+    return value
 
 
 def _reported(value: Any) -> float:
@@ -154,7 +192,13 @@ def _reported(value: Any) -> float:
         return _NONFINITE[value]
     if isinstance(value, float) and math.isnan(value):
         return value  # a NaN is a legitimate (wrong) report
-    return as_number(value, "reported")
+    try:
+        return as_number(value, "reported")
+    except OverflowError:  # an integer literal beyond any float
+        digits = len(str(abs(value)))
+        raise DataFormatError(
+            f"reported: an integer of {digits} digits is too large for a float"
+        ) from None
 
 
 def _logits(record: dict, folder: str, files: dict, length: int) -> np.ndarray:
@@ -169,7 +213,7 @@ def _logits(record: dict, folder: str, files: dict, length: int) -> np.ndarray:
             raise DataFormatError(f"logits_file: cannot read {path}: {exc}") from None
     logits = files[path]
     if "logits_row" in record:
-        row = field(record, "logits_row", "", int)
+        row = _integer(record, "logits_row")
         if logits.ndim != 3 or not 0 <= row < logits.shape[0]:
             raise DataFormatError(
                 f"logits_row: {row} does not index logits of shape {logits.shape}"
