@@ -167,7 +167,8 @@ def test_positive_logprob_is_flagged_as_raw_logits(tmp_path):
     record = json.loads(fixture_lines("seqscore.jsonl")[0])
     record["candidates"][2]["logprobs"][0] = 3.5
     message = only_rejection(write(tmp_path, "p.jsonl", [json.dumps(record)]))
-    assert "candidates[2]: logprobs[0] = 3.5 is positive" in message
+    # the reader names the field path (not just the index in the candidate)
+    assert "candidates[2].logprobs[0]: 3.5 is positive" in message
     assert "raw logits" in message
 
 

@@ -17,9 +17,13 @@ JSONL's folder and memory-mapped; row ``t`` scores ``token_ids[t]``).
 Optional per candidate: ``id`` (default: its index), ``text``, ``tokens``,
 ``top_logprobs`` (per step a list of numbers with ``top_tokens`` alongside,
 or an object ``{token: logprob}``), ``ranks`` (1 = most probable),
-``bytes`` (UTF-8 byte count when there is no text) and ``unconditional``
-(log P(candidate) without the prompt, for the ``pmi`` normalisation).
-Optional per prompt: ``id`` (default: ``line N``) and ``prompt``.
+``bytes`` (UTF-8 byte count when there is no text: an integer >= 0) and
+``unconditional`` (log P(candidate) without the prompt, for the ``pmi``
+normalisation). Optional per prompt: ``id`` (default: ``line N``) and
+``prompt``. Ids are strings or integers; a null field counts as absent.
+Log-probs (``logprobs``, ``top_logprobs``, ``unconditional``) follow the
+rules of :mod:`.records`: <= 0 or -inf, with float32 rounding above 0 read
+as 0.
 """
 
 from __future__ import annotations
@@ -32,7 +36,18 @@ import numpy as np
 
 from ..errors import DataFormatError
 from ..scoring import Candidate, Prompt, TokenScores, token_scores_from_logits
-from .records import as_number, as_numbers, field
+from .records import (
+    INT64_MAX,
+    as_id,
+    as_integer,
+    as_integers,
+    as_logprob,
+    as_logprobs,
+    as_string,
+    as_strings,
+    field,
+    optional,
+)
 
 __all__ = ["as_ranks", "convert_record", "token_scores", "top_alternatives"]
 
@@ -40,14 +55,13 @@ __all__ = ["as_ranks", "convert_record", "token_scores", "top_alternatives"]
 def convert_record(record: Any, location: str, folder: str = ".") -> Iterator[Prompt]:
     """The prompt on one line of seqscore JSONL."""
     candidates = field(record, "candidates", "", list)
-    prompt_id = record.get("id", f"line {location.rsplit(':', 1)[-1]}")
     yield Prompt(
-        id=str(prompt_id),
+        id=as_id(record.get("id"), "id", f"line {location.rsplit(':', 1)[-1]}"),
         candidates=tuple(
             _candidate(c, f"candidates[{i}]", i, folder)
             for i, c in enumerate(candidates)
         ),
-        text=record.get("prompt"),
+        text=optional(as_string, record, "prompt", ""),
         source=location,
     )
 
@@ -56,16 +70,12 @@ def _candidate(record: Any, where: str, index: int, folder: str) -> Candidate:
     if not isinstance(record, dict):
         raise DataFormatError(f"{where}: expected a JSON object")
     try:
-        tokens = _scores(record, where, folder)
-        unconditional = record.get("unconditional")
         return Candidate(
-            id=str(record.get("id", index)),
-            tokens=tokens,
-            text=record.get("text"),
-            n_bytes=record.get("bytes"),
-            unconditional=None
-            if unconditional is None
-            else as_number(unconditional, f"{where}.unconditional"),
+            id=as_id(record.get("id"), f"{where}.id", index),
+            tokens=_scores(record, where, folder),
+            text=optional(as_string, record, "text", where),
+            n_bytes=optional(as_integer, record, "bytes", where),
+            unconditional=optional(as_logprob, record, "unconditional", where),
         )
     except DataFormatError:
         raise
@@ -76,19 +86,17 @@ def _candidate(record: Any, where: str, index: int, folder: str) -> Candidate:
 def _scores(record: dict, where: str, folder: str) -> TokenScores:
     if "logprobs" not in record and "logits_file" in record:
         return _scores_from_logits(record, where, folder)
-    logprobs = as_numbers(field(record, "logprobs", where), f"{where}.logprobs")
+    logprobs = as_logprobs(field(record, "logprobs", where), f"{where}.logprobs")
     top = record.get("top_logprobs")
     top_tokens, top_logprobs = (
         (None, None)
         if top is None
         else top_alternatives(top, record.get("top_tokens"), f"{where}.top_logprobs")
     )
-    ranks = record.get("ranks")
-    rank = None if ranks is None else as_ranks(ranks, f"{where}.ranks")
     return token_scores(
         logprobs,
-        token=_strings(record.get("tokens"), f"{where}.tokens"),
-        rank=rank,
+        token=optional(as_strings, record, "tokens", where),
+        rank=optional(as_ranks, record, "ranks", where),
         top_tokens=top_tokens,
         top_logprobs=top_logprobs,
     )
@@ -132,13 +140,8 @@ def _best_alternative(top_logprobs) -> np.ndarray | None:
 
 
 def as_ranks(values, where: str) -> np.ndarray:
-    """Ranks as int64: whole numbers >= 1 (1 = the most probable token)."""
-    ranks = as_numbers(values, where)
-    bad = (ranks < 1) | (ranks != np.rint(ranks))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataFormatError(f"{where}[{i}]: {values[i]!r} is not a rank (1, 2, ...)")
-    return ranks.astype(np.int64)
+    """Ranks as int64: integers >= 1 (1 = the most probable token)."""
+    return np.array(as_integers(values, where, 1, INT64_MAX), dtype=np.int64)
 
 
 def top_alternatives(top: Any, names: Any, where: str):
@@ -151,15 +154,15 @@ def top_alternatives(top: Any, names: Any, where: str):
         raise DataFormatError(f"{where}: expected a list (one entry per token)")
     # set(map(...)) checks every step in C: this runs once per candidate
     if top and set(map(type, top)) == {list} and len(set(map(len, top))) == 1:
-        values = as_numbers(top, where, ndim=2)
+        values = as_logprobs(top, where, ndim=2)
         return _top_names(names, values, where), values
     tokens, logprobs = [], []
     for t, step in enumerate(top):
         if isinstance(step, dict):
             tokens.append(tuple(str(k) for k in step))
-            logprobs.append(as_numbers(list(step.values()), f"{where}[{t}]"))
+            logprobs.append(as_logprobs(list(step.values()), f"{where}[{t}]"))
         elif isinstance(step, list):
-            logprobs.append(as_numbers(step, f"{where}[{t}]"))
+            logprobs.append(as_logprobs(step, f"{where}[{t}]"))
             tokens.append(None)
         elif step is None:  # no alternatives at this step
             tokens.append(())
@@ -191,14 +194,6 @@ def _top_names(names, logprobs, where):
     return names
 
 
-def _strings(values, where: str):
-    if values is None:
-        return None
-    if not isinstance(values, list) or not set(map(type, values)) <= {str}:
-        raise DataFormatError(f"{where}: expected a list of strings")
-    return tuple(values)
-
-
 def _scores_from_logits(record: dict, where: str, folder: str) -> TokenScores:
     name = field(record, "logits_file", where, str)
     path = name if os.path.isabs(name) else os.path.join(folder, name)
@@ -216,12 +211,13 @@ def _scores_from_logits(record: dict, where: str, folder: str) -> TokenScores:
                 f"{logits.shape}"
             )
         logits = logits[row]
-    ids = as_numbers(field(record, "token_ids", where, list), f"{where}.token_ids")
+    ids = as_integers(
+        field(record, "token_ids", where), f"{where}.token_ids", maximum=INT64_MAX
+    )
     if logits.ndim != 2 or logits.shape[0] < len(ids):
         raise DataFormatError(
             f"{where}: logits of shape {logits.shape} cannot score {len(ids)} tokens "
             "(expected (n_tokens, V) with one aligned row per token)"
         )
-    # ids stay floats here: the kernel accepts whole numbers only, and names
-    # the first id that is not one
-    return token_scores_from_logits(logits[: len(ids)], ids)
+    # the kernel names an id outside the vocabulary
+    return token_scores_from_logits(logits[: len(ids)], np.array(ids, np.int64))

@@ -23,10 +23,15 @@ needs to know where the prompt ends: put the prompt text in the record's
 ``prompt`` field (tokens starting before ``len(prompt)`` are the prompt) or its
 token count in ``n_context``. Without either, an echoed response is rejected
 rather than scored with its prompt included.
+
+Every number is checked as :mod:`.records` says (a log-prob is <= 0 or
+-inf; booleans are not numbers); a chat token's ``bytes`` is null or a list
+of integers 0..255, and ``text_offset`` has one integer per token.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,39 +40,86 @@ import numpy as np
 from ..errors import DataFormatError
 from ..scoring import Candidate, Prompt
 from .jsonl import token_scores
-from .records import as_number, as_numbers, field
+from .records import (
+    as_id,
+    as_integer,
+    as_integers,
+    as_logprob,
+    as_logprobs,
+    as_string,
+    as_strings,
+    field,
+    optional,
+)
 
 __all__ = ["convert_record", "unwrap"]
 
+#: What :func:`unwrap` gives for a Batch line whose request failed: an OpenAI
+#: record still (so format detection picks this reader even when the failure
+#: is on line 1), with nothing to score; :func:`convert_record` rejects the
+#: line itself, naming the file, line and field.
+_FAILED_REQUEST = {"choices": None}
 
-def unwrap(record: Any) -> tuple[Any, str | None]:
-    """The completion inside a Batch API line (and its custom id), or as is."""
-    if isinstance(record, dict) and "custom_id" in record and "response" in record:
-        body = field(field(record, "response", "", dict), "body", "response", dict)
-        return body, str(record["custom_id"])
-    return record, None
+
+def unwrap(record: Any) -> tuple[Any, Any]:
+    """The completion inside a Batch API line (and its custom id), or as is.
+
+    Never raises: it serves format detection, which has no line to name.
+    """
+    if not _is_batch_line(record):
+        return record, None
+    response = record["response"]
+    body = response.get("body") if isinstance(response, dict) else None
+    ok = isinstance(body, dict) and "choices" in body
+    return (body if ok else _FAILED_REQUEST), record["custom_id"]
+
+
+def _is_batch_line(record: Any) -> bool:
+    return isinstance(record, dict) and "custom_id" in record and "response" in record
+
+
+def _batch_body(record: dict) -> dict:
+    """``response.body`` of a Batch line; a failed request is rejected."""
+    if record["response"] is None and isinstance(record.get("error"), dict):
+        raise DataFormatError(f"response: null -- {_failure(record['error'])}")
+    response = field(record, "response", "", dict)
+    body = field(response, "body", "response", dict)
+    if "choices" not in body and isinstance(body.get("error"), dict):
+        raise DataFormatError(
+            f"response.body.error: {_failure(body['error'])} "
+            f"(status {response.get('status_code')})"
+        )
+    return body
+
+
+def _failure(error: dict) -> str:
+    return f"the request failed: {error.get('message')!r}"
 
 
 def convert_record(record: Any, location: str) -> Iterator[Prompt]:
     """The prompt of one OpenAI response (chat or legacy completions)."""
+    if not isinstance(record, dict):
+        raise DataFormatError("record: expected a JSON object")
     outer = record
-    record, custom_id = unwrap(record)
+    if _is_batch_line(record):
+        record, prompt_id = _batch_body(record), outer["custom_id"]
+        id_field = "custom_id"
+    else:
+        prompt_id, id_field = record.get("id"), "id"
     choices = field(record, "choices", "", list)
     if not choices:
         raise DataFormatError("choices: empty")
-    candidates = tuple(
-        _choice(choice, f"choices[{i}]", outer) for i, choice in enumerate(choices)
-    )
-    prompt_id = custom_id or record.get("id") or f"line {location.rsplit(':', 1)[-1]}"
+    candidates = tuple(_choice(choice, i, outer) for i, choice in enumerate(choices))
     yield Prompt(
-        id=str(prompt_id),
+        id=as_id(prompt_id, id_field, f"line {location.rsplit(':', 1)[-1]}"),
         candidates=candidates,
-        text=outer.get("prompt") if isinstance(outer.get("prompt"), str) else None,
+        text=optional(as_string, outer, "prompt", ""),
         source=location,
     )
 
 
-def _choice(choice: Any, where: str, outer: dict) -> Candidate:
+def _choice(choice: Any, position: int, outer: dict) -> Candidate:
+    where = f"choices[{position}]"
     logprobs = field(choice, "logprobs", where)
     if logprobs is None:
         raise DataFormatError(
@@ -76,20 +128,21 @@ def _choice(choice: Any, where: str, outer: dict) -> Candidate:
         )
     if not isinstance(logprobs, dict):
         raise DataFormatError(f"{where}.logprobs: expected an object")
-    index = choice.get("index", where)
+    index = as_id(choice.get("index"), f"{where}.index", position)
     if "content" in logprobs:
         return _chat_choice(choice, logprobs, f"{where}.logprobs", index)
-    return _legacy_choice(choice, logprobs, f"{where}.logprobs", index, outer)
+    return _legacy_choice(logprobs, f"{where}.logprobs", index, outer)
 
 
-def _chat_choice(choice: dict, logprobs: dict, where: str, index) -> Candidate:
+def _chat_choice(choice: dict, logprobs: dict, where: str, index: str) -> Candidate:
     content = field(logprobs, "content", where, list)
     if not content:
         raise DataFormatError(f"{where}.content: empty -- the completion has no tokens")
     try:
         tokens, values, top_names, top_values, n_bytes = _chat_fast(content)
     except (KeyError, TypeError, ValueError, AttributeError):
-        # something is off: walk the fields one by one to name it
+        # something is off (DataFormatError is a ValueError too): walk the
+        # fields one by one to name it
         tokens, values, top_names, top_values, n_bytes = _chat_checked(content, where)
     message = choice.get("message") or {}
     text = message.get("content") if isinstance(message, dict) else None
@@ -104,26 +157,26 @@ def _chat_choice(choice: dict, logprobs: dict, where: str, index) -> Candidate:
 
 
 def _chat_fast(content: list):
-    """Bulk extraction; raises on anything unusual, so the caller re-checks."""
-    tokens = [item["token"] for item in content]
-    values = np.array([item["logprob"] for item in content])
-    top_names = [[alt["token"] for alt in item["top_logprobs"]] for item in content]
-    top_values = np.array(
-        [[alt["logprob"] for alt in item["top_logprobs"]] for item in content]
-    )
-    ok = (
-        values.dtype.kind in "fi"
-        and top_values.dtype.kind in "fi"
-        and top_values.ndim == 2
-        and set(map(type, tokens)) == {str}
-        and not np.isnan(values.sum() + top_values.sum())
-    )
-    if not ok:
-        raise ValueError("needs the field-by-field check")
-    byte_lists = [item.get("bytes") for item in content]
-    n_bytes = None if None in byte_lists else sum(map(len, byte_lists))
-    values, top_values = values.astype(float), top_values.astype(float)
-    return tuple(tokens), values, top_names, top_values, n_bytes
+    """Bulk extraction and checks in C; raises on anything unusual, so the
+    caller re-checks field by field."""
+    tokens = as_strings([item["token"] for item in content], "")
+    values = as_logprobs([item["logprob"] for item in content], "")
+    tops = [item["top_logprobs"] for item in content]
+    top_names = [[alt["token"] for alt in top] for top in tops]
+    top_values = as_logprobs([[alt["logprob"] for alt in top] for top in tops], "", 2)
+    n_bytes = _byte_total([item.get("bytes") for item in content])
+    return tokens, values, top_names, top_values, n_bytes
+
+
+def _byte_total(byte_lists: list):
+    """The bytes of every token, or None when some token has none listed (a
+    token without a byte representation); every list given is checked."""
+    listed = [b for b in byte_lists if b is not None]
+    if set(map(type, listed)) - {list}:
+        raise TypeError("bytes must be lists")
+    flat = list(itertools.chain.from_iterable(listed))
+    n_bytes = len(as_integers(flat, "", 0, 255))
+    return n_bytes if len(listed) == len(byte_lists) else None
 
 
 def _chat_checked(content: list, where: str):
@@ -131,13 +184,18 @@ def _chat_checked(content: list, where: str):
     for t, item in enumerate(content):
         at = f"{where}.content[{t}]"
         tokens.append(field(item, "token", at, str))
-        values.append(as_number(field(item, "logprob", at), f"{at}.logprob"))
-        raw = item.get("bytes")
-        n_bytes = None if raw is None or n_bytes is None else n_bytes + len(raw)
+        values.append(as_logprob(field(item, "logprob", at), f"{at}.logprob"))
+        count = optional(_byte_count, item, "bytes", at)
+        n_bytes = None if count is None or n_bytes is None else n_bytes + count
         names, numbers = _chat_top(item.get("top_logprobs"), f"{at}.top_logprobs")
         top_names.append(names)
         top_values.append(numbers)
     return tuple(tokens), np.array(values), tuple(top_names), tuple(top_values), n_bytes
+
+
+def _byte_count(values: Any, where: str) -> int:
+    """How many bytes a token's ``bytes`` (its UTF-8 bytes, 0..255) lists."""
+    return len(as_integers(values, where, 0, 255))
 
 
 def _chat_top(items: Any, where: str):
@@ -150,32 +208,24 @@ def _chat_top(items: Any, where: str):
     )
     values = np.array(
         [
-            as_number(field(item, "logprob", f"{where}[{k}]"), f"{where}[{k}].logprob")
+            as_logprob(field(item, "logprob", f"{where}[{k}]"), f"{where}[{k}].logprob")
             for k, item in enumerate(items)
         ]
     )
     return names, values
 
 
-def _legacy_choice(choice: dict, logprobs: dict, where: str, index, outer) -> Candidate:
-    tokens = field(logprobs, "tokens", where, list)
+def _legacy_choice(logprobs: dict, where: str, index: str, outer: dict) -> Candidate:
+    tokens = as_strings(field(logprobs, "tokens", where), f"{where}.tokens")
     values = field(logprobs, "token_logprobs", where, list)
     if len(values) != len(tokens):
         raise DataFormatError(f"{where}: tokens and token_logprobs differ in length")
     start = _completion_start(logprobs, values, where, outer)
     if start >= len(tokens):
         raise DataFormatError(f"{where}: no completion tokens after the prompt")
-    scored = as_numbers(values[start:], f"{where}.token_logprobs[{start}:]")
-    top = logprobs.get("top_logprobs")
-    top_names = top_values = None
-    if isinstance(top, list) and len(top) == len(tokens):
-        steps = [
-            _legacy_top(top[t], f"{where}.top_logprobs[{t}]")
-            for t in range(start, len(tokens))
-        ]
-        top_names = tuple(s[0] for s in steps)
-        top_values = tuple(s[1] for s in steps)
-    completion = tuple(str(t) for t in tokens[start:])
+    scored = as_logprobs(values[start:], f"{where}.token_logprobs[{start}:]")
+    top_names, top_values = _legacy_tops(logprobs, len(tokens), start, where)
+    completion = tokens[start:]
     return Candidate(
         id=f"choice {index}",
         tokens=token_scores(
@@ -185,27 +235,46 @@ def _legacy_choice(choice: dict, logprobs: dict, where: str, index, outer) -> Ca
     )
 
 
+def _legacy_tops(logprobs: dict, n_tokens: int, start: int, where: str):
+    """The completion's alternatives: ``top_logprobs[start:]``, or none."""
+    top = logprobs.get("top_logprobs")
+    if top is None:
+        return None, None
+    if not isinstance(top, list) or len(top) != n_tokens:
+        raise DataFormatError(
+            f"{where}.top_logprobs: expected a list with one entry per token"
+        )
+    steps = [
+        _legacy_top(top[t], f"{where}.top_logprobs[{t}]")
+        for t in range(start, n_tokens)
+    ]
+    return tuple(s[0] for s in steps), tuple(s[1] for s in steps)
+
+
 def _legacy_top(step: Any, where: str):
     if step is None:
         return (), np.zeros(0)
     if not isinstance(step, dict):
         raise DataFormatError(f"{where}: expected an object {{token: logprob}}")
-    return tuple(step), as_numbers(list(step.values()), where)
+    return tuple(step), as_logprobs(list(step.values()), where)
 
 
 def _completion_start(logprobs: dict, values: list, where: str, outer: dict) -> int:
     """Index of the first completion token (past an echoed prompt)."""
     if "n_context" in outer:
-        n_context = field(outer, "n_context", "", int)
-        if not 0 <= n_context <= len(values):
+        return as_integer(outer["n_context"], "n_context", 0, len(values))
+    prompt = optional(as_string, outer, "prompt", "")
+    if prompt is not None:
+        offsets = as_integers(
+            field(logprobs, "text_offset", where), f"{where}.text_offset"
+        )
+        if len(offsets) != len(values):
             raise DataFormatError(
-                f"n_context: {n_context} is outside [0, {len(values)}]"
+                f"{where}: text_offset and tokens differ in length "
+                f"({len(offsets)} and {len(values)})"
             )
-        return n_context
-    if isinstance(outer.get("prompt"), str):
-        offsets = field(logprobs, "text_offset", where, list)
-        boundary = len(outer["prompt"])
-        return next((t for t, o in enumerate(offsets) if o >= boundary), len(offsets))
+        # the first token that starts at or past the end of the prompt
+        return next((t for t, o in enumerate(offsets) if o >= len(prompt)), len(values))
     if values and values[0] is None:
         raise DataFormatError(
             f"{where}.token_logprobs[0]: null -- this looks like an echoed prompt; "

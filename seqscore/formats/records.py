@@ -5,10 +5,24 @@ when the record is bad, a :class:`Rejected` that says where (file, line,
 field) and why. Readers never stop at a bad record; the caller decides whether
 the first rejection is fatal (``--on-error fail``) or is written to a rejects
 file (``--on-error skip``), so every record is either scored or reported.
+
+Every value a reader takes from JSON goes through one of the ``as_*`` checks
+below, so the rules are the same in every format:
+
+* a number is a JSON number: never a string, null, NaN or a boolean (Python's
+  ``json`` reads ``true`` as ``True``, which numpy would take for 1);
+* a log-prob is a number <= 0 or -inf. Values above 0 by at most
+  :data:`~seqscore.scoring.POSITIVE_TOLERANCE` (float32 rounding in the tool
+  that wrote them) are read as 0, so no score is ever positive; anything
+  larger (or +inf) is rejected as not a log-prob;
+* an integer (a count, an offset, a rank, a token id) is a JSON integer in
+  range, never a float or a boolean;
+* an id is a string or an integer; null or absent means the reader's default.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -18,17 +32,29 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataFormatError, SeqScoreError
-from ..scoring import Prompt
+from ..scoring import POSITIVE_TOLERANCE, Prompt
 
 __all__ = [
+    "INT64_MAX",
     "Rejected",
+    "as_id",
+    "as_integer",
+    "as_integers",
+    "as_logprob",
+    "as_logprobs",
     "as_number",
     "as_numbers",
+    "as_string",
+    "as_strings",
     "field",
     "json_document",
     "json_lines",
+    "optional",
     "records_to_prompts",
 ]
+
+#: The largest integer an int64 array holds: the bound for ids and ranks.
+INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 @dataclass(frozen=True)
@@ -56,13 +82,22 @@ def json_lines(
         location = f"{source}:{number}"
         try:
             yield location, json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            reason = f"malformed JSON ({getattr(exc, 'msg', exc)}"
-            if isinstance(exc, json.JSONDecodeError):
-                reason += f" at column {exc.colno}"
-                if exc.pos >= len(raw.rstrip()) - 1:
-                    reason += "; the line looks truncated"
+        # ValueError: also an integer literal too long to convert (4300+ digits)
+        except ValueError as exc:
+            reason = f"malformed JSON ({_decode_error(exc)}"
+            if _looks_truncated(exc, raw):
+                reason += "; the line looks truncated"
             yield location, Rejected(location, reason + ")", _text(raw))
+
+
+def _looks_truncated(exc: ValueError, raw: bytes) -> bool:
+    """The error is at the line's end, or is a string that never ends (json
+    reports where that string starts)."""
+    if not isinstance(exc, json.JSONDecodeError):
+        return False
+    return (
+        exc.pos >= len(raw.rstrip()) - 1 or exc.msg == "Unterminated string starting at"
+    )
 
 
 def json_document(text: str | bytes, source: str) -> Iterator[tuple[str, Any]]:
@@ -70,9 +105,10 @@ def json_document(text: str | bytes, source: str) -> Iterator[tuple[str, Any]]:
     (``file:[i]``), or the one object (``file``)."""
     try:
         document = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:
+        line = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise DataFormatError(
-            f"{source}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})"
+            f"{source}{line}: malformed JSON ({_decode_error(exc)})"
         ) from None
     if isinstance(document, list):
         return ((f"{source}:[{i}]", item) for i, item in enumerate(document))
@@ -83,15 +119,27 @@ def records_to_prompts(
     records: Iterable[tuple[str, Any]],
     convert: Callable[[Any, str], Iterable[Prompt]],
 ) -> Iterator[Prompt | Rejected]:
-    """Apply a reader's ``convert(record, location)`` and catch what it rejects."""
+    """Apply a reader's ``convert(record, location)`` and catch what it rejects.
+
+    A JSON array where a record belongs (``json.dump([r1, r2], f)`` writes one
+    line) holds records: each element is converted on its own, located
+    ``file:N[i]`` (the elements of a multi-line array document are ``file:[i]``).
+    """
     for location, record in records:
         if isinstance(record, Rejected):
             yield record
-            continue
-        try:
-            yield from list(convert(record, location))
-        except SeqScoreError as exc:
-            yield Rejected(location, str(exc), _dump(record))
+        elif isinstance(record, list):
+            for i, item in enumerate(record):
+                yield from _convert(convert, item, f"{location}[{i}]")
+        else:
+            yield from _convert(convert, record, location)
+
+
+def _convert(convert, record: Any, location: str) -> list[Prompt | Rejected]:
+    try:
+        return list(convert(record, location))
+    except SeqScoreError as exc:
+        return [Rejected(location, str(exc), _dump(record))]
 
 
 def field(record: Any, key: str, where: str, kind: type | tuple = object) -> Any:
@@ -101,53 +149,193 @@ def field(record: Any, key: str, where: str, kind: type | tuple = object) -> Any
     if key not in record:
         raise DataFormatError(f"{_join(where, key)}: missing")
     value = record[key]
-    if not isinstance(value, kind):
+    if not _is_kind(value, kind):
         raise DataFormatError(
-            f"{_join(where, key)}: expected {_kind_name(kind)}, got "
-            f"{'null' if value is None else type(value).__name__}"
+            f"{_join(where, key)}: expected {_kind_name(kind)}, got {_json_type(value)}"
         )
     return value
+
+
+def optional(read: Callable[[Any, str], Any], record: dict, key: str, where: str):
+    """``read(record[key], path)``, or None when the field is absent or null."""
+    value = record.get(key)
+    return None if value is None else read(value, _join(where, key))
+
+
+def as_string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise DataFormatError(f"{where}: expected a string, got {_json_type(value)}")
+    return value
+
+
+def as_strings(values: Any, where: str) -> tuple[str, ...]:
+    """A JSON list of strings as a tuple (checked in C: one per token)."""
+    if not isinstance(values, list) or not set(map(type, values)) <= {str}:
+        raise DataFormatError(f"{where}: expected a list of strings")
+    return tuple(values)
+
+
+def as_id(value: Any, where: str, default: Any) -> str:
+    """An id: a string, or an integer spelled in decimal; null means ``default``.
+
+    Anything else (an object, a list, a float, a boolean) is rejected rather
+    than shown as a Python repr that no other tool would match.
+    """
+    if value is None:
+        return str(default)
+    if isinstance(value, str):
+        return value
+    if type(value) is int:  # not bool
+        return str(value)
+    raise DataFormatError(
+        f"{where}: {_show(value)} is not an id (expected a string or an integer)"
+    )
+
+
+def as_integer(
+    value: Any, where: str, minimum: int = 0, maximum: float = math.inf
+) -> int:
+    """A JSON integer in ``[minimum, maximum]``; floats and booleans are errors."""
+    if type(value) is int and minimum <= value <= maximum:  # type(): not a bool
+        return value
+    raise DataFormatError(f"{where}: {_integer_error(value, minimum, maximum)}")
+
+
+def as_integers(
+    values: Any, where: str, minimum: int = 0, maximum: float = math.inf
+) -> list[int]:
+    """A JSON list of integers in range, checked in C when all is well."""
+    if not isinstance(values, list):
+        raise DataFormatError(f"{where}: expected a list of integers")
+    in_range = not values or (
+        set(map(type, values)) == {int}
+        and minimum <= min(values)
+        and max(values) <= maximum
+    )
+    if not in_range:  # name the first bad one
+        for i, value in enumerate(values):
+            as_integer(value, f"{where}[{i}]", minimum, maximum)
+    return values
 
 
 def as_number(value: Any, where: str) -> float:
     """A JSON number as a float; null, strings, booleans and NaN are errors."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        what = "null" if value is None else repr(value)
-        raise DataFormatError(f"{where}: {what} where a number belongs")
-    if math.isnan(value):
+        raise DataFormatError(f"{where}: {_show(value)} where a number belongs")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal beyond the float range
+        raise DataFormatError(
+            f"{where}: an integer of {len(str(value))} digits is too large to be a "
+            "number"
+        ) from None
+    if math.isnan(number):
         raise DataFormatError(f"{where}: NaN where a number belongs")
-    return float(value)
+    return number
 
 
 def as_numbers(values: Any, where: str, ndim: int = 1) -> np.ndarray:
     """A JSON list (of lists, for ``ndim=2``) of numbers as float64.
 
-    One conversion and one reduction on good input; on bad input (null, a
-    string, NaN, ragged rows) the first bad entry is named. Strings are never
-    converted, even when they spell a number.
+    One conversion and one reduction in C on good input; on bad input (null,
+    a string, a boolean, NaN, ragged rows) the first bad entry is named.
+    Strings are never converted, even when they spell a number.
     """
     if not isinstance(values, list):
         raise DataFormatError(f"{where}: expected a list of numbers")
+    array = _fast_numbers(values, ndim)
+    if array is not None:
+        return array
+    if ndim == 1:  # something is off: name it, or convert one by one
+        return np.array([as_number(v, f"{where}[{i}]") for i, v in enumerate(values)])
+    for i, row in enumerate(values):
+        as_numbers(row, f"{where}[{i}]")
+    raise DataFormatError(f"{where}: expected rows of numbers of one length")
+
+
+def _fast_numbers(values: list, ndim: int) -> np.ndarray | None:
+    """float64 of ``values`` when that is plainly right, else None."""
     try:
         array = np.array(values)
-    except ValueError:  # ragged
-        array = None
-    if array is not None and array.ndim == ndim and array.dtype.kind in "fiu":
-        array = array.astype(np.float64, copy=False)
-        if not array.size or not np.isnan(array.max()):  # a NaN makes the max NaN
-            return array
-    _raise_first_bad(values, where, ndim)
-    raise DataFormatError(
-        f"{where}: expected {'a flat list' if ndim == 1 else 'rows'} of numbers"
+    except ValueError:  # ragged rows
+        return None
+    if array.ndim != ndim or array.dtype.kind not in "fiu":
+        return None  # strings, null, integers beyond 64 bits (object dtype)
+    top = array.max() if array.size else -1
+    if np.isnan(top):  # one reduction finds a NaN: it makes the max NaN
+        return None
+    # json reads true/false as Python booleans, which a numeric array holds
+    # as 1 and 0; with every value negative (most log-probs) there is none
+    if top >= 0 and _has_booleans(values, ndim):
+        return None
+    return array.astype(np.float64, copy=False)
+
+
+def _has_booleans(values: list, ndim: int) -> bool:
+    items = itertools.chain.from_iterable(values) if ndim == 2 else values
+    return bool in set(map(type, items))
+
+
+def as_logprob(value: Any, where: str) -> float:
+    """A log-prob: a number <= 0 or -inf (see the module docstring)."""
+    number = as_number(value, where)
+    if number > POSITIVE_TOLERANCE:
+        raise DataFormatError(_not_a_logprob(where, number))
+    return min(number, 0.0)
+
+
+def as_logprobs(values: Any, where: str, ndim: int = 1) -> np.ndarray:
+    """:func:`as_numbers`, each a log-prob; tiny positive values read as 0."""
+    array = as_numbers(values, where, ndim)
+    if array.size and array.max() > 0:
+        bad = np.argwhere(array > POSITIVE_TOLERANCE)
+        if len(bad):
+            index = "".join(f"[{i}]" for i in bad[0])
+            raise DataFormatError(_not_a_logprob(where + index, array[tuple(bad[0])]))
+        np.minimum(array, 0.0, out=array)
+    return array
+
+
+def _not_a_logprob(where: str, number: float) -> str:
+    return (
+        f"{where}: {float(number)!r} is positive, so not a log-probability "
+        "(are these raw logits?)"
     )
 
 
-def _raise_first_bad(values: list, where: str, ndim: int) -> None:
-    for i, value in enumerate(values):
-        if ndim == 1:
-            as_number(value, f"{where}[{i}]")
-        else:
-            as_numbers(value, f"{where}[{i}]")
+def _is_kind(value: Any, kind: type | tuple) -> bool:
+    """``isinstance``, except that a boolean is no integer or number."""
+    if isinstance(value, bool):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        return object in kinds or bool in kinds
+    return isinstance(value, kind)
+
+
+def _json_type(value: Any) -> str:
+    names = {type(None): "null", bool: "a boolean", dict: "an object", list: "a list"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    """A value as written in JSON (true, null, [1]), briefly; strings quoted."""
+    text = repr(value) if isinstance(value, str) else _dump(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _integer_error(value: Any, minimum: int, maximum: float) -> str:
+    if maximum < 2**53:  # a real bound (not a guard against int64 overflow)
+        return f"{_show(value)} where an integer in [{minimum}, {maximum}] belongs"
+    if type(value) is int and value > maximum:
+        return f"{_show(value)} is too large"
+    return f"{_show(value)} where an integer >= {minimum} belongs"
+
+
+def _decode_error(exc: ValueError) -> str:
+    """``json``'s message with its column ("... starting at" has its own "at")."""
+    if not isinstance(exc, json.JSONDecodeError):
+        return str(exc).split(";")[0]  # UnicodeDecodeError, huge integer literal
+    glue = " " if exc.msg.endswith(" at") else " at "
+    return f"{exc.msg}{glue}column {exc.colno}"
 
 
 def _join(where: str, key: str | int) -> str:

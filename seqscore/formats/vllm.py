@@ -21,6 +21,9 @@ record ``n_context``, the number of prompt tokens that are context; the
 continuation ``prompt_token_ids[n_context:]`` is then scored from
 ``prompt_logprobs``, whose first entry is null because nothing predicts the
 first token.
+
+Token ids and ranks are JSON integers, log-probs follow :mod:`.records`
+(<= 0 or -inf; booleans are not numbers).
 """
 
 from __future__ import annotations
@@ -32,8 +35,17 @@ import numpy as np
 
 from ..errors import DataFormatError
 from ..scoring import Candidate, Prompt
-from .jsonl import as_ranks, token_scores
-from .records import as_number, field
+from .jsonl import token_scores
+from .records import (
+    INT64_MAX,
+    as_id,
+    as_integer,
+    as_integers,
+    as_logprob,
+    as_string,
+    field,
+    optional,
+)
 
 __all__ = ["convert_record"]
 
@@ -49,18 +61,17 @@ def convert_record(record: Any, location: str) -> Iterator[Prompt]:
         if not outputs:
             raise DataFormatError("outputs: empty")
         candidates = tuple(_output(o, f"outputs[{i}]") for i, o in enumerate(outputs))
-    prompt_id = record.get("request_id", f"line {location.rsplit(':', 1)[-1]}")
-    text = record.get("prompt")
+    default_id = f"line {location.rsplit(':', 1)[-1]}"
     yield Prompt(
-        id=str(prompt_id),
+        id=as_id(record.get("request_id"), "request_id", default_id),
         candidates=candidates,
-        text=text if isinstance(text, str) else None,
+        text=optional(as_string, record, "prompt", ""),
         source=location,
     )
 
 
 def _output(output: Any, where: str) -> Candidate:
-    ids = field(output, "token_ids", where, list)
+    ids = as_integers(field(output, "token_ids", where), f"{where}.token_ids")
     steps = field(output, "logprobs", where)
     if steps is None:
         raise DataFormatError(
@@ -70,18 +81,18 @@ def _output(output: Any, where: str) -> Candidate:
         raise DataFormatError(f"{where}: logprobs must have one entry per token_id")
     text = output.get("text")
     return Candidate(
-        id=str(output.get("index", where)),
+        id=as_id(output.get("index"), f"{where}.index", where),
         tokens=_steps(steps, ids, f"{where}.logprobs"),
         text=text if isinstance(text, str) else None,
     )
 
 
 def _prompt_continuation(record: dict) -> Candidate:
-    ids = field(record, "prompt_token_ids", "", list)
+    ids = as_integers(field(record, "prompt_token_ids", ""), "prompt_token_ids")
     steps = field(record, "prompt_logprobs", "", list)
-    n_context = field(record, "n_context", "", int)
     if len(steps) != len(ids):
         raise DataFormatError("prompt_logprobs must have one entry per prompt token")
+    n_context = field(record, "n_context", "", int)
     if not 1 <= n_context < len(ids):
         raise DataFormatError(
             f"n_context: {n_context} must be in [1, {len(ids) - 1}]: the first prompt "
@@ -100,21 +111,16 @@ def _steps(steps: list, ids: list, where: str, offset: int = 0):
                 f"{at}: expected an object {{token_id: {{logprob, ...}}}}"
             )
         chosen = field(step, str(token_id), at, dict)
-        values.append(
-            as_number(
-                field(chosen, "logprob", f"{at}.{token_id}"), f"{at}.{token_id}.logprob"
-            )
-        )
-        ranks.append(chosen.get("rank"))
+        values.append(_logprob(chosen, at, str(token_id)))
+        ranks.append(optional(_rank, chosen, "rank", f"{at}.{token_id}"))
         names.append(str(chosen.get("decoded_token", token_id)))
         others = sorted(step.items(), key=lambda kv: -_logprob(kv[1], at, kv[0]))
         top_names.append(tuple(str(v.get("decoded_token", k)) for k, v in others))
         top_values.append(np.array([_logprob(v, at, k) for k, v in others]))
-    rank = None if None in ranks else as_ranks(ranks, f"{where}[*].rank")
     return token_scores(
         np.array(values),
         token=tuple(names),
-        rank=rank,
+        rank=None if None in ranks else np.array(ranks, dtype=np.int64),
         top_tokens=tuple(top_names),
         top_logprobs=tuple(top_values),
     )
@@ -123,4 +129,10 @@ def _steps(steps: list, ids: list, where: str, offset: int = 0):
 def _logprob(entry: Any, where: str, key: str) -> float:
     if not isinstance(entry, dict):
         raise DataFormatError(f"{where}.{key}: expected an object with a logprob")
-    return as_number(entry.get("logprob"), f"{where}.{key}.logprob")
+    return as_logprob(
+        field(entry, "logprob", f"{where}.{key}"), f"{where}.{key}.logprob"
+    )
+
+
+def _rank(value: Any, where: str) -> int:
+    return as_integer(value, where, 1, INT64_MAX)  # 1 = the most probable token
