@@ -389,11 +389,6 @@ def test_b_integer_literal_too_long_to_parse_is_malformed_json(tmp_path):
     assert "4300 digits" in result.stderr and result.stderr.count("\n") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inputs._parses (format detection, outside the readers) catches only "
-    "JSONDecodeError when it tries the first line",
-)
 def test_b_integer_literal_too_long_on_line_1(tmp_path):
     path = tmp_path / "long.jsonl"
     path.write_text('{"candidates": [{"logprobs": [-' + "1" * 5000 + "]}]}\n")
@@ -422,11 +417,6 @@ def test_c1_one_line_array_is_read_with_the_format_given(tmp_path):
     assert rejected.location == f"{path}:1[1]"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="format detection (inputs._classify, not in the readers) classifies "
-    "the first line's parsed value and sees a list",
-)
 def test_c1_one_line_array_is_detected(tmp_path):
     """The README: one response, a JSON array or JSONL of them is accepted."""
     responses = [json.loads(line) for line in (FIXTURES / "openai_chat.jsonl").open()]

@@ -152,6 +152,8 @@ def _classify(first: tuple[str, Any] | None, source: str) -> str:
     location, record = first
     if isinstance(record, Rejected):
         raise DataFormatError(record.message())
+    if isinstance(record, list) and record:  # a one-line JSON array of records
+        record = record[0]
     record, _ = openai.unwrap(record) if isinstance(record, dict) else (record, None)
     if isinstance(record, dict):
         if "candidates" in record:
@@ -211,7 +213,7 @@ def _through_content(stream, lines: list[bytes]) -> list[bytes]:
 def _parses(line: bytes) -> bool:
     try:
         json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except ValueError:  # bad JSON, bad UTF-8, an integer too long to parse
         return False
     return bool(line.strip())
 
