@@ -276,7 +276,7 @@ def jsonl_with(tmp_path, line: int, **changes) -> Path:
         (4, {"id": "q1/2"}, "4: id 'q1/2' is used again (first at {path}:3)"),
         (4, {"group": [1]}, "4: group: [1] is not a prompt label"),
         (4, {"group": None}, "4: group: missing, but other candidates have one"),
-        (4, {"n_context": True}, "4: n_context: expected an integer, got true"),
+        (4, {"n_context": True}, "4: n_context: expected an integer, got a boolean"),
         (4, {"input_ids": [9, 24, 37, 42, 45, 11, True]}, "4: input_ids: true/false"),
         (4, {"reported": -(10**400)}, "4: reported: an integer of 401 digits"),
     ],

@@ -369,7 +369,7 @@ def test_b_huge_integer_logprob_is_a_clean_error(tmp_path):
     result = run(path)
     assert result.exit_code == 1
     assert result.stderr == (
-        f"seqscore: error: {path}:1: candidates[0].logprobs[0]: an integer of 402 "
+        f"seqscore: error: {path}:1: candidates[0].logprobs[0]: an integer of 401 "
         "digits is too large to be a number\n"
     )
     path.write_text('{"candidates": [{"logprobs": [-1e400]}]}\n')

@@ -192,13 +192,7 @@ def _reported(value: Any) -> float:
         return _NONFINITE[value]
     if isinstance(value, float) and math.isnan(value):
         return value  # a NaN is a legitimate (wrong) report
-    try:
-        return as_number(value, "reported")
-    except OverflowError:  # an integer literal beyond any float
-        digits = len(str(abs(value)))
-        raise DataFormatError(
-            f"reported: an integer of {digits} digits is too large for a float"
-        ) from None
+    return as_number(value, "reported")
 
 
 def _logits(record: dict, folder: str, files: dict, length: int) -> np.ndarray:

@@ -226,8 +226,8 @@ def as_number(value: Any, where: str) -> float:
         number = float(value)
     except OverflowError:  # an integer literal beyond the float range
         raise DataFormatError(
-            f"{where}: an integer of {len(str(value))} digits is too large to be a "
-            "number"
+            f"{where}: an integer of {len(str(abs(value)))} digits is too large to "
+            "be a number"
         ) from None
     if math.isnan(number):
         raise DataFormatError(f"{where}: NaN where a number belongs")
