@@ -115,3 +115,57 @@ def test_custom_columns_and_usage_errors():
 def test_help_has_examples():
     result = _run(["fit-rankings", "--help"])
     assert result.exit_code == 0 and "Examples:" in result.stdout
+
+
+def test_a_long_table_without_positions_is_not_fitted_as_rankings():
+    # QA: the header became a ranking of the items 'item' and 'ranking'.
+    args = ["fit-rankings", "-", "--universe", "listed", "--prior", "ghost"]
+    result = _run(args, "item,ranking\na,1\nb,1\n")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(
+        "seqscore: error: <stdin>:1: long table has no position column: the "
+        "header 'item', 'ranking'"
+    )
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("position", ["2.5", "0", "-1"])
+def test_positions_must_be_whole_numbers_from_1(position):
+    text = f"item,ranking_id,position\na,1,1\nb,1,{position}\n"
+    result = _run(["fit-rankings", "-"], text)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"seqscore: error: <stdin>:3: field 'position' is '{position}'; a "
+        "position must be a whole number >= 1\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a b c\nb a c\nc a b\na c b\n", "item,ranking,position\na,1,1\nb,1,2\nc,1,3\n"],
+)
+def test_a_byte_order_mark_changes_nothing(text):
+    # '\ufeffa' used to be a fourth item (lines); a BOM'd long table was
+    # not recognised as one.
+    args = ["fit-rankings", "-", "--universe", "listed", "--prior", "ghost"]
+    plain, marked = _run(args, text), _run(args, "\ufeff" + text)
+    assert plain.exit_code == 0 and marked.exit_code == 0
+    assert marked.stdout == plain.stdout
+
+
+@pytest.mark.parametrize("prior", ["ghost", "l2"])
+@pytest.mark.parametrize("strength", ["1e-300", "1e-16", "1e-14"])
+def test_a_negligible_prior_keeps_the_unpenalised_stderrs(prior, strength):
+    # QA: stderr 0.0000 (ghost, 1e-16) and 0.6455/0.7071/0.5 (l2, 1e-300) for
+    # 0.5836/0.5851/0.5851 without a prior: a prior this weak changes nothing.
+    text = "a b c\nb a c\nc a b\na c b\n"
+
+    def stderrs(*extra):
+        result = _run(["fit-rankings", "-", "--format", "json", *extra], text)
+        assert result.exit_code == 0
+        return {r["item"]: r["stderr"] for r in json.loads(result.stdout)}
+
+    plain = stderrs()
+    weak = stderrs("--prior", prior, "--prior-strength", strength)
+    assert weak == pytest.approx(plain, rel=1e-6)
+    assert plain["a"] == pytest.approx(0.58359495, abs=1e-8)

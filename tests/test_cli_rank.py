@@ -164,3 +164,108 @@ def test_grouped_samples_of_top_k():
         ("q", 1, 2),
         ("q", 2, 2),
     ]
+
+
+def test_one_candidate_far_above_twenty_others_is_exact_not_nan():
+    # QA: P[1] printed nan (the race integral overflowed). The top candidate
+    # beats each other with probability 1 - e^-750 (1 in float64); the 20
+    # tied ones share places 2..21 equally.
+    text = "".join(
+        f'{{"id": "c{i}", "score": {750 if i == 0 else 0}}}\n' for i in range(21)
+    )
+    result = _run(["rank", "-", "--ranks", "3", "--format", "json"], text)
+    assert result.exit_code == 0 and result.stderr == ""
+    records = json.loads(result.stdout)
+    assert [records[0][f"p_rank_{r}"] for r in (1, 2, 3)] == [1.0, 0.0, 0.0]
+    for record in records[1:]:
+        assert record["p_rank_1"] == 0.0
+        assert record["p_rank_2"] == pytest.approx(1 / 20, abs=1e-14)
+
+
+@pytest.mark.parametrize("seed", ["-5", "-1"])
+def test_a_negative_seed_is_a_usage_error(seed):
+    # It used to end in numpy's ValueError traceback.
+    result = _run(["rank", "-", "--samples", "3", "--seed", seed], CANDIDATES)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "Invalid value for '--seed'" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "1e-320"])
+def test_temperature_must_be_finite_and_positive(value):
+    # nan used to be blamed on "scores[0] is nan" (exit 1); inf was accepted;
+    # 2 / 1e-320 overflows, which is the temperature's doing, not the data's.
+    result = _run(["rank", "-", "-t", value], CANDIDATES)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--temperature" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("id,score\na,1\nb,2\n", "<stdin>:2: field 'name' is missing"),
+        ('{"id": "a", "score": 1}\n', "<stdin>:1: field 'name' is missing"),
+    ],
+)
+def test_a_missing_id_field_given_explicitly_is_an_error(text, message):
+    # It used to number the candidates 0, 1, ... without a word.
+    result = _run(["rank", "-", "--id-field", "name"], text)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == f"seqscore: error: {message}\n"
+
+
+def test_a_byte_order_mark_keeps_the_ids():
+    # A BOM'd CSV lost its id column ('\ufeffid'); BOM'd JSON Lines on
+    # standard input was read as CSV ("field 'score' is missing").
+    for text in ("\ufeffid,score\na,2\nb,1\n", "\ufeff" + CANDIDATES):
+        result = _run(["rank", "-", "--format", "jsonl"], text)
+        assert result.exit_code == 0 and result.stderr == ""
+        items = [json.loads(line)["item"] for line in result.stdout.splitlines()]
+        assert items[:2] == ["a", "b"]
+
+
+def test_table_numbers_are_never_cut():
+    # QA: -123456789.123 showed as "-12345678…" and an expected rank of
+    # 10000.4 as "10000.4…". The last of 10001 candidates scored 0, -1, ...
+    # has E[rank] = 1 + sum_j sigmoid(j) over j = 1..10000 (about 10000.46;
+    # "far" adds sigmoid(-1.2e8) = 0), and "far" is last for sure: 10002.
+    text = "".join(f'{{"id": "c{i}", "score": {-i}}}\n' for i in range(10_001))
+    text += '{"id": "far", "score": -123456789.123}\n'
+    result = _run(["rank", "-", "--ranks", "0"], text)
+    assert result.exit_code == 0 and "…" not in result.stdout
+    last = result.stdout.splitlines()[-1].split()
+    assert last[:2] == ["far", "-123456789.1230"] and last[3] == "10002.000"
+    before = result.stdout.splitlines()[-2].split()
+    expected = 1 + sum(1 / (1 + np.exp(-j)) for j in range(1, 10_001))
+    assert before[0] == "c10000" and float(before[3]) == pytest.approx(
+        expected, abs=5e-4
+    )
+
+
+def test_default_positions_are_the_first_ten_computed_alone():
+    # The default --ranks 10 computes ten positions, not all n (minutes for
+    # 1000 candidates); they equal the first columns of the full matrix.
+    scores = np.random.default_rng(0).normal(size=150)
+    text = "".join(
+        f'{{"id": "c{i}", "score": {float(s)!r}}}\n' for i, s in enumerate(scores)
+    )
+    result = _run(["rank", "-", "--format", "json"], text)
+    assert result.exit_code == 0 and result.stderr == ""
+    records = json.loads(result.stdout)
+    assert "p_rank_10" in records[0] and "p_rank_11" not in records[0]
+    order = np.argsort(-scores, kind="stable")
+    full = marginal_rank_probabilities(scores)[order, :10]
+    got = [[r[f"p_rank_{k}"] for k in range(1, 11)] for r in records]
+    np.testing.assert_allclose(got, full, atol=1e-13)
+    help_text = " ".join(_run(["rank", "--help"]).stdout.split())
+    assert "Only these positions are computed" in help_text
+
+
+def test_too_many_candidates_fail_before_any_quadratic_work():
+    # 50,000 candidates: reading used to check duplicate names against a list
+    # (quadratic, ~40 s here) before the size limit was even looked at.
+    many = "".join(f'{{"id": "c{i}", "score": 0}}\n' for i in range(50_000))
+    result = _run(["rank", "-"], many)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "50000 candidates: exact position probabilities go up to 1000" in (
+        result.stderr
+    )

@@ -1,10 +1,13 @@
 """Fitting worths: maximality, recovery within error bars, priors, NASCAR."""
 
+import warnings
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.optimize import brentq
+from scipy.special import expit
 
 from seqscore import InvalidInputError, NoEstimateError
 from seqscore.formats.rankings import read_rankings
@@ -19,6 +22,8 @@ from seqscore.plackett_luce import (
     sample,
 )
 from seqscore.plackett_luce.priors import make_prior
+
+from . import plackett_luce_reference as ref
 
 NASCAR = Path(__file__).resolve().parent.parent / "fixtures" / "nascar2002.txt"
 
@@ -276,3 +281,127 @@ def test_converges_when_only_rounding_is_left():
     result = fit(rankings, 5, universe="listed")
     assert result.converged and result.n_iter < 10
     assert result.gradient_norm < 1e-12
+
+
+# --- Standard errors under a prior of any strength (QA: a stderr of 0.0000 at
+# strength 1e-16, unequal stderrs for symmetric items at 1e-14) ---------------
+
+# a beats b and c twice; b and c are symmetric (each 1 win over the other,
+# each 1 win over a): their standard errors must be equal.
+SYMMETRIC = pad_rankings([[0, 1, 2], [1, 0, 2], [2, 0, 1], [0, 2, 1]])
+TINY_TO_STRONG = [1e-300, 1e-100, 1e-16, 1e-14, 1e-8, 1e-2, 1.0, 1e2]
+
+
+def _fd_data_hessian(s, rankings, step=1e-4):
+    """Central second differences of the reference log-likelihood."""
+    n = len(s)
+    value = lambda x: ref.log_likelihood(x, rankings, "listed")  # noqa: E731
+    out = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            ei, ej = np.eye(n)[i] * step, np.eye(n)[j] * step
+            out[i, j] = (
+                value(s + ei + ej)
+                - value(s + ei - ej)
+                - value(s - ei + ej)
+                + value(s - ei - ej)
+            ) / (4 * step * step)
+    return (out + out.T) / 2
+
+
+def _exact_inverse(matrix):
+    """Gauss-Jordan in exact rational arithmetic (``Fraction``)."""
+    n = len(matrix)
+    rows = [
+        list(row) + [Fraction(int(i == k)) for k in range(n)]
+        for i, row in enumerate(matrix)
+    ]
+    for c in range(n):
+        pivot = next(r for r in range(c, n) if rows[r][c] != 0)
+        rows[c], rows[pivot] = rows[pivot], rows[c]
+        lead = rows[c][c]
+        rows[c] = [x / lead for x in rows[c]]
+        for r in range(n):
+            if r != c and rows[r][c] != 0:
+                factor = rows[r][c]
+                rows[r] = [
+                    x - factor * y for x, y in zip(rows[r], rows[c], strict=True)
+                ]
+    return [row[n:] for row in rows]
+
+
+def _reference_stderr(data_hessian, prior_curvature):
+    """``sqrt(diag(C J^-1 C))``, ``J = -C H C + diag(d)``, exactly.
+
+    ``C`` centres: the data's information has the all-ones null vector (the
+    likelihood ignores a shift) exactly once projected, which finite
+    differences only give to ~1e-8. In rationals a strength of 1e-300 is as
+    easy as 1: nothing cancels.
+    """
+    n = len(prior_curvature)
+    frac = [[Fraction(float(x)) for x in row] for row in data_hessian]
+    centre = [
+        [Fraction(int(i == j)) - Fraction(1, n) for j in range(n)] for i in range(n)
+    ]
+
+    def mul(a, b):
+        return [
+            [sum(a[i][k] * b[k][j] for k in range(n)) for j in range(n)]
+            for i in range(n)
+        ]
+
+    info = mul(mul(centre, [[-x for x in row] for row in frac]), centre)
+    for i in range(n):
+        info[i][i] += Fraction(float(prior_curvature[i]))
+    covariance = mul(mul(centre, _exact_inverse(info)), centre)
+    return np.sqrt([float(covariance[i][i]) for i in range(n)])
+
+
+def _map_scores(result, prior, strength):
+    """The uncentred MAP log-worths: the prior alone fixes the shift."""
+    if prior == "l2":  # -a/2 sum (s + c)^2 is largest at mean 0
+        return result.log_worth
+    the_prior = make_prior(prior, strength)
+    c = brentq(lambda c: the_prior.gradient(result.log_worth + c).sum(), -50, 50)
+    return result.log_worth + c
+
+
+@pytest.mark.parametrize("prior", ["ghost", "l2"])
+@pytest.mark.parametrize("strength", TINY_TO_STRONG)
+def test_stderr_is_the_exact_inverse_of_a_finite_difference_hessian(prior, strength):
+    # Reference: the data Hessian by central differences of the brute-force
+    # likelihood, the prior's curvature from its formula (ghost
+    # -2a sigma(s)(1 - sigma(s)), l2 -a) at the MAP point, inverted exactly.
+    rankings = np.vstack([SYMMETRIC, _synthetic(seed=6, n=4, count=12)[1][:, :3]])
+    result = fit(rankings, 4, universe="listed", prior=prior, prior_strength=strength)
+    s = _map_scores(result, prior, strength)
+    if prior == "ghost":
+        p = expit(s)
+        curvature = 2 * strength * p * (1 - p)
+    else:
+        curvature = np.full(4, strength)
+    expected = _reference_stderr(_fd_data_hessian(s, rankings), curvature)
+    np.testing.assert_allclose(result.stderr, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("prior", ["ghost", "l2"])
+def test_a_negligible_prior_gives_the_unpenalised_stderr(prior):
+    # As the strength goes to 0 the MAP estimate and its covariance tend to
+    # the maximum-likelihood ones: no blow-up, no zero, symmetric items equal.
+    plain = fit(SYMMETRIC)
+    for strength in TINY_TO_STRONG[:5]:
+        result = fit(SYMMETRIC, prior=prior, prior_strength=strength)
+        np.testing.assert_allclose(result.log_worth, plain.log_worth, atol=1e-7)
+        np.testing.assert_allclose(result.stderr, plain.stderr, rtol=1e-6)
+        assert result.stderr[1] == pytest.approx(result.stderr[2], rel=1e-9)
+
+
+def test_a_single_item_fits_without_warnings():
+    # A lone item never wins or loses: the warm-up used to compute
+    # log(0) - log(0) (a RuntimeWarning) before leaving it alone.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = fit([[0]])
+        ghost = fit([[0, 1], [2, -1]], universe="listed", prior="ghost")
+    assert result.log_worth.tolist() == [0.0] and result.stderr.tolist() == [0.0]
+    assert np.isfinite(ghost.stderr).all()

@@ -78,6 +78,9 @@ def test_shift_of_scores_changes_nothing():
         (3, 4, 0, r"k must be an integer in \[1, 3\]"),
         (3, None, None, "rng must be a numpy Generator or an integer seed"),
         (3, None, 1.5, "rng must be a numpy Generator or an integer seed"),
+        # numpy's own ValueError for a negative seed used to escape raw
+        (3, None, -1, "rng: a seed must be an integer >= 0, got -1"),
+        (3, None, np.int64(-5), "a seed must be an integer >= 0"),
     ],
 )
 def test_bad_arguments(size, k, rng, message):

@@ -7,13 +7,16 @@ Rankings (``seqscore fit-rankings``), two layouts:
   skipped. Example: ``gpt-a gpt-c gpt-b``.
 * **long** -- a table with a header and one row per (item, ranking):
   ``item,ranking_id,position`` as CSV, or whitespace-separated like the
-  NASCAR file ``DriverID Race Place``. Within a ranking only the order of the
-  positions matters (``1, 2, 5`` is fine). The three columns are found by
-  name (``item``/``ranking_id``/``position``, ``ranking`` for the id, or
-  ``DriverID``/``Race``/``Place``, any case) or named with ``columns=``.
+  NASCAR file ``DriverID Race Place``. Positions are whole numbers >= 1;
+  within a ranking only their order matters (``1, 2, 5`` is fine). The three
+  columns are found by name (``item``/``ranking_id``/``position``, ``ranking``
+  for the id, or ``DriverID``/``Race``/``Place``, any case) or named with
+  ``columns=``.
 
 ``layout="auto"`` picks *long* when the first line is such a header (or
-``columns`` is given) and *lines* otherwise.
+``columns`` is given) and *lines* otherwise. A first line naming the item and
+ranking columns of a long table but no position column is an error, not a
+ranking of the words ``item`` and ``ranking``.
 
 Ties: Plackett-Luce has none, so a tie is an error that says what to do. In
 the long layout two items of one ranking with the same position are a tie; in
@@ -22,8 +25,11 @@ explicitly, or cut the ranking before it and read it as a top-k ranking.
 
 Candidate scores (``seqscore rank``): JSON Lines (one object per line), a
 JSON array of objects, or CSV with a header; a numeric ``score`` field, an
-optional ``id`` field naming the candidate, and an optional group field to
-rank several candidate sets in one file.
+``id`` field naming the candidate (on every record or on none), and an
+optional group field to rank several candidate sets in one file.
+
+A leading UTF-8 byte-order mark (written by Excel and Notepad) is dropped: it
+is not part of the first item or column name.
 
 Every error names the file, the line and the field.
 """
@@ -60,6 +66,7 @@ _KNOWN_HEADERS = (
     ("driverid", "race", "place"),
 )
 _SEPARATORS = re.compile(r"[\s,]+")
+_BYTE_ORDER_MARK = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -92,11 +99,18 @@ class ScoreGroup:
 
 
 def _read_text(path: str) -> tuple[str, str]:
-    """The text of ``path`` (``-``: standard input) and its name for messages."""
+    """The text of ``path`` (``-``: standard input) and its name for messages.
+
+    Every rankings and scores input is read here, so this is the one place
+    that drops a byte-order mark (else it would be glued to the first item,
+    or to the first column name, which then matches nothing).
+    """
     if path == "-":
-        return sys.stdin.read(), "<stdin>"
-    with open(path, encoding="utf-8") as handle:
-        return handle.read(), path
+        text, source = sys.stdin.read(), "<stdin>"
+    else:
+        with open(path, encoding="utf-8") as handle:
+            text, source = handle.read(), path
+    return text.removeprefix(_BYTE_ORDER_MARK), source
 
 
 def _content_lines(text: str):
@@ -134,10 +148,26 @@ def _column_positions(fields: list[str], columns, where: str) -> tuple[int, ...]
     )
 
 
-def _looks_long(first: str) -> bool:
+def _looks_long(first: str, where: str) -> bool:
+    """Whether ``first`` is a long table's header.
+
+    Item and ranking columns without a position column are an error: read
+    as a ranking, the header would silently become data.
+    """
     fields, _ = _split_header(first)
     lowered = {f.lower() for f in fields}
-    return any(set(header) <= lowered for header in _KNOWN_HEADERS)
+    if any(set(header) <= lowered for header in _KNOWN_HEADERS):
+        return True
+    for item, ranking, position in _KNOWN_HEADERS:
+        if {item, ranking} <= lowered:
+            raise DataFormatError(
+                f"{where}: long table has no position column: the header "
+                f"{', '.join(map(repr, fields))} names the item and the ranking "
+                f"but not the position (e.g. {position!r}); add that column, "
+                "name the columns with --columns ITEM,RANKING,POSITION, or "
+                "read one ranking per line with --layout lines"
+            )
+    return False
 
 
 def _intern(names: dict[str, int], name: str) -> int:
@@ -186,20 +216,28 @@ def _long_rows(lines, source: str, columns):
         item, ranking, raw = row[item_at], row[ranking_at], row[position_at]
         if not item:
             raise DataFormatError(f"{source}:{number}: field {titles[0]!r} is empty")
-        try:
-            position = float(raw)
-        except ValueError:
-            position = math.nan
-        if not math.isfinite(position):
-            raise DataFormatError(
-                f"{source}:{number}: field {titles[2]!r} is {raw!r}, not a number"
-            )
-        yield number, item, ranking, position
+        yield number, item, ranking, _position(raw, f"{source}:{number}", titles[2])
+
+
+def _position(raw: str, where: str, title: str) -> int:
+    """A long table's position: a whole number >= 1 (``3`` or ``3.0``)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise DataFormatError(f"{where}: field {title!r} is {raw!r}, not a number")
+    if value < 1 or not value.is_integer():
+        raise DataFormatError(
+            f"{where}: field {title!r} is {raw!r}; a position must be a whole "
+            "number >= 1"
+        )
+    return int(value)
 
 
 def _read_long(lines, source: str, columns):
     names: dict[str, int] = {}
-    groups: dict[str, list[tuple[float, int, str]]] = {}
+    groups: dict[str, list[tuple[int, int, str]]] = {}
     for number, item, ranking, position in _long_rows(lines, source, columns):
         groups.setdefault(ranking, []).append((position, number, item))
     rankings, labels = [], []
@@ -226,7 +264,7 @@ def _check_long_ranking(rows, ranking: str, source: str) -> None:
         if previous is not None and previous[0] == position:
             raise DataFormatError(
                 f"{source}:{number}: items {previous[2]!r} (line {previous[1]}) "
-                f"and {item!r} share position {position:g} in ranking "
+                f"and {item!r} share position {position} in ranking "
                 f"{ranking!r}: Plackett-Luce rankings have no ties; break the "
                 "tie, or cut the ranking before it and fit it as a top-k ranking"
             )
@@ -252,7 +290,9 @@ def read_rankings(
     if not lines:
         raise DataFormatError(f"{source}: no rankings (the file is empty)")
     if layout == "auto":
-        layout = "long" if columns or _looks_long(lines[0][1]) else "lines"
+        first_number, first_line = lines[0]
+        header_at = f"{source}:{first_number}"
+        layout = "long" if columns or _looks_long(first_line, header_at) else "lines"
     if layout == "long":
         names, rankings, labels = _read_long(iter(lines), source, columns)
     else:
@@ -306,17 +346,69 @@ def _score_value(record, field: str, where: str) -> float:
     return value
 
 
+class _CandidateNames:
+    """Names candidates from ``field``: on every record, or on none.
+
+    ``required`` (a field the caller named): every record must have it.
+    Otherwise (the default ``id``) candidates are numbered within their group
+    when no record has it; some records with it and some without is an
+    error, since numbering the others would mix names and indices.
+    """
+
+    def __init__(self, field: str, required: bool, source: str):
+        self.field, self.required, self.source = field, required, source
+        self.first_named: str | None = None
+        self.first_unnamed: str | None = None
+
+    def name(self, record: dict, where: str, index: int) -> str:
+        value = record.get(self.field)
+        here = _record_label(where, self.source)
+        if value not in (None, ""):
+            if self.first_unnamed is not None:
+                raise DataFormatError(
+                    f"{where}: field {self.field!r} is given, but not at "
+                    f"{self.first_unnamed}: name every candidate or none"
+                )
+            self.first_named = self.first_named or here
+            return str(value)
+        if self.required:
+            raise DataFormatError(f"{where}: field {self.field!r} is missing")
+        if self.first_named is not None:
+            raise DataFormatError(
+                f"{where}: field {self.field!r} is missing, but "
+                f"{self.first_named} has one: name every candidate or none"
+            )
+        self.first_unnamed = self.first_unnamed or here
+        return str(index)
+
+
+def _record_label(where: str, source: str) -> str:
+    """``line 3`` (or ``record [2]`` of a JSON array) from ``source:3``."""
+    place = where.removeprefix(f"{source}:")
+    return f"line {place}" if place.isdigit() else f"record {place}"
+
+
+def _group_name(record: dict, field: str | None, where: str) -> str | None:
+    if field is None:
+        return None
+    if record.get(field) in (None, ""):
+        raise DataFormatError(f"{where}: field {field!r} is missing")
+    return str(record[field])
+
+
 def read_candidate_scores(
     path: str,
     *,
     score_field: str = "score",
-    id_field: str = "id",
+    id_field: str | None = None,
     group_field: str | None = None,
 ) -> list[ScoreGroup]:
     """Candidate scores from ``path``, one :class:`ScoreGroup` per group.
 
-    Without ``group_field`` there is one group. A candidate without the
-    ``id_field`` is named by its 0-based index within its group.
+    Without ``group_field`` there is one group. ``id_field`` names the field
+    naming each candidate, which must then be on every record; left out,
+    the ``id`` field is used when the records have it (all of them) and
+    candidates are otherwise named by their 0-based index within their group.
 
     >>> import tempfile, os
     >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
@@ -327,23 +419,21 @@ def read_candidate_scores(
     >>> os.unlink(f.name)
     """
     text, source = _read_text(path)
-    groups: dict[str | None, tuple[list[str], list[float]]] = {}
+    naming = _CandidateNames(id_field or "id", id_field is not None, source)
+    # Per group: name -> where it was first seen (a dict: O(1) duplicate checks).
+    groups: dict[str | None, tuple[dict[str, str], list[float]]] = {}
     for where, record in _score_records(text, source):
         score = _score_value(record, score_field, where)
-        group = None
-        if group_field is not None:
-            if record.get(group_field) in (None, ""):
-                raise DataFormatError(f"{where}: field {group_field!r} is missing")
-            group = str(record[group_field])
-        names, scores = groups.setdefault(group, ([], []))
-        name = record.get(id_field)
-        name = str(len(names)) if name in (None, "") else str(name)
+        group = _group_name(record, group_field, where)
+        names, scores = groups.setdefault(group, ({}, []))
+        name = naming.name(record, where, len(names))
         if name in names:
             raise DataFormatError(
                 f"{where}: candidate {name!r} appears twice"
                 + (f" in group {group!r}" if group is not None else "")
+                + f" (also {names[name]})"
             )
-        names.append(name)
+        names[name] = _record_label(where, source)
         scores.append(score)
     if not groups:
         raise DataFormatError(f"{source}: no candidates (the input is empty)")

@@ -26,10 +26,17 @@ Cost per iteration: ``O(N L^2)`` to assemble ``J``, then a few sparse
 products (CG) or ``O(n^3)`` (dense). Standard errors come from ``J`` at the
 last iterate (within ``tol`` of the optimum): on the mean-zero scale the
 covariance is the pseudo-inverse
-:math:`J^+ = (J + \mathbf{1}\mathbf{1}^\top/n)^{-1} - \mathbf{1}\mathbf{1}^\top/n`
-without a prior and :math:`C J^{-1} C` (``C`` the centring matrix) with one.
-That inverse is ``O(n^3)`` (about 0.1 s for 1,000 items), so it is computed
-when ``stderr`` or ``covariance`` is first read, and kept.
+:math:`K^+ = (K + \mathbf{1}\mathbf{1}^\top/n)^{-1} - \mathbf{1}\mathbf{1}^\top/n`
+of ``K = J`` without a prior. With a prior of information ``diag(d)``, the
+covariance of the centred log-worths :math:`C J^{-1} C` (``C`` the centring
+matrix) is the same pseudo-inverse of :math:`K = J - d d^\top / \sum d`, the
+information left after the mean is eliminated (its Schur complement): ``K``
+has the all-ones null vector again, and nothing of order ``1 / sum d`` is ever
+formed. Inverting ``J`` itself and centring afterwards would subtract two
+numbers of that size, which for a prior strength of ``1e-16`` is all
+rounding noise (a standard error of 0 came out). That inverse is ``O(n^3)``
+(about 0.1 s for 1,000 items), so it is computed when ``stderr`` or
+``covariance`` is first read, and kept.
 
 Before iterating, the comparison graph is checked (:mod:`.estimability`):
 without a prior, rankings with no finite estimate raise
@@ -82,7 +89,8 @@ class PlackettLuceFit:
     step was below ``tol``. ``information`` is the observed Fisher
     information ``-H`` of the objective (a sparse matrix); ``stderr`` and
     ``covariance`` (on the mean-zero scale) are computed from it on first
-    access and then kept.
+    access and then kept. ``prior_information`` is the prior's share of it,
+    the diagonal ``d`` (``None`` without a prior).
 
     >>> result = fit([[0, 1, 2], [1, 0, 2], [0, 2, 1], [2, 1, 0]])
     >>> result.items, result.ranking().tolist()
@@ -104,11 +112,14 @@ class PlackettLuceFit:
     # J = -H of the objective at the last iterate (without the shift fix), as
     # a sparse matrix; covariance and stderr are computed from it.
     information: scipy.sparse.csr_matrix = field(repr=False, compare=False)
+    prior_information: np.ndarray | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @cached_property
     def covariance(self) -> np.ndarray:
         """Covariance of ``log_worth`` (``(n, n)``, rows summing to 0)."""
-        return _covariance(self.information, self.prior is None)
+        return _covariance(self.information, self.prior_information)
 
     @cached_property
     def stderr(self) -> np.ndarray:
@@ -209,8 +220,10 @@ def _minorise_maximise(rs: RankingSet, prior: Prior | None, steps: int) -> Stage
         if prior is not None:  # a wins and a losses against a ghost of worth 1
             wins = wins + prior.strength
             rate = rate + 2.0 * prior.strength / (1.0 + np.exp(st.s))
-        with np.errstate(divide="ignore"):
-            s = np.where(wins > 0, np.log(wins) - np.log(rate), st.s)
+        # Only items that win move (rate > 0 wherever wins > 0): a lone item,
+        # which never wins or loses, would be log(0) - log(0).
+        s, won = st.s.copy(), wins > 0
+        s[won] = np.log(wins[won]) - np.log(rate[won])
         st = Stages(s - s.mean() if prior is None else s, rs)
     return st
 
@@ -219,8 +232,9 @@ def _newton(rs: RankingSet, prior: Prior | None, tol: float, max_iter: int):
     """Maximise the objective.
 
     Returns the final stages, the information matrix of the last iterate
-    (within ``tol`` of the final point; reused for the covariance), the number
-    of iterations and whether the last step was below ``tol``.
+    (within ``tol`` of the final point; reused for the covariance) and the
+    prior's diagonal share of it, the number of iterations and whether the
+    last step was below ``tol``.
     """
     sparse = None
     if rs.unranked is None and rs.n_items > _DENSE_MAX_ITEMS:
@@ -234,13 +248,19 @@ def _newton(rs: RankingSet, prior: Prior | None, tol: float, max_iter: int):
         slope = float(g @ step)
         small = np.max(np.abs(step), initial=0.0) <= tol
         if small or slope <= _FLAT_GAIN * max(1.0, abs(current)):
-            return Stages(st.s + step, rs), info, iteration, True
+            final = Stages(st.s + step, rs)
+            return final, info, _prior_part(st, prior), iteration, True
         trial = _line_search(st.s, step, slope, current, rs, prior)
         if trial is None:  # no ascent left at working precision
-            return st, info, iteration, False
+            return st, info, _prior_part(st, prior), iteration, False
         st = trial
         current = _objective(st, prior)
-    return st, _information(st, prior, sparse), max_iter, False
+    info = _information(st, prior, sparse)
+    return st, info, _prior_part(st, prior), max_iter, False
+
+
+def _prior_part(st: Stages, prior: Prior | None) -> np.ndarray | None:
+    return None if prior is None else _prior_diagonal(st, prior)
 
 
 def _check_dense_size(n: int, purpose: str) -> None:
@@ -251,16 +271,16 @@ def _check_dense_size(n: int, purpose: str) -> None:
         )
 
 
-def _covariance(info, shift_fixed: bool) -> np.ndarray:
+def _covariance(info, prior_diagonal: np.ndarray | None) -> np.ndarray:
     """Covariance of the mean-zero log-worths (see the module notes)."""
     _check_dense_size(info.shape[0], "the covariance of the log-worths")
-    dense = _dense(info)
+    dense = np.array(_dense(info), dtype=np.float64)
     n = dense.shape[0]
-    inverse = _solve(dense, np.eye(n), shift_fix=shift_fixed)
-    if shift_fixed:
-        return inverse - 1.0 / n
-    centred = inverse - inverse.mean(axis=0, keepdims=True)
-    return centred - centred.mean(axis=1, keepdims=True)
+    if prior_diagonal is not None and prior_diagonal.sum() > 0:
+        # Eliminate the mean: J - d d^T / sum(d), as d (d / sum d)^T so that
+        # a tiny d (strength 1e-300) does not underflow on the way.
+        dense -= np.outer(prior_diagonal, prior_diagonal / prior_diagonal.sum())
+    return _solve(dense, np.eye(n), shift_fix=True) - 1.0 / n
 
 
 def _item_names(items, n: int) -> tuple[str, ...]:
@@ -337,7 +357,9 @@ def fit(
                 f"{report.message}. Fit with a prior (prior='ghost' or prior='l2') "
                 "or drop these items."
             )
-    st, info, n_iter, converged = _newton(rs, the_prior, float(tol), int(max_iter))
+    st, info, prior_info, n_iter, converged = _newton(
+        rs, the_prior, float(tol), int(max_iter)
+    )
     gradient = _gradient(st, the_prior)
     return PlackettLuceFit(
         log_worth=st.s - st.s.mean(),
@@ -351,4 +373,5 @@ def fit(
         prior_strength=None if the_prior is None else the_prior.strength,
         n_rankings=rs.n_rankings,
         information=scipy.sparse.csr_matrix(info),
+        prior_information=prior_info,
     )

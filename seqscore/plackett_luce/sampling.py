@@ -35,6 +35,8 @@ def as_generator(rng) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        if rng < 0:  # numpy's seeds are non-negative (it raises ValueError)
+            raise InvalidInputError(f"rng: a seed must be an integer >= 0, got {rng}")
         return np.random.default_rng(int(rng))
     raise InvalidInputError(
         f"rng must be a numpy Generator or an integer seed, got {type(rng).__name__}"
