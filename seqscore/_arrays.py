@@ -33,20 +33,25 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     raise InvalidInputError(f"logits must be real numbers, got dtype {dtype}")
 
 
-def check_integer(value, name: str, *, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``: not a bool, a fraction, a string
-    or an infinity (``3.0`` is 3), else an error naming ``name``.
+def check_integer(value, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]``: not a bool, a fraction,
+    a string or an infinity (``3.0`` is 3), else an error naming ``name``.
 
     >>> check_integer(3.0, "top_k", minimum=0)
     3
     """
     try:
-        whole = not isinstance(value, bool) and int(value) == value
+        whole = not isinstance(value, (bool, np.bool_)) and int(value) == value
     except (TypeError, ValueError, OverflowError):
         whole = False
-    if not whole or value < minimum:
+    if maximum is None:
+        if not whole or value < minimum:
+            raise InvalidInputError(
+                f"{name} must be an integer >= {minimum}, got {value!r}"
+            )
+    elif not whole or not minimum <= value <= maximum:
         raise InvalidInputError(
-            f"{name} must be an integer >= {minimum}, got {value!r}"
+            f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}"
         )
     return int(value)
 

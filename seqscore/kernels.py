@@ -267,7 +267,8 @@ def map_row_spans(fn, n_rows: int, n_cols: int, *, workers: int | None = None):
         workers = _worker_count(workers)  # a bad count is an error at any size
     if n_rows * n_cols < _PARALLEL_MIN_ELEMENTS or n_rows < 2:
         return [fn(0, n_rows)]  # before asking the OS for the core count
-    workers = _worker_count(workers)
+    if workers is None:
+        workers = cpu_count()
     if workers == 1:
         return [fn(0, n_rows)]
     bounds = np.linspace(0, n_rows, workers + 1).astype(int)

@@ -19,7 +19,7 @@ from ..plackett_luce import (
     top_k_probabilities,
 )
 from ..plackett_luce.marginals import MAX_ITEMS as MAX_MARGINAL_ITEMS
-from .options import format_option, output_option
+from .options import format_option, output_option, positive_finite
 
 _DEFAULT_RANK_COLUMNS = 10
 
@@ -60,13 +60,6 @@ def _number_text(value, spec: str) -> str:
     if isinstance(value, float) and math.isfinite(value) and spec:
         return format(value, spec)
     return str(value)
-
-
-def _finite_temperature(context, parameter, value):
-    # FloatRange lets nan (every comparison is False) and inf through.
-    if not math.isfinite(value):
-        raise click.BadParameter(f"must be a finite number > 0, got {value}")
-    return value
 
 
 def _scaled(group: ScoreGroup, temperature: float) -> np.ndarray:
@@ -173,10 +166,10 @@ def _sample_table(groups, temperature, samples, k, seed):
 @click.option(
     "-t",
     "--temperature",
-    type=click.FloatRange(min=0, min_open=True),
+    type=float,
     default=1.0,
     show_default=True,
-    callback=_finite_temperature,
+    callback=positive_finite,
     help="Divide the scores by a finite T > 0 first: T < 1 sharpens, T > 1 flattens.",
 )
 @click.option(

@@ -36,11 +36,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidInputError
 from .greedy import greedy
 from .protocol import (
     Decoded,
     LanguageModel,
+    check_count,
     check_max_tokens,
     check_prompt,
     make_decoded,
@@ -168,8 +168,8 @@ def exact_search(
     """
     prompt = check_prompt(model, prompt)
     max_tokens = check_max_tokens(max_tokens)
-    node_budget = _positive_int(node_budget, "node_budget")
-    batch_size = _positive_int(batch_size, "batch_size")
+    node_budget = check_count(node_budget, "node_budget")
+    batch_size = check_count(batch_size, "batch_size")
     search = _Search(model, prompt, max_tokens, greedy(model, prompt, max_tokens))
     root = ((), (), 0.0)
     pending = [root]
@@ -236,9 +236,3 @@ def _result(search: _Search, open_items, *, proven: bool, budget: int) -> ExactR
         budget,
         search.max_tokens,
     )
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise InvalidInputError(f"{name} must be an integer >= 1, got {value}")
-    return int(value)

@@ -52,6 +52,7 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse
 
+from .._arrays import check_integer
 from ..errors import InvalidInputError, NoEstimateError
 from ..softmax import softmax
 from ._information import SparseInformation, solve_sparse
@@ -297,8 +298,7 @@ def _item_names(items, n: int) -> tuple[str, ...]:
 def _check_controls(tol: float, max_iter: int) -> None:
     if not (np.isfinite(tol) and tol > 0):
         raise InvalidInputError(f"tol must be a finite number > 0, got {tol!r}")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise InvalidInputError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    check_integer(max_iter, "max_iter", minimum=1)
 
 
 def fit(

@@ -33,6 +33,7 @@ import itertools
 import numpy as np
 from scipy.special import expit
 
+from .._arrays import check_integer
 from ..errors import InvalidInputError
 from ._race import race_marginals
 from ._rankings import check_scores
@@ -106,13 +107,7 @@ def _marginals(s: np.ndarray, positions: int, method: str) -> np.ndarray:
 
 def _count_in_range(value, n: int, name: str) -> int:
     """``value`` as an integer in ``[1, n]``, or an error naming ``name``."""
-    try:
-        whole = int(value) == value and not isinstance(value, (bool, np.bool_))
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not (whole and 1 <= value <= n):
-        raise InvalidInputError(f"{name} must be an integer in [1, {n}], got {value!r}")
-    return int(value)
+    return check_integer(value, name, minimum=1, maximum=n)
 
 
 def marginal_rank_probabilities(

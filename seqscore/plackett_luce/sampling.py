@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._arrays import check_integer
 from ..errors import InvalidInputError
 from ._rankings import check_scores
 
@@ -44,12 +45,8 @@ def as_generator(rng) -> np.random.Generator:
 
 
 def _check_size(size, k, n: int) -> tuple[int, int]:
-    if int(size) != size or size < 0:
-        raise InvalidInputError(f"size must be an integer >= 0, got {size!r}")
-    k = n if k is None else k
-    if int(k) != k or not 1 <= k <= n:
-        raise InvalidInputError(f"k must be an integer in [1, {n}], got {k!r}")
-    return int(size), int(k)
+    size = check_integer(size, "size", minimum=0)
+    return size, check_integer(n if k is None else k, "k", minimum=1, maximum=n)
 
 
 def _top_k(keys: np.ndarray, k: int) -> np.ndarray:
