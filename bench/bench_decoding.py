@@ -28,12 +28,14 @@ import os
 import platform
 import sys
 import time
+from contextlib import nullcontext
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from seqscore.decoding import PrefixBatch, beam_search, beam_search_batch, exact_search
+from seqscore.decoding.selection import compiled_available, numpy_selection
 from seqscore.models.builtin import load_builtin
 from seqscore.models.corpus import sentence_starts
 from seqscore.models.examples import example_prompts
@@ -141,12 +143,13 @@ def tiny_gpt2():
 
 def print_beam(rows):
     print(
-        "prompts  width  steps  us/step  model us/step  decoder us/step  "
-        "overhead factor"
+        "prompts  width  selection  steps  us/step  model us/step  "
+        "decoder us/step  overhead factor"
     )
     for row in rows:
         print(
-            f"{row['prompts']:7d}  {row['width']:5d}  {row['steps']:5d}  "
+            f"{row['prompts']:7d}  {row['width']:5d}  "
+            f"{row.get('selection', 'python'):>9s}  {row['steps']:5d}  "
             f"{row['us_per_step']:7.1f}  "
             f"{row['model_us_per_step']:13.1f}  {row['decoder_us_per_step']:15.1f}  "
             f"{row['ratio']:15.2f}"
@@ -233,12 +236,19 @@ def main():
         "\nthe same, many prompts decoded together (beam_search_batch: one model "
         "call per step for all of them); prompts: sentence starts from the corpus"
     )
+    selections = ["numpy", "compiled"] if compiled_available() else ["numpy"]
     rows = []
     for count in counts:
         starts = sentence_starts(count, rng=np.random.default_rng(0), max_words=2)
         batch = [model.encode(text) for text in starts]
-        rows += bench_beam(model, batch, (4, 16), 20, repeats, batched=True)
+        for selection in selections:
+            context = numpy_selection() if selection == "numpy" else nullcontext()
+            with context:
+                found = bench_beam(model, batch, (4, 16), 20, repeats, batched=True)
+            rows += [{**row, "selection": selection} for row in found]
     print_beam(rows)
+    if selections == ["numpy"]:
+        print("(numba is not installed: no compiled selection; pip install numba)")
     gpt2 = tiny_gpt2()
     if gpt2 is not None:
         gpt2_prompts = [[5 + i, 17 + i] for i in range(4)]

@@ -247,16 +247,24 @@ def _run(rows, targets, plan: _Plan, out: dict, source_mmap, workers) -> None:
     map_row_spans(span, n, vocab, workers=workers)
 
 
-def map_row_spans(fn, n_rows: int, n_cols: int, *, workers: int | None = None):
+def map_row_spans(
+    fn,
+    n_rows: int,
+    n_cols: int,
+    *,
+    workers: int | None = None,
+    min_elements: int = _PARALLEL_MIN_ELEMENTS,
+):
     """``[fn(lo, hi), ...]`` over consecutive spans covering ``range(n_rows)``.
 
     The spans go to different threads (one per core unless ``workers`` says
-    otherwise) when the block holds at least ``_PARALLEL_MIN_ELEMENTS``
-    entries; a smaller block is one span, as thread hand-offs would cost
-    more than they save. ``fn`` should spend its time in numpy calls, which
-    release the GIL. This thread takes the first span itself; the others go
-    to a pool that lives as long as the process, so that many small calls
-    do not pay for starting threads. Results come back in span order.
+    otherwise) when the block holds at least ``min_elements`` entries (the
+    default suits one numpy pass over them); a smaller block is one span,
+    as thread hand-offs would cost more than they save. ``fn`` should spend
+    its time in numpy calls or compiled code that release the GIL. This
+    thread takes the first span itself; the others go to a pool that lives
+    as long as the process, so that many small calls do not pay for
+    starting threads. Results come back in span order.
 
     >>> map_row_spans(lambda lo, hi: (lo, hi), 5, 3)
     [(0, 5)]
@@ -265,7 +273,7 @@ def map_row_spans(fn, n_rows: int, n_cols: int, *, workers: int | None = None):
         return []
     if workers is not None:
         workers = _worker_count(workers)  # a bad count is an error at any size
-    if n_rows * n_cols < _PARALLEL_MIN_ELEMENTS or n_rows < 2:
+    if n_rows * n_cols < min_elements or n_rows < 2:
         return [fn(0, n_rows)]  # before asking the OS for the core count
     if workers is None:
         workers = cpu_count()

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqscore.decoding import PrefixBatch, beam_search, beam_search_batch
+from seqscore.decoding.selection import compiled_available, numpy_selection
 from seqscore.errors import InvalidInputError, ShapeError
 from seqscore.models.builtin import load_builtin
 from seqscore.models.corpus import sentence_starts
@@ -128,12 +129,20 @@ def assert_same(got, want, label=""):
 
 
 def assert_batch_equals_singles(model, prompts, max_tokens, width, **options):
-    """beam_search_batch(...)[i] == beam_search(model, prompts[i], ...) for all i."""
-    batch = beam_search_batch(model, prompts, max_tokens, width, **options)
-    assert len(batch) == len(prompts)
+    """beam_search_batch(...)[i] == beam_search(model, prompts[i], ...) for all i,
+    with the numpy selection and (when numba is installed, as in CI) the
+    compiled one."""
     singles = [beam_search(model, p, max_tokens, width, **options) for p in prompts]
-    for i, (got, want) in enumerate(zip(batch, singles, strict=True)):
-        assert_same(got, want, f"prompts[{i}] = {list(prompts[i])}: ")
+    with numpy_selection():
+        batch = beam_search_batch(model, prompts, max_tokens, width, **options)
+    runs = [("numpy: ", batch)]
+    if compiled_available():
+        compiled = beam_search_batch(model, prompts, max_tokens, width, **options)
+        runs.append(("compiled: ", compiled))
+    for how, results in runs:
+        assert len(results) == len(prompts)
+        for i, (got, want) in enumerate(zip(results, singles, strict=True)):
+            assert_same(got, want, f"{how}prompts[{i}] = {list(prompts[i])}: ")
     return batch, singles
 
 

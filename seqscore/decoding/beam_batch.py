@@ -42,6 +42,7 @@ import numpy as np
 
 from ..kernels import map_row_spans
 from .protocol import PrefixBatch, next_logprobs_and_peaks
+from .selection import best_candidates, compiled_available
 
 __all__ = ["search_batch"]
 
@@ -197,8 +198,16 @@ def _select(rows, peaks, beams: _Beams, margin, need, eos, last) -> _Candidates:
     """Each live prompt's best ``need`` candidates (see the module notes).
 
     ``margin`` (per live prompt) sets the guessed threshold ``best -
-    margin``; None: no guess, every prompt gets the safe threshold.
+    margin``; None: no guess, every prompt gets the safe threshold. With
+    numba installed, the compiled pass of :mod:`.selection` finds the same
+    candidates instead.
     """
+    if compiled_available():
+        total, flat, _ = best_candidates(rows, beams.sums, peaks, beams.starts, need)
+        parent, token = np.divmod(np.maximum(flat, 0), rows.shape[1])
+        valid = flat >= 0
+        ended = valid if last else valid & (token == eos)
+        return _Candidates(total, parent, token, valid, ended)
     prompts = len(beams.starts)
     best = np.maximum.reduceat(beams.sums + peaks, beams.starts)
     if margin is None:

@@ -1,0 +1,96 @@
+r"""Each prompt's best candidates of a beam-search step, compiled when numba is.
+
+A step of batched beam search ranks, for every prompt, the candidates
+``(beam r, token v)`` of its beams by total :math:`s_r + x_{r,v}` (float64)
+and keeps the best ``need = 2 * width``, ties going to the smaller flat index
+``r * V + v`` (the earlier beam, then the smaller id), ``-inf`` totals never.
+
+With the optional extra ``seqscore[fast]`` (numba) installed, one compiled
+pass over each prompt's rows keeps that list directly
+(:func:`best_candidates`); both cores take half the prompts each. Without
+it, :mod:`.beam_batch` finds the same lists with numpy (a threshold scan,
+then a sort of the few candidates gathered). The two give identical results
+(the test suite runs every batched beam-search test both ways), so numba
+only changes speed. ``SEQSCORE_NUMBA=0`` in the environment, or the
+:func:`numpy_selection` context, turns the compiled pass off.
+
+The kernel is compiled the first time a process uses it and cached on disk;
+later processes load it (importing numba and the cached kernel takes about
+half a second, which only batched beam search pays: nothing else imports it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+
+import numpy as np
+
+from ..kernels import map_row_spans
+
+__all__ = ["best_candidates", "compiled_available", "numpy_selection"]
+
+_disabled = [False]  # set by numpy_selection()
+# The kernel takes about 0.6 ns a candidate, several numpy passes' worth, so
+# a smaller step than for one numpy pass is worth splitting between threads.
+_PARALLEL_MIN_CANDIDATES = 1 << 17
+
+
+def compiled_available() -> bool:
+    """Whether batched beam search selects with the compiled kernel."""
+    return not _disabled[0] and _kernel() is not None
+
+
+@contextlib.contextmanager
+def numpy_selection():
+    """Within the block, select with numpy even if numba is installed (for
+    comparisons of the two; not thread-safe: it sets a process-wide flag).
+
+    >>> with numpy_selection():
+    ...     compiled_available()
+    False
+    """
+    before = _disabled[0]
+    _disabled[0] = True
+    try:
+        yield
+    finally:
+        _disabled[0] = before
+
+
+def best_candidates(rows, sums, peaks, starts, need):
+    """``(total, flat, count)``: each prompt's best ``need`` candidates.
+
+    ``rows`` ``(R, V)`` C-contiguous log-probs (float32 or float64, checked:
+    no NaN, each row's maximum ``peaks[r]`` finite); ``sums`` ``(R,)``
+    float64; prompt ``p`` owns rows ``starts[p]`` up to the next start.
+    Returns ``(L, need)`` totals (best first, ``-inf`` in unused slots),
+    flat indices ``r * V + v`` (``-1`` unused) and ``(L,)`` counts. Only
+    call it when :func:`compiled_available`.
+    """
+    kernel = _kernel()
+    prompts = len(starts)
+    total = np.full((prompts, need), -np.inf)
+    flat = np.full((prompts, need), -1, dtype=np.int64)
+    count = np.zeros(prompts, dtype=np.int64)
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.append(starts[1:], len(sums))
+
+    def fill(lo: int, hi: int) -> None:
+        kernel(rows, sums, peaks, starts, ends, total, flat, count, lo, hi)
+
+    per_prompt = rows.size // max(prompts, 1)
+    map_row_spans(fill, prompts, per_prompt, min_elements=_PARALLEL_MIN_CANDIDATES)
+    return total, flat, count
+
+
+@functools.cache
+def _kernel():
+    if os.environ.get("SEQSCORE_NUMBA", "1") == "0":
+        return None
+    try:
+        from ._compiled import best_per_prompt
+    except ImportError:  # numba is not installed, or not for this numpy
+        return None
+    return best_per_prompt
