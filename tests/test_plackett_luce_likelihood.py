@@ -257,3 +257,56 @@ def test_bad_scores_weights_and_masks_are_named():
         log_likelihood([0.0, 1.0], [[0]], universe=np.array([[False, True]]))
     with pytest.raises(ShapeError, match="scores must be 1-D"):
         log_likelihood([[0.0, 1.0]], [[0, 1]])
+
+
+def test_hessian_of_huge_scores_is_that_of_the_centred_scores():
+    # the Hessian is unchanged by adding a constant to every score; scores
+    # near 1e308 would overflow its terms, so they are centred first.
+    # Expected values are closed forms: scores 1e300 apart make every choice
+    # probability exactly 0 or 1, so the Hessian is 0; scores closer than
+    # the float spacing at 1e308 are equal, so it is that of equal scores.
+    rankings = [[0, 1, 2, 3], [2, 0, 3, 1], [3, 2, 1, 0]]
+    spread = 1e308 - np.array([0.0, 1.0, 2.0, 3.0]) * 1e300
+    # (to 1e-12: see test_curvature_of_widely_spread_scores_is_exact)
+    np.testing.assert_allclose(hessian(spread, rankings), 0, rtol=0, atol=1e-12)
+    vector = np.array([1.0, -2.0, 0.5, 3.0])
+    np.testing.assert_allclose(
+        hessian_vector_product(spread, rankings, vector), 0, rtol=0, atol=1e-12
+    )
+    equal = np.full(4, 1e308)
+    np.testing.assert_array_equal(
+        hessian(equal, rankings), hessian(np.zeros(4), rankings)
+    )
+    np.testing.assert_array_equal(
+        hessian_vector_product(equal, rankings, vector),
+        hessian_vector_product(np.zeros(4), rankings, vector),
+    )
+
+
+@pytest.mark.parametrize("scale", [1e4, 1e12, 1e20, 1e300])
+def test_curvature_of_widely_spread_scores_is_exact(scale):
+    # before: NaN everywhere at 1e300; H v of [0, 2, 0.5, 0] instead of 0 at
+    # 1e300, and errors of 2e-6 at a spread of 1e10, from cancellation in
+    # exp(s_a + s_b - 2 D). Expected (closed form): items a gap of `scale`
+    # apart are chosen with probability exactly 0 or 1, so within each group
+    # of equal scores the Hessian is that of equal scores and 0 across groups
+    rankings = [[0, 1, 2, 3], [2, 0, 3, 1], [3, 2, 1, 0], [1, 0, 3, 2]]
+    scores = np.array([1.0, 1.0, 0.0, 0.0]) * scale
+    vector = np.array([1.0, -2.0, 0.5, 3.0])
+    # a stage holding two equal items and nothing else of their score adds
+    # -p(1 - p) = -1/4 to their diagonal and +1/4 off it; counting stages,
+    # ranking by ranking (stage sets in order): {0, 1} is such a pair in
+    # 1 + 2 + 3 + 1 = 7 stages, {2, 3} in 1 + 0 + 0 + 1 = 2
+    pair = np.array([[-0.25, 0.25], [0.25, -0.25]])
+    want = np.zeros((4, 4))
+    want[:2, :2] = 7 * pair
+    want[2:, 2:] = 2 * pair
+    # tolerance: the terms are exponents of sums of scores up to 3,000 apart
+    # after the gaps are capped, exact to about 3000 * 2**-52 = 7e-13
+    np.testing.assert_allclose(hessian(scores, rankings), want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        hessian_vector_product(scores, rankings, vector),
+        want @ vector,
+        rtol=0,
+        atol=1e-12,
+    )

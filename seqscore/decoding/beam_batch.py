@@ -202,7 +202,7 @@ def _select(rows, peaks, beams: _Beams, margin, need, eos, last) -> _Candidates:
     numba installed, the compiled pass of :mod:`.selection` finds the same
     candidates instead.
     """
-    if compiled_available():
+    if rows.dtype.type in (np.float32, np.float64) and compiled_available():
         total, flat, _ = best_candidates(rows, beams.sums, peaks, beams.starts, need)
         parent, token = np.divmod(np.maximum(flat, 0), rows.shape[1])
         valid = flat >= 0

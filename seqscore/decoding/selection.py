@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import warnings
 
 import numpy as np
 
@@ -92,5 +93,13 @@ def _kernel():
     try:
         from ._compiled import best_per_prompt
     except ImportError:  # numba is not installed, or not for this numpy
+        return None
+    except RuntimeError as error:  # e.g. no writable place for numba's cache
+        warnings.warn(
+            f"seqscore: numba is installed but unusable ({error}); batched beam "
+            "search selects with numpy (same results, slower)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
     return best_per_prompt
