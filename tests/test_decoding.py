@@ -268,3 +268,47 @@ def test_unlisted_prefix_of_a_tree_without_default_names_the_prefix():
 def test_a_broken_model_in_beam_search_names_the_prefix_plainly():
     with pytest.raises(InvalidInputError, match=r"for prefix \[1, 0\] have"):
         beam_search(_Broken("nan"), [1, 0], 2, 2)
+
+
+@given(
+    st.integers(1, 6),
+    st.integers(0, 7),
+    st.data(),
+)
+def test_make_decoded_rows_equals_make_decoded_row_by_row(count, length, data):
+    # the batched builder that beam_search_batch uses against the one every
+    # other decoder uses; expected: equal Decoded objects, totals bit for bit
+    # (log-probs include -0.0, -inf and values whose sum depends on order)
+    from seqscore.decoding.protocol import make_decoded, make_decoded_rows
+
+    model = textbook_tree()
+    token = st.integers(0, len(model.vocab) - 1)
+    logprob = st.sampled_from([-0.0, -1e-17, -0.1, -0.7, -1e16, -np.inf, -3.25])
+    ids = np.array(
+        data.draw(
+            st.lists(
+                st.lists(token, min_size=length, max_size=length),
+                min_size=count,
+                max_size=count,
+            )
+        ),
+        dtype=np.int64,
+    ).reshape(count, length)
+    steps = np.array(
+        data.draw(
+            st.lists(
+                st.lists(logprob, min_size=length, max_size=length),
+                min_size=count,
+                max_size=count,
+            )
+        ),
+    ).reshape(count, length)
+    scores = data.draw(st.lists(st.floats(-50, 0), min_size=count, max_size=count))
+    got = make_decoded_rows(model, ids, steps, scores)
+    want = [
+        make_decoded(model, i, x, score=s)
+        for i, x, s in zip(ids.tolist(), steps.tolist(), scores, strict=True)
+    ]
+    assert got == want
+    for g, w in zip(got, want, strict=True):
+        assert math.copysign(1.0, g.total) == math.copysign(1.0, w.total)

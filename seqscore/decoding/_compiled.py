@@ -11,6 +11,8 @@ import numpy as np
 
 __all__ = ["best_per_prompt"]
 
+_CHUNK = 64  # tokens tested together before any is ranked
+
 
 @numba.njit(cache=True, nogil=True)
 def best_per_prompt(rows, sums, peaks, starts, ends, total, flat, count, lo, hi):
@@ -35,12 +37,21 @@ def best_per_prompt(rows, sums, peaks, starts, ends, total, flat, count, lo, hi)
             if not base + peaks[r] > worst:
                 continue
             row = rows[r]
-            for v in range(vocab):
-                value = base + row[v]
-                if value > worst:
-                    kept = _insert(total[p], flat[p], kept, value, r * vocab + v)
-                    if kept == need:
-                        worst = total[p, need - 1]
+            for lo_v in range(0, vocab, _CHUNK):
+                hi_v = min(lo_v + _CHUNK, vocab)
+                # a branch-free count the compiler vectorises; most chunks
+                # hold nothing better than worst and are skipped
+                hits = 0
+                for v in range(lo_v, hi_v):
+                    hits += base + row[v] > worst
+                if hits == 0:
+                    continue
+                for v in range(lo_v, hi_v):
+                    value = base + row[v]
+                    if value > worst:
+                        kept = _insert(total[p], flat[p], kept, value, r * vocab + v)
+                        if kept == need:
+                            worst = total[p, need - 1]
         count[p] = kept
 
 

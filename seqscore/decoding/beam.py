@@ -116,7 +116,7 @@ def beam_search(
     [(('B', 'C', '<eos>'), 0.36), (('A', 'C', '<eos>'), 0.2)]
     """
     settings = _Settings.checked(max_tokens, width, length_penalty, early_stopping)
-    return _result(model, *_search_one(model, check_prompt(model, prompt), settings))
+    return _search_one(model, check_prompt(model, prompt), settings)
 
 
 def beam_search_batch(
@@ -148,9 +148,7 @@ def beam_search_batch(
         for index, prompt in enumerate(prompts)
     ]
     if len(checked) <= 1:
-        return tuple(
-            _result(model, *_search_one(model, prompt, settings)) for prompt in checked
-        )
+        return tuple(_search_one(model, prompt, settings) for prompt in checked)
     found = search_batch(
         model,
         checked,
@@ -159,9 +157,7 @@ def beam_search_batch(
         settings.length_penalty,
         settings.early_stopping,
     )
-    return tuple(
-        _result(model, settings, hypotheses, steps) for hypotheses, steps in found
-    )
+    return tuple(_result(settings, hypotheses, steps) for hypotheses, steps in found)
 
 
 @dataclass(frozen=True)
@@ -187,14 +183,10 @@ class _Settings:
         )
 
 
-def _result(model, settings: _Settings, hypotheses, steps: int) -> BeamResult:
-    """The BeamResult of ``(score, ids, logprobs)`` hypotheses, best first."""
-    decoded = tuple(
-        make_decoded(model, ids, logprobs, score=score)
-        for score, ids, logprobs in hypotheses
-    )
+def _result(settings: _Settings, hypotheses, steps: int) -> BeamResult:
+    """The BeamResult of ``hypotheses`` (:class:`Decoded`, best first)."""
     return BeamResult(
-        decoded,
+        tuple(hypotheses),
         settings.width,
         settings.length_penalty,
         settings.early_stopping,
@@ -214,8 +206,8 @@ class _Beams:
     steps: np.ndarray
 
 
-def _search_one(model, prompt: tuple[int, ...], settings: _Settings):
-    """The search of one prompt: ``(settings, hypotheses, steps)``."""
+def _search_one(model, prompt: tuple[int, ...], settings: _Settings) -> BeamResult:
+    """The search of one prompt."""
     beams = _Beams(
         prefixes=np.array([prompt], dtype=np.int64).reshape(1, len(prompt)),
         sums=np.zeros(1),
@@ -230,7 +222,10 @@ def _search_one(model, prompt: tuple[int, ...], settings: _Settings):
         if len(finished) == settings.width and _done(beams, finished, step, settings):
             break
     ranked = sorted(finished, key=lambda f: -f[0])  # stable: ties by filing
-    return settings, ranked, step
+    hypotheses = [
+        make_decoded(model, ids, logprobs, score=s) for s, ids, logprobs in ranked
+    ]
+    return _result(settings, hypotheses, step)
 
 
 def _advance(eos, beams, rows, step, settings: _Settings, finished):

@@ -35,13 +35,12 @@ one.
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..kernels import map_row_spans
-from .protocol import PrefixBatch, next_logprobs_and_peaks
+from .protocol import Decoded, PrefixBatch, make_decoded_rows, next_logprobs_and_peaks
 from .selection import best_candidates, compiled_available
 
 __all__ = ["search_batch"]
@@ -116,27 +115,31 @@ class _Finished:
         self.count += len(ids)
         return np.arange(self.count - len(ids), self.count)
 
-    def hypotheses(self, prompt: int) -> list[tuple[float, list, list]]:
-        """``(score, ids, logprobs)`` of one prompt's hypotheses, best first."""
-        out = []
-        for score, handle in zip(
-            self.score[prompt].tolist(), self.handle[prompt].tolist(), strict=True
-        ):
-            if handle < 0:
-                break
-            block = bisect.bisect_right(self.bases, handle) - 1
-            ids, logprobs = self.blocks[block]
-            row = handle - self.bases[block]
-            out.append((score, ids[row].tolist(), logprobs[row].tolist()))
-        return out
+    def decoded(self, model) -> list[list[Decoded]]:
+        """Every prompt's hypotheses as :class:`Decoded`, best first (built
+        block by block: one block's rows all have the same length)."""
+        handles = self.handle.ravel()
+        slots = np.flatnonzero(handles >= 0)
+        block = np.searchsorted(self.bases, handles[slots], side="right") - 1
+        made = np.empty(len(handles), dtype=object)
+        for b in np.unique(block).tolist():
+            mine = slots[block == b]
+            rows = handles[mine] - self.bases[b]
+            ids, logprobs = self.blocks[b]
+            made[mine] = make_decoded_rows(
+                model, ids[rows], logprobs[rows], self.score.ravel()[mine]
+            )
+        made = made.reshape(self.handle.shape)
+        counts = np.count_nonzero(self.handle >= 0, axis=1).tolist()
+        return [list(row[:n]) for row, n in zip(made, counts, strict=True)]
 
 
 def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
     """Beam search of every prompt (checked id tuples, at least one).
 
-    Returns, per prompt, ``(hypotheses, steps)``: the ``(score, ids,
-    logprobs)`` of its finished hypotheses, best first, and the number of
-    steps a search of it alone would take.
+    Returns, per prompt, ``(hypotheses, steps)``: its finished hypotheses
+    as :class:`Decoded`, best first, and the number of steps a search of it
+    alone would take.
     """
     need = 2 * width
     lengths = np.array([len(p) for p in prompts], dtype=np.int64)
@@ -152,8 +155,9 @@ def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
         rows = np.ascontiguousarray(rows)
         last = step == max_tokens
         guess = margin[live] if step > 2 else None
-        cand = _select(rows, peaks, beams, guess, need, model.eos_id, last)
-        if step > 1:
+        compiled = rows.dtype.type in (np.float32, np.float64) and compiled_available()
+        cand = _select(rows, peaks, beams, guess, need, model.eos_id, last, compiled)
+        if step > 1 and not compiled:
             spread = cand.total[:, 0] - cand.total[:, -1]
             margin[live] = GUESS_SCALE * spread + GUESS_SLACK
         if cand.ended[:, :width].any():
@@ -166,10 +170,7 @@ def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
         steps[live[done]] = step
         if done.any():
             beams, live = _drop(beams, live, done, running, lengths)
-    return [
-        (finished.hypotheses(prompt), int(steps[prompt]))
-        for prompt in range(len(prompts))
-    ]
+    return list(zip(finished.decoded(model), steps.tolist(), strict=True))
 
 
 def _start(prompts, lengths: np.ndarray, fill: int) -> _Beams:
@@ -194,15 +195,17 @@ def _start(prompts, lengths: np.ndarray, fill: int) -> _Beams:
 # ------------------------------------------------------ candidate selection
 
 
-def _select(rows, peaks, beams: _Beams, margin, need, eos, last) -> _Candidates:
+def _select(
+    rows, peaks, beams: _Beams, margin, need, eos, last, compiled
+) -> _Candidates:
     """Each live prompt's best ``need`` candidates (see the module notes).
 
     ``margin`` (per live prompt) sets the guessed threshold ``best -
-    margin``; None: no guess, every prompt gets the safe threshold. With
-    numba installed, the compiled pass of :mod:`.selection` finds the same
-    candidates instead.
+    margin``; None: no guess, every prompt gets the safe threshold.
+    ``compiled``: the compiled pass of :mod:`.selection` finds the same
+    candidates instead (numba installed, float32 or float64 rows).
     """
-    if rows.dtype.type in (np.float32, np.float64) and compiled_available():
+    if compiled:
         total, flat, _ = best_candidates(rows, beams.sums, peaks, beams.starts, need)
         parent, token = np.divmod(np.maximum(flat, 0), rows.shape[1])
         valid = flat >= 0

@@ -51,6 +51,7 @@ __all__ = [
     "check_max_tokens",
     "check_prompt",
     "make_decoded",
+    "make_decoded_rows",
     "next_logprobs",
     "next_logprobs_and_peaks",
 ]
@@ -191,6 +192,46 @@ def make_decoded(
     )
 
 
+def make_decoded_rows(
+    model: LanguageModel, ids: np.ndarray, logprobs: np.ndarray, scores
+) -> list[Decoded]:
+    """:func:`make_decoded` of each row of ``ids`` / ``logprobs`` (``(k, t)``
+    arrays: ``k`` sequences of the same length ``t``), with ``scores[i]`` as
+    row ``i``'s score, bit for bit the same values, in a few array passes.
+
+    ``np.add.accumulate`` adds along a row strictly left to right, from 0.0,
+    as :func:`make_decoded` does, so the totals are identical.
+
+    >>> class Tiny:
+    ...     vocab, eos_id = ("a", "b", "<eos>"), 2
+    >>> rows = make_decoded_rows(Tiny(), np.array([[0, 2], [1, 1]]),
+    ...                          np.array([[-0.5, -0.25], [-1.0, -2.0]]), [-0.4, -1.5])
+    >>> rows[0] == make_decoded(Tiny(), [0, 2], [-0.5, -0.25], score=-0.4)
+    True
+    >>> rows[1].tokens, rows[1].total, rows[1].finished
+    (('b', 'b'), -3.0, False)
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    logprobs = np.asarray(logprobs, dtype=np.float64)
+    k, t = ids.shape
+    running = np.zeros((k, t + 1))
+    running[:, 1:] = logprobs
+    totals = np.add.accumulate(running, axis=1)[:, -1]
+    token = model.vocab.__getitem__
+    finished = ids[:, -1] == model.eos_id if t else np.zeros(k, dtype=bool)
+    return [
+        Decoded(tuple(i), tuple(map(token, i)), tuple(x), total, score, end)
+        for i, x, total, score, end in zip(
+            ids.tolist(),
+            logprobs.tolist(),
+            totals.tolist(),
+            np.asarray(scores, dtype=np.float64).tolist(),
+            finished.tolist(),
+            strict=True,
+        )
+    ]
+
+
 def check_prompt(
     model: LanguageModel, prompt: Sequence[int], *, name: str = "prompt"
 ) -> tuple[int, ...]:
@@ -285,5 +326,7 @@ def _row_maxima(rows: np.ndarray) -> np.ndarray:
     """``rows.max(axis=1)``, both cores sharing a large block (NaN propagates)."""
     if not rows.size:
         return np.zeros(len(rows), dtype=rows.dtype)
-    spans = map_row_spans(lambda lo, hi: rows[lo:hi].max(axis=1), *rows.shape)
+    spans = map_row_spans(
+        lambda lo, hi: rows[lo:hi].max(axis=1), *rows.shape, min_elements=1 << 19
+    )
     return spans[0] if len(spans) == 1 else np.concatenate(spans)
