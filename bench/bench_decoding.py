@@ -64,20 +64,32 @@ class Recorder:
         return self.answers[-1]
 
 
-def best_time(fn, repeats: int) -> float:
-    times = []
+def interleaved_best(fns: dict, repeats: int) -> dict:
+    """The best time of each function, timed in rounds (each function once a
+    round), so that a slow spell of the shared machine hits all of them."""
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
-def bench_beam(model, prompts, widths, max_tokens, repeats, *, batched=False):
+def selection_context(selection: str):
+    return numpy_selection() if selection == "numpy" else nullcontext()
+
+
+def bench_beam(
+    model, prompts, widths, max_tokens, repeats, *, batched=False, selections=()
+):
     """Per width: full beam search, the model alone, the decoder alone.
 
     ``batched``: all prompts in one :func:`beam_search_batch` (one model call
-    per step for every prompt); otherwise one :func:`beam_search` per prompt.
+    per step for every prompt), once per candidate selection in
+    ``selections`` ("numpy", "compiled"); otherwise one :func:`beam_search`
+    per prompt. The model alone is timed once, on the recorded batches (the
+    selections send the same ones), in the same rounds as the searches.
     """
     rows = []
     for width in widths:
@@ -101,20 +113,83 @@ def bench_beam(model, prompts, widths, max_tokens, repeats, *, batched=False):
             recorder.replay, recorder.position = True, 0
             decode(recorder)
 
-        full = best_time(lambda: decode(model), repeats)
-        alone = best_time(model_only, repeats)
-        decoder = best_time(replay, repeats)
-        rows.append(
-            {
-                "prompts": len(prompts),
-                "width": width,
-                "steps": steps,
-                "us_per_step": 1e6 * full / steps,
-                "model_us_per_step": 1e6 * alone / steps,
-                "decoder_us_per_step": 1e6 * decoder / steps,
-                "ratio": full / alone,
-            }
+        def under(selection, fn):
+            def run():
+                with selection_context(selection):
+                    fn()
+
+            return run
+
+        labels = list(selections) if batched else ["python"]
+        fns = {"model": model_only}
+        for label in labels:
+            fns[("full", label)] = under(label, lambda: decode(model))
+            fns[("decoder", label)] = under(label, replay)
+        best = interleaved_best(fns, repeats)
+        for label in labels:
+            full = best[("full", label)]
+            rows.append(
+                {
+                    "prompts": len(prompts),
+                    "width": width,
+                    "selection": label,
+                    "steps": steps,
+                    "us_per_step": 1e6 * full / steps,
+                    "model_us_per_step": 1e6 * best["model"] / steps,
+                    "decoder_us_per_step": 1e6 * best[("decoder", label)] / steps,
+                    "ratio": full / best["model"],
+                }
+            )
+    return rows
+
+
+def skeleton_step(answer: np.ndarray, prefixes: np.ndarray):
+    """A step of single-prompt beam search reduced to what no real step can
+    skip: check the model's output (one max per row), one call of the
+    compiled selection kernel (outputs allocated once, no thread hand-off),
+    build the next prefixes. No sums, no finished hypotheses, no stopping."""
+    from seqscore.decoding._compiled import best_per_prompt
+
+    width = len(prefixes)
+    sums, starts, ends = np.zeros(width), np.zeros(1, np.int64), np.array([width])
+    total, flat = np.full((1, 2 * width), -np.inf), np.full((1, 2 * width), -1)
+    count = np.zeros(1, dtype=np.int64)
+
+    def step():
+        out = np.asarray(answer)
+        peaks = out.max(axis=1)
+        if not (peaks.min() > -np.inf and peaks.max() <= 1e-6):
+            raise ValueError("bad row")
+        best_per_prompt(out, sums, peaks, starts, ends, total, flat, count, 0, 1)
+        parent, token = np.divmod(flat[0, :width], out.shape[1])
+        grown = np.empty((width, prefixes.shape[1] + 1), prefixes.dtype)
+        grown[:, :-1] = prefixes[parent]
+        grown[:, -1] = token
+        return grown
+
+    return step
+
+
+def bench_floor(model, widths=(1, 4), calls=20_000):
+    """:func:`skeleton_step` against the model's own call on the same
+    prefixes: the least a single-prompt step can cost in Python. Needs numba."""
+    rows = []
+    for width in widths:
+        prefixes = np.array([model.encode("if the")] * width)
+        step = skeleton_step(
+            np.ascontiguousarray(model.next_logprobs(prefixes)), prefixes
         )
+
+        def skeleton(step=step):
+            for _ in range(calls):
+                step()
+
+        def model_calls(prefixes=prefixes):
+            for _ in range(calls):
+                model.next_logprobs(prefixes)
+
+        best = interleaved_best({"step": skeleton, "model": model_calls}, 3)
+        rows.append((width, 1e6 * best["step"] / calls, 1e6 * best["model"] / calls))
     return rows
 
 
@@ -149,7 +224,7 @@ def print_beam(rows):
     for row in rows:
         print(
             f"{row['prompts']:7d}  {row['width']:5d}  "
-            f"{row.get('selection', 'python'):>9s}  {row['steps']:5d}  "
+            f"{row['selection']:>9s}  {row['steps']:5d}  "
             f"{row['us_per_step']:7.1f}  "
             f"{row['model_us_per_step']:13.1f}  {row['decoder_us_per_step']:15.1f}  "
             f"{row['ratio']:15.2f}"
@@ -241,14 +316,21 @@ def main():
     for count in counts:
         starts = sentence_starts(count, rng=np.random.default_rng(0), max_words=2)
         batch = [model.encode(text) for text in starts]
-        for selection in selections:
-            context = numpy_selection() if selection == "numpy" else nullcontext()
-            with context:
-                found = bench_beam(model, batch, (4, 16), 20, repeats, batched=True)
-            rows += [{**row, "selection": selection} for row in found]
+        rows += bench_beam(
+            model, batch, (4, 16), 20, repeats, batched=True, selections=selections
+        )
     print_beam(rows)
     if selections == ["numpy"]:
         print("(numba is not installed: no compiled selection; pip install numba)")
+    if compiled_available():
+        print(
+            "\nthe floor of a single-prompt step in Python: check the model's "
+            "output, one compiled selection, the next prefixes (nothing else)"
+        )
+        print("width  skeleton us/step  model us/step  floor factor")
+        for width, step_us, model_us in bench_floor(model):
+            factor = (step_us + model_us) / model_us
+            print(f"{width:5d}  {step_us:16.1f}  {model_us:13.1f}  {factor:12.2f}")
     gpt2 = tiny_gpt2()
     if gpt2 is not None:
         gpt2_prompts = [[5 + i, 17 + i] for i in range(4)]

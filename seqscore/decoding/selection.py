@@ -91,6 +91,10 @@ def _kernel():
     if os.environ.get("SEQSCORE_NUMBA", "1") == "0":
         return None
     try:
+        import numba
+
+        if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: plain Python, slow
+            return None
         from ._compiled import best_per_prompt
     except ImportError:  # numba is not installed, or not for this numpy
         return None
