@@ -33,8 +33,8 @@ from ..kernels import map_row_spans
 __all__ = ["best_candidates", "compiled_available", "numpy_selection"]
 
 _disabled = [False]  # set by numpy_selection()
-# The kernel takes about 0.6 ns a candidate, several numpy passes' worth, so
-# a smaller step than for one numpy pass is worth splitting between threads.
+# The kernel takes about half a nanosecond a candidate, a few numpy passes'
+# worth, so a smaller step than for one numpy pass is worth splitting.
 _PARALLEL_MIN_CANDIDATES = 1 << 17
 
 
