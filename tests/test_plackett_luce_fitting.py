@@ -405,3 +405,16 @@ def test_a_single_item_fits_without_warnings():
         ghost = fit([[0, 1], [2, -1]], universe="listed", prior="ghost")
     assert result.log_worth.tolist() == [0.0] and result.stderr.tolist() == [0.0]
     assert np.isfinite(ghost.stderr).all()
+
+
+@pytest.mark.parametrize("weight", [1e-16, 1.0, 1e8, 1e9])
+def test_standard_errors_scale_with_the_amount_of_data(weight):
+    # two items, 2:1, every ranking weighted w: the log-worth difference has
+    # variance 1 / (3 w p (1 - p)) with p = 2/3, so each centred log-worth
+    # has sd sqrt(3/8 / w) = 0.61237 / sqrt(w) (closed form). Before: 22%
+    # high at w = 1e8 and 0 at 1e9 (a fixed 1/n shift next to an information
+    # of 1e8), and 10% low at 1e-16
+    result = fit([[0, 1], [1, 0], [0, 1]], weights=[weight] * 3)
+    np.testing.assert_allclose(
+        result.stderr, np.sqrt(3 / 8 / weight), rtol=1e-6, atol=0
+    )

@@ -310,3 +310,62 @@ def test_curvature_of_widely_spread_scores_is_exact(scale):
         rtol=0,
         atol=1e-12,
     )
+
+
+@pytest.mark.parametrize(
+    "scores, rankings, want",
+    [
+        # expected: per-stage softmax by hand. Before: [0, 1, 0] (the 1e300
+        # case), gradients not summing to 0 at 1e15, [0, -1] at 1e16
+        ([1e300, -1e300, -1e300], [[1, 0, 2]], [-1.0, 1.0, 0.0]),
+        ([1e15 + 1, 1e15], [[0, 1]], [1 - 1 / (1 + np.exp(-1)), -0.2689414213699951]),
+        ([1e16, 1e16], [[0, 1]], [0.5, -0.5]),
+        ([2e10, 2e10], [[0, 1]], [0.5, -0.5]),
+    ],
+)
+def test_gradient_of_large_scores(scores, rankings, want):
+    np.testing.assert_allclose(gradient(scores, rankings), want, rtol=1e-12, atol=0)
+
+
+def test_log_likelihood_of_large_equal_scores_is_that_of_equal_scores():
+    # shift invariance: equal scores of any size give -log(n!) for a full
+    # ranking. Before: 0 at 1e16 and 1e300, an error of 1.4e-6 at 2e10
+    for size in (2e10, 1e16, 1e300):
+        got = ranking_log_likelihoods([size] * 3, [[0, 1, 2]])
+        np.testing.assert_allclose(got, [-np.log(6)], rtol=1e-15)
+    assert log_likelihood([2e10, 2e10], [[0, 1]]) == pytest.approx(-np.log(2), 1e-15)
+
+
+@pytest.mark.parametrize(
+    "rankings, message",
+    [
+        # before: [2.9] in a ragged list was read as [2] (a rectangular
+        # float array was already an error); the others raised a bare
+        # TypeError or ValueError
+        ([[0, 1, 2], [2.9]], r"rankings\[1\] holds float64 values"),
+        ([[1.7]], r"integer item ids, got dtype float64"),  # rectangular
+        ([[0, None], [1]], r"rankings\[0\] holds object values"),
+        ([[0, 10**30], [1]], r"rankings\[0\] holds object values"),
+        ([[True, 0], [1]], r"rankings\[0\] holds object values"),
+        (["ab", [0]], r"rankings\[0\] = 'ab' is not a sequence"),
+        ([[[1, 2]], [0]], r"rankings\[0\] must be a flat sequence"),
+        (None, "rankings must be a sequence of rankings"),
+        ({0: 1}, "rankings must be a sequence of rankings"),
+    ],
+)
+def test_ragged_rankings_of_non_integers_are_errors(rankings, message):
+    with pytest.raises(InvalidInputError, match=message):
+        log_likelihood([0.0, 1.0, 2.0], rankings, universe="all")
+
+
+def test_pad_rankings_rejects_fractional_ids():
+    # before: pad_rankings([[1.7]]) returned [[1]]
+    with pytest.raises(InvalidInputError, match=r"rankings\[0\] holds float64"):
+        pad_rankings([[1.7]])
+
+
+def test_rankings_may_come_from_a_generator():
+    # expected: the same as the list they would make
+    want = log_likelihood([0.0, 1.0], [[0, 1], [1, 0]])
+    assert log_likelihood([0.0, 1.0], ([0, 1], [1, 0])) == want
+    assert log_likelihood([0.0, 1.0], (r for r in ([0, 1], [1, 0]))) == want

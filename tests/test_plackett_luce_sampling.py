@@ -91,3 +91,13 @@ def test_bad_arguments(size, k, rng, message):
 def test_rng_is_required():
     with pytest.raises(TypeError):
         sample([0.0, 1.0], 3)  # no hidden global randomness
+
+
+def test_sampling_large_scores_keeps_the_noise():
+    # before: 1e20 + gumbel == 1e20, so equal scores always ranked item 0
+    # first. Expected: 1/3 each (binomial sd 82 of 30,000: allow 5 sd), and
+    # P(0 first) = sigmoid(2) = 0.8808 for scores 2 apart at 1e16 (sd 0.001)
+    first = np.bincount(sample([1e20] * 3, 30_000, rng=0)[:, 0], minlength=3)
+    assert np.all(np.abs(first - 10_000) < 5 * 82), first
+    top = sample([1e16 + 2, 1e16], 100_000, rng=0)[:, 0]
+    assert abs((top == 0).mean() - 1 / (1 + np.exp(-2))) < 0.005

@@ -88,3 +88,32 @@ def test_gain_is_never_negative(problem):
         return  # documented: optimum at T = 0 or no effect
     assert result.gain >= -1e-9
     assert result.log_likelihood >= result.log_likelihood_uniform - 1e-9
+
+
+@pytest.mark.parametrize(
+    "scores", [[1e10, 0.0], [1e300, 0.0], [1e6 + 1, 1e6], [1.0, 0.0], [2e-10, 0.0]]
+)
+def test_temperature_of_scores_at_any_scale(scores):
+    # two items, 2:1 for item 0: the MLE has beta * gap = log 2, and
+    # l''(beta) = -N p (1 - p) gap^2 = -(2/3) gap^2, so the stderr is
+    # sqrt(3/2) / gap (closed forms). Before: 0.9947 unconverged at 1e10,
+    # 5.8e-11 at 1e300, an infinite stderr at 1e6 + 1
+    gap = scores[0] - scores[1]
+    result = fit_temperature(scores, [[0, 1], [0, 1], [1, 0]])
+    assert result.converged
+    assert result.inverse_temperature == pytest.approx(np.log(2) / gap, rel=1e-9)
+    assert result.inverse_temperature_stderr == pytest.approx(
+        np.sqrt(1.5) / gap, rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "5", None, True])
+def test_temperature_max_iter_must_be_a_positive_integer(bad):
+    with pytest.raises(InvalidInputError, match="max_iter"):
+        fit_temperature([1.0, 0.0], [[0, 1], [1, 0], [0, 1]], max_iter=bad)
+
+
+@pytest.mark.parametrize("bad", ["x", None, 0.0, float("nan"), True])
+def test_temperature_tol_must_be_a_positive_number(bad):
+    with pytest.raises(InvalidInputError, match="tol"):
+        fit_temperature([1.0, 0.0], [[0, 1], [1, 0], [0, 1]], tol=bad)

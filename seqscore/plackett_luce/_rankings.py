@@ -98,11 +98,12 @@ def pad_rankings(rankings: Sequence[Sequence[int]]) -> np.ndarray:
            [ 1, -1, -1],
            [-1, -1, -1]])
     """
-    lengths = np.fromiter((len(r) for r in rankings), dtype=np.int64)
+    rows = [_ranking_row(i, r) for i, r in enumerate(_ranking_list(rankings))]
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     width = int(lengths.max(initial=0))
     out = np.full((len(lengths), width), -1, dtype=np.int64)
     if lengths.sum():
-        flat = np.concatenate([np.asarray(r, dtype=np.int64) for r in rankings])
+        flat = np.concatenate(rows)
         rows = np.repeat(np.arange(len(lengths)), lengths)
         starts = np.cumsum(lengths) - lengths
         cols = np.arange(len(flat)) - np.repeat(starts, lengths)
@@ -132,6 +133,50 @@ def check_scores(scores, name: str = "scores") -> np.ndarray:
             "finite (an item that can never be chosen has no place in a ranking)"
         )
     return array
+
+
+def _ranking_list(rankings) -> list:
+    """``rankings`` as a list of rankings, or an error for what cannot be one."""
+    if rankings is None or isinstance(rankings, (str, bytes, dict, set, frozenset)):
+        raise InvalidInputError(
+            "rankings must be a sequence of rankings (each a sequence of item "
+            f"ids, best first), got {type(rankings).__name__}"
+        )
+    try:
+        return list(rankings)
+    except TypeError:
+        raise InvalidInputError(
+            f"rankings must be a sequence of rankings, got {type(rankings).__name__}"
+        ) from None
+
+
+def _ranking_row(index: int, ranking) -> np.ndarray:
+    """One ranking as a 1-D int64 array; floats, booleans, strings, ``None``
+    and nested lists are errors naming the ranking, never truncated ids."""
+    if ranking is None or isinstance(ranking, (str, bytes, dict, set, frozenset)):
+        raise InvalidInputError(
+            f"rankings[{index}] = {ranking!r} is not a sequence of item ids"
+        )
+    try:
+        row = np.asarray(ranking)
+    except (ValueError, TypeError):
+        row = None
+    if isinstance(ranking, (list, tuple)) and any(
+        isinstance(x, (bool, np.bool_)) for x in ranking
+    ):
+        row = np.asarray(ranking, dtype=object)  # reported below, not read as 0/1
+    if row is None or row.ndim != 1:
+        raise InvalidInputError(
+            f"rankings[{index}] must be a flat sequence of item ids, got {ranking!r}"
+        )
+    if row.size and row.dtype.kind not in "iu":
+        raise InvalidInputError(
+            f"rankings[{index}] holds {row.dtype} values ({ranking!r}); item ids "
+            "are integers"
+        )
+    if row.dtype.kind == "u" and row.size and row.max() > np.iinfo(np.int64).max:
+        raise InvalidInputError(f"rankings[{index}] holds an id beyond int64")
+    return row.astype(np.int64)
 
 
 def _as_int_matrix(rankings) -> np.ndarray:

@@ -26,8 +26,14 @@ Cost per iteration: ``O(N L^2)`` to assemble ``J``, then a few sparse
 products (CG) or ``O(n^3)`` (dense). Standard errors come from ``J`` at the
 last iterate (within ``tol`` of the optimum): on the mean-zero scale the
 covariance is the pseudo-inverse
-:math:`K^+ = (K + \mathbf{1}\mathbf{1}^\top/n)^{-1} - \mathbf{1}\mathbf{1}^\top/n`
-of ``K = J`` without a prior. With a prior of information ``diag(d)``, the
+
+.. math:: K^+ = (K + c\,\mathbf{1}\mathbf{1}^\top)^{-1}
+   - \mathbf{1}\mathbf{1}^\top / (c n^2)
+
+of ``K = J`` without a prior (double-centred, so that rounding leaves its
+rows summing to 0; ``c = tr K / n^2`` puts the all-ones direction on the
+scale of the other eigenvalues, however many rankings). With a prior of
+information ``diag(d)``, the
 covariance of the centred log-worths :math:`C J^{-1} C` (``C`` the centring
 matrix) is the same pseudo-inverse of :math:`K = J - d d^\top / \sum d`, the
 information left after the mean is eliminated (its Schur complement): ``K``
@@ -167,18 +173,36 @@ def _dense(info) -> np.ndarray:
 
 
 def _solve(info: np.ndarray, rhs: np.ndarray, shift_fix: bool) -> np.ndarray:
-    """``info^-1 rhs`` (``info + 11^T/n`` with ``shift_fix``); dense.
+    """``info^-1 rhs`` (``(info + c 11^T)^-1 rhs`` with ``shift_fix``, ``c``
+    from :func:`_shift`); dense.
 
     numpy's LAPACK, not scipy's: the two ship separate OpenBLAS builds whose
     thread pools fight over the cores when both are used in one loop.
     Least squares if rounding made the matrix singular.
     """
     if shift_fix:
-        info = info + 1.0 / info.shape[0]
+        info = info + _shift(info)
     try:
         return np.linalg.solve(info, rhs)
     except np.linalg.LinAlgError:
         return np.linalg.lstsq(info, rhs, rcond=None)[0]
+
+
+def _shift(info: np.ndarray) -> float:
+    """``c`` such that ``info + c 11^T`` gives the all-ones direction (where
+    ``info`` is null) the eigenvalue ``c n = trace / n``, the mean of the
+    others: a fixed ``1/n`` would be rounding noise next to the information
+    of a million rankings, and the inverse would lose its accuracy."""
+    n = info.shape[0]
+    trace = float(np.trace(info))
+    return trace / n**2 if trace > 0 else 1.0 / n
+
+
+def _double_centred(matrix: np.ndarray) -> np.ndarray:
+    """``C M C`` (``C`` the centring matrix): rows and columns summing to 0,
+    as the information's do in exact arithmetic."""
+    matrix = matrix - matrix.mean(axis=0)
+    return matrix - matrix.mean(axis=1, keepdims=True)
 
 
 def _newton_step(info, g: np.ndarray, prior: Prior | None) -> np.ndarray:
@@ -281,7 +305,8 @@ def _covariance(info, prior_diagonal: np.ndarray | None) -> np.ndarray:
         # Eliminate the mean: J - d d^T / sum(d), as d (d / sum d)^T so that
         # a tiny d (strength 1e-300) does not underflow on the way.
         dense -= np.outer(prior_diagonal, prior_diagonal / prior_diagonal.sum())
-    return _solve(dense, np.eye(n), shift_fix=True) - 1.0 / n
+    dense = _double_centred(dense)
+    return _solve(dense, np.eye(n), shift_fix=True) - 1.0 / (_shift(dense) * n**2)
 
 
 def _item_names(items, n: int) -> tuple[str, ...]:

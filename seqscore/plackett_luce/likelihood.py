@@ -31,11 +31,8 @@ from ..errors import InvalidInputError, ShapeError
 from ..softmax import softmax
 from ._cumulative import log_cumsum_exp
 from ._rankings import RankingSet, check_scores, prepare, with_scores
+from ._scale import centred, compacted
 from ._stages import Stages, masked_column_logsumexp, masked_row_logsumexp
-
-# A score gap past which every choice probability is exactly 0 or 1 in
-# float64 (exp(-1500) underflows to 0; see _curvature_scores)
-_SATURATED = 1500.0
 
 __all__ = [
     "gradient",
@@ -65,7 +62,7 @@ def selection_probabilities(scores, temperature: float = 1.0) -> np.ndarray:
 
 
 def _stages(scores, rankings, universe, weights) -> Stages:
-    s = check_scores(scores)
+    s = centred(check_scores(scores))
     rs = prepare(rankings, s.shape[0], universe=universe, weights=weights)
     return Stages(with_scores(rs, s), rs)
 
@@ -80,8 +77,10 @@ def ranking_log_likelihoods(scores, rankings, *, universe=None) -> np.ndarray:
     only when every ranking lists every item. An empty ranking, or a
     sub-ranking of one item, has log-probability 0.
 
-    Computed in the log domain (a suffix log-sum-exp per ranking), so it is
-    exact for scores of any size.
+    Computed in the log domain (a suffix log-sum-exp per ranking), from the
+    scores shifted by their midrange when they are large (the likelihood is
+    unchanged by a shift, and two equal scores of ``1e16`` then still give
+    ``-log 2``), so nothing overflows or cancels.
 
     >>> s = np.log([3.0, 2.0, 1.0])     # worths 3, 2, 1
     >>> np.exp(ranking_log_likelihoods(s, [[0, 1, 2]]))  # 3/6 * 2/3
@@ -123,7 +122,8 @@ def gradient(scores, rankings, weights=None, *, universe=None) -> np.ndarray:
     >>> gradient([0.0, 0.0], [[0, 1]])   # item 0 won one 50/50 choice
     array([ 0.5, -0.5])
     """
-    return _stages(scores, rankings, universe, weights).gradient
+    s = compacted(check_scores(scores))
+    return _stages(s, rankings, universe, weights).gradient
 
 
 def listed_pairs(rs: RankingSet):
@@ -227,35 +227,8 @@ def hessian(scores, rankings, weights=None, *, universe=None) -> np.ndarray:
     array([[-0.25,  0.25],
            [ 0.25, -0.25]])
     """
-    s = _curvature_scores(scores)
+    s = compacted(check_scores(scores))
     return hessian_from_stages(_stages(s, rankings, universe, weights))
-
-
-def _curvature_scores(scores) -> np.ndarray:
-    """Scores with the same choice probabilities as ``scores``, kept small.
-
-    The Hessian depends on the scores only through the choice probabilities
-    of every stage, but it is computed from factorised terms such as
-    ``exp(s_a + s_b - 2 D)``, which lose about ``|s| * 1e-16`` of absolute
-    accuracy and overflow past ``|s|`` near ``1e307``. A gap of more than
-    ``_SATURATED`` nats between consecutive sorted scores makes every
-    probability across it exactly 0 or 1 in float64, and so does any wider
-    gap; so when the scores are large (``|s| > 1e6``) or have such a gap,
-    they are replaced by the running sum of their sorted gaps, each capped
-    at ``_SATURATED``: no probability changes, and the terms stay accurate.
-
-    >>> _curvature_scores([1e308, -1e308, 2.0]).tolist()
-    [3000.0, 0.0, 1500.0]
-    """
-    s = check_scores(scores)
-    order = np.argsort(s, kind="stable")
-    with np.errstate(over="ignore"):  # a gap past the float range: inf, capped
-        gaps = np.diff(s[order])
-    if np.abs(s).max() <= 1e6 and not (gaps > _SATURATED).any():
-        return s
-    out = np.empty_like(s)
-    out[order] = np.concatenate(([0.0], np.cumsum(np.minimum(gaps, _SATURATED))))
-    return out
 
 
 def _split_log(v: np.ndarray):
@@ -303,7 +276,7 @@ def hessian_vector_product(
     >>> hessian_vector_product([0.0, 0.0], [[0, 1]], [1.0, 0.0])
     array([-0.25,  0.25])
     """
-    st = _stages(_curvature_scores(scores), rankings, universe, weights)
+    st = _stages(compacted(check_scores(scores)), rankings, universe, weights)
     v = np.asarray(vector, dtype=np.float64)
     if v.shape != st.s.shape:
         raise ShapeError(f"vector must have shape {st.s.shape}, got {v.shape}")

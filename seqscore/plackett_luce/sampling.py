@@ -17,6 +17,7 @@ import numpy as np
 from .._arrays import check_integer
 from ..errors import InvalidInputError
 from ._rankings import check_scores
+from ._scale import compacted
 
 __all__ = ["as_generator", "sample"]
 
@@ -73,7 +74,10 @@ def sample(scores, size: int, k: int | None = None, *, rng) -> np.ndarray:
            [0, 1],
            [0, 1]])
     """
-    s = check_scores(scores)
+    # compacted: the same ranking probabilities, but small enough that the
+    # noise is not lost in the sum (1e20 + g == 1e20 would always rank ties
+    # in index order)
+    s = compacted(check_scores(scores))
     size, k = _check_size(size, k, s.shape[0])
     generator = as_generator(rng)
     out = np.empty((size, k), dtype=np.int64)

@@ -37,8 +37,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._arrays import check_integer
 from ..errors import InvalidInputError, NoEstimateError
 from ._rankings import RankingSet, check_scores, prepare, with_scores
+from ._scale import centred, compacted
 from ._stages import Stages
 from .likelihood import hessian_vector_from_stages
 
@@ -70,25 +72,35 @@ class TemperatureFit:
 
 
 class _Profile:
-    """``l(beta)`` and its derivatives, with the stages of the last ``beta``."""
+    """``l(beta)`` and its derivatives, with the stages of the last ``beta``.
+
+    The derivatives depend on ``beta * s`` only through the stage
+    probabilities, so they are taken at its :func:`._scale.compacted` form,
+    where they stay exact however large ``beta * s`` gets.
+    """
 
     def __init__(self, s: np.ndarray, rs: RankingSet):
         self.s, self.rs = s, rs
         self._beta, self._stages = None, None
 
-    def stages(self, beta: float) -> Stages:
+    def stages(self, beta: float) -> tuple[Stages, Stages]:
+        """Stages at ``beta * s`` as is (for values), and compacted."""
         if beta != self._beta:
-            self._beta, self._stages = beta, Stages(beta * self.s, self.rs)
+            scaled = beta * self.s
+            plain = Stages(scaled, self.rs)
+            small = compacted(scaled)
+            exact = plain if small is scaled else Stages(small, self.rs)
+            self._beta, self._stages = beta, (plain, exact)
         return self._stages
 
     def value(self, beta: float) -> float:
-        return self.stages(beta).log_likelihood
+        return self.stages(beta)[0].log_likelihood
 
     def slope(self, beta: float) -> float:
-        return float(self.stages(beta).gradient @ self.s)
+        return float(self.stages(beta)[1].gradient @ self.s)
 
     def curvature(self, beta: float) -> float:
-        st = self.stages(beta)
+        st = self.stages(beta)[1]
         return float(hessian_vector_from_stages(st, self.s) @ self.s)
 
 
@@ -172,6 +184,16 @@ def _maximise(profile: _Profile, tol: float, max_iter: int):
     return beta, max_iter, False
 
 
+def _check_tol(tol) -> float:
+    if isinstance(tol, (bool, np.bool_)) or not isinstance(
+        tol, (int, float, np.integer, np.floating)
+    ):
+        raise InvalidInputError(f"tol must be a finite number > 0, got {tol!r}")
+    if not (np.isfinite(tol) and tol > 0):
+        raise InvalidInputError(f"tol must be a finite number > 0, got {tol!r}")
+    return float(tol)
+
+
 def fit_temperature(
     scores,
     rankings,
@@ -197,21 +219,25 @@ def fit_temperature(
     >>> round(result.gain, 6)  # (3 log 3/4 + log 1/4) - (3 log s(1) + log s(-1))
     0.003706
     """
-    if not (np.isfinite(tol) and tol > 0):
-        raise InvalidInputError(f"tol must be a finite number > 0, got {tol!r}")
+    tol = _check_tol(tol)
+    max_iter = check_integer(max_iter, "max_iter", minimum=1)
     s = check_scores(scores)
     rs = prepare(rankings, s.shape[0], universe=universe, weights=weights)
-    s = with_scores(rs, s)
+    s = centred(with_scores(rs, s))
     _check_finite_optimum(s, rs)
-    profile = _Profile(s, rs)
-    at_one, uniform = profile.value(1.0), profile.value(0.0)
-    beta, n_iter, converged = _maximise(profile, float(tol), int(max_iter))
-    curvature = profile.curvature(beta)
-    value = profile.value(beta)
+    # fitted on scores of unit scale, so that tol is relative and the steps
+    # are sized alike whether the scores span 1e-10 or 1e10
+    scale = float(np.abs(s).max())
+    profile = _Profile(s / scale, rs)
+    at_one, uniform = profile.value(scale), profile.value(0.0)
+    unit_beta, n_iter, converged = _maximise(profile, tol, max_iter)
+    curvature = profile.curvature(unit_beta)
+    value = profile.value(unit_beta)
+    beta = unit_beta / scale
     return TemperatureFit(
         temperature=float(np.inf) if beta == 0 else 1.0 / beta,
         inverse_temperature=float(beta),
-        inverse_temperature_stderr=float(1.0 / np.sqrt(-curvature))
+        inverse_temperature_stderr=float(1.0 / np.sqrt(-curvature) / scale)
         if curvature < 0
         else float(np.inf),
         log_likelihood=value,
