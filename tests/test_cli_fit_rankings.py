@@ -169,3 +169,16 @@ def test_a_negligible_prior_keeps_the_unpenalised_stderrs(prior, strength):
     weak = stderrs("--prior", prior, "--prior-strength", strength)
     assert weak == pytest.approx(plain, rel=1e-6)
     assert plain["a"] == pytest.approx(0.58359495, abs=1e-8)
+
+
+@pytest.mark.parametrize("command", ["fit-rankings", "rank"])
+def test_a_file_that_is_not_utf8_is_a_data_error_naming_the_line(tmp_path, command):
+    # before: a UnicodeDecodeError traceback
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("a b\nc \xe9 a\n".encode("latin-1"))
+    result = CliRunner().invoke(main, [command, str(path)])
+    assert result.exit_code == 1, result.output
+    assert f"{path}:2: not UTF-8 text (byte 0xe9" in result.output
+    piped = CliRunner().invoke(main, [command, "-"], input=path.read_bytes())
+    assert piped.exit_code == 1
+    assert "<stdin>:2: not UTF-8 text" in piped.output

@@ -105,11 +105,20 @@ def _read_text(path: str) -> tuple[str, str]:
     that drops a byte-order mark (else it would be glued to the first item,
     or to the first column name, which then matches nothing).
     """
-    if path == "-":
-        text, source = sys.stdin.read(), "<stdin>"
-    else:
-        with open(path, encoding="utf-8") as handle:
-            text, source = handle.read(), path
+    source = "<stdin>" if path == "-" else path
+    try:
+        if path == "-":
+            text = sys.stdin.buffer.read().decode("utf-8")
+        else:
+            with open(path, "rb") as handle:
+                text = handle.read().decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise DataFormatError(
+            f"{source}:{line}: not UTF-8 text (byte 0x{error.object[error.start]:02x} "
+            f"at offset {error.start}); rankings and scores files are UTF-8 "
+            "JSON, CSV or plain text"
+        ) from None
     return text.removeprefix(_BYTE_ORDER_MARK), source
 
 
