@@ -9,6 +9,8 @@ exact position is looked up only once something is known to be wrong.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .errors import InvalidInputError, ShapeError, format_index
@@ -118,14 +120,32 @@ def row_label(row: tuple[int, ...], axis: int, ndim: int, name: str) -> str:
     return f"{name}[{', '.join(parts)}]"
 
 
+def check_positive(value, name: str) -> float:
+    """``value`` as a float, finite and > 0: not a bool, a string, ``None``
+    or a complex number, else an error naming ``name``.
+
+    >>> check_positive(2, "tol")
+    2.0
+    >>> check_positive("1e-3", "tol")
+    Traceback (most recent call last):
+    ...
+    seqscore.errors.InvalidInputError: tol must be a finite number > 0, got '1e-3'
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    try:
+        number = float(value) if real else np.nan
+    except OverflowError:  # an int past the float range
+        number = np.inf
+    if not (np.isfinite(number) and number > 0):
+        raise InvalidInputError(f"{name} must be a finite number > 0, got {value!r}")
+    return number
+
+
 def check_temperature(temperature: float) -> float:
     """Return ``temperature`` as a float, or raise if it is not finite and > 0."""
-    t = float(temperature)
-    if not (np.isfinite(t) and t > 0):
-        raise InvalidInputError(
-            f"temperature must be a finite number > 0, got {temperature!r}"
-        )
-    return t
+    return check_positive(temperature, "temperature")
 
 
 def as_targets(targets, vocab_size: int, name: str = "targets") -> np.ndarray:

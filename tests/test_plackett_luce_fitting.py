@@ -418,3 +418,34 @@ def test_standard_errors_scale_with_the_amount_of_data(weight):
     np.testing.assert_allclose(
         result.stderr, np.sqrt(3 / 8 / weight), rtol=1e-6, atol=0
     )
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        # before: bare ValueError / TypeError from numpy or float()
+        ({"weights": ["a", 1.0]}, "weights must be real numbers"),
+        ({"weights": [1j, 1.0]}, "weights must be real numbers"),
+        ({"n_items": float("nan")}, "n_items must be an integer >= 1"),
+        ({"n_items": 2.5}, "n_items must be an integer >= 1"),
+        ({"n_items": "2"}, "n_items must be an integer >= 1"),
+        ({"tol": "a"}, "tol must be a finite number > 0"),
+        ({"tol": None}, "tol must be a finite number > 0"),
+        ({"items": 5}, "items must be a sequence of item names"),
+        ({"prior": "ghost", "prior_strength": "x"}, "prior_strength must be"),
+        ({"prior": "ghost", "prior_strength": 10**400}, "prior_strength must be"),
+        ({"universe": [[True, True], [True]]}, "universe mask must be a boolean"),
+        ({"universe": [[2, 1], [1, 1]]}, "universe mask must be a boolean"),
+    ],
+)
+def test_fit_arguments_of_the_wrong_type_are_errors(options, message):
+    with pytest.raises(InvalidInputError, match=message):
+        fit([[0, 1], [1, 0]], **options)
+
+
+def test_a_universe_mask_of_zeros_and_ones_is_a_boolean_mask():
+    # expected: the same fit as with the boolean mask
+    flags = [[1, 1, 0], [0, 1, 1], [1, 0, 1]]
+    rankings = [[0, 1], [1, 2], [2, 0]]
+    want = fit(rankings, universe=np.array(flags, dtype=bool)).log_worth
+    np.testing.assert_array_equal(fit(rankings, universe=flags).log_worth, want)

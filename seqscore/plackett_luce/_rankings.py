@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._arrays import check_integer
 from ..errors import InvalidInputError, ShapeError
 
 __all__ = ["RankingSet", "check_scores", "pad_rankings", "prepare"]
@@ -271,7 +272,15 @@ def _check_distinct(order: np.ndarray) -> None:
 def _check_weights(weights, n_rankings: int) -> np.ndarray | None:
     if weights is None:
         return None
-    w = np.asarray(weights, dtype=np.float64)
+    try:
+        w = np.asarray(weights)
+    except ValueError:  # ragged
+        w = None
+    if w is None or (w.size and w.dtype.kind not in "iuf"):
+        raise InvalidInputError(
+            f"weights must be real numbers, one per ranking, got {weights!r}"[:200]
+        )
+    w = w.astype(np.float64)
     if w.shape != (n_rankings,):
         raise ShapeError(
             f"weights must have one entry per ranking, shape ({n_rankings},), "
@@ -294,7 +303,17 @@ def _unranked_mask(order, lengths, n_items, universe) -> np.ndarray | None:
             return None
         mask = np.ones((n_rankings, n_items), dtype=bool)
     else:
-        mask = np.array(universe, dtype=bool, copy=True)
+        try:
+            mask = np.array(universe, copy=True)
+        except ValueError:  # ragged nested lists
+            mask = np.zeros(0, dtype=object)
+        if mask.dtype.kind in "iu" and np.isin(mask, (0, 1)).all():
+            mask = mask.astype(bool)  # 0/1 flags
+        if mask.dtype != bool:
+            raise InvalidInputError(
+                "a universe mask must be a boolean (rankings, items) array, got "
+                f"{mask.dtype} values" + (" (ragged rows)" if mask.size == 0 else "")
+            )
         if mask.shape != (n_rankings, n_items):
             raise ShapeError(
                 f"a universe mask must have shape (rankings, items) = "
@@ -350,9 +369,7 @@ def prepare(
         n_items = int(array.max(initial=-1)) + 1
         if n_items == 0:
             raise InvalidInputError("no items: the rankings are empty")
-    elif int(n_items) < 1:
-        raise InvalidInputError(f"n_items must be >= 1, got {n_items}")
-    n_items = int(n_items)
+    n_items = check_integer(n_items, "n_items", minimum=1)
     _check_ids(array, n_items)
     order = _transpose(array)
     _check_distinct(order)

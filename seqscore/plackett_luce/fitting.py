@@ -51,14 +51,14 @@ without a prior, rankings with no finite estimate raise
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import scipy.sparse
 
-from .._arrays import check_integer
+from .._arrays import check_integer, check_positive
 from ..errors import InvalidInputError, NoEstimateError
 from ..softmax import softmax
 from ._information import SparseInformation, solve_sparse
@@ -312,6 +312,10 @@ def _covariance(info, prior_diagonal: np.ndarray | None) -> np.ndarray:
 def _item_names(items, n: int) -> tuple[str, ...]:
     if items is None:
         return tuple(str(i) for i in range(n))
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise InvalidInputError(
+            f"items must be a sequence of item names, got {items!r}"
+        )
     names = tuple(str(name) for name in items)
     if len(names) != n:
         raise InvalidInputError(
@@ -321,8 +325,7 @@ def _item_names(items, n: int) -> tuple[str, ...]:
 
 
 def _check_controls(tol: float, max_iter: int) -> None:
-    if not (np.isfinite(tol) and tol > 0):
-        raise InvalidInputError(f"tol must be a finite number > 0, got {tol!r}")
+    check_positive(tol, "tol")
     check_integer(max_iter, "max_iter", minimum=1)
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
+from .._arrays import check_positive
 from ..errors import InvalidInputError
 
 __all__ = ["DEFAULT_STRENGTH", "PRIORS", "Prior", "make_prior"]
@@ -81,9 +82,6 @@ def make_prior(prior: str | None, strength: float | None) -> Prior | None:
         return None
     if prior not in PRIORS:
         raise InvalidInputError(f"prior must be None, 'ghost' or 'l2', got {prior!r}")
-    value = DEFAULT_STRENGTH[prior] if strength is None else float(strength)
-    if not (np.isfinite(value) and value > 0):
-        raise InvalidInputError(
-            f"prior_strength must be a finite number > 0, got {strength!r}"
-        )
-    return Prior(prior, value)
+    if strength is None:
+        return Prior(prior, DEFAULT_STRENGTH[prior])
+    return Prior(prior, check_positive(strength, "prior_strength"))

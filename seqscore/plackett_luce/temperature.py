@@ -37,8 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._arrays import check_integer
-from ..errors import InvalidInputError, NoEstimateError
+from .._arrays import check_integer, check_positive
+from ..errors import NoEstimateError
 from ._rankings import RankingSet, check_scores, prepare, with_scores
 from ._scale import centred, compacted
 from ._stages import Stages
@@ -184,16 +184,6 @@ def _maximise(profile: _Profile, tol: float, max_iter: int):
     return beta, max_iter, False
 
 
-def _check_tol(tol) -> float:
-    if isinstance(tol, (bool, np.bool_)) or not isinstance(
-        tol, (int, float, np.integer, np.floating)
-    ):
-        raise InvalidInputError(f"tol must be a finite number > 0, got {tol!r}")
-    if not (np.isfinite(tol) and tol > 0):
-        raise InvalidInputError(f"tol must be a finite number > 0, got {tol!r}")
-    return float(tol)
-
-
 def fit_temperature(
     scores,
     rankings,
@@ -219,7 +209,7 @@ def fit_temperature(
     >>> round(result.gain, 6)  # (3 log 3/4 + log 1/4) - (3 log s(1) + log s(-1))
     0.003706
     """
-    tol = _check_tol(tol)
+    tol = check_positive(tol, "tol")
     max_iter = check_integer(max_iter, "max_iter", minimum=1)
     s = check_scores(scores)
     rs = prepare(rankings, s.shape[0], universe=universe, weights=weights)
