@@ -369,3 +369,10 @@ def test_rankings_may_come_from_a_generator():
     want = log_likelihood([0.0, 1.0], [[0, 1], [1, 0]])
     assert log_likelihood([0.0, 1.0], ([0, 1], [1, 0])) == want
     assert log_likelihood([0.0, 1.0], (r for r in ([0, 1], [1, 0]))) == want
+
+
+def test_an_empty_list_is_no_rankings():
+    # before: read as one empty ranking ("rankings[0] lists 0 of 3 items");
+    # expected: the empty sum, 0
+    assert log_likelihood([0.0, 1.0, 2.0], []) == 0.0
+    assert ranking_log_likelihoods([0.0, 1.0, 2.0], []).shape == (0,)

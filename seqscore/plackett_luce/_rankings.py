@@ -192,7 +192,8 @@ def _as_int_matrix(rankings) -> np.ndarray:
         if array is None or array.dtype == object:
             array = pad_rankings(rankings)
     if array.ndim == 1:
-        array = array[None, :]
+        # one ranking; but an empty list is no rankings, not one empty ranking
+        array = array.reshape(0, 0) if array.size == 0 else array[None, :]
     if array.ndim != 2:
         raise ShapeError(
             f"rankings must be a 2-D array (one ranking per row), got {array.shape}"
