@@ -128,6 +128,10 @@ class _Search:
                 self.push(node, 0)
 
     def _node(self, ids, logprobs, cost, row) -> _Node:
+        # float64, so that path costs add in float64 whatever the model's
+        # dtype (NumPy 2 keeps float16 - float16 in float16, and a cost so
+        # summed once ranked a worse path first and "proved" it)
+        row = np.asarray(row, dtype=np.float64)
         # only children cheaper than the incumbent are worth keeping
         viable = np.flatnonzero(cost - row < self.ceiling)
         order = viable[np.lexsort((viable, -row[viable]))]
