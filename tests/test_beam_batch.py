@@ -642,3 +642,46 @@ def test_a_prompt_that_is_not_a_sequence_of_ids_is_named():
         beam_search_batch(tree, [0, 1], 4)
     with pytest.raises(InvalidInputError, match=r"model\.encode"):
         beam_search(tree, "A", 4)
+
+
+class _Wrapped:
+    """The textbook tree with its rows passed through ``convert``."""
+
+    def __init__(self, convert):
+        self.tree, self.convert = textbook_tree(), convert
+        self.vocab, self.eos_id = self.tree.vocab, self.tree.eos_id
+
+    def next_logprobs(self, prefixes):
+        return self.convert(self.tree.next_logprobs(prefixes))
+
+
+@pytest.mark.parametrize("order", [">f4", ">f8", "<f4"])
+def test_rows_in_either_byte_order_give_the_same_search(order):
+    # before: big-endian rows crashed the compiled selection (a numba
+    # TypingError); expected: the search of the native rows
+    model = _Wrapped(lambda rows: rows.astype(order))
+    prompts = [[], [0], [1]]
+    assert_batch_equals_singles(model, prompts, 4, 2, length_penalty=0)
+    want = beam_search_batch(textbook_tree(), prompts, 4, 2, length_penalty=0)
+    got = beam_search_batch(model, prompts, 4, 2, length_penalty=0)
+    assert [r.best.ids for r in got] == [r.best.ids for r in want]
+
+
+@pytest.mark.parametrize(
+    "convert, message",
+    [
+        # before: the mask was dropped silently (masked tokens were chosen),
+        # complex rows passed with a ComplexWarning
+        (lambda rows: np.ma.masked_array(rows, rows < -2), "masked array"),
+        (lambda rows: rows.astype(complex), "complex"),
+        (lambda rows: rows.astype(object).astype(str), "must be real numbers"),
+    ],
+)
+def test_model_output_that_is_not_real_rows_is_an_error(convert, message):
+    model = _Wrapped(convert)
+    for search in (
+        lambda: beam_search(model, [], 3, 2),
+        lambda: beam_search_batch(model, [[], [0]], 3, 2),
+    ):
+        with pytest.raises(InvalidInputError, match=message):
+            search()

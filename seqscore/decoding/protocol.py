@@ -40,7 +40,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .._arrays import check_integer
+from .._arrays import check_integer, reject_masked
 from ..errors import InvalidInputError, ShapeError
 from ..kernels import map_row_spans
 
@@ -300,9 +300,7 @@ def next_logprobs(model: LanguageModel, prefixes) -> np.ndarray:
 def next_logprobs_and_peaks(model: LanguageModel, prefixes):
     """``(rows, peaks)``: the checked rows of :func:`next_logprobs` and their
     maxima (the check computes them; beam search reuses them)."""
-    out = np.asarray(model.next_logprobs(prefixes))
-    if out.dtype.kind != "f":
-        out = out.astype(np.float64)
+    out = _as_rows(model.next_logprobs(prefixes))
     expected = (len(prefixes), len(model.vocab))
     if out.shape != expected:
         raise ShapeError(
@@ -320,6 +318,30 @@ def next_logprobs_and_peaks(model: LanguageModel, prefixes):
             f"have maximum {peak[row]}: each row must hold finite log-probs <= 0"
         )
     return out, peak
+
+
+def _as_rows(answer) -> np.ndarray:
+    """The model's answer as a float array in native byte order (float16 to
+    long double kept; integers as float64); masked or complex is an error."""
+    reject_masked(answer, "the model's output")
+    out = np.asarray(answer)
+    if out.dtype.kind == "c":
+        raise InvalidInputError(
+            "the model returned complex next-token log-probs; they must be real"
+        )
+    if out.dtype.kind != "f":
+        try:
+            if out.dtype.kind not in "iuO":  # strings, booleans, dates...
+                raise TypeError
+            out = out.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"the model returned next-token log-probs of dtype {out.dtype}; "
+                "they must be real numbers (a float array)"
+            ) from None
+    if not out.dtype.isnative:
+        out = out.astype(out.dtype.newbyteorder("="))
+    return out
 
 
 def _row_maxima(rows: np.ndarray) -> np.ndarray:
