@@ -454,12 +454,38 @@ def test_prefix_batch_short_and_empty_prefixes():
     assert every_empty.tails(2, fill=4).tolist() == [[4, 4], [4, 4]]
 
 
-def test_prefix_batch_rejects_slices():
-    batch = PrefixBatch(np.array([[0, 1]]), np.array([1]))
+def test_prefix_batch_slices_are_prefix_batches_of_those_prefixes():
+    # a model may work through its input in chunks (before: a TypeError for
+    # prompts of different lengths only); expected: the listed prefixes
+    batch = PrefixBatch(
+        np.array([[9, 0, 1], [2, 3, 4], [9, 9, 5]]), np.array([2, 3, 1])
+    )
+    prefixes = [p.tolist() for p in batch]
+    for part in (slice(0, 2), slice(1, None), slice(None, None, 2), slice(5, 9)):
+        got = batch[part]
+        assert isinstance(got, PrefixBatch)
+        assert [p.tolist() for p in got] == prefixes[part]
+    assert [3] not in batch and [2, 3, 4] in batch and np.array([5]) in batch
+    assert batch.index([5]) == 2 and batch.count([0, 1]) == 1
+    with pytest.raises(ValueError):
+        batch.index([7])
     with pytest.raises(TypeError):
-        batch[0:1]
+        batch["0"]
     with pytest.raises(IndexError):
-        batch[1]
+        batch[3]
+
+
+def test_a_model_that_reads_its_input_in_chunks():
+    class Chunked:
+        vocab, eos_id = ("a", "b", "<eos>"), 2
+
+        def next_logprobs(self, prefixes):
+            rows = []
+            for start in range(0, len(prefixes), 2):
+                rows += [np.log([0.5, 0.3, 0.2])] * len(prefixes[start : start + 2])
+            return np.array(rows)
+
+    assert_batch_equals_singles(Chunked(), [[0], [1, 1], []], 3, 2)
 
 
 @settings(max_examples=100, deadline=None)

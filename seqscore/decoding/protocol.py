@@ -96,6 +96,8 @@ class PrefixBatch(Sequence):
     (2, [7, 8], [4, 5, 6])
     >>> batch.tails(3, fill=-1).tolist()
     [[-1, 7, 8], [4, 5, 6]]
+    >>> [p.tolist() for p in batch[1:]], [7, 8] in batch, batch.index([4, 5, 6])
+    ([[4, 5, 6]], True, 1)
     """
 
     ids: np.ndarray
@@ -105,13 +107,27 @@ class PrefixBatch(Sequence):
         return len(self.lengths)
 
     def __getitem__(self, index):
+        if isinstance(index, slice):  # a model may work through it in chunks
+            return PrefixBatch(self.ids[index], self.lengths[index])
         if not isinstance(index, (int, np.integer)):
-            raise TypeError("a PrefixBatch is indexed by one integer")
+            raise TypeError("a PrefixBatch is indexed by an integer or a slice")
         row = self.ids[index]
         return row[len(row) - int(self.lengths[index]) :]
 
     def __iter__(self):
         return (self[r] for r in range(len(self)))
+
+    def __contains__(self, prefix) -> bool:
+        return any(np.array_equal(p, prefix) for p in self)
+
+    def index(self, prefix, start: int = 0, stop: int | None = None) -> int:
+        for r in range(start, len(self) if stop is None else stop):
+            if np.array_equal(self[r], prefix):
+                return r
+        raise ValueError(f"{prefix!r} is not in the PrefixBatch")
+
+    def count(self, prefix) -> int:
+        return sum(np.array_equal(p, prefix) for p in self)
 
     def tails(self, k: int, *, fill: int) -> np.ndarray:
         """The last ``k`` ids of each prefix, ``(R, k)``; ``fill`` where a
