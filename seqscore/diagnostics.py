@@ -72,7 +72,9 @@ class GreedyDiagnosis:
     Steps are numbered from 1 (the first generated token). When greedy is
     the best sequence, ``diverge_step`` and ``crossing_step`` are None and
     ``gain == paid_back == loss == 0``. ``greedy_after`` / ``best_after``
-    and their entropies cover steps ``diverge_step + 1`` onward.
+    and their entropies cover steps ``diverge_step + 1`` onward. ``bound``:
+    no sequence has a higher log-prob (the best's own total when proven
+    optimal; 0 when no exact search ran).
     """
 
     prompt: str
@@ -196,7 +198,8 @@ def _compare(model, ids, readings, provenance) -> GreedyDiagnosis:
         best=b,
         best_source=source,
         proven_optimal=proven,
-        bound=float(bound) if proven or np.isfinite(bound) else b.decoded.total,
+        # no exact search ran (budget 0): nothing is known beyond log p <= 0
+        bound=float(bound) if proven or np.isfinite(bound) else 0.0,
         nodes_expanded=nodes,
         greedy_is_best=same,
         diverge_step=None if k is None else k + 1,
@@ -320,6 +323,11 @@ def _payback(f: dict, k: int) -> str:
 
 
 def _unproven(f: dict) -> str:
+    if not f["nodes_expanded"]:
+        return (
+            "No exact search was run (a node budget of 0), so this is only the "
+            "best sequence found, not a proven optimum."
+        )
     return (
         "The search budget ran out before this was proven optimal: some "
         f"unexplored sequence could reach log-prob {f['bound']:.3f} at most."

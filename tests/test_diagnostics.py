@@ -94,3 +94,14 @@ def test_survey_counts_and_quantiles():
     assert math.isclose(s.loss_quantiles[0.5], math.log(1.8))
     assert [r.diverge_step for r in s.rows] == [1, None, None, 1]
     assert np.isclose(s.rows[1].best_total, math.log(1 / 3))
+
+
+def test_without_an_exact_search_the_bound_is_only_that_log_p_is_at_most_0():
+    # before: bound = the best found total (-1.609 here), though B C <eos>
+    # has -1.022: a false claim, and the text said the budget "ran out"
+    result = diagnose(textbook_tree(), "", max_tokens=4, beam=1, node_budget=0)
+    assert not result.proven_optimal
+    assert result.bound == 0.0
+    assert result.nodes_expanded == 0
+    assert "No exact search was run" in result.explanation
+    assert "ran out" not in result.explanation
