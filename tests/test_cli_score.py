@@ -266,3 +266,27 @@ def test_a_score_past_the_float_range_is_minus_inf_without_a_warning(tmp_path):
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [row["score"] for row in rows] == ["-inf", "-1.0"]
     assert result.stderr == ""
+
+
+def test_json_nested_too_deeply_is_a_data_error(tmp_path):
+    # before: a RecursionError traceback
+    path = tmp_path / "deep.jsonl"
+    path.write_text(
+        '{"id": "x", "candidates": [' + "[" * 100_000 + "]" * 100_000 + "]}"
+    )
+    result = run(path)
+    assert result.exit_code == 1
+    assert "nested too deeply" in result.output
+
+
+def test_a_lone_surrogate_in_an_id_is_written_as_its_escape(tmp_path):
+    # before: a UnicodeEncodeError traceback on output. Expected: the JSON
+    # escape, which reads back as the same string
+    path = tmp_path / "surrogate.jsonl"
+    path.write_text('{"id": "\\ud800", "candidates": [{"logprobs": [-1.0]}]}\n')
+    result = run(path, "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.splitlines()[0])["prompt"] == "\ud800"
+    out = tmp_path / "out.jsonl"
+    assert run(path, "--format", "jsonl", "-o", out).exit_code == 0
+    assert json.loads(out.read_text().splitlines()[0])["prompt"] == "\ud800"

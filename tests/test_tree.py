@@ -118,3 +118,24 @@ def test_an_unlisted_prefix_names_the_file(tmp_path):
     tree = load_tree(path)
     with pytest.raises(Exception, match=f"{path}: no entry for prefix ''"):
         tree.next_logprobs([[]])
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        # before: OverflowError, UnicodeDecodeError and RecursionError tracebacks
+        (
+            b'{"vocab": ["a", "<eos>"], "eos": "<eos>", "logits": {"": [1'
+            + b"0" * 400
+            + b", 0]}}",
+            r"logits\[''\]\[0\]: an integer of 401 digits is too large",
+        ),
+        ('{"vocab": ["\xe9", "<eos>"]}'.encode("latin-1"), "not UTF-8 text"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_unreadable_tree_files_are_data_errors(tmp_path, content, message):
+    path = tmp_path / "tree.json"
+    path.write_bytes(content)
+    with pytest.raises(DataFormatError, match=message):
+        load_tree(path)

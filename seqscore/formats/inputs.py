@@ -213,7 +213,8 @@ def _through_content(stream, lines: list[bytes]) -> list[bytes]:
 def _parses(line: bytes) -> bool:
     try:
         json.loads(line)
-    except ValueError:  # bad JSON, bad UTF-8, an integer too long to parse
+    # bad JSON, bad UTF-8, an integer too long to parse, nesting too deep
+    except (ValueError, RecursionError):
         return False
     return bool(line.strip())
 

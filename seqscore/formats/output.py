@@ -234,15 +234,21 @@ def open_output(path: str | os.PathLike | None) -> Iterator[IO[str]]:
     """A text stream for ``path`` that becomes the file only on success.
 
     ``None`` or ``"-"`` is standard output. For a file, the text goes to a
-    temporary file beside it (see :func:`atomic_path`).
+    temporary file beside it (see :func:`atomic_path`). A character UTF-8
+    cannot encode (a lone surrogate from a JSON ``"\ud800"``) is written as
+    its escape, ``\ud800``, which JSON reads back as the same string.
     """
     if path is None or str(path) == "-":
+        with contextlib.suppress(AttributeError, ValueError):  # not a TextIOWrapper
+            sys.stdout.reconfigure(errors="backslashreplace")
         yield sys.stdout
         sys.stdout.flush()
         return
     with (
         atomic_path(path) as temporary,
-        open(temporary, "w", encoding="utf-8", newline="") as handle,
+        open(
+            temporary, "w", encoding="utf-8", errors="backslashreplace", newline=""
+        ) as handle,
     ):
         yield handle
         handle.flush()

@@ -83,6 +83,9 @@ def json_lines(
         try:
             yield location, json.loads(raw)
         # ValueError: also an integer literal too long to convert (4300+ digits)
+        except RecursionError:
+            reason = "malformed JSON (nested too deeply)"
+            yield location, Rejected(location, reason, _text(raw))
         except ValueError as exc:
             reason = f"malformed JSON ({_decode_error(exc)}"
             if _looks_truncated(exc, raw):
@@ -105,6 +108,8 @@ def json_document(text: str | bytes, source: str) -> Iterator[tuple[str, Any]]:
     (``file:[i]``), or the one object (``file``)."""
     try:
         document = json.loads(text)
+    except RecursionError:
+        raise DataFormatError(f"{source}: malformed JSON (nested too deeply)") from None
     except ValueError as exc:
         line = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise DataFormatError(

@@ -101,6 +101,14 @@ def load_tree(path: str | os.PathLike) -> LogitTree:
             data = json.load(handle, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"{os.fspath(path)}: not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(
+            f"{os.fspath(path)}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+            f"at offset {exc.start})"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # a huge integer, deep nesting
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise DataFormatError(f"{os.fspath(path)}: not valid JSON: {reason}") from None
     except DataFormatError as exc:
         raise DataFormatError(f"{os.fspath(path)}: {exc}") from None
     return tree_from_dict(data, source=os.fspath(path))
@@ -178,6 +186,11 @@ def _row(values, size: int, where: str) -> np.ndarray:
         if value == "-inf":
             row.append(-np.inf)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, int) and abs(value) > 1e308:
+                raise DataFormatError(
+                    f"{where}[{i}]: an integer of {len(str(abs(value)))} digits is "
+                    "too large for a logit"
+                )
             if math.isnan(value) or value == math.inf:
                 raise DataFormatError(
                     f"{where}[{i}] = {value}: a logit must be finite, or -inf to "
