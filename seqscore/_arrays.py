@@ -120,9 +120,25 @@ def row_label(row: tuple[int, ...], axis: int, ndim: int, name: str) -> str:
     return f"{name}[{', '.join(parts)}]"
 
 
+def check_finite(value, name: str) -> float:
+    """``value`` as a finite float: not a bool, a string, ``None`` or a
+    complex number, else an error naming ``name``.
+
+    >>> check_finite(-2, "length_penalty")
+    -2.0
+    >>> check_finite("1", "length_penalty")
+    Traceback (most recent call last):
+    ...
+    seqscore.errors.InvalidInputError: length_penalty must be a finite number, got '1'
+    """
+    number = real_or_nan(value)
+    if not np.isfinite(number):
+        raise InvalidInputError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
 def check_positive(value, name: str) -> float:
-    """``value`` as a float, finite and > 0: not a bool, a string, ``None``
-    or a complex number, else an error naming ``name``.
+    """``value`` as a float, finite and > 0 (see :func:`check_finite`).
 
     >>> check_positive(2, "tol")
     2.0
@@ -131,16 +147,22 @@ def check_positive(value, name: str) -> float:
     ...
     seqscore.errors.InvalidInputError: tol must be a finite number > 0, got '1e-3'
     """
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
-    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-    try:
-        number = float(value) if real else np.nan
-    except OverflowError:  # an int past the float range
-        number = np.inf
+    number = real_or_nan(value)
     if not (np.isfinite(number) and number > 0):
         raise InvalidInputError(f"{name} must be a finite number > 0, got {value!r}")
     return number
+
+
+def real_or_nan(value) -> float:
+    """``value`` as a float if it is a real number (NaN if it is not)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        return np.nan
+    try:
+        return float(value)
+    except OverflowError:  # an int past the float range
+        return np.inf
 
 
 def check_temperature(temperature: float) -> float:

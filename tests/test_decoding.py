@@ -344,3 +344,75 @@ def test_exact_search_sums_float16_and_float32_rows_in_float64(dtype):
         want_total, want_ids = max(enumerate_sequences(model, [], 7))
         assert result.proven_optimal
         assert (result.best.total, result.best.ids) == (want_total, want_ids), seed
+
+
+class _FlatTwo:
+    """Two tokens at 1/2 each; ``eos_id`` and the output type are set per test."""
+
+    vocab = ("a", "b")
+
+    def __init__(self, eos_id=1, convert=None):
+        self.eos_id, self.convert = eos_id, convert
+
+    def next_logprobs(self, prefixes):
+        rows = np.log(np.full((len(prefixes), 2), 0.5))
+        return rows if self.convert is None else self.convert(rows)
+
+
+@pytest.mark.parametrize(
+    "eos_id, message",
+    [
+        # before: IndexError / TypeError, or (out of range) accepted silently
+        # so that no sequence could finish
+        (1.0, r"model.eos_id must be a token id, got 1.0"),
+        (None, r"model.eos_id must be a token id, got None"),
+        ("1", r"model.eos_id must be a token id, got '1'"),
+        (-1, r"model.eos_id = -1 is outside the vocabulary \[0, 2\)"),
+        (2, r"model.eos_id = 2 is outside the vocabulary \[0, 2\)"),
+    ],
+)
+def test_a_bad_eos_id_is_an_error_for_every_decoder(eos_id, message):
+    model = _FlatTwo(eos_id)
+    for decode in (
+        lambda: greedy(model, [], 3),
+        lambda: beam_search(model, [], 3, 2),
+        lambda: exact_search(model, [], 3),
+        lambda: sample(model, [], 3, rng=np.random.default_rng(0)),
+    ):
+        with pytest.raises(InvalidInputError, match=message):
+            decode()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: beam_search(m, [], 3, length_penalty="x"), "length_penalty must"),
+        (lambda m: beam_search(m, [], 3, length_penalty=None), "length_penalty must"),
+        (
+            lambda m: sample(m, [], 3, top_p="a", rng=np.random.default_rng(0)),
+            r"top_p must be in \(0, 1\]",
+        ),
+    ],
+)
+def test_decoder_settings_of_the_wrong_type_are_errors(call, message):
+    # before: bare ValueError / TypeError from float()
+    with pytest.raises(InvalidInputError, match=message):
+        call(_FlatTwo())
+
+
+def test_an_output_numpy_cannot_read_is_an_error():
+    # e.g. a torch bfloat16 tensor; before: a bare TypeError
+    class Unreadable:
+        def __array__(self, dtype=None, copy=None):
+            raise TypeError("Got unsupported ScalarType BFloat16")
+
+    model = _FlatTwo(convert=lambda rows: Unreadable())
+    with pytest.raises(InvalidInputError, match="could not be read as an array"):
+        greedy(model, [], 3)
+
+
+def test_finished_is_a_python_bool_with_a_numpy_eos_id():
+    # before: np.True_ from the single-prompt decoders, bool from the batch
+    model = _FlatTwo(np.int64(1))
+    assert type(greedy(model, [], 3).finished) is bool
+    assert type(beam_search(model, [], 3, 2).best.finished) is bool

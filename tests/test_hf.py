@@ -186,3 +186,21 @@ def test_batched_beam_search_equals_the_search_of_each_prompt(gpt2):
             early_stopping=early_stopping,
         )
         assert all(len(r.hypotheses) == 3 for r in batch)
+
+
+def test_a_prefix_longer_than_the_model_positions_is_an_error_naming_it():
+    # before: torch's "IndexError: index out of range in self"
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=16,
+        n_positions=8,
+        n_embd=8,
+        n_layer=1,
+        n_head=1,
+        bos_token_id=0,
+        eos_token_id=1,
+    )
+    model = HFModel(transformers.GPT2LMHeadModel(config))
+    with pytest.raises(InvalidInputError, match="longer than the model's 8 positions"):
+        beam_search(model, [2, 3, 4], 20, 2)
+    assert beam_search(model, [2, 3, 4], 5, 2).best  # 3 + 5 = 8 positions fit

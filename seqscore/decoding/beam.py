@@ -60,6 +60,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._arrays import check_finite
 from ..errors import InvalidInputError
 from .beam_batch import search_batch
 from .protocol import (
@@ -178,7 +179,7 @@ class _Settings:
         return cls(
             check_max_tokens(max_tokens),
             check_count(width, "beam width"),
-            _check_penalty(length_penalty),
+            check_finite(length_penalty, "length_penalty"),
             early_stopping,
         )
 
@@ -323,10 +324,3 @@ def _done(beams, finished, step, settings: _Settings) -> bool:
     best_possible = beams.sums[0] / length**penalty
     worst_finished = min(entry[0] for entry in finished)
     return not best_possible > worst_finished
-
-
-def _check_penalty(penalty) -> float:
-    value = float(penalty)
-    if not np.isfinite(value):
-        raise InvalidInputError(f"length_penalty must be finite, got {penalty}")
-    return value

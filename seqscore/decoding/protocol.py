@@ -204,7 +204,7 @@ def make_decoded(
         logprobs=steps,
         total=total,
         score=total if score is None else float(score),
-        finished=bool(ids) and ids[-1] == model.eos_id,
+        finished=bool(ids) and bool(ids[-1] == model.eos_id),
     )
 
 
@@ -256,7 +256,7 @@ def check_prompt(
     Errors call it ``name`` (``prompts[3]`` for a batch, say).
 
     >>> class Tiny:
-    ...     vocab = ("a", "<eos>")
+    ...     vocab, eos_id = ("a", "<eos>"), 1
     >>> check_prompt(Tiny(), [0, 0])
     (0, 0)
     >>> check_prompt(Tiny(), [2])
@@ -272,6 +272,7 @@ def check_prompt(
             "model.encode(text) for text)"
         )
     size = len(model.vocab)
+    _check_eos(model, size)
     ids = []
     for position, token in enumerate(prompt):
         if isinstance(token, (bool, np.bool_)) or not isinstance(
@@ -287,6 +288,20 @@ def check_prompt(
             )
         ids.append(int(token))
     return tuple(ids)
+
+
+def _check_eos(model: LanguageModel, size: int) -> None:
+    """The model's ``eos_id`` is a token id of its vocabulary (else no
+    sequence could ever finish, or every one would end on a token that is
+    not there)."""
+    eos = model.eos_id
+    if isinstance(eos, (bool, np.bool_)) or not isinstance(eos, (int, np.integer)):
+        raise InvalidInputError(f"model.eos_id must be a token id, got {eos!r}")
+    if not 0 <= eos < size:
+        raise InvalidInputError(
+            f"model.eos_id = {eos} is outside the vocabulary [0, {size})"
+            + (" (the vocabulary is empty)" if size == 0 else "")
+        )
 
 
 def check_count(value, name: str) -> int:
@@ -340,7 +355,13 @@ def _as_rows(answer) -> np.ndarray:
     """The model's answer as a float array in native byte order (float16 to
     long double kept; integers as float64); masked or complex is an error."""
     reject_masked(answer, "the model's output")
-    out = np.asarray(answer)
+    try:
+        out = np.asarray(answer)
+    except (TypeError, ValueError, RuntimeError) as error:  # e.g. torch bfloat16
+        raise InvalidInputError(
+            f"the model's output could not be read as an array ({error}); return "
+            "a float32 or float64 numpy array"
+        ) from None
     if out.dtype.kind == "c":
         raise InvalidInputError(
             "the model returned complex next-token log-probs; they must be real"

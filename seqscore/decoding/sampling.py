@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._arrays import check_temperature
+from .._arrays import check_temperature, real_or_nan
 from ..errors import InvalidInputError
 from ..softmax import softmax
 from .protocol import (
@@ -137,7 +137,7 @@ def sample(
 
 
 def _check_top_p(top_p) -> float:
-    value = float(top_p)
+    value = real_or_nan(top_p)
     if not 0 < value <= 1:
         raise InvalidInputError(f"top_p must be in (0, 1], got {top_p}")
     return value

@@ -98,11 +98,27 @@ class HFModel:
         for row, prefix in enumerate(prefixes):
             groups[len(prefix)].append(row)
         for length, rows in groups.items():
+            self._check_length(max(length, 1), prefixes[rows[0]])
             for start in range(0, len(rows), self.batch_size):
                 chunk = rows[start : start + self.batch_size]
                 ids = [self._input(prefixes[r], length) for r in chunk]
                 out[chunk] = self._last_logits(ids)
         return log_softmax(out)
+
+    def _check_length(self, length: int, prefix) -> None:
+        """A prefix longer than the model's positions is an error naming it
+        (torch would fail with "index out of range in self")."""
+        config = getattr(self.model, "config", None)
+        limit = getattr(config, "n_positions", None) or getattr(
+            config, "max_position_embeddings", None
+        )
+        if isinstance(limit, int) and length > limit:
+            shown = [int(i) for i in prefix[:8]]
+            raise InvalidInputError(
+                f"a prefix of {length} tokens ({shown}...) is longer than the "
+                f"model's {limit} positions: use a shorter prompt or fewer "
+                "max_tokens"
+            )
 
     def _input(self, prefix, length: int) -> list[int]:
         if length:
