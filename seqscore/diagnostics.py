@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._arrays import check_integer
 from .decoding import Decoded, LanguageModel, beam_search, exact_search, greedy
 from .decoding.forced import teacher_force
 from .decoding.protocol import check_prompt
@@ -120,6 +121,8 @@ def diagnose(
     (0.4055, 0.9933, 0.5878)
     """
     ids = check_prompt(model, _encoded(model, prompt))
+    beam = check_integer(beam, "beam", minimum=0)
+    node_budget = check_integer(node_budget, "node_budget", minimum=0)
     if node_budget == 0 and beam == 0:
         raise InvalidInputError("need an exact search (node_budget > 0) or a beam > 0")
     g = greedy(model, ids, max_tokens)

@@ -105,3 +105,11 @@ def test_without_an_exact_search_the_bound_is_only_that_log_p_is_at_most_0():
     assert result.nodes_expanded == 0
     assert "No exact search was run" in result.explanation
     assert "ran out" not in result.explanation
+
+
+@pytest.mark.parametrize("option", ["beam", "node_budget"])
+@pytest.mark.parametrize("bad", [-1, 1.5, "2"])
+def test_beam_and_budget_must_be_integers_of_at_least_0(option, bad):
+    # before: beam=-1 was accepted when the exact search proved the result
+    with pytest.raises(InvalidInputError, match=f"{option} must be an integer >= 0"):
+        diagnose(textbook_tree(), "", **{option: bad})
