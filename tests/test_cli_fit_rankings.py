@@ -182,3 +182,14 @@ def test_a_file_that_is_not_utf8_is_a_data_error_naming_the_line(tmp_path, comma
     piped = CliRunner().invoke(main, [command, "-"], input=path.read_bytes())
     assert piped.exit_code == 1
     assert "<stdin>:2: not UTF-8 text" in piped.output
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0", "-1"])
+def test_prior_strength_must_be_finite_and_positive_a_usage_error(value):
+    # before: inf and nan exited 1 with the Python name prior_strength
+    result = _run(
+        ["fit-rankings", "-", "--prior", "ghost", "--prior-strength", value],
+        "a b\nb a\n",
+    )
+    assert result.exit_code == 2
+    assert "--prior-strength" in result.output and "finite number > 0" in result.output

@@ -10,7 +10,7 @@ from ..formats.output import Column, open_output, write_records
 from ..formats.rankings import LAYOUTS, RankingData, read_rankings
 from ..plackett_luce import estimability, fit
 from ..plackett_luce.priors import PRIORS
-from .options import format_option, output_option
+from .options import format_option, output_option, positive_finite
 
 _COLUMNS = [
     Column("rank", width=4),
@@ -127,7 +127,8 @@ def _summary(result, data: RankingData) -> str:
 )
 @click.option(
     "--prior-strength",
-    type=click.FloatRange(min=0, min_open=True),
+    type=float,
+    callback=positive_finite,
     default=None,
     help="Pseudo-wins per item (ghost, default 0.5) or precision (l2, default 0.1).",
 )
