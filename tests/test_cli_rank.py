@@ -269,3 +269,13 @@ def test_too_many_candidates_fail_before_any_quadratic_work():
     assert "50000 candidates: exact position probabilities go up to 1000" in (
         result.stderr
     )
+
+
+def test_a_huge_score_is_printed_in_exponent_form_in_a_table():
+    # before: 1e300 printed in fixed point, 300 digits wide
+    lines = '{"id": "a", "score": 1e300}\n{"id": "b", "score": -2.5}\n'
+    result = _run(["rank", "-"], lines)
+    assert result.exit_code == 0, result.output
+    rows = result.output.splitlines()
+    assert "1.000000e+300" in rows[1] and "-2.5000" in rows[2]
+    assert max(map(len, rows)) < 80

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import click
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..formats.output import Column, open_output, write_records
+from ..formats.output import Column, cell_text, open_output, write_records
 from ..formats.rankings import ScoreGroup, read_candidate_scores
 from ..plackett_luce import (
     expected_ranks,
@@ -46,20 +45,11 @@ def _widened(columns: list[Column], records: list[dict]) -> list[Column]:
     out = []
     for column in columns:
         if column.align == ">":  # numbers; names and rankings keep their width
-            texts = (_number_text(r.get(column.key), column.spec) for r in records)
+            texts = (cell_text(r.get(column.key), column.spec) for r in records)
             widest = max(map(len, texts), default=0)
             column = dataclasses.replace(column, width=max(column.width, widest))
         out.append(column)
     return out
-
-
-def _number_text(value, spec: str) -> str:
-    """``value`` as the table writes it (finite floats by ``spec``)."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and math.isfinite(value) and spec:
-        return format(value, spec)
-    return str(value)
 
 
 def _scaled(group: ScoreGroup, temperature: float) -> np.ndarray:

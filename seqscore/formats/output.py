@@ -39,6 +39,7 @@ __all__ = [
     "FORMATS",
     "Column",
     "atomic_path",
+    "cell_text",
     "json_value",
     "open_output",
     "write_records",
@@ -95,8 +96,8 @@ def _nonfinite(number: float) -> str:
     return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
 
 
-def _text(value: Any, spec: str = "") -> str:
-    """A value as table/CSV text."""
+def cell_text(value: Any, spec: str = "") -> str:
+    """A value as table/CSV text (numbers in a table by the column's ``spec``)."""
     if value is None:
         return ""
     if isinstance(value, (bool, np.bool_)):
@@ -105,13 +106,16 @@ def _text(value: Any, spec: str = "") -> str:
         number = float(value)
         if not math.isfinite(number):
             return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
+        if spec.endswith("f") and abs(number) >= 1e15:
+            # fixed point would print hundreds of digits, most of them noise
+            return format(number, ".6e")
         return format(number, spec) if spec else repr(number)
     if isinstance(value, (int, np.integer)):
         return format(
             int(value), spec.replace("f", "d") if spec.endswith("f") else spec
         )
     if isinstance(value, (list, tuple, np.ndarray)):
-        return " ".join(_text(v, spec) for v in value)
+        return " ".join(cell_text(v, spec) for v in value)
     return str(value)
 
 
@@ -127,7 +131,8 @@ def _table(records: Iterable[dict], columns: list[Column], out: IO[str]) -> None
     )
     for record in records:
         cells = (
-            _fit(_text(record.get(c.key), c.spec), c.width, c.align) for c in columns
+            _fit(cell_text(record.get(c.key), c.spec), c.width, c.align)
+            for c in columns
         )
         out.write(" ".join(cells).rstrip() + "\n")
 
@@ -156,7 +161,7 @@ def _csv(records: Iterable[dict], columns: list[Column], out: IO[str]) -> None:
 def _csv_text(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
-    return _text(value)
+    return cell_text(value)
 
 
 def _select(record: dict, columns: list[Column]) -> dict:
