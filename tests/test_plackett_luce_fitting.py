@@ -449,3 +449,17 @@ def test_a_universe_mask_of_zeros_and_ones_is_a_boolean_mask():
     rankings = [[0, 1], [1, 2], [2, 0]]
     want = fit(rankings, universe=np.array(flags, dtype=bool)).log_worth
     np.testing.assert_array_equal(fit(rankings, universe=flags).log_worth, want)
+
+
+@pytest.mark.parametrize("weight", [5e-324, 1e-200, 1e200, 1e308])
+def test_weights_too_extreme_for_float64_sums_are_an_error(weight):
+    # before: NaN log-worths with overflow warnings
+    with pytest.raises(InvalidInputError, match=r"must lie in \[1e-150, 1e\+150\]"):
+        fit([[0, 1], [1, 0], [0, 1]], weights=[weight, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("weight", [1e-150, 1e150])
+def test_weights_at_the_ends_of_the_range_fit(weight):
+    # expected: the closed form of test_standard_errors_scale_with_the_amount_of_data
+    result = fit([[0, 1], [1, 0], [0, 1]], weights=[weight] * 3)
+    np.testing.assert_allclose(result.stderr, np.sqrt(3 / 8 / weight), rtol=1e-6)

@@ -270,6 +270,9 @@ def _check_distinct(order: np.ndarray) -> None:
         )
 
 
+_WEIGHT_RANGE = (1e-150, 1e150)
+
+
 def _check_weights(weights, n_rankings: int) -> np.ndarray | None:
     if weights is None:
         return None
@@ -292,6 +295,16 @@ def _check_weights(weights, n_rankings: int) -> np.ndarray | None:
         i = int(np.argmax(bad))
         raise InvalidInputError(
             f"weights[{i}] = {w[i]}: a ranking weight must be finite and >= 0"
+        )
+    # weighted sums of log-probabilities, and the squared weights of the
+    # information, must stay inside float64
+    extreme = (w != 0) & ((w < _WEIGHT_RANGE[0]) | (w > _WEIGHT_RANGE[1]))
+    if extreme.any():
+        i = int(np.argmax(extreme))
+        raise InvalidInputError(
+            f"weights[{i}] = {w[i]}: a nonzero ranking weight must lie in "
+            f"[{_WEIGHT_RANGE[0]:g}, {_WEIGHT_RANGE[1]:g}]; rescale the weights "
+            "(only their ratios matter without a prior)"
         )
     return w
 
