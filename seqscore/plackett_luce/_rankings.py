@@ -154,7 +154,17 @@ def _ranking_list(rankings) -> list:
 def _ranking_row(index: int, ranking) -> np.ndarray:
     """One ranking as a 1-D int64 array; floats, booleans, strings, ``None``
     and nested lists are errors naming the ranking, never truncated ids."""
-    if ranking is None or isinstance(ranking, (str, bytes, dict, set, frozenset)):
+    shown = ranking
+    if isinstance(ranking, (list, tuple)):
+        kinds = set(map(type, ranking))
+        if kinds <= _EXACT_INT_TYPES:  # the common case, fast
+            try:
+                return np.array(ranking, dtype=np.int64)
+            except OverflowError:
+                kinds = {object}
+        if kinds & {bool, np.bool_}:  # numpy would read True as 1
+            ranking = np.asarray(ranking, dtype=object)
+    elif ranking is None or isinstance(ranking, (str, bytes, dict, set, frozenset)):
         raise InvalidInputError(
             f"rankings[{index}] = {ranking!r} is not a sequence of item ids"
         )
@@ -162,22 +172,18 @@ def _ranking_row(index: int, ranking) -> np.ndarray:
         row = np.asarray(ranking)
     except (ValueError, TypeError):
         row = None
-    if isinstance(ranking, (list, tuple)) and any(
-        isinstance(x, (bool, np.bool_)) for x in ranking
-    ):
-        row = np.asarray(ranking, dtype=object)  # reported below, not read as 0/1
     if row is None or row.ndim != 1:
         raise InvalidInputError(
-            f"rankings[{index}] must be a flat sequence of item ids, got {ranking!r}"
+            f"rankings[{index}] must be a flat sequence of item ids, got {shown!r}"
         )
     if row.size and row.dtype.kind not in "iu":
         raise InvalidInputError(
-            f"rankings[{index}] holds {row.dtype} values ({ranking!r}); item ids "
+            f"rankings[{index}] holds {row.dtype} values ({shown!r}); item ids "
             "are integers"
         )
     if row.dtype.kind == "u" and row.size and row.max() > np.iinfo(np.int64).max:
         raise InvalidInputError(f"rankings[{index}] holds an id beyond int64")
-    return row.astype(np.int64)
+    return row.astype(np.int64, copy=False)
 
 
 def _as_int_matrix(rankings) -> np.ndarray:
@@ -271,6 +277,10 @@ def _check_distinct(order: np.ndarray) -> None:
 
 
 _WEIGHT_RANGE = (1e-150, 1e150)
+# Element types an int64 array holds exactly (np.uint64 can exceed it)
+_EXACT_INT_TYPES = frozenset(
+    (int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32)
+)
 
 
 def _check_weights(weights, n_rankings: int) -> np.ndarray | None:
