@@ -279,7 +279,7 @@ def map_row_spans(
         workers = cpu_count()
     if workers == 1:
         return [fn(0, n_rows)]
-    bounds = np.linspace(0, n_rows, workers + 1).astype(int)
+    bounds = [n_rows * i // workers for i in range(workers + 1)]
     spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
     pool = _pool(workers - 1)
     futures = [pool.submit(fn, lo, hi) for lo, hi in spans[1:]]

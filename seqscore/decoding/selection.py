@@ -35,7 +35,7 @@ __all__ = ["best_candidates", "compiled_available", "numpy_selection"]
 _disabled = [False]  # set by numpy_selection()
 # The kernel takes about half a nanosecond a candidate, a few numpy passes'
 # worth, so a smaller step than for one numpy pass is worth splitting.
-_PARALLEL_MIN_CANDIDATES = 1 << 17
+_PARALLEL_MIN_CANDIDATES = 1 << 19
 
 
 def compiled_available() -> bool:
