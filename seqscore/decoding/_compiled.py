@@ -39,7 +39,7 @@ def best_per_prompt(rows, sums, peaks, starts, ends, total, flat, count, lo, hi)
             row = rows[r]
             for lo_v in range(0, vocab, _CHUNK):
                 hi_v = min(lo_v + _CHUNK, vocab)
-                # a branch-free count the compiler vectorises; most chunks
+                # a branch-free count (the compiler can vectorise it); most chunks
                 # hold nothing better than worst and are skipped
                 hits = 0
                 for v in range(lo_v, hi_v):
