@@ -389,7 +389,7 @@ def _tile_partial(tile, origin, target_logit, plan, scratch: _Scratch) -> _Parti
         peak = np.max(tile, axis=1)
     if np.isnan(peak).any() or np.isposinf(peak).any():
         raise_for_bad_logit(tile, offset=(start, c0), lead_shape=plan.lead_shape)
-    shift, shifted = _shift(tile, peak, scratch.spare)
+    shift, shifted = _shift(tile, peak, scratch.spare, entropy=plan.full)
     expd = np.exp(shifted, out=_view(scratch.work, tile.shape))
     total = expd.sum(axis=1).astype(np.float64)  # pairwise summation
     if not plan.full:
@@ -411,17 +411,21 @@ def _tile_partial(tile, origin, target_logit, plan, scratch: _Scratch) -> _Parti
     )
 
 
-def _shift(tile, peak, spare):
+def _shift(tile, peak, spare, *, entropy: bool):
     """The per-row shift for ``exp`` and the shifted logits.
 
-    Shifting by the maximum costs a pass over the tile, so it is skipped when
-    every row's maximum ``m`` lies in ``[-30, 80 - ln V]``: then ``exp(z)``
-    cannot overflow (``V e^m m`` stays below the float32 maximum) and the terms
-    that underflow are below ``1e-25`` of the total. Otherwise each row is
+    Shifting by the maximum costs a pass over the tile, so for log-probs
+    alone it is skipped when every row's maximum ``m`` lies in ``[-30, 80 -
+    ln V]``: then ``exp(z)`` cannot overflow (``V e^m m`` stays below the
+    float32 maximum), the terms that underflow are below ``1e-25`` of the
+    total, and ``z - log(total)`` loses no more than the logits' own
+    precision. The entropy ``log(total) - sum(e^z z) / total`` would instead
+    subtract two numbers near ``m`` to get one that may be near 0 (1e-7 came
+    out as 2e-6 at ``m = 70`` in float32), so with ``entropy`` every row is
     shifted by its own maximum (0 for a row that is entirely ``-inf``).
     """
     upper = 80.0 - np.log(tile.shape[1])
-    if np.all(peak >= -30.0) and np.all(peak <= upper):
+    if not entropy and np.all(peak >= -30.0) and np.all(peak <= upper):
         return np.zeros(len(peak)), tile
     shift = np.where(np.isneginf(peak), 0, peak)
     with np.errstate(over="ignore"):  # a spread beyond the dtype's range -> -inf

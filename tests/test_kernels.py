@@ -271,3 +271,20 @@ def test_memmap_input_gives_the_same_answer_and_releases_its_pages(tmp_path):
     assert_matches(stats, reference(z, t, 2), tolerance(z))
     # every page was read, yet almost none stays resident
     assert _resident_kib(path) < z.nbytes / 1024 / 10
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("offset", [0.0, 40.0, 70.0, -25.0])
+def test_entropy_of_a_peaked_row_does_not_depend_on_an_offset(dtype, offset):
+    # logits [m, m - 19]: p = (1 - e, e) with e = sigmoid(-19), entropy
+    # 1.1206e-7 (closed form, computed below in float64). Before: the shift
+    # by the row maximum was skipped for maxima in [-30, 80 - ln V], and
+    # float32 gave 0.0 at m = 40 and 2.29e-6 at m = 70. float32 now keeps
+    # the entropy to about 1e-8 absolute (float32's resolution of log(total)
+    # near log 1), float64 to about 1e-16
+    e = 1.0 / (1.0 + np.exp(19.0))
+    want = -(1 - e) * np.log1p(-e) - e * np.log(e)
+    z = np.array([[offset, offset - 19.0]], dtype=dtype)
+    got = token_stats(z, [0]).entropy[0]
+    tolerance = 1e-8 if dtype == np.float32 else 1e-16
+    assert abs(got - want) <= tolerance, (got, want)
