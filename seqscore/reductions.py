@@ -28,7 +28,7 @@ text, ``pmi`` without the unconditional score) is ``None``, never a guess.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import InvalidInputError
 
@@ -51,6 +51,8 @@ class Reductions:
     perplexity: float
     bits_per_byte: float | None
     pmi: float | None
+    # why a None above is None, when the input did give what it needs
+    undefined: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def value(self, name: str) -> float:
         """The reduction called ``name``; raises if the input cannot supply it."""
@@ -59,6 +61,11 @@ class Reductions:
                 f"cannot rank by {name!r}: choose one of {', '.join(RANKABLE)}"
             )
         result = getattr(self, name)
+        if result is None and name in dict(self.undefined):
+            raise InvalidInputError(
+                f"the {name!r} normalisation is undefined here: "
+                f"{dict(self.undefined)[name]}"
+            )
         if result is None:
             need = {
                 "char": "the text",
@@ -98,6 +105,19 @@ def reduce(
     if not math.isfinite(alpha):
         raise InvalidInputError(f"alpha must be finite, got {alpha}")
     per = _per(total)
+    undefined = []
+    if n_chars == 0:
+        undefined.append(("char", "the text has no characters"))
+    if n_bytes == 0:
+        undefined.append(("byte", "the text has no bytes"))
+    if unconditional is not None and _pmi(total, unconditional) is None:
+        undefined.append(
+            (
+                "pmi",
+                "the continuation is impossible both with and without the "
+                "context (log-probs -inf and -inf)",
+            )
+        )
     return Reductions(
         sum=total,
         mean=total / n_tokens,
@@ -107,8 +127,17 @@ def reduce(
         gnmt=_over_power(total, (5 + n_tokens) / 6, alpha),
         perplexity=_exp(-total / n_tokens),
         bits_per_byte=None if not n_bytes else -total / n_bytes / math.log(2),
-        pmi=None if unconditional is None else total - unconditional,
+        pmi=_pmi(total, unconditional),
+        undefined=tuple(undefined),
     )
+
+
+def _pmi(total: float, unconditional: float | None) -> float | None:
+    """``total - unconditional``; None (undefined, not NaN) when both are
+    ``-inf``: a continuation impossible with and without the context."""
+    if unconditional is None or (total == unconditional == -math.inf):
+        return None
+    return total - unconditional
 
 
 def _over_power(total: float, base: float, alpha: float) -> float:
@@ -121,8 +150,12 @@ def _over_power(total: float, base: float, alpha: float) -> float:
 
 
 def _exp(x: float) -> float:
-    """``exp(x)``, ``inf`` past the float range instead of OverflowError."""
-    return math.exp(x) if x < 709.0 else math.inf
+    """``exp(x)``, ``inf`` past the float range instead of OverflowError
+    (``exp(709.5)`` is still 1.355e308)."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
 
 
 def _per(total: float):

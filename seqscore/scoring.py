@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._arrays import check_integer
 from .errors import InvalidInputError, ShapeError
 from .kernels import token_stats
 from .reductions import RANKABLE, Reductions, reduce
@@ -432,13 +433,17 @@ def loglikelihood(logits, input_ids, n_context: int) -> Loglikelihood:
             f"expected logits (T, V) and input_ids (T,), got {logits.shape} and "
             f"{ids.shape}"
         )
-    n_context = int(n_context)
-    if not 1 <= n_context < len(ids):
+    try:  # an integer, never a rounding of 1.5 or a reading of "2" or True
+        context = check_integer(n_context, "n_context", minimum=1)
+    except InvalidInputError:
+        context = 0
+    if not 1 <= context < len(ids):
         raise InvalidInputError(
-            f"n_context must be in [1, {len(ids) - 1}] for {len(ids)} input ids "
-            f"(got {n_context}): the context needs a token and the continuation "
-            "must not be empty"
+            f"n_context must be an integer in [1, {len(ids) - 1}] for {len(ids)} "
+            f"input ids (got {n_context!r}): the context needs a token and the "
+            "continuation must not be empty"
         )
+    n_context = context
     tokens = token_scores_from_logits(logits[n_context - 1 : -1], ids[n_context:])
     return Loglikelihood(
         logprob=sequence_logprob(tokens.logprob),

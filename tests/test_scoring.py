@@ -116,9 +116,9 @@ def test_per_token_scores_agree_with_hf_compute_transition_scores(
 
 
 def test_loglikelihood_rejects_bad_arguments():
-    with pytest.raises(InvalidInputError, match="n_context must be in"):
+    with pytest.raises(InvalidInputError, match="n_context must be an integer in"):
         loglikelihood(np.zeros((3, 4)), [0, 1, 2], 0)
-    with pytest.raises(InvalidInputError, match="n_context must be in"):
+    with pytest.raises(InvalidInputError, match="n_context must be an integer in"):
         loglikelihood(np.zeros((3, 4)), [0, 1, 2], 3)
     with pytest.raises(ShapeError, match="expected logits"):
         loglikelihood(np.zeros((3, 4)), [0, 1], 1)
@@ -278,3 +278,33 @@ def test_a_score_does_not_depend_on_the_batch_or_its_padding(n, seed, pad):
     for i, c in enumerate(candidates):
         (single,) = score_prompt(Prompt("q", (c,)))
         assert single.reductions == together[i].reductions
+
+
+def test_perplexity_is_finite_up_to_the_float_range():
+    # before: cut off at exp(709.0), so exp(709.5) = 1.355e308 came out inf
+    assert reduce(-709.5, 1).perplexity == math.exp(709.5)
+    assert reduce(-710.0, 1).perplexity == math.inf
+
+
+def test_pmi_of_a_continuation_impossible_with_and_without_context():
+    # -inf - -inf is undefined: None (never NaN), and ranking by it says why
+    r = reduce(-math.inf, 1, unconditional=-math.inf)
+    assert r.pmi is None
+    with pytest.raises(InvalidInputError, match="impossible both with and without"):
+        r.value("pmi")
+    assert reduce(-math.inf, 1, unconditional=-2.0).pmi == -math.inf
+
+
+def test_char_normalisation_of_an_empty_text_says_so():
+    # before: "needs the text", though the text ("") was given
+    with pytest.raises(InvalidInputError, match="the text has no characters"):
+        reduce(-1.0, 1, n_chars=0).value("char")
+    with pytest.raises(InvalidInputError, match="needs the text"):
+        reduce(-1.0, 1).value("char")
+
+
+@pytest.mark.parametrize("bad", [1.5, "2", True, None, float("nan")])
+def test_loglikelihood_n_context_must_be_an_integer(bad):
+    # before: 1.5 was scored as 1, "2" and True accepted, None/nan bare errors
+    with pytest.raises(InvalidInputError, match="n_context must be an integer in"):
+        loglikelihood(np.zeros((3, 4)), [0, 1, 2], bad)
