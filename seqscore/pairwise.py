@@ -150,7 +150,9 @@ def _flips(a: Candidate, b: Candidate, margin: float, alpha: float) -> dict:
         if va is None or vb is None:
             continue
         difference = va - vb
-        if np.sign(difference) != np.sign(margin):
+        # a flip: the other candidate strictly ahead. A tie by the sum has no
+        # winner to flip, and a tie after normalising is not the other's win
+        if difference * margin < 0:
             flips[name] = float(difference)
     return flips
 

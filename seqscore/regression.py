@@ -157,12 +157,14 @@ class SoftmaxRegression:
 
     def score(self, X, y) -> float:
         """Accuracy: the fraction of rows whose most probable class is ``y``."""
+        self._require_fit()
         X = _features(X)
         y = _labels(y, len_x=X.shape[0], n_classes=self.coef_.shape[1])
         return float(np.mean(self.predict(X) == y))
 
     def log_loss(self, X, y) -> float:
         """Mean cross-entropy (nats per row) without the penalty."""
+        self._require_fit()
         X = _features(X)
         y = _labels(y, len_x=X.shape[0], n_classes=self.coef_.shape[1])
         return cross_entropy(self.decision_function(X), y)

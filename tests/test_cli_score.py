@@ -290,3 +290,29 @@ def test_a_lone_surrogate_in_an_id_is_written_as_its_escape(tmp_path):
     out = tmp_path / "out.jsonl"
     assert run(path, "--format", "jsonl", "-o", out).exit_code == 0
     assert json.loads(out.read_text().splitlines()[0])["prompt"] == "\ud800"
+
+
+def test_a_pretty_printed_json_document_may_start_with_a_byte_order_mark(tmp_path):
+    # before: "cannot tell the input format from this record (keys: int)";
+    # expected: the same scores as without the BOM
+    document = json.loads((FIXTURES / "openai_chat_example.json").read_text())
+    plain, marked = tmp_path / "plain.json", tmp_path / "marked.json"
+    plain.write_text(json.dumps(document, indent=2))
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    want = run(plain, "--format", "csv")
+    got = run(marked, "--format", "csv")
+    assert want.exit_code == got.exit_code == 0, got.output
+    assert got.output == want.output
+
+
+def test_logits_file_must_be_a_npy_array(tmp_path):
+    # before: AttributeError on an .npz, numpy's pickle hint on a text file
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    for path, message in (
+        (FIXTURES / "aligned.npz", "is an .npz archive; logits_file takes one .npy"),
+        (text, "does not start like a .npy file"),
+    ):
+        line = {"id": "n", "candidates": [{"token_ids": [1], "logits_file": str(path)}]}
+        result = run("-", input=json.dumps(line))
+        assert result.exit_code == 1 and message in result.output, result.output

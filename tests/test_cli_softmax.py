@@ -114,3 +114,10 @@ def test_output_file_keeps_its_mode_or_follows_the_umask(run, tmp_path):
     fresh.chmod(0o640)
     assert run("softmax", "1", "2", "-o", str(fresh)).exit_code == 0
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # a replaced file keeps it
+
+
+def test_logits_on_stdin_may_start_with_a_byte_order_mark():
+    # before: "'\ufeff1' is not a number"
+    result = CliRunner().invoke(main, ["softmax", "-"], input="\ufeff1 2".encode())
+    assert result.exit_code == 0, result.output
+    assert "0.731059" in result.output

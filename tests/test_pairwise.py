@@ -146,3 +146,20 @@ def test_candidates_of_probability_zero_are_not_compared(tmp_path):
             Candidate("a", TokenScores(np.array([-np.inf]))),
             Candidate("b", TokenScores(np.array([-1.0, -np.inf]))),
         )
+
+
+def test_a_tie_by_the_sum_has_no_winner_to_flip():
+    # before: "'b' ties 'a' ... Normalised by mean, the winner flips to 'a'",
+    # counted as a normalisation flip. Expected: no flip (mean -1 vs -2 only
+    # breaks the tie), and a normalised tie is not the other's win either
+    line = {
+        "id": "t",
+        "candidates": [
+            {"id": "a", "text": "ab", "logprobs": [-1.0, -1.0]},
+            {"id": "b", "text": "c", "logprobs": [-2.0]},
+        ],
+    }
+    result = CliRunner().invoke(main, ["compare", "-"], input=json.dumps(line))
+    assert result.exit_code == 0, result.output
+    assert "flips" not in result.output
+    assert "that a length normalisation would make the winner: 0" in result.output

@@ -121,3 +121,10 @@ def test_unusable_settings_are_named(settings):
     X, y = small_data_set(n=10)
     with pytest.raises(InvalidInputError, match=next(iter(settings))):
         SoftmaxRegression(**settings).fit(X, y)
+
+
+@pytest.mark.parametrize("method", ["score", "log_loss"])
+def test_score_and_log_loss_of_an_unfitted_model_say_so(method):
+    # before: AttributeError: 'NoneType' object has no attribute 'shape'
+    with pytest.raises(InvalidInputError, match="not fitted yet"):
+        getattr(SoftmaxRegression(), method)(np.zeros((2, 3)), [0, 1])

@@ -83,7 +83,7 @@ def _parse_numbers(words) -> np.ndarray:
     numbers: list[float] = []
     for word in words:
         from_stdin = word == "-"
-        text = sys.stdin.read() if from_stdin else word
+        text = sys.stdin.read().removeprefix("\ufeff") if from_stdin else word
         for token in (t for t in re.split(r"[\s,]+", text.strip()) if t):
             try:
                 numbers.append(_number(token))

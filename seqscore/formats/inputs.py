@@ -182,6 +182,10 @@ def _json_input(stream, source):
     which makes the file JSON Lines with a broken first line.
     """
     head = _through_content(stream, [])
+    if head[0].startswith(_UTF8_BOM):  # else the document's "{" is not seen
+        head[0] = head[0][len(_UTF8_BOM) :]
+        if len(head) == 1 and not head[0].strip():  # the BOM stood alone
+            head = _through_content(stream, head)
     if not head[-1].strip():
         return None, iter(()), iter(())
     if not _parses(head[-1]) and head[-1].lstrip()[:1] in (b"{", b"["):
@@ -197,6 +201,9 @@ def _json_input(stream, source):
         if not isinstance(record, Rejected):
             return (location, record), iter(parsed), numbered
     return (parsed[0] if parsed else None), iter(parsed), iter(())
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _through_content(stream, lines: list[bytes]) -> list[bytes]:

@@ -198,11 +198,22 @@ def _scores_from_logits(record: dict, where: str, folder: str) -> TokenScores:
     name = field(record, "logits_file", where, str)
     path = name if os.path.isabs(name) else os.path.join(folder, name)
     try:
-        logits = np.load(path, mmap_mode="r")
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+        if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+            raise ValueError("it does not start like a .npy file")
+        logits = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise DataFormatError(
-            f"{where}.logits_file: cannot read {path}: {exc}"
+            f"{where}.logits_file: cannot read {path} as a .npy array"
+            f" ({str(exc).split(';')[0]})"
         ) from None
+    if not isinstance(logits, np.ndarray):  # an .npz archive
+        logits.close()
+        raise DataFormatError(
+            f"{where}.logits_file: {path} is an .npz archive; logits_file takes "
+            "one .npy array (score the .npz itself: seqscore score FILE.npz)"
+        )
     if "logits_row" in record:
         row = field(record, "logits_row", where, int)
         if logits.ndim != 3 or not 0 <= row < logits.shape[0]:
