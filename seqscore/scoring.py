@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._arrays import check_integer
+from ._arrays import as_targets, check_integer
 from .errors import InvalidInputError, ShapeError
 from .kernels import token_stats
 from .reductions import RANKABLE, Reductions, reduce
@@ -444,6 +444,8 @@ def loglikelihood(logits, input_ids, n_context: int) -> Loglikelihood:
             "continuation must not be empty"
         )
     n_context = context
+    # named as input_ids[t] (a target error would number the continuation)
+    ids = as_targets(ids, logits.shape[1], name="input_ids")
     tokens = token_scores_from_logits(logits[n_context - 1 : -1], ids[n_context:])
     return Loglikelihood(
         logprob=sequence_logprob(tokens.logprob),

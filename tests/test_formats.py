@@ -212,8 +212,25 @@ def test_nan_logit_in_npz_names_candidate_and_position(tmp_path):
     np.savez(tmp_path / "nan.npz", **data)
     _, items = read(tmp_path / "nan.npz")
     (rejected,) = [i for i in items if isinstance(i, Rejected)]
-    assert "logits[2, 3] is NaN" in rejected.reason
-    assert "(rows are steps 0.. of logits[1])" in rejected.reason
+    # the position in the file's logits array (the kernel saw a slice)
+    assert "logits[1, 2, 3] is NaN" in rejected.reason
+
+
+def test_bad_entries_of_a_raw_npz_are_named_by_their_place_in_the_file(tmp_path):
+    # before: "logits[1, 2] is +inf (rows are positions 3.. of logits[0])"
+    # for logits[0, 4, 2], which reads as candidate 1; and "targets[1]" for
+    # what is input_ids[1, 5]
+    data = dict(np.load(FIXTURES / "raw.npz"))
+    context = int(data["n_context"][0])
+    data["logits"] = data["logits"].astype(np.float32)
+    data["logits"][0, context, 2] = np.inf
+    data["input_ids"][1, int(data["n_context"][1]) + 1] = 10**6
+    np.savez(tmp_path / "bad.npz", **data)
+    _, items = read(tmp_path / "bad.npz")
+    reasons = [i.reason for i in items if isinstance(i, Rejected)]
+    assert any(f"logits[0, {context}, 2] is +inf" in r for r in reasons), reasons
+    column = int(data["n_context"][1]) + 1
+    assert any(f"input_ids[1, {column}] = 1000000" in r for r in reasons), reasons
 
 
 def test_echo_without_a_prompt_boundary_is_rejected(tmp_path):

@@ -122,7 +122,8 @@ def test_loglikelihood_rejects_bad_arguments():
         loglikelihood(np.zeros((3, 4)), [0, 1, 2], 3)
     with pytest.raises(ShapeError, match="expected logits"):
         loglikelihood(np.zeros((3, 4)), [0, 1], 1)
-    with pytest.raises(InvalidInputError, match=r"targets\[0\] = 9 is outside"):
+    # named in the caller's terms, input_ids[1] (before: the continuation's targets[0])
+    with pytest.raises(InvalidInputError, match=r"input_ids\[1\] = 9 is outside"):
         loglikelihood(np.zeros((3, 4)), [0, 9, 1], 1)
 
 

@@ -224,10 +224,43 @@ def _score(rows, targets, first, layout, index, workers) -> TokenScores:
     try:
         return token_scores_from_logits(rows, targets, workers=workers)
     except SeqScoreError as exc:
-        what = "steps" if layout == "aligned" else "positions"
         raise type(exc)(
-            f"{exc} (rows are {what} {first}.. of logits[{index}])"
+            _in_file_terms(exc, rows, targets, first, layout, index)
         ) from None
+
+
+def _in_file_terms(exc, rows, targets, first, layout, index) -> str:
+    """The kernel's message with positions in the file's arrays: the kernel
+    saw candidate ``index``'s rows from ``first`` on, and would call
+    ``logits[0, 4, 2]`` "logits[1, 2]" (which reads as candidate 1)."""
+    bad = np.isnan(rows) | np.isposinf(rows)
+    if bad.any():
+        r, v = (int(i) for i in np.argwhere(bad)[0])
+        value = "NaN" if np.isnan(rows[r, v]) else "+inf"
+        return (
+            f"logits[{index}, {first + r}, {v}] is {value}: a logit must be "
+            "finite, or -inf to mask a token"
+        )
+    vocab = rows.shape[1]
+    outside = (targets < 0) | (targets >= vocab)
+    if outside.any():
+        k = int(np.argmax(outside))
+        name, column = (
+            ("targets", k) if layout == "aligned" else ("input_ids", first + 1 + k)
+        )
+        return (
+            f"{name}[{index}, {column}] = {targets[k]} is outside the vocabulary "
+            f"[0, {vocab})"
+        )
+    masked = np.all(np.isneginf(rows), axis=1)
+    if masked.any():
+        r = int(np.argmax(masked))
+        return (
+            f"logits[{index}, {first + r}, :] is entirely -inf: every token is "
+            "masked at this step, so there is no distribution"
+        )
+    what = "steps" if layout == "aligned" else "positions"
+    return f"{exc} (rows are {what} {first}.. of logits[{index}])"
 
 
 def _optional_int(small, name, index):
