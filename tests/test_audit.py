@@ -426,3 +426,50 @@ def test_candidate_ids_must_be_unique():
         PipelineRun.from_arrays(
             logits, ids, [3] * 3, [1] * 3, [0] * 3, ids=["a", "b", "a"]
         )
+
+
+def _simulated(n, length, vocab, seed, context):
+    """Random logits and ids, with the log-softmax the reports are built from."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, length, vocab)).astype(np.float32)
+    ids = rng.integers(0, vocab, (n, length))
+    lp = logits.astype(np.float64)
+    lp = lp - np.logaddexp.reduce(lp, axis=-1, keepdims=True)
+    return logits, ids, np.full(n, length), np.asarray(context), lp
+
+
+@pytest.mark.parametrize("vocab, eos", [(2, 1), (3, 2), (9, 8), (12, 7)])
+def test_an_appended_eos_is_found_in_small_vocabularies(vocab, eos):
+    # before: each candidate voted for its 8 nearest ids whether or not they
+    # fit, so with V <= 8 (or a few candidates) the vote tied and id 0 won:
+    # "no known bug explains these numbers". The reports are the correct sums
+    # plus log p(eos) at the last position (simulated here, float64)
+    for seed in range(3):
+        logits, ids, lengths, context, lp = _simulated(4, 5, vocab, seed, [2] * 4)
+        correct = [sum(lp[i, p, ids[i, p + 1]] for p in range(1, 4)) for i in range(4)]
+        reported = np.round(np.array(correct) + lp[np.arange(4), 4, eos], 4)
+        run = PipelineRun.from_arrays(logits, ids, lengths, context, reported)
+        report = audit(run)
+        assert report.verdict == "explained", report.summary
+        assert report.explanations[0].name == "eos_appended"
+        assert report.explanations[0].parameter == eos
+
+
+def test_a_bug_not_defined_for_some_prompts_still_explains_the_rest():
+    # off by one (early) needs two prompt tokens; before, one prompt of one
+    # token made it "closest (3 of 4 within tolerance)" though it fits every
+    # candidate it applies to. Reports simulated as in the issue's formula,
+    # sum_{p=c-2..L-3} lambda_p(x_{p+2}), for the prompts it applies to
+    context = [2, 3, 1, 2]
+    logits, ids, lengths, _, lp = _simulated(4, 6, 10, 0, context)
+    reported = []
+    for i, c in enumerate(context):
+        start = max(c - 2, 0)
+        reported.append(sum(lp[i, p, ids[i, p + 2]] for p in range(start, 4)))
+    run = PipelineRun.from_arrays(
+        logits, ids, lengths, np.array(context), np.round(reported, 4)
+    )
+    report = audit(run)
+    assert report.verdict == "explained", report.summary
+    assert report.explanations[0].name == "off_by_one_early"
+    assert "1 it does not apply to" in report.summary

@@ -56,6 +56,7 @@ def _off_by_one_early(ctx: Context) -> Evaluation:
             evaluated=prediction.mask() & possible,
         ),
         note=note,
+        not_applicable=~possible,
     )
 
 
@@ -77,7 +78,7 @@ def _eos_appended(ctx: Context) -> Evaluation:
     if table.eos_given:
         eos = int(table.eos_ids[0, 0])
         return Evaluation(_appended(ctx, table.eos_logprobs[:, 0]), float(eos))
-    eos = _most_voted(table.eos_ids)
+    eos = _most_voted(ctx)
     if eos is None:
         nothing = np.full(run.n, np.nan)
         return Evaluation(
@@ -96,9 +97,22 @@ def _eos_appended(ctx: Context) -> Evaluation:
     return Evaluation(prediction, float(eos), note + ")", fitted=1)
 
 
-def _most_voted(ids: np.ndarray) -> int | None:
-    """The id among the candidates' nearest ids that most candidates share."""
-    votes = Counter(int(v) for row in ids for v in set(row.tolist()) if v >= 0)
+def _most_voted(ctx: Context) -> int | None:
+    """The id that explains the most candidates, among each candidate's
+    nearest ids (ties: the smaller id); if none explains any, the nearest id
+    most candidates share (so the note can say how far it falls short).
+
+    Counting nearness alone would let every candidate vote for all its
+    ``EOS_NEAREST`` ids: with fewer ids than that in the vocabulary, or a few
+    candidates, the vote ties and the smallest id wins, right or not.
+    """
+    ids = ctx.table.eos_ids
+    fits: Counter = Counter()
+    for j in range(ids.shape[1]):
+        prediction = _appended(ctx, ctx.table.eos_logprobs[:, j])
+        within = compare(prediction, ctx.run.reported, ctx.noise).within
+        fits.update(int(v) for v in ids[within & (ids[:, j] >= 0), j])
+    votes = fits or Counter(int(v) for row in ids for v in set(row.tolist()) if v >= 0)
     if not votes:
         return None
     return min(votes, key=lambda v: (-votes[v], v))

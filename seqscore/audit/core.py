@@ -235,7 +235,16 @@ def _result(h: Hypothesis, evaluation: Evaluation, ctx: Context) -> HypothesisRe
     worst = int(np.flatnonzero(evaluated)[np.argmax(ratio)]) if ratio.size else None
     with np.errstate(over="ignore"):  # residuals of 1e300 make an infinite rms
         rms = float(np.sqrt(np.mean(finite**2))) if finite.size else float("nan")
-    fits = bool(evaluated.all() and residuals.within.all())
+    covered = evaluated
+    if evaluation.not_applicable is not None:
+        covered = evaluated | evaluation.not_applicable
+    n_evaluated = int(evaluated.sum())
+    enough = n_evaluated >= 2 and 2 * n_evaluated >= len(evaluated)
+    fits = bool(
+        covered.all()
+        and (evaluated.all() or enough)
+        and residuals.within[evaluated].all()
+    )
     note = evaluation.note
     if fits and evaluated.sum() <= evaluation.fitted:
         fits = False  # a fitted parameter can match any one number
@@ -319,8 +328,12 @@ def _summary(verdict, correct, consistent, bugs) -> str:
         best = consistent[0]
         text = f"explained by {best.name}: {best.title}{_parameter(best)} " + (
             f"(max residual {best.max_residual:.3g}, all {best.n_evaluated} "
-            "candidates within tolerance)"
+            "candidates within tolerance"
         )
+        skipped = len(best.predicted) - best.n_evaluated
+        if skipped:
+            text += f"; {skipped} it does not apply to"
+        text += ")"
         if len(consistent) > 1:
             others = ", ".join(r.name + _parameter(r) for r in consistent[1:])
             text += f"; these numbers fit equally: {others}"

@@ -48,12 +48,17 @@ class Evaluation:
 
     ``fitted`` counts the parameters fitted to the reported numbers; a fit
     is evidence only when more candidates were checked than that.
+    ``not_applicable`` marks candidates the bug's formula does not define
+    (say, a one-token prompt for a window that starts two tokens back): they
+    neither support nor contradict it, so a bug that fits every other
+    candidate -- at least half of them, and two -- still explains the run.
     """
 
     prediction: Prediction
     parameter: float | None = None
     note: str = ""
     fitted: int = 0
+    not_applicable: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
