@@ -47,6 +47,8 @@ __all__ = ["EOS_NEAREST", "MAX_BATCH_GROUP", "EosProbe", "StepTable", "collect_s
 MAX_BATCH_GROUP = 64
 #: Candidate EOS ids kept per candidate when the EOS id is not given.
 EOS_NEAREST = 8
+# logits gathered at once for the softmax over time (8 MB of float64)
+_OVER_TIME_BLOCK = 1 << 20
 # Logits per kernel call: enough to amortise the call and its threads, few
 # enough that a chunk stays resident until its gathers are done.
 _CHUNK_BYTES = 256 * 1024 * 1024
@@ -272,7 +274,6 @@ def _gather_candidate(run: PipelineRun, i: int, stats, table: dict, probe) -> No
         (p[:-1], ids[1:]),  # next token
         (p, ids),  # same token (off by one, late)
         (p[:-2], ids[2:]),  # after-next token (off by one, early)
-        (np.repeat(p, length - 1), np.tile(ids[1:], length)),  # over time
     ]
     if probe.eos_id is not None:
         parts.append((p[-1:], np.array([probe.eos_id])))
@@ -287,13 +288,27 @@ def _gather_candidate(run: PipelineRun, i: int, stats, table: dict, probe) -> No
     table["next_logit"][i, : length - 1] = pieces[1]
     table["own_logit"][i, :length] = pieces[2]
     table["skip_logit"][i, : length - 2] = pieces[3]
-    over_time = pieces[4].reshape(length, length - 1)
-    table["time_lse"][i, : length - 1] = logsumexp(over_time, axis=0)
+    table["time_lse"][i, : length - 1] = _over_time_lse(rows, ids)
     if probe.eos_id is not None:
         table["eos_ids"][i, 0] = probe.eos_id
-        table["eos_logprobs"][i, 0] = pieces[5][0] - lse[-1]
+        table["eos_logprobs"][i, 0] = pieces[4][0] - lse[-1]
     else:
         _nearest_eos(run, i, rows[length - 1], lse, table, probe)
+
+
+def _over_time_lse(rows, ids) -> np.ndarray:
+    """For each next token ``x_{j+1}``, the log-sum-exp of its logit over
+    every position (softmax over time): an ``L x (L - 1)`` gather, taken a
+    block of tokens at a time so that a 16k-token candidate needs megabytes,
+    not gigabytes."""
+    length = len(ids)
+    targets = ids[1:]
+    out = np.empty(length - 1)
+    block = max(1, _OVER_TIME_BLOCK // length)
+    for lo in range(0, length - 1, block):
+        values = rows[:length, targets[lo : lo + block]].astype(np.float64)
+        out[lo : lo + block] = logsumexp(values, axis=0)
+    return out
 
 
 def _nearest_eos(run, i, last_row, lse, table, probe) -> None:
