@@ -23,8 +23,11 @@ Inputs are checked as they are read: NaN or ``+inf`` raise
 :class:`~seqscore.errors.InvalidInputError` naming the step and token, as does
 a step whose logits are all ``-inf``. A target whose own logit is ``-inf`` is
 legal: its log-prob is ``-inf`` and ``target_masked`` says so. Results are
-float64 whatever the input dtype: the differences are formed after widening, so
-float32 logits lose nothing to cancellation. Log-probs are never above 0 and
+float64 whatever the input dtype. Every row is shifted by its maximum before
+``exp``, so the largest term is exactly 1 and entropies and log-probs never
+subtract two large numbers (an entropy is the same for ``z`` and ``z + 70``);
+the sums of ``exp`` are float32 for float32 input, which bounds the error of a
+log-prob or an entropy near ``1e-7`` absolute. Log-probs are never above 0 and
 entropies never below 0 (rounding in the float32 sums is clamped).
 
 A caveat on memory: logits whose leading axes cannot be viewed as one axis
@@ -389,7 +392,7 @@ def _tile_partial(tile, origin, target_logit, plan, scratch: _Scratch) -> _Parti
         peak = np.max(tile, axis=1)
     if np.isnan(peak).any() or np.isposinf(peak).any():
         raise_for_bad_logit(tile, offset=(start, c0), lead_shape=plan.lead_shape)
-    shift, shifted = _shift(tile, peak, scratch.spare, entropy=plan.full)
+    shift, shifted = _shift(tile, peak, scratch.spare)
     expd = np.exp(shifted, out=_view(scratch.work, tile.shape))
     total = expd.sum(axis=1).astype(np.float64)  # pairwise summation
     if not plan.full:
@@ -411,22 +414,18 @@ def _tile_partial(tile, origin, target_logit, plan, scratch: _Scratch) -> _Parti
     )
 
 
-def _shift(tile, peak, spare, *, entropy: bool):
-    """The per-row shift for ``exp`` and the shifted logits.
+def _shift(tile, peak, spare):
+    """The per-row shift for ``exp`` (each row's maximum, 0 for a row that
+    is entirely ``-inf``) and the shifted logits.
 
-    Shifting by the maximum costs a pass over the tile, so for log-probs
-    alone it is skipped when every row's maximum ``m`` lies in ``[-30, 80 -
-    ln V]``: then ``exp(z)`` cannot overflow (``V e^m m`` stays below the
-    float32 maximum), the terms that underflow are below ``1e-25`` of the
-    total, and ``z - log(total)`` loses no more than the logits' own
-    precision. The entropy ``log(total) - sum(e^z z) / total`` would instead
-    subtract two numbers near ``m`` to get one that may be near 0 (1e-7 came
-    out as 2e-6 at ``m = 70`` in float32), so with ``entropy`` every row is
-    shifted by its own maximum (0 for a row that is entirely ``-inf``).
+    Always taken, though for moderate logits ``exp(z)`` would not overflow
+    unshifted: without it, the entropy ``log(total) - sum(e^z z) / total``
+    subtracts two numbers near the maximum ``m`` to get one that may be near
+    0 (a true 1.12e-7 came out as 0.0 at ``m = 40`` and 2.29e-6 at ``m = 70``
+    in float32), and float32 log-probs carry the rounding of ``log(total)``
+    near ``m`` instead of near 0 (``-log 2`` off by 6e-8). Shifted, the
+    largest term is exactly ``e^0 = 1`` and nothing large cancels.
     """
-    upper = 80.0 - np.log(tile.shape[1])
-    if not entropy and np.all(peak >= -30.0) and np.all(peak <= upper):
-        return np.zeros(len(peak)), tile
     shift = np.where(np.isneginf(peak), 0, peak)
     with np.errstate(over="ignore"):  # a spread beyond the dtype's range -> -inf
         shifted = np.subtract(tile, shift[:, None], out=_view(spare, tile.shape))

@@ -123,3 +123,47 @@ def test_a_scorer_that_calls_sys_exit_fails_its_laws_and_the_audit_goes_on(tmp_p
 def test_format_help_offers_only_the_formats_it_accepts():
     result = run("--help")
     assert "markdown" not in result.stdout.split("--format")[-1].split("-o,")[0]
+
+
+def test_a_module_that_calls_sys_exit_on_import_is_a_usage_error(tmp_path):
+    # before: sys.exit(0) on import ended the run with exit 0 and no output,
+    # which reads as "every law passes"
+    (tmp_path / "leaves.py").write_text(
+        "import sys\nsys.exit(0)\n\ndef score(logits, ids, lengths):\n    return 0\n"
+    )
+    result = run(f"{tmp_path / 'leaves.py'}:score")
+    assert result.exit_code == 2
+    assert "importing it called sys.exit(0)" in result.stderr
+
+
+def test_complex_or_missing_scores_fail_their_laws(tmp_path):
+    # before: complex scores passed all 9 laws (the imaginary part dropped
+    # with a ComplexWarning); None was "returned shape ()"
+    (tmp_path / "odd.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(SCORERS.parent)!r})\n"
+        "from scorers import correct_aligned as correct\n\n"
+        "def complex_scores(*args):\n    return correct(*args) + 1j\n\n"
+        "def nothing(*args):\n    return None\n"
+    )
+    for name, message in (
+        ("complex_scores", "returned complex128 scores, expected real numbers"),
+        ("nothing", "returned None, expected an array of scores"),
+    ):
+        result = run(f"{tmp_path / 'odd.py'}:{name}", "--law", "padding")
+        assert result.exit_code == 1, result.stdout + result.stderr
+        assert message in result.stdout
+
+
+def test_what_the_scorer_prints_does_not_corrupt_the_json_report(tmp_path):
+    # before: the scorer's print went into the JSON on stdout
+    (tmp_path / "chatty.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(SCORERS.parent)!r})\n"
+        "from scorers import correct_aligned as correct\n\n"
+        "def score(*args):\n    print('scoring a batch')\n    return correct(*args)\n"
+    )
+    result = run(
+        f"{tmp_path / 'chatty.py'}:score", "--law", "padding", "--format", "json"
+    )
+    assert result.exit_code == 0, result.stdout + result.stderr
+    json.loads(result.stdout)
+    assert "scoring a batch" in result.stderr

@@ -126,6 +126,11 @@ def _load(target: str):
             f"cannot load {target!r}: {type(exc).__name__}: {exc}",
             param_hint="MODULE:FUNCTION",
         ) from None
+    except SystemExit as exc:  # sys.exit on import would end (and pass) the run
+        raise click.BadParameter(
+            f"cannot load {target!r}: importing it called sys.exit({exc.code!r})",
+            param_hint="MODULE:FUNCTION",
+        ) from None
     if not callable(value):
         raise click.BadParameter(
             f"{target!r} is a {type(value).__name__}, not a function",

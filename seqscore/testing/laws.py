@@ -18,6 +18,8 @@ infinity.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -103,8 +105,15 @@ def _scores(scorer, options: Options, batch: CandidateBatch, **padding):
     """The scorer's float64 scores, or a string saying what went wrong."""
     arguments = batch.arrays(options.layout, **padding)
     try:
-        out = scorer(*arguments)
-        scores = np.asarray(out, dtype=np.float64)
+        # what the scorer prints goes to stderr: stdout carries the report
+        with contextlib.redirect_stdout(sys.stderr):
+            out = scorer(*arguments)
+        if out is None:
+            return "returned None, expected an array of scores"
+        scores = np.asarray(out)
+        if scores.dtype.kind not in "iuf":  # complex, strings, objects...
+            return f"returned {scores.dtype} scores, expected real numbers"
+        scores = scores.astype(np.float64)
     except Exception as exc:  # the user's code may raise anything
         return f"raised {type(exc).__name__}: {exc}"
     except SystemExit as exc:  # ... or try to end the process: report it
