@@ -145,3 +145,28 @@ def test_masks_spare_the_kept_entry_and_always_mask_one_other(data):
 @given(logits((4, 3), dtype=np.float16, magnitude=1e9))
 def test_magnitudes_are_clipped_to_the_dtype(z):
     assert z.dtype == np.float16 and np.isfinite(z).all()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        # before: laws=[] "passed" with "all 0 laws passed", max_examples=0
+        # raised hypothesis's InvalidArgument
+        ({"laws": []}, "laws is empty"),
+        ({"max_examples": 0}, "max_examples must be an integer >= 1"),
+        ({"seed": -1}, "seed must be an integer >= 0"),
+    ],
+)
+def test_audit_scorer_arguments_are_checked(options, message):
+    with pytest.raises(InvalidInputError, match=message):
+        audit_scorer(lambda logits, ids, lengths: np.zeros(len(lengths)), **options)
+
+
+def test_one_law_may_be_named_by_a_string():
+    # before: laws="padding" was read letter by letter ("unknown law 'p'")
+    report = audit_scorer(
+        lambda logits, ids, lengths: np.zeros(len(lengths)),
+        laws="padding",
+        max_examples=3,
+    )
+    assert [r.name for r in report.results] == ["padding"]

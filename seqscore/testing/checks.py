@@ -16,6 +16,7 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
+from .._arrays import check_integer
 from ..errors import InvalidInputError, ScorerLawError
 from .batch import LAYOUTS
 from .laws import LAWS, Law, Options, Violation
@@ -110,6 +111,8 @@ def audit_scorer(
     """
     if layout not in LAYOUTS:
         raise InvalidInputError(f"layout must be aligned or causal, got {layout!r}")
+    max_examples = check_integer(max_examples, "max_examples", minimum=1)
+    seed = check_integer(seed, "seed", minimum=0)
     chosen = _chosen(laws)
     options = _options(options, layout)
     results = tuple(
@@ -153,7 +156,13 @@ def check_scorer(scorer: Callable, **kwargs) -> ScorerReport:
 def _chosen(laws: Iterable[str] | None) -> tuple[Law, ...]:
     if laws is None:
         return LAWS
-    names = list(laws)
+    if isinstance(laws, str):  # "padding" is one law, not seven letters
+        laws = [laws]
+    names = list(dict.fromkeys(laws))  # each law once, in the order given
+    if not names:
+        raise InvalidInputError(
+            "laws is empty: name at least one law, or leave it out for all"
+        )
     known = {law.name: law for law in LAWS}
     unknown = [n for n in names if n not in known]
     if unknown:
