@@ -490,3 +490,14 @@ def test_softmax_over_time_is_taken_in_blocks_with_the_same_values(monkeypatch):
     for block in (9, 20, 1 << 20):
         monkeypatch.setattr(audit_steps, "_OVER_TIME_BLOCK", block)
         np.testing.assert_array_equal(audit_steps._over_time_lse(rows, ids), want)
+
+
+def test_a_nan_report_is_named_and_the_closest_formula_is_the_one_that_faced_it():
+    # correct sums, one reported as NaN. Before: "closest: temperature (T = 1)"
+    # (its fit skipped the NaN, so it looked closer than the correct scores)
+    reported = np.array(REPORTED["correct"], dtype=np.float64)
+    reported[0] = np.nan
+    report = audit(gallery_run(reported))
+    assert report.verdict == "unexplained"
+    assert "closest: correct (" in report.summary
+    assert "reported number(s) are NaN (candidate 0)" in report.summary

@@ -298,7 +298,8 @@ def _report(results, ctx: Context, reduction_name: str, worst: int) -> AuditRepo
     run = ctx.run
     return AuditReport(
         verdict=verdict,
-        summary=_summary(verdict, correct, consistent, bugs),
+        summary=_summary(verdict, correct, consistent, bugs)
+        + _nan_reports(run.reported),
         explanations=tuple(consistent),
         untestable=untestable,
         hypotheses=tuple(results),
@@ -338,11 +339,28 @@ def _summary(verdict, correct, consistent, bugs) -> str:
             others = ", ".join(r.name + _parameter(r) for r in consistent[1:])
             text += f"; these numbers fit equally: {others}"
         return text
-    closest = max([*bugs, correct], key=lambda r: (r.n_within, -r.worst_ratio))
+    # more candidates evaluated wins a tie: a fit that skipped a candidate
+    # (a NaN report) is not closer than a formula that faced it
+    closest = max(
+        [correct, *bugs], key=lambda r: (r.n_within, r.n_evaluated, -r.worst_ratio)
+    )
     return (
         "no known bug explains these numbers; closest: "
         f"{closest.name}{_parameter(closest)} ({closest.n_within} of "
         f"{len(closest.predicted)} candidates within tolerance)"
+    )
+
+
+def _nan_reports(reported: np.ndarray) -> str:
+    """A note on reported NaNs, which no formula produces (a fitted one can
+    skip them, and so look closest while explaining nothing)."""
+    nan = np.flatnonzero(np.isnan(reported))
+    if not nan.size:
+        return ""
+    shown = ", ".join(str(int(i)) for i in nan[:5]) + (", ..." if nan.size > 5 else "")
+    return (
+        f"; {nan.size} reported number(s) are NaN (candidate {shown}): the "
+        "pipeline produced no number there"
     )
 
 
