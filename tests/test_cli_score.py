@@ -316,3 +316,18 @@ def test_logits_file_must_be_a_npy_array(tmp_path):
         line = {"id": "n", "candidates": [{"token_ids": [1], "logits_file": str(path)}]}
         result = run("-", input=json.dumps(line))
         assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_a_line_break_in_a_text_keeps_one_table_row_per_candidate():
+    # before: the break split the row in two
+    line = {
+        "id": "n",
+        "candidates": [
+            {"id": "a", "text": "x\ny", "logprobs": [-1.0]},
+            {"id": "b", "text": "z", "logprobs": [-2.0]},
+        ],
+    }
+    result = run("-", input=json.dumps(line))
+    assert result.exit_code == 0
+    rows = result.output.splitlines()
+    assert len(rows) == 3 and "x\\ny" in rows[1]

@@ -120,6 +120,8 @@ def cell_text(value: Any, spec: str = "") -> str:
 
 
 def _fit(text: str, width: int, align: str) -> str:
+    # one table row per record: line breaks inside a value are shown escaped
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
     if len(text) > width:
         text = text[: max(0, width - 1)] + "…"
     return f"{text:{align}{width}}"
