@@ -96,9 +96,8 @@ class _Partial(NamedTuple):
     """What one column tile contributes to its rows (merged across tiles).
 
     ``total`` and ``weighted`` are taken relative to a per-row ``shift``
-    (0 when the logits are in a range where ``exp`` is safe unshifted, else
-    the row's maximum): ``total = sum exp(z - shift)`` and ``weighted = sum
-    exp(z - shift) * (z - shift)``.
+    (the row's maximum in the tile, 0 for a row entirely ``-inf``): ``total =
+    sum exp(z - shift)`` and ``weighted = sum exp(z - shift) * (z - shift)``.
     """
 
     peak: np.ndarray  # max logit, compute dtype
