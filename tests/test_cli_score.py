@@ -331,3 +331,20 @@ def test_a_line_break_in_a_text_keeps_one_table_row_per_candidate():
     assert result.exit_code == 0
     rows = result.output.splitlines()
     assert len(rows) == 3 and "x\\ny" in rows[1]
+
+
+def test_a_truncated_line_is_placed_at_its_end_not_on_the_next_line():
+    # before: "Expecting ',' delimiter at column 1" (json counts the position
+    # after the trailing newline); the line is 39 characters long
+    line = '{"id":"x","candidates":[{"logprobs":[-1'
+    alone = run("-", input=line + "\n")
+    assert alone.exit_code == 1
+    assert "<stdin>:1: malformed JSON (Expecting ',' delimiter at column 40" in (
+        alone.output
+    )
+    second = run(
+        "-", input='{"id":"a","candidates":[{"logprobs":[-1]}]}\n' + line + "\n"
+    )
+    assert "<stdin>:2: malformed JSON (Expecting ',' delimiter at column 40" in (
+        second.output
+    )

@@ -111,7 +111,8 @@ def json_document(text: str | bytes, source: str) -> Iterator[tuple[str, Any]]:
     except RecursionError:
         raise DataFormatError(f"{source}: malformed JSON (nested too deeply)") from None
     except ValueError as exc:
-        line = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        decode = isinstance(exc, json.JSONDecodeError)
+        line = f":{_error_place(exc)[0]}" if decode else ""
         raise DataFormatError(
             f"{source}{line}: malformed JSON ({_decode_error(exc)})"
         ) from None
@@ -340,7 +341,18 @@ def _decode_error(exc: ValueError) -> str:
     if not isinstance(exc, json.JSONDecodeError):
         return str(exc).split(";")[0]  # UnicodeDecodeError, huge integer literal
     glue = " " if exc.msg.endswith(" at") else " at "
-    return f"{exc.msg}{glue}column {exc.colno}"
+    return f"{exc.msg}{glue}column {_error_place(exc)[1]}"
+
+
+def _error_place(exc: json.JSONDecodeError) -> tuple[int, int]:
+    """Line and column of a JSON error. An error past the last character (a
+    truncated line or document) is placed just after that character, not
+    at column 1 of the line ``json`` counts after a trailing newline."""
+    end = len(exc.doc.rstrip())
+    if exc.pos < end:
+        return exc.lineno, exc.colno
+    line_start = exc.doc.rfind("\n", 0, end) + 1
+    return exc.doc.count("\n", 0, end) + 1, end - line_start + 1
 
 
 def _join(where: str, key: str | int) -> str:
