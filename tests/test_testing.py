@@ -170,3 +170,15 @@ def test_one_law_may_be_named_by_a_string():
         max_examples=3,
     )
     assert [r.name for r in report.results] == ["padding"]
+
+
+def test_a_scorer_returning_nan_is_told_so():
+    # before: "expected nan, got nan" under shift_invariance
+    report = audit_scorer(
+        lambda logits, ids, lengths: np.full(len(lengths), np.nan),
+        laws=["shift_invariance"],
+        max_examples=3,
+    )
+    assert report.failed == ("shift_invariance",)
+    assert "returned NaN for candidate 0" in report.render()
+    assert "expected nan" not in report.render()

@@ -120,6 +120,8 @@ def _scores(scorer, options: Options, batch: CandidateBatch, **padding):
         return f"called sys.exit({exc.code!r})"
     if scores.shape != (len(batch),):
         return f"returned shape {scores.shape}, expected ({len(batch)},)"
+    if np.isnan(scores).any():  # no law can compare a NaN ("expected nan, got nan")
+        return f"returned NaN for candidate {int(np.flatnonzero(np.isnan(scores))[0])}"
     return scores
 
 
