@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +183,15 @@ def test_a_scorer_returning_nan_is_told_so():
     assert report.failed == ("shift_invariance",)
     assert "returned NaN for candidate 0" in report.render()
     assert "expected nan" not in report.render()
+
+
+def test_each_warning_of_the_scorer_is_shown_once():
+    # before: repeated for every call of the scorer (74 times for one law)
+    def score(logits, ids, lengths):
+        warnings.warn("scorer note", UserWarning, stacklevel=1)
+        return np.zeros(len(lengths))
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        audit_scorer(score, laws=["padding"], max_examples=20)
+    assert [str(w.message) for w in seen].count("scorer note") == 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -106,8 +107,13 @@ def _scores(scorer, options: Options, batch: CandidateBatch, **padding):
     arguments = batch.arrays(options.layout, **padding)
     try:
         # what the scorer prints goes to stderr: stdout carries the report
-        with contextlib.redirect_stdout(sys.stderr):
+        with (
+            contextlib.redirect_stdout(sys.stderr),
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.simplefilter("always")
             out = scorer(*arguments)
+        _show_once(caught)
         if out is None:
             return "returned None, expected an array of scores"
         scores = np.asarray(out)
@@ -123,6 +129,19 @@ def _scores(scorer, options: Options, batch: CandidateBatch, **padding):
     if np.isnan(scores).any():  # no law can compare a NaN ("expected nan, got nan")
         return f"returned NaN for candidate {int(np.flatnonzero(np.isnan(scores))[0])}"
     return scores
+
+
+_SHOWN_WARNINGS: set = set()
+
+
+def _show_once(caught) -> None:
+    """Show each distinct warning of the scorer once per process: it runs
+    hundreds of times, and would repeat the same one hundreds of times."""
+    for w in caught:
+        key = (str(w.message), w.category, w.filename, w.lineno)
+        if key not in _SHOWN_WARNINGS:
+            _SHOWN_WARNINGS.add(key)
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _tolerance(case: SequenceCase) -> float:
