@@ -80,14 +80,21 @@ def as_float_array(values, name: str = "logits") -> np.ndarray:
 
 
 def raise_for_bad_logit(
-    array: np.ndarray, name: str = "logits", offset=(), lead_shape=None
+    array: np.ndarray, name: str = "logits", offset=(), lead_shape=None, prefix=()
 ) -> None:
     """Raise :class:`InvalidInputError` at the first NaN or ``+inf`` entry.
 
     ``offset`` is added to the position found, so a caller working on a tile
     can report the position in the whole array; with ``lead_shape`` the tile
-    is a ``(steps, V)`` view and the step is spelled in the caller's shape.
+    is a ``(steps, V)`` view and the step is spelled in the caller's shape;
+    ``prefix`` is prepended (the candidate a slice was taken from).
     Does nothing when every entry is finite or ``-inf``.
+
+    >>> try:
+    ...     raise_for_bad_logit(np.array([[0.0, np.nan]]), offset=(4, 0), prefix=(2,))
+    ... except InvalidInputError as error:
+    ...     print(str(error).split(":")[0])
+    logits[2, 4, 1] is NaN
     """
     bad = np.isnan(array) | np.isposinf(array)
     if not bad.any():
@@ -100,6 +107,7 @@ def raise_for_bad_logit(
     if lead_shape is not None:
         step = np.unravel_index(position[0], lead_shape) if lead_shape else ()
         position = (*step, position[1])
+    position = (*prefix, *position)
     raise InvalidInputError(
         f"{format_index(position, name)} is {value}: a logit must be finite, "
         "or -inf to mask a token"

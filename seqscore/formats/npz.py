@@ -59,6 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._arrays import raise_for_bad_logit
 from ..errors import DataFormatError, SeqScoreError
 from ..parallel import cpu_count, ordered_map
 from ..scoring import Candidate, Prompt, TokenScores, token_scores_from_logits
@@ -233,14 +234,10 @@ def _in_file_terms(exc, rows, targets, first, layout, index) -> str:
     """The kernel's message with positions in the file's arrays: the kernel
     saw candidate ``index``'s rows from ``first`` on, and would call
     ``logits[0, 4, 2]`` "logits[1, 2]" (which reads as candidate 1)."""
-    bad = np.isnan(rows) | np.isposinf(rows)
-    if bad.any():
-        r, v = (int(i) for i in np.argwhere(bad)[0])
-        value = "NaN" if np.isnan(rows[r, v]) else "+inf"
-        return (
-            f"logits[{index}, {first + r}, {v}] is {value}: a logit must be "
-            "finite, or -inf to mask a token"
-        )
+    try:
+        raise_for_bad_logit(rows, offset=(first, 0), prefix=(index,))
+    except SeqScoreError as precise:
+        return str(precise)
     vocab = rows.shape[1]
     outside = (targets < 0) | (targets >= vocab)
     if outside.any():
