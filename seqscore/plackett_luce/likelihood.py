@@ -61,10 +61,13 @@ def selection_probabilities(scores, temperature: float = 1.0) -> np.ndarray:
     return softmax(check_scores(scores), temperature=temperature)
 
 
-def _stages(scores, rankings, universe, weights) -> Stages:
-    s = centred(check_scores(scores))
+def _stages(scores, rankings, universe, weights, scale=centred) -> Stages:
+    """Stages of the checked scores moved by ``scale`` (:mod:`._scale`):
+    centred for likelihoods, compacted where only the stage probabilities
+    matter (gradient, Hessian)."""
+    s = check_scores(scores)
     rs = prepare(rankings, s.shape[0], universe=universe, weights=weights)
-    return Stages(with_scores(rs, s), rs)
+    return Stages(scale(with_scores(rs, s)), rs)
 
 
 def ranking_log_likelihoods(scores, rankings, *, universe=None) -> np.ndarray:
@@ -122,8 +125,7 @@ def gradient(scores, rankings, weights=None, *, universe=None) -> np.ndarray:
     >>> gradient([0.0, 0.0], [[0, 1]])   # item 0 won one 50/50 choice
     array([ 0.5, -0.5])
     """
-    s = compacted(check_scores(scores))
-    return _stages(s, rankings, universe, weights).gradient
+    return _stages(scores, rankings, universe, weights, compacted).gradient
 
 
 def listed_pairs(rs: RankingSet):
@@ -227,8 +229,7 @@ def hessian(scores, rankings, weights=None, *, universe=None) -> np.ndarray:
     array([[-0.25,  0.25],
            [ 0.25, -0.25]])
     """
-    s = compacted(check_scores(scores))
-    return hessian_from_stages(_stages(s, rankings, universe, weights))
+    return hessian_from_stages(_stages(scores, rankings, universe, weights, compacted))
 
 
 def _split_log(v: np.ndarray):
@@ -276,7 +277,7 @@ def hessian_vector_product(
     >>> hessian_vector_product([0.0, 0.0], [[0, 1]], [1.0, 0.0])
     array([-0.25,  0.25])
     """
-    st = _stages(compacted(check_scores(scores)), rankings, universe, weights)
+    st = _stages(scores, rankings, universe, weights, compacted)
     v = np.asarray(vector, dtype=np.float64)
     if v.shape != st.s.shape:
         raise ShapeError(f"vector must have shape {st.s.shape}, got {v.shape}")
