@@ -107,9 +107,10 @@ def _most_voted(ctx: Context) -> int | None:
     candidates, the vote ties and the smallest id wins, right or not.
     """
     ids = ctx.table.eos_ids
+    total = _window_sum(ctx)  # the same for every id tried
     fits: Counter = Counter()
     for j in range(ids.shape[1]):
-        prediction = _appended(ctx, ctx.table.eos_logprobs[:, j])
+        prediction = _appended(ctx, ctx.table.eos_logprobs[:, j], total)
         within = compare(prediction, ctx.run.reported, ctx.noise).within
         fits.update(int(v) for v in ids[within & (ids[:, j] >= 0), j])
     votes = fits or Counter(int(v) for row in ids for v in set(row.tolist()) if v >= 0)
@@ -152,14 +153,22 @@ def _beyond_tolerance(ctx: Context, farthest: np.ndarray) -> np.ndarray:
         return residuals.residual > 2 * residuals.tolerance
 
 
-def _appended(ctx: Context, eos_logprob: np.ndarray) -> Prediction:
-    r""":math:`(S + \lambda_{L-1}(e)) [/(n+1)]`: the EOS as one more window term."""
+def _window_sum(ctx: Context) -> Prediction:
+    """:math:`S`, the plain sum over the continuation (no EOS, no mean)."""
+    terms, errors = logprob_terms(ctx.table.next_logit, ctx.table.lse, ctx.run.vocab)
+    return additive(terms, errors, window(ctx.run), mean=False)
+
+
+def _appended(ctx: Context, eos_logprob: np.ndarray, total=None) -> Prediction:
+    r""":math:`(S + \lambda_{L-1}(e)) [/(n+1)]`: the EOS as one more window term.
+
+    ``total``: :func:`_window_sum`, when the caller tries several EOS ids.
+    """
     table, run = ctx.table, ctx.run
     last = run.lengths - 1
     lse_last = table.lse[np.arange(run.n), last]
     _, extra_error = logprob_terms(eos_logprob + lse_last, lse_last, run.vocab)
-    terms, errors = logprob_terms(table.next_logit, table.lse, run.vocab)
-    total = additive(terms, errors, window(run), mean=False)
+    total = _window_sum(ctx) if total is None else total
     with np.errstate(invalid="ignore"):
         values = total.values + eos_logprob
     magnitude = total.magnitude + extra_error + np.abs(values)
