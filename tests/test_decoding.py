@@ -284,25 +284,14 @@ def test_make_decoded_rows_equals_make_decoded_row_by_row(count, length, data):
     model = textbook_tree()
     token = st.integers(0, len(model.vocab) - 1)
     logprob = st.sampled_from([-0.0, -1e-17, -0.1, -0.7, -1e16, -np.inf, -3.25])
-    ids = np.array(
-        data.draw(
-            st.lists(
-                st.lists(token, min_size=length, max_size=length),
-                min_size=count,
-                max_size=count,
-            )
-        ),
-        dtype=np.int64,
-    ).reshape(count, length)
-    steps = np.array(
-        data.draw(
-            st.lists(
-                st.lists(logprob, min_size=length, max_size=length),
-                min_size=count,
-                max_size=count,
-            )
-        ),
-    ).reshape(count, length)
+
+    def grid(element):
+        row = st.lists(element, min_size=length, max_size=length)
+        rows = data.draw(st.lists(row, min_size=count, max_size=count))
+        return np.array(rows).reshape(count, length)
+
+    ids = grid(token).astype(np.int64)
+    steps = grid(logprob)
     scores = data.draw(st.lists(st.floats(-50, 0), min_size=count, max_size=count))
     got = make_decoded_rows(model, ids, steps, scores)
     want = [
