@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["best_per_prompt"]
+__all__ = ["advance", "best_per_prompt", "select_and_advance"]
 
 _CHUNK = 64  # tokens tested together before any is ranked
 
@@ -68,3 +68,150 @@ def _insert(total, flat, kept, value, index):
     total[slot] = value
     flat[slot] = index
     return min(kept + 1, need)
+
+
+@numba.njit(cache=True, nogil=True)
+def select_and_advance(rows, peaks, need, beams, search, settings):
+    """A whole step after the model-output check, in one thread:
+    :func:`best_per_prompt` of every live prompt, then :func:`advance`."""
+    sums, starts = beams[2], beams[5]
+    prompts = len(starts)
+    total = np.full((prompts, need), -np.inf)
+    flat = np.full((prompts, need), -1, dtype=np.int64)
+    count = np.zeros(prompts, dtype=np.int64)
+    ends = np.empty(prompts, dtype=np.int64)
+    ends[:-1] = starts[1:]
+    ends[-1] = len(sums)
+    best_per_prompt(rows, sums, peaks, starts, ends, total, flat, count, 0, prompts)
+    return advance(rows, total, flat, count, beams, search, settings)
+
+
+@numba.njit(cache=True, nogil=True)
+def advance(rows, total, flat, count, beams, search, settings):
+    """Everything a step does after the selection, for every live prompt.
+
+    ``total``/``flat``/``count``: :func:`best_per_prompt`'s lists of the
+    live prompts. ``beams``: ``(prefixes, lengths, sums, steps, pad,
+    starts)`` of the running beams (``pad`` columns of prompt padding).
+    ``search``: ``(live, fin_score, fin_handle, handle_base, step_counts)``:
+    live prompt ``p`` is prompt ``live[p]`` of the batch, whose finished list
+    is row ``live[p]`` of ``fin_score``/``fin_handle`` (best first, ``-inf``
+    empty), and the step's filed rows get handles from ``handle_base`` on.
+    ``settings``: ``(eos, last, step, divisor, stop_at_full,
+    stop_divisor)``.
+
+    A candidate ends when it is ``eos`` or ``last``; the ended ones among the
+    best ``width`` are filed with score ``total / divisor`` (a stable merge:
+    old entries first on ties, then the new in rank order). The best
+    ``width`` that did not end become the prompt's next beams, unless it
+    stops (its ``step_counts`` entry is then set to ``step``): no beam left,
+    or a full finished list and ``stop_at_full``, or a full list that the
+    best new beam's ``sum / stop_divisor`` does not beat.
+
+    Returns ``(filed_ids, filed_logprobs, prefixes, lengths, sums, steps,
+    seg, starts, live)``: the generated ids and per-step log-probs of the
+    filed rows (in handle order), and the running beams and live prompts
+    after the step.
+    """
+    prefixes, lengths, _, steps, pad, _ = beams  # sums, starts: the selection
+    live, fin_score, fin_handle, handle_base, step_counts = search
+    eos, last, step, divisor, stop_at_full, stop_divisor = settings
+    vocab = rows.shape[1]
+    prompts = len(live)
+    width = fin_score.shape[1]
+    t = steps.shape[1]
+    filed = 0
+    kept = np.zeros((prompts, width), dtype=np.int64)  # candidate slots kept
+    running = np.zeros(prompts, dtype=np.int64)
+    for p in range(prompts):
+        for c in range(count[p]):
+            ended = last or flat[p, c] % vocab == eos
+            if ended and c < width:
+                filed += 1
+            elif not ended and running[p] < width:
+                kept[p, running[p]] = c
+                running[p] += 1
+    filed_ids = np.empty((filed, t + 1), dtype=np.int64)
+    filed_logprobs = np.empty((filed, t + 1))
+    done = np.zeros(prompts, dtype=np.bool_)
+    handle = 0
+    for p in range(prompts):
+        b = live[p]
+        for c in range(min(count[p], width)):
+            parent, token = divmod(flat[p, c], vocab)
+            if not (last or token == eos):
+                continue
+            filed_ids[handle, :t] = prefixes[parent, pad:]
+            filed_ids[handle, t] = token
+            filed_logprobs[handle, :t] = steps[parent]
+            filed_logprobs[handle, t] = rows[parent, token]
+            score = total[p, c] / divisor
+            _merge(fin_score[b], fin_handle[b], score, handle_base + handle)
+            handle += 1
+        worst = fin_score[b, width - 1]
+        if running[p] == 0:
+            done[p] = True
+        elif worst > -np.inf:
+            best = total[p, kept[p, 0]] / stop_divisor
+            done[p] = stop_at_full or not best > worst
+        if done[p]:
+            step_counts[b] = step
+    going = 0
+    for p in range(prompts):
+        if not done[p]:
+            going += running[p]
+    left = prompts - np.count_nonzero(done)
+    out_prefixes = np.empty((going, prefixes.shape[1] + 1), dtype=prefixes.dtype)
+    out_lengths = np.empty(going, dtype=np.int64)
+    out_sums = np.empty(going)
+    out_steps = np.empty((going, t + 1))
+    out_seg = np.empty(going, dtype=np.int64)
+    out_starts = np.empty(left, dtype=np.int64)
+    out_live = np.empty(left, dtype=np.int64)
+    row = 0
+    position = 0
+    for p in range(prompts):
+        if done[p]:
+            continue
+        out_starts[position] = row
+        out_live[position] = live[p]
+        for k in range(running[p]):
+            c = kept[p, k]
+            parent, token = divmod(flat[p, c], vocab)
+            out_prefixes[row, :-1] = prefixes[parent]
+            out_prefixes[row, -1] = token
+            out_lengths[row] = lengths[parent] + 1
+            out_sums[row] = total[p, c]
+            out_steps[row, :t] = steps[parent]
+            out_steps[row, t] = rows[parent, token]
+            out_seg[row] = position
+            row += 1
+        position += 1
+    return (
+        filed_ids,
+        filed_logprobs,
+        out_prefixes,
+        out_lengths,
+        out_sums,
+        out_steps,
+        out_seg,
+        out_starts,
+        out_live,
+    )
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _merge(score, handle, value, index):
+    """Insert ``(value, index)`` into the list ``score``/``handle`` (best
+    first) after every entry of score ``>= value``; the last entry falls
+    off (a stable merge of the old list, then the new entry)."""
+    slot = len(score)
+    while slot > 0 and not score[slot - 1] >= value:
+        slot -= 1
+    if slot == len(score):
+        return
+    for k in range(len(score) - 1, slot, -1):
+        score[k] = score[k - 1]
+        handle[k] = handle[k - 1]
+    score[slot] = value
+    handle[slot] = index

@@ -39,13 +39,13 @@ float64 rows; everything after the selection is shared.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..kernels import map_row_spans
-from .protocol import Decoded, PrefixBatch, make_decoded_rows, next_logprobs_and_peaks
-from .selection import best_candidates, compiled_available
+from .protocol import Decoded, PrefixBatch, make_decoded_rows, model_rows, row_peaks
+from .selection import advance_compiled, compiled_available
 
 __all__ = ["search_batch"]
 
@@ -138,6 +138,41 @@ class _Finished:
         return [list(row[:n]) for row, n in zip(made, counts, strict=True)]
 
 
+@dataclass
+class _Search:
+    """The state of a batched search between steps: the running beams,
+    which prompts are live (their indices in the batch), the finished
+    lists, each prompt's step count, and the numpy selection's guess margins."""
+
+    beams: _Beams
+    live: np.ndarray
+    finished: _Finished
+    steps: np.ndarray
+    margin: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The search's settings: ``width`` beams, at most ``max_tokens``
+    steps, scores ``total / length ** penalty``, :mod:`.beam`'s stopping
+    rule ``early_stopping``."""
+
+    width: int
+    max_tokens: int
+    penalty: float
+    early_stopping: bool | str
+
+    def score_divisor(self, step: int) -> float:
+        """What a hypothesis of ``step`` tokens divides its total by."""
+        return step**self.penalty
+
+    def stop_divisor(self, step: int) -> float:
+        """What the best running beam's total is divided by before it is
+        compared with the worst finished score after ``step`` steps."""
+        never = self.early_stopping == "never" and self.penalty > 0
+        return (self.max_tokens if never else step) ** self.penalty
+
+
 def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
     """Beam search of every prompt (checked id tuples, at least one).
 
@@ -145,36 +180,86 @@ def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
     as :class:`Decoded`, best first, and the number of steps a search of it
     alone would take.
     """
-    need = 2 * width
     lengths = np.array([len(p) for p in prompts], dtype=np.int64)
-    beams = _start(prompts, lengths, model.eos_id)
-    live = np.arange(len(prompts))
-    finished = _Finished(len(prompts), width)
-    steps = np.zeros(len(prompts), dtype=np.int64)
-    margin = np.full(len(prompts), np.nan)
+    search = _Search(
+        beams=_start(prompts, lengths, model.eos_id),
+        live=np.arange(len(prompts)),
+        finished=_Finished(len(prompts), width),
+        steps=np.zeros(len(prompts), dtype=np.int64),
+        margin=np.full(len(prompts), np.nan),
+    )
+    rules = _Rules(width, max_tokens, penalty, early_stopping)
     step = 0
-    while len(live):
+    while len(search.live):
         step += 1
-        rows, peaks = next_logprobs_and_peaks(model, beams.model_input())
-        rows = np.ascontiguousarray(rows)
-        last = step == max_tokens
-        guess = margin[live] if step > 2 else None
-        compiled = rows.dtype.type in (np.float32, np.float64) and compiled_available()
-        cand = _select(rows, peaks, beams, guess, need, model.eos_id, last, compiled)
-        if step > 1 and not compiled:
-            spread = cand.total[:, 0] - cand.total[:, -1]
-            margin[live] = GUESS_SCALE * spread + GUESS_SLACK
-        if cand.ended[:, :width].any():
-            _file(finished, live, cand, beams, rows, step, penalty)
-        beams, running = _extend(beams, rows, cand, width, last)
-        worst = finished.score[live, -1]
-        done = _stopped(
-            worst, beams, running, step, max_tokens, penalty, early_stopping
-        )
-        steps[live[done]] = step
-        if done.any():
-            beams, live = _drop(beams, live, done, running, lengths)
-    return list(zip(finished.decoded(model), steps.tolist(), strict=True))
+        prefixes = search.beams.model_input()
+        rows = np.ascontiguousarray(model_rows(model, prefixes))
+        live = len(search.live)
+        if rows.dtype.type in (np.float32, np.float64) and compiled_available():
+            _compiled_step(search, rows, prefixes, step, rules, model.eos_id)
+        else:
+            _numpy_step(search, rows, prefixes, step, rules, model.eos_id)
+        if len(search.live) < live:
+            search.beams = _trimmed(search.beams, lengths[search.live])
+    decoded = search.finished.decoded(model)
+    return list(zip(decoded, search.steps.tolist(), strict=True))
+
+
+def _numpy_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
+    """One step with numpy (any float rows): file the ended candidates, set
+    the step count of each prompt that stops, and leave in ``search`` the
+    live prompts and their running beams after the step."""
+    peaks = row_peaks(rows, prefixes)
+    beams, live, width = search.beams, search.live, rules.width
+    last = step == rules.max_tokens
+    guess = search.margin[live] if step > 2 else None
+    cand = _select(rows, peaks, beams, guess, 2 * width, eos, last)
+    if step > 1:
+        spread = cand.total[:, 0] - cand.total[:, -1]
+        search.margin[live] = GUESS_SCALE * spread + GUESS_SLACK
+    if cand.ended[:, :width].any():
+        _file(search.finished, live, cand, beams, rows, rules.score_divisor(step))
+    beams, running = _extend(beams, rows, cand, width, last)
+    worst = search.finished.score[live, -1]
+    done = _stopped(
+        worst, beams, running, rules.early_stopping, rules.stop_divisor(step)
+    )
+    search.steps[live[done]] = step
+    if done.any():
+        search.beams, search.live = _without(beams, done, running), live[~done]
+    else:
+        search.beams = beams
+
+
+def _compiled_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
+    """:func:`_numpy_step` in compiled code (float32 or float64 rows)."""
+    beams, finished = search.beams, search.finished
+    filed_ids, filed_logprobs, *going, live = advance_compiled(
+        rows,
+        row_peaks(rows, prefixes),
+        2 * rules.width,
+        (
+            beams.prefixes,
+            beams.lengths,
+            beams.sums,
+            beams.steps,
+            beams.pad,
+            beams.starts,
+        ),
+        (search.live, finished.score, finished.handle, finished.count, search.steps),
+        (
+            eos,
+            step == rules.max_tokens,
+            step,
+            rules.score_divisor(step),
+            rules.early_stopping is True,
+            rules.stop_divisor(step),
+        ),
+    )
+    if len(filed_ids):
+        finished.store(filed_ids, filed_logprobs)
+    search.beams = _Beams(*going, pad=beams.pad, uniform=beams.uniform)
+    search.live = live
 
 
 def _start(prompts, lengths: np.ndarray, fill: int) -> _Beams:
@@ -199,22 +284,12 @@ def _start(prompts, lengths: np.ndarray, fill: int) -> _Beams:
 # ------------------------------------------------------ candidate selection
 
 
-def _select(
-    rows, peaks, beams: _Beams, margin, need, eos, last, compiled
-) -> _Candidates:
+def _select(rows, peaks, beams: _Beams, margin, need, eos, last) -> _Candidates:
     """Each live prompt's best ``need`` candidates (see the module notes).
 
     ``margin`` (per live prompt) sets the guessed threshold ``best -
     margin``; None: no guess, every prompt gets the safe threshold.
-    ``compiled``: the compiled pass of :mod:`.selection` finds the same
-    candidates instead (numba installed, float32 or float64 rows).
     """
-    if compiled:
-        total, flat, _ = best_candidates(rows, beams.sums, peaks, beams.starts, need)
-        parent, token = np.divmod(np.maximum(flat, 0), rows.shape[1])
-        valid = flat >= 0
-        ended = valid if last else valid & (token == eos)
-        return _Candidates(total, parent, token, valid, ended)
     prompts = len(beams.starts)
     best = np.maximum.reduceat(beams.sums + peaks, beams.starts)
     if margin is None:
@@ -354,10 +429,10 @@ def _rank(parent, token, total, owner, counts, need, eos, last) -> _Candidates:
 # ------------------------------------------------------------ bookkeeping
 
 
-def _file(finished: _Finished, live, cand: _Candidates, beams, rows, step, penalty):
+def _file(finished: _Finished, live, cand: _Candidates, beams, rows, divisor):
     """Merge the step's ended candidates among each prompt's best ``width``
     into its finished list: the best ``width`` of old and new by score
-    ``total / step ** penalty``, old first on ties, the new in rank order."""
+    ``total / divisor``, old first on ties, the new in rank order."""
     width = finished.score.shape[1]
     filed = cand.ended[:, :width]
     which = np.flatnonzero(filed.any(axis=1))
@@ -369,7 +444,7 @@ def _file(finished: _Finished, live, cand: _Candidates, beams, rows, step, penal
         _append_column(beams.prefixes[parent, beams.pad :], token),
         _append_column(beams.steps[parent], rows[parent, token]),
     )
-    score = np.where(filed, cand.total[which, :width] / step**penalty, -np.inf)
+    score = np.where(filed, cand.total[which, :width] / divisor, -np.inf)
     prompts = live[which]
     score = np.concatenate((finished.score[prompts], score), axis=1)
     handle = np.concatenate((finished.handle[prompts], handles), axis=1)
@@ -401,11 +476,13 @@ def _extend(beams: _Beams, rows, cand: _Candidates, width, last):
     return beams, running
 
 
-def _stopped(worst, beams: _Beams, running, step, max_tokens, penalty, early_stopping):
+def _stopped(worst, beams: _Beams, running, early_stopping, divisor):
     """Which live prompts stop after this step (:mod:`.beam`'s rules).
 
     ``worst`` is each prompt's worst finished score (``-inf`` until its list
-    is full); a prompt with no running beam always stops.
+    is full); a prompt with no running beam always stops; a full list stops
+    the prompt if ``early_stopping is True``, else if its best running
+    beam's ``sum / divisor`` does not beat ``worst``.
     """
     out = running == 0
     full = worst > -np.inf
@@ -413,37 +490,37 @@ def _stopped(worst, beams: _Beams, running, step, max_tokens, penalty, early_sto
         return out | full
     if not full.any():
         return out
-    never = early_stopping == "never" and penalty > 0
-    length = max_tokens if never else step
     best = np.full(len(running), -np.inf)
     best[~out] = beams.sums[beams.starts[~out]]
-    return out | (full & ~(best / length**penalty > worst))
+    return out | (full & ~(best / divisor > worst))
 
 
-def _drop(beams: _Beams, live, done, running, lengths):
-    """Remove the beams of the prompts that stopped; trim the padding when
-    the prompts left all have the same length."""
+def _without(beams: _Beams, done, running) -> _Beams:
+    """The beams of the prompts that did not stop."""
     alive = ~done
     rows = alive[beams.seg]
-    live = live[alive]
     running = running[alive]
-    left = lengths[live]
-    pad, uniform = beams.pad, beams.uniform
-    prefixes = beams.prefixes[rows]
-    if not uniform and len(left) and left.min() == left.max():
-        prefixes = prefixes[:, pad - int(left[0]) :]
-        pad, uniform = int(left[0]), True
-    beams = _Beams(
-        prefixes=prefixes,
+    return _Beams(
+        prefixes=beams.prefixes[rows],
         lengths=beams.lengths[rows],
         sums=beams.sums[rows],
         steps=beams.steps[rows],
         seg=(np.cumsum(alive) - 1)[beams.seg[rows]],
         starts=np.cumsum(running) - running,
-        pad=pad,
-        uniform=uniform,
+        pad=beams.pad,
+        uniform=beams.uniform,
     )
-    return beams, live
+
+
+def _trimmed(beams: _Beams, left) -> _Beams:
+    """``beams`` without the padding columns once the prompts left (of
+    lengths ``left``) all have the same length."""
+    if beams.uniform or not len(left) or left.min() != left.max():
+        return beams
+    pad = int(left[0])
+    return replace(
+        beams, prefixes=beams.prefixes[:, beams.pad - pad :], pad=pad, uniform=True
+    )
 
 
 def _append_column(block: np.ndarray, column) -> np.ndarray:

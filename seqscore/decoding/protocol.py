@@ -52,8 +52,10 @@ __all__ = [
     "check_prompt",
     "make_decoded",
     "make_decoded_rows",
+    "model_rows",
     "next_logprobs",
     "next_logprobs_and_peaks",
+    "row_peaks",
 ]
 
 
@@ -331,6 +333,13 @@ def next_logprobs(model: LanguageModel, prefixes) -> np.ndarray:
 def next_logprobs_and_peaks(model: LanguageModel, prefixes):
     """``(rows, peaks)``: the checked rows of :func:`next_logprobs` and their
     maxima (the check computes them; beam search reuses them)."""
+    out = model_rows(model, prefixes)
+    return out, row_peaks(out, prefixes)
+
+
+def model_rows(model: LanguageModel, prefixes) -> np.ndarray:
+    """``model.next_logprobs(prefixes)`` as a float array of the right shape
+    (its values not yet checked: :func:`row_peaks` does)."""
     out = _as_rows(model.next_logprobs(prefixes))
     expected = (len(prefixes), len(model.vocab))
     if out.shape != expected:
@@ -338,7 +347,13 @@ def next_logprobs_and_peaks(model: LanguageModel, prefixes):
             f"the model returned next-token log-probs of shape {out.shape} for "
             f"{expected[0]} prefixes; expected {expected}"
         )
-    peak = _row_maxima(out)
+    return out
+
+
+def row_peaks(rows: np.ndarray, prefixes) -> np.ndarray:
+    """The maxima of the model's ``rows`` for ``prefixes``, checked: an error
+    names the first prefix whose row holds NaN, ``+inf`` or no finite entry."""
+    peak = _row_maxima(rows)
     # NaN fails both comparisons, so one pair of scalar tests covers every case
     if len(peak) and not (peak.min() > -np.inf and peak.max() <= 1e-6):
         bad = ~np.isfinite(peak) | (peak > 1e-6)
@@ -348,7 +363,7 @@ def next_logprobs_and_peaks(model: LanguageModel, prefixes):
             f"{[int(i) for i in prefixes[row]]} "
             f"have maximum {peak[row]}: each row must hold finite log-probs <= 0"
         )
-    return out, peak
+    return peak
 
 
 def _as_rows(answer) -> np.ndarray:

@@ -30,7 +30,12 @@ import numpy as np
 
 from ..kernels import map_row_spans
 
-__all__ = ["best_candidates", "compiled_available", "numpy_selection"]
+__all__ = [
+    "advance_compiled",
+    "best_candidates",
+    "compiled_available",
+    "numpy_selection",
+]
 
 _disabled = [False]  # set by numpy_selection()
 # The kernel takes about half a nanosecond a candidate, a few numpy passes'
@@ -70,7 +75,7 @@ def best_candidates(rows, sums, peaks, starts, need):
     flat indices ``r * V + v`` (``-1`` unused) and ``(L,)`` counts. Only
     call it when :func:`compiled_available`.
     """
-    kernel = _kernel()
+    kernel = _kernel().best_per_prompt
     prompts = len(starts)
     total = np.full((prompts, need), -np.inf)
     flat = np.full((prompts, need), -1, dtype=np.int64)
@@ -86,6 +91,20 @@ def best_candidates(rows, sums, peaks, starts, need):
     return total, flat, count
 
 
+def advance_compiled(rows, peaks, need, beams, search, settings):
+    """A whole batched beam-search step after the model-output check:
+    :func:`best_candidates`, then the filing, extending and stopping of
+    ``_compiled.advance`` (whose docstring gives the arguments and the
+    result). One compiled call for a small step; a large one selects on
+    both cores first. Only call it when :func:`compiled_available`."""
+    kernels = _kernel()
+    if rows.size < _PARALLEL_MIN_CANDIDATES:
+        return kernels.select_and_advance(rows, peaks, need, beams, search, settings)
+    sums, starts = beams[2], beams[5]
+    total, flat, count = best_candidates(rows, sums, peaks, starts, need)
+    return kernels.advance(rows, total, flat, count, beams, search, settings)
+
+
 @functools.cache
 def _kernel():
     if os.environ.get("SEQSCORE_NUMBA", "1") == "0":
@@ -95,7 +114,7 @@ def _kernel():
 
         if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: plain Python, slow
             return None
-        from ._compiled import best_per_prompt
+        from . import _compiled
     except ImportError:  # numba is not installed, or not for this numpy
         return None
     except RuntimeError as error:  # e.g. no writable place for numba's cache
@@ -106,4 +125,4 @@ def _kernel():
             stacklevel=3,
         )
         return None
-    return best_per_prompt
+    return _compiled
