@@ -17,6 +17,7 @@ import sys
 
 import numba  # noqa: F401  -- the extra under test; fail loudly without it
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,7 +62,8 @@ def steps(draw):
         rows = np.round(rows / quantum) * quantum
     rows[rng.random(rows.shape) < draw(st.sampled_from([0.0, 0.5, 0.9]))] = -np.inf
     rows[np.arange(len(rows)), rng.integers(0, vocab, len(rows))] = 0.0
-    rows = np.ascontiguousarray(rows - 1.0, dtype=dtype)
+    rows -= rows.max(axis=1, keepdims=True) + 1.0  # log-probs: each maximum -1
+    rows = np.ascontiguousarray(rows, dtype=dtype)
     sums = -np.round(rng.exponential(2.0, len(rows)), 1 if quantum else 8)
     starts = np.cumsum([0, *beams[:-1]])
     return rows, sums, starts, draw(st.integers(1, 12))
@@ -71,24 +73,45 @@ def steps(draw):
 @given(steps())
 def test_best_candidates_equal_a_full_sort(case):
     rows, sums, starts, need = case
-    got = best_candidates(rows, sums, rows.max(axis=1), starts, need)
+    *got, bad = best_candidates(rows, sums, rows.max(axis=1), starts, need)
     want = reference(rows, sums, starts, need)
     for name, g, w in zip(("total", "flat", "count"), got, want, strict=True):
         assert np.array_equal(g, w), f"{name}: {g} != {w}"
+    assert bad == -1
 
 
 def test_a_large_step_split_between_threads_equals_a_full_sort():
     # 600 prompts x 8 beams x 400 tokens: above the size at which both cores
     # take half the prompts each
     rng = np.random.default_rng(7)
-    rows = rng.normal(scale=2.0, size=(4800, 400)).astype(np.float32) - 6
+    rows = np.minimum(rng.normal(scale=2.0, size=(4800, 400)) - 6, -0.5)
+    rows = rows.astype(np.float32)
     rows[rng.random(rows.shape) < 0.2] = -np.inf
     rows[:, 0] = -1.0
     sums = -np.sort(rng.exponential(3.0, 4800))
     starts = np.arange(0, 4800, 8)
-    got = best_candidates(rows, sums, rows.max(axis=1), starts, 16)
+    *got, bad = best_candidates(rows, sums, rows.max(axis=1), starts, 16)
     want = reference(rows, sums, starts, 16)
     assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+    assert bad == -1
+
+
+@pytest.mark.parametrize("fault", [np.nan, np.inf, 0.5, -np.inf])
+@pytest.mark.parametrize("rows_count", [12, 4800])  # one thread, then two
+def test_the_first_row_whose_maximum_is_not_a_log_prob_is_reported(fault, rows_count):
+    # rows 7 and rows_count - 3 are broken (-inf: the whole row); expected: the
+    # first of them, as the numpy check (the row maxima) reports it
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(rows_count, 400)) - 6
+    for row in (7, rows_count - 3):
+        if fault == -np.inf:
+            rows[row] = -np.inf
+        else:
+            rows[row, 5] = fault
+    starts = np.arange(0, rows_count, 4)
+    peaks = rows.max(axis=1)
+    *_, bad = best_candidates(rows, np.zeros(rows_count), peaks, starts, 8)
+    assert bad == 7
 
 
 def test_the_compiled_selection_is_used_when_numba_is_installed():

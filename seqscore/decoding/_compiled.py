@@ -16,7 +16,10 @@ _CHUNK = 64  # tokens tested together before any is ranked
 
 @numba.njit(cache=True, nogil=True)
 def best_per_prompt(rows, sums, peaks, starts, ends, total, flat, count, lo, hi):
-    """Fill ``total``/``flat``/``count`` for prompts ``lo`` to ``hi - 1``.
+    """Fill ``total``/``flat``/``count`` for prompts ``lo`` to ``hi - 1``;
+    return the first of their rows whose maximum ``peaks[r]`` is not a
+    finite log-prob (NaN, ``+inf``, above ``1e-6``, or ``-inf``: no
+    possible token), or -1 if none is (the model-output check).
 
     Prompt ``p`` owns rows ``starts[p]`` to ``ends[p] - 1``; row ``r``'s
     candidate ``v`` has total ``sums[r] + rows[r, v]`` (float64) and flat
@@ -33,6 +36,8 @@ def best_per_prompt(rows, sums, peaks, starts, ends, total, flat, count, lo, hi)
         kept = 0
         worst = -np.inf
         for r in range(starts[p], ends[p]):
+            if not (peaks[r] > -np.inf and peaks[r] <= 1e-6):
+                return r
             base = sums[r]
             if not base + peaks[r] > worst:
                 continue
@@ -53,6 +58,7 @@ def best_per_prompt(rows, sums, peaks, starts, ends, total, flat, count, lo, hi)
                         if kept == need:
                             worst = total[p, need - 1]
         count[p] = kept
+    return -1
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -72,8 +78,10 @@ def _insert(total, flat, kept, value, index):
 
 @numba.njit(cache=True, nogil=True)
 def select_and_advance(rows, peaks, need, beams, search, settings):
-    """A whole step after the model-output check, in one thread:
-    :func:`best_per_prompt` of every live prompt, then :func:`advance`."""
+    """A whole step in one thread: :func:`best_per_prompt` of every live
+    prompt, then :func:`advance`. Returns ``(bad, advanced)``: the first row
+    that fails the model-output check and None, or -1 and the result of
+    :func:`advance`."""
     sums, starts = beams[2], beams[5]
     prompts = len(starts)
     total = np.full((prompts, need), -np.inf)
@@ -82,8 +90,12 @@ def select_and_advance(rows, peaks, need, beams, search, settings):
     ends = np.empty(prompts, dtype=np.int64)
     ends[:-1] = starts[1:]
     ends[-1] = len(sums)
-    best_per_prompt(rows, sums, peaks, starts, ends, total, flat, count, 0, prompts)
-    return advance(rows, total, flat, count, beams, search, settings)
+    bad = best_per_prompt(
+        rows, sums, peaks, starts, ends, total, flat, count, 0, prompts
+    )
+    if bad >= 0:
+        return bad, None
+    return -1, advance(rows, total, flat, count, beams, search, settings)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -39,12 +39,20 @@ float64 rows; everything after the selection is shared.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..kernels import map_row_spans
-from .protocol import Decoded, PrefixBatch, make_decoded_rows, model_rows, row_peaks
+from .protocol import (
+    Decoded,
+    PrefixBatch,
+    make_decoded_rows,
+    model_rows,
+    row_maxima,
+    row_peaks,
+)
 from .selection import advance_compiled, compiled_available
 
 __all__ = ["search_batch"]
@@ -101,41 +109,58 @@ class _Finished:
     """Per prompt, the best ``width`` finished hypotheses so far, best first.
 
     ``score`` ``(B, width)`` (``-inf`` marks an empty slot, after the full
-    ones; ties: the earlier filed first); ``handle`` indexes the ``(ids,
-    logprobs)`` rows kept in ``blocks`` (one block per step that filed any).
+    ones; ties: the earlier filed first); ``handle`` indexes the rows of
+    ``ids`` / ``logprobs`` (generated ids and per-step log-probs, row ``h``
+    in its first ``lengths[h]`` columns) where the filed hypotheses are kept.
+    The store grows by doubling, so filing stays a pair of slice copies.
     """
 
     def __init__(self, prompts: int, width: int):
         self.score = np.full((prompts, width), -np.inf)
         self.handle = np.full((prompts, width), -1, dtype=np.int64)
-        self.blocks: list[tuple[np.ndarray, np.ndarray]] = []
-        self.bases: list[int] = []
+        self.ids = np.zeros((0, 0), dtype=np.int64)
+        self.logprobs = np.zeros((0, 0))
+        self.lengths = np.zeros(0, dtype=np.int64)
         self.count = 0
 
     def store(self, ids: np.ndarray, logprobs: np.ndarray) -> np.ndarray:
         """Keep rows of ids and per-step log-probs; return their handles."""
-        self.blocks.append((ids, logprobs))
-        self.bases.append(self.count)
-        self.count += len(ids)
-        return np.arange(self.count - len(ids), self.count)
+        rows, length = ids.shape
+        end = self.count + rows
+        if end > len(self.lengths) or length > self.ids.shape[1]:
+            self._grow(
+                max(end, 2 * len(self.lengths)), max(length, 2 * self.ids.shape[1])
+            )
+        self.ids[self.count : end, :length] = ids
+        self.logprobs[self.count : end, :length] = logprobs
+        self.lengths[self.count : end] = length
+        self.count = end
+        return np.arange(end - rows, end)
+
+    def _grow(self, rows: int, columns: int) -> None:
+        kept, wide = self.count, self.ids.shape[1]
+        for name in ("ids", "logprobs"):
+            old = getattr(self, name)
+            new = np.zeros((rows, columns), dtype=old.dtype)
+            new[:kept, :wide] = old[:kept]
+            setattr(self, name, new)
+        self.lengths = np.concatenate(
+            (self.lengths[:kept], np.zeros(rows - kept, np.int64))
+        )
 
     def decoded(self, model) -> list[list[Decoded]]:
-        """Every prompt's hypotheses as :class:`Decoded`, best first (built
-        block by block: one block's rows all have the same length)."""
-        handles = self.handle.ravel()
-        slots = np.flatnonzero(handles >= 0)
-        block = np.searchsorted(self.bases, handles[slots], side="right") - 1
-        made = np.empty(len(handles), dtype=object)
-        for b in np.unique(block).tolist():
-            mine = slots[block == b]
-            rows = handles[mine] - self.bases[b]
-            ids, logprobs = self.blocks[b]
-            made[mine] = make_decoded_rows(
-                model, ids[rows], logprobs[rows], self.score.ravel()[mine]
-            )
-        made = made.reshape(self.handle.shape)
-        counts = np.count_nonzero(self.handle >= 0, axis=1).tolist()
-        return [list(row[:n]) for row, n in zip(made, counts, strict=True)]
+        """Every prompt's hypotheses as :class:`Decoded`, best first."""
+        filled = self.handle >= 0
+        kept = self.handle[filled]
+        made = make_decoded_rows(
+            model,
+            self.ids[kept],
+            self.logprobs[kept],
+            self.score[filled],
+            self.lengths[kept],
+        )
+        starts = np.cumsum([0, *np.count_nonzero(filled, axis=1).tolist()]).tolist()
+        return [made[lo:hi] for lo, hi in itertools.pairwise(starts)]
 
 
 @dataclass
@@ -234,9 +259,9 @@ def _numpy_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
 def _compiled_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
     """:func:`_numpy_step` in compiled code (float32 or float64 rows)."""
     beams, finished = search.beams, search.finished
-    filed_ids, filed_logprobs, *going, live = advance_compiled(
+    bad, advanced = advance_compiled(
         rows,
-        row_peaks(rows, prefixes),
+        row_maxima(rows),
         2 * rules.width,
         (
             beams.prefixes,
@@ -256,6 +281,9 @@ def _compiled_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
             rules.stop_divisor(step),
         ),
     )
+    if bad >= 0:  # the numpy check raises the same error, naming row bad's prefix
+        row_peaks(rows, prefixes)
+    filed_ids, filed_logprobs, *going, live = advanced
     if len(filed_ids):
         finished.store(filed_ids, filed_logprobs)
     search.beams = _Beams(*going, pad=beams.pad, uniform=beams.uniform)

@@ -55,6 +55,7 @@ __all__ = [
     "model_rows",
     "next_logprobs",
     "next_logprobs_and_peaks",
+    "row_maxima",
     "row_peaks",
 ]
 
@@ -211,14 +212,16 @@ def make_decoded(
 
 
 def make_decoded_rows(
-    model: LanguageModel, ids: np.ndarray, logprobs: np.ndarray, scores
+    model: LanguageModel, ids: np.ndarray, logprobs: np.ndarray, scores, lengths=None
 ) -> list[Decoded]:
     """:func:`make_decoded` of each row of ``ids`` / ``logprobs`` (``(k, t)``
-    arrays: ``k`` sequences of the same length ``t``), with ``scores[i]`` as
-    row ``i``'s score, bit for bit the same values, in a few array passes.
+    arrays; row ``i`` holds a sequence in its first ``lengths[i]`` entries,
+    all ``t`` by default), with ``scores[i]`` as its score, bit for bit the
+    same values, in a few array passes.
 
     ``np.add.accumulate`` adds along a row strictly left to right, from 0.0,
-    as :func:`make_decoded` does, so the totals are identical.
+    as :func:`make_decoded` does; the entries past a row's length count as
+    ``-0.0``, which leaves every float unchanged, so the totals are identical.
 
     >>> class Tiny:
     ...     vocab, eos_id = ("a", "b", "<eos>"), 2
@@ -228,26 +231,35 @@ def make_decoded_rows(
     True
     >>> rows[1].tokens, rows[1].total, rows[1].finished
     (('b', 'b'), -3.0, False)
+    >>> short = make_decoded_rows(Tiny(), np.array([[1, 2]]), np.array([[-1.0, 7.0]]),
+    ...                           [-1.0], lengths=[1])
+    >>> short[0] == make_decoded(Tiny(), [1], [-1.0], score=-1.0)
+    True
     """
     ids = np.asarray(ids, dtype=np.int64)
     logprobs = np.asarray(logprobs, dtype=np.float64)
     k, t = ids.shape
+    lengths = np.full(k, t) if lengths is None else np.asarray(lengths, dtype=np.int64)
+    inside = np.arange(t) < lengths[:, None]
     running = np.zeros((k, t + 1))
-    running[:, 1:] = logprobs
+    running[:, 1:] = np.where(inside, logprobs, -0.0)
     totals = np.add.accumulate(running, axis=1)[:, -1]
+    ends = ids[np.arange(k), np.maximum(lengths - 1, 0)] if t else np.zeros(k)
+    finished = (lengths > 0) & (ends == model.eos_id)
     token = model.vocab.__getitem__
-    finished = ids[:, -1] == model.eos_id if t else np.zeros(k, dtype=bool)
-    return [
-        Decoded(tuple(i), tuple(map(token, i)), tuple(x), total, score, end)
-        for i, x, total, score, end in zip(
-            ids.tolist(),
-            logprobs.tolist(),
-            totals.tolist(),
-            np.asarray(scores, dtype=np.float64).tolist(),
-            finished.tolist(),
-            strict=True,
-        )
-    ]
+    made = []
+    for i, x, n, total, score, end in zip(
+        ids.tolist(),
+        logprobs.tolist(),
+        lengths.tolist(),
+        totals.tolist(),
+        np.asarray(scores, dtype=np.float64).tolist(),
+        finished.tolist(),
+        strict=True,
+    ):
+        i = tuple(i[:n])
+        made.append(Decoded(i, tuple(map(token, i)), tuple(x[:n]), total, score, end))
+    return made
 
 
 def check_prompt(
@@ -353,7 +365,7 @@ def model_rows(model: LanguageModel, prefixes) -> np.ndarray:
 def row_peaks(rows: np.ndarray, prefixes) -> np.ndarray:
     """The maxima of the model's ``rows`` for ``prefixes``, checked: an error
     names the first prefix whose row holds NaN, ``+inf`` or no finite entry."""
-    peak = _row_maxima(rows)
+    peak = row_maxima(rows)
     # NaN fails both comparisons, so one pair of scalar tests covers every case
     if len(peak) and not (peak.min() > -np.inf and peak.max() <= 1e-6):
         bad = ~np.isfinite(peak) | (peak > 1e-6)
@@ -396,7 +408,7 @@ def _as_rows(answer) -> np.ndarray:
     return out
 
 
-def _row_maxima(rows: np.ndarray) -> np.ndarray:
+def row_maxima(rows: np.ndarray) -> np.ndarray:
     """``rows.max(axis=1)``, both cores sharing a large block (NaN propagates)."""
     if not rows.size:
         return np.zeros(len(rows), dtype=rows.dtype)

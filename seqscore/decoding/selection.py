@@ -66,14 +66,15 @@ def numpy_selection():
 
 
 def best_candidates(rows, sums, peaks, starts, need):
-    """``(total, flat, count)``: each prompt's best ``need`` candidates.
+    """``(total, flat, count, bad)``: each prompt's best ``need`` candidates.
 
-    ``rows`` ``(R, V)`` C-contiguous log-probs (float32 or float64, checked:
-    no NaN, each row's maximum ``peaks[r]`` finite); ``sums`` ``(R,)``
-    float64; prompt ``p`` owns rows ``starts[p]`` up to the next start.
-    Returns ``(L, need)`` totals (best first, ``-inf`` in unused slots),
-    flat indices ``r * V + v`` (``-1`` unused) and ``(L,)`` counts. Only
-    call it when :func:`compiled_available`.
+    ``rows`` ``(R, V)`` C-contiguous log-probs (float32 or float64) with row
+    maxima ``peaks``; ``sums`` ``(R,)`` float64; prompt ``p`` owns rows
+    ``starts[p]`` up to the next start. Returns ``(L, need)`` totals (best
+    first, ``-inf`` in unused slots), flat indices ``r * V + v`` (``-1``
+    unused), ``(L,)`` counts, and ``bad``: -1, or the first row whose maximum
+    is not a finite log-prob (NaN, ``+inf``, above ``1e-6`` or ``-inf``; the
+    lists are then incomplete). Only call it when :func:`compiled_available`.
     """
     kernel = _kernel().best_per_prompt
     prompts = len(starts)
@@ -83,26 +84,34 @@ def best_candidates(rows, sums, peaks, starts, need):
     starts = np.asarray(starts, dtype=np.int64)
     ends = np.append(starts[1:], len(sums))
 
-    def fill(lo: int, hi: int) -> None:
-        kernel(rows, sums, peaks, starts, ends, total, flat, count, lo, hi)
+    def fill(lo: int, hi: int) -> int:
+        return kernel(rows, sums, peaks, starts, ends, total, flat, count, lo, hi)
 
     per_prompt = rows.size // max(prompts, 1)
-    map_row_spans(fill, prompts, per_prompt, min_elements=_PARALLEL_MIN_CANDIDATES)
-    return total, flat, count
+    found = map_row_spans(
+        fill, prompts, per_prompt, min_elements=_PARALLEL_MIN_CANDIDATES
+    )
+    bad = [row for row in found if row >= 0]
+    return total, flat, count, min(bad, default=-1)
 
 
 def advance_compiled(rows, peaks, need, beams, search, settings):
-    """A whole batched beam-search step after the model-output check:
-    :func:`best_candidates`, then the filing, extending and stopping of
-    ``_compiled.advance`` (whose docstring gives the arguments and the
-    result). One compiled call for a small step; a large one selects on
-    both cores first. Only call it when :func:`compiled_available`."""
+    """A whole batched beam-search step after the model call:
+    :func:`best_candidates` with the check of the row maxima ``peaks``, then
+    the filing, extending and stopping of ``_compiled.advance`` (whose
+    docstring gives the arguments and the result). Returns ``(bad,
+    advanced)``: ``bad`` is -1, or the first row that fails the check (and
+    ``advanced`` is None). One compiled call for a small step; a large one
+    selects on both cores first. Only call it when :func:`compiled_available`.
+    """
     kernels = _kernel()
     if rows.size < _PARALLEL_MIN_CANDIDATES:
         return kernels.select_and_advance(rows, peaks, need, beams, search, settings)
     sums, starts = beams[2], beams[5]
-    total, flat, count = best_candidates(rows, sums, peaks, starts, need)
-    return kernels.advance(rows, total, flat, count, beams, search, settings)
+    total, flat, count, bad = best_candidates(rows, sums, peaks, starts, need)
+    if bad >= 0:
+        return bad, None
+    return -1, kernels.advance(rows, total, flat, count, beams, search, settings)
 
 
 @functools.cache
