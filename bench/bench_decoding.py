@@ -77,7 +77,8 @@ def interleaved_best(fns: dict, repeats: int) -> dict:
 
 
 def selection_context(selection: str):
-    return numpy_selection() if selection == "numpy" else nullcontext()
+    """``numpy`` / ``python``: without numba's kernels; ``compiled``: with."""
+    return nullcontext() if selection == "compiled" else numpy_selection()
 
 
 def bench_beam(
@@ -86,10 +87,12 @@ def bench_beam(
     """Per width: full beam search, the model alone, the decoder alone.
 
     ``batched``: all prompts in one :func:`beam_search_batch` (one model call
-    per step for every prompt), once per candidate selection in
-    ``selections`` ("numpy", "compiled"); otherwise one :func:`beam_search`
-    per prompt. The model alone is timed once, on the recorded batches (the
-    selections send the same ones), in the same rounds as the searches.
+    per step for every prompt); otherwise one :func:`beam_search` per prompt,
+    with the plain Python step ("python") and with each of ``selections``.
+    Each search runs once per step implementation in ``selections``:
+    "numpy" (batched numpy step), "compiled" (numba's kernels). The model
+    alone is timed once, on the recorded batches (every implementation sends
+    the same ones), in the same rounds as the searches.
     """
     rows = []
     for width in widths:
@@ -120,7 +123,7 @@ def bench_beam(
 
             return run
 
-        labels = list(selections) if batched else ["python"]
+        labels = list(selections) if batched else ["python", *selections]
         fns = {"model": model_only}
         for label in labels:
             fns[("full", label)] = under(label, lambda: decode(model))
@@ -305,13 +308,14 @@ def main():
         "\nbeam search, length_penalty 1.0, max_tokens 20, "
         f"{len(prompts)} prompts (best of {repeats})"
     )
-    print_beam(bench_beam(model, prompts, widths, 20, repeats))
+    compiled = ["compiled"] if compiled_available() else []
+    print_beam(bench_beam(model, prompts, widths, 20, repeats, selections=compiled))
     counts = (16, 256) if args.quick else (16, 64, 256)
     print(
         "\nthe same, many prompts decoded together (beam_search_batch: one model "
         "call per step for all of them); prompts: sentence starts from the corpus"
     )
-    selections = ["numpy", "compiled"] if compiled_available() else ["numpy"]
+    selections = ["numpy", *compiled]
     rows = []
     for count in counts:
         starts = sentence_starts(count, rng=np.random.default_rng(0), max_words=2)

@@ -129,16 +129,19 @@ def assert_same(got, want, label=""):
 
 
 def assert_batch_equals_singles(model, prompts, max_tokens, width, **options):
-    """beam_search_batch(...)[i] == beam_search(model, prompts[i], ...) for all i,
-    with the numpy selection and (when numba is installed, as in CI) the
-    compiled one."""
-    singles = [beam_search(model, p, max_tokens, width, **options) for p in prompts]
+    """beam_search_batch(...)[i] == beam_search(model, prompts[i], ...) for all i:
+    the reference is the plain single-prompt step (Python over lists);
+    checked against it are the numpy batched step and (when numba is
+    installed, as in CI) the compiled one, batched and one prompt at a time."""
     with numpy_selection():
+        singles = [beam_search(model, p, max_tokens, width, **options) for p in prompts]
         batch = beam_search_batch(model, prompts, max_tokens, width, **options)
     runs = [("numpy: ", batch)]
     if compiled_available():
         compiled = beam_search_batch(model, prompts, max_tokens, width, **options)
         runs.append(("compiled: ", compiled))
+        alone = [beam_search(model, p, max_tokens, width, **options) for p in prompts]
+        runs.append(("compiled, one prompt: ", alone))
     for how, results in runs:
         assert len(results) == len(prompts)
         for i, (got, want) in enumerate(zip(results, singles, strict=True)):

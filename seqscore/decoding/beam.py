@@ -72,6 +72,7 @@ from .protocol import (
     make_decoded,
     next_logprobs,
 )
+from .selection import compiled_available
 
 __all__ = ["BeamResult", "beam_search", "beam_search_batch"]
 
@@ -117,7 +118,7 @@ def beam_search(
     [(('B', 'C', '<eos>'), 0.36), (('A', 'C', '<eos>'), 0.2)]
     """
     settings = _Settings.checked(max_tokens, width, length_penalty, early_stopping)
-    return _search_one(model, check_prompt(model, prompt), settings)
+    return _search(model, [check_prompt(model, prompt)], settings)[0]
 
 
 def beam_search_batch(
@@ -148,11 +149,19 @@ def beam_search_batch(
         check_prompt(model, prompt, name=f"prompts[{index}]")
         for index, prompt in enumerate(prompts)
     ]
-    if len(checked) <= 1:
-        return tuple(_search_one(model, prompt, settings) for prompt in checked)
+    return _search(model, checked, settings)
+
+
+def _search(model, prompts, settings: _Settings) -> tuple[BeamResult, ...]:
+    """The search of the checked ``prompts``: batched, except one prompt
+    without the compiled step, which the plain step below searches."""
+    if len(prompts) == 1 and not compiled_available():
+        return (_search_one(model, prompts[0], settings),)
+    if not prompts:
+        return ()
     found = search_batch(
         model,
-        checked,
+        prompts,
         settings.max_tokens,
         settings.width,
         settings.length_penalty,
