@@ -105,10 +105,13 @@ def advance(rows, total, flat, count, beams, search, settings):
     ``total``/``flat``/``count``: :func:`best_per_prompt`'s lists of the
     live prompts. ``beams``: ``(prefixes, lengths, sums, steps, pad,
     starts)`` of the running beams (``pad`` columns of prompt padding).
-    ``search``: ``(live, fin_score, fin_handle, handle_base, step_counts)``:
-    live prompt ``p`` is prompt ``live[p]`` of the batch, whose finished list
-    is row ``live[p]`` of ``fin_score``/``fin_handle`` (best first, ``-inf``
-    empty), and the step's filed rows get handles from ``handle_base`` on.
+    ``search``: ``(live, fin_score, fin_handle, store, stored,
+    step_counts)``: live prompt ``p`` is prompt ``live[p]`` of the batch,
+    whose finished list is row ``live[p]`` of ``fin_score``/``fin_handle``
+    (best first, ``-inf`` empty); a hypothesis that enters a list is written
+    to row ``h`` of ``store = (ids, logprobs, lengths)`` (its generated ids
+    and per-step log-probs), ``h`` counting from ``stored``, and its handle
+    is ``h`` (the store has room for every live prompt's ``width`` more).
     ``settings``: ``(eos, last, step, divisor, stop_at_full,
     stop_divisor)``.
 
@@ -120,46 +123,38 @@ def advance(rows, total, flat, count, beams, search, settings):
     or a full finished list and ``stop_at_full``, or a full list that the
     best new beam's ``sum / stop_divisor`` does not beat.
 
-    Returns ``(filed_ids, filed_logprobs, prefixes, lengths, sums, steps,
-    seg, starts, live)``: the generated ids and per-step log-probs of the
-    filed rows (in handle order), and the running beams and live prompts
+    Returns ``(stored, prefixes, lengths, sums, steps, seg, starts, live)``:
+    the new count of rows stored, and the running beams and live prompts
     after the step.
     """
     prefixes, lengths, _, steps, pad, _ = beams  # sums, starts: the selection
-    live, fin_score, fin_handle, handle_base, step_counts = search
+    live, fin_score, fin_handle, store, stored, step_counts = search
+    store_ids, store_logprobs, store_lengths = store
     eos, last, step, divisor, stop_at_full, stop_divisor = settings
     vocab = rows.shape[1]
     prompts = len(live)
     width = fin_score.shape[1]
     t = steps.shape[1]
-    filed = 0
     kept = np.zeros((prompts, width), dtype=np.int64)  # candidate slots kept
     running = np.zeros(prompts, dtype=np.int64)
-    for p in range(prompts):
-        for c in range(count[p]):
-            ended = last or flat[p, c] % vocab == eos
-            if ended and c < width:
-                filed += 1
-            elif not ended and running[p] < width:
-                kept[p, running[p]] = c
-                running[p] += 1
-    filed_ids = np.empty((filed, t + 1), dtype=np.int64)
-    filed_logprobs = np.empty((filed, t + 1))
     done = np.zeros(prompts, dtype=np.bool_)
-    handle = 0
     for p in range(prompts):
         b = live[p]
-        for c in range(min(count[p], width)):
+        for c in range(count[p]):
             parent, token = divmod(flat[p, c], vocab)
             if not (last or token == eos):
-                continue
-            filed_ids[handle, :t] = prefixes[parent, pad:]
-            filed_ids[handle, t] = token
-            filed_logprobs[handle, :t] = steps[parent]
-            filed_logprobs[handle, t] = rows[parent, token]
-            score = total[p, c] / divisor
-            _merge(fin_score[b], fin_handle[b], score, handle_base + handle)
-            handle += 1
+                if running[p] < width:
+                    kept[p, running[p]] = c
+                    running[p] += 1
+            elif c < width and _merge(
+                fin_score[b], fin_handle[b], total[p, c] / divisor, stored
+            ):
+                store_ids[stored, :t] = prefixes[parent, pad:]
+                store_ids[stored, t] = token
+                store_logprobs[stored, :t] = steps[parent]
+                store_logprobs[stored, t] = rows[parent, token]
+                store_lengths[stored] = t + 1
+                stored += 1
         worst = fin_score[b, width - 1]
         if running[p] == 0:
             done[p] = True
@@ -200,8 +195,7 @@ def advance(rows, total, flat, count, beams, search, settings):
             row += 1
         position += 1
     return (
-        filed_ids,
-        filed_logprobs,
+        stored,
         out_prefixes,
         out_lengths,
         out_sums,
@@ -215,15 +209,17 @@ def advance(rows, total, flat, count, beams, search, settings):
 @numba.njit(cache=True, nogil=True, inline="always")
 def _merge(score, handle, value, index):
     """Insert ``(value, index)`` into the list ``score``/``handle`` (best
-    first) after every entry of score ``>= value``; the last entry falls
-    off (a stable merge of the old list, then the new entry)."""
+    first) after every entry of score ``>= value``, the last entry falling
+    off (a stable merge of the old list, then the new entry); return
+    whether it went in."""
     slot = len(score)
     while slot > 0 and not score[slot - 1] >= value:
         slot -= 1
     if slot == len(score):
-        return
+        return False
     for k in range(len(score) - 1, slot, -1):
         score[k] = score[k - 1]
         handle[k] = handle[k - 1]
     score[slot] = value
     handle[slot] = index
+    return True

@@ -127,26 +127,29 @@ class _Finished:
         """Keep rows of ids and per-step log-probs; return their handles."""
         rows, length = ids.shape
         end = self.count + rows
-        if end > len(self.lengths) or length > self.ids.shape[1]:
-            self._grow(
-                max(end, 2 * len(self.lengths)), max(length, 2 * self.ids.shape[1])
-            )
+        self.reserve(rows, length)
         self.ids[self.count : end, :length] = ids
         self.logprobs[self.count : end, :length] = logprobs
         self.lengths[self.count : end] = length
         self.count = end
         return np.arange(end - rows, end)
 
-    def _grow(self, rows: int, columns: int) -> None:
-        kept, wide = self.count, self.ids.shape[1]
+    def reserve(self, rows: int, length: int) -> None:
+        """Make room for ``rows`` more rows of ``length`` entries (the store
+        at least doubles when it grows, so growing is rare)."""
+        have, wide = len(self.lengths), self.ids.shape[1]
+        if self.count + rows <= have and length <= wide:
+            return
+        have, wide = max(self.count + rows, 2 * have), max(length, 2 * wide)
+        kept = self.count
         for name in ("ids", "logprobs"):
             old = getattr(self, name)
-            new = np.zeros((rows, columns), dtype=old.dtype)
-            new[:kept, :wide] = old[:kept]
+            new = np.zeros((have, wide), dtype=old.dtype)
+            new[:kept, : old.shape[1]] = old[:kept]
             setattr(self, name, new)
-        self.lengths = np.concatenate(
-            (self.lengths[:kept], np.zeros(rows - kept, np.int64))
-        )
+        lengths = np.zeros(have, dtype=np.int64)
+        lengths[:kept] = self.lengths[:kept]
+        self.lengths = lengths
 
     def decoded(self, model) -> list[list[Decoded]]:
         """Every prompt's hypotheses as :class:`Decoded`, best first."""
@@ -259,6 +262,7 @@ def _numpy_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
 def _compiled_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
     """:func:`_numpy_step` in compiled code (float32 or float64 rows)."""
     beams, finished = search.beams, search.finished
+    finished.reserve(len(search.live) * rules.width, beams.steps.shape[1] + 1)
     bad, advanced = advance_compiled(
         rows,
         row_maxima(rows),
@@ -271,7 +275,14 @@ def _compiled_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
             beams.pad,
             beams.starts,
         ),
-        (search.live, finished.score, finished.handle, finished.count, search.steps),
+        (
+            search.live,
+            finished.score,
+            finished.handle,
+            (finished.ids, finished.logprobs, finished.lengths),
+            finished.count,
+            search.steps,
+        ),
         (
             eos,
             step == rules.max_tokens,
@@ -283,11 +294,8 @@ def _compiled_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
     )
     if bad >= 0:  # the numpy check raises the same error, naming row bad's prefix
         row_peaks(rows, prefixes)
-    filed_ids, filed_logprobs, *going, live = advanced
-    if len(filed_ids):
-        finished.store(filed_ids, filed_logprobs)
+    finished.count, *going, search.live = advanced
     search.beams = _Beams(*going, pad=beams.pad, uniform=beams.uniform)
-    search.live = live
 
 
 def _start(prompts, lengths: np.ndarray, fill: int) -> _Beams:
