@@ -246,20 +246,30 @@ def make_decoded_rows(
     totals = np.add.accumulate(running, axis=1)[:, -1]
     ends = ids[np.arange(k), np.maximum(lengths - 1, 0)] if t else np.zeros(k)
     finished = (lengths > 0) & (ends == model.eos_id)
-    token = model.vocab.__getitem__
-    made = []
-    for i, x, n, total, score, end in zip(
-        ids.tolist(),
-        logprobs.tolist(),
-        lengths.tolist(),
-        totals.tolist(),
-        np.asarray(scores, dtype=np.float64).tolist(),
-        finished.tolist(),
-        strict=True,
-    ):
-        i = tuple(i[:n])
-        made.append(Decoded(i, tuple(map(token, i)), tuple(x[:n]), total, score, end))
-    return made
+    used = int(lengths.max(initial=0))
+    ids, logprobs = ids[:, :used], logprobs[:, :used]
+    return [
+        Decoded(tuple(i[:n]), tuple(w[:n]), tuple(x[:n]), total, score, end)
+        for i, w, x, n, total, score, end in zip(
+            ids.tolist(),
+            _token_rows(model.vocab, ids),
+            logprobs.tolist(),
+            lengths.tolist(),
+            totals.tolist(),
+            np.asarray(scores, dtype=np.float64).tolist(),
+            finished.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _token_rows(vocab: Sequence[str], ids: np.ndarray) -> list[list[str]]:
+    """The token strings of a 2-D array of ids, as nested lists. Through an
+    object array of the vocabulary when there are enough ids to repay
+    building it (a fancy index is cheaper than a Python lookup per id)."""
+    if ids.size * 4 < len(vocab):
+        return [list(map(vocab.__getitem__, row)) for row in ids.tolist()]
+    return np.asarray(vocab, dtype=object)[ids].tolist()
 
 
 def check_prompt(
