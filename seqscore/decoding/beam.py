@@ -69,6 +69,7 @@ from .protocol import (
     check_count,
     check_max_tokens,
     check_prompt,
+    check_prompts,
     make_decoded,
     next_logprobs,
 )
@@ -145,11 +146,7 @@ def beam_search_batch(
     [(('B', 'C', '<eos>'), 0.36), (('C', '<eos>'), 0.333333)]
     """
     settings = _Settings.checked(max_tokens, width, length_penalty, early_stopping)
-    checked = [
-        check_prompt(model, prompt, name=f"prompts[{index}]")
-        for index, prompt in enumerate(prompts)
-    ]
-    return _search(model, checked, settings)
+    return _search(model, check_prompts(model, prompts), settings)
 
 
 def _search(model, prompts, settings: _Settings) -> tuple[BeamResult, ...]:

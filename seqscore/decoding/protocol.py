@@ -50,6 +50,7 @@ __all__ = [
     "PrefixBatch",
     "check_max_tokens",
     "check_prompt",
+    "check_prompts",
     "make_decoded",
     "make_decoded_rows",
     "model_rows",
@@ -288,6 +289,48 @@ def check_prompt(
     ...
     seqscore.errors.InvalidInputError: prompt[0] = 2 is outside the vocabulary [0, 2)
     """
+    size = len(model.vocab)
+    _check_eos(model, size)
+    return _plain_ids(prompt, size) or _checked_ids(prompt, size, name)
+
+
+def check_prompts(model: LanguageModel, prompts) -> list[tuple[int, ...]]:
+    """:func:`check_prompt` of each prompt of a batch; errors name the prompt
+    by its index (``prompts[3][1] = ...``).
+
+    >>> class Tiny:
+    ...     vocab, eos_id = ("a", "<eos>"), 1
+    >>> check_prompts(Tiny(), [[0], (1, 0)])
+    [(0,), (1, 0)]
+    >>> check_prompts(Tiny(), [[0], [0, 1.5]])
+    Traceback (most recent call last):
+    ...
+    seqscore.errors.InvalidInputError: prompts[1][1] = 1.5 is not an integer token id
+    """
+    size = len(model.vocab)
+    _check_eos(model, size)
+    return [
+        _plain_ids(prompt, size) or _checked_ids(prompt, size, f"prompts[{index}]")
+        for index, prompt in enumerate(prompts)
+    ]
+
+
+def _plain_ids(prompt, size: int) -> tuple[int, ...] | None:
+    """The common case without a loop in Python: a non-empty list or tuple
+    of plain ints in ``[0, size)``; None for anything else (which
+    :func:`_checked_ids` then checks id by id)."""
+    if type(prompt) not in (list, tuple) or not prompt:
+        return None
+    if not all(type(token) is int for token in prompt):
+        return None
+    if not 0 <= min(prompt) <= max(prompt) < size:
+        return None
+    return tuple(prompt)
+
+
+def _checked_ids(prompt, size: int, name: str) -> tuple[int, ...]:
+    """``prompt`` as a tuple of ids, or an error naming ``name`` and the
+    position of the first id that is not an integer in ``[0, size)``."""
     if isinstance(prompt, (str, bytes)) or not isinstance(
         prompt, (Sequence, np.ndarray)
     ):
@@ -295,8 +338,6 @@ def check_prompt(
             f"{name} must be a sequence of token ids, got {prompt!r} (use "
             "model.encode(text) for text)"
         )
-    size = len(model.vocab)
-    _check_eos(model, size)
     ids = []
     for position, token in enumerate(prompt):
         if isinstance(token, (bool, np.bool_)) or not isinstance(
