@@ -278,7 +278,8 @@ def test_a_broken_model_in_beam_search_names_the_prefix_plainly():
 def test_make_decoded_rows_equals_make_decoded_row_by_row(count, length, data):
     # the batched builder that beam_search_batch uses against the one every
     # other decoder uses; expected: equal Decoded objects, totals bit for bit
-    # (log-probs include -0.0, -inf and values whose sum depends on order)
+    # (log-probs include -0.0, -inf and values whose sum depends on order),
+    # also for rows shorter than the block (padding past them ignored)
     from seqscore.decoding.protocol import make_decoded, make_decoded_rows
 
     model = textbook_tree()
@@ -293,10 +294,15 @@ def test_make_decoded_rows_equals_make_decoded_row_by_row(count, length, data):
     ids = grid(token).astype(np.int64)
     steps = grid(logprob)
     scores = data.draw(st.lists(st.floats(-50, 0), min_size=count, max_size=count))
-    got = make_decoded_rows(model, ids, steps, scores)
+    # rows of their own lengths (the rest of a row is padding, ignored) or full
+    lengths = data.draw(
+        st.none() | st.lists(st.integers(0, length), min_size=count, max_size=count)
+    )
+    got = make_decoded_rows(model, ids, steps, scores, lengths)
+    used = [length] * count if lengths is None else lengths
     want = [
-        make_decoded(model, i, x, score=s)
-        for i, x, s in zip(ids.tolist(), steps.tolist(), scores, strict=True)
+        make_decoded(model, i[:n], x[:n], score=s)
+        for i, x, n, s in zip(ids.tolist(), steps.tolist(), used, scores, strict=True)
     ]
     assert got == want
     for g, w in zip(got, want, strict=True):

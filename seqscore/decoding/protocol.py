@@ -245,16 +245,24 @@ def make_decoded_rows(
     running = np.zeros((k, t + 1))
     running[:, 1:] = np.where(inside, logprobs, -0.0)
     totals = np.add.accumulate(running, axis=1)[:, -1]
-    ends = ids[np.arange(k), np.maximum(lengths - 1, 0)] if t else np.zeros(k)
-    finished = (lengths > 0) & (ends == model.eos_id)
-    used = int(lengths.max(initial=0))
-    ids, logprobs = ids[:, :used], logprobs[:, :used]
+    last = ids[np.arange(k), np.maximum(lengths - 1, 0)] if t else np.zeros(k)
+    finished = (lengths > 0) & (last == model.eos_id)
+    # one flat list of the entries in use, cut per row: no padding converted
+    flat_ids = ids[inside]
+    id_list, logprob_list = flat_ids.tolist(), logprobs[inside].tolist()
+    token_list = _tokens(model.vocab, flat_ids)
+    ends = np.cumsum(lengths).tolist()
     return [
-        Decoded(tuple(i[:n]), tuple(w[:n]), tuple(x[:n]), total, score, end)
-        for i, w, x, n, total, score, end in zip(
-            ids.tolist(),
-            _token_rows(model.vocab, ids),
-            logprobs.tolist(),
+        Decoded(
+            tuple(id_list[end - n : end]),
+            tuple(token_list[end - n : end]),
+            tuple(logprob_list[end - n : end]),
+            total,
+            score,
+            done,
+        )
+        for end, n, total, score, done in zip(
+            ends,
             lengths.tolist(),
             totals.tolist(),
             np.asarray(scores, dtype=np.float64).tolist(),
@@ -264,12 +272,12 @@ def make_decoded_rows(
     ]
 
 
-def _token_rows(vocab: Sequence[str], ids: np.ndarray) -> list[list[str]]:
-    """The token strings of a 2-D array of ids, as nested lists. Through an
-    object array of the vocabulary when there are enough ids to repay
-    building it (a fancy index is cheaper than a Python lookup per id)."""
-    if ids.size * 4 < len(vocab):
-        return [list(map(vocab.__getitem__, row)) for row in ids.tolist()]
+def _tokens(vocab: Sequence[str], ids: np.ndarray) -> list[str]:
+    """The token strings of a 1-D array of ids. Through an object array of
+    the vocabulary when there are enough ids to repay building it (a fancy
+    index is cheaper than a Python lookup per id)."""
+    if len(ids) * 4 < len(vocab):
+        return list(map(vocab.__getitem__, ids.tolist()))
     return np.asarray(vocab, dtype=object)[ids].tolist()
 
 
