@@ -73,7 +73,7 @@ def steps(draw):
 @given(steps())
 def test_best_candidates_equal_a_full_sort(case):
     rows, sums, starts, need = case
-    *got, bad = best_candidates(rows, sums, rows.max(axis=1), starts, need)
+    *got, bad = best_candidates(rows, sums, starts, need)
     want = reference(rows, sums, starts, need)
     for name, g, w in zip(("total", "flat", "count"), got, want, strict=True):
         assert np.array_equal(g, w), f"{name}: {g} != {w}"
@@ -90,7 +90,7 @@ def test_a_large_step_split_between_threads_equals_a_full_sort():
     rows[:, 0] = -1.0
     sums = -np.sort(rng.exponential(3.0, 4800))
     starts = np.arange(0, 4800, 8)
-    *got, bad = best_candidates(rows, sums, rows.max(axis=1), starts, 16)
+    *got, bad = best_candidates(rows, sums, starts, 16)
     want = reference(rows, sums, starts, 16)
     assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
     assert bad == -1
@@ -109,8 +109,7 @@ def test_the_first_row_whose_maximum_is_not_a_log_prob_is_reported(fault, rows_c
         else:
             rows[row, 5] = fault
     starts = np.arange(0, rows_count, 4)
-    peaks = rows.max(axis=1)
-    *_, bad = best_candidates(rows, np.zeros(rows_count), peaks, starts, 8)
+    *_, bad = best_candidates(rows, np.zeros(rows_count), starts, 8)
     assert bad == 7
 
 

@@ -50,7 +50,6 @@ from .protocol import (
     PrefixBatch,
     make_decoded_rows,
     model_rows,
-    row_maxima,
     row_peaks,
 )
 from .selection import advance_compiled, compiled_available
@@ -266,7 +265,6 @@ def _compiled_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
     finished.reserve(len(search.live) * rules.width, beams.steps.shape[1] + 1)
     bad, advanced = advance_compiled(
         rows,
-        row_maxima(rows),
         2 * rules.width,
         (
             beams.prefixes,

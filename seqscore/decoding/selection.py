@@ -65,16 +65,19 @@ def numpy_selection():
         _disabled[0] = before
 
 
-def best_candidates(rows, sums, peaks, starts, need):
+def best_candidates(rows, sums, starts, need):
     """``(total, flat, count, bad)``: each prompt's best ``need`` candidates.
 
-    ``rows`` ``(R, V)`` C-contiguous log-probs (float32 or float64) with row
-    maxima ``peaks``; ``sums`` ``(R,)`` float64; prompt ``p`` owns rows
-    ``starts[p]`` up to the next start. Returns ``(L, need)`` totals (best
-    first, ``-inf`` in unused slots), flat indices ``r * V + v`` (``-1``
-    unused), ``(L,)`` counts, and ``bad``: -1, or the first row whose maximum
-    is not a finite log-prob (NaN, ``+inf``, above ``1e-6`` or ``-inf``; the
-    lists are then incomplete). Only call it when :func:`compiled_available`.
+    ``rows`` ``(R, V)`` C-contiguous log-probs (float32 or float64); ``sums``
+    ``(R,)`` float64; prompt ``p`` owns rows ``starts[p]`` up to the next
+    start. Returns ``(L, need)`` totals (best first, ``-inf`` in unused
+    slots), flat indices ``r * V + v`` (``-1`` unused), ``(L,)`` counts, and
+    ``bad``: -1, or the first row whose maximum is not a finite log-prob
+    (NaN, ``+inf``, above ``1e-6`` or ``-inf``: the model-output check; the
+    lists are then incomplete). A large step is split between the cores by
+    prompts, each thread taking its rows' maxima (numpy) and then selecting
+    while the rows are still in its cache. Only call it when
+    :func:`compiled_available`.
     """
     kernel = _kernel().best_per_prompt
     prompts = len(starts)
@@ -83,8 +86,11 @@ def best_candidates(rows, sums, peaks, starts, need):
     count = np.zeros(prompts, dtype=np.int64)
     starts = np.asarray(starts, dtype=np.int64)
     ends = np.append(starts[1:], len(sums))
+    peaks = np.empty(len(rows), dtype=rows.dtype)
 
     def fill(lo: int, hi: int) -> int:
+        first, last = starts[lo], ends[hi - 1]
+        np.max(rows[first:last], axis=1, out=peaks[first:last])
         return kernel(rows, sums, peaks, starts, ends, total, flat, count, lo, hi)
 
     per_prompt = rows.size // max(prompts, 1)
@@ -95,20 +101,21 @@ def best_candidates(rows, sums, peaks, starts, need):
     return total, flat, count, min(bad, default=-1)
 
 
-def advance_compiled(rows, peaks, need, beams, search, settings):
-    """A whole batched beam-search step after the model call:
-    :func:`best_candidates` with the check of the row maxima ``peaks``, then
-    the filing, extending and stopping of ``_compiled.advance`` (whose
-    docstring gives the arguments and the result). Returns ``(bad,
-    advanced)``: ``bad`` is -1, or the first row that fails the check (and
-    ``advanced`` is None). One compiled call for a small step; a large one
-    selects on both cores first. Only call it when :func:`compiled_available`.
+def advance_compiled(rows, need, beams, search, settings):
+    """A whole batched beam-search step after the model call: the check of
+    the model's rows and :func:`best_candidates`, then the filing, extending
+    and stopping of ``_compiled.advance`` (whose docstring gives the
+    arguments and the result). Returns ``(bad, advanced)``: ``bad`` is -1,
+    or the first row that fails the check (and ``advanced`` is None). One
+    compiled call for a small step; a large one selects on both cores first.
+    Only call it when :func:`compiled_available`.
     """
     kernels = _kernel()
     if rows.size < _PARALLEL_MIN_CANDIDATES:
+        peaks = rows.max(axis=1)
         return kernels.select_and_advance(rows, peaks, need, beams, search, settings)
     sums, starts = beams[2], beams[5]
-    total, flat, count, bad = best_candidates(rows, sums, peaks, starts, need)
+    total, flat, count, bad = best_candidates(rows, sums, starts, need)
     if bad >= 0:
         return bad, None
     return -1, kernels.advance(rows, total, flat, count, beams, search, settings)
