@@ -115,12 +115,15 @@ class _Finished:
     """
 
     def __init__(self, prompts: int, width: int, length: int):
-        """Room for ``prompts * width`` hypotheses of ``length`` tokens at first."""
+        """Room for ``2 * prompts * width`` hypotheses of ``length`` tokens at
+        first (hypotheses that leave a list stay stored, so a search files
+        more than ``prompts * width``)."""
+        rows = 2 * prompts * width
         self.score = np.full((prompts, width), -np.inf)
         self.handle = np.full((prompts, width), -1, dtype=np.int64)
-        self.ids = np.zeros((prompts * width, length), dtype=np.int64)
-        self.logprobs = np.zeros((prompts * width, length))
-        self.lengths = np.zeros(prompts * width, dtype=np.int64)
+        self.ids = np.zeros((rows, length), dtype=np.int64)
+        self.logprobs = np.zeros((rows, length))
+        self.lengths = np.zeros(rows, dtype=np.int64)
         self.count = 0
 
     def store(self, ids: np.ndarray, logprobs: np.ndarray) -> np.ndarray:
@@ -212,7 +215,7 @@ def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
     search = _Search(
         beams=_start(prompts, lengths, model.eos_id),
         live=np.arange(len(prompts)),
-        finished=_Finished(len(prompts), width, min(max_tokens, 16)),
+        finished=_Finished(len(prompts), width, min(max_tokens, 32)),
         steps=np.zeros(len(prompts), dtype=np.int64),
         margin=np.full(len(prompts), np.nan),
     )
