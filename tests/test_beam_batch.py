@@ -201,6 +201,21 @@ def test_batch_equals_single_search_on_larger_vocabularies(case):
     assert_batch_equals_singles(model, prompts, max_tokens, width, **options)
 
 
+def test_a_width_past_the_compiled_limit_takes_the_numpy_step():
+    # 2 * width = 1026 > MAX_COMPILED_NEED: the compiled selection's sorted
+    # list is quadratic in the width (width 10**6, 2 steps: still running
+    # after minutes, against 11 s for the plain step), so both searches take
+    # the numpy / plain step; expected: the same results as ever (a
+    # vocabulary of 40 and 3 steps)
+    from seqscore.decoding.selection import MAX_COMPILED_NEED, compiled_suits
+
+    assert MAX_COMPILED_NEED == 1024
+    assert compiled_suits(512) is compiled_available()
+    assert not compiled_suits(513)
+    model = View(HashedLM(40, seed=5, scale=1.0, mask=0.3, eos_bias=0.0))
+    assert_batch_equals_singles(model, [[1], [2, 3], []], 3, 513)
+
+
 # ------------------------------------------------------------------ 2. ties
 
 

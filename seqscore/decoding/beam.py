@@ -73,7 +73,7 @@ from .protocol import (
     make_decoded,
     next_logprobs,
 )
-from .selection import compiled_available
+from .selection import compiled_suits
 
 __all__ = ["BeamResult", "beam_search", "beam_search_batch"]
 
@@ -152,7 +152,7 @@ def beam_search_batch(
 def _search(model, prompts, settings: _Settings) -> tuple[BeamResult, ...]:
     """The search of the checked ``prompts``: batched, except one prompt
     without the compiled step, which the plain step below searches."""
-    if len(prompts) == 1 and not compiled_available():
+    if len(prompts) == 1 and not compiled_suits(settings.width):
         return (_search_one(model, prompts[0], settings),)
     if not prompts:
         return ()

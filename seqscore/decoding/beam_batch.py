@@ -52,7 +52,7 @@ from .protocol import (
     model_rows,
     row_peaks,
 )
-from .selection import advance_compiled, compiled_available
+from .selection import advance_compiled, compiled_suits
 
 __all__ = ["search_batch"]
 
@@ -115,10 +115,10 @@ class _Finished:
     """
 
     def __init__(self, prompts: int, width: int, length: int):
-        """Room for ``2 * prompts * width`` hypotheses of ``length`` tokens at
-        first (hypotheses that leave a list stay stored, so a search files
-        more than ``prompts * width``)."""
-        rows = 2 * prompts * width
+        """Room for ``2 * prompts * width`` hypotheses (at most 16,384) of
+        ``length`` tokens at first (hypotheses that leave a list stay
+        stored, so a search files more than ``prompts * width``)."""
+        rows = min(2 * prompts * width, 1 << 14)
         self.score = np.full((prompts, width), -np.inf)
         self.handle = np.full((prompts, width), -1, dtype=np.int64)
         self.ids = np.zeros((rows, length), dtype=np.int64)
@@ -220,13 +220,14 @@ def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
         margin=np.full(len(prompts), np.nan),
     )
     rules = _Rules(width, max_tokens, penalty, early_stopping)
+    compiled = compiled_suits(width)
     step = 0
     while len(search.live):
         step += 1
         prefixes = search.beams.model_input()
         rows = np.ascontiguousarray(model_rows(model, prefixes))
         live = len(search.live)
-        if rows.dtype.type in (np.float32, np.float64) and compiled_available():
+        if rows.dtype.type in (np.float32, np.float64) and compiled:
             _compiled_step(search, rows, prefixes, step, rules, model.eos_id)
         else:
             _numpy_step(search, rows, prefixes, step, rules, model.eos_id)
@@ -265,7 +266,8 @@ def _numpy_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
 def _compiled_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
     """:func:`_numpy_step` in compiled code (float32 or float64 rows)."""
     beams, finished = search.beams, search.finished
-    finished.reserve(len(search.live) * rules.width, beams.steps.shape[1] + 1)
+    filed_at_most = min(len(search.live) * rules.width, rows.size)
+    finished.reserve(filed_at_most, beams.steps.shape[1] + 1)
     bad, advanced = advance_compiled(
         rows,
         2 * rules.width,

@@ -31,9 +31,11 @@ import numpy as np
 from ..kernels import map_row_spans
 
 __all__ = [
+    "MAX_COMPILED_NEED",
     "advance_compiled",
     "best_candidates",
     "compiled_available",
+    "compiled_suits",
     "numpy_selection",
 ]
 
@@ -41,11 +43,22 @@ _disabled = [False]  # set by numpy_selection()
 # The kernel takes about half a nanosecond a candidate, a few numpy passes'
 # worth, so a smaller step than for one numpy pass is worth splitting.
 _PARALLEL_MIN_CANDIDATES = 1 << 19
+MAX_COMPILED_NEED = 1024
 
 
 def compiled_available() -> bool:
-    """Whether batched beam search selects with the compiled kernel."""
+    """Whether beam search can run the compiled step (numba is installed and
+    not turned off)."""
     return not _disabled[0] and _kernel() is not None
+
+
+def compiled_suits(width: int) -> bool:
+    """Whether beam search of ``width`` beams runs the compiled step: numba
+    is there, and ``2 * width`` is at most ``MAX_COMPILED_NEED`` (the
+    compiled selection keeps each prompt's best ``2 * width`` in a sorted
+    list, and an insertion shifts up to all of them: far wider searches
+    cost less with numpy's partition)."""
+    return 2 * width <= MAX_COMPILED_NEED and compiled_available()
 
 
 @contextlib.contextmanager
