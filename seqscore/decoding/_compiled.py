@@ -1,7 +1,12 @@
-r"""The numba kernel behind :mod:`.selection` (imported only when numba is).
+r"""The numba kernels behind :mod:`.selection` (imported only when numba is).
 
-Compiled once per row dtype and cached on disk next to this file (numba's
-``cache=True``), so later processes load it instead of compiling.
+:func:`best_per_prompt` selects each prompt's best candidates (and checks the
+row maxima), :func:`advance` files, extends and stops, and
+:func:`select_and_advance` does both in one call for a step too small to
+share between the cores. Their state is :mod:`.beam_batch`'s, in plain
+arrays, so a search can take the numpy step for one step and these for the
+next. Compiled once per row dtype and cached on disk next to this file
+(numba's ``cache=True``), so later processes load them instead of compiling.
 """
 
 from __future__ import annotations

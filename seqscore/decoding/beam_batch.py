@@ -32,9 +32,10 @@ that hold its best ``2 * width``. A candidate's bin only grows as its total
 falls, so the kept bins hold every candidate at least as good as any kept
 one.
 
-With numba installed (``seqscore[fast]``), one compiled pass per prompt
-(:mod:`.selection`) finds the same candidates instead, for float32 and
-float64 rows; everything after the selection is shared.
+With numba installed (``seqscore[fast]``), a step with float32 or float64
+rows runs compiled instead (:mod:`.selection`): one pass per prompt finds the
+same candidates, one more files, extends and stops; the state between steps
+is the same, and so are the results (the tests run both ways).
 """
 
 from __future__ import annotations

@@ -1,22 +1,30 @@
-r"""Each prompt's best candidates of a beam-search step, compiled when numba is.
+r"""The compiled step of beam search, used when numba is installed.
 
-A step of batched beam search ranks, for every prompt, the candidates
-``(beam r, token v)`` of its beams by total :math:`s_r + x_{r,v}` (float64)
-and keeps the best ``need = 2 * width``, ties going to the smaller flat index
-``r * V + v`` (the earlier beam, then the smaller id), ``-inf`` totals never.
+A step of beam search ranks, for every prompt, the candidates ``(beam r,
+token v)`` of its beams by total :math:`s_r + x_{r,v}` (float64) and keeps
+the best ``need = 2 * width``, ties going to the smaller flat index ``r * V
++ v`` (the earlier beam, then the smaller id), ``-inf`` totals never; then it
+files the ended candidates, extends the beams and applies the stopping rules
+(:mod:`.beam`).
 
-With the optional extra ``seqscore[fast]`` (numba) installed, one compiled
-pass over each prompt's rows keeps that list directly
-(:func:`best_candidates`); both cores take half the prompts each. Without
-it, :mod:`.beam_batch` finds the same lists with numpy (a threshold scan,
-then a sort of the few candidates gathered). The two give identical results
-(the test suite runs every batched beam-search test both ways), so numba
-only changes speed. ``SEQSCORE_NUMBA=0`` in the environment, or the
-:func:`numpy_selection` context, turns the compiled pass off.
+With the optional extra ``seqscore[fast]`` (numba) installed, the whole step
+after the model call is compiled (:func:`advance_compiled`): one pass over
+each prompt's rows keeps its list directly (:func:`best_candidates`; both
+cores take half the prompts each when the step is large), and one more pass
+files, extends and stops every prompt (``_compiled.advance``). It serves
+:func:`~seqscore.decoding.beam_search_batch` and, since it costs less per
+step than the plain Python step, :func:`~seqscore.decoding.beam_search` of
+one prompt too, for widths up to ``MAX_COMPILED_NEED / 2``. Without numba,
+:mod:`.beam_batch` does the same with numpy (a threshold scan, then a sort of
+the few candidates gathered), and one prompt takes the plain step of
+:mod:`.beam`. All give identical results (the test suite runs every
+beam-search test against the plain step), so numba only changes speed.
+``SEQSCORE_NUMBA=0`` in the environment, or the :func:`numpy_selection`
+context, turns the compiled step off.
 
-The kernel is compiled the first time a process uses it and cached on disk;
-later processes load it (importing numba and the cached kernel takes about
-half a second, which only batched beam search pays: nothing else imports it).
+The kernels are compiled the first time a process uses them and cached on
+disk; later processes load them (importing numba and the cached kernels takes
+about half a second, which only beam search pays: nothing else imports them).
 """
 
 from __future__ import annotations
@@ -63,8 +71,9 @@ def compiled_suits(width: int) -> bool:
 
 @contextlib.contextmanager
 def numpy_selection():
-    """Within the block, select with numpy even if numba is installed (for
-    comparisons of the two; not thread-safe: it sets a process-wide flag).
+    """Within the block, beam search runs without the compiled step even if
+    numba is installed: the numpy step for a batch, the plain step for one
+    prompt (for comparisons; not thread-safe: it sets a process-wide flag).
 
     >>> with numpy_selection():
     ...     compiled_available()
