@@ -377,7 +377,14 @@ def main():
         )
         gpt2_widths = (4,) if args.quick else (4, 16)
         print_beam(
-            bench_beam(gpt2, gpt2_prompts, gpt2_widths, 20, 2 if args.quick else 3)
+            bench_beam(
+                gpt2,
+                gpt2_prompts,
+                gpt2_widths,
+                20,
+                2 if args.quick else 3,
+                selections=compiled,
+            )
         )
 
     if args.beam_only:

@@ -234,6 +234,7 @@ def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
             _numpy_step(search, rows, prefixes, step, rules, model.eos_id)
         if len(search.live) < live:
             search.beams = _trimmed(search.beams, lengths[search.live])
+        del rows  # before the next call, which may then reuse its memory
     decoded = search.finished.decoded(model)
     return list(zip(decoded, search.steps.tolist(), strict=True))
 
@@ -555,13 +556,13 @@ def _without(beams: _Beams, done, running) -> _Beams:
 
 def _trimmed(beams: _Beams, left) -> _Beams:
     """``beams`` without the padding columns once the prompts left (of
-    lengths ``left``) all have the same length."""
+    lengths ``left``) all have the same length (copied: the compiled step
+    takes C-contiguous blocks, and a model gets one)."""
     if beams.uniform or not len(left) or left.min() != left.max():
         return beams
     pad = int(left[0])
-    return replace(
-        beams, prefixes=beams.prefixes[:, beams.pad - pad :], pad=pad, uniform=True
-    )
+    prefixes = np.ascontiguousarray(beams.prefixes[:, beams.pad - pad :])
+    return replace(beams, prefixes=prefixes, pad=pad, uniform=True)
 
 
 def _append_column(block: np.ndarray, column) -> np.ndarray:
