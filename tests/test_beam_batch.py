@@ -216,6 +216,29 @@ def test_a_width_past_the_compiled_limit_takes_the_numpy_step():
     assert_batch_equals_singles(model, [[1], [2, 3], []], 3, 513)
 
 
+def test_long_searches_that_file_many_hypotheses(monkeypatch):
+    # 40 steps, filing at most steps: the finished store outgrows its first
+    # room (2 x prompts x width rows of 32 tokens) in both directions;
+    # expected: the plain step's results, hypotheses over 32 tokens included
+    from seqscore.decoding import beam_batch
+
+    stores = []
+
+    class Recorded(beam_batch._Finished):
+        def __init__(self, *arguments):
+            super().__init__(*arguments)
+            stores.append(self)
+
+    monkeypatch.setattr(beam_batch, "_Finished", Recorded)
+    model = View(HashedLM(5, seed=11, scale=1.0, eos_bias=0.5))
+    prompts = [[0], [1, 2], [3], [2, 2, 1]]
+    options = {"length_penalty": 2.0, "early_stopping": "never"}
+    _, singles = assert_batch_equals_singles(model, prompts, 40, 3, **options)
+    assert max(len(h) for r in singles for h in r.hypotheses) > 32
+    assert all(store.count > 2 * len(prompts) * 3 for store in stores)
+    assert all(store.ids.shape[1] > 32 for store in stores)
+
+
 # ------------------------------------------------------------------ 2. ties
 
 
