@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -679,15 +680,54 @@ PROMPTS_WITH_A_BAD_ONE = [[0, 2], [2, 2, 0], [1], [3]]
 @pytest.mark.parametrize("fault", ["nan", "+inf", "-inf row"])
 def test_a_bad_row_in_a_batch_is_reported_as_for_one_prompt(fault, at):
     # expected: the error (type and message, which names the prefix) that
-    # the single search of the faulty prompt raises
-    with pytest.raises(InvalidInputError) as single:
+    # the plain single search of the faulty prompt raises; the same from the
+    # compiled single search and from the numpy and compiled batched ones
+    with numpy_selection(), pytest.raises(InvalidInputError) as single:
         beam_search(Faulty(fault, at), [1], 4, 2, early_stopping="never")
     assert re.search(r"for prefix \[1(, \d+)*\] have maximum", str(single.value))
-    with pytest.raises(InvalidInputError) as batch:
-        beam_search_batch(
-            Faulty(fault, at), PROMPTS_WITH_A_BAD_ONE, 4, 2, early_stopping="never"
-        )
-    assert str(batch.value) == str(single.value)
+    for compiled in (False, True):
+        with nullcontext() if compiled else numpy_selection():
+            with pytest.raises(InvalidInputError) as alone:
+                beam_search(Faulty(fault, at), [1], 4, 2, early_stopping="never")
+            with pytest.raises(InvalidInputError) as batch:
+                beam_search_batch(
+                    Faulty(fault, at),
+                    PROMPTS_WITH_A_BAD_ONE,
+                    4,
+                    2,
+                    early_stopping="never",
+                )
+        assert str(alone.value) == str(batch.value) == str(single.value)
+
+
+class _Wide:
+    """4,096 tokens of random log-probs; the rows of prompt ``[bad]`` hold a
+    NaN. With 130 prompts the first step has 532,480 candidates: enough for
+    the compiled step to split the check and the selection between threads."""
+
+    vocab = tuple(f"t{i}" for i in range(4096))
+    eos_id = 4095
+
+    def __init__(self, bad):
+        self.bad = bad
+
+    def next_logprobs(self, prefixes):
+        rng = np.random.default_rng(0)
+        rows = rng.normal(size=(len(prefixes), 4096))
+        rows -= np.log(np.exp(rows).sum(axis=1, keepdims=True))
+        for r, prefix in enumerate(prefixes):
+            if prefix[0] == self.bad:
+                rows[r, 7] = np.nan
+        return rows
+
+
+@pytest.mark.parametrize("bad", [3, 120])  # in the first half, in the second
+def test_a_bad_row_in_a_step_shared_between_threads_is_named(bad):
+    prompts = [[i] for i in range(130)]
+    message = rf"for prefix \[{bad}\] have maximum nan"
+    for context in (nullcontext(), numpy_selection()):
+        with context, pytest.raises(InvalidInputError, match=message):
+            beam_search_batch(_Wide(bad), prompts, 3, 1)
 
 
 @pytest.mark.parametrize("at", [1, 3])
