@@ -298,8 +298,9 @@ def _compiled_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
             rules.stop_divisor(step),
         ),
     )
-    if bad >= 0:  # the numpy check raises the same error, naming row bad's prefix
-        row_peaks(rows, prefixes)
+    if bad >= 0:
+        row_peaks(rows, prefixes)  # raises the check's error, naming the prefix
+        raise AssertionError(f"row {bad} failed the compiled check only")
     finished.count, *going, search.live = advanced
     search.beams = _Beams(*going, pad=beams.pad, uniform=beams.uniform)
 

@@ -24,7 +24,7 @@ context, turns the compiled step off.
 
 The kernels are compiled the first time a process uses them and cached on
 disk; later processes load them (importing numba and the cached kernels takes
-about half a second, which only beam search pays: nothing else imports them).
+about 0.6 s, which only beam search pays: nothing else imports them).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ _disabled = [False]  # set by numpy_selection()
 # The kernel takes about half a nanosecond a candidate, a few numpy passes'
 # worth, so a smaller step than for one numpy pass is worth splitting.
 _PARALLEL_MIN_CANDIDATES = 1 << 19
-MAX_COMPILED_NEED = 1024
+MAX_COMPILED_NEED = 1024  # see compiled_suits
 
 
 def compiled_available() -> bool:
