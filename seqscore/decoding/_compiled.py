@@ -17,6 +17,7 @@ import numpy as np
 __all__ = ["advance", "best_per_prompt", "select_and_advance"]
 
 _CHUNK = 64  # tokens tested together before any is ranked
+_SUB = 16  # and within a chunk that holds some, before any is ranked one by one
 
 
 @numba.njit(cache=True, nogil=True)
@@ -56,12 +57,21 @@ def best_per_prompt(rows, sums, peaks, starts, ends, total, flat, count, lo, hi)
                     hits += base + row[v] > worst
                 if hits == 0:
                     continue
-                for v in range(lo_v, hi_v):
-                    value = base + row[v]
-                    if value > worst:
-                        kept = _insert(total[p], flat[p], kept, value, r * vocab + v)
-                        if kept == need:
-                            worst = total[p, need - 1]
+                for lo_s in range(lo_v, hi_v, _SUB):
+                    hi_s = min(lo_s + _SUB, hi_v)
+                    hits = 0
+                    for v in range(lo_s, hi_s):
+                        hits += base + row[v] > worst
+                    if hits == 0:
+                        continue
+                    for v in range(lo_s, hi_s):
+                        value = base + row[v]
+                        if value > worst:
+                            kept = _insert(
+                                total[p], flat[p], kept, value, r * vocab + v
+                            )
+                            if kept == need:
+                                worst = total[p, need - 1]
         count[p] = kept
     return -1
 
