@@ -48,21 +48,14 @@ def best_per_prompt(rows, sums, peaks, starts, ends, total, flat, count, lo, hi)
             if not base + peaks[r] > worst:
                 continue
             row = rows[r]
+            # most chunks hold nothing better than worst: one count skips them
             for lo_v in range(0, vocab, _CHUNK):
                 hi_v = min(lo_v + _CHUNK, vocab)
-                # a branch-free count (the compiler can vectorise it); most chunks
-                # hold nothing better than worst and are skipped
-                hits = 0
-                for v in range(lo_v, hi_v):
-                    hits += base + row[v] > worst
-                if hits == 0:
+                if _above(row, lo_v, hi_v, base, worst) == 0:
                     continue
                 for lo_s in range(lo_v, hi_v, _SUB):
                     hi_s = min(lo_s + _SUB, hi_v)
-                    hits = 0
-                    for v in range(lo_s, hi_s):
-                        hits += base + row[v] > worst
-                    if hits == 0:
+                    if _above(row, lo_s, hi_s, base, worst) == 0:
                         continue
                     for v in range(lo_s, hi_s):
                         value = base + row[v]
@@ -74,6 +67,16 @@ def best_per_prompt(rows, sums, peaks, starts, ends, total, flat, count, lo, hi)
                                 worst = total[p, need - 1]
         count[p] = kept
     return -1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _above(row, lo, hi, base, worst):
+    """How many of ``base + row[lo:hi]`` exceed ``worst`` (a branch-free
+    count, which the compiler vectorises)."""
+    hits = 0
+    for v in range(lo, hi):
+        hits += base + row[v] > worst
+    return hits
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
