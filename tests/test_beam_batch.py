@@ -240,6 +240,28 @@ def test_long_searches_that_file_many_hypotheses(monkeypatch):
     assert all(store.ids.shape[1] > 32 for store in stores)
 
 
+class Alternating(View):
+    """A View whose answers alternate between float16 and float32 from call
+    to call, its log-probs multiples of 0.5 (the same values in either)."""
+
+    def next_logprobs(self, prefixes):
+        self.dtype = np.float16 if len(self.calls) % 2 else np.float32
+        return super().next_logprobs(prefixes)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_search_may_take_the_numpy_step_and_the_compiled_one_by_turns(seed):
+    # float16 rows take the numpy step, float32 rows the compiled one, so the
+    # state between steps must mean the same to both; expected: the plain
+    # step's results (the values do not depend on the dtype)
+    model = Alternating(
+        HashedLM(7, seed=seed, scale=2.0, mask=0.3, eos_bias=-1.0), quantum=0.5
+    )
+    prompts = [[0], [1, 2], [], [3, 3, 3], [5]]
+    for options in ({}, {"length_penalty": 0.0, "early_stopping": "never"}):
+        assert_batch_equals_singles(model, prompts, 6, 3, **options)
+
+
 # ------------------------------------------------------------------ 2. ties
 
 
