@@ -55,8 +55,6 @@ __all__ = [
     "make_decoded_rows",
     "model_rows",
     "next_logprobs",
-    "next_logprobs_and_peaks",
-    "row_maxima",
     "row_peaks",
 ]
 
@@ -391,21 +389,16 @@ def check_max_tokens(max_tokens: int) -> int:
 def next_logprobs(model: LanguageModel, prefixes) -> np.ndarray:
     """``model.next_logprobs(prefixes)``, checked (float32 or float64).
 
-    Decoders call the model through this one function (or
-    :func:`next_logprobs_and_peaks`) so that a model that returns the wrong
-    shape, NaN, ``+inf`` or a row with no finite entry is reported with the
-    prefix it failed on instead of silently steering a search. The check is
-    one pass (the row maxima); float32 rows are not copied, and decoders add
-    them to float64 running sums.
+    Decoders call the model through this one function (or, for beam search,
+    its two halves :func:`model_rows` and :func:`row_peaks`) so that a model
+    that returns the wrong shape, NaN, ``+inf`` or a row with no finite entry
+    is reported with the prefix it failed on instead of silently steering a
+    search. The check is one pass (the row maxima); float32 rows are not
+    copied, and decoders add them to float64 running sums.
     """
-    return next_logprobs_and_peaks(model, prefixes)[0]
-
-
-def next_logprobs_and_peaks(model: LanguageModel, prefixes):
-    """``(rows, peaks)``: the checked rows of :func:`next_logprobs` and their
-    maxima (the check computes them; beam search reuses them)."""
-    out = model_rows(model, prefixes)
-    return out, row_peaks(out, prefixes)
+    rows = model_rows(model, prefixes)
+    row_peaks(rows, prefixes)
+    return rows
 
 
 def model_rows(model: LanguageModel, prefixes) -> np.ndarray:
@@ -424,7 +417,7 @@ def model_rows(model: LanguageModel, prefixes) -> np.ndarray:
 def row_peaks(rows: np.ndarray, prefixes) -> np.ndarray:
     """The maxima of the model's ``rows`` for ``prefixes``, checked: an error
     names the first prefix whose row holds NaN, ``+inf`` or no finite entry."""
-    peak = row_maxima(rows)
+    peak = _row_maxima(rows)
     # NaN fails both comparisons, so one pair of scalar tests covers every case
     if len(peak) and not (peak.min() > -np.inf and peak.max() <= 1e-6):
         bad = ~np.isfinite(peak) | (peak > 1e-6)
@@ -475,7 +468,7 @@ def _as_rows(answer) -> np.ndarray:
 _SPLIT_MAXIMA = 1 << 19  # from this many entries, both cores share the maxima
 
 
-def row_maxima(rows: np.ndarray) -> np.ndarray:
+def _row_maxima(rows: np.ndarray) -> np.ndarray:
     """``rows.max(axis=1)``, both cores sharing a large block (NaN propagates)."""
     if not rows.size:
         return np.zeros(len(rows), dtype=rows.dtype)
