@@ -218,7 +218,7 @@ def test_a_width_past_the_compiled_limit_takes_the_numpy_step():
 
 
 def test_long_searches_that_file_many_hypotheses(monkeypatch):
-    # 40 steps, filing at most steps: the finished store outgrows its first
+    # 40 steps, filing at most of them: the finished store outgrows its first
     # room (2 x prompts x width rows of 32 tokens) in both directions;
     # expected: the plain step's results, hypotheses over 32 tokens included
     from seqscore.decoding import beam_batch
