@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -203,6 +204,27 @@ def test_temperature_and_truncation_distribution():
         sampling_distribution(lp, top_k=3, top_p=1.0),
         [[0.5 / 0.9, 0.25 / 0.9, 0.15 / 0.9, 0]],
     )
+
+
+@pytest.mark.parametrize("temperature", [1e-3, 1e-300, 1e-320])
+def test_a_tiny_temperature_is_the_greedy_limit(temperature):
+    # softmax(x / T) tends, as T -> 0, to the uniform distribution over the
+    # row's maxima (closed form); before: at 1e-320 every entry overflowed to
+    # -inf and sampling failed with "entirely -inf", with an overflow warning
+    rows = np.log([[0.5, 0.3, 0.2], [0.4, 0.4, 0.2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = sampling_distribution(rows, temperature=temperature)
+    np.testing.assert_allclose(got, [[1, 0, 0], [0.5, 0.5, 0]], atol=1e-80)
+    draws = sample(
+        textbook_tree(),
+        [],
+        3,
+        rng=np.random.default_rng(1),
+        num_samples=12,
+        temperature=temperature,
+    )
+    assert {d.tokens[0] for d in draws} == {"A"}  # 0.6 against B's 0.4
 
 
 def test_sampling_rejects_bad_settings():

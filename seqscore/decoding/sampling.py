@@ -57,7 +57,13 @@ def sampling_distribution(
     array([[1., 0., 0.]])
     """
     scores = np.array(logprobs, dtype=np.float64, ndmin=2)
-    scores /= check_temperature(temperature)
+    temperature = check_temperature(temperature)
+    # relative to each row's best, so that a tiny temperature sends the others
+    # to -inf (the greedy limit) instead of overflowing the best one too
+    peak = scores.max(axis=1, keepdims=True) if scores.size else 0.0
+    scores -= np.where(np.isfinite(peak), peak, 0.0)
+    with np.errstate(over="ignore"):
+        scores /= temperature
     if top_k is not None:
         k = check_count(top_k, "top_k")
         if k < scores.shape[1]:
