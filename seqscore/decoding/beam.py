@@ -64,14 +64,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._arrays import check_finite
-from ..errors import InvalidInputError
-from .beam_batch import search_batch
+from .beam_batch import BeamSettings, search_batch
 from .protocol import (
     Decoded,
     LanguageModel,
-    check_count,
-    check_max_tokens,
     check_prompt,
     check_prompts,
     make_decoded,
@@ -122,7 +118,7 @@ def beam_search(
     >>> [(h.tokens, round(h.probability, 6)) for h in result.hypotheses]
     [(('B', 'C', '<eos>'), 0.36), (('A', 'C', '<eos>'), 0.2)]
     """
-    settings = _Settings.checked(max_tokens, width, length_penalty, early_stopping)
+    settings = BeamSettings.checked(max_tokens, width, length_penalty, early_stopping)
     return _search(model, [check_prompt(model, prompt)], settings)[0]
 
 
@@ -149,52 +145,22 @@ def beam_search_batch(
     >>> [(r.best.tokens, round(r.best.probability, 6)) for r in results]
     [(('B', 'C', '<eos>'), 0.36), (('C', '<eos>'), 0.333333)]
     """
-    settings = _Settings.checked(max_tokens, width, length_penalty, early_stopping)
+    settings = BeamSettings.checked(max_tokens, width, length_penalty, early_stopping)
     return _search(model, check_prompts(model, prompts), settings)
 
 
-def _search(model, prompts, settings: _Settings) -> tuple[BeamResult, ...]:
+def _search(model, prompts, settings: BeamSettings) -> tuple[BeamResult, ...]:
     """The search of the checked ``prompts``: batched, except one prompt
     without the compiled step, which the plain step below searches."""
     if len(prompts) == 1 and not compiled_suits(settings.width):
         return (_search_one(model, prompts[0], settings),)
     if not prompts:
         return ()
-    found = search_batch(
-        model,
-        prompts,
-        settings.max_tokens,
-        settings.width,
-        settings.length_penalty,
-        settings.early_stopping,
-    )
+    found = search_batch(model, prompts, settings)
     return tuple(_result(settings, hypotheses, steps) for hypotheses, steps in found)
 
 
-@dataclass(frozen=True)
-class _Settings:
-    max_tokens: int
-    width: int
-    length_penalty: float
-    early_stopping: bool | str
-
-    @classmethod
-    def checked(cls, max_tokens, width, length_penalty, early_stopping):
-        if early_stopping not in (True, False, "never"):
-            raise InvalidInputError(
-                f"early_stopping must be True, False or 'never', got {early_stopping!r}"
-            )
-        if early_stopping != "never":
-            early_stopping = bool(early_stopping)  # 1 and 0 mean what they say
-        return cls(
-            check_max_tokens(max_tokens),
-            check_count(width, "beam width"),
-            check_finite(length_penalty, "length_penalty"),
-            early_stopping,
-        )
-
-
-def _result(settings: _Settings, hypotheses, steps: int) -> BeamResult:
+def _result(settings: BeamSettings, hypotheses, steps: int) -> BeamResult:
     """The BeamResult of ``hypotheses`` (:class:`Decoded`, best first)."""
     return BeamResult(
         tuple(hypotheses),
@@ -217,7 +183,7 @@ class _Beams:
     steps: np.ndarray
 
 
-def _search_one(model, prompt: tuple[int, ...], settings: _Settings) -> BeamResult:
+def _search_one(model, prompt: tuple[int, ...], settings: BeamSettings) -> BeamResult:
     """The search of one prompt."""
     beams = _Beams(
         prefixes=np.array([prompt], dtype=np.int64).reshape(1, len(prompt)),
@@ -239,7 +205,7 @@ def _search_one(model, prompt: tuple[int, ...], settings: _Settings) -> BeamResu
     return _result(settings, hypotheses, step)
 
 
-def _advance(eos, beams, rows, step, settings: _Settings, finished):
+def _advance(eos, beams, rows, step, settings: BeamSettings, finished):
     """Rank this step's candidates, file the finished ones, return the new beams.
 
     The ``2 * width`` candidates are few, so they are ranked and walked in
@@ -297,7 +263,7 @@ def _top_candidates(rows: np.ndarray, sums: np.ndarray, width: int):
     return [(-negated, index) for negated, index in ranked[:count] if negated != np.inf]
 
 
-def _file(beams, finished, choice, step, settings: _Settings) -> None:
+def _file(beams, finished, choice, step, settings: BeamSettings) -> None:
     """Add one ended candidate to the finished list if it makes the best ``width``.
 
     Entries are ``(score, ids, logprobs)`` in filing order; a full list
@@ -308,7 +274,7 @@ def _file(beams, finished, choice, step, settings: _Settings) -> None:
     sums.
     """
     parent, token, total, logprob = choice
-    score = total / step**settings.length_penalty
+    score = total / settings.score_divisor(step)
     if len(finished) == settings.width:
         worst = min(reversed(range(settings.width)), key=lambda i: finished[i][0])
         if not score > finished[worst][0]:
@@ -324,13 +290,10 @@ def _file(beams, finished, choice, step, settings: _Settings) -> None:
     )
 
 
-def _done(beams, finished, step, settings: _Settings) -> bool:
+def _done(beams, finished, step, settings: BeamSettings) -> bool:
     """Whether no running beam can still enter the full finished list."""
     if settings.early_stopping is True or not len(beams.sums):
         return True
-    penalty = settings.length_penalty
-    never = settings.early_stopping == "never" and penalty > 0
-    length = settings.max_tokens if never else step
-    best_possible = beams.sums[0] / length**penalty
+    best_possible = beams.sums[0] / settings.stop_divisor(step)
     worst_finished = min(entry[0] for entry in finished)
     return not best_possible > worst_finished

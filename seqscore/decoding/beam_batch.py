@@ -1,4 +1,4 @@
-r"""Beam search of many prompts at once: the array form of :mod:`.beam`'s rules.
+r"""Beam search of many prompts at once: the array form of :mod:`.beam`'s settings.
 
 :func:`search_batch` runs the search that :func:`~seqscore.decoding.beam_search`
 documents for every prompt of a batch together. Each step makes one model
@@ -45,17 +45,21 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .._arrays import check_finite
+from ..errors import InvalidInputError
 from ..kernels import map_row_spans
 from .protocol import (
     Decoded,
     PrefixBatch,
+    check_count,
+    check_max_tokens,
     make_decoded_rows,
     model_rows,
     row_peaks,
 )
 from .selection import advance_compiled, compiled_suits
 
-__all__ = ["search_batch"]
+__all__ = ["BeamSettings", "search_batch"]
 
 GUESS_SCALE, GUESS_SLACK = 1.25, 0.25
 NARROW_BINS = 64
@@ -184,28 +188,45 @@ class _Search:
 
 
 @dataclass(frozen=True)
-class _Rules:
-    """The search's settings: ``width`` beams, at most ``max_tokens``
-    steps, scores ``total / length ** penalty``, :mod:`.beam`'s stopping
-    rule ``early_stopping``."""
+class BeamSettings:
+    """A beam search's settings, checked: ``width`` beams, at most
+    ``max_tokens`` steps, scores ``total / length ** length_penalty``, and
+    :mod:`.beam`'s stopping rule ``early_stopping``. Every step
+    implementation (the plain one of :mod:`.beam` and the batched ones here)
+    takes its divisors from here."""
 
-    width: int
     max_tokens: int
-    penalty: float
+    width: int
+    length_penalty: float
     early_stopping: bool | str
+
+    @classmethod
+    def checked(cls, max_tokens, width, length_penalty, early_stopping):
+        if early_stopping not in (True, False, "never"):
+            raise InvalidInputError(
+                f"early_stopping must be True, False or 'never', got {early_stopping!r}"
+            )
+        if early_stopping != "never":
+            early_stopping = bool(early_stopping)  # 1 and 0 mean what they say
+        return cls(
+            check_max_tokens(max_tokens),
+            check_count(width, "beam width"),
+            check_finite(length_penalty, "length_penalty"),
+            early_stopping,
+        )
 
     def score_divisor(self, step: int) -> float:
         """What a hypothesis of ``step`` tokens divides its total by."""
-        return step**self.penalty
+        return step**self.length_penalty
 
     def stop_divisor(self, step: int) -> float:
         """What the best running beam's total is divided by before it is
         compared with the worst finished score after ``step`` steps."""
-        never = self.early_stopping == "never" and self.penalty > 0
-        return (self.max_tokens if never else step) ** self.penalty
+        never = self.early_stopping == "never" and self.length_penalty > 0
+        return (self.max_tokens if never else step) ** self.length_penalty
 
 
-def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
+def search_batch(model, prompts, settings: BeamSettings):
     """Beam search of every prompt (checked id tuples, at least one).
 
     Returns, per prompt, ``(hypotheses, steps)``: its finished hypotheses
@@ -216,12 +237,11 @@ def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
     search = _Search(
         beams=_start(prompts, lengths, model.eos_id),
         live=np.arange(len(prompts)),
-        finished=_Finished(len(prompts), width, min(max_tokens, 32)),
+        finished=_Finished(len(prompts), settings.width, min(settings.max_tokens, 32)),
         steps=np.zeros(len(prompts), dtype=np.int64),
         margin=np.full(len(prompts), np.nan),
     )
-    rules = _Rules(width, max_tokens, penalty, early_stopping)
-    compiled = compiled_suits(width)
+    compiled = compiled_suits(settings.width)
     step = 0
     while len(search.live):
         step += 1
@@ -229,9 +249,9 @@ def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
         rows = np.ascontiguousarray(model_rows(model, prefixes))
         live = len(search.live)
         if rows.dtype.type in (np.float32, np.float64) and compiled:
-            _compiled_step(search, rows, prefixes, step, rules, model.eos_id)
+            _compiled_step(search, rows, prefixes, step, settings, model.eos_id)
         else:
-            _numpy_step(search, rows, prefixes, step, rules, model.eos_id)
+            _numpy_step(search, rows, prefixes, step, settings, model.eos_id)
         if len(search.live) < live:
             search.beams = _trimmed(search.beams, lengths[search.live])
         del rows  # before the next call, which may then reuse its memory
@@ -239,24 +259,24 @@ def search_batch(model, prompts, max_tokens, width, penalty, early_stopping):
     return list(zip(decoded, search.steps.tolist(), strict=True))
 
 
-def _numpy_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
+def _numpy_step(search: _Search, rows, prefixes, step, settings: BeamSettings, eos):
     """One step with numpy (any float rows): file the ended candidates, set
     the step count of each prompt that stops, and leave in ``search`` the
     live prompts and their running beams after the step."""
     peaks = row_peaks(rows, prefixes)
-    beams, live, width = search.beams, search.live, rules.width
-    last = step == rules.max_tokens
+    beams, live, width = search.beams, search.live, settings.width
+    last = step == settings.max_tokens
     guess = search.margin[live] if step > 2 else None
     cand = _select(rows, peaks, beams, guess, 2 * width, eos, last)
     if step > 1:
         spread = cand.total[:, 0] - cand.total[:, -1]
         search.margin[live] = GUESS_SCALE * spread + GUESS_SLACK
     if cand.ended[:, :width].any():
-        _file(search.finished, live, cand, beams, rows, rules.score_divisor(step))
+        _file(search.finished, live, cand, beams, rows, settings.score_divisor(step))
     beams, running = _extend(beams, rows, cand, width, last)
     worst = search.finished.score[live, -1]
     done = _stopped(
-        worst, beams, running, rules.early_stopping, rules.stop_divisor(step)
+        worst, beams, running, settings.early_stopping, settings.stop_divisor(step)
     )
     search.steps[live[done]] = step
     if done.any():
@@ -265,14 +285,14 @@ def _numpy_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
         search.beams = beams
 
 
-def _compiled_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
+def _compiled_step(search: _Search, rows, prefixes, step, settings: BeamSettings, eos):
     """:func:`_numpy_step` in compiled code (float32 or float64 rows)."""
     beams, finished = search.beams, search.finished
-    filed_at_most = min(len(search.live) * rules.width, rows.size)
+    filed_at_most = min(len(search.live) * settings.width, rows.size)
     finished.reserve(filed_at_most, beams.steps.shape[1] + 1)
     bad, advanced = advance_compiled(
         rows,
-        2 * rules.width,
+        2 * settings.width,
         (
             beams.prefixes,
             beams.lengths,
@@ -291,11 +311,11 @@ def _compiled_step(search: _Search, rows, prefixes, step, rules: _Rules, eos):
         ),
         (
             eos,
-            step == rules.max_tokens,
+            step == settings.max_tokens,
             step,
-            rules.score_divisor(step),
-            rules.early_stopping is True,
-            rules.stop_divisor(step),
+            settings.score_divisor(step),
+            settings.early_stopping is True,
+            settings.stop_divisor(step),
         ),
     )
     if bad >= 0:
