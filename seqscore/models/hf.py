@@ -1,20 +1,49 @@
 r"""Any Hugging Face causal language model as a seqscore language model.
 
 Needs the optional extra ``seqscore[hf]`` (transformers and torch).
-:class:`HFModel` wraps a loaded model and, optionally, its tokenizer:
+:class:`HFModel` wraps a loaded model and, optionally, its tokenizer. It
+answers both questions seqscore asks of a model:
 
-* ``next_logprobs`` groups the prefixes by length (so no padding, attention
-  mask or position-id shifting is involved), runs the model on each group in
-  chunks of ``batch_size`` rows under ``torch.no_grad()``, takes the logits
-  at the last position -- the position that predicts the next token -- as
-  float32, and normalises them with :func:`seqscore.softmax.log_softmax`. An
-  empty prefix is fed as ``[bos_id]``, as ``generate`` does without input.
-* ``vocab`` is the tokenizer's token strings (ids the tokenizer does not
-  name, e.g. padding rows of the embedding, show as ``<id N>``); without a
-  tokenizer every token is ``<id N>`` and prompts must be given as ids.
-* ``eos_id`` is taken from the argument, else the model's generation config,
-  else its config, else the tokenizer. A model with several EOS ids uses the
-  first unless ``eos_id`` is given (seqscore ends sequences on one id).
+**Scoring** (``continuation_logits``, used by
+:mod:`seqscore.model_scoring`): the logits of every position of a batch of
+sequences in one forward pass, under ``torch.inference_mode()``.
+
+* Requests are sorted by length and batched with right padding; a batch
+  holds at most ``batch_size`` rows, or by default as many as keep its
+  float32 logits under 128 MiB (:data:`LOGITS_BUDGET`). Each batch's
+  ``(B, T, V)`` logits go to the token kernel and are dropped.
+* Shared contexts: each distinct context runs once. Its first ``n - 1``
+  tokens go through a *context pass* (keys and values only: no logits are
+  kept), and every continuation of it then runs as ``[last context token] +
+  continuation[:-1]`` on a copy of those keys and values, so every position
+  of a continuation pass predicts a continuation token. Contexts of one
+  chunk are right-padded together (an attention mask hides the padding,
+  position ids are given explicitly) and continuations of different
+  contexts share a batch, sorted by length. A prompt with 4 candidates thus
+  costs one context row plus 4 continuation rows, where lm-eval and
+  minicons run the context 4 times. ``share_contexts=False`` runs every
+  request as one whole sequence instead (the lm-eval layout).
+
+**Decoding** (``next_logprobs``): next-token log-probs after each prefix,
+float32 ``(B, V)``, normalised by :func:`seqscore.softmax.log_softmax`.
+Prefixes are grouped by length (no padding). The keys and values of the
+last call are kept, so a call whose prefixes each extend one of the last
+call's prefixes by one token -- a step of greedy or beam search, with the
+beams reselected in any order -- runs one position per row, as
+``generate()`` does with its cache. Anything else (a first step, the jumps
+of best-first search) runs the whole prefixes. An empty prefix is fed as
+``[bos_id]``, as ``generate`` does without input.
+
+Tokens: ``vocab`` is the tokenizer's token strings (ids the tokenizer does
+not name show as ``<id N>``); ``encode`` adds the special tokens the
+tokenizer adds by default (none for GPT-2, BOS for Llama), as
+lm-evaluation-harness's ``tok_encode`` does; ``prefix_id`` is lm-eval's
+``prefix_token_id`` (BOS, else EOS), the context of an empty context;
+``max_length`` is the most positions the model reads (lm-eval's rule: the
+config's ``n_positions``, ``max_position_embeddings`` or ``n_ctx``, else the
+tokenizer's ``model_max_length``, else 2048). ``eos_id`` comes from the
+argument, else the generation config, else the config, else the tokenizer
+(the first of several).
 
 Decoding parity, checked in the test suite on a small random GPT-2:
 :func:`~seqscore.decoding.greedy` gives the ids of
@@ -24,15 +53,15 @@ early_stopping=es`` gives the sequences and ``sequences_scores`` of
 ``generate(num_beams=b, num_return_sequences=b, length_penalty=lp,
 early_stopping=es, max_new_tokens=n, output_scores=True,
 return_dict_in_generate=True)``: score = sum of log-probs / (generated
-length including EOS) ** lp. transformers sums in float32 and uses a key-value
-cache, so scores agree to about 1e-5, not bit for bit. No logits processor
-is applied: pass ``generate`` no ``repetition_penalty``, ``min_length``,
-``no_repeat_ngram_size`` and the like when comparing. Checked with
-transformers 5.23.0 and torch 2.13.0 (CPU).
+length including EOS) ** lp, to about 1e-5 (transformers sums in float32).
+No logits processor is applied: pass ``generate`` no
+``repetition_penalty``, ``min_length`` and the like when comparing. Checked
+with transformers 5.24.0 and torch 2.13.0 (CPU).
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections import defaultdict
 from collections.abc import Sequence
@@ -41,8 +70,21 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..softmax import log_softmax
+from .batching import context_chunks, length_batches
 
-__all__ = ["HFModel", "load_hf"]
+__all__ = ["DTYPES", "LOGITS_BUDGET", "HFModel", "load_hf"]
+
+#: Bytes of float32 logits one forward pass may produce when no batch size
+#: is given (about 670 positions of a 50,257-token vocabulary).
+LOGITS_BUDGET = 128 << 20
+#: Bytes of keys and values next_logprobs keeps between calls.
+DECODE_CACHE_BUDGET = 1 << 30
+#: ``--dtype`` names and their torch dtypes' attribute names.
+DTYPES = ("float32", "bfloat16", "float16")
+# lm-eval's default when neither the config nor the tokenizer gives one
+DEFAULT_MAX_LENGTH = 2048
+# tokenizers that state no limit say this (transformers' VERY_LARGE_INTEGER)
+_UNSET_TOKENIZER_LIMIT = int(1e30)
 
 
 def _torch():
@@ -67,17 +109,24 @@ class HFModel:
     >>> rows = model.next_logprobs([[3, 4], [5], []])  # [] is fed as [bos]
     >>> rows.shape, bool(np.allclose(np.exp(rows).sum(axis=1), 1, atol=1e-5))
     ((3, 16), True)
-    >>> model.eos_id, model.vocab[:2]
-    (1, ('<id 0>', '<id 1>'))
+    >>> model.eos_id, model.vocab[:2], model.max_length
+    (1, ('<id 0>', '<id 1>'), 16)
     """
 
     def __init__(
-        self, model, tokenizer=None, *, eos_id=None, bos_id=None, batch_size: int = 64
+        self,
+        model,
+        tokenizer=None,
+        *,
+        eos_id=None,
+        bos_id=None,
+        batch_size: int | None = None,
+        max_length: int | None = None,
     ):
         self._torch = _torch()
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.batch_size = int(batch_size)
+        self.batch_size = None if batch_size is None else int(batch_size)
         size = int(model.get_output_embeddings().weight.shape[0])
         self.vocab = _vocab(tokenizer, size)
         self.eos_id = _first_id(
@@ -90,6 +139,138 @@ class HFModel:
             "bos",
             required=False,
         )
+        self.max_length = max_length or _max_length(model.config, tokenizer)
+        self.device = next(model.parameters()).device
+        self._forward_kwargs = _forward_parameters(model)
+        self._decode_cache: dict[int, _Keys] = {}
+        self._kv_bytes_per_position: float | None = None
+
+    # ------------------------------------------------------------ tokens
+
+    @property
+    def prefix_id(self) -> int:
+        """The context of an empty context: BOS, else EOS (lm-eval's
+        ``prefix_token_id``)."""
+        if self.tokenizer is None:
+            return self.eos_id if self.bos_id is None else self.bos_id
+        for token in (self.tokenizer.bos_token_id, self.tokenizer.eos_token_id):
+            if token is not None:
+                return int(token)
+        return self.eos_id
+
+    def encode(self, text: str, *, add_special_tokens: bool | None = None) -> list[int]:
+        """The tokenizer's ids for ``text``.
+
+        By default with the special tokens the tokenizer adds itself, unless
+        ``text`` already starts with the prefix token's string (lm-eval's
+        ``tok_encode``).
+        """
+        if self.tokenizer is None:
+            raise InvalidInputError(
+                "this model has no tokenizer: give the prompt as token ids"
+            )
+        options = {}
+        if add_special_tokens is not None:
+            options["add_special_tokens"] = add_special_tokens
+        elif text.startswith(self.tokenizer.decode([self.prefix_id])):
+            options["add_special_tokens"] = False
+        return list(self.tokenizer.encode(text, **options))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The tokenizer's text for ``ids`` (token names without one)."""
+        if self.tokenizer is None:
+            return " ".join(self.vocab[int(i)] for i in ids)
+        return self.tokenizer.decode([int(i) for i in ids])
+
+    # ----------------------------------------------------------- scoring
+
+    def continuation_logits(self, requests, *, share_contexts: bool = True):
+        """:class:`~seqscore.model_scoring.LogitsBlock` s over ``requests``
+        (:class:`~seqscore.requests.Request` s that fit the model), one per
+        forward pass that yields logits (see the module notes)."""
+        from ..model_scoring import LogitsBlock
+
+        for request in requests:
+            self._check_length(request.input_length, request.context)
+        if share_contexts:
+            passes = self._shared_passes(requests)
+        else:
+            passes = self._whole_passes(requests)
+        for batch, logits, starts in passes:
+            width = logits.shape[1]
+            offsets = [row * width + start for row, start in enumerate(starts)]
+            yield LogitsBlock(logits.reshape(-1, logits.shape[-1]), batch, offsets)
+
+    def _limits(self, width_factor: int = 1) -> tuple[int, int]:
+        """``(rows, positions)`` one pass may take."""
+        if self.batch_size is not None:
+            return self.batch_size, 1 << 62
+        positions = max(64, LOGITS_BUDGET // (4 * len(self.vocab)))
+        return 1 << 30, positions * width_factor
+
+    def _whole_passes(self, requests):
+        """Each request as one sequence, ``context + continuation[:-1]``."""
+        inputs = [_whole_input(r, self.bos_id) for r in requests]
+        lengths = [len(i) for i in inputs]
+        order = sorted(range(len(inputs)), key=lengths.__getitem__, reverse=True)
+        rows, positions = self._limits()
+        for batch in length_batches(lengths, order, rows, positions):
+            # right padding never reaches a real position of a causal model
+            ids, _ = self._padded([inputs[i] for i in batch])
+            logits = self._forward(ids)[0]
+            starts = [max(len(requests[i].context), 1) - 1 for i in batch]
+            yield batch, self._numpy(logits), starts
+
+    def _shared_passes(self, requests):
+        """Each distinct context once, then its continuations after it."""
+        contexts = [tuple(r.context) or (self.bos_id,) for r in requests]
+        rows, positions = self._limits()
+        chunks = context_chunks(
+            contexts,
+            [len(r.continuation) for r in requests],
+            max_rows=rows,
+            max_positions=positions,
+            max_context_positions=self._limits(4)[1],
+        )
+        for chunk in chunks:
+            keys = self._context_pass(chunk.contexts)
+            for batch in chunk.batches:
+                members = [chunk.requests[i] for i in batch]
+                slots = [chunk.slots[i] for i in batch]
+                starts = [len(chunk.contexts[s]) - 1 for s in slots]
+                inputs = [
+                    (contexts[r][-1], *requests[r].continuation[:-1]) for r in members
+                ]
+                logits = self._continue(keys, slots, inputs, starts)
+                yield members, self._numpy(logits), [0] * len(members)
+
+    def _context_pass(self, contexts) -> _Keys | None:
+        """Keys and values of every context but its last token (None when
+        every context is one token: nothing runs before the continuations)."""
+        heads = [c[:-1] for c in contexts]
+        if not heads[0]:
+            return None
+        ids, mask = self._padded(heads)
+        _, cache = self._forward(ids, mask, keep_last=True, use_cache=True)
+        return _Keys(_layers(cache), mask)
+
+    def _continue(self, keys, slots, inputs, starts):
+        """Logits of ``inputs`` run after the keys and values of the
+        contexts ``slots`` (``starts``: each context's length - 1)."""
+        torch = self._torch
+        ids, mask = self._padded(inputs)
+        positions = torch.tensor(starts, device=self.device)[:, None] + torch.arange(
+            ids.shape[1], device=self.device
+        )
+        positions = positions * mask  # padding positions stay in range
+        if keys is None:
+            return self._forward(ids, mask, positions=positions)[0]
+        rows = torch.tensor(slots, device=self.device)
+        full_mask = torch.cat([keys.mask[rows], mask], dim=1)
+        cache = self._cache(keys.select(rows))
+        return self._forward(ids, full_mask, positions=positions, cache=cache)[0]
+
+    # ----------------------------------------------------------- decoding
 
     def next_logprobs(self, prefixes) -> np.ndarray:
         """Next-token log-probs after each prefix, float32 ``(B, V)``."""
@@ -97,32 +278,80 @@ class HFModel:
         groups = defaultdict(list)
         for row, prefix in enumerate(prefixes):
             groups[len(prefix)].append(row)
+        kept: dict[int, _Keys] = {}
         for length, rows in groups.items():
             self._check_length(max(length, 1), prefixes[rows[0]])
-            for start in range(0, len(rows), self.batch_size):
-                chunk = rows[start : start + self.batch_size]
-                ids = [self._input(prefixes[r], length) for r in chunk]
-                out[chunk] = self._last_logits(ids)
+            group = [tuple(int(i) for i in prefixes[r]) for r in rows]
+            logits, keys = self._next_logits(length, group)
+            out[rows] = logits
+            if keys is not None:
+                kept[length] = keys
+        self._decode_cache = kept
         return log_softmax(out)
+
+    def _next_logits(self, length: int, prefixes: list[tuple[int, ...]]):
+        """``(last-position logits, keys to keep or None)`` for prefixes of
+        one length, from the last call's keys where each extends one."""
+        parent = self._decode_cache.get(length - 1) if length >= 2 else None
+        if parent is not None and all(p[:-1] in parent.index for p in prefixes):
+            return self._extend(parent, prefixes, length)
+        keep = self._may_keep(len(prefixes), length)
+        chunks, caches = [], []
+        size = self.batch_size or 64
+        for start in range(0, len(prefixes), size):
+            chunk = [self._input(p) for p in prefixes[start : start + size]]
+            ids = self._torch.tensor(chunk, dtype=self._torch.long, device=self.device)
+            logits, cache = self._forward(ids, keep_last=True, use_cache=keep)
+            chunks.append(self._numpy(logits)[:, -1])
+            if keep:
+                caches.append(_layers(cache))
+        keys = _Keys.join(caches, prefixes, self._torch) if keep else None
+        self._note_size(keys, len(prefixes), length)
+        return np.concatenate(chunks), keys
+
+    def _extend(self, parent: _Keys, prefixes, length: int):
+        torch = self._torch
+        rows = torch.tensor(
+            [parent.index[p[:-1]] for p in prefixes], device=self.device
+        )
+        ids = torch.tensor([[p[-1]] for p in prefixes], device=self.device)
+        positions = torch.full_like(ids, length - 1)
+        logits, cache = self._forward(
+            ids,
+            positions=positions,
+            cache=self._cache(parent.select(rows)),
+            keep_last=True,
+            use_cache=True,
+        )
+        keys = _Keys(_layers(cache), None, {p: i for i, p in enumerate(prefixes)})
+        if not self._may_keep(len(prefixes), length):
+            keys = None
+        return self._numpy(logits)[:, -1], keys
+
+    def _may_keep(self, rows: int, length: int) -> bool:
+        """Whether the keys of ``rows`` prefixes of ``length`` fit the
+        decoding cache's budget (unknown before the first measurement)."""
+        per = self._kv_bytes_per_position
+        return per is None or rows * length * per <= DECODE_CACHE_BUDGET
+
+    def _note_size(self, keys, rows: int, length: int) -> None:
+        if keys is not None and self._kv_bytes_per_position is None:
+            self._kv_bytes_per_position = keys.nbytes() / max(1, rows * length)
 
     def _check_length(self, length: int, prefix) -> None:
         """A prefix longer than the model's positions is an error naming it
         (torch would fail with "index out of range in self")."""
-        config = getattr(self.model, "config", None)
-        limit = getattr(config, "n_positions", None) or getattr(
-            config, "max_position_embeddings", None
-        )
-        if isinstance(limit, int) and length > limit:
+        if length > self.max_length:
             shown = [int(i) for i in prefix[:8]]
             raise InvalidInputError(
                 f"a prefix of {length} tokens ({shown}...) is longer than the "
-                f"model's {limit} positions: use a shorter prompt or fewer "
-                "max_tokens"
+                f"model's {self.max_length} positions: use a shorter prompt or "
+                "fewer max_tokens"
             )
 
-    def _input(self, prefix, length: int) -> list[int]:
-        if length:
-            return [int(i) for i in prefix]
+    def _input(self, prefix) -> list[int]:
+        if prefix:
+            return list(prefix)
         if self.bos_id is None:
             raise InvalidInputError(
                 "the model has no bos_token_id, so it cannot start from an empty "
@@ -130,27 +359,116 @@ class HFModel:
             )
         return [self.bos_id]
 
-    def _last_logits(self, ids: list[list[int]]) -> np.ndarray:
+    # ------------------------------------------------------------ torch
+
+    def _padded(self, rows: Sequence[Sequence[int]]):
+        """Right-padded ids (padding: EOS, masked) and the attention mask."""
         torch = self._torch
-        device = next(self.model.parameters()).device
-        with torch.no_grad():
-            batch = torch.tensor(ids, dtype=torch.long, device=device)
-            logits = self.model(input_ids=batch).logits[:, -1, :]
-        return logits.float().cpu().numpy()
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.eos_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, : len(row)] = 1
+        return ids.to(self.device), mask.to(self.device)
 
-    def encode(self, text: str) -> list[int]:
-        """The tokenizer's ids for ``text`` (with the special tokens it adds)."""
-        if self.tokenizer is None:
-            raise InvalidInputError(
-                "this model has no tokenizer: give the prompt as token ids"
-            )
-        return list(self.tokenizer(text)["input_ids"])
+    def _forward(
+        self,
+        ids,
+        mask=None,
+        *,
+        positions=None,
+        cache=None,
+        keep_last=False,
+        use_cache=False,
+    ):
+        """``(logits, cache)`` of one forward pass."""
+        kwargs = {"input_ids": ids, "use_cache": use_cache}
+        if mask is not None:
+            kwargs["attention_mask"] = mask
+        if positions is not None:
+            kwargs["position_ids"] = positions
+        if cache is not None:
+            kwargs[self._forward_kwargs["cache"]] = cache
+        if keep_last and self._forward_kwargs["logits_to_keep"]:
+            kwargs["logits_to_keep"] = 1
+        with self._torch.inference_mode():
+            out = self.model(**kwargs)
+        # read under the name the forward took (the other one warns)
+        return out.logits, getattr(out, self._forward_kwargs["cache"], None)
 
-    def decode(self, ids: Sequence[int]) -> str:
-        """The tokenizer's text for ``ids`` (token names without one)."""
-        if self.tokenizer is None:
-            return " ".join(self.vocab[int(i)] for i in ids)
-        return self.tokenizer.decode([int(i) for i in ids])
+    def _numpy(self, logits) -> np.ndarray:
+        """Logits as a float32 numpy array (a view for float32 on the CPU)."""
+        if logits.dtype != self._torch.float32:
+            logits = logits.float()
+        return logits.cpu().numpy()
+
+    def _cache(self, layers):
+        """A fresh transformers cache holding ``layers`` (key, value) pairs."""
+        import transformers
+
+        return transformers.DynamicCache(
+            ddp_cache_data=layers, config=self.model.config
+        )
+
+
+class _Keys:
+    """Keys and values of a batch of rows, per layer, with the rows'
+    attention mask (None: no padding) and, for decoding, which prefix each
+    row holds."""
+
+    def __init__(self, layers, mask, index=None):
+        self.layers, self.mask, self.index = layers, mask, index or {}
+
+    def select(self, rows) -> list:
+        return [
+            (k.index_select(0, rows), v.index_select(0, rows)) for k, v in self.layers
+        ]
+
+    def nbytes(self) -> int:
+        return sum(k.nelement() * k.element_size() * 2 for k, _ in self.layers)
+
+    @classmethod
+    def join(cls, caches, prefixes, torch) -> _Keys:
+        layers = [
+            (torch.cat([c[i][0] for c in caches]), torch.cat([c[i][1] for c in caches]))
+            for i in range(len(caches[0]))
+        ]
+        return cls(layers, None, {p: i for i, p in enumerate(prefixes)})
+
+
+def _layers(cache) -> list:
+    """The (key, value) pair of each layer of a transformers cache."""
+    return [(layer[0], layer[1]) for layer in cache]
+
+
+def _whole_input(request, bos_id) -> tuple[int, ...]:
+    context = request.context or (bos_id,)
+    return (*context, *request.continuation[:-1])
+
+
+def _forward_parameters(model) -> dict:
+    """What the model's ``forward`` calls its cache argument (``cache`` from
+    transformers 5.x, ``past_key_values`` before) and whether it takes
+    ``logits_to_keep``."""
+    names = inspect.signature(model.forward).parameters
+    return {
+        "cache": "cache" if "cache" in names else "past_key_values",
+        "logits_to_keep": "logits_to_keep" in names,
+    }
+
+
+def _max_length(config, tokenizer) -> int:
+    """lm-eval's ``resolve_max_length``: the config's text model first."""
+    config = getattr(config, "text_config", None) or config
+    for key in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < _UNSET_TOKENIZER_LIMIT:
+        return limit
+    return DEFAULT_MAX_LENGTH
 
 
 def _vocab(tokenizer, size: int) -> tuple[str, ...]:
@@ -183,26 +501,38 @@ def _first_id(given, configured, tokenizer, kind: str, required: bool = True):
     return None
 
 
-def load_hf(name_or_path: str | os.PathLike, **kwargs) -> HFModel:
+def load_hf(
+    name_or_path: str | os.PathLike,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    **kwargs,
+) -> HFModel:
     """Load a causal LM and its tokenizer with ``from_pretrained``, offline.
 
     Only local files are read (a folder, or a name already in the Hugging
     Face cache). A folder without a tokenizer gives an :class:`HFModel`
-    that works on ids.
+    that works on ids. ``dtype`` is one of :data:`DTYPES`; ``kwargs`` go to
+    :class:`HFModel` (``batch_size``, ``max_length``, ...).
     """
-    _torch()
+    torch = _torch()
     try:
         import transformers
     except ImportError:
         raise InvalidInputError(
             "the Hugging Face adapter needs transformers: pip install 'seqscore[hf]'"
         ) from None
+    if dtype not in DTYPES:
+        raise InvalidInputError(
+            f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}"
+        )
     source = os.fspath(name_or_path)
     try:
         model = transformers.AutoModelForCausalLM.from_pretrained(
-            source, local_files_only=True
+            source, local_files_only=True, dtype=getattr(torch, dtype)
         )
-    except (OSError, ValueError) as exc:
+        model = model.to(device)
+    except (OSError, ValueError, RuntimeError) as exc:
         raise InvalidInputError(
             f"cannot load a causal LM from {source!r} (local files only): "
             f"{str(exc).splitlines()[0]}"
