@@ -49,11 +49,14 @@ from .scoring import (
 
 __all__ = [
     "LogitsBlock",
+    "Tally",
     "TextCandidate",
     "TextPrompt",
+    "forced_items",
     "forced_prompts",
     "loglikelihoods",
     "prefix_blocks",
+    "prompt_requests",
     "request_token_scores",
     "score_texts",
 ]
@@ -230,64 +233,141 @@ def forced_prompts(
 
     With ``unconditional`` (a text; ``""`` is lm-eval's ``acc_mutual_info``
     context), every candidate is scored after it too and carries that score
-    as ``unconditional``, for the ``pmi`` reduction.
+    as ``unconditional``, for the ``pmi`` reduction. Errors name the prompt's
+    ``source`` and the candidate.
     """
     prompts = list(prompts)
-    requests, labels = _prompt_requests(model, prompts, unconditional)
-    scores = request_token_scores(
-        model,
-        requests,
-        top_k=top_k,
-        share_contexts=share_contexts,
-        labels=labels,
-        on_progress=on_progress,
+    encoded = []
+    for prompt in prompts:
+        try:
+            encoded.append(prompt_requests(model, prompt, unconditional))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{_place(prompt)}: {exc}") from None
+    return _score_encoded(
+        model, prompts, encoded, top_k, share_contexts, on_progress=on_progress
     )
-    conditional = iter(scores[: _count(prompts)])
-    alone = iter(scores[_count(prompts) :]) if unconditional is not None else None
-    return [_prompt(p, conditional, alone) for p in prompts]
 
 
-def _count(prompts: Sequence[TextPrompt]) -> int:
-    return sum(len(p.candidates) for p in prompts)
+def forced_items(
+    model,
+    items: Iterable,
+    *,
+    unconditional: str | None = None,
+    top_k: int = 0,
+    share_contexts: bool = True,
+    prompts_per_pass: int = 256,
+    tally: Tally | None = None,
+) -> Iterator:
+    """:func:`forced_prompts` over a stream of :class:`TextPrompt` s and
+    reader rejections, ``prompts_per_pass`` prompts at a time, in order.
+
+    A prompt that cannot be encoded (an empty candidate, a continuation
+    longer than the model) becomes a :class:`~seqscore.formats.records.Rejected`
+    naming it; the rest of its pass is scored. ``tally`` counts truncations.
+    """
+    from .formats.records import Rejected
+
+    for chunk in _batched(items, prompts_per_pass):
+        out: list = list(chunk)
+        good, encoded = [], []
+        for position, item in enumerate(chunk):
+            if not isinstance(item, TextPrompt):
+                continue
+            try:
+                encoded.append(prompt_requests(model, item, unconditional))
+            except InvalidInputError as exc:
+                out[position] = Rejected(_place(item), str(exc), None)
+                continue
+            good.append(position)
+        scored = _score_encoded(
+            model, [chunk[i] for i in good], encoded, top_k, share_contexts, tally
+        )
+        for position, prompt in zip(good, scored, strict=True):
+            out[position] = prompt
+        yield from out
 
 
-def _prompt_requests(model, prompts, unconditional):
-    """Every candidate's request after its context, then (with
-    ``unconditional``) after that text, each with a label for errors."""
+@dataclass
+class Tally:
+    """What a scoring run did that its user should hear about."""
+
+    requests: int = 0
+    truncated: int = 0  # requests whose context was cut to fit the model
+
+
+def prompt_requests(model, prompt: TextPrompt, unconditional: str | None = None):
+    """``(requests, labels)``: each candidate of ``prompt`` after its context,
+    then (with ``unconditional``) after that text, fitted to the model."""
     limit = getattr(model, "max_length", None)
-    passes = (
-        [(None, "")]
-        if unconditional is None
-        else [(None, ""), (unconditional, " (unconditional)")]
-    )
+    contexts = [(prompt.context, "")]
+    if unconditional is not None:
+        contexts.append((unconditional, " (unconditional)"))
     requests, labels = [], []
-    for context, suffix in passes:
-        for prompt in prompts:
-            for candidate in prompt.candidates:
-                where = _label(prompt, candidate) + suffix
-                text = prompt.context if context is None else context
-                request = encode_request(model, text, candidate.text, where)
-                requests.append(fit_request(request, limit, where))
-                labels.append(where)
+    for context, suffix in contexts:
+        for candidate in prompt.candidates:
+            where = f"candidate {candidate.id!r}{suffix}"
+            request = encode_request(model, context, candidate.text, where)
+            requests.append(fit_request(request, limit, where))
+            labels.append(f"{_place(prompt)}: {where}")
     return requests, labels
 
 
-def _label(prompt: TextPrompt, candidate: TextCandidate) -> str:
-    place = prompt.source or f"prompt {prompt.id!r}"
-    return f"{place}: candidate {candidate.id!r}"
-
-
-def _prompt(prompt: TextPrompt, conditional, alone) -> Prompt:
-    candidates = []
-    for candidate in prompt.candidates:
-        tokens = next(conditional)
-        base = None if alone is None else sequence_logprob(next(alone).logprob)
-        candidates.append(
-            Candidate(candidate.id, tokens, text=candidate.text, unconditional=base)
+def _score_encoded(
+    model, prompts, encoded, top_k, share_contexts, tally=None, on_progress=None
+):
+    requests = [r for rs, _ in encoded for r in rs]
+    labels = [x for _, ls in encoded for x in ls]
+    if tally is not None:
+        tally.requests += len(requests)
+        tally.truncated += sum(1 for r in requests if r.truncated)
+    scores = iter(
+        request_token_scores(
+            model,
+            requests,
+            top_k=top_k,
+            share_contexts=share_contexts,
+            labels=labels,
+            on_progress=on_progress,
         )
-    return Prompt(
-        prompt.id, tuple(candidates), text=prompt.context, source=prompt.source
     )
+    return [
+        _prompt(p, [next(scores) for _ in rs])
+        for p, (rs, _) in zip(prompts, encoded, strict=True)
+    ]
+
+
+def _place(prompt: TextPrompt) -> str:
+    return prompt.source or f"prompt {prompt.id!r}"
+
+
+def _prompt(prompt: TextPrompt, scores: list[TokenScores]) -> Prompt:
+    """The scorer's prompt: the first scores are the candidates', the rest
+    (if any) their unconditional scores."""
+    size = len(prompt.candidates)
+    alone = scores[size:]
+    candidates = tuple(
+        Candidate(
+            candidate.id,
+            tokens,
+            text=candidate.text,
+            unconditional=sequence_logprob(alone[i].logprob) if alone else None,
+        )
+        for i, (candidate, tokens) in enumerate(
+            zip(prompt.candidates, scores[:size], strict=True)
+        )
+    )
+    return Prompt(prompt.id, candidates, text=prompt.context, source=prompt.source)
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def score_texts(

@@ -17,18 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from ..errors import InvalidInputError
-from ..kernels import token_stats
-from ..scoring import TokenScores, token_scores_from_stats
-from .protocol import LanguageModel, check_prompt, next_logprobs
+from ..model_scoring import request_token_scores
+from ..requests import Request
+from ..scoring import TokenScores
+from .protocol import LanguageModel, check_prompt
 
 __all__ = ["teacher_force", "teacher_force_text"]
-
-# prefixes per model call: bounds the (rows, V) block held at once
-_CHUNK = 256
-
 
 def teacher_force(
     model: LanguageModel,
@@ -37,11 +32,14 @@ def teacher_force(
 ) -> tuple[TokenScores, ...]:
     """Score each continuation of ``prompt`` token by token (ids in, stats out).
 
-    All prefixes of all continuations go to the model in batches of 256, and
-    one kernel pass reads them; each continuation gets the scorer's
+    This is :func:`seqscore.model_scoring.request_token_scores` on ids: a
+    sequence model (Hugging Face) runs one forward pass per continuation,
+    any other model is asked for all prefixes of all continuations, 256 per
+    call; each continuation gets the scorer's
     :class:`~seqscore.scoring.TokenScores` (``is_argmax`` as lm-eval defines
     it: the token is the first argmax of its step).
 
+    >>> import numpy as np
     >>> from seqscore.models.tree import textbook_tree
     >>> tree = textbook_tree()
     >>> a, b = teacher_force(tree, [], [tree.encode("A C <eos>"),
@@ -55,22 +53,7 @@ def teacher_force(
     """
     prompt = check_prompt(model, prompt)
     candidates = [_check_continuation(model, c, i) for i, c in enumerate(continuations)]
-    prefixes = [(*prompt, *c[:t]) for c in candidates for t in range(len(c))]
-    targets = np.array([tok for c in candidates for tok in c], dtype=np.int64)
-    rows = [
-        next_logprobs(model, prefixes[i : i + _CHUNK])
-        for i in range(0, len(prefixes), _CHUNK)
-    ]
-    vocab_size = len(model.vocab)
-    logprobs = np.concatenate(rows) if rows else np.zeros((0, vocab_size))
-    stats = token_stats(logprobs, targets)
-    out, start = [], 0
-    for ids in candidates:
-        span = slice(start, start + len(ids))
-        start = span.stop
-        tokens = tuple(model.vocab[i] for i in ids)
-        out.append(token_scores_from_stats(stats, span, ids, tokens))
-    return tuple(out)
+    return tuple(request_token_scores(model, [Request(prompt, c) for c in candidates]))
 
 
 def teacher_force_text(
@@ -79,6 +62,7 @@ def teacher_force_text(
     """:func:`teacher_force` on text: the prompt and candidates go through
     ``model.encode`` (for the built-in model a final ``"."`` is ``<eos>``).
 
+    >>> import numpy as np
     >>> from seqscore.models.tree import textbook_tree
     >>> (b,) = teacher_force_text(textbook_tree(), "B", ["C <eos>"])
     >>> np.exp(b.logprob).round(3).tolist(), b.entropy.round(3).tolist()

@@ -1,0 +1,245 @@
+"""Texts for a model to score: prompts with candidate texts, and documents.
+
+Two JSON Lines layouts hold candidate texts (``seqscore score FILE --model
+...``), told apart by the keys of the first record:
+
+* seqscore JSONL whose candidates have ``text`` (``tokens`` and ``logprobs``
+  are not needed, and are ignored when present)::
+
+      {"id": "q1", "prompt": "The capital of France is",
+       "candidates": [{"id": "a", "text": " Paris"}, {"id": "b", "text": " Lyon"}]}
+
+* lm-eval style pairs, one request per line; consecutive lines with the same
+  ``context`` (and the same ``id``, when given) are one prompt::
+
+      {"context": "The capital of France is", "continuation": " Paris"}
+      {"context": "The capital of France is", "continuation": " Lyon"}
+
+  Optional: ``id`` (the prompt's; default ``line N`` of its first line) and
+  ``candidate`` (default: its index in the prompt).
+
+Documents for rolling perplexity are JSON Lines of ``{"id", "text"}``
+(``id`` optional: ``line N``) or, for any other file, its whole text as one
+document named after the file.
+
+Every record is read by the rules of :mod:`.records`; a bad one becomes a
+:class:`~.records.Rejected` naming the line and field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import DataFormatError
+from ..model_scoring import TextCandidate, TextPrompt
+from .records import (
+    Rejected,
+    as_id,
+    as_string,
+    field,
+    json_lines,
+    optional,
+    records_to_prompts,
+)
+
+__all__ = ["Document", "read_documents", "read_text_prompts", "text_prompts"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A text to score whole; ``source`` locates it."""
+
+    id: str
+    text: str
+    source: str = ""
+
+
+@contextlib.contextmanager
+def read_text_prompts(path: str) -> Iterator[Iterator[TextPrompt | Rejected]]:
+    """The prompts of ``path`` (``-``: stdin), lazily, as a context."""
+    with _lines(path) as (source, numbered):
+        yield text_prompts(json_lines(numbered, source))
+
+
+def text_prompts(
+    records: Iterable[tuple[str, Any]],
+) -> Iterator[TextPrompt | Rejected]:
+    """Prompts from parsed ``(location, record)`` pairs, in either layout
+    (decided by the first good record)."""
+    records = iter(records)
+    kept = []
+    for location, record in records:
+        kept.append((location, record))
+        if not isinstance(record, Rejected):
+            break
+    layout = _layout(kept[-1]) if kept else None
+    chain = _chain(kept, records)
+    if layout == "pairs":
+        yield from _grouped_pairs(chain)
+    else:
+        yield from records_to_prompts(chain, _prompt_record)
+
+
+def _chain(first, rest):
+    yield from first
+    yield from rest
+
+
+def _layout(entry) -> str | None:
+    location, record = entry
+    if isinstance(record, Rejected):
+        return None
+    if isinstance(record, dict) and "candidates" in record:
+        return "seqscore"
+    if isinstance(record, dict) and "context" in record and "continuation" in record:
+        return "pairs"
+    keys = (
+        ", ".join(list(record)[:8])
+        if isinstance(record, dict)
+        else type(record).__name__
+    )
+    raise DataFormatError(
+        f"{location}: cannot tell what to score (keys: {keys}); a model scores "
+        "seqscore JSONL with candidate texts ('candidates': [{'text': ...}]) or "
+        "lines of {'context': ..., 'continuation': ...}"
+    )
+
+
+def _prompt_record(record: Any, location: str) -> Iterator[TextPrompt]:
+    candidates = field(record, "candidates", "", list)
+    if not candidates:
+        raise DataFormatError("candidates: the list is empty (nothing to score)")
+    yield TextPrompt(
+        id=as_id(record.get("id"), "id", f"line {_line(location)}"),
+        context=optional(as_string, record, "prompt", "") or "",
+        candidates=tuple(_candidate(c, i) for i, c in enumerate(candidates)),
+        source=location,
+    )
+
+
+def _candidate(record: Any, index: int) -> TextCandidate:
+    where = f"candidates[{index}]"
+    if not isinstance(record, dict):
+        raise DataFormatError(f"{where}: expected a JSON object")
+    text = as_string(field(record, "text", where), f"{where}.text")
+    if not text:
+        raise DataFormatError(f"{where}.text: empty (an empty text has no score)")
+    return TextCandidate(as_id(record.get("id"), f"{where}.id", index), text)
+
+
+def _grouped_pairs(records) -> Iterator[TextPrompt | Rejected]:
+    """Consecutive pairs with one context (and id) as one prompt each."""
+    group: list[tuple[str, dict]] = []
+    for location, record in records:
+        pair = record if isinstance(record, Rejected) else _pair(record, location)
+        if isinstance(pair, Rejected):
+            yield from _flush(group)
+            group = []
+            yield pair
+            continue
+        if group and _key(group[0][1]) != _key(pair):
+            yield from _flush(group)
+            group = []
+        group.append((location, pair))
+    yield from _flush(group)
+
+
+def _pair(record: Any, location: str) -> dict | Rejected:
+    try:
+        context = as_string(field(record, "context", ""), "context")
+        text = as_string(field(record, "continuation", ""), "continuation")
+        if not text:
+            raise DataFormatError("continuation: empty (an empty text has no score)")
+        prompt_id = record.get("id")
+        as_id(prompt_id, "id", "")
+        candidate = record.get("candidate")
+        as_id(candidate, "candidate", "")
+    except DataFormatError as exc:
+        return Rejected(location, str(exc), None)
+    return {"context": context, "text": text, "id": prompt_id, "candidate": candidate}
+
+
+def _key(pair: dict) -> tuple:
+    return pair["context"], pair["id"]
+
+
+def _flush(group) -> list[TextPrompt | Rejected]:
+    if not group:
+        return []
+    location, first = group[0]
+    prompt_id = as_id(first["id"], "id", f"line {_line(location)}")
+    candidates = tuple(
+        TextCandidate(as_id(p["candidate"], "candidate", i), p["text"])
+        for i, (_, p) in enumerate(group)
+    )
+    ids = [c.id for c in candidates]
+    duplicate = next((i for i in ids if ids.count(i) > 1), None)
+    if duplicate is not None:
+        reason = f"prompt {prompt_id!r} has two candidates with id {duplicate!r}"
+        return [Rejected(location, reason, None)]
+    return [TextPrompt(prompt_id, first["context"], candidates, source=location)]
+
+
+def _line(location: str) -> str:
+    return location.rsplit(":", 1)[-1]
+
+
+# ---------------------------------------------------------------- documents
+
+
+@contextlib.contextmanager
+def read_documents(path: str) -> Iterator[Iterator[Document | Rejected]]:
+    """The documents of ``path``: JSON Lines of ``{"id", "text"}``, or the
+    whole file as one text (UTF-8) when its first line is not a JSON object."""
+    with _lines(path) as (source, numbered):
+        head = next(numbered, None)
+        if head is None:
+            raise DataFormatError(f"{source}: empty (no text to score)")
+        if head[1].lstrip()[:1] == b"{":
+            yield _documents(json_lines(_chain([head], numbered), source))
+            return
+        raw = b"".join([head[1], *(line for _, line in numbered)])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(
+                f"{source}: not UTF-8 text (byte {exc.start})"
+            ) from None
+        name = os.path.basename(source) if source != "<stdin>" else "stdin"
+        yield iter([Document(name, text, source)])
+
+
+def _documents(records) -> Iterator[Document | Rejected]:
+    for location, record in records:
+        if isinstance(record, Rejected):
+            yield record
+            continue
+        try:
+            text = as_string(field(record, "text", ""), "text")
+            if not text:
+                raise DataFormatError("text: empty (an empty text has no score)")
+            name = as_id(record.get("id"), "id", f"line {_line(location)}")
+        except DataFormatError as exc:
+            yield Rejected(location, str(exc), None)
+            continue
+        yield Document(name, text, location)
+
+
+@contextlib.contextmanager
+def _lines(path: str):
+    """``(source name, numbered raw lines)`` of ``path`` or stdin."""
+    import sys
+
+    if path == "-":
+        yield "<stdin>", enumerate(sys.stdin.buffer, 1)
+        return
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise DataFormatError(f"{path}: cannot open ({exc.strerror})") from None
+    with handle:
+        yield path, enumerate(handle, 1)
