@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import InvalidInputError
-from ..model_scoring import request_token_scores
 from ..requests import Request
 from ..scoring import TokenScores
 from .protocol import LanguageModel, check_prompt
@@ -51,6 +50,9 @@ def teacher_force(
     >>> round(float(np.exp(b.total)), 6), tree.vocab[b.argmax_id[0]]
     (0.36, 'A')
     """
+    # model_scoring reads models through this package's protocol: import late
+    from ..model_scoring import request_token_scores
+
     prompt = check_prompt(model, prompt)
     candidates = [_check_continuation(model, c, i) for i, c in enumerate(continuations)]
     return tuple(request_token_scores(model, [Request(prompt, c) for c in candidates]))
