@@ -10,37 +10,14 @@ import numpy as np
 
 from ..diagnostics import GreedyDiagnosis, GreedySurvey, diagnose, survey_greedy
 from ..formats.output import json_value, open_output
-from ..models import MODEL_SPECS, load_model
 from ..models.corpus import sentence_starts
-from .options import report_format_option
+from .options import load_cli_model, model_options, report_format_option
 
 __all__ = ["diagnose_command"]
 
 
-class ModelSpec(click.ParamType):
-    """``builtin``, ``tree:FILE`` or ``hf:NAME_OR_PATH`` (checked, not loaded)."""
-
-    name = "MODEL"
-
-    def convert(self, value, param, ctx):
-        kind, colon, target = value.partition(":")
-        if (kind == "builtin" and not colon) or (kind in ("tree", "hf") and target):
-            return value
-        self.fail(f"{value!r} is not a model: use {MODEL_SPECS}", param, ctx)
-
-
 @click.command("diagnose")
-@click.option(
-    "-m",
-    "--model",
-    "model_spec",
-    type=ModelSpec(),
-    default="builtin",
-    show_default=True,
-    help="builtin (a small English model, no download), tree:FILE.json (a "
-    "logit tree) or hf:NAME_OR_PATH (a Hugging Face causal LM; needs "
-    "seqscore[hf]).",
-)
+@model_options("builtin")
 @click.option(
     "-p",
     "--prompt",
@@ -99,7 +76,19 @@ class ModelSpec(click.ParamType):
     help="Also draw both paths into FILE.svg or FILE.png (needs seqscore[plot]).",
 )
 def diagnose_command(
-    model_spec, prompt, max_tokens, beam, budget, fmt, output, survey, seed, plot
+    model_spec,
+    batch_size,
+    dtype,
+    device,
+    prompt,
+    max_tokens,
+    beam,
+    budget,
+    fmt,
+    output,
+    survey,
+    seed,
+    plot,
 ):
     """Explain why greedy decoding is not the most probable sequence.
 
@@ -129,10 +118,17 @@ def diagnose_command(
         if plot is not None:
             raise click.UsageError("--plot draws one prompt: drop it with --survey")
         _survey(
-            load_model(model_spec), survey, seed, max_tokens, beam, budget, fmt, output
+            load_cli_model(model_spec, batch_size, dtype, device),
+            survey,
+            seed,
+            max_tokens,
+            beam,
+            budget,
+            fmt,
+            output,
         )
         return
-    model = load_model(model_spec)
+    model = load_cli_model(model_spec, batch_size, dtype, device)
     result = diagnose(
         model, prompt, max_tokens=max_tokens, beam=beam, node_budget=budget
     )

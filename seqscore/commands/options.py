@@ -10,11 +10,15 @@ import click
 
 from ..formats.inputs import INPUT_FORMATS
 from ..formats.output import FORMATS
+from ..models import MODEL_SPECS
 
 __all__ = [
+    "ModelSpec",
     "alpha_option",
     "format_option",
     "input_format_option",
+    "load_cli_model",
+    "model_options",
     "output_option",
     "positive_finite",
     "progress_callback",
@@ -136,3 +140,62 @@ def progress_callback(enabled: bool | None, label: str):
                 state["shown"] = target
 
         yield update
+
+
+class ModelSpec(click.ParamType):
+    """``builtin``, ``tree:FILE`` or ``hf:NAME_OR_PATH`` (checked, not loaded)."""
+
+    name = "MODEL"
+
+    def convert(self, value, param, ctx):
+        kind, colon, target = value.partition(":")
+        if (kind == "builtin" and not colon) or (kind in ("tree", "hf") and target):
+            return value
+        self.fail(f"{value!r} is not a model: use {MODEL_SPECS}", param, ctx)
+
+
+def model_options(default: str | None = None):
+    """``--model`` and the options of a Hugging Face model (``--batch-size``,
+    ``--dtype``, ``--device``), as one decorator."""
+    from ..models.hf import DTYPES
+
+    def decorate(command):
+        options = [
+            click.option(
+                "-m",
+                "--model",
+                "model_spec",
+                type=ModelSpec(),
+                default=default,
+                show_default=default is not None,
+                help="builtin (a small English model, no download), tree:FILE.json "
+                "(a logit tree) or hf:NAME_OR_PATH (a Hugging Face causal LM: a "
+                "local folder or a name in its cache, nothing is downloaded; "
+                "needs seqscore[hf]).",
+            ),
+            click.option(
+                "--batch-size",
+                type=click.IntRange(min=1),
+                help="hf: rows per forward pass [default: as many as keep a pass's "
+                "logits under 128 MiB].",
+            ),
+            click.option(
+                "--dtype",
+                type=click.Choice(DTYPES),
+                help="hf: the weights' dtype [default: float32]; logits are read "
+                "in float32 either way.",
+            ),
+            click.option("--device", help="hf: the torch device [default: cpu]."),
+        ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def load_cli_model(spec: str, batch_size=None, dtype=None, device=None):
+    """The model a command's ``--model`` names, with its hf options."""
+    from ..models import load_model
+
+    return load_model(spec, batch_size=batch_size, dtype=dtype, device=device)

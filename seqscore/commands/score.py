@@ -6,6 +6,7 @@ import contextlib
 import os
 import textwrap
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 
 import click
@@ -15,14 +16,18 @@ from ..errors import DataFormatError
 from ..formats.inputs import map_prompts
 from ..formats.output import Column, open_output, write_records
 from ..formats.records import Rejected
+from ..formats.texts import read_text_prompts
+from ..model_scoring import Tally, forced_items
 from ..models.builtin import load_builtin
-from ..models.examples import example_prompts, scored_examples
+from ..models.examples import example_prompts, example_text_prompts, scored_examples
 from ..reductions import RANKABLE
 from ..scoring import Prompt, score_prompt
 from .options import (
     alpha_option,
     format_option,
     input_format_option,
+    load_cli_model,
+    model_options,
     output_option,
     progress_callback,
     progress_option,
@@ -121,6 +126,20 @@ def _table_columns(normalize: str) -> list[Column]:
     help="Processes that parse JSON Lines [default: every processor for inputs "
     "over 16 MB, else 1].",
 )
+@model_options()
+@click.option(
+    "--unconditional",
+    metavar="TEXT",
+    help="With --model: score each candidate after TEXT too, for the pmi "
+    "reduction (--unconditional '' is lm-eval's acc_mutual_info).",
+)
+@click.option(
+    "--share-contexts/--no-share-contexts",
+    default=True,
+    show_default=True,
+    help="hf: run each distinct context once for all its candidates (the "
+    "scores agree to float32 rounding either way).",
+)
 @progress_option()
 def score_command(
     file,
@@ -135,6 +154,12 @@ def score_command(
     on_error,
     rejects,
     workers,
+    model_spec,
+    batch_size,
+    dtype,
+    device,
+    unconditional,
+    share_contexts,
     progress,
 ):
     """Score candidate completions: total log-prob, reductions, rank, probability.
@@ -154,9 +179,19 @@ def score_command(
       greedy       every token was the most probable at its step
       weakest      position:log-prob of the least likely token
 
+    With --model, FILE holds texts and the model scores them: seqscore JSONL
+    whose candidates have "text" (the context is "prompt"), or lines of
+    {"context": ..., "continuation": ...} (consecutive lines with one context
+    are one prompt). Texts are tokenised by lm-evaluation-harness's rule:
+    context and continuation encoded together, trailing whitespace of the
+    context moved to the continuation, an empty context replaced by BOS (EOS
+    without one), contexts cut from the left to fit the model.
+
     \b
     Examples:
       seqscore score responses.jsonl --sort
+      seqscore score questions.jsonl --model hf:./gpt2 --unconditional ''
+      seqscore score pairs.jsonl --model builtin --tokens --format jsonl
       seqscore score run.npz --normalize mean --format csv -o scores.csv
       cat api_dump.jsonl | seqscore score - --on-error skip --rejects bad.jsonl
     """
@@ -166,6 +201,16 @@ def score_command(
         raise click.UsageError("--tokens needs --format json or jsonl")
     if rejects and output != "-" and _same_file(rejects, output):
         raise click.UsageError("--rejects and --output name the same file")
+    if model_spec is None and unconditional is not None:
+        raise click.UsageError("--unconditional needs --model")
+    if model_spec is None and (batch_size or dtype or device):
+        raise click.UsageError("--batch-size, --dtype and --device need --model")
+    model = (
+        None
+        if model_spec is None
+        else load_cli_model(model_spec, batch_size, dtype, device)
+    )
+    tally = Tally()
     rejected: list[Rejected] = []
     counts = {"prompts": 0, "candidates": 0}
     transform = partial(
@@ -178,21 +223,50 @@ def score_command(
     )
     with (
         progress_callback(progress, "scoring") as on_progress,
-        _inputs(file, transform, input_format, on_progress, workers) as results,
+        _inputs(
+            file,
+            transform,
+            input_format,
+            on_progress,
+            workers,
+            _ModelRun(model, unconditional, share_contexts, tally),
+        ) as results,
         open_output(output) as out,
     ):
         records = _records(results, on_error, rejected, counts)
         if fmt == "table":
             records = map(_table_row, records)
         write_records(records, _columns(fmt, normalize), fmt, out)
-        if file is None and fmt == "table":
+        if file is None and model is None and fmt == "table":
             out.write("\n" + _greedy_story() + "\n")
     _report(rejected, rejects, counts)
+    _note_truncation(tally, model)
+
+
+@dataclass(frozen=True)
+class _ModelRun:
+    """What --model scoring needs (``model`` None: the input holds scores)."""
+
+    model: object
+    unconditional: str | None
+    share_contexts: bool
+    tally: Tally
 
 
 @contextlib.contextmanager
-def _inputs(file, transform, input_format, on_progress, workers):
+def _inputs(file, transform, input_format, on_progress, workers, run: _ModelRun):
     """Transformed prompts of FILE, or of the packaged built-in example."""
+    if run.model is not None:
+        with _texts(file, on_progress) as texts:
+            forced = forced_items(
+                run.model,
+                texts,
+                unconditional=run.unconditional,
+                share_contexts=run.share_contexts,
+                tally=run.tally,
+            )
+            yield map(transform, forced)
+        return
     if file is None:
         yield map(transform, scored_examples(load_builtin()))
         return
@@ -201,6 +275,26 @@ def _inputs(file, transform, input_format, on_progress, workers):
         results,
     ):
         yield results
+
+
+@contextlib.contextmanager
+def _texts(file, on_progress):
+    """Text prompts of FILE, or the packaged examples (for --model alone)."""
+    if file is None:
+        yield iter(example_text_prompts())
+        return
+    with read_text_prompts(file, on_progress) as texts:
+        yield texts
+
+
+def _note_truncation(tally: Tally, model) -> None:
+    if tally.truncated:
+        click.echo(
+            f"seqscore: note: {tally.truncated} of {tally.requests} requests had "
+            f"their context cut from the left to fit the model's "
+            f"{model.max_length} positions (as lm-eval does)",
+            err=True,
+        )
 
 
 def _greedy_story() -> str:

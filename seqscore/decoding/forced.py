@@ -24,6 +24,7 @@ from .protocol import LanguageModel, check_prompt
 
 __all__ = ["teacher_force", "teacher_force_text"]
 
+
 def teacher_force(
     model: LanguageModel,
     prompt: Sequence[int],

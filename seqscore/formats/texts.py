@@ -59,10 +59,23 @@ class Document:
 
 
 @contextlib.contextmanager
-def read_text_prompts(path: str) -> Iterator[Iterator[TextPrompt | Rejected]]:
-    """The prompts of ``path`` (``-``: stdin), lazily, as a context."""
+def read_text_prompts(
+    path: str, on_progress=None
+) -> Iterator[Iterator[TextPrompt | Rejected]]:
+    """The prompts of ``path`` (``-``: stdin), lazily, as a context;
+    ``on_progress(bytes read, file size)`` is called as lines are read."""
     with _lines(path) as (source, numbered):
+        if on_progress is not None and path != "-":
+            numbered = _counted(numbered, os.path.getsize(path), on_progress)
         yield text_prompts(json_lines(numbered, source))
+
+
+def _counted(numbered, size: int, on_progress):
+    done = 0
+    for number, line in numbered:
+        done += len(line)
+        on_progress(done, size)
+        yield number, line
 
 
 def text_prompts(

@@ -17,11 +17,13 @@ __all__ = ["MODEL_SPECS", "load_model"]
 MODEL_SPECS = "builtin, tree:FILE.json or hf:NAME_OR_PATH"
 
 
-def load_model(spec: str):
+def load_model(spec: str, **hf_options):
     """A language model from a spec: ``builtin``, ``tree:FILE`` or ``hf:PATH``.
 
     ``hf:`` loads with ``from_pretrained`` (a local folder, or a name already
-    in the Hugging Face cache: seqscore never downloads).
+    in the Hugging Face cache: seqscore never downloads); ``hf_options``
+    (``dtype``, ``device``, ``batch_size``; None means the default) go to
+    :func:`~seqscore.models.hf.load_hf` and are an error for other models.
 
     >>> load_model("builtin").vocab[-1]
     '<eos>'
@@ -31,6 +33,10 @@ def load_model(spec: str):
     seqscore.errors.InvalidInputError: unknown model 'gpt': use builtin, ...
     """
     kind, _, target = spec.partition(":")
+    hf_options = {k: v for k, v in hf_options.items() if v is not None}
+    if hf_options and kind != "hf":
+        names = ", ".join(sorted(hf_options))
+        raise InvalidInputError(f"{names}: only for hf: models, not {spec!r}")
     if kind == "builtin" and not target:
         from .builtin import load_builtin
 
@@ -42,5 +48,5 @@ def load_model(spec: str):
     if kind == "hf" and target:
         from .hf import load_hf
 
-        return load_hf(target)
+        return load_hf(target, **hf_options)
     raise InvalidInputError(f"unknown model {spec!r}: use {MODEL_SPECS}")

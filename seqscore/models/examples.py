@@ -26,9 +26,15 @@ from functools import lru_cache
 from importlib import resources
 
 from ..decoding.forced import teacher_force_text
+from ..model_scoring import TextCandidate, TextPrompt
 from ..scoring import Candidate, Prompt
 
-__all__ = ["ExamplePrompt", "example_prompts", "scored_examples"]
+__all__ = [
+    "ExamplePrompt",
+    "example_prompts",
+    "example_text_prompts",
+    "scored_examples",
+]
 
 
 @dataclass(frozen=True)
@@ -70,3 +76,25 @@ def scored_examples(model) -> Iterator[Prompt]:
         yield Prompt(
             example.prompt, candidates, text=example.prompt, source="packaged example"
         )
+
+
+def example_text_prompts() -> list[TextPrompt]:
+    """The packaged prompts as text, for any model
+    (:func:`seqscore.model_scoring.forced_items`); each candidate continues
+    its prompt after a space.
+
+    >>> example_text_prompts()[2].candidates[0].text[:1]
+    ' '
+    """
+    return [
+        TextPrompt(
+            example.prompt,
+            example.prompt,
+            tuple(
+                TextCandidate(f"c{i}", " " + text)
+                for i, text in enumerate(example.candidates)
+            ),
+            source="packaged example",
+        )
+        for example in example_prompts()
+    ]
