@@ -1,0 +1,298 @@
+"""Scoring candidate texts with a model, against lm-eval's rule in plain torch.
+
+The model is a tiny random GPT-2 with a byte-level BPE tokenizer trained
+offline (:mod:`tests.tiny_lm`); its context is 64 positions, so truncation
+is exercised with short texts. The reference, :func:`lm_eval_reference`, is
+lm-evaluation-harness 0.4.13's ``loglikelihood`` written out here in plain
+torch: ``TemplateLM.loglikelihood`` / ``_encode_pair`` for the ids, and
+``HFLM._loglikelihood_tokens`` for the forward pass, ``log_softmax``, the
+continuation slice, ``gather`` and the greedy check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seqscore.decoding import beam_search, greedy, teacher_force_text
+from seqscore.errors import InvalidInputError
+from seqscore.model_scoring import (
+    TextCandidate,
+    TextPrompt,
+    forced_prompts,
+    loglikelihoods,
+    score_texts,
+)
+from seqscore.models.builtin import load_builtin
+from seqscore.models.hf import HFModel
+
+from .tiny_lm import bpe_tokenizer, tiny_gpt2
+
+MAX = 64
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return bpe_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def gpt2(tokenizer):
+    return tiny_gpt2(tokenizer, n_positions=MAX)
+
+
+def lm_eval_reference(model, tokenizer, context, continuation, max_length=MAX):
+    """``(loglikelihood, is_greedy)`` as lm-eval 0.4.13 computes them."""
+    if context == "":
+        cont = tokenizer.encode(continuation, add_special_tokens=False)
+        prefix = tokenizer.bos_token_id
+        ctx, cont = ([prefix], cont) if prefix != cont[0] else (cont[:1], cont[1:])
+    else:
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            continuation = context[-spaces:] + continuation
+            context = context[:-spaces]
+        whole = tokenizer.encode(context + continuation)
+        ctx = tokenizer.encode(context)
+        cont = whole[len(ctx) :]
+    inp = (ctx + cont)[-(max_length + 1) :][:-1]
+    with torch.no_grad():
+        logits = model(torch.tensor([inp])).logits[0]
+    logp = torch.log_softmax(logits.float(), dim=-1)[len(inp) - len(cont) : len(inp)]
+    target = torch.tensor(cont)
+    greedy_ok = bool((logp.argmax(dim=-1) == target).all())
+    # lm-eval sums the float32 log-probs in float32; summed in float64 here,
+    # so that long continuations compare to 1e-5 without its rounding
+    return float(logp.gather(1, target[:, None]).double().sum()), greedy_ok
+
+
+LONG = " ".join(["The quick brown fox jumps over the lazy dog."] * 8)
+
+CASES = [
+    ("The value of the", " expression is"),
+    ("Return the value ", "of the attribute"),  # trailing space moves over
+    ("", "Hello there"),  # empty context: the prefix token
+    (LONG, " and then it sleeps."),  # truncated from the left to 64 positions
+    ("x", "y"),
+]
+
+
+def test_scores_equal_lm_evals_rule(gpt2, tokenizer):
+    model = HFModel(gpt2, tokenizer)
+    ours = loglikelihoods(model, CASES)
+    for (context, continuation), result in zip(CASES, ours, strict=True):
+        expected, is_greedy = lm_eval_reference(gpt2, tokenizer, context, continuation)
+        assert result.logprob == pytest.approx(expected, abs=1e-5)
+        assert result.is_greedy == is_greedy
+    assert len(tokenizer.encode(LONG)) > MAX  # the long case was truncated
+
+
+def test_a_greedy_continuation_is_greedy_as_in_lm_eval(gpt2, tokenizer):
+    # continuations made by greedy decoding, kept where the text re-encodes
+    # to the same ids after the context (lm-eval then calls them greedy)
+    model = HFModel(gpt2, tokenizer)
+    found = 0
+    for context in ("the value", "of the", "returns a", "an class", "return the"):
+        ids = tokenizer.encode(context)
+        for steps in (1, 2, 3):
+            generated = list(greedy(model, ids, steps).ids)
+            text = tokenizer.decode(generated)
+            if tokenizer.encode(context + text)[len(ids) :] == generated:
+                break
+        else:
+            continue
+        expected, is_greedy = lm_eval_reference(gpt2, tokenizer, context, text)
+        (result,) = loglikelihoods(model, [(context, text)])
+        assert result.logprob == pytest.approx(expected, abs=1e-5)
+        assert is_greedy and result.is_greedy
+        found += 1
+    assert found >= 3
+
+
+def _prompts(seed: int, count: int = 24) -> list[TextPrompt]:
+    rng = np.random.default_rng(seed)
+    words = LONG.split() + ["value", "object", "return", "class", "the", "of"]
+    prompts = []
+    for p in range(count):
+        context = " ".join(rng.choice(words, rng.integers(0, 12)))
+        candidates = tuple(
+            TextCandidate(
+                f"c{c}", " " + " ".join(rng.choice(words, rng.integers(1, 9)))
+            )
+            for c in range(rng.integers(1, 6))
+        )
+        prompts.append(TextPrompt(f"p{p}", context, candidates))
+    return prompts
+
+
+def _scores(model, prompts, **options):
+    return {
+        (p.id, c.id): c.tokens.logprob
+        for p in forced_prompts(model, prompts, **options)
+        for c in p.candidates
+    }
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 64, None])
+@pytest.mark.parametrize("share", [True, False])
+def test_scores_do_not_depend_on_batching_or_sharing(
+    gpt2, tokenizer, batch_size, share
+):
+    prompts = _prompts(0)
+    reference = _scores(
+        HFModel(gpt2, tokenizer, batch_size=1), prompts, share_contexts=False
+    )
+    ours = _scores(
+        HFModel(gpt2, tokenizer, batch_size=batch_size), prompts, share_contexts=share
+    )
+    assert ours.keys() == reference.keys()
+    for key, logprob in ours.items():
+        np.testing.assert_allclose(logprob, reference[key], atol=1e-5, rtol=0)
+
+
+def test_a_candidates_score_does_not_depend_on_the_others(gpt2, tokenizer):
+    model = HFModel(gpt2, tokenizer, batch_size=4)
+    prompts = _prompts(1, count=8)
+    together = _scores(model, prompts)
+    for prompt in prompts[:4]:
+        for candidate in prompt.candidates:
+            alone = _scores(
+                model, [TextPrompt(prompt.id, prompt.context, (candidate,))]
+            )
+            np.testing.assert_allclose(
+                alone[prompt.id, candidate.id],
+                together[prompt.id, candidate.id],
+                atol=1e-5,
+            )
+
+
+class _Passes:
+    """Records every forward pass of a torch model: (rows, positions, cache)."""
+
+    def __init__(self, module):
+        self.calls = []
+        self.handle = module.register_forward_pre_hook(self._record, with_kwargs=True)
+
+    def _record(self, module, args, kwargs):
+        ids = kwargs["input_ids"]
+        self.calls.append((ids.shape[0], ids.shape[1], bool(kwargs.get("use_cache"))))
+
+    def close(self):
+        self.handle.remove()
+
+
+def test_one_context_pass_per_chunk_of_prompts_and_one_pass_per_candidate_batch(
+    gpt2, tokenizer
+):
+    # 10 prompts x 4 candidates, 8 rows a pass: the contexts run in two
+    # passes (8 + 2 distinct contexts), their 32 + 8 candidates in 4 + 1
+    # passes -- 7 passes in all, where a pass per token would be hundreds
+    words = ["alpha", "beta", "gamma", "delta", "the", "value"]
+    prompts = [
+        TextPrompt(
+            f"p{p}",
+            f"Context number {p} says " + " ".join(words[: 1 + p % 5]),
+            tuple(
+                TextCandidate(f"c{c}", f" {words[c]} {words[p % 6]}") for c in range(4)
+            ),
+        )
+        for p in range(10)
+    ]
+    model = HFModel(gpt2, tokenizer, batch_size=8)
+    passes = _Passes(gpt2)
+    try:
+        forced_prompts(model, prompts)
+    finally:
+        passes.close()
+    context_passes = [c for c in passes.calls if c[2]]
+    continuation_passes = [c for c in passes.calls if not c[2]]
+    assert [rows for rows, _, _ in context_passes] == [8, 2]
+    assert [rows for rows, _, _ in continuation_passes] == [8, 8, 8, 8, 8]
+    assert len(passes.calls) == 7
+
+
+def test_unconditional_scores_share_one_context(gpt2, tokenizer):
+    prompts = _prompts(2, count=6)
+    scored = forced_prompts(HFModel(gpt2, tokenizer), prompts, unconditional="")
+    for prompt, text_prompt in zip(scored, prompts, strict=True):
+        for candidate, text in zip(
+            prompt.candidates, text_prompt.candidates, strict=True
+        ):
+            expected, _ = lm_eval_reference(gpt2, tokenizer, "", text.text)
+            assert candidate.unconditional == pytest.approx(expected, abs=1e-5)
+            assert candidate.reductions().pmi == pytest.approx(
+                candidate.reductions().sum - expected, abs=1e-5
+            )
+
+
+def test_the_builtin_model_scores_texts_by_teacher_forcing():
+    model = load_builtin()
+    prompt = TextPrompt("q", "if the", (TextCandidate("a", " value is not."),))
+    (scores,) = score_texts(model, [prompt])
+    (forced,) = teacher_force_text(model, "if the", ["value is not."])
+    assert scores[0].score == pytest.approx(float(np.sum(forced.logprob)), abs=1e-12)
+    assert scores[0].n_tokens == len(forced.logprob) == 4  # value is not <eos>
+
+
+# ------------------------------------------------------------ bad input
+
+
+def test_an_empty_candidate_is_an_error_naming_it(gpt2, tokenizer):
+    prompt = TextPrompt("q", "The", (TextCandidate("a", " x"), TextCandidate("b", "")))
+    with pytest.raises(InvalidInputError, match="prompt 'q': candidate 'b'.*empty"):
+        forced_prompts(HFModel(gpt2, tokenizer), [prompt])
+
+
+def test_a_continuation_longer_than_the_model_is_an_error_naming_it(gpt2, tokenizer):
+    prompt = TextPrompt("q", "The", (TextCandidate("long", " " + LONG),))
+    with pytest.raises(
+        InvalidInputError, match="candidate 'long'.*more than the model's 64"
+    ):
+        forced_prompts(HFModel(gpt2, tokenizer), [prompt])
+
+
+def test_text_needs_a_tokenizer(gpt2):
+    prompt = TextPrompt("q", "The", (TextCandidate("a", " x"),))
+    with pytest.raises(InvalidInputError, match="no tokenizer"):
+        forced_prompts(HFModel(gpt2), [prompt])
+
+
+# ------------------------------------------------------------- decoding
+
+
+class _Uncached(HFModel):
+    """The adapter with its key-value cache emptied before every call."""
+
+    def next_logprobs(self, prefixes):
+        self._decode_cache = {}
+        return super().next_logprobs(prefixes)
+
+
+@pytest.mark.parametrize("width", [1, 4])
+def test_cached_decoding_equals_uncached_and_runs_one_position_per_step(
+    gpt2, tokenizer, width
+):
+    prompt = tokenizer.encode("The value of the")
+    cached, plain = HFModel(gpt2, tokenizer), _Uncached(gpt2, tokenizer)
+    passes = _Passes(gpt2)
+    try:
+        ours = beam_search(cached, prompt, 12, width) if width > 1 else None
+        mine = greedy(cached, prompt, 12) if width == 1 else None
+    finally:
+        passes.close()
+    # after the first step every pass reads one new position per row
+    assert passes.calls[0][1] == len(prompt)
+    assert all(positions == 1 for _, positions, _ in passes.calls[1:])
+    if width == 1:
+        theirs = greedy(plain, prompt, 12)
+        assert mine.ids == theirs.ids
+        np.testing.assert_allclose(mine.logprobs, theirs.logprobs, atol=1e-5)
+    else:
+        theirs = beam_search(plain, prompt, 12, width)
+        assert [h.ids for h in ours.hypotheses] == [h.ids for h in theirs.hypotheses]
+        np.testing.assert_allclose(
+            [h.score for h in ours.hypotheses],
+            [h.score for h in theirs.hypotheses],
+            atol=1e-5,
+        )
