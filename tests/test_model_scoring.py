@@ -112,7 +112,7 @@ def test_a_greedy_continuation_is_greedy_as_in_lm_eval(gpt2, tokenizer):
 
 def _prompts(seed: int, count: int = 24) -> list[TextPrompt]:
     rng = np.random.default_rng(seed)
-    words = LONG.split() + ["value", "object", "return", "class", "the", "of"]
+    words = [*LONG.split(), "value", "object", "return", "class", "the", "of"]
     prompts = []
     for p in range(count):
         context = " ".join(rng.choice(words, rng.integers(0, 12)))
@@ -240,14 +240,14 @@ def test_the_builtin_model_scores_texts_by_teacher_forcing():
 
 def test_an_empty_candidate_is_an_error_naming_it(gpt2, tokenizer):
     prompt = TextPrompt("q", "The", (TextCandidate("a", " x"), TextCandidate("b", "")))
-    with pytest.raises(InvalidInputError, match="prompt 'q': candidate 'b'.*empty"):
+    with pytest.raises(InvalidInputError, match=r"prompt 'q': candidate 'b'.*empty"):
         forced_prompts(HFModel(gpt2, tokenizer), [prompt])
 
 
 def test_a_continuation_longer_than_the_model_is_an_error_naming_it(gpt2, tokenizer):
     prompt = TextPrompt("q", "The", (TextCandidate("long", " " + LONG),))
     with pytest.raises(
-        InvalidInputError, match="candidate 'long'.*more than the model's 64"
+        InvalidInputError, match=r"candidate 'long'.*more than the model's 64"
     ):
         forced_prompts(HFModel(gpt2, tokenizer), [prompt])
 

@@ -16,8 +16,9 @@ END = "<|endoftext|>"
 
 def bpe_tokenizer(vocab_size: int = 400):
     """A byte-level BPE tokenizer trained on ``pydoc_data.topics``."""
-    import transformers
     from pydoc_data.topics import topics
+
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from tokenizers.trainers import BpeTrainer
 
