@@ -63,7 +63,6 @@ END = "<|endoftext|>"
 def corpus_texts() -> list[str]:
     """The standard library's Python sources and pydoc topics (offline text)."""
     import sysconfig
-
     from pydoc_data.topics import topics
 
     texts = [topics[k] for k in sorted(topics)]
@@ -307,7 +306,6 @@ def memory_benchmark(tok, n_candidates: int = 10_000):
     candidates, against processes that only import the libraries and only
     load the model."""
     import json
-    import subprocess
 
     model = gpt2_small(max(VOCAB, len(tok)))
     folder = os.path.join(OUT, "gpt2-small-random")
@@ -343,18 +341,13 @@ def memory_benchmark(tok, n_candidates: int = 10_000):
             os.path.join(OUT, "scores.jsonl"),
         ],
     }
+    from bench_score import run_timed  # forks from a small address space
+
     peaks = {}
     for name, command in commands.items():
-        start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=root)
-        _, status, usage = os.wait4(process.pid, 0)
-        if status:
-            raise SystemExit(f"{name} failed with status {status}")
-        peaks[name] = usage.ru_maxrss * 1024
-        print(
-            f"  {name:36s} peak RSS {peaks[name] / 2**20:7.0f} MB  "
-            f"{time.perf_counter() - start:7.1f} s"
-        )
+        seconds, peak_mb = run_timed(command)
+        peaks[name] = peak_mb * 2**20
+        print(f"  {name:36s} peak RSS {peak_mb:7.0f} MB  {seconds:7.1f} s", flush=True)
     from seqscore.models.hf import LOGITS_BUDGET
 
     libraries = peaks["import torch + transformers"]
@@ -407,8 +400,9 @@ def main():
     n_tokens = [len(r.continuation) for r in requests]
     n_context = sorted({len(r.context) for r in requests})
     print(
-        f"GPT-2 small size, vocab {model.config.vocab_size}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; {args.prompts} prompts x {args.per_prompt} "
+        f"GPT-2 small size, vocab {model.config.vocab_size}, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads; {args.prompts} "
+        f"prompts x {args.per_prompt} "
         f"candidates, contexts {n_context[0]}-{n_context[-1]} tokens, continuations "
         f"{min(n_tokens)}-{max(n_tokens)} (mean {np.mean(n_tokens):.1f}); batch size "
         f"{args.batch_size} for the floor and the peers"
@@ -433,7 +427,8 @@ def main():
     reference = results.get("floor")
     base = statistics.median(times["floor"]) if "floor" in times else None
     print(
-        "\nmedian seconds, ratio to the floor, max |score - floor's|, greedy flags equal"
+        "\nmedian seconds, ratio to the floor, max |score - floor's|, "
+        "greedy flags equal"
     )
     for name in chosen:
         median = statistics.median(times[name])
@@ -454,12 +449,10 @@ def main():
         ours = statistics.median(times["seqscore"])
         for peer in ("lm-eval", "minicons"):
             if peer in times:
-                print(
-                    f"  seqscore is {statistics.median(times[peer]) / ours:.2f}x faster than {peer}"
-                )
-    print(
-        f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
-    )
+                factor = statistics.median(times[peer]) / ours
+                print(f"  seqscore is {factor:.2f}x faster than {peer}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process: {peak:.0f} MB")
 
 
 if __name__ == "__main__":

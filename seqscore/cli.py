@@ -27,6 +27,7 @@ COMMANDS = {
     "compare": "seqscore.commands.compare:compare_command",
     "diagnose": "seqscore.commands.diagnose:diagnose_command",
     "fit-rankings": "seqscore.commands.fit_rankings:fit_rankings_command",
+    "perplexity": "seqscore.commands.perplexity:perplexity_command",
     "rank": "seqscore.commands.rank:rank_command",
     "score": "seqscore.commands.score:score_command",
     "softmax": "seqscore.commands.softmax:softmax_command",

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from .errors import InvalidInputError
 
-__all__ = ["RANKABLE", "Reductions", "reduce"]
+__all__ = ["RANKABLE", "Reductions", "bits_per_byte", "perplexity", "reduce"]
 
 #: Reductions a candidate list can be ranked by (higher is better).
 RANKABLE = ("sum", "mean", "char", "byte", "length_penalty", "gnmt", "pmi")
@@ -125,11 +125,30 @@ def reduce(
         byte=per(n_bytes),
         length_penalty=_over_power(total, n_tokens, alpha),
         gnmt=_over_power(total, (5 + n_tokens) / 6, alpha),
-        perplexity=_exp(-total / n_tokens),
-        bits_per_byte=None if not n_bytes else -total / n_bytes / math.log(2),
+        perplexity=perplexity(total, n_tokens),
+        bits_per_byte=None if not n_bytes else bits_per_byte(total, n_bytes),
         pmi=_pmi(total, unconditional),
         undefined=tuple(undefined),
     )
+
+
+def perplexity(total: float, count: int) -> float:
+    r"""Perplexity per unit: :math:`\exp(-S / n)` for ``count`` units (tokens,
+    words or bytes), ``inf`` past the float range.
+
+    >>> round(perplexity(-6.0, 3), 4)  # exp(2)
+    7.3891
+    """
+    return _exp(-total / count)
+
+
+def bits_per_byte(total: float, n_bytes: int) -> float:
+    r""":math:`-S / (B \ln 2)`: the bits of a code built from the model, per byte.
+
+    >>> bits_per_byte(-math.log(2) * 8, 4)  # 8 bits over 4 bytes
+    2.0
+    """
+    return -total / n_bytes / math.log(2)
 
 
 def _pmi(total: float, unconditional: float | None) -> float | None:
