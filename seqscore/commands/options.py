@@ -198,4 +198,16 @@ def load_cli_model(spec: str, batch_size=None, dtype=None, device=None):
     """The model a command's ``--model`` names, with its hf options."""
     from ..models import load_model
 
+    if spec.startswith("hf:"):
+        _quiet_transformers()
     return load_model(spec, batch_size=batch_size, dtype=dtype, device=device)
+
+
+def _quiet_transformers() -> None:
+    """No "Loading weights" bar from transformers on a command's stderr: the
+    command draws its own progress (--progress)."""
+    try:
+        from transformers.utils import logging
+    except ImportError:
+        return  # load_model says what to install
+    logging.disable_progress_bar()

@@ -162,6 +162,11 @@ def _classify(first: tuple[str, Any] | None, source: str) -> str:
             return "openai"
         if "outputs" in record or "prompt_logprobs" in record:
             return "vllm"
+        if "context" in record and "continuation" in record:
+            raise DataFormatError(
+                f"{location}: a context and a continuation are texts for a model "
+                "to score (seqscore score FILE --model builtin|hf:PATH)"
+            )
         keys = ", ".join(list(record)[:8])
     else:
         keys = type(record).__name__

@@ -86,6 +86,11 @@ def _candidate(record: Any, where: str, index: int, folder: str) -> Candidate:
 def _scores(record: dict, where: str, folder: str) -> TokenScores:
     if "logprobs" not in record and "logits_file" in record:
         return _scores_from_logits(record, where, folder)
+    if "logprobs" not in record and "text" in record:
+        raise DataFormatError(
+            f"{where}: a text without logprobs: texts are scored by a model "
+            "(seqscore score FILE --model builtin|hf:PATH)"
+        )
     logprobs = as_logprobs(field(record, "logprobs", where), f"{where}.logprobs")
     top = record.get("top_logprobs")
     top_tokens, top_logprobs = (

@@ -543,4 +543,8 @@ def load_hf(
         )
     except (OSError, ValueError):
         tokenizer = None  # a model folder without a tokenizer: ids only
+    if tokenizer is not None and len(tokenizer) <= len(tokenizer.all_special_tokens):
+        # transformers 5 builds a tokenizer with no vocabulary from the config
+        # alone (it encodes every text to nothing): that is no tokenizer
+        tokenizer = None
     return HFModel(model, tokenizer, **kwargs)
