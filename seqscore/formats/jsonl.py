@@ -55,6 +55,11 @@ __all__ = ["as_ranks", "convert_record", "token_scores", "top_alternatives"]
 def convert_record(record: Any, location: str, folder: str = ".") -> Iterator[Prompt]:
     """The prompt on one line of seqscore JSONL."""
     candidates = field(record, "candidates", "", list)
+    if _texts_only(candidates):
+        raise DataFormatError(
+            "candidates: texts without logprobs are scored by a model "
+            "(seqscore score FILE --model builtin|hf:PATH)"
+        )
     yield Prompt(
         id=as_id(record.get("id"), "id", f"line {location.rsplit(':', 1)[-1]}"),
         candidates=tuple(
@@ -63,6 +68,17 @@ def convert_record(record: Any, location: str, folder: str = ".") -> Iterator[Pr
         ),
         text=optional(as_string, record, "prompt", ""),
         source=location,
+    )
+
+
+def _texts_only(candidates: list) -> bool:
+    """Every candidate has a text and none has scores (or their logits)."""
+    return bool(candidates) and all(
+        isinstance(c, dict)
+        and "text" in c
+        and "logprobs" not in c
+        and "logits_file" not in c
+        for c in candidates
     )
 
 
@@ -86,11 +102,7 @@ def _candidate(record: Any, where: str, index: int, folder: str) -> Candidate:
 def _scores(record: dict, where: str, folder: str) -> TokenScores:
     if "logprobs" not in record and "logits_file" in record:
         return _scores_from_logits(record, where, folder)
-    if "logprobs" not in record and "text" in record:
-        raise DataFormatError(
-            f"{where}: a text without logprobs: texts are scored by a model "
-            "(seqscore score FILE --model builtin|hf:PATH)"
-        )
+
     logprobs = as_logprobs(field(record, "logprobs", where), f"{where}.logprobs")
     top = record.get("top_logprobs")
     top_tokens, top_logprobs = (
