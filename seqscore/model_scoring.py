@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -35,7 +35,7 @@ import numpy as np
 from .decoding.protocol import next_logprobs
 from .errors import InvalidInputError
 from .kernels import token_stats
-from .requests import Request, encode_request, fit_request
+from .requests import Request, continuation_offsets, encode_request, fit_request
 from .scoring import (
     Candidate,
     CandidateScore,
@@ -52,6 +52,7 @@ __all__ = [
     "Tally",
     "TextCandidate",
     "TextPrompt",
+    "TextScoring",
     "forced_items",
     "forced_prompts",
     "loglikelihoods",
@@ -219,44 +220,54 @@ def _stats(logits, targets, top_k, block, labels, position=None):
 # -------------------------------------------------------------------- texts
 
 
+@dataclass(frozen=True)
+class TextScoring:
+    """How texts are scored, beyond the model.
+
+    ``unconditional``: a text (``""`` is lm-eval's ``acc_mutual_info``
+    context) after which every candidate is scored too, for the ``pmi``
+    reduction; ``top_k``: alternatives kept per step; ``share_contexts``:
+    see :func:`request_token_scores`; ``offsets``: record each token's
+    characters in the candidate's text (for words, :mod:`seqscore.words`).
+    """
+
+    unconditional: str | None = None
+    top_k: int = 0
+    share_contexts: bool = True
+    offsets: bool = False
+
+
 def forced_prompts(
     model,
     prompts: Iterable[TextPrompt],
     *,
-    unconditional: str | None = None,
-    top_k: int = 0,
-    share_contexts: bool = True,
     on_progress: Progress | None = None,
+    **options,
 ) -> list[Prompt]:
     """Each text prompt as a scorer :class:`~seqscore.scoring.Prompt`, its
     candidates teacher-forced through ``model`` after its context.
 
-    With ``unconditional`` (a text; ``""`` is lm-eval's ``acc_mutual_info``
-    context), every candidate is scored after it too and carries that score
-    as ``unconditional``, for the ``pmi`` reduction. Errors name the prompt's
-    ``source`` and the candidate.
+    ``options`` are the fields of :class:`TextScoring`. Errors name the
+    prompt's ``source`` and the candidate.
     """
+    settings = TextScoring(**options)
     prompts = list(prompts)
     encoded = []
     for prompt in prompts:
         try:
-            encoded.append(prompt_requests(model, prompt, unconditional))
+            encoded.append(prompt_requests(model, prompt, settings.unconditional))
         except InvalidInputError as exc:
             raise InvalidInputError(f"{_place(prompt)}: {exc}") from None
-    return _score_encoded(
-        model, prompts, encoded, top_k, share_contexts, on_progress=on_progress
-    )
+    return _score_encoded(model, prompts, encoded, settings, on_progress=on_progress)
 
 
 def forced_items(
     model,
     items: Iterable,
     *,
-    unconditional: str | None = None,
-    top_k: int = 0,
-    share_contexts: bool = True,
     prompts_per_pass: int = 256,
     tally: Tally | None = None,
+    **options,
 ) -> Iterator:
     """:func:`forced_prompts` over a stream of :class:`TextPrompt` s and
     reader rejections, ``prompts_per_pass`` prompts at a time, in order.
@@ -267,6 +278,7 @@ def forced_items(
     """
     from .formats.records import Rejected
 
+    settings = TextScoring(**options)
     for chunk in _batched(items, prompts_per_pass):
         out: list = list(chunk)
         good, encoded = [], []
@@ -274,13 +286,13 @@ def forced_items(
             if not isinstance(item, TextPrompt):
                 continue
             try:
-                encoded.append(prompt_requests(model, item, unconditional))
+                encoded.append(prompt_requests(model, item, settings.unconditional))
             except InvalidInputError as exc:
                 out[position] = Rejected(_place(item), str(exc), None)
                 continue
             good.append(position)
         scored = _score_encoded(
-            model, [chunk[i] for i in good], encoded, top_k, share_contexts, tally
+            model, [chunk[i] for i in good], encoded, settings, tally
         )
         for position, prompt in zip(good, scored, strict=True):
             out[position] = prompt
@@ -313,7 +325,7 @@ def prompt_requests(model, prompt: TextPrompt, unconditional: str | None = None)
 
 
 def _score_encoded(
-    model, prompts, encoded, top_k, share_contexts, tally=None, on_progress=None
+    model, prompts, encoded, settings: TextScoring, tally=None, on_progress=None
 ):
     requests = [r for rs, _ in encoded for r in rs]
     labels = [x for _, ls in encoded for x in ls]
@@ -324,14 +336,14 @@ def _score_encoded(
         request_token_scores(
             model,
             requests,
-            top_k=top_k,
-            share_contexts=share_contexts,
+            top_k=settings.top_k,
+            share_contexts=settings.share_contexts,
             labels=labels,
             on_progress=on_progress,
         )
     )
     return [
-        _prompt(p, [next(scores) for _ in rs])
+        _prompt(model, p, rs, [next(scores) for _ in rs], settings.offsets)
         for p, (rs, _) in zip(prompts, encoded, strict=True)
     ]
 
@@ -340,23 +352,28 @@ def _place(prompt: TextPrompt) -> str:
     return prompt.source or f"prompt {prompt.id!r}"
 
 
-def _prompt(prompt: TextPrompt, scores: list[TokenScores]) -> Prompt:
+def _prompt(model, prompt: TextPrompt, requests, scores, offsets: bool) -> Prompt:
     """The scorer's prompt: the first scores are the candidates', the rest
     (if any) their unconditional scores."""
     size = len(prompt.candidates)
     alone = scores[size:]
-    candidates = tuple(
-        Candidate(
-            candidate.id,
-            tokens,
-            text=candidate.text,
-            unconditional=sequence_logprob(alone[i].logprob) if alone else None,
+    candidates = []
+    for i, (candidate, tokens) in enumerate(
+        zip(prompt.candidates, scores[:size], strict=True)
+    ):
+        if offsets:
+            spans = continuation_offsets(
+                model, prompt.context, candidate.text, requests[i]
+            )
+            if spans is not None:
+                tokens = replace(tokens, offsets=np.array(spans, dtype=np.int64))
+        base = sequence_logprob(alone[i].logprob) if alone else None
+        candidates.append(
+            Candidate(candidate.id, tokens, text=candidate.text, unconditional=base)
         )
-        for i, (candidate, tokens) in enumerate(
-            zip(prompt.candidates, scores[:size], strict=True)
-        )
+    return Prompt(
+        prompt.id, tuple(candidates), text=prompt.context, source=prompt.source
     )
-    return Prompt(prompt.id, candidates, text=prompt.context, source=prompt.source)
 
 
 def _batched(items: Iterable, size: int) -> Iterator[list]:

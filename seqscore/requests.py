@@ -45,6 +45,7 @@ from .errors import InvalidInputError
 
 __all__ = [
     "Request",
+    "continuation_offsets",
     "encode_request",
     "fit_request",
     "rolling_requests",
@@ -130,6 +131,29 @@ def _request(context: Sequence[int], continuation: Sequence[int], where: str):
             "it into the context or dropped it): there is nothing to score"
         )
     return Request(tuple(map(int, context)), tuple(map(int, continuation)))
+
+
+def continuation_offsets(
+    model, context: str, continuation: str, request: Request
+) -> list[tuple[int, int]] | None:
+    """Each continuation token's characters ``[start, end)`` in
+    ``continuation``, for a model whose tokenizer reports offsets
+    (``encode_offsets``); None for other models.
+
+    The ids of :func:`encode_request` are the last ones of the encoding of
+    ``context + continuation`` (or of the continuation alone after an empty
+    context), so their offsets are read from the same encoding, shifted to
+    start at the continuation: a token that took the context's trailing
+    space starts before 0.
+    """
+    encode = getattr(model, "encode_offsets", None)
+    if encode is None:
+        return None
+    whole = context + continuation
+    specials = None if context.rstrip() else False
+    offsets = encode(whole, add_special_tokens=specials)[1]
+    size = len(request.continuation)
+    return [(a - len(context), b - len(context)) for a, b in offsets[-size:]]
 
 
 def fit_request(request: Request, max_length: int | None, where: str = "") -> Request:

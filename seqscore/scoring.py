@@ -92,7 +92,9 @@ class TokenScores:
     most probable token; from API data the best listed alternative stands in.
     ``top_tokens`` / ``top_logprobs`` list each step's alternatives, best
     first: an ``(n, k)`` array when every step has ``k``, else one array per
-    step.
+    step. ``offsets`` (``(n, 2)``) are each token's characters ``[start,
+    end)`` in the candidate's text, where the tokenizer says (a token may
+    start before 0: the space it took from the end of the context).
     """
 
     logprob: np.ndarray
@@ -105,6 +107,7 @@ class TokenScores:
     entropy: np.ndarray | None = None
     top_tokens: Sequence[Sequence[str]] | None = None
     top_logprobs: np.ndarray | Sequence[np.ndarray] | None = None
+    offsets: np.ndarray | None = None
 
     def __post_init__(self):
         logprob = _float_array(self.logprob, "logprobs")
@@ -128,6 +131,7 @@ class TokenScores:
             "entropy",
             "top_tokens",
             "top_logprobs",
+            "offsets",
         ):
             value = getattr(self, name)
             if value is not None and len(value) != n:

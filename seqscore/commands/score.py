@@ -6,7 +6,7 @@ import contextlib
 import os
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 
 import click
@@ -22,6 +22,7 @@ from ..models.builtin import load_builtin
 from ..models.examples import example_prompts, example_text_prompts, scored_examples
 from ..reductions import RANKABLE
 from ..scoring import Prompt, score_prompt
+from ..words import word_surprisals
 from .options import (
     alpha_option,
     format_option,
@@ -105,6 +106,14 @@ def _table_columns(normalize: str) -> list[Column]:
     is_flag=True,
     help="Add per-token detail (json and jsonl output).",
 )
+@click.option(
+    "--words",
+    "with_words",
+    is_flag=True,
+    help="Add per-word surprisal in nats and bits, words split at whitespace "
+    "by the tokenizer's offsets (json and jsonl output; without offsets, "
+    "each token is a word).",
+)
 @format_option()
 @output_option()
 @click.option(
@@ -149,6 +158,7 @@ def score_command(
     sort,
     top,
     with_tokens,
+    with_words,
     fmt,
     output,
     on_error,
@@ -197,8 +207,9 @@ def score_command(
     """
     if rejects and on_error != "skip":
         raise click.UsageError("--rejects needs --on-error skip")
-    if with_tokens and fmt not in ("json", "jsonl"):
-        raise click.UsageError("--tokens needs --format json or jsonl")
+    for flag, given in (("--tokens", with_tokens), ("--words", with_words)):
+        if given and fmt not in ("json", "jsonl"):
+            raise click.UsageError(f"{flag} needs --format json or jsonl")
     if rejects and output != "-" and _same_file(rejects, output):
         raise click.UsageError("--rejects and --output name the same file")
     if model_spec is None and unconditional is not None:
@@ -219,7 +230,11 @@ def score_command(
         alpha=alpha,
         sort=sort,
         top=top,
-        with_tokens=with_tokens,
+        detail=tuple(
+            name
+            for name, given in (("tokens", with_tokens), ("words", with_words))
+            if given
+        ),
     )
     with (
         progress_callback(progress, "scoring") as on_progress,
@@ -229,7 +244,7 @@ def score_command(
             input_format,
             on_progress,
             workers,
-            _ModelRun(model, unconditional, share_contexts, tally),
+            _ModelRun(model, unconditional, share_contexts, with_words, tally),
         ) as results,
         open_output(output) as out,
     ):
@@ -250,6 +265,7 @@ class _ModelRun:
     model: object
     unconditional: str | None
     share_contexts: bool
+    offsets: bool
     tally: Tally
 
 
@@ -263,6 +279,7 @@ def _inputs(file, transform, input_format, on_progress, workers, run: _ModelRun)
                 texts,
                 unconditional=run.unconditional,
                 share_contexts=run.share_contexts,
+                offsets=run.offsets,
                 tally=run.tally,
             )
             yield map(transform, forced)
@@ -335,15 +352,16 @@ def _same_file(a: str, b: str) -> bool:
     )
 
 
-def score_item(item, *, normalize, alpha, sort, top, with_tokens):
-    """A prompt's output records (or its rejection). Runs in worker processes."""
+def score_item(item, *, normalize, alpha, sort, top, detail=()):
+    """A prompt's output records (or its rejection); ``detail`` names the
+    extras each record gets ("tokens", "words"). Runs in worker processes."""
     if isinstance(item, Rejected):
         return item
-    return list(_prompt_records(item, normalize, alpha, sort, top, with_tokens))
+    return list(_prompt_records(item, normalize, alpha, sort, top, detail))
 
 
 def _prompt_records(
-    prompt: Prompt, normalize, alpha, sort, top, with_tokens
+    prompt: Prompt, normalize, alpha, sort, top, detail
 ) -> Iterator[dict]:
     try:
         scores = score_prompt(prompt, normalize, alpha)
@@ -358,8 +376,10 @@ def _prompt_records(
         pairs = [pair for pair in pairs if pair[0].rank <= top]
     for scored, candidate in pairs:
         record = scored.record()
-        if with_tokens:
+        if "tokens" in detail:
             record["tokens"] = _token_detail(candidate.tokens)
+        if "words" in detail:
+            record["words"] = [asdict(w) for w in word_surprisals(candidate)]
         yield record
 
 

@@ -165,16 +165,34 @@ class HFModel:
         ``text`` already starts with the prefix token's string (lm-eval's
         ``tok_encode``).
         """
+        return list(self._tokenize(text, add_special_tokens)["input_ids"])
+
+    def encode_offsets(
+        self, text: str, *, add_special_tokens: bool | None = None
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        """:meth:`encode` with each token's characters ``[start, end)``
+        (a fast tokenizer's ``offset_mapping``)."""
+        try:
+            encoded = self._tokenize(text, add_special_tokens, offsets=True)
+        except NotImplementedError:  # a slow (Python) tokenizer has no offsets
+            raise InvalidInputError(
+                "this model's tokenizer gives no character offsets (not a fast "
+                "tokenizer), so tokens cannot be grouped into words"
+            ) from None
+        pairs = [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
+        return list(encoded["input_ids"]), pairs
+
+    def _tokenize(self, text: str, add_special_tokens, offsets: bool = False):
         if self.tokenizer is None:
             raise InvalidInputError(
                 "this model has no tokenizer: give the prompt as token ids"
             )
-        options = {}
+        options = {"return_offsets_mapping": True} if offsets else {}
         if add_special_tokens is not None:
             options["add_special_tokens"] = add_special_tokens
         elif text.startswith(self.tokenizer.decode([self.prefix_id])):
             options["add_special_tokens"] = False
-        return list(self.tokenizer.encode(text, **options))
+        return self.tokenizer(text, **options)
 
     def decode(self, ids: Sequence[int]) -> str:
         """The tokenizer's text for ``ids`` (token names without one)."""
