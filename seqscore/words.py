@@ -11,7 +11,8 @@ belongs to the word holding its non-space characters, a token of spaces
 only to the next word (GPT-2-style tokens carry the space before a word),
 or to the last word at the end of the text. A token that spans a space
 joins the words it touches into one entry (its surprisal cannot be
-split). Token positions come from the tokenizer's character offsets (:attr:`TokenScores.offsets
+split). Token positions come from the tokenizer's character offsets
+(:attr:`TokenScores.offsets
 <seqscore.scoring.TokenScores>`); without offsets each token is a word of
 its own (the built-in model's tokens are words, its ``<eos>`` the final
 ``.``).
