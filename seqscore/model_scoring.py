@@ -145,6 +145,7 @@ def request_token_scores(
         done += len(block.requests)
         if on_progress is not None:
             on_progress(done, len(requests))
+        del block  # not held while the model computes the next one
     return out  # type: ignore[return-value]
 
 

@@ -218,13 +218,13 @@ class HFModel:
             width = logits.shape[1]
             offsets = [row * width + start for row, start in enumerate(starts)]
             yield LogitsBlock(logits.reshape(-1, logits.shape[-1]), batch, offsets)
+            del logits  # one batch's logits alive at a time, not two
 
-    def _limits(self, width_factor: int = 1) -> tuple[int, int]:
+    def _limits(self) -> tuple[int, int]:
         """``(rows, positions)`` one pass may take."""
         if self.batch_size is not None:
             return self.batch_size, 1 << 62
-        positions = max(64, LOGITS_BUDGET // (4 * len(self.vocab)))
-        return 1 << 30, positions * width_factor
+        return 1 << 30, max(64, LOGITS_BUDGET // (4 * len(self.vocab)))
 
     def _whole_passes(self, requests):
         """Each request as one sequence, ``context + continuation[:-1]``."""
@@ -238,6 +238,7 @@ class HFModel:
             logits = self._forward(ids)[0]
             starts = [max(len(requests[i].context), 1) - 1 for i in batch]
             yield batch, self._numpy(logits), starts
+            del logits
 
     def _shared_passes(self, requests):
         """Each distinct context once, then its continuations after it."""
@@ -248,7 +249,7 @@ class HFModel:
             [len(r.continuation) for r in requests],
             max_rows=rows,
             max_positions=positions,
-            max_context_positions=self._limits(4)[1],
+            max_context_positions=positions,
         )
         for chunk in chunks:
             keys = self._context_pass(chunk.contexts)
@@ -261,6 +262,7 @@ class HFModel:
                 ]
                 logits = self._continue(keys, slots, inputs, starts)
                 yield members, self._numpy(logits), [0] * len(members)
+                del logits
 
     def _context_pass(self, contexts) -> _Keys | None:
         """Keys and values of every context but its last token (None when
