@@ -170,3 +170,25 @@ def test_model_options_need_a_model(tmp_path):
     assert run(path, "--unconditional", "").exit_code == 2
     assert run(path, "--batch-size", "4").exit_code == 2
     assert run(path, "--model", "builtin", "--dtype", "float16").exit_code == 1
+
+
+def test_bfloat16_weights_score_close_to_float32(model_dir, tmp_path):
+    pairs = _write(tmp_path / "pairs.jsonl", PAIRS)
+    rows = {}
+    for dtype in ("float32", "bfloat16"):
+        result = run(
+            pairs,
+            "--model",
+            f"hf:{model_dir}",
+            "--dtype",
+            dtype,
+            "--device",
+            "cpu",
+            "--format",
+            "jsonl",
+        )
+        assert result.exit_code == 0, result.stderr
+        rows[dtype] = [json.loads(line)["score"] for line in result.stdout.splitlines()]
+    # bfloat16 keeps 8 bits of mantissa: scores move, by well under a nat here
+    assert rows["bfloat16"] != rows["float32"]
+    assert rows["bfloat16"] == pytest.approx(rows["float32"], abs=0.5)
