@@ -54,7 +54,6 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 
 OUT = os.path.join(HERE, "out")
 VOCAB = 50257
-END = "<|endoftext|>"
 
 
 # ----------------------------------------------------------------- setup
@@ -85,24 +84,9 @@ def tokenizer():
 
     folder = os.path.join(OUT, "bpe50257")
     if not os.path.exists(os.path.join(folder, "tokenizer.json")):
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-        from tokenizers.trainers import BpeTrainer
+        from tests.tiny_lm import bpe_tokenizer  # the test suite's recipe
 
-        backend = Tokenizer(models.BPE())
-        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        backend.decoder = decoders.ByteLevel()
-        backend.post_processor = processors.ByteLevel(trim_offsets=True)
-        trainer = BpeTrainer(
-            vocab_size=VOCAB,
-            special_tokens=[END],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        )
-        backend.train_from_iterator(corpus_texts(), trainer)
-        fast = transformers.PreTrainedTokenizerFast(
-            tokenizer_object=backend, bos_token=END, eos_token=END
-        )
-        fast.save_pretrained(folder)
+        bpe_tokenizer(VOCAB, corpus_texts()).save_pretrained(folder)
     return transformers.AutoTokenizer.from_pretrained(folder)
 
 

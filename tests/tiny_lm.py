@@ -14,8 +14,9 @@ from pathlib import Path
 END = "<|endoftext|>"
 
 
-def bpe_tokenizer(vocab_size: int = 400):
-    """A byte-level BPE tokenizer trained on ``pydoc_data.topics``."""
+def bpe_tokenizer(vocab_size: int = 400, texts=None):
+    """A byte-level BPE tokenizer trained on ``texts`` (default: the
+    ``pydoc_data.topics`` documentation)."""
     from pydoc_data.topics import topics
 
     import transformers
@@ -32,7 +33,8 @@ def bpe_tokenizer(vocab_size: int = 400):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    texts = [topics[key] for key in sorted(topics)]
+    if texts is None:
+        texts = [topics[key] for key in sorted(topics)]
     backend.train_from_iterator(texts, trainer)
     return transformers.PreTrainedTokenizerFast(
         tokenizer_object=backend, bos_token=END, eos_token=END

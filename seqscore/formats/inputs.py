@@ -31,7 +31,13 @@ from . import jsonl, openai, vllm
 from .npz import ZIP_SIGNATURES, read_npz
 from .records import Rejected, json_document, json_lines, records_to_prompts
 
-__all__ = ["INPUT_FORMATS", "PARALLEL_MIN_BYTES", "map_prompts", "read_prompts"]
+__all__ = [
+    "INPUT_FORMATS",
+    "PARALLEL_MIN_BYTES",
+    "map_prompts",
+    "open_binary",
+    "read_prompts",
+]
 
 INPUT_FORMATS = ("auto", "seqscore", "openai", "vllm", "npz")
 #: JSON Lines at least this large are parsed on every processor.
@@ -77,7 +83,7 @@ def map_prompts(
             f"{', '.join(INPUT_FORMATS)}"
         )
     source = "<stdin>" if path == "-" else path
-    with _binary(path) as (stream, real_path):
+    with open_binary(path) as (stream, real_path):
         head = stream.peek(4)[:4]
         if head in ZIP_SIGNATURES and input_format not in ("auto", "npz"):
             raise DataFormatError(
@@ -232,7 +238,9 @@ def _parses(line: bytes) -> bool:
 
 
 @contextlib.contextmanager
-def _binary(path: str) -> Iterator[tuple[IO[bytes], str | None]]:
+def open_binary(path: str) -> Iterator[tuple[IO[bytes], str | None]]:
+    """``(binary stream, path or None for stdin)``; an unopenable file is a
+    :class:`~seqscore.errors.DataFormatError` naming it."""
     if path == "-":
         stream = sys.stdin.buffer
         # format detection peeks at the first bytes without consuming them

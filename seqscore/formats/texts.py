@@ -36,6 +36,7 @@ from typing import Any
 
 from ..errors import DataFormatError
 from ..model_scoring import TextCandidate, TextPrompt
+from .inputs import open_binary
 from .records import (
     Rejected,
     as_id,
@@ -245,14 +246,5 @@ def _documents(records) -> Iterator[Document | Rejected]:
 @contextlib.contextmanager
 def _lines(path: str):
     """``(source name, numbered raw lines)`` of ``path`` or stdin."""
-    import sys
-
-    if path == "-":
-        yield "<stdin>", enumerate(sys.stdin.buffer, 1)
-        return
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 (closed below)
-    except OSError as exc:
-        raise DataFormatError(f"{path}: cannot open ({exc.strerror})") from None
-    with handle:
-        yield path, enumerate(handle, 1)
+    with open_binary(path) as (stream, real_path):
+        yield real_path or "<stdin>", enumerate(stream, 1)
