@@ -40,6 +40,7 @@ from ._arrays import (
     raise_for_bad_logit,
     row_label,
 )
+from ._normaliser import log_normaliser, rest_sum
 from .errors import InvalidInputError, ShapeError
 from .kernels import token_logprobs
 
@@ -53,11 +54,14 @@ __all__ = [
 
 
 def _shifted(z, axis: int, temperature: float, *, need_distribution: bool):
-    """Validate ``z`` and return ``(z - max) / T``, the max and the dtype.
+    """Validate ``z`` and return ``(z - max) / T``, the max, its index and the dtype.
 
     The shifted logits are <= 0 with a 0 at every row's maximum, so ``exp``
-    cannot overflow. Rows that are entirely ``-inf`` get a shift of 0 (their
-    ``exp`` is all zeros); with ``need_distribution`` they raise instead.
+    cannot overflow and the maximal term is exactly 1. ``top`` is the index
+    of the first maximum along ``axis`` (kept, length 1), found in the same
+    pass as the maximum itself. Rows that are entirely ``-inf`` get a shift
+    of 0 (their ``exp`` is all zeros); with ``need_distribution`` they raise
+    instead.
     """
     z = as_float_array(z)
     if z.ndim == 0:
@@ -72,9 +76,11 @@ def _shifted(z, axis: int, temperature: float, *, need_distribution: bool):
                 "empty vocabulary: the softmax axis has length 0, so there is no "
                 "distribution"
             )
-        return z, None, z.dtype
+        return z, None, None, z.dtype
     t = check_temperature(temperature)
-    peak = np.max(z, axis=axis, keepdims=True)
+    # argmax finds the first NaN or +inf too, so the peak doubles as the check
+    top = np.argmax(z, axis=axis, keepdims=True)
+    peak = np.take_along_axis(z, top, axis=axis)
     if not np.all(np.isfinite(peak)):
         if np.isnan(peak).any() or np.isposinf(peak).any():
             raise_for_bad_logit(z)
@@ -91,14 +97,13 @@ def _shifted(z, axis: int, temperature: float, *, need_distribution: bool):
         shifted = z - peak
         if t != 1.0:
             shifted /= np.asarray(t, dtype=z.dtype)
-    return shifted, peak, z.dtype
+    return shifted, peak, top, z.dtype
 
 
-def _log_normaliser(shifted: np.ndarray, axis: int) -> np.ndarray:
-    """``log sum exp(shifted)`` along ``axis``, summed in float64."""
-    total = np.sum(np.exp(shifted), axis=axis, keepdims=True, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        return np.log(total)
+def _log_normaliser(shifted: np.ndarray, top: np.ndarray, axis: int) -> np.ndarray:
+    """``log sum exp(shifted)`` along ``axis``: ``log1p`` of the rest, summed in
+    float64 (:mod:`seqscore._normaliser`)."""
+    return log_normaliser(rest_sum(np.exp(shifted), top, axis, dtype=np.float64))
 
 
 def logsumexp(z, axis: int = -1, *, keepdims: bool = False) -> np.ndarray:
@@ -115,11 +120,11 @@ def logsumexp(z, axis: int = -1, *, keepdims: bool = False) -> np.ndarray:
     >>> logsumexp(np.zeros((2, 4)))
     array([1.38629436, 1.38629436])
     """
-    shifted, peak, dtype = _shifted(z, axis, 1.0, need_distribution=False)
+    shifted, peak, top, dtype = _shifted(z, axis, 1.0, need_distribution=False)
     if peak is None:  # empty axis
         out = np.full(np.sum(shifted, axis=axis, keepdims=True).shape, -np.inf)
     else:
-        out = _log_normaliser(shifted, axis) + peak
+        out = _log_normaliser(shifted, top, axis) + peak
     if not keepdims:
         out = np.squeeze(out, axis=axis)
     return out.astype(dtype, copy=False)
@@ -137,8 +142,8 @@ def log_softmax(z, axis: int = -1, *, temperature: float = 1.0) -> np.ndarray:
     >>> np.round(log_softmax([2.0, 1.0, 0.1]), 4).tolist()
     [-0.417, -1.417, -2.317]
     """
-    shifted, _, dtype = _shifted(z, axis, temperature, need_distribution=True)
-    return (shifted - _log_normaliser(shifted, axis)).astype(dtype, copy=False)
+    shifted, _, top, dtype = _shifted(z, axis, temperature, need_distribution=True)
+    return (shifted - _log_normaliser(shifted, top, axis)).astype(dtype, copy=False)
 
 
 def softmax(z, axis: int = -1, *, temperature: float = 1.0) -> np.ndarray:
@@ -156,7 +161,7 @@ def softmax(z, axis: int = -1, *, temperature: float = 1.0) -> np.ndarray:
     >>> softmax([1.0, -np.inf])
     array([1., 0.])
     """
-    shifted, _, dtype = _shifted(z, axis, temperature, need_distribution=True)
+    shifted, _, _, dtype = _shifted(z, axis, temperature, need_distribution=True)
     unnormalised = np.exp(shifted)
     total = np.sum(unnormalised, axis=axis, keepdims=True, dtype=np.float64)
     return (unnormalised / total).astype(dtype, copy=False)
@@ -200,14 +205,26 @@ def cross_entropy_grad(logits, labels) -> np.ndarray:
     :math:`\partial L / \partial z_{nk} = (\mathrm{softmax}(z_n)_k -
     [k = y_n]) / N`. Each row sums to 0; the entry of the true class is the
     most negative, and its size grows toward ``1/N`` as the model becomes
-    confidently wrong. Returned with the shape of ``logits``.
+    confidently wrong. Returned (float64) with the shape of ``logits``.
+
+    The true class's entry, :math:`-(1 - p_y)`, is taken as
+    :math:`\operatorname{expm1}(\log p_y)` from the log-probability (see
+    :mod:`seqscore._normaliser`), not as :math:`p_y - 1`: for a confidently
+    right model :math:`1 - p_y` is far below the float spacing at 1, and the
+    difference would be 0.
 
     >>> cross_entropy_grad([[0.0, 0.0]], [0])
     array([[-0.5,  0.5]])
+    >>> cross_entropy_grad([[0.0, -40.0]], [0])  # 1 - p = e^-40 / (1 + e^-40)
+    array([[-4.24835426e-18,  4.24835426e-18]])
     """
     shape = np.shape(logits)
     z, y = _batch_rows(logits, labels)
-    grad = softmax(z).astype(np.float64)
-    grad[np.arange(len(y)), y] -= 1.0
+    shifted, _, top, _ = _shifted(z, -1, 1.0, need_distribution=True)
+    shifted = shifted.astype(np.float64, copy=False)
+    log_total = _log_normaliser(shifted, top, -1)
+    grad = np.exp(shifted - log_total)
+    rows = np.arange(len(y))
+    grad[rows, y] = np.expm1(shifted[rows, y] - log_total[:, 0])
     grad /= len(y)
     return grad.reshape(shape)

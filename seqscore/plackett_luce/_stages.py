@@ -23,6 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .._normaliser import log_softmax_pair
 from ..softmax import logsumexp
 from ._cumulative import log_cumsum_exp
 from ._rankings import RankingSet
@@ -181,14 +182,41 @@ class Stages:
         return self.wins - self.expected_choices
 
     @cached_property
+    def log_rest(self) -> np.ndarray:
+        r"""``R_r = log(sum_{j > r} e^{x_j} + sum_{k in U} e^{s_k})``: the log-mass
+        of stage ``r``'s choice set without its chosen item (``D_{r+1}``, or
+        the unlisted universe's after the last position; ``-inf`` when empty).
+        """
+        rest = np.empty_like(self.log_denominator)
+        rest[:-1] = self.log_denominator[1:]
+        if len(rest):
+            unranked = self.log_unranked
+            rest[-1] = -np.inf if unranked is None else unranked
+        return rest
+
+    @cached_property
+    def stage_log_probabilities(self) -> np.ndarray:
+        r"""``x_r - D_r``, the log-probability of each stage's choice.
+
+        As ``log_softmax([x_r, R_r])[0]`` (:func:`log_softmax_pair`), not as a
+        difference of ``x_r`` and ``D_r = logaddexp(x_r, R_r)``: a choice that
+        was all but certain keeps its tiny log-probability (``-4.2e-18`` for
+        scores ``[0, -40]``, where the difference gives 0). Meaningful at
+        stages only.
+        """
+        return log_softmax_pair(self.x, self.log_rest)
+
+    @cached_property
     def log_likelihood_terms(self) -> np.ndarray:
-        """Per-ranking log-probabilities ``sum_r x_r - D_r`` (unweighted)."""
+        """Per-ranking log-probabilities ``sum_r x_r - D_r`` (unweighted).
+
+        Summed stage by stage: every term is <= 0, so nothing cancels.
+        """
         rows = self.full_stage_rows
         if rows is not None:
-            x, d = self.x[:rows], self.log_denominator[:rows]
-            return x.sum(axis=0) - d.sum(axis=0)
-        with np.errstate(invalid="ignore"):  # -inf - -inf past the end, masked out
-            return self.stage_sum(self.x - self.log_denominator)
+            x, rest = self.x[:rows], self.log_rest[:rows]
+            return log_softmax_pair(x, rest).sum(axis=0)
+        return self.stage_sum(self.stage_log_probabilities)
 
     @cached_property
     def log_likelihood(self) -> float:
