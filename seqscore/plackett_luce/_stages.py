@@ -23,12 +23,16 @@ from functools import cached_property
 
 import numpy as np
 
-from .._normaliser import log_softmax_pair
+from .._normaliser import log_normaliser, log_softmax_pair, rest_sum
 from ..softmax import logsumexp
-from ._cumulative import log_cumsum_exp
+from ._cumulative import TRUSTED_PARTIAL_SUM, log_cumsum_exp, shifted_cumsum_exp
 from ._rankings import RankingSet
 
 __all__ = ["Stages", "masked_column_logsumexp"]
+
+# Widest score gap (nats) that a stage's rest is taken across directly: its
+# exponentials stay finite with room for 10**26 terms (exp(650) = 2e282).
+_WIDEST = 650.0
 
 
 def masked_column_logsumexp(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -85,16 +89,40 @@ class Stages:
         return length - 1 if self.rs.unranked is None else length
 
     @cached_property
-    def log_unranked(self) -> np.ndarray | None:
-        """``log sum_{k in U_i} e^{s_k}`` per ranking (``None``: no universe)."""
+    def unranked_parts(self) -> tuple[np.ndarray, np.ndarray] | None:
+        r"""``(c, s)`` per ranking: the top score ``c`` of the unlisted universe
+        ``U_i`` and the rest ``s`` of its normaliser, :math:`\sum_{k \in U_i}
+        e^{s_k - c} = 1 + s` (:func:`rest_sum`); ``(-inf, -1)`` for an empty
+        universe, ``None`` without one."""
         if self.rs.unranked is None:
             return None
-        return masked_row_logsumexp(self.rs.unranked, self.s)
+        values = np.where(self.rs.unranked, self.s[None, :], -np.inf)
+        top = np.argmax(values, axis=1, keepdims=True)
+        peak = np.take_along_axis(values, top, axis=1)
+        shift = np.where(np.isneginf(peak), 0.0, peak)
+        rest = rest_sum(np.exp(values - shift), top, axis=1)
+        return peak[:, 0], rest[:, 0]
+
+    @cached_property
+    def log_unranked(self) -> np.ndarray | None:
+        """``log sum_{k in U_i} e^{s_k}`` per ranking (``None``: no universe)."""
+        if self.unranked_parts is None:
+            return None
+        peak, rest = self.unranked_parts
+        return peak + log_normaliser(rest)  # -inf + -inf for an empty universe
+
+    @cached_property
+    def suffix_parts(self) -> tuple[np.ndarray, np.ndarray]:
+        r"""``(c, P)``: each ranking's top listed score and the suffix sums
+        :math:`P_r = \sum_{j \ge r} e^{x_j - c}` (:func:`shifted_cumsum_exp`)."""
+        return shifted_cumsum_exp(self.x, reverse=True)
 
     @cached_property
     def log_denominator(self) -> np.ndarray:
         """``D_r``; meaningful at stages only."""
-        suffix = log_cumsum_exp(self.x, reverse=True, needed=self.valid)
+        suffix = log_cumsum_exp(
+            self.x, reverse=True, needed=self.valid, parts=self.suffix_parts
+        )
         if self.log_unranked is None:
             return suffix
         return np.logaddexp(suffix, self.log_unranked[None, :])
@@ -198,13 +226,48 @@ class Stages:
     def stage_log_probabilities(self) -> np.ndarray:
         r"""``x_r - D_r``, the log-probability of each stage's choice.
 
-        As ``log_softmax([x_r, R_r])[0]`` (:func:`log_softmax_pair`), not as a
-        difference of ``x_r`` and ``D_r = logaddexp(x_r, R_r)``: a choice that
-        was all but certain keeps its tiny log-probability (``-4.2e-18`` for
-        scores ``[0, -40]``, where the difference gives 0). Meaningful at
-        stages only.
+        Never as that difference: a choice that was all but certain would
+        lose its tiny log-probability (0 for scores ``[0, -40]`` instead of
+        ``-4.2e-18``). With the rest of the choice set taken relative to the
+        chosen item,
+
+        .. math:: \rho_r = \sum_{j > r} e^{x_j - x_r}
+                  + \sum_{k \in U} e^{s_k - x_r}
+                  = P_{r+1}\, e^{c - x_r} + (1 + s_U)\, e^{c_U - x_r},
+
+        the log-probability is :math:`-\operatorname{log1p}(\rho_r)`
+        (:mod:`seqscore._normaliser`): the suffix sums :math:`P` and the
+        universe's normaliser are sums of positive terms and the exponents
+        differences of scores, so nothing is lost to a rounded logarithm. Where
+        a ranking's scores span more than :data:`_WIDEST` nats (the suffix sums
+        may have underflowed, or an exponent could overflow) the stage is
+        taken as ``log_softmax([x_r, R_r])[0]`` from the log-mass ``R_r``
+        instead (:func:`log_softmax_pair`), exact to ``R_r``'s rounding.
+        Meaningful at stages only.
         """
-        return log_softmax_pair(self.x, self.log_rest)
+        x = self.x
+        peak, partial = self.suffix_parts
+        after = np.zeros_like(partial)  # P_{r+1}; nothing after the last position
+        after[:-1] = partial[1:]
+        # trusted sums, or sums of nothing (past a ranking's last listed item)
+        precise = after >= TRUSTED_PARTIAL_SUM
+        precise[-1:] = True
+        if self.valid is not None:
+            precise[:-1] |= ~self.valid[1:]
+        with np.errstate(over="ignore", invalid="ignore"):  # padding: not stages
+            lift = peak[None, :] - x
+            rest = after * np.exp(lift)
+            precise &= lift <= _WIDEST
+            if self.unranked_parts is not None:
+                top, normaliser = self.unranked_parts
+                universe_lift = top[None, :] - x  # -inf for an empty universe
+                rest += (1.0 + normaliser)[None, :] * np.exp(universe_lift)
+                precise &= universe_lift <= _WIDEST
+        values = 0.0 - log_normaliser(rest)  # 0.0 - 0.0 is +0.0
+        redo = self.stage & ~precise
+        if redo.any():
+            values[redo] = log_softmax_pair(x[redo], self.log_rest[redo])
+        return values
 
     @cached_property
     def log_likelihood_terms(self) -> np.ndarray:
@@ -212,10 +275,6 @@ class Stages:
 
         Summed stage by stage: every term is <= 0, so nothing cancels.
         """
-        rows = self.full_stage_rows
-        if rows is not None:
-            x, rest = self.x[:rows], self.log_rest[:rows]
-            return log_softmax_pair(x, rest).sum(axis=0)
         return self.stage_sum(self.stage_log_probabilities)
 
     @cached_property
