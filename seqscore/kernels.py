@@ -555,7 +555,7 @@ def _entropy(log_total, weighted, rest) -> np.ndarray:
     \text{gap})`) keeps its relative precision.
 
     >>> s = float(np.exp(-40.0))
-    >>> float(_entropy(np.log1p(s), -40.0 * s, s))  # [0, -40]: 41 e^-40
+    >>> float(_entropy(np.log1p(s), -40.0 * s, s))  # [0, -40]: about 41 e^-40
     1.741825244669552e-16
     """
     return log_total - weighted / (1.0 + rest)
