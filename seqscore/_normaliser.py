@@ -37,23 +37,32 @@ A row that is entirely ``-inf`` (shifted by 0 by convention) has no maximal
 entry: every ``exp`` is 0, so :math:`Z = 0`, the rest is ``-1`` and
 ``log1p(-1) = -inf`` (the log of an empty sum), with no special case.
 
+The log-probability of entry :math:`j` is then :math:`(z_j - m) -
+\operatorname{log1p}(s)`: two terms <= 0, so nothing cancels; at the maximal
+entry it is :math:`-\operatorname{log1p}(s)`. When the rest is known relative
+to entry :math:`j` itself (:math:`\rho = \sum_{k \ne j} e^{z_k - z_j}`), it
+is :math:`-\operatorname{log1p}(\rho)`, the same step.
+
 This module is the one implementation of that step. Callers:
-:mod:`seqscore.softmax` (``logsumexp``, ``log_softmax``; cross-entropy
-through the kernel), :mod:`seqscore.kernels` (per tile, with
-:func:`combine_rests` merging column tiles), the Plackett-Luce likelihood
-(:func:`log_softmax_pair` at every stage) and, through ``log_softmax``, the
-models' next-token rows that the decoders read and the audit's softmax across
-candidates. The decoders themselves (greedy, beam search numpy and compiled,
-exact search, sampling) never normalise a row: they read the model's
+:mod:`seqscore.softmax` (``logsumexp``, ``log_softmax``, the gradient of the
+cross-entropy; the cross-entropy itself through the kernel),
+:mod:`seqscore.kernels` (per tile, with :func:`merge_rests` merging column
+tiles), the Plackett-Luce stages (the rest of each choice set, relative to
+the chosen item) and, through ``log_softmax``, the models' next-token rows
+that the decoders read and the audit's softmax across candidates. The
+decoders themselves (greedy, beam search numpy and compiled, exact search,
+sampling) never normalise a row: they read the model's
 log-probs as they are (sampling renormalises probabilities, not logs, with
 :func:`seqscore.softmax.softmax`).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["combine_rests", "log_normaliser", "log_softmax_pair", "rest_sum"]
+__all__ = ["Merged", "log_normaliser", "merge_rests", "rest_sum"]
 
 
 def rest_sum(expd: np.ndarray, top: np.ndarray, axis: int = -1, dtype=None):
@@ -96,40 +105,38 @@ def log_normaliser(rest) -> np.ndarray:
         return np.log1p(rest)
 
 
-def combine_rests(rest_big, rest_small, scale) -> np.ndarray:
-    r"""The rest of a union of two parts of the same rows.
+class Merged(NamedTuple):
+    """Two parts of the same rows as one (see :func:`merge_rests`)."""
 
-    Each part's rest is relative to its own maximum; ``rest_big`` belongs to
-    the part holding the larger (or an equal) maximum :math:`m`, which the
-    result is relative to, and ``scale`` is :math:`e^{m' - m} \le 1` for the
-    other part's maximum :math:`m'` (0 when that part is entirely ``-inf``).
-    The other part's maximal term is no longer maximal, so it joins the rest:
+    peak: np.ndarray  # the larger maximum (float64), -inf if both parts are empty
+    rest: np.ndarray  # the union's rest, relative to ``peak``
+    b_first: np.ndarray  # where the second part holds the larger maximum
+    scale: np.ndarray  # e^(smaller - larger) <= 1; 0 for an empty smaller part
 
-    .. math:: s = s_\mathrm{big} + (1 + s_\mathrm{small})\, e^{m' - m}.
 
-    >>> combine_rests(np.array([1e-20, 0.0]), np.array([0.0, 1e-20]),
-    ...               np.array([0.0, 1.0])).tolist()
-    [1e-20, 1.0]
+def merge_rests(peak_a, rest_a, peak_b, rest_b) -> Merged:
+    r"""The maximum and rest of the union of two parts of the same rows.
+
+    Each part is its maximum :math:`m` (float64; ``-inf`` for an empty part)
+    and its rest :math:`s` relative to it (``-1`` when empty). The union is
+    relative to the larger maximum (``a``'s on a tie); the other part's
+    maximal term is no longer maximal, so it joins the rest:
+
+    .. math:: s = s_\mathrm{big} + (1 + s_\mathrm{small})\, e^{m_\mathrm{small}
+              - m_\mathrm{big}}.
+
+    The kernel merges column tiles with it, and the Plackett-Luce stages
+    grow choice sets item by item.
+
+    >>> m = merge_rests(np.array([0.0, -np.inf]), np.array([0.0, -1.0]),
+    ...                 np.array([-40.0, -np.inf]), np.array([0.0, -1.0]))
+    >>> m.peak.tolist(), m.rest.tolist()
+    ([0.0, -inf], [4.248354255291589e-18, -1.0])
     """
-    return rest_big + (1.0 + rest_small) * scale
-
-
-def log_softmax_pair(x, y) -> np.ndarray:
-    r"""Log-probability of :math:`x` against :math:`y`: :math:`x - \log(e^x + e^y)`.
-
-    The two-entry case of the step above, elementwise: with :math:`d = x - y`,
-    the rest is the non-maximal term :math:`e^{-|d|}`, so
-
-    .. math:: \log \frac{e^x}{e^x + e^y} = \min(d, 0) -
-              \operatorname{log1p}(e^{-|d|}),
-
-    bit for bit what :func:`rest_sum` and :func:`log_normaliser` give for the
-    row ``[x, y]`` (the tests check it). ``y = -inf`` gives 0, ``x = y``
-    gives ``-log 2``; NaN where both are ``-inf``.
-
-    >>> log_softmax_pair(np.array([0.0, 0.0, 0.0]), np.array([-40.0, 0.0, -np.inf]))
-    array([-4.24835426e-18, -6.93147181e-01,  0.00000000e+00])
-    """
-    with np.errstate(invalid="ignore"):
-        d = np.subtract(x, y)
-        return np.minimum(d, 0.0) - log_normaliser(np.exp(-np.abs(d)))
+    b_first = peak_b > peak_a
+    peak, small = np.where(b_first, peak_b, peak_a), np.where(b_first, peak_a, peak_b)
+    rest_big = np.where(b_first, rest_b, rest_a)
+    rest_small = np.where(b_first, rest_a, rest_b)
+    with np.errstate(invalid="ignore"):  # -inf - -inf: two empty parts
+        scale = np.where(np.isneginf(small), 0.0, np.exp(small - peak))
+    return Merged(peak, rest_big + (1.0 + rest_small) * scale, b_first, scale)

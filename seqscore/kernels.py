@@ -55,7 +55,7 @@ from ._arrays import (
     reject_masked,
     row_label,
 )
-from ._normaliser import combine_rests, log_normaliser, rest_sum
+from ._normaliser import log_normaliser, merge_rests, rest_sum
 from .errors import InvalidInputError, ShapeError
 from .parallel import cpu_count
 
@@ -459,29 +459,29 @@ def _merge(a: _Partial, b: _Partial, top_k: int) -> _Partial:
     """Combine two column tiles of the same rows (exact, order-preserving).
 
     The result is relative to the shift of the tile with the larger peak
-    (``a`` on a tie), whose maximal term stays the one left out of ``rest``;
-    the other tile's terms, its maximal one included, are scaled by
-    ``exp(its shift - shift) <= 1`` (0 for a tile entirely ``-inf``).
+    (``a`` on a tie), whose maximal term stays the one left out of ``rest``
+    (:func:`seqscore._normaliser.merge_rests`); the other tile's terms, its
+    maximal one included, are scaled by ``exp(its shift - shift) <= 1`` (0
+    for a tile entirely ``-inf``).
     """
-    b_first = b.peak > a.peak
-
-    def big_small(x, y):
-        return np.where(b_first, y, x), np.where(b_first, x, y)
-
-    peak, small_peak = big_small(a.peak, b.peak)
-    shift, small_shift = big_small(a.shift, b.shift)
-    rest, small_rest = big_small(a.rest, b.rest)
-    with np.errstate(over="ignore"):
-        offset = small_shift - shift  # <= 0 unless the small tile is all -inf
-        scale = np.where(np.isneginf(small_peak), 0.0, np.exp(offset))
-    rest = combine_rests(rest, small_rest, scale)
+    merged = merge_rests(
+        a.peak.astype(np.float64), a.rest, b.peak.astype(np.float64), b.rest
+    )
+    first = merged.b_first
+    peak = np.where(first, b.peak, a.peak)
+    shift = np.where(first, b.shift, a.shift)
     if a.weighted is None:
-        return _Partial(peak, shift, rest, None, None, None, None, None)
-    weighted, small_weighted = big_small(a.weighted, b.weighted)
+        return _Partial(peak, shift, merged.rest, None, None, None, None, None)
+    small_shift = np.where(first, a.shift, b.shift)  # 0 for an all -inf tile
+    small_total = 1.0 + np.where(first, a.rest, b.rest)
+    big_weighted = np.where(first, b.weighted, a.weighted)
+    small_weighted = np.where(first, a.weighted, b.weighted)
     # the small tile's sum of e (d + offset), rescaled; 0 for an all -inf tile
-    weighted = weighted + scale * (small_weighted + offset * (1.0 + small_rest))
+    weighted = big_weighted + merged.scale * (
+        small_weighted + (small_shift - shift) * small_total
+    )
     greater = a.greater + b.greater
-    argmax = np.where(b_first, b.argmax, a.argmax)
+    argmax = np.where(first, b.argmax, a.argmax)
     top_values = top_ids = None
     if top_k:
         values = np.concatenate([a.top_values, b.top_values], axis=1)
@@ -489,7 +489,9 @@ def _merge(a: _Partial, b: _Partial, top_k: int) -> _Partial:
         order = np.lexsort((ids, -values.astype(np.float64)), axis=1)[:, :top_k]
         top_values = np.take_along_axis(values, order, axis=1)
         top_ids = np.take_along_axis(ids, order, axis=1)
-    return _Partial(peak, shift, rest, weighted, greater, argmax, top_values, top_ids)
+    return _Partial(
+        peak, shift, merged.rest, weighted, greater, argmax, top_values, top_ids
+    )
 
 
 def _top_k(tile: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -27,9 +27,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from mpmath import mp
 
 import seqscore.kernels as kernels
+import seqscore.plackett_luce._stages as stages_module
 from seqscore import (
     cross_entropy,
     cross_entropy_grad,
@@ -39,9 +41,9 @@ from seqscore import (
     token_stats,
 )
 from seqscore import plackett_luce as pl
-from seqscore._normaliser import log_normaliser, log_softmax_pair, rest_sum
+from seqscore._normaliser import log_normaliser, merge_rests, rest_sum
 
-from .strategies import dominated_rows
+from .strategies import dominated_rows, padded_rankings
 
 mp.dps = 50
 
@@ -50,6 +52,9 @@ ULPS = 4.0
 # Largest gaps tried: past them every exp of the compute dtype is 0 (745 nats
 # in float64, 104 in float32).
 GAPS = {np.float64: 740, np.float32: 100, np.float16: 100}
+# Eighths up to +-1000 (their differences are exact), and far-off values.
+_EIGHTHS = st.integers(-8000, 8000).map(lambda k: k / 8)
+_LOGITS = st.one_of(_EIGHTHS, st.sampled_from([1e300, -1e300]))
 
 
 # ------------------------------------------------------------------ reference
@@ -348,6 +353,8 @@ def test_cross_entropy_and_its_gradient_keep_relative_precision(dtype):
 
 
 def exact_ranking_log_likelihood(scores, ranking, unranked=()):
+    """Sum over stages of the chosen item's exact log-softmax in its choice
+    set: the listed items from its position on, plus ``unranked``."""
     total = mp.mpf(0)
     listed = list(ranking)
     stages = len(listed) if len(unranked) else len(listed) - 1
@@ -360,7 +367,12 @@ def exact_ranking_log_likelihood(scores, ranking, unranked=()):
 def test_plackett_luce_log_likelihoods_keep_relative_precision():
     worst = 0.0
     for g in gaps(np.float64)[::3]:
-        for diffs in ([0.0, -g], [0.0, -g, -g - 1.0], [5.0, 5.0 - g, 2.0 - g, 1.5 - g]):
+        for diffs in (
+            [0.0, -g],
+            [0.0, -g, -g - 1.0],
+            [5.0, 5.0 - g, 2.0 - g, 1.5 - g],
+            [0.0, -g, -g - 1.0, -g - 2.5, -g - 40.0],  # spans past 650: grown
+        ):
             s = np.array(diffs)
             order = np.argsort(-s, kind="stable")
             got = pl.ranking_log_likelihoods(s, [order])[0]
@@ -370,6 +382,36 @@ def test_plackett_luce_log_likelihoods_keep_relative_precision():
             exact = exact_ranking_log_likelihood(s, order[:1], order[1:])
             worst = max(worst, ulps(got, exact, np.float64))
     assert worst <= ULPS
+
+
+@pytest.mark.parametrize("path", ["suffix sums", "grown choice sets"])
+@given(data=st.data())
+def test_plackett_luce_log_likelihoods_of_any_rankings(path, data):
+    # padded rankings, universes 'listed', 'all' or a mask, and scores in
+    # eighths up to +-1000: spans past 650 nats take the grown choice sets,
+    # which "grown choice sets" forces for every ranking
+    n = data.draw(st.integers(1, 6))
+    scores = np.array(data.draw(st.lists(_EIGHTHS, min_size=n, max_size=n)))
+    rankings = data.draw(padded_rankings(n))
+    kind = data.draw(st.sampled_from(["listed", "all", "mask"]))
+    universe = kind
+    if kind == "mask":
+        universe = data.draw(hnp.arrays(np.bool_, (len(rankings), n)))
+        for i, row in enumerate(rankings):
+            universe[i, row[row >= 0]] = True
+    widest = -1.0 if path == "grown choice sets" else stages_module._WIDEST
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stages_module, "_WIDEST", widest)
+        got = pl.ranking_log_likelihoods(scores, rankings, universe=universe)
+    for i, row in enumerate(rankings):
+        listed = row[row >= 0]
+        if kind == "listed":
+            unranked = []
+        else:
+            pool = np.ones(n, bool) if kind == "all" else universe[i]
+            unranked = [k for k in range(n) if pool[k] and k not in listed]
+        exact = exact_ranking_log_likelihood(scores, listed, unranked)
+        assert ulps(got[i], exact, np.float64) <= ULPS
 
 
 def test_the_reference_agrees_with_a_plain_log_at_high_precision():
@@ -400,16 +442,30 @@ def test_the_cases_of_the_issue():
 
 
 @given(
-    st.floats(-1e300, 1e300),
-    st.one_of(st.floats(-1e300, 1e300), st.just(-np.inf)),
+    st.lists(_LOGITS, min_size=1, max_size=6),
+    st.lists(st.one_of(_LOGITS, st.just(-np.inf)), max_size=6),
 )
-def test_the_pair_form_is_the_general_step_bit_for_bit(x, y):
-    row = np.array([[x, y]])
-    top = np.argmax(row, axis=1, keepdims=True)
-    shifted = row - np.take_along_axis(row, top, axis=1)
-    general = shifted[0, 0] - log_normaliser(rest_sum(np.exp(shifted), top))[0, 0]
-    assert log_softmax_pair(np.float64(x), np.float64(y)) == general
-    assert log_softmax(row)[0, 0] == general
+def test_merged_parts_have_the_rest_of_the_whole_row(a, b):
+    # two parts' (peak, rest) merged equal the whole row's, to a few ulps of
+    # its log1p (the tiles of the kernel, the choice sets of Plackett-Luce)
+    row = np.array([*a, *b])
+    parts = [np.array(a), np.array(b) if b else np.array([-np.inf])]
+    peaks, rests = [], []
+    for part in parts:
+        top = np.argmax(part)
+        peak = part[top]
+        shift = 0.0 if np.isneginf(peak) else peak
+        with np.errstate(invalid="ignore"):
+            expd = np.exp(part - shift)[None, :]
+        rests.append(rest_sum(expd, np.array([[top]]))[0, 0])
+        peaks.append(peak)
+    merged = merge_rests(
+        *(np.array([v]) for v in (peaks[0], rests[0])),
+        *(np.array([v]) for v in (peaks[1], rests[1])),
+    )
+    assert merged.peak[0] == row.max()
+    exact = exact_parts(row)[1]
+    assert ulps(log_normaliser(merged.rest)[0], exact, np.float64) <= ULPS
 
 
 def test_rest_sum_of_an_empty_row_is_minus_one_and_its_log_minus_inf():

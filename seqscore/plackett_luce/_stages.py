@@ -23,7 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .._normaliser import log_normaliser, log_softmax_pair, rest_sum
+from .._normaliser import log_normaliser, merge_rests, rest_sum
 from ..softmax import logsumexp
 from ._cumulative import TRUSTED_PARTIAL_SUM, log_cumsum_exp, shifted_cumsum_exp
 from ._rankings import RankingSet
@@ -48,6 +48,37 @@ def masked_column_logsumexp(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
 def masked_row_logsumexp(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
     r""":math:`\log \sum_{k : mask_{ik}} e^{values_k}` for every row ``i``."""
     return logsumexp(np.where(mask, values[None, :], -np.inf), axis=1)
+
+
+def _grown_stage_log_probabilities(x: np.ndarray, universe) -> np.ndarray:
+    r"""``x_r - D_r`` for every position of the rankings (columns) of ``x``,
+    from choice sets grown item by item, whatever the spread of the scores.
+
+    From the last position back, each suffix :math:`\{x_r, x_{r+1}, ...\}`
+    is its own maximum and the rest relative to it, merged with
+    :func:`merge_rests` (so no term is ever taken relative to a maximum far
+    above it), then merged with the universe's ``(c_U, s_U)`` into stage
+    ``r``'s choice set: the log-probability is :math:`(x_r - m) -
+    \operatorname{log1p}(s)`. One pass of a few vector operations per
+    position; NaN past a ranking's end.
+
+    >>> x = np.array([[0.0], [-740.0], [-741.0]])  # -log1p(e^-740 + e^-741), ...
+    >>> _grown_stage_log_probabilities(x, None).ravel().tolist()
+    [-5.73e-322, -0.31326168751822286, 0.0]
+    """
+    count = x.shape[1]
+    peak, rest = np.full(count, -np.inf), np.full(count, -1.0)  # nothing after
+    if universe is None:
+        universe = (np.full(count, -np.inf), np.full(count, -1.0))
+    out = np.empty_like(x)
+    for r in range(x.shape[0] - 1, -1, -1):
+        here = x[r]
+        grown = merge_rests(here, np.where(np.isfinite(here), 0.0, -1.0), peak, rest)
+        peak, rest = grown.peak, grown.rest
+        choice = merge_rests(peak, rest, *universe)
+        with np.errstate(invalid="ignore", divide="ignore"):  # padding: -inf - -inf
+            out[r] = (here - choice.peak) - log_normaliser(choice.rest)
+    return out
 
 
 @dataclass(frozen=True)
@@ -210,19 +241,6 @@ class Stages:
         return self.wins - self.expected_choices
 
     @cached_property
-    def log_rest(self) -> np.ndarray:
-        r"""``R_r = log(sum_{j > r} e^{x_j} + sum_{k in U} e^{s_k})``: the log-mass
-        of stage ``r``'s choice set without its chosen item (``D_{r+1}``, or
-        the unlisted universe's after the last position; ``-inf`` when empty).
-        """
-        rest = np.empty_like(self.log_denominator)
-        rest[:-1] = self.log_denominator[1:]
-        if len(rest):
-            unranked = self.log_unranked
-            rest[-1] = -np.inf if unranked is None else unranked
-        return rest
-
-    @cached_property
     def stage_log_probabilities(self) -> np.ndarray:
         r"""``x_r - D_r``, the log-probability of each stage's choice.
 
@@ -238,11 +256,10 @@ class Stages:
         the log-probability is :math:`-\operatorname{log1p}(\rho_r)`
         (:mod:`seqscore._normaliser`): the suffix sums :math:`P` and the
         universe's normaliser are sums of positive terms and the exponents
-        differences of scores, so nothing is lost to a rounded logarithm. Where
-        a ranking's scores span more than :data:`_WIDEST` nats (the suffix sums
-        may have underflowed, or an exponent could overflow) the stage is
-        taken as ``log_softmax([x_r, R_r])[0]`` from the log-mass ``R_r``
-        instead (:func:`log_softmax_pair`), exact to ``R_r``'s rounding.
+        differences of scores, so nothing is lost to a rounded logarithm.
+        Rankings whose scores span more than :data:`_WIDEST` nats (a suffix
+        sum may have underflowed, or an exponent could overflow) are redone
+        by :func:`_grown_stage_log_probabilities`, slower and as exact.
         Meaningful at stages only.
         """
         x = self.x
@@ -264,9 +281,12 @@ class Stages:
                 rest += (1.0 + normaliser)[None, :] * np.exp(universe_lift)
                 precise &= universe_lift <= _WIDEST
         values = 0.0 - log_normaliser(rest)  # 0.0 - 0.0 is +0.0
-        redo = self.stage & ~precise
-        if redo.any():
-            values[redo] = log_softmax_pair(x[redo], self.log_rest[redo])
+        redo = np.flatnonzero((self.stage & ~precise).any(axis=0))
+        if len(redo):
+            universe = None
+            if self.unranked_parts is not None:
+                universe = tuple(part[redo] for part in self.unranked_parts)
+            values[:, redo] = _grown_stage_log_probabilities(x[:, redo], universe)
         return values
 
     @cached_property
