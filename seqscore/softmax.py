@@ -16,10 +16,11 @@ Precision: the log-normaliser is ``log1p`` of the sum of the non-maximal
 terms (:mod:`seqscore._normaliser`), so a log-probability near 0 keeps its
 *relative* precision: ``log_softmax([0, -40])[0]`` is ``-4.248e-18``, not 0,
 and ``logsumexp([0, -20])`` is right in every digit. Measured against mpmath
-(``tests/test_normaliser.py``): at most 3 ulps of the compute dtype for every
-log-prob and ``logsumexp`` of rows with one dominant entry at gaps of 1 to 740
-nats (float64) or 1 to 100 (float32, float16), tied maxima, ``-inf`` entries
-and huge magnitudes (in the subnormal range, ulps of subnormals). A shifted
+(``tests/test_normaliser.py``, which allows 4): under 2 ulps of the compute
+dtype for every log-prob and ``logsumexp`` of rows with one dominant entry at
+gaps of 1 to 740 nats (float64) or 1 to 100 (float32, float16), tied maxima,
+near ties, ``-inf`` entries, long tails and huge magnitudes (ulps of
+subnormals in the subnormal range). A shifted
 logit ``z_k - max`` that rounds (it is exact when the two are within a factor
 2) moves the result by ``p_k |z_k - max|`` units of roundoff, the problem's
 own sensitivity. ``logsumexp = max + log1p(rest)`` is relatively exact
