@@ -22,6 +22,7 @@ no method computing in the dtype avoids.
 from __future__ import annotations
 
 import functools
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -130,15 +131,19 @@ def input_rounding(row, dtype) -> float:
     that relative amount: up to ``|d|`` ulps. A subnormal term is off by up
     to half the smallest subnormal: an ulp of a result that small.
     """
-    wide = row.astype(np.float64)
-    d = wide - np.max(wide)
-    finite = np.isfinite(d)
-    with np.errstate(over="ignore", invalid="ignore"):
-        narrow = row.astype(dtype)
-        rounded = d != (narrow - np.max(narrow)).astype(np.float64)
+    narrow = row.astype(dtype)
+    peak = narrow.max()
     tiny = np.log(float(np.finfo(dtype).tiny))
-    shifts = float(np.max(np.abs(d[finite & rounded]), initial=0.0))
-    return shifts + int(np.count_nonzero(finite & (d < tiny)))
+    extra = 0.0
+    for value in narrow[np.isfinite(narrow)]:
+        with np.errstate(over="ignore"):
+            d = value - peak  # as the dtype computes it
+        exact = Fraction(float(value)) - Fraction(float(peak))
+        if not np.isfinite(d) or Fraction(float(d)) != exact:
+            extra = max(extra, abs(float(exact)))
+        if float(exact) < tiny:
+            extra += 1
+    return extra
 
 
 # ----------------------------------------------------------------------- rows

@@ -23,22 +23,29 @@ __all__ = ["TRUSTED_PARTIAL_SUM", "log_cumsum_exp", "shifted_cumsum_exp"]
 TRUSTED_PARTIAL_SUM = float(np.exp(-700.0))
 
 
-def _cumsum_positions(values: np.ndarray, reverse: bool) -> np.ndarray:
-    """Cumulative sum down axis 0, one contiguous row at a time (in place)."""
+def _cumsum_positions(values: np.ndarray, reverse: bool, out=None) -> np.ndarray:
+    """Cumulative sum down axis 0, one contiguous row at a time (into ``out``,
+    by default in place)."""
+    if out is None:
+        out = values
+    elif len(values):
+        first = -1 if reverse else 0
+        out[first] = values[first]
     rows = range(values.shape[0] - 2, -1, -1) if reverse else range(1, values.shape[0])
     step = 1 if reverse else -1
     for r in rows:
-        values[r] += values[r + step]
-    return values
+        np.add(values[r], out[r + step], out=out[r])
+    return out
 
 
-def shifted_cumsum_exp(a: np.ndarray, *, reverse: bool = False):
+def shifted_cumsum_exp(a: np.ndarray, *, reverse: bool = False, keep_terms=False):
     r"""``(peak, partial)``: each column's maximum and the cumulative sums of
     :math:`e^{a_j - peak}` down axis 0 (``j >= r`` reversed), the fast path.
 
     A column that is entirely ``-inf`` gets a peak of 0. A partial sum is
     exact to rounding where it is at least :data:`TRUSTED_PARTIAL_SUM` (or
-    holds no term at all); below, its terms may have underflowed.
+    holds no term at all); below, its terms may have underflowed. With
+    ``keep_terms`` the terms themselves come third.
 
     >>> peak, partial = shifted_cumsum_exp(np.array([[0.0], [-40.0]]), reverse=True)
     >>> peak.tolist(), partial.ravel().tolist()
@@ -46,10 +53,12 @@ def shifted_cumsum_exp(a: np.ndarray, *, reverse: bool = False):
     """
     peak = a.max(axis=0) if a.shape[0] else np.zeros(a.shape[1:])
     peak[~np.isfinite(peak)] = 0.0  # an all -inf column: every sum is empty
-    partial = np.subtract(a, peak)
+    terms = np.subtract(a, peak)
     with np.errstate(invalid="ignore", over="ignore"):
-        np.exp(partial, out=partial)
-    return peak, _cumsum_positions(partial, reverse)
+        np.exp(terms, out=terms)
+    if not keep_terms:
+        return peak, _cumsum_positions(terms, reverse)
+    return peak, _cumsum_positions(terms, reverse, np.empty_like(terms)), terms
 
 
 def log_cumsum_exp(

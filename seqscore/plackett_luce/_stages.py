@@ -25,7 +25,7 @@ import numpy as np
 
 from .._normaliser import log_normaliser, merge_rests, rest_sum
 from ..softmax import logsumexp
-from ._cumulative import TRUSTED_PARTIAL_SUM, log_cumsum_exp, shifted_cumsum_exp
+from ._cumulative import log_cumsum_exp, shifted_cumsum_exp
 from ._rankings import RankingSet
 
 __all__ = ["Stages", "masked_column_logsumexp"]
@@ -143,16 +143,18 @@ class Stages:
         return peak + log_normaliser(rest)  # -inf + -inf for an empty universe
 
     @cached_property
-    def suffix_parts(self) -> tuple[np.ndarray, np.ndarray]:
-        r"""``(c, P)``: each ranking's top listed score and the suffix sums
-        :math:`P_r = \sum_{j \ge r} e^{x_j - c}` (:func:`shifted_cumsum_exp`)."""
-        return shifted_cumsum_exp(self.x, reverse=True)
+    def suffix_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r"""``(c, P, e)``: each ranking's top listed score, the suffix sums
+        :math:`P_r = \sum_{j \ge r} e_j` (:func:`shifted_cumsum_exp`) and
+        their terms :math:`e_r = e^{x_r - c}`."""
+        return shifted_cumsum_exp(self.x, reverse=True, keep_terms=True)
 
     @cached_property
     def log_denominator(self) -> np.ndarray:
         """``D_r``; meaningful at stages only."""
+        peak, partial, _ = self.suffix_parts
         suffix = log_cumsum_exp(
-            self.x, reverse=True, needed=self.valid, parts=self.suffix_parts
+            self.x, reverse=True, needed=self.valid, parts=(peak, partial)
         )
         if self.log_unranked is None:
             return suffix
@@ -241,53 +243,67 @@ class Stages:
         return self.wins - self.expected_choices
 
     @cached_property
-    def stage_log_probabilities(self) -> np.ndarray:
-        r"""``x_r - D_r``, the log-probability of each stage's choice.
+    def stage_surprisals(self) -> np.ndarray:
+        r"""``D_r - x_r >= 0``, minus the log-probability of each stage's choice.
 
         Never as that difference: a choice that was all but certain would
-        lose its tiny log-probability (0 for scores ``[0, -40]`` instead of
-        ``-4.2e-18``). With the rest of the choice set taken relative to the
+        lose its tiny surprisal (0 for scores ``[0, -40]`` instead of
+        ``4.2e-18``). With the rest of the choice set taken relative to the
         chosen item,
 
         .. math:: \rho_r = \sum_{j > r} e^{x_j - x_r}
                   + \sum_{k \in U} e^{s_k - x_r}
-                  = P_{r+1}\, e^{c - x_r} + (1 + s_U)\, e^{c_U - x_r},
+                  = \frac{P_{r+1} + (1 + s_U)\, e^{c_U - c}}{e_r},
 
-        the log-probability is :math:`-\operatorname{log1p}(\rho_r)`
-        (:mod:`seqscore._normaliser`): the suffix sums :math:`P` and the
-        universe's normaliser are sums of positive terms and the exponents
-        differences of scores, so nothing is lost to a rounded logarithm.
-        Rankings whose scores span more than :data:`_WIDEST` nats (a suffix
-        sum may have underflowed, or an exponent could overflow) are redone
-        by :func:`_grown_stage_log_probabilities`, slower and as exact.
-        Meaningful at stages only.
+        the surprisal is :math:`\operatorname{log1p}(\rho_r)`
+        (:mod:`seqscore._normaliser`): the suffix sums :math:`P`, their terms
+        :math:`e_r = e^{x_r - c}` and the universe's normaliser are sums of
+        positive terms, each one ``exp`` of a difference of scores, so nothing
+        is lost to a rounded logarithm. Rankings whose scores span more than
+        :data:`_WIDEST` nats (a suffix sum may have underflowed, or a term be
+        subnormal) are redone by :func:`_grown_stage_log_probabilities`,
+        slower and as exact. Meaningful at stages only.
         """
-        x = self.x
-        peak, partial = self.suffix_parts
-        after = np.zeros_like(partial)  # P_{r+1}; nothing after the last position
-        after[:-1] = partial[1:]
-        # trusted sums, or sums of nothing (past a ranking's last listed item)
-        precise = after >= TRUSTED_PARTIAL_SUM
-        precise[-1:] = True
-        if self.valid is not None:
-            precise[:-1] |= ~self.valid[1:]
-        with np.errstate(over="ignore", invalid="ignore"):  # padding: not stages
-            lift = peak[None, :] - x
-            rest = after * np.exp(lift)
-            precise &= lift <= _WIDEST
-            if self.unranked_parts is not None:
+        peak, partial, terms = self.suffix_parts
+        rest = np.empty_like(partial)
+        # padding (0 / 0) and wide rankings (redone below) may overflow or NaN
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.unranked_parts is None:
+                np.divide(partial[1:], terms[:-1], out=rest[:-1])
+                rest[-1:] = 0.0  # nothing after the last position
+            else:
                 top, normaliser = self.unranked_parts
-                universe_lift = top[None, :] - x  # -inf for an empty universe
-                rest += (1.0 + normaliser)[None, :] * np.exp(universe_lift)
-                precise &= universe_lift <= _WIDEST
-        values = 0.0 - log_normaliser(rest)  # 0.0 - 0.0 is +0.0
-        redo = np.flatnonzero((self.stage & ~precise).any(axis=0))
+                universe = (1.0 + normaliser) * np.exp(top - peak)
+                np.add(partial[1:], universe, out=rest[:-1])
+                rest[-1:] = universe
+                np.divide(rest, terms, out=rest)
+        surprisal = log_normaliser(rest)
+        redo = np.flatnonzero(self._wide() & (self.rs.stage_count() > 0))
         if len(redo):
             universe = None
             if self.unranked_parts is not None:
                 universe = tuple(part[redo] for part in self.unranked_parts)
-            values[:, redo] = _grown_stage_log_probabilities(x[:, redo], universe)
-        return values
+            grown = _grown_stage_log_probabilities(self.x[:, redo], universe)
+            surprisal[:, redo] = -grown
+        return surprisal
+
+    def _wide(self) -> np.ndarray:
+        """Rankings whose scores (and universe's) span more than _WIDEST nats.
+
+        Within it every term is >= e^-650: no suffix sum has lost terms to
+        underflow (TRUSTED_PARTIAL_SUM is e^-700) and no quotient overflows.
+        """
+        peak = self.suffix_parts[0]
+        lowest = self._lowest_listed()
+        wide = peak - lowest > _WIDEST
+        if self.unranked_parts is not None:
+            wide |= self.unranked_parts[0] - lowest > _WIDEST
+        return wide
+
+    def _lowest_listed(self) -> np.ndarray:
+        """Each ranking's lowest listed score (``+inf`` when none is listed)."""
+        listed = self.x if self.valid is None else np.where(self.valid, self.x, np.inf)
+        return listed.min(axis=0, initial=np.inf)
 
     @cached_property
     def log_likelihood_terms(self) -> np.ndarray:
@@ -295,7 +311,7 @@ class Stages:
 
         Summed stage by stage: every term is <= 0, so nothing cancels.
         """
-        return self.stage_sum(self.stage_log_probabilities)
+        return 0.0 - self.stage_sum(self.stage_surprisals)  # +0.0, never -0.0
 
     @cached_property
     def log_likelihood(self) -> float:
