@@ -25,10 +25,17 @@ a step whose logits are all ``-inf``. A target whose own logit is ``-inf`` is
 legal: its log-prob is ``-inf`` and ``target_masked`` says so. Results are
 float64 whatever the input dtype. Every row is shifted by its maximum before
 ``exp``, so the largest term is exactly 1 and entropies and log-probs never
-subtract two large numbers (an entropy is the same for ``z`` and ``z + 70``);
-the sums of ``exp`` are float32 for float32 input, which bounds the error of a
-log-prob or an entropy near ``1e-7`` absolute. Log-probs are never above 0 and
-entropies never below 0 (rounding in the float32 sums is clamped).
+subtract two large numbers (an entropy is the same for ``z`` and ``z + 70``).
+The normaliser is ``log1p`` of the sum of the other terms
+(:mod:`seqscore._normaliser`), so a near-certain token's log-prob and a
+peaked row's entropy keep their *relative* precision (``[0, -40]``:
+``-4.248e-18`` and ``1.742e-16``, not 0): a few ulps of the compute dtype
+(float32 sums for float32 and float16 input, float64 otherwise), measured
+against mpmath in ``tests/test_normaliser.py``. Where terms are subnormal in
+the compute dtype (gaps past 87 nats in float32, 708 in float64), each adds
+up to half the smallest subnormal to a log-prob, ``(1 + gap) / 2`` of it to
+an entropy. Log-probs are never above 0 and entropies never below 0 by
+construction (both are sums of terms of one sign).
 
 A caveat on memory: logits whose leading axes cannot be viewed as one axis
 (e.g. a transposed view) are copied once by numpy before the pass.
@@ -55,6 +62,7 @@ from ._arrays import (
     reject_masked,
     row_label,
 )
+from ._normaliser import log_normaliser, merge_rests, rest_sum
 from .errors import InvalidInputError, ShapeError
 from .parallel import cpu_count
 
@@ -95,14 +103,16 @@ class TokenStats:
 class _Partial(NamedTuple):
     """What one column tile contributes to its rows (merged across tiles).
 
-    ``total`` and ``weighted`` are taken relative to a per-row ``shift``
-    (the row's maximum in the tile, 0 for a row entirely ``-inf``): ``total =
-    sum exp(z - shift)`` and ``weighted = sum exp(z - shift) * (z - shift)``.
+    ``rest`` and ``weighted`` are taken relative to a per-row ``shift``
+    (the row's maximum in the tile, 0 for a row entirely ``-inf``): the
+    normaliser ``sum exp(z - shift)`` is ``1 + rest`` (``rest`` summed without
+    the maximal term, :func:`seqscore._normaliser.rest_sum`; ``-1`` for a row
+    entirely ``-inf``) and ``weighted = sum exp(z - shift) * (z - shift)``.
     """
 
     peak: np.ndarray  # max logit, compute dtype
     shift: np.ndarray  # float64
-    total: np.ndarray  # float64
+    rest: np.ndarray  # float64
     weighted: np.ndarray | None  # float64
     greater: np.ndarray | None  # count of logits strictly above the target's
     argmax: np.ndarray | None  # column of the first maximum
@@ -383,19 +393,18 @@ def _tile_partial(tile, origin, target_logit, plan, scratch: _Scratch) -> _Parti
     """Statistics of one tile whose first entry is at ``origin`` = (row, column)."""
     start, c0 = origin
     n = tile.shape[0]
-    if plan.full:
-        argmax = np.argmax(tile, axis=1)
-        peak = tile[np.arange(n), argmax]
-    else:
-        argmax = None
-        peak = np.max(tile, axis=1)
+    # argmax costs what max does, and the rest is summed without that term
+    argmax = np.argmax(tile, axis=1)
+    peak = tile[np.arange(n), argmax]
     if np.isnan(peak).any() or np.isposinf(peak).any():
         raise_for_bad_logit(tile, offset=(start, c0), lead_shape=plan.lead_shape)
     shift, shifted = _shift(tile, peak, scratch.spare)
     expd = np.exp(shifted, out=_view(scratch.work, tile.shape))
-    total = expd.sum(axis=1).astype(np.float64)  # pairwise summation
+    # pairwise summation in the compute dtype; the maximal term becomes 0 in
+    # expd, which leaves the weighted sum below unchanged (its z - shift is 0)
+    rest = rest_sum(expd, argmax)[:, 0]
     if not plan.full:
-        return _Partial(peak, shift, total, None, None, None, None, None)
+        return _Partial(peak, shift, rest, None, None, None, None, None)
     weighted = _weighted_sum(expd, shifted, (tile, shift), scratch.spare)
     # the target's value was read from this array, so the cast back is exact
     above = np.greater(
@@ -409,7 +418,7 @@ def _tile_partial(tile, origin, target_logit, plan, scratch: _Scratch) -> _Parti
         top_values, top_ids = _top_k(tile, min(plan.top_k, tile.shape[1]))
         top_ids = top_ids + c0
     return _Partial(
-        peak, shift, total, weighted, greater, argmax + c0, top_values, top_ids
+        peak, shift, rest, weighted, greater, argmax + c0, top_values, top_ids
     )
 
 
@@ -454,18 +463,32 @@ def _weighted_sum(expd, shifted, origin, spare) -> np.ndarray:
 
 
 def _merge(a: _Partial, b: _Partial, top_k: int) -> _Partial:
-    """Combine two column tiles of the same rows (exact, order-preserving)."""
-    peak = np.maximum(a.peak, b.peak)
-    shift = np.maximum(a.shift, b.shift)
-    scale_a, scale_b = np.exp(a.shift - shift), np.exp(b.shift - shift)
-    total = a.total * scale_a + b.total * scale_b
+    """Combine two column tiles of the same rows (exact, order-preserving).
+
+    The result is relative to the shift of the tile with the larger peak
+    (``a`` on a tie), whose maximal term stays the one left out of ``rest``
+    (:func:`seqscore._normaliser.merge_rests`); the other tile's terms, its
+    maximal one included, are scaled by ``exp(its shift - shift) <= 1`` (0
+    for a tile entirely ``-inf``).
+    """
+    merged = merge_rests(
+        a.peak.astype(np.float64), a.rest, b.peak.astype(np.float64), b.rest
+    )
+    first = merged.b_first
+    peak = np.where(first, b.peak, a.peak)
+    shift = np.where(first, b.shift, a.shift)
     if a.weighted is None:
-        return _Partial(peak, shift, total, None, None, None, None, None)
-    weighted = scale_a * (a.weighted + (a.shift - shift) * a.total) + scale_b * (
-        b.weighted + (b.shift - shift) * b.total
+        return _Partial(peak, shift, merged.rest, None, None, None, None, None)
+    small_shift = np.where(first, a.shift, b.shift)  # 0 for an all -inf tile
+    small_total = 1.0 + np.where(first, a.rest, b.rest)
+    big_weighted = np.where(first, b.weighted, a.weighted)
+    small_weighted = np.where(first, a.weighted, b.weighted)
+    # the small tile's sum of e (d + offset), rescaled; 0 for an all -inf tile
+    weighted = big_weighted + merged.scale * (
+        small_weighted + (small_shift - shift) * small_total
     )
     greater = a.greater + b.greater
-    argmax = np.where(b.peak > a.peak, b.argmax, a.argmax)
+    argmax = np.where(first, b.argmax, a.argmax)
     top_values = top_ids = None
     if top_k:
         values = np.concatenate([a.top_values, b.top_values], axis=1)
@@ -473,7 +496,9 @@ def _merge(a: _Partial, b: _Partial, top_k: int) -> _Partial:
         order = np.lexsort((ids, -values.astype(np.float64)), axis=1)[:, :top_k]
         top_values = np.take_along_axis(values, order, axis=1)
         top_ids = np.take_along_axis(ids, order, axis=1)
-    return _Partial(peak, shift, total, weighted, greater, argmax, top_values, top_ids)
+    return _Partial(
+        peak, shift, merged.rest, weighted, greater, argmax, top_values, top_ids
+    )
 
 
 def _top_k(tile: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -507,28 +532,42 @@ def _finish(partial: _Partial, target_logit, plan, out, start, stop) -> None:
             f"{row_label(step, -1, len(step) + 1, 'logits')} is entirely -inf: every "
             "token is masked at this step, so there is no distribution"
         )
-    log_total = np.log(partial.total)
+    # log Z = log1p(rest): a dominant token keeps its log-prob's relative
+    # precision (-4.2e-18 for [0, -40], not 0)
+    log_total = log_normaliser(partial.rest)
     shift = partial.shift
-    # log p = (z - shift) - log(total): the logsumexp (shift + log total) is
-    # never formed, as at 1e308 it would absorb log(total) and give two tied
-    # maxima log-prob 0 instead of -log 2. A float32 sum of exp can round a
-    # hair below exp(max), making a top log-prob ~1e-7 positive; log-probs
-    # are <= 0 and entropies >= 0 exactly, so the rounding is clamped here.
-    out["logprob"][where] = np.minimum((target_logit - shift) - log_total, 0.0)
+    # log p = (z - shift) - log Z: the logsumexp (shift + log Z) is never
+    # formed, as at 1e308 it would absorb log Z and give two tied maxima
+    # log-prob 0 instead of -log 2. Both terms are <= 0 (rest >= 0), so a
+    # log-prob is never above 0 and nothing cancels: no clamping needed.
+    out["logprob"][where] = (target_logit - shift) - log_total
     if not plan.full:
         return
     out["rank"][where] = partial.greater + 1
     out["argmax"][where] = partial.argmax
     peak = partial.peak.astype(np.float64)
-    out["argmax_logprob"][where] = np.minimum((peak - shift) - log_total, 0.0)
-    out["entropy"][where] = np.maximum(
-        log_total - partial.weighted / partial.total, 0.0
-    )
+    out["argmax_logprob"][where] = (peak - shift) - log_total
+    out["entropy"][where] = _entropy(log_total, partial.weighted, partial.rest)
     if plan.top_k:
         top = partial.top_values.astype(np.float64)
         out["top_ids"][where] = partial.top_ids
-        top_logprobs = (top - shift[:, None]) - log_total[:, None]
-        out["top_logprobs"][where] = np.minimum(top_logprobs, 0.0)
+        out["top_logprobs"][where] = (top - shift[:, None]) - log_total[:, None]
+
+
+def _entropy(log_total, weighted, rest) -> np.ndarray:
+    r"""Entropy from the normaliser: :math:`H = \log Z - \sum_k e_k d_k / Z`.
+
+    With :math:`d_k = z_k - m \le 0`, :math:`e_k = e^{d_k}` and :math:`Z = 1
+    + s`, both terms are >= 0: :math:`\operatorname{log1p}(s)` and
+    :math:`-\sum_k e_k d_k / (1 + s)` (the maximal term has :math:`d = 0`).
+    Nothing cancels, so a peaked row's tiny entropy (about :math:`s\,(1 +
+    \text{gap})`) keeps its relative precision.
+
+    >>> s = float(np.exp(-40.0))
+    >>> float(_entropy(np.log1p(s), -40.0 * s, s))  # [0, -40]: about 41 e^-40
+    1.741825244669552e-16
+    """
+    return log_total - weighted / (1.0 + rest)
 
 
 # ----------------------------------------------------------- memory release

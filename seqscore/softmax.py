@@ -3,14 +3,29 @@ r"""The softmax layer: logsumexp, softmax, log-softmax and cross-entropy.
 All functions work along one axis of an array of logits ``z`` (the vocabulary
 axis, last by default) and are exact to the precision of the compute dtype:
 
-* float64 in, float64 out; float32 in, float32 out (sums accumulated in
-  float64); float16 in, float32 out; integers in, float64 out.
+* float64 in, float64 out; float32 in, float32 out (``exp`` in float32, sums
+  accumulated in float64); float16 in, float32 out; integers in, float64 out.
 * ``-inf`` means *masked*: that token has probability exactly 0.
 * NaN or ``+inf`` anywhere raises :class:`~seqscore.errors.InvalidInputError`
   naming the position. (scipy propagates NaN silently.)
 * A temperature ``T`` divides the logits: ``softmax(z / T)``. ``T`` must be
   finite and > 0; anything else raises. It is applied after shifting by the
   maximum, ``(z - max z) / T``, so a small ``T`` cannot overflow.
+
+Precision: the log-normaliser is ``log1p`` of the sum of the non-maximal
+terms (:mod:`seqscore._normaliser`), so a log-probability near 0 keeps its
+*relative* precision: ``log_softmax([0, -40])[0]`` is ``-4.248e-18``, not 0,
+and ``logsumexp([0, -20])`` is right in every digit. Measured against mpmath
+(``tests/test_normaliser.py``, which allows 4): under 2 ulps of the compute
+dtype for every log-prob and ``logsumexp`` of rows with one dominant entry at
+gaps of 1 to 740 nats (float64) or 1 to 100 (float32, float16), tied maxima,
+near ties, ``-inf`` entries, long tails and huge magnitudes (ulps of
+subnormals in the subnormal range). A shifted
+logit ``z_k - max`` that rounds (it is exact when the two are within a factor
+2) moves the result by ``p_k |z_k - max|`` units of roundoff, the problem's
+own sensitivity. ``logsumexp = max + log1p(rest)`` is relatively exact
+unless ``max < 0`` cancels ``log1p(rest)``, as ``logsumexp([-log 2, -log 2])``
+does.
 
 Edge cases, decided once for every function here:
 
@@ -27,6 +42,51 @@ the dtype's range                                  probability 0, log-prob
 
 scipy.special is inconsistent here (``log_softmax([-inf, -inf])`` is NaN while
 ``logsumexp`` of the same is ``-inf``); seqscore never returns NaN.
+
+scipy's own test cases (``scipy/special/tests/test_logsumexp.py``), each
+decided; ``tests/test_softmax.py`` runs them with expected values recomputed
+with mpmath:
+
+=====================================  ============================================
+scipy case                             seqscore
+=====================================  ============================================
+empty input: ``-inf``                  same
+``arange(200)``, ``[1000, 1000]``,     same, within 4 ulps
+1000 x ``10000`` (ints)
+``[1e-40] * 10**6`` in the log         same, along axis 0 or 1
+domain
+``[[1e10, 1e-10], [-1e10, -inf]]``,    same
+``keepdims``
+``[-inf]``, ``[-inf, -inf]``           ``-inf``, same
+``[inf]``, ``[inf, -inf]``, ``[nan]``  raises (scipy: ``inf``, ``nan``): not a logit
+gh-18295: ``[0, -40]`` to full         same: ``4.248354255291589e-18`` (the reason
+relative precision                     for ``log1p``; the kernel and Plackett-Luce
+                                       too)
+dtypes: float32 stays float32,         same (float16: computed and returned in
+integers become float64                float32)
+complex input (gh-21610, gh-21709,     raises: a logit is real, and a log-probability
+gh-22601, the complex sign)            has no phase
+``b=`` weights (``test_logsumexp_b``,  not offered: a weight ``b > 0`` is ``log b``
+``b_zero``, ``b_shape``, gh-22903)     added to its logit, ``b = 0`` is a ``-inf``
+                                       logit (``[1, -inf]`` gives 1, as scipy's
+                                       ``b = [1, 0]``); negative weights make a
+                                       signed sum, not a normaliser
+``return_sign`` (sign, sign zero,      not offered: the sum of positive terms has
+sign shape, gh-23548)                  sign +1, and a function's return type never
+                                       depends on a flag
+``axis=None`` or a tuple of axes       raises: one integer axis, the vocabulary's
+(scipy's ``softmax`` default)          (softmax of a 2-D array is per row, not over
+                                       the whole array)
+scalar input (``logsumexp(1)``,        raises ``ShapeError``: no vocabulary axis
+``softmax(1000)``, ``log_softmax(1)``)
+array-likes (lists)                    same
+no write-back to the input             same (kernel too)
+device propagation                     not applicable (numpy only)
+softmax / log_softmax fixtures         same, within 4 ulps of mpmath
+(``[1000, 0, 0, 0]``, ``arange(4)``
+and ``+ 100``, two axes, ``[1, 325,
+749, 750]``)
+=====================================  ============================================
 """
 
 from __future__ import annotations
@@ -40,6 +100,7 @@ from ._arrays import (
     raise_for_bad_logit,
     row_label,
 )
+from ._normaliser import log_normaliser, rest_sum
 from .errors import InvalidInputError, ShapeError
 from .kernels import token_logprobs
 
@@ -53,11 +114,14 @@ __all__ = [
 
 
 def _shifted(z, axis: int, temperature: float, *, need_distribution: bool):
-    """Validate ``z`` and return ``(z - max) / T``, the max and the dtype.
+    """Validate ``z`` and return ``(z - max) / T``, the max, its index and the dtype.
 
     The shifted logits are <= 0 with a 0 at every row's maximum, so ``exp``
-    cannot overflow. Rows that are entirely ``-inf`` get a shift of 0 (their
-    ``exp`` is all zeros); with ``need_distribution`` they raise instead.
+    cannot overflow and the maximal term is exactly 1. ``top`` is the index
+    of the first maximum along ``axis`` (kept, length 1), found in the same
+    pass as the maximum itself. Rows that are entirely ``-inf`` get a shift
+    of 0 (their ``exp`` is all zeros); with ``need_distribution`` they raise
+    instead.
     """
     z = as_float_array(z)
     if z.ndim == 0:
@@ -72,9 +136,11 @@ def _shifted(z, axis: int, temperature: float, *, need_distribution: bool):
                 "empty vocabulary: the softmax axis has length 0, so there is no "
                 "distribution"
             )
-        return z, None, z.dtype
+        return z, None, None, z.dtype
     t = check_temperature(temperature)
-    peak = np.max(z, axis=axis, keepdims=True)
+    # argmax finds the first NaN or +inf too, so the peak doubles as the check
+    top = np.argmax(z, axis=axis, keepdims=True)
+    peak = np.take_along_axis(z, top, axis=axis)
     if not np.all(np.isfinite(peak)):
         if np.isnan(peak).any() or np.isposinf(peak).any():
             raise_for_bad_logit(z)
@@ -91,35 +157,43 @@ def _shifted(z, axis: int, temperature: float, *, need_distribution: bool):
         shifted = z - peak
         if t != 1.0:
             shifted /= np.asarray(t, dtype=z.dtype)
-    return shifted, peak, z.dtype
+    return shifted, peak, top, z.dtype
 
 
-def _log_normaliser(shifted: np.ndarray, axis: int) -> np.ndarray:
-    """``log sum exp(shifted)`` along ``axis``, summed in float64."""
-    total = np.sum(np.exp(shifted), axis=axis, keepdims=True, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        return np.log(total)
+def _log_normaliser(shifted: np.ndarray, top: np.ndarray, axis: int) -> np.ndarray:
+    """``log sum exp(shifted)`` along ``axis``: ``log1p`` of the rest, summed in
+    float64 (:mod:`seqscore._normaliser`)."""
+    return log_normaliser(rest_sum(np.exp(shifted), top, axis, dtype=np.float64))
 
 
 def logsumexp(z, axis: int = -1, *, keepdims: bool = False) -> np.ndarray:
     r"""Stable :math:`\log \sum_k \exp z_k` along ``axis``.
 
-    Computed as :math:`m + \log \sum_k \exp(z_k - m)` with :math:`m = \max_k
-    z_k`. A row that is entirely ``-inf``, or empty, gives ``-inf`` (the log
-    of an empty sum). NaN or ``+inf`` raises ``InvalidInputError``.
+    Computed as :math:`m + \operatorname{log1p}(s)` with :math:`m = \max_k
+    z_k` and :math:`s = \sum_k e^{z_k - m} - 1`, summed over every entry but
+    one maximal one (:mod:`seqscore._normaliser`), so a dominant entry's
+    small excess keeps its relative precision. A row that is entirely
+    ``-inf``, or empty, gives ``-inf`` (the log of an empty sum). NaN or
+    ``+inf`` raises ``InvalidInputError``.
+
+    Unlike ``scipy.special.logsumexp`` (see the module notes): real input
+    only, one integer axis, no ``b=`` weights (add ``log b`` to the logits;
+    ``-inf`` for a zero weight) and no ``return_sign`` (the sum is positive).
 
     >>> float(logsumexp([1000.0, 1000.0]))  # naive exp overflows
     1000.6931471805599
+    >>> float(logsumexp([0.0, -40.0]))  # log1p(e^-40); log(1 + e^-40) is 0
+    4.248354255291589e-18
     >>> float(logsumexp([-np.inf, -np.inf]))
     -inf
     >>> logsumexp(np.zeros((2, 4)))
     array([1.38629436, 1.38629436])
     """
-    shifted, peak, dtype = _shifted(z, axis, 1.0, need_distribution=False)
+    shifted, peak, top, dtype = _shifted(z, axis, 1.0, need_distribution=False)
     if peak is None:  # empty axis
         out = np.full(np.sum(shifted, axis=axis, keepdims=True).shape, -np.inf)
     else:
-        out = _log_normaliser(shifted, axis) + peak
+        out = _log_normaliser(shifted, top, axis) + peak
     if not keepdims:
         out = np.squeeze(out, axis=axis)
     return out.astype(dtype, copy=False)
@@ -129,16 +203,22 @@ def log_softmax(z, axis: int = -1, *, temperature: float = 1.0) -> np.ndarray:
     r"""Log-probabilities :math:`z_k/T - \log \sum_j \exp(z_j/T)` along ``axis``.
 
     Computed from the shifted logits, never as ``log(softmax(z))``, so a large
-    gap gives a large negative number, not ``-inf``. Masked (``-inf``) entries
-    give ``-inf``. An all-``-inf`` or empty row raises (see the module notes).
+    gap gives a large negative number, not ``-inf``; the normaliser is
+    ``log1p`` of the non-maximal terms, so a near-certain token's log-prob
+    keeps its relative precision (it is ``< 0`` whenever another token is
+    possible, unless it underflows). Masked (``-inf``) entries give ``-inf``.
+    An all-``-inf`` or empty row raises (see the module notes). Unlike
+    scipy's, the default axis is the last, never the whole array.
 
     >>> log_softmax([1000.0, 1.0])
     array([   0., -999.])
+    >>> float(log_softmax([0.0, -40.0])[0])  # 1 - p = 4.2e-18 is not 0
+    -4.248354255291589e-18
     >>> np.round(log_softmax([2.0, 1.0, 0.1]), 4).tolist()
     [-0.417, -1.417, -2.317]
     """
-    shifted, _, dtype = _shifted(z, axis, temperature, need_distribution=True)
-    return (shifted - _log_normaliser(shifted, axis)).astype(dtype, copy=False)
+    shifted, _, top, dtype = _shifted(z, axis, temperature, need_distribution=True)
+    return (shifted - _log_normaliser(shifted, top, axis)).astype(dtype, copy=False)
 
 
 def softmax(z, axis: int = -1, *, temperature: float = 1.0) -> np.ndarray:
@@ -156,7 +236,7 @@ def softmax(z, axis: int = -1, *, temperature: float = 1.0) -> np.ndarray:
     >>> softmax([1.0, -np.inf])
     array([1., 0.])
     """
-    shifted, _, dtype = _shifted(z, axis, temperature, need_distribution=True)
+    shifted, _, _, dtype = _shifted(z, axis, temperature, need_distribution=True)
     unnormalised = np.exp(shifted)
     total = np.sum(unnormalised, axis=axis, keepdims=True, dtype=np.float64)
     return (unnormalised / total).astype(dtype, copy=False)
@@ -200,14 +280,26 @@ def cross_entropy_grad(logits, labels) -> np.ndarray:
     :math:`\partial L / \partial z_{nk} = (\mathrm{softmax}(z_n)_k -
     [k = y_n]) / N`. Each row sums to 0; the entry of the true class is the
     most negative, and its size grows toward ``1/N`` as the model becomes
-    confidently wrong. Returned with the shape of ``logits``.
+    confidently wrong. Returned (float64) with the shape of ``logits``.
+
+    The true class's entry, :math:`-(1 - p_y)`, is taken as
+    :math:`\operatorname{expm1}(\log p_y)` from the log-probability (see
+    :mod:`seqscore._normaliser`), not as :math:`p_y - 1`: for a confidently
+    right model :math:`1 - p_y` is far below the float spacing at 1, and the
+    difference would be 0.
 
     >>> cross_entropy_grad([[0.0, 0.0]], [0])
     array([[-0.5,  0.5]])
+    >>> cross_entropy_grad([[0.0, -40.0]], [0])  # 1 - p = e^-40 / (1 + e^-40)
+    array([[-4.24835426e-18,  4.24835426e-18]])
     """
     shape = np.shape(logits)
     z, y = _batch_rows(logits, labels)
-    grad = softmax(z).astype(np.float64)
-    grad[np.arange(len(y)), y] -= 1.0
+    shifted, _, top, _ = _shifted(z, -1, 1.0, need_distribution=True)
+    shifted = shifted.astype(np.float64, copy=False)
+    log_total = _log_normaliser(shifted, top, -1)
+    grad = np.exp(shifted - log_total)
+    rows = np.arange(len(y))
+    grad[rows, y] = np.expm1(shifted[rows, y] - log_total[:, 0])
     grad /= len(y)
     return grad.reshape(shape)

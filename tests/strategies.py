@@ -17,6 +17,7 @@ from seqscore.testing import FLOAT_DTYPES, candidate_batches, finite_floats, log
 __all__ = [
     "FLOAT_DTYPES",
     "candidate_batches",
+    "dominated_rows",
     "finite_floats",
     "logit_arrays",
     "logit_vectors",
@@ -51,6 +52,36 @@ def logit_arrays(
     values = draw(logits((*lead, vocab), dtype, magnitude, masked=masked))
     targets = draw(hnp.arrays(np.int64, lead, elements=st.integers(0, vocab - 1)))
     return values, targets
+
+
+# Widest gap below the row's maximum worth drawing: past it every exp is 0
+# in the compute dtype (float16 logits are computed in float32).
+_WIDEST_GAP = {np.float16: 110.0, np.float32: 110.0, np.float64: 760.0}
+
+
+@st.composite
+def dominated_rows(draw, dtypes=FLOAT_DTYPES, max_size: int = 8):
+    """A 1-D row of logits whose maximum may dominate the rest by far.
+
+    Every other entry lies below the maximum ``m`` by a gap drawn from 0 to
+    beyond the compute dtype's ``exp`` range (so some rows have a
+    probability-1 token up to rounding, and some tie or nearly tie), or is
+    ``-inf``; ``m`` is anything from 0 to ``+-1e4`` (``+-60,000`` in float16).
+    Entries are rounded to the dtype, never above ``m``.
+    """
+    dtype = draw(st.sampled_from(dtypes))
+    magnitude = 6e4 if dtype == np.float16 else 1e4
+    peak = dtype(draw(st.one_of(st.just(0.0), finite_floats(dtype, magnitude))))
+    size = draw(st.integers(2, max_size))
+    gap = st.floats(0.0, _WIDEST_GAP[dtype], allow_nan=False)
+    gaps = draw(
+        st.lists(st.one_of(gap, st.just(np.inf)), min_size=size - 1, max_size=size - 1)
+    )
+    with np.errstate(over="ignore"):
+        others = (np.float64(peak) - np.array(gaps)).astype(dtype)
+    others = np.minimum(others, peak)  # a rounding up to m would be a tie, not above
+    row = np.concatenate([[peak], others]).astype(dtype)
+    return row[draw(st.permutations(range(size)))]
 
 
 # --- Plackett-Luce ---------------------------------------------------------

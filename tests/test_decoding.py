@@ -158,6 +158,37 @@ def test_textbook_tree_beam_of_two_finds_the_best_and_normalises():
     assert math.isclose(best.score, math.log(0.36) / 3)  # sum / length incl. EOS
 
 
+def test_a_near_certain_token_keeps_its_log_prob_through_every_decoder():
+    # the model normalises its logits [-40, 0] with log_softmax; no decoder
+    # normalises again: the EOS step is log p = -log1p(e^-40) =
+    # -4.248354255291589e-18 (mpmath, 50 digits; the plain log(1 + s) gave 0)
+    from seqscore.decoding.selection import compiled_available, numpy_selection
+    from seqscore.models.tree import tree_from_dict
+
+    tree = tree_from_dict(
+        {"vocab": ["a", "<eos>"], "eos": "<eos>", "logits": {"": [-40.0, 0.0]}}
+    )
+    near_certain = -4.248354255291589e-18
+    beams = [beam_search(tree, [], 1, 2)]
+    with numpy_selection():
+        beams.append(beam_search(tree, [], 1, 2))
+    assert compiled_available() or len(beams) == 2
+    decoded = [
+        greedy(tree, [], 1),
+        exact_search(tree, [], 1).best,
+        *(result.best for result in beams),
+        *sample(tree, [], 1, rng=np.random.default_rng(0), top_k=1),
+    ]
+    for d in decoded:
+        assert d.tokens == ("<eos>",) and d.logprobs == (near_certain,)
+        assert d.total == near_certain
+    (forced,) = teacher_force(tree, [], [[1]])
+    assert forced.logprob.tolist() == [near_certain]
+    # entropy log1p(e^-40) + 40 e^-40 / (1 + e^-40) = 1.74182524466955148e-16
+    # (mpmath, 50 digits)
+    assert math.isclose(forced.entropy[0], 1.7418252446695514e-16, rel_tol=4e-16)
+
+
 # ---------------------------------------------------------------- sampling
 
 

@@ -267,3 +267,150 @@ def test_a_masked_array_is_refused_rather_than_unmasked():
 def test_top_k_must_be_a_whole_number(top_k):
     with pytest.raises(InvalidInputError, match="top_k must be an integer"):
         token_stats(np.zeros((1, 3)), [0], top_k=top_k)
+
+
+# ------------------------------------------------ scipy.special's cases, decided
+# The cases of scipy's special/tests/test_logsumexp.py, each decided (the table
+# is in the seqscore.softmax module notes). Inputs are scipy's; the expected
+# values are recomputed here with mpmath at 50 digits, or by hand.
+
+INF = np.inf
+
+
+def assert_within_ulps(got, expected, ulps=4):
+    """Every entry within ``ulps`` spacings of its own expected value (of the
+    result's dtype): relative, not absolute; zeros and infinities exactly."""
+    got, expected = np.asarray(got), np.asarray(expected, dtype=np.float64)
+    spacing = np.spacing(np.abs(expected).astype(got.dtype)).astype(np.float64)
+    exact = (expected == 0) | ~np.isfinite(expected)
+    assert np.array_equal(got[exact], expected[exact])
+    assert np.all(np.abs(got[~exact] - expected[~exact]) <= ulps * spacing[~exact])
+
+
+@pytest.mark.parametrize(
+    ("z", "expected"),
+    [
+        ([], -INF),  # the log of an empty sum
+        (np.arange(200.0), 199.45867514538708),  # mpmath: log sum_{k<200} e^k
+        ([1000.0, 1000.0], 1000.6931471805599),  # 1000 + log 2
+        (np.full(1000, 10000), 10006.907755278982),  # ints in float64; mpmath
+        ([-INF], -INF),
+        ([-INF, -INF], -INF),
+        ([0.0, -40.0], 4.248354255291589e-18),  # gh-18295; mpmath log1p(e^-40)
+        ([1.0, -INF], 1.0),  # scipy's b = [1, 0]: a zero weight is a -inf logit
+    ],
+)
+def test_scipy_logsumexp_cases_seqscore_shares(z, expected):
+    assert_within_ulps(logsumexp(z), expected)
+
+
+def test_scipy_logsumexp_cases_along_an_axis():
+    a = np.array([[1e10, 1e-10], [-1e10, -INF]])
+    assert_within_ulps(logsumexp(a, axis=-1), [1e10, -1e10])
+    assert logsumexp(a, axis=-1, keepdims=True).shape == (2, 1)
+    # a million terms of 1e-40: log(1e6) + fl(log 1e-40) and log 2 + the same
+    # (mpmath, 50 digits, from the float log of 1e-40)
+    log_x = np.log(1e-40)
+    block = np.full((2, 1_000_000), log_x)
+    assert_within_ulps(logsumexp(block, axis=1), [-78.28789316179756] * 2)
+    assert_within_ulps(logsumexp(block, axis=0)[:3], [log_x + np.log(2.0)] * 3)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "result"),
+    [
+        (np.float32, np.float32),
+        (np.float64, np.float64),
+        (np.int32, np.float64),
+        (np.int64, np.float64),
+    ],
+)
+def test_scipy_logsumexp_dtypes(dtype, result):
+    got = logsumexp(np.array([1000, 1000], dtype=dtype))
+    assert got.dtype == result
+    assert_within_ulps(got, 1000.6931471805599)
+
+
+def test_scipy_no_writeback():
+    a = np.array([5.0, 4.0])
+    logsumexp(a), log_softmax(a), softmax(a), token_stats(a[None], [0])
+    assert a.tolist() == [5.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    "z",
+    [
+        [1 + 1j, 2 - 1j],  # complex: no phase to keep for a log-probability
+        [INF],  # scipy: +inf; seqscore: not a logit
+        [INF, -INF],
+        [np.nan],  # scipy: NaN, silently
+    ],
+)
+def test_scipy_logsumexp_cases_seqscore_refuses(z):
+    with pytest.raises(InvalidInputError):
+        logsumexp(z)
+
+
+def test_scipy_arguments_seqscore_leaves_out():
+    # b= weights and return_sign: a weight is log b added to its logit, and a
+    # signed sum is no log-probability; one integer axis (the vocabulary), no
+    # None or tuple; a scalar has no vocabulary axis
+    with pytest.raises(TypeError):
+        logsumexp([1.0, 1.0], b=[1.0, -1.0])
+    with pytest.raises(TypeError):
+        logsumexp([1.0, 1.0], return_sign=True)
+    for axis in (None, (0, 1)):
+        with pytest.raises(InvalidInputError, match="axis must be an integer"):
+            logsumexp(np.ones((2, 2)), axis=axis)
+    for function in (logsumexp, softmax, log_softmax):
+        with pytest.raises(ShapeError):
+            function(1000.0)
+
+
+def test_scipy_softmax_cases():
+    assert_within_ulps(softmax([1000.0, 0.0, 0.0, 0.0]), [1.0, 0.0, 0.0, 0.0])
+    assert_within_ulps(softmax([1000, 0, 0, 0]), [1.0, 0.0, 0.0, 0.0])
+    assert_within_ulps(softmax([1.0, 1.0]), [0.5, 0.5])
+    assert_within_ulps(softmax([0.0, 1.0]), np.array([1.0, np.e]) / (1 + np.e))
+    # mpmath, 50 digits: e^k / sum_j e^j for k < 4
+    expected = [
+        0.03205860328008499,
+        0.08714431874203257,
+        0.23688281808991013,
+        0.6439142598879724,
+    ]
+    for shift in (0.0, 100.0):  # adding a constant changes nothing
+        assert_within_ulps(softmax(np.arange(4.0) + shift), expected)
+    # per row, never over the whole array (scipy's axis=None default)
+    assert_within_ulps(softmax(np.arange(4.0).reshape(1, 4)), [expected])
+    two = np.array([[1000.0, 0.0], [1000.0, 0.0]])
+    assert_within_ulps(softmax(two, axis=0), [[0.5, 0.5], [0.5, 0.5]])
+    assert_within_ulps(softmax(two, axis=1), [[1.0, 0.0], [1.0, 0.0]])
+    x = np.array([[-25.0, 0.0, 25.0, 50.0], [1.0, 325.0, 749.0, 750.0]])
+    expected = [  # mpmath, 50 digits; e^-749.3 underflows to 0
+        [2.678636961770877e-33, 1.9287498479371314e-22, 1.3887943864771146e-11,
+         0.9999999999861121],
+        [0.0, 1.9444526359919375e-185, 0.2689414213699951, 0.7310585786300049],
+    ]  # fmt: skip
+    assert_within_ulps(softmax(x, axis=1), expected)
+    assert_within_ulps(softmax(x.T, axis=0), np.array(expected).T)
+
+
+def test_scipy_log_softmax_cases():
+    for z in ([1000.0, 1.0], [1000, 1]):
+        assert_within_ulps(log_softmax(z), [0.0, -999.0])
+    # mpmath, 50 digits: k - log sum_j e^j for k < 4
+    expected = [
+        -3.4401896985611953,
+        -2.4401896985611953,
+        -1.4401896985611953,
+        -0.44018969856119533,
+    ]
+    for shift in (0.0, 100.0):
+        assert_within_ulps(log_softmax(np.arange(4.0) + shift), expected)
+    two = np.arange(8.0).reshape(2, 4)
+    assert_within_ulps(log_softmax(two, axis=1), [expected, expected])
+    assert_within_ulps(log_softmax(two.T, axis=0), np.array([expected] * 2).T)
+    x = np.array([[1000.0, 1.0], [1000.0, 1.0]])
+    assert_within_ulps(log_softmax(x, axis=0), np.full((2, 2), np.log(0.5)))
+    assert_within_ulps(log_softmax(x, axis=1), [[0.0, -999.0], [0.0, -999.0]])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..softmax import log_softmax
 from .hypothesis import Context, Evaluation, Hypothesis, additive, logprob_terms, window
 from .noise import Prediction
 
@@ -146,9 +147,8 @@ def _group_log_softmax(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     for g in np.unique(groups):
         members = groups == g
         v = values[members]
-        peak = np.max(v)
-        if np.isfinite(peak):
-            out[members] = v - (peak + np.log(np.sum(np.exp(v - peak))))
+        if np.isfinite(np.max(v)):  # no NaN, no +inf, something not masked
+            out[members] = log_softmax(v)
     return out
 
 

@@ -23,11 +23,16 @@ from functools import cached_property
 
 import numpy as np
 
+from .._normaliser import log_normaliser, merge_rests, rest_sum
 from ..softmax import logsumexp
-from ._cumulative import log_cumsum_exp
+from ._cumulative import log_cumsum_exp, shifted_cumsum_exp
 from ._rankings import RankingSet
 
 __all__ = ["Stages", "masked_column_logsumexp"]
+
+# Widest score gap (nats) that a stage's rest is taken across directly: its
+# exponentials stay finite with room for 10**26 terms (exp(650) = 2e282).
+_WIDEST = 650.0
 
 
 def masked_column_logsumexp(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -43,6 +48,37 @@ def masked_column_logsumexp(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
 def masked_row_logsumexp(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
     r""":math:`\log \sum_{k : mask_{ik}} e^{values_k}` for every row ``i``."""
     return logsumexp(np.where(mask, values[None, :], -np.inf), axis=1)
+
+
+def _grown_stage_log_probabilities(x: np.ndarray, universe) -> np.ndarray:
+    r"""``x_r - D_r`` for every position of the rankings (columns) of ``x``,
+    from choice sets grown item by item, whatever the spread of the scores.
+
+    From the last position back, each suffix :math:`\{x_r, x_{r+1}, ...\}`
+    is its own maximum and the rest relative to it, merged with
+    :func:`merge_rests` (so no term is ever taken relative to a maximum far
+    above it), then merged with the universe's ``(c_U, s_U)`` into stage
+    ``r``'s choice set: the log-probability is :math:`(x_r - m) -
+    \operatorname{log1p}(s)`. One pass of a few vector operations per
+    position; NaN past a ranking's end.
+
+    >>> x = np.array([[0.0], [-740.0], [-741.0]])  # -log1p(e^-740 + e^-741), ...
+    >>> _grown_stage_log_probabilities(x, None).ravel().tolist()
+    [-5.73e-322, -0.31326168751822286, 0.0]
+    """
+    count = x.shape[1]
+    peak, rest = np.full(count, -np.inf), np.full(count, -1.0)  # nothing after
+    if universe is None:
+        universe = (np.full(count, -np.inf), np.full(count, -1.0))
+    out = np.empty_like(x)
+    for r in range(x.shape[0] - 1, -1, -1):
+        here = x[r]
+        grown = merge_rests(here, np.where(np.isfinite(here), 0.0, -1.0), peak, rest)
+        peak, rest = grown.peak, grown.rest
+        choice = merge_rests(peak, rest, *universe)
+        with np.errstate(invalid="ignore", divide="ignore"):  # padding: -inf - -inf
+            out[r] = (here - choice.peak) - log_normaliser(choice.rest)
+    return out
 
 
 @dataclass(frozen=True)
@@ -84,16 +120,42 @@ class Stages:
         return length - 1 if self.rs.unranked is None else length
 
     @cached_property
-    def log_unranked(self) -> np.ndarray | None:
-        """``log sum_{k in U_i} e^{s_k}`` per ranking (``None``: no universe)."""
+    def unranked_parts(self) -> tuple[np.ndarray, np.ndarray] | None:
+        r"""``(c, s)`` per ranking: the top score ``c`` of the unlisted universe
+        ``U_i`` and the rest ``s`` of its normaliser, :math:`\sum_{k \in U_i}
+        e^{s_k - c} = 1 + s` (:func:`rest_sum`); ``(-inf, -1)`` for an empty
+        universe, ``None`` without one."""
         if self.rs.unranked is None:
             return None
-        return masked_row_logsumexp(self.rs.unranked, self.s)
+        values = np.where(self.rs.unranked, self.s[None, :], -np.inf)
+        top = np.argmax(values, axis=1, keepdims=True)
+        peak = np.take_along_axis(values, top, axis=1)
+        shift = np.where(np.isneginf(peak), 0.0, peak)
+        rest = rest_sum(np.exp(values - shift), top, axis=1)
+        return peak[:, 0], rest[:, 0]
+
+    @cached_property
+    def log_unranked(self) -> np.ndarray | None:
+        """``log sum_{k in U_i} e^{s_k}`` per ranking (``None``: no universe)."""
+        if self.unranked_parts is None:
+            return None
+        peak, rest = self.unranked_parts
+        return peak + log_normaliser(rest)  # -inf + -inf for an empty universe
+
+    @cached_property
+    def suffix_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r"""``(c, P, e)``: each ranking's top listed score, the suffix sums
+        :math:`P_r = \sum_{j \ge r} e_j` (:func:`shifted_cumsum_exp`) and
+        their terms :math:`e_r = e^{x_r - c}`."""
+        return shifted_cumsum_exp(self.x, reverse=True, keep_terms=True)
 
     @cached_property
     def log_denominator(self) -> np.ndarray:
         """``D_r``; meaningful at stages only."""
-        suffix = log_cumsum_exp(self.x, reverse=True, needed=self.valid)
+        peak, partial, _ = self.suffix_parts
+        suffix = log_cumsum_exp(
+            self.x, reverse=True, needed=self.valid, parts=(peak, partial)
+        )
         if self.log_unranked is None:
             return suffix
         return np.logaddexp(suffix, self.log_unranked[None, :])
@@ -181,14 +243,75 @@ class Stages:
         return self.wins - self.expected_choices
 
     @cached_property
+    def stage_surprisals(self) -> np.ndarray:
+        r"""``D_r - x_r >= 0``, minus the log-probability of each stage's choice.
+
+        Never as that difference: a choice that was all but certain would
+        lose its tiny surprisal (0 for scores ``[0, -40]`` instead of
+        ``4.2e-18``). With the rest of the choice set taken relative to the
+        chosen item,
+
+        .. math:: \rho_r = \sum_{j > r} e^{x_j - x_r}
+                  + \sum_{k \in U} e^{s_k - x_r}
+                  = \frac{P_{r+1} + (1 + s_U)\, e^{c_U - c}}{e_r},
+
+        the surprisal is :math:`\operatorname{log1p}(\rho_r)`
+        (:mod:`seqscore._normaliser`): the suffix sums :math:`P`, their terms
+        :math:`e_r = e^{x_r - c}` and the universe's normaliser are sums of
+        positive terms, each one ``exp`` of a difference of scores, so nothing
+        is lost to a rounded logarithm. Rankings whose scores span more than
+        :data:`_WIDEST` nats (a suffix sum may have underflowed, or a term be
+        subnormal) are redone by :func:`_grown_stage_log_probabilities`,
+        slower and as exact. Meaningful at stages only.
+        """
+        peak, partial, terms = self.suffix_parts
+        rest = np.empty_like(partial)
+        # padding (0 / 0) and wide rankings (redone below) may overflow or NaN
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.unranked_parts is None:
+                np.divide(partial[1:], terms[:-1], out=rest[:-1])
+                rest[-1:] = 0.0  # nothing after the last position
+            else:
+                top, normaliser = self.unranked_parts
+                universe = (1.0 + normaliser) * np.exp(top - peak)
+                np.add(partial[1:], universe, out=rest[:-1])
+                rest[-1:] = universe
+                np.divide(rest, terms, out=rest)
+        surprisal = log_normaliser(rest)
+        redo = np.flatnonzero(self._wide() & (self.rs.stage_count() > 0))
+        if len(redo):
+            universe = None
+            if self.unranked_parts is not None:
+                universe = tuple(part[redo] for part in self.unranked_parts)
+            grown = _grown_stage_log_probabilities(self.x[:, redo], universe)
+            surprisal[:, redo] = -grown
+        return surprisal
+
+    def _wide(self) -> np.ndarray:
+        """Rankings whose scores (and universe's) span more than _WIDEST nats.
+
+        Within it every term is >= e^-650: no suffix sum has lost terms to
+        underflow (TRUSTED_PARTIAL_SUM is e^-700) and no quotient overflows.
+        """
+        peak = self.suffix_parts[0]
+        lowest = self._lowest_listed()
+        wide = peak - lowest > _WIDEST
+        if self.unranked_parts is not None:
+            wide |= self.unranked_parts[0] - lowest > _WIDEST
+        return wide
+
+    def _lowest_listed(self) -> np.ndarray:
+        """Each ranking's lowest listed score (``+inf`` when none is listed)."""
+        listed = self.x if self.valid is None else np.where(self.valid, self.x, np.inf)
+        return listed.min(axis=0, initial=np.inf)
+
+    @cached_property
     def log_likelihood_terms(self) -> np.ndarray:
-        """Per-ranking log-probabilities ``sum_r x_r - D_r`` (unweighted)."""
-        rows = self.full_stage_rows
-        if rows is not None:
-            x, d = self.x[:rows], self.log_denominator[:rows]
-            return x.sum(axis=0) - d.sum(axis=0)
-        with np.errstate(invalid="ignore"):  # -inf - -inf past the end, masked out
-            return self.stage_sum(self.x - self.log_denominator)
+        """Per-ranking log-probabilities ``sum_r x_r - D_r`` (unweighted).
+
+        Summed stage by stage: every term is <= 0, so nothing cancels.
+        """
+        return 0.0 - self.stage_sum(self.stage_surprisals)  # +0.0, never -0.0
 
     @cached_property
     def log_likelihood(self) -> float:
