@@ -3,7 +3,8 @@
 The format is told from the content, not the file name: a zip archive is an
 ``.npz``; JSON is classified by the keys of its first record (``candidates``:
 seqscore's own JSONL; ``choices``: an OpenAI response, chat or legacy, also
-inside a Batch API line; ``outputs`` or ``prompt_logprobs``: vLLM). JSON may
+inside a Batch API line; ``outputs`` or ``prompt_logprobs``: vLLM;
+``doc_id`` with ``resps`` or ``filtered_resps``: lm-eval samples). JSON may
 come as JSON Lines (streamed, one record per line), as one document holding a
 single response, or as a document holding an array of them.
 ``input_format`` overrides the detection, except that a zip archive is
@@ -27,13 +28,14 @@ from typing import IO, Any, TypeVar
 from ..errors import DataFormatError
 from ..parallel import cpu_count, ordered_map
 from ..scoring import Prompt
-from . import jsonl, openai, vllm
+from . import jsonl, lmeval, openai, vllm
+from .lmeval_results import lmeval_settings
 from .npz import ZIP_SIGNATURES, read_npz
 from .records import Rejected, json_document, json_lines, records_to_prompts
 
 __all__ = ["INPUT_FORMATS", "PARALLEL_MIN_BYTES", "map_prompts", "read_prompts"]
 
-INPUT_FORMATS = ("auto", "seqscore", "openai", "vllm", "npz")
+INPUT_FORMATS = ("auto", "seqscore", "openai", "vllm", "lmeval", "npz")
 #: JSON Lines at least this large are parsed on every processor.
 PARALLEL_MIN_BYTES = 16 << 20
 #: Lines are handed to worker processes in chunks of about this size.
@@ -63,6 +65,7 @@ def map_prompts(
     input_format: str = "auto",
     on_progress: Progress | None = None,
     workers: int | str = "auto",
+    convert: Callable[[Any, str], Iterator] | None = None,
 ) -> Iterator[tuple[str, Iterator[T]]]:
     """``(format, results)``: ``transform`` of every prompt or rejection, in order.
 
@@ -70,6 +73,8 @@ def map_prompts(
     ``workers`` processes (``"auto"``: every processor, for inputs over
     :data:`PARALLEL_MIN_BYTES`), so ``transform`` must be picklable and should
     return something small. Other inputs are read in this process.
+    ``convert(record, location)`` replaces the format's converter (JSON
+    only): it may yield other things than prompts, such as lm-eval documents.
     """
     if input_format not in INPUT_FORMATS:
         raise DataFormatError(
@@ -99,12 +104,10 @@ def map_prompts(
             workers = cpu_count() if size >= PARALLEL_MIN_BYTES else 1
         first, parsed, rest = _json_input(stream, source)
         kind = input_format if input_format != "auto" else _classify(first, source)
-        folder = os.path.dirname(os.path.abspath(real_path)) if real_path else "."
-        job = partial(
-            _chunk_job, source=source, kind=kind, folder=folder, transform=transform
-        )
+        convert = convert or _converter(kind, real_path)
+        job = partial(_chunk_job, source=source, convert=convert, transform=transform)
         in_order = itertools.chain(
-            map(transform, records_to_prompts(parsed, _converter(kind, folder))),
+            map(transform, records_to_prompts(parsed, convert)),
             itertools.chain.from_iterable(
                 ordered_map(job, _chunks(rest, size, on_progress), int(workers))
             ),
@@ -116,9 +119,9 @@ def _same(item):
     return item
 
 
-def _chunk_job(chunk, *, source, kind, folder, transform) -> list:
+def _chunk_job(chunk, *, source, convert, transform) -> list:
     """Parse, convert and transform a chunk of numbered lines (in a worker)."""
-    prompts = records_to_prompts(json_lines(chunk, source), _converter(kind, folder))
+    prompts = records_to_prompts(json_lines(chunk, source), convert)
     return [transform(item) for item in prompts]
 
 
@@ -140,9 +143,12 @@ def _chunks(numbered, size: int, on_progress: Progress | None):
         on_progress(size, size)
 
 
-def _converter(kind: str, folder: str):
+def _converter(kind: str, real_path: str | None):
+    folder = os.path.dirname(os.path.abspath(real_path)) if real_path else "."
     if kind == "seqscore":
         return partial(jsonl.convert_record, folder=folder)
+    if kind == "lmeval":  # the task's settings, from the results file beside
+        return partial(lmeval.convert_record, **lmeval_settings(real_path))
     return {"openai": openai.convert_record, "vllm": vllm.convert_record}[kind]
 
 
@@ -162,13 +168,16 @@ def _classify(first: tuple[str, Any] | None, source: str) -> str:
             return "openai"
         if "outputs" in record or "prompt_logprobs" in record:
             return "vllm"
+        if lmeval.is_samples_record(record):
+            return "lmeval"
         keys = ", ".join(list(record)[:8])
     else:
         keys = type(record).__name__
     raise DataFormatError(
         f"{location}: cannot tell the input format from this record (keys: {keys}); "
-        "expected seqscore JSONL ('candidates'), an OpenAI response ('choices') or a "
-        "vLLM output ('outputs'); use --input-format to say which"
+        "expected seqscore JSONL ('candidates'), an OpenAI response ('choices'), a "
+        "vLLM output ('outputs') or lm-eval samples ('doc_id', 'resps'); use "
+        "--input-format to say which"
     )
 
 
