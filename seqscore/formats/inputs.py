@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import IO, Any, TypeVar
 
@@ -33,7 +33,13 @@ from .lmeval_results import lmeval_settings
 from .npz import ZIP_SIGNATURES, read_npz
 from .records import Rejected, json_document, json_lines, records_to_prompts
 
-__all__ = ["INPUT_FORMATS", "PARALLEL_MIN_BYTES", "map_prompts", "read_prompts"]
+__all__ = [
+    "INPUT_FORMATS",
+    "PARALLEL_MIN_BYTES",
+    "map_chunks",
+    "map_prompts",
+    "read_prompts",
+]
 
 INPUT_FORMATS = ("auto", "seqscore", "openai", "vllm", "lmeval", "npz")
 #: JSON Lines at least this large are parsed on every processor.
@@ -43,6 +49,7 @@ CHUNK_BYTES = 1 << 20
 
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @contextlib.contextmanager
@@ -65,7 +72,6 @@ def map_prompts(
     input_format: str = "auto",
     on_progress: Progress | None = None,
     workers: int | str = "auto",
-    convert: Callable[[Any, str], Iterator] | None = None,
 ) -> Iterator[tuple[str, Iterator[T]]]:
     """``(format, results)``: ``transform`` of every prompt or rejection, in order.
 
@@ -73,8 +79,29 @@ def map_prompts(
     ``workers`` processes (``"auto"``: every processor, for inputs over
     :data:`PARALLEL_MIN_BYTES`), so ``transform`` must be picklable and should
     return something small. Other inputs are read in this process.
-    ``convert(record, location)`` replaces the format's converter (JSON
-    only): it may yield other things than prompts, such as lm-eval documents.
+    """
+    job = partial(_transform_all, transform=transform)
+    with map_chunks(path, job, input_format, on_progress, workers) as (kind, chunks):
+        yield kind, itertools.chain.from_iterable(chunks)
+
+
+@contextlib.contextmanager
+def map_chunks(
+    path: str,
+    job: Callable[[Iterator], R],
+    input_format: str = "auto",
+    on_progress: Progress | None = None,
+    workers: int | str = "auto",
+    convert: Callable[[Any, str], Iterable] | None = None,
+) -> Iterator[tuple[str, Iterator[R]]]:
+    """``(format, results)``: ``job`` of each chunk of input records, in order.
+
+    ``job`` receives an iterator over a chunk's prompts and rejections (of
+    about :data:`CHUNK_BYTES` of JSON Lines, parsed and converted in a worker
+    process; one prompt per chunk from an ``.npz``), so it can reduce them
+    where they are read. ``convert(record, location)`` replaces the format's
+    converter (JSON only): it may yield other things than prompts, such as
+    lm-eval documents. Both must be picklable.
     """
     if input_format not in INPUT_FORMATS:
         raise DataFormatError(
@@ -91,7 +118,8 @@ def map_prompts(
             )
         if input_format == "npz" or head in ZIP_SIGNATURES:
             with _seekable(stream, real_path) as file_path:
-                yield "npz", map(transform, read_npz(file_path, source, on_progress))
+                prompts = read_npz(file_path, source, on_progress)
+                yield "npz", (job(iter((prompt,))) for prompt in prompts)
             return
         if head.startswith(b"\x93NUM"):
             raise DataFormatError(
@@ -105,12 +133,10 @@ def map_prompts(
         first, parsed, rest = _json_input(stream, source)
         kind = input_format if input_format != "auto" else _classify(first, source)
         convert = convert or _converter(kind, real_path)
-        job = partial(_chunk_job, source=source, convert=convert, transform=transform)
+        chunk_job = partial(_chunk_job, source=source, convert=convert, job=job)
         in_order = itertools.chain(
-            map(transform, records_to_prompts(parsed, convert)),
-            itertools.chain.from_iterable(
-                ordered_map(job, _chunks(rest, size, on_progress), int(workers))
-            ),
+            (job(records_to_prompts(parsed, convert)) for _ in range(1)),  # lazily
+            ordered_map(chunk_job, _chunks(rest, size, on_progress), int(workers)),
         )
         yield kind, in_order
 
@@ -119,10 +145,13 @@ def _same(item):
     return item
 
 
-def _chunk_job(chunk, *, source, convert, transform) -> list:
-    """Parse, convert and transform a chunk of numbered lines (in a worker)."""
-    prompts = records_to_prompts(json_lines(chunk, source), convert)
-    return [transform(item) for item in prompts]
+def _transform_all(items: Iterator, *, transform) -> list:
+    return [transform(item) for item in items]
+
+
+def _chunk_job(chunk, *, source, convert, job):
+    """Parse, convert and reduce a chunk of numbered lines (in a worker)."""
+    return job(records_to_prompts(json_lines(chunk, source), convert))
 
 
 def _chunks(numbered, size: int, on_progress: Progress | None):

@@ -36,12 +36,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DataFormatError
 from ..scoring import POSITIVE_TOLERANCE, Candidate, Prompt
-from .records import as_id, as_number, field
+from .records import as_id, as_number
+from .records import field as required
 
 __all__ = [
     "DEFAULT_DELIMITER",
@@ -89,6 +90,7 @@ class Document:
     doc_hash: str | None
     prompt_hash: str | None
     target_hash: str | None
+    doc: Any = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -118,7 +120,7 @@ def read_document(
     """
     if not isinstance(record, dict):
         raise DataFormatError("record: expected a JSON object")
-    doc_id = as_id(field(record, "doc_id", ""), "doc_id", None)
+    doc_id = as_id(required(record, "doc_id", ""), "doc_id", None)
     try:
         return _document(record, location, doc_id, delimiter, target_field)
     except DataFormatError as exc:
@@ -126,7 +128,7 @@ def read_document(
 
 
 def _document(record, location, doc_id, delimiter, target_field) -> Document:
-    requests = _requests(field(record, "arguments", "", (dict, list)))
+    requests = _requests(required(record, "arguments", "", (dict, list)))
     responses = _responses(record, len(requests))
     metrics = _logged(record)
     n = _conditional_count(record, requests, metrics)
@@ -158,6 +160,7 @@ def _document(record, location, doc_id, delimiter, target_field) -> Document:
         doc_hash=_hash(record, "doc_hash"),
         prompt_hash=_hash(record, "prompt_hash"),
         target_hash=_hash(record, "target_hash"),
+        doc=record.get("doc"),
     )
 
 
@@ -206,7 +209,7 @@ def _responses(record: dict, n: int) -> list[tuple[float, bool]]:
     """``(loglikelihood, is_greedy)`` per request: ``filtered_resps`` (what
     lm-eval's metrics read), else the only response of each ``resps``."""
     name = "filtered_resps" if "filtered_resps" in record else "resps"
-    responses = field(record, name, "", list)
+    responses = required(record, name, "", list)
     if len(responses) != n:
         raise DataFormatError(
             f"{name}: {len(responses)} responses for {n} requests (arguments)"
