@@ -93,6 +93,7 @@ def map_chunks(
     on_progress: Progress | None = None,
     workers: int | str = "auto",
     convert: Callable[[Any, str], Iterable] | None = None,
+    parse: Callable[[bytes], Any] | None = None,
 ) -> Iterator[tuple[str, Iterator[R]]]:
     """``(format, results)``: ``job`` of each chunk of input records, in order.
 
@@ -101,7 +102,8 @@ def map_chunks(
     process; one prompt per chunk from an ``.npz``), so it can reduce them
     where they are read. ``convert(record, location)`` replaces the format's
     converter (JSON only): it may yield other things than prompts, such as
-    lm-eval documents. Both must be picklable.
+    lm-eval documents; ``parse(line)`` replaces ``json.loads`` for the lines
+    read in workers (see :func:`~.records.json_lines`). All must be picklable.
     """
     if input_format not in INPUT_FORMATS:
         raise DataFormatError(
@@ -133,7 +135,9 @@ def map_chunks(
         first, parsed, rest = _json_input(stream, source)
         kind = input_format if input_format != "auto" else _classify(first, source)
         convert = convert or _converter(kind, real_path)
-        chunk_job = partial(_chunk_job, source=source, convert=convert, job=job)
+        chunk_job = partial(
+            _chunk_job, source=source, convert=convert, job=job, parse=parse
+        )
         in_order = itertools.chain(
             (job(records_to_prompts(parsed, convert)) for _ in range(1)),  # lazily
             ordered_map(chunk_job, _chunks(rest, size, on_progress), int(workers)),
@@ -149,9 +153,9 @@ def _transform_all(items: Iterator, *, transform) -> list:
     return [transform(item) for item in items]
 
 
-def _chunk_job(chunk, *, source, convert, job):
+def _chunk_job(chunk, *, source, convert, job, parse=None):
     """Parse, convert and reduce a chunk of numbered lines (in a worker)."""
-    return job(records_to_prompts(json_lines(chunk, source), convert))
+    return job(records_to_prompts(json_lines(chunk, source, parse), convert))
 
 
 def _chunks(numbered, size: int, on_progress: Progress | None):

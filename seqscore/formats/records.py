@@ -106,15 +106,23 @@ loads_line = _fast_loads()
 
 
 def json_lines(
-    numbered: Iterable[tuple[int, bytes]], source: str
+    numbered: Iterable[tuple[int, bytes]],
+    source: str,
+    loads: Callable[[bytes], Any] | None = None,
 ) -> Iterator[tuple[str, Any]]:
-    """``(location, parsed JSON or Rejected)`` for each non-blank numbered line."""
+    """``(location, parsed JSON or Rejected)`` for each non-blank numbered line.
+
+    ``loads`` (default :data:`loads_line`) parses a line; a reader may give
+    one that returns its own typed records, raising ``ValueError`` exactly
+    where ``json.loads`` does.
+    """
+    loads = loads or loads_line
     for number, raw in numbered:
         if not raw or raw.isspace():  # strip() would copy every long line
             continue
         location = f"{source}:{number}"
         try:
-            yield location, loads_line(raw)
+            yield location, loads(raw)
         # ValueError: also an integer literal too long to convert (4300+ digits)
         except RecursionError:
             reason = "malformed JSON (nested too deeply)"

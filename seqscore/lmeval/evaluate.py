@@ -28,7 +28,7 @@ from functools import partial
 
 from ..errors import DataFormatError
 from ..formats.inputs import map_chunks
-from ..formats.lmeval import read_document
+from ..formats.lmeval import loads_samples_line, read_document
 from ..formats.lmeval_results import (
     RunResults,
     TaskResults,
@@ -39,8 +39,8 @@ from ..formats.lmeval_results import (
 )
 from ..formats.records import Rejected
 from .statistics import Interval, bootstrap_accuracy, sample_stderr
-from .tally import PAIRS, Listing, Tally
-from .verdicts import METRICS, REDUCTIONS, verdict
+from .tally import PAIRS, Disagreement, DocumentNote, Listing, Mismatch, Tally
+from .verdicts import METRICS, REDUCTIONS, judge
 
 __all__ = [
     "Accuracy",
@@ -99,37 +99,6 @@ class PairTable:
     only_first: int
     only_second: int
     neither: int
-
-
-@dataclass(frozen=True)
-class Disagreement:
-    """A document whose normalisations predict different choices."""
-
-    doc_id: str
-    location: str
-    gold: tuple[int, ...]
-    predicted: tuple[int | None, ...]
-    correct: tuple[bool | None, ...]
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    """A logged per-document metric that does not follow from the scores."""
-
-    doc_id: str
-    location: str
-    metric: str
-    logged: float
-    derived: float
-
-
-@dataclass(frozen=True)
-class DocumentNote:
-    """A document worth naming, and why (a tie, a hash, a target)."""
-
-    doc_id: str
-    location: str
-    note: str
 
 
 @dataclass(frozen=True)
@@ -277,54 +246,62 @@ def read_tally(
     workers: int | str = "auto",
     on_progress=None,
 ):
-    """``(task results, tally or verdict list)`` of one samples file.
+    """``(task results, reading settings, tally)`` of one samples file.
 
-    With ``collect`` the verdicts themselves are returned (in file order),
-    for comparing two runs; else they are tallied where they are read.
+    With ``collect`` the third is the list of the chunks' :class:`Judgements`
+    (in file order), for comparing two runs; else the chunks are tallied
+    where they are read.
     """
     task = task_name(path)
     task_results = run.task(task, path) if run is not None else None
     settings = lmeval_settings(path, run) if run is not None else lmeval_settings(None)
-    convert = partial(
-        _verdicts, check_doc_hash=check_doc_hash, keep_scores=keep_scores, **settings
+    job = partial(
+        _judge_chunk,
+        listed=None if collect else listed,
+        check_doc_hash=check_doc_hash,
+        keep_scores=keep_scores,
     )
-    job = _collect_chunk if collect else partial(_tally_chunk, listed=listed)
-    with map_chunks(path, job, "auto", on_progress, workers, convert) as (kind, chunks):
+    with map_chunks(
+        path,
+        job,
+        "auto",
+        on_progress,
+        workers,
+        convert=partial(_documents, **settings),
+        parse=loads_samples_line,
+    ) as (kind, chunks):
         if kind != "lmeval":
             raise DataFormatError(
                 f"{path}: holds {kind} input, not an lm-eval samples file "
                 "(lm-eval --log_samples writes samples_<task>_<date>.jsonl)"
             )
         if collect:
-            return task_results, settings, [v for chunk in chunks for v in chunk]
+            return task_results, settings, [c for c in chunks if len(c)]
         tally = Tally(listed, digest=hashlib.sha256())
         for chunk in chunks:
             tally.merge(chunk)
     return task_results, settings, tally
 
 
-def _verdicts(record, location, *, delimiter, target_field, **options):
-    """The converter for :func:`map_chunks`: a record's verdict."""
-    yield verdict(read_document(record, location, delimiter, target_field), **options)
+def _documents(record, location, *, delimiter, target_field):
+    """The converter for :func:`map_chunks`: a record's document."""
+    yield read_document(record, location, delimiter, target_field)
 
 
-def _tally_chunk(items, *, listed: int) -> Tally:
-    """Tally a chunk's verdicts (in a worker); a bad record stops the run."""
+def _judge_chunk(items, *, listed, check_doc_hash, keep_scores):
+    """Judge a chunk's documents and tally them (``listed`` None: return the
+    judgements); a bad record stops the run (in a worker)."""
+    documents = []
+    for item in items:
+        if isinstance(item, Rejected):
+            raise DataFormatError(item.message())
+        documents.append(item)
+    judged = judge(documents, check_doc_hash=check_doc_hash, keep_scores=keep_scores)
+    if listed is None:
+        return judged
     tally = Tally(listed)
-    for item in items:
-        if isinstance(item, Rejected):
-            raise DataFormatError(item.message())
-        tally.add(item)
+    tally.add(judged)
     return tally
-
-
-def _collect_chunk(items) -> list:
-    verdicts = []
-    for item in items:
-        if isinstance(item, Rejected):
-            raise DataFormatError(item.message())
-        verdicts.append(item)
-    return verdicts
 
 
 def _evaluate_file(path, run, *, listed, bootstrap, **options) -> list[TaskEvaluation]:
@@ -365,22 +342,23 @@ def _task_evaluation(
         most_choices=counts.most_choices,
         accuracies=accuracies,
         pairs=_pairs(counts),
-        disagreements=_listed(counts.disagreements, _disagreement),
+        disagreements=_listed(counts.disagreements),
         ties=tuple(
-            (metric, _listed(counts.ties[m], _tie(metric)))
+            (metric, _listed(counts.ties[m]))
             for m, metric in enumerate(METRICS)
-            if counts.computable[m]
+            if accuracies[m].n
         ),
-        mismatches=_listed(counts.mismatches, _mismatch),
+        mismatches=_listed(counts.mismatches),
         aggregate=_aggregate(task_results, filter_key, counts, accuracies, task_hash),
-        gold_problems=_listed(counts.gold_problems, _gold_note),
-        hash_problems=_listed(counts.hash_problems, _hash_note),
+        gold_problems=_listed(counts.gold_problems),
+        hash_problems=_listed(counts.hash_problems),
     )
 
 
 def _accuracy(m, counts, task_results, filter_key, bootstrap) -> Accuracy:
     metric = METRICS[m]
-    n, correct = counts.computable[m], counts.correct[m]
+    n, correct = int(counts.computable[m]), int(counts.correct[m])
+    logged_n, logged_sum = int(counts.logged_count[m]), float(counts.logged_sum[m])
     reported = (
         task_results.metrics.get((metric, filter_key), (None, None))
         if task_results is not None
@@ -395,9 +373,7 @@ def _accuracy(m, counts, task_results, filter_key, bootstrap) -> Accuracy:
         stderr=sample_stderr(correct, n) if n else None,
         interval=bootstrap_accuracy(correct, n, **bootstrap) if n else None,
         unavailable=None if n else _unavailable(metric),
-        logged=(
-            counts.logged_sum[m] / counts.logged_n[m] if counts.logged_n[m] else None
-        ),
+        logged=logged_sum / logged_n if logged_n else None,
         reported=reported[0],
         reported_stderr=reported[1],
     )
@@ -406,47 +382,23 @@ def _accuracy(m, counts, task_results, filter_key, bootstrap) -> Accuracy:
 def _unavailable(metric: str) -> str:
     if metric == "acc_mutual_info":
         return (
-            "the run logged no unconditional requests (lm-eval makes them only "
-            "when the task's metric_list has acc_mutual_info)"
+            "no unconditional requests in the run (lm-eval makes them only for "
+            "acc_mutual_info)"
         )
     return "no document could be scored"
 
 
 def _pairs(counts) -> tuple[PairTable, ...]:
+    computable = counts.computable
     return tuple(
-        PairTable(METRICS[a], METRICS[b], *counts.pairs[a, b])
-        for a, b in PAIRS
-        if counts.computable[a] and counts.computable[b]
+        PairTable(METRICS[a], METRICS[b], *map(int, counts.pairs[p]))
+        for p, (a, b) in enumerate(PAIRS)
+        if computable[a] and computable[b]
     )
 
 
-def _listed(listing: Listing, make) -> Listed:
-    return Listed(listing.total, tuple(make(item) for item in listing.items))
-
-
-def _disagreement(v) -> Disagreement:
-    return Disagreement(v.doc_id, v.location, v.gold, v.predicted, v.correct)
-
-
-def _tie(metric: str):
-    def make(v) -> DocumentNote:
-        return DocumentNote(v.doc_id, v.location, f"tied under {metric}")
-
-    return make
-
-
-def _mismatch(item) -> Mismatch:
-    v, (metric, logged, derived) = item
-    return Mismatch(v.doc_id, v.location, metric, logged, derived)
-
-
-def _gold_note(v) -> DocumentNote:
-    return DocumentNote(v.doc_id, v.location, v.gold_problem)
-
-
-def _hash_note(item) -> DocumentNote:
-    v, problem = item
-    return DocumentNote(v.doc_id, v.location, problem)
+def _listed(listing: Listing) -> Listed:
+    return Listed(listing.total, tuple(listing.items))
 
 
 # ------------------------------------------------------------ results file
@@ -503,9 +455,9 @@ def _from_samples(m, counts, accuracy) -> tuple[float | None, float | None]:
     """A metric's mean and stderr as lm-eval aggregates the samples: over the
     logged per-document values when every document logged one, else over
     the re-derived ones."""
-    n = counts.logged_n[m]
+    n = int(counts.logged_count[m])
+    total, squares = float(counts.logged_sum[m]), float(counts.logged_squares[m])
     if n and n == counts.n:
-        total, squares = counts.logged_sum[m], counts.logged_squares[m]
         mean = total / n
         variance = max(squares - total * mean, 0.0) / (n - 1) if n > 1 else None
         return mean, None if variance is None else math.sqrt(variance / n)

@@ -1,12 +1,13 @@
-"""Counts of re-derived documents, kept per chunk of a file and merged.
+"""Counts of judged documents, kept per chunk of a file and merged.
 
 A :class:`Tally` is what a worker process sends back for its chunk of a
-samples file: counts per metric, 2x2 tables of every pair of metrics, the
-first ``listed`` documents of each kind worth naming (normalisations that
+samples file: per filter, counts per metric, the 2x2 table of every pair of
+metrics, the moments of the logged per-document values, and the first
+``listed`` documents of each kind worth naming (normalisations that
 disagree, ties, logged metrics that do not follow, hashes that do not
-match, targets that are no choice), and the chunk's concatenated hashes for
-the task hash. Merging keeps file order, so the listed documents are the
-file's first ones and memory stays bounded however large the file.
+match, targets that are no choice), plus the chunk's concatenated hashes
+for the task hash. Merging keeps file order, so the listed documents are
+the file's first ones and memory stays bounded however large the file.
 """
 
 from __future__ import annotations
@@ -15,12 +16,53 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from .verdicts import METRICS, Verdict
+import numpy as np
 
-__all__ = ["PAIRS", "Listing", "Tally"]
+from .verdicts import CHECKED, METRICS, Judgements
+
+__all__ = [
+    "PAIRS",
+    "Disagreement",
+    "DocumentNote",
+    "Listing",
+    "Mismatch",
+    "Tally",
+]
 
 #: Index pairs of :data:`METRICS` compared document by document.
 PAIRS = tuple(itertools.combinations(range(len(METRICS)), 2))
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A document whose normalisations predict different choices
+    (``predicted`` per metric, ``None`` where not computable)."""
+
+    doc_id: str
+    location: str
+    gold: tuple[int, ...]
+    predicted: tuple[int | None, ...]
+    correct: tuple[bool | None, ...]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A logged per-document metric that does not follow from the scores."""
+
+    doc_id: str
+    location: str
+    metric: str
+    logged: float
+    derived: float
+
+
+@dataclass(frozen=True)
+class DocumentNote:
+    """A document worth naming, and why (a tie, a hash, a target)."""
+
+    doc_id: str
+    location: str
+    note: str
 
 
 @dataclass
@@ -31,31 +73,38 @@ class Listing:
     total: int = 0
     items: list = field(default_factory=list)
 
-    def add(self, item) -> None:
-        self.total += 1
-        if len(self.items) < self.limit:
-            self.items.append(item)
+    def extend(self, count: int, items) -> None:
+        """Count ``count`` more and keep the first of ``items`` (an iterable
+        of them, in order, consumed only as far as there is room)."""
+        self.total += count
+        self.items.extend(itertools.islice(items, max(self.limit - len(self.items), 0)))
 
     def merge(self, other: Listing) -> None:
         self.total += other.total
-        self.items.extend(other.items[: self.limit - len(self.items)])
+        self.items.extend(other.items[: max(self.limit - len(self.items), 0)])
+
+
+def _zeros(n: int, dtype=np.int64) -> np.ndarray:
+    return np.zeros(n, dtype=dtype)
 
 
 @dataclass
-class _FilterTally:
+class FilterTally:
     """The counts of one filter's documents."""
 
     listed: int
     n: int = 0
-    fewest_choices: int | None = None
+    fewest_choices: int = 0
     most_choices: int = 0
-    computable: list = field(default_factory=lambda: [0] * len(METRICS))
-    correct: list = field(default_factory=lambda: [0] * len(METRICS))
-    logged_n: list = field(default_factory=lambda: [0] * len(METRICS))
-    logged_sum: list = field(default_factory=lambda: [0.0] * len(METRICS))
-    logged_squares: list = field(default_factory=lambda: [0.0] * len(METRICS))
-    # per pair of metrics: [both right, only the first, only the second, neither]
-    pairs: dict = field(default_factory=lambda: {p: [0, 0, 0, 0] for p in PAIRS})
+    computable: np.ndarray = field(default_factory=lambda: _zeros(len(METRICS)))
+    correct: np.ndarray = field(default_factory=lambda: _zeros(len(METRICS)))
+    logged_count: np.ndarray = field(default_factory=lambda: _zeros(len(CHECKED)))
+    logged_sum: np.ndarray = field(default_factory=lambda: _zeros(len(CHECKED), float))
+    logged_squares: np.ndarray = field(
+        default_factory=lambda: _zeros(len(CHECKED), float)
+    )
+    # per pair of PAIRS: both right, only the first, only the second, neither
+    pairs: np.ndarray = field(default_factory=lambda: np.zeros((len(PAIRS), 4), int))
     disagreements: Listing = field(init=False)
     ties: list = field(init=False)
     mismatches: Listing = field(init=False)
@@ -69,54 +118,110 @@ class _FilterTally:
         self.gold_problems = Listing(self.listed)
         self.hash_problems = Listing(self.listed)
 
-    def add(self, v: Verdict) -> None:
-        self.n += 1
-        k = v.n_choices
-        self.most_choices = max(self.most_choices, k)
-        if self.fewest_choices is None or k < self.fewest_choices:
-            self.fewest_choices = k
-        correct = v.correct
-        for m, ok in enumerate(correct):
-            if ok is not None:
-                self.computable[m] += 1
-                self.correct[m] += ok
-            value = v.logged[m]
-            if value is not None:
-                self.logged_n[m] += 1
-                self.logged_sum[m] += value
-                self.logged_squares[m] += value * value
-            if v.tied[m]:
-                self.ties[m].add(v)
-        for pair, cells in self.pairs.items():
-            a, b = correct[pair[0]], correct[pair[1]]
-            if a is not None and b is not None:
-                cells[(not a) * 2 + (not b)] += 1
-        if len({p for p in v.predicted if p is not None}) > 1:
-            self.disagreements.add(v)
-        for mismatch in v.mismatches:
-            self.mismatches.add((v, mismatch))
-        if v.gold_problem is not None:
-            self.gold_problems.add(v)
-        for problem in v.hash_problems:
-            self.hash_problems.add((v, problem))
+    def add(self, j: Judgements, rows: np.ndarray) -> None:
+        """Count the judged documents ``rows`` (indices into ``j``)."""
+        if not len(rows):
+            return
+        choices = j.n_choices[rows]
+        low, high = int(choices.min()), int(choices.max())
+        self.fewest_choices = min(self.fewest_choices or low, low)
+        self.most_choices = max(self.most_choices, high)
+        self.n += len(rows)
+        computable, correct = j.computable[rows], j.correct[rows]
+        self.computable += computable.sum(axis=0)
+        self.correct += correct.sum(axis=0)
+        logged = j.logged[rows]
+        known = ~np.isnan(logged)
+        self.logged_count += known.sum(axis=0)
+        self.logged_sum += np.where(known, logged, 0.0).sum(axis=0)
+        self.logged_squares += np.where(known, logged * logged, 0.0).sum(axis=0)
+        for p, (a, b) in enumerate(PAIRS):
+            both = computable[:, a] & computable[:, b]
+            ra, rb = correct[both, a], correct[both, b]
+            self.pairs[p] += [
+                np.sum(ra & rb),
+                np.sum(ra & ~rb),
+                np.sum(~ra & rb),
+                np.sum(~ra & ~rb),
+            ]
+        self._list(j, rows)
 
-    def merge(self, other: _FilterTally) -> None:
-        self.n += other.n
+    def _list(self, j: Judgements, rows: np.ndarray) -> None:
+        found = rows[j.disagree[rows]].tolist()
+        self.disagreements.extend(len(found), (_disagreement(j, i) for i in found))
+        for m, metric in enumerate(METRICS):
+            found = rows[j.tied[rows, m]].tolist()
+            note = f"tied under {metric}"
+            self.ties[m].extend(
+                len(found),
+                (DocumentNote(j.doc_id[i], j.location[i], note) for i in found),
+            )
+        where, column = np.nonzero(j.mismatched[rows])
+        self.mismatches.extend(
+            len(where),
+            (
+                _mismatch(j, int(rows[r]), c)
+                for r, c in zip(where.tolist(), column.tolist(), strict=True)
+            ),
+        )
+        notes = [
+            (i, j.gold_problem[i])
+            for i in rows.tolist()
+            if j.gold_problem[i] is not None
+        ]
+        self.gold_problems.extend(len(notes), _notes(j, notes))
+        notes = [(i, p) for i in rows.tolist() for p in j.hash_problems[i]]
+        self.hash_problems.extend(len(notes), _notes(j, notes))
+
+    def merge(self, other: FilterTally) -> None:
+        if not other.n:
+            return
+        self.fewest_choices = min(
+            self.fewest_choices or other.fewest_choices, other.fewest_choices
+        )
         self.most_choices = max(self.most_choices, other.most_choices)
-        fewest = [c for c in (self.fewest_choices, other.fewest_choices) if c]
-        self.fewest_choices = min(fewest) if fewest else None
-        for name in ("computable", "correct", "logged_n", "logged_sum"):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            for m in range(len(METRICS)):
-                mine[m] += theirs[m]
-        for m in range(len(METRICS)):
-            self.logged_squares[m] += other.logged_squares[m]
-            self.ties[m].merge(other.ties[m])
-        for pair, cells in self.pairs.items():
-            for c in range(4):
-                cells[c] += other.pairs[pair][c]
+        self.n += other.n
+        for name in (
+            "computable",
+            "correct",
+            "logged_count",
+            "logged_sum",
+            "logged_squares",
+            "pairs",
+        ):
+            getattr(self, name).__iadd__(getattr(other, name))
+        for mine, theirs in zip(self.ties, other.ties, strict=True):
+            mine.merge(theirs)
         for name in ("disagreements", "mismatches", "gold_problems", "hash_problems"):
             getattr(self, name).merge(getattr(other, name))
+
+
+def _notes(j: Judgements, notes):
+    return (DocumentNote(j.doc_id[i], j.location[i], note) for i, note in notes)
+
+
+def _disagreement(j: Judgements, i: int) -> Disagreement:
+    predicted = j.predicted[i].tolist()
+    return Disagreement(
+        j.doc_id[i],
+        j.location[i],
+        j.gold[i],
+        tuple(None if p < 0 else p for p in predicted),
+        tuple(
+            None if p < 0 else bool(ok)
+            for p, ok in zip(predicted, j.correct[i].tolist(), strict=True)
+        ),
+    )
+
+
+def _mismatch(j: Judgements, i: int, column: int) -> Mismatch:
+    return Mismatch(
+        j.doc_id[i],
+        j.location[i],
+        CHECKED[column],
+        float(j.logged[i, column]),
+        float(j.derived[i, column]),
+    )
 
 
 @dataclass
@@ -135,21 +240,31 @@ class Tally:
     complete_hashes: bool = True
     digest: Any = None
 
-    def add(self, v: Verdict) -> None:
-        tally = self.filters.get(v.filter)
-        if tally is None:
-            tally = self.filters[v.filter] = _FilterTally(self.listed)
-        tally.add(v)
-        if v.hashes is None:
+    def add(self, j: Judgements) -> None:
+        """Count a chunk's judged documents (in a worker)."""
+        filters = j.filter
+        names = dict.fromkeys(filters)
+        for name in names:
+            rows = (
+                np.arange(len(j))
+                if len(names) == 1
+                else np.flatnonzero(np.array(filters) == name)
+            )
+            tally = self.filters.get(name)
+            if tally is None:
+                tally = self.filters[name] = FilterTally(self.listed)
+            tally.add(j, rows)
+        if None in j.hashes:
             self.complete_hashes = False
-        else:
-            self.hashes.append(v.hashes)
+        self.hashes.append("".join(h for h in j.hashes if h is not None))
 
     def merge(self, other: Tally) -> None:
+        """Add a chunk's tally (in the main process, in file order)."""
         for name, theirs in other.filters.items():
             if name in self.filters:
                 self.filters[name].merge(theirs)
             else:
                 self.filters[name] = theirs
-        self.digest.update("".join(other.hashes).encode("utf-8", "surrogatepass"))
+        for text in other.hashes:
+            self.digest.update(text.encode("utf-8", "surrogatepass"))
         self.complete_hashes &= other.complete_hashes

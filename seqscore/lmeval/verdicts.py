@@ -22,27 +22,35 @@ comes from :math:`0/0` for an empty choice of log-likelihood 0, or from
 choice's continuation was greedy.
 
 A document is *tied* under a metric when another choice's value is within
-:data:`TIE_TOLERANCE` of the best (its prediction then rests on the order
-of the choices).
+:data:`TIE_TOLERANCE` of the best, or equal to it (its prediction then rests
+on the order of the choices); never when the best is NaN.
+
+:func:`judge` works on many documents at once: one numpy array per number
+of choices, so that a chunk of a large file costs a few array operations
+per metric rather than Python work per document -- and the argmax is
+numpy's own, as in lm-eval.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
-from typing import NamedTuple
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from ..formats.lmeval import Document
+import numpy as np
+
+from ..formats.lmeval import Document, doc_value
 
 __all__ = [
     "METRICS",
     "REDUCTIONS",
     "TIE_TOLERANCE",
-    "Verdict",
-    "first_argmax",
+    "Judgements",
+    "judge",
     "metric_values",
-    "verdict",
 ]
 
 #: The accuracy metrics seqscore re-derives, in report order.
@@ -57,38 +65,66 @@ REDUCTIONS = {
 #: Choices whose values differ by at most this much (nats, or nats per
 #: character or byte) are tied.
 TIE_TOLERANCE = 1e-9
+#: Columns of :attr:`Judgements.logged` and :attr:`Judgements.derived`:
+#: the metrics, then ``exact_match``.
+CHECKED = (*METRICS, "exact_match")
 
 
-class Verdict(NamedTuple):
-    """The re-derived facts of one document (a tuple: one is pickled per
-    document between processes, and tuples pickle several times faster).
+@dataclass(frozen=True)
+class Judgements:
+    """The re-derived facts of a list of documents, one row each.
 
-    Per entry of :data:`METRICS`: ``predicted`` (the chosen index),
-    ``correct`` and ``tied``, ``None`` where the metric cannot be computed
-    (``acc_mutual_info`` without unconditional requests). ``mismatches``
-    lists ``(metric, logged, derived)`` where the logged per-document metric
-    does not follow from the log-likelihoods; ``logged`` holds the logged
-    value per metric (``None``: not logged). ``hashes`` is the document's
-    ``doc_hash + prompt_hash + target_hash`` (``None`` if one is absent);
-    ``hash_problems`` names each logged hash that does not match.
-    ``scores`` (the log-likelihoods) is kept only when asked for.
+    ``predicted``, ``correct`` and ``tied`` have a column per entry of
+    :data:`METRICS`; ``predicted`` is -1 where the metric cannot be
+    computed (``acc_mutual_info`` without unconditional requests).
+    ``logged`` and ``derived`` have a column per entry of :data:`CHECKED`:
+    what the record logged and what its log-likelihoods give (NaN: not
+    logged, or not computable); :attr:`mismatched` compares them.
+    ``hashes`` is each document's ``doc_hash + prompt_hash + target_hash``
+    (``None`` if one is absent), ``hash_problems`` names each logged hash
+    that does not match; ``scores`` (the log-likelihoods) only when asked.
     """
 
-    doc_id: str
-    location: str
-    filter: str
-    n_choices: int
-    gold: tuple[int, ...]
-    predicted: tuple[int | None, ...]
-    correct: tuple[bool | None, ...]
-    tied: tuple[bool | None, ...]
-    mismatches: tuple[tuple[str, float, float], ...]
-    logged: tuple[float | None, ...]
-    gold_problem: str | None
-    hashes: str | None
-    doc_hash: str | None
-    hash_problems: tuple[str, ...]
-    scores: tuple[float, ...] | None
+    doc_id: list[str]
+    location: list[str]
+    filter: list[str]
+    doc_hash: list[str | None]
+    n_choices: np.ndarray
+    gold: list[tuple[int, ...]]
+    gold_problem: list[str | None]
+    predicted: np.ndarray
+    correct: np.ndarray
+    tied: np.ndarray
+    logged: np.ndarray
+    derived: np.ndarray
+    hashes: list[str | None]
+    hash_problems: list[tuple[str, ...]]
+    scores: list[tuple[float, ...]] | None
+
+    def __len__(self) -> int:
+        return len(self.doc_id)
+
+    @property
+    def computable(self) -> np.ndarray:
+        """Where each metric could be computed."""
+        return self.predicted >= 0
+
+    @property
+    def mismatched(self) -> np.ndarray:
+        """Where a logged per-document metric does not follow from the scores."""
+        with np.errstate(invalid="ignore"):
+            return (
+                (self.logged != self.derived)
+                & ~np.isnan(self.logged)
+                & ~np.isnan(self.derived)
+            )
+
+    @property
+    def disagree(self) -> np.ndarray:
+        """Documents whose computable metrics predict different choices."""
+        first = self.predicted[:, :1]
+        others = np.where(self.computable, self.predicted, first)
+        return (others != first).any(axis=1)
 
 
 def metric_values(document: Document) -> dict[str, list[float] | None]:
@@ -101,100 +137,129 @@ def metric_values(document: Document) -> dict[str, list[float] | None]:
     >>> values["acc"], values["acc_norm"], values["acc_mutual_info"]
     ([-2.0, -1.5], [-1.0, -1.5], None)
     """
-    lls = document.loglikelihoods
-    chars = [len(c) for c in document.choices]
-    nbytes = [len(c.encode("utf-8")) for c in document.choices]
-    unconditional = document.unconditional
+    arrays = _values([document], len(document.choices))
     return {
-        "acc": list(lls),
-        "acc_norm": [_divide(ll, n) for ll, n in zip(lls, chars, strict=True)],
-        "acc_bytes": [_divide(ll, n) for ll, n in zip(lls, nbytes, strict=True)],
-        "acc_mutual_info": (
-            None
-            if unconditional is None
-            else [c - u for c, u in zip(lls, unconditional, strict=True)]
-        ),
+        metric: None if values is None else values[0].tolist()
+        for metric, values in zip(METRICS, arrays, strict=True)
     }
 
 
-def _divide(ll: float, n: int) -> float:
-    """``ll / n`` as numpy divides float64: ``ll / 0`` is -inf, or NaN for 0."""
-    if n:
-        return ll / n
-    return -math.inf if ll < 0 else math.nan
+def _values(documents: Sequence[Document], k: int) -> list[np.ndarray | None]:
+    """Per metric, the ``(n, k)`` values of documents with ``k`` choices
+    (``None`` for ``acc_mutual_info`` when no document has unconditional
+    scores; NaN rows for those that lack them)."""
+    n = len(documents)
+    chain = itertools.chain.from_iterable
+    lls = _matrix(chain(d.loglikelihoods for d in documents), n, k)
+    choices = list(chain(d.choices for d in documents))
+    chars = _matrix(map(len, choices), n, k)
+    if all(map(str.isascii, choices)):
+        nbytes = chars
+    else:
+        nbytes = _matrix((len(c.encode("utf-8")) for c in choices), n, k)
+    with np.errstate(divide="ignore", invalid="ignore"):  # numpy's x / 0, as lm-eval
+        values = [lls, lls / chars, lls / nbytes]
+        if all(d.unconditional is None for d in documents):
+            return [*values, None]
+        unconditional = _matrix(
+            chain(d.unconditional or (math.nan,) * k for d in documents), n, k
+        )
+        return [*values, lls - unconditional]
 
 
-def first_argmax(values: list[float]) -> int:
-    """numpy's argmax: the first NaN, else the first of equal maxima.
-
-    >>> first_argmax([1.0, 3.0, 3.0]), first_argmax([1.0, float("nan"), 5.0])
-    (1, 1)
-    """
-    for i, value in enumerate(values):
-        if value != value:  # NaN
-            return i
-    return values.index(max(values))
+def _matrix(values, n: int, k: int) -> np.ndarray:
+    return np.fromiter(values, dtype=np.float64, count=n * k).reshape(n, k)
 
 
-def _tied(values: list[float], best: int) -> bool:
-    top = values[best]
-    if top != top:
-        return False  # a NaN wins by position, not by value
-    return any(
-        i != best and (v == top or top - v <= TIE_TOLERANCE)
-        for i, v in enumerate(values)
-    )
+def _ties(values: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """Rows where another value is within the tolerance of the chosen one."""
+    if values.shape[1] < 2:
+        return np.zeros(len(values), dtype=bool)
+    ordered = np.sort(values, axis=1)  # NaN sorts last
+    top, second = ordered[:, -1], ordered[:, -2]
+    with np.errstate(invalid="ignore"):  # inf - inf
+        close = (second == top) | (top - second <= TIE_TOLERANCE)
+    return close & ~np.isnan(top)
 
 
-def verdict(
-    document: Document, *, check_doc_hash: bool = False, keep_scores: bool = False
-) -> Verdict:
-    """Re-derive one document's metrics and check what it logged.
+def judge(
+    documents: Sequence[Document],
+    *,
+    check_doc_hash: bool = False,
+    keep_scores: bool = False,
+) -> Judgements:
+    """Re-derive the documents' metrics and check what they logged.
 
     ``check_doc_hash`` also recomputes ``doc_hash`` from ``doc`` (lm-eval's
     SHA-256 of ``json.dumps(doc, indent=2, ensure_ascii=False)``): the
     costliest check, so off by default. The prompt and target hashes are
     always checked.
+
+    >>> from seqscore.formats.lmeval import read_document
+    >>> record = {"doc_id": 0, "target": 1, "arguments": [["Q:", " ab"],
+    ...           ["Q:", " c"]], "filtered_resps": [[-2.0, False], [-1.5, True]],
+    ...           "acc": 1.0, "acc_norm": 1.0}
+    >>> j = judge([read_document(record, "f:1")])
+    >>> j.predicted.tolist(), j.correct.tolist()  # acc, acc_norm, acc_bytes, pmi
+    ([[1, 0, 0, -1]], [[True, False, False, False]])
+    >>> j.mismatched[0].tolist()  # the logged acc_norm = 1 is wrong
+    [False, True, False, False, False]
     """
-    gold = document.gold
-    predicted, correct, tied = [], [], []
-    for values in metric_values(document).values():
-        if values is None:
-            predicted.append(None)
-            correct.append(None)
-            tied.append(None)
-            continue
-        best = first_argmax(values)
-        predicted.append(best)
-        correct.append(best in gold)
-        tied.append(_tied(values, best))
-    logged = document.logged
-    mismatches = tuple(
-        (name, logged[name], float(ok))
-        for name, ok in zip(METRICS, correct, strict=True)
-        if ok is not None and name in logged and logged[name] != float(ok)
+    n = len(documents)
+    predicted = np.full((n, len(METRICS)), -1, dtype=np.int64)
+    tied = np.zeros((n, len(METRICS)), dtype=bool)
+    n_choices = np.fromiter((len(d.choices) for d in documents), np.int64, count=n)
+    for k in np.unique(n_choices).tolist():
+        rows = np.flatnonzero(n_choices == k)
+        group = [documents[i] for i in rows.tolist()] if len(rows) < n else documents
+        for m, values in enumerate(_values(group, k)):
+            if values is None:
+                continue
+            best = np.argmax(values, axis=1)
+            known = ~np.isnan(values).all(axis=1)  # rows without unconditional
+            predicted[rows[known], m] = best[known]
+            tied[rows[known], m] = _ties(values, best)[known]
+    gold = [d.gold for d in documents]
+    correct = _correct(predicted, gold)
+    logged = _matrix(
+        (d.logged.get(name, math.nan) for d in documents for name in CHECKED),
+        n,
+        len(CHECKED),
     )
-    if "exact_match" in logged:
-        greedy = float(any(document.is_greedy[i] for i in gold))
-        if logged["exact_match"] != greedy:
-            mismatches += (("exact_match", logged["exact_match"], greedy),)
-    return Verdict(
-        doc_id=document.doc_id,
-        location=document.location,
-        filter=document.filter,
-        n_choices=len(document.choices),
+    derived = np.full((n, len(CHECKED)), math.nan)
+    derived[:, : len(METRICS)] = np.where(predicted >= 0, correct, math.nan)
+    for i in np.flatnonzero(~np.isnan(logged[:, -1])).tolist():
+        d = documents[i]
+        derived[i, -1] = float(any(d.is_greedy[g] for g in d.gold))
+    return Judgements(
+        doc_id=[d.doc_id for d in documents],
+        location=[d.location for d in documents],
+        filter=[d.filter for d in documents],
+        doc_hash=[d.doc_hash for d in documents],
+        n_choices=n_choices,
         gold=gold,
-        predicted=tuple(predicted),
-        correct=tuple(correct),
-        tied=tuple(tied),
-        mismatches=mismatches,
-        logged=tuple(logged.get(name) for name in METRICS),
-        gold_problem=document.gold_problem,
-        hashes=_hashes(document),
-        doc_hash=document.doc_hash,
-        hash_problems=_hash_problems(document, check_doc_hash),
-        scores=document.loglikelihoods if keep_scores else None,
+        gold_problem=[d.gold_problem for d in documents],
+        predicted=predicted,
+        correct=correct,
+        tied=tied,
+        logged=logged,
+        derived=derived,
+        hashes=[_hashes(d) for d in documents],
+        hash_problems=[_hash_problems(d, check_doc_hash) for d in documents],
+        scores=[d.loglikelihoods for d in documents] if keep_scores else None,
     )
+
+
+def _correct(predicted: np.ndarray, gold: list[tuple[int, ...]]) -> np.ndarray:
+    """Whether each prediction is a gold choice (-1, not computable: False)."""
+    single = np.fromiter(
+        (g[0] if len(g) == 1 else -2 for g in gold), np.int64, count=len(gold)
+    )
+    correct = predicted == single[:, None]
+    for i, g in enumerate(gold):
+        if len(g) > 1:  # several right answers: any of them
+            correct[i] = np.isin(predicted[i], g)
+    return correct & (predicted >= 0)
 
 
 def _hashes(document: Document) -> str | None:
@@ -221,7 +286,7 @@ def _hash_problems(document: Document, check_doc_hash: bool) -> tuple[str, ...]:
         if document.doc is None:
             problems.append("doc_hash cannot be checked: the record has no doc")
         elif document.doc_hash != _sha256(
-            json.dumps(document.doc, indent=2, ensure_ascii=False)
+            json.dumps(doc_value(document), indent=2, ensure_ascii=False)
         ):
             problems.append("doc_hash is not the SHA-256 of the doc")
     return tuple(problems)
