@@ -254,10 +254,7 @@ def loads_samples_line(raw: bytes):
 
 def _as_json(sample) -> dict:
     """A typed record as the plain JSON it was read from."""
-    record = msgspec.to_builtins(sample)
-    if "doc" in record:
-        record["doc"] = msgspec.json.decode(sample.doc)
-    return record
+    return msgspec.json.decode(msgspec.json.encode(sample))  # lists, the raw doc
 
 
 def _typed_document(s, location, delimiter, target_field) -> Document | None:

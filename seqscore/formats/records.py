@@ -136,11 +136,13 @@ def json_lines(
 
 def _looks_truncated(exc: ValueError, raw: bytes) -> bool:
     """The error is at the line's end, or is a string that never ends (json
-    reports where that string starts)."""
+    reports where that string starts). Positions count characters of the
+    decoded line (``exc.doc``), not bytes."""
     if not isinstance(exc, json.JSONDecodeError):
         return False
     return (
-        exc.pos >= len(raw.rstrip()) - 1 or exc.msg == "Unterminated string starting at"
+        exc.pos >= len(exc.doc.rstrip()) - 1
+        or exc.msg == "Unterminated string starting at"
     )
 
 
