@@ -69,9 +69,13 @@ def test_the_fixture_layout_reads_as_lm_eval_wrote_it():
     logged = [float(ll) for ll, _ in raw["filtered_resps"]]
     assert document.loglikelihoods == tuple(logged[:k])
     assert document.unconditional == tuple(logged[k:])
-    assert document.is_greedy == tuple(g == "True" for _, g in raw["filtered_resps"][:k])
+    assert document.is_greedy == tuple(
+        g == "True" for _, g in raw["filtered_resps"][:k]
+    )
     assert document.gold == (raw["doc"]["label"],)
-    assert document.logged == {m: raw[m] for m in ("acc", "acc_norm", "acc_mutual_info")}
+    assert document.logged == {
+        m: raw[m] for m in ("acc", "acc_norm", "acc_mutual_info")
+    }
     assert document.doc_hash == raw["doc_hash"]
     assert doc_value(document) == raw["doc"]
 
@@ -99,7 +103,9 @@ def test_the_typed_reader_gives_the_careful_readers_document(raw):
 def test_a_broken_record_gets_the_careful_readers_verdict(raw, data):
     """Whatever is changed, the fast path never reads a record differently."""
     broken = copy.deepcopy(raw)
-    key = data.draw(st.sampled_from(["arguments", "filtered_resps", "target", "doc_id"]))
+    key = data.draw(
+        st.sampled_from(["arguments", "filtered_resps", "target", "doc_id"])
+    )
     broken[key] = data.draw(
         st.one_of(
             st.none(),
@@ -119,7 +125,9 @@ def test_without_msgspec_lines_are_plain_json(monkeypatch):
     raw = record()
     line = json.dumps(raw).encode()
     assert loads_samples_line(line) == raw
-    assert read_document(loads_samples_line(line), "f:1") == careful_document(raw, "f:1")
+    assert read_document(loads_samples_line(line), "f:1") == careful_document(
+        raw, "f:1"
+    )
 
 
 def test_the_older_list_layout_with_json_values():
@@ -194,7 +202,10 @@ def test_a_digit_target_that_is_also_another_choices_text_is_ambiguous():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"arguments": {}}, r"doc_id 0: arguments: no requests \(a document with no choices\)"),
+        (
+            {"arguments": {}},
+            r"doc_id 0: arguments: no requests \(a document with no choices\)",
+        ),
         ({"arguments": []}, "no requests"),
         ({"filtered_resps": [["-1", "False"]]}, "filtered_resps: 1 responses for 3"),
         (
@@ -245,7 +256,9 @@ def test_a_multiple_input_task_says_its_gold_is_not_logged():
 
 
 def test_a_continuation_without_the_delimiter_is_named():
-    with pytest.raises(DataFormatError, match="does not start with the target delimiter"):
+    with pytest.raises(
+        DataFormatError, match="does not start with the target delimiter"
+    ):
         read(record(), delimiter="\n")
 
 
@@ -317,7 +330,8 @@ def test_a_chat_template_run_has_no_delimiter_unless_a_gen_prefix(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text", ["not json", "[1, 2]", '{"results": 3}', '{"results": {"t": {"acc,none": "x"}}}']
+    "text",
+    ["not json", "[1, 2]", '{"results": 3}', '{"results": {"t": {"acc,none": "x"}}}'],
 )
 def test_bad_results_files_are_errors(tmp_path, text):
     path = tmp_path / "results.json"
