@@ -149,9 +149,12 @@ def test_resps_stand_in_for_missing_filtered_resps():
     assert read(raw).loglikelihoods == read(record()).loglikelihoods
 
 
-def test_float32_rounding_above_zero_reads_as_zero():
+def test_float32_rounding_above_zero_is_kept_as_logged_and_scored_as_zero():
     raw = record(filtered_resps=[["3e-07", "True"], ["-1.0", "False"], ["-2", "False"]])
-    assert read(raw).loglikelihoods == (0.0, -1.0, -2.0)
+    # lm-eval's argmax saw 3e-07: the document keeps it; a score never exceeds 0
+    assert read(raw).loglikelihoods == (3e-07, -1.0, -2.0)
+    (prompt,) = lmeval.convert_record(raw, "f:1")
+    assert [c.total for c in prompt.candidates] == [0.0, -1.0, -2.0]
 
 
 # ------------------------------------------------------------------ targets

@@ -28,7 +28,9 @@ when the task's target field is known (the results file's task config), the
 document's own typed value decides instead, exactly as lm-eval did.
 
 Every number is checked (a log-likelihood is a number or a numeric string,
-<= 0 or -inf); errors name the file, line, document and field.
+<= 0 or -inf, or above 0 by at most float32 rounding, kept as logged so
+that the argmax is lm-eval's); errors name the file, line, document and
+field.
 """
 
 from __future__ import annotations
@@ -272,8 +274,6 @@ def _typed_document(s, location, delimiter, target_field) -> Document | None:
     top = max(lls)
     if not top <= POSITIVE_TOLERANCE or sum(lls) != sum(lls):  # positive, NaN
         return None
-    if top > 0:  # float32 rounding above 0 reads as 0
-        lls = [min(ll, 0.0) for ll in lls]
     logged = {
         name: float(value)
         for name in LOGGED_METRICS
@@ -398,7 +398,7 @@ def _loglikelihood(value, where: str) -> float:
         raise DataFormatError(
             f"{where}: {_show(value)} is not a log-likelihood (NaN or positive)"
         )
-    return min(number, 0.0)
+    return number  # as logged, even a rounding above 0: lm-eval's argmax saw it
 
 
 def _greedy(value, where: str) -> bool:
@@ -566,8 +566,8 @@ def convert_record(
                 id=str(i),
                 tokens=None,
                 text=choice,
-                unconditional=u,
-                logged_total=ll,
+                unconditional=None if u is None else min(u, 0.0),
+                logged_total=min(ll, 0.0),  # float32 rounding above 0 reads as 0
                 logged_greedy=greedy,
             )
             for i, (choice, ll, greedy, u) in enumerate(

@@ -147,7 +147,7 @@ def metric_values(document: Document) -> dict[str, list[float] | None]:
 def _values(documents: Sequence[Document], k: int) -> list[np.ndarray | None]:
     """Per metric, the ``(n, k)`` values of documents with ``k`` choices
     (``None`` for ``acc_mutual_info`` when no document has unconditional
-    scores; NaN rows for those that lack them)."""
+    scores; rows of NaN for the documents that lack them)."""
     n = len(documents)
     chain = itertools.chain.from_iterable
     lls = _matrix(chain(d.loglikelihoods for d in documents), n, k)
@@ -212,11 +212,13 @@ def judge(
     for k in np.unique(n_choices).tolist():
         rows = np.flatnonzero(n_choices == k)
         group = [documents[i] for i in rows.tolist()] if len(rows) < n else documents
+        known = np.ones(len(rows), dtype=bool)
         for m, values in enumerate(_values(group, k)):
             if values is None:
                 continue
+            if METRICS[m] == "acc_mutual_info":
+                known = np.array([d.unconditional is not None for d in group])
             best = np.argmax(values, axis=1)
-            known = ~np.isnan(values).all(axis=1)  # rows without unconditional
             predicted[rows[known], m] = best[known]
             tied[rows[known], m] = _ties(values, best)[known]
     gold = [d.gold for d in documents]
