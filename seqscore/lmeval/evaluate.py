@@ -284,8 +284,9 @@ def read_tally(
 
 
 def _documents(record, location, *, delimiter, target_field):
-    """The converter for :func:`map_chunks`: a record's document."""
-    yield read_document(record, location, delimiter, target_field)
+    """The converter for :func:`map_chunks`: a record's document (a tuple of
+    one: cheaper than a generator, once per line)."""
+    return (read_document(record, location, delimiter, target_field),)
 
 
 def _judge_chunk(items, *, listed, check_doc_hash, keep_scores):

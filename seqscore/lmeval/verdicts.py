@@ -246,8 +246,13 @@ def judge(
         tied=tied,
         logged=logged,
         derived=derived,
-        hashes=[_hashes(d) for d in documents],
-        hash_problems=[_hash_problems(d, check_doc_hash) for d in documents],
+        hashes=[
+            None
+            if None in (d.doc_hash, d.prompt_hash, d.target_hash)
+            else d.doc_hash + d.prompt_hash + d.target_hash
+            for d in documents
+        ],
+        hash_problems=_all_hash_problems(documents, check_doc_hash),
         scores=[d.loglikelihoods for d in documents] if keep_scores else None,
     )
 
@@ -264,9 +269,21 @@ def _correct(predicted: np.ndarray, gold: list[tuple[int, ...]]) -> np.ndarray:
     return correct & (predicted >= 0)
 
 
-def _hashes(document: Document) -> str | None:
-    parts = (document.doc_hash, document.prompt_hash, document.target_hash)
-    return None if None in parts else "".join(parts)
+def _all_hash_problems(documents, check_doc_hash: bool) -> list[tuple[str, ...]]:
+    """:func:`_hash_problems` of each document; the usual case (every hash
+    right, doc hashes unchecked) in two comprehensions."""
+    if not check_doc_hash:
+        prompts = [
+            d.prompt_hash is None or d.prompt_hash == _sha256(d.context)
+            for d in documents
+        ]
+        targets = [
+            d.target_hash is None or d.target_hash == _sha256(d.target)
+            for d in documents
+        ]
+        if all(prompts) and all(targets):
+            return [()] * len(documents)
+    return [_hash_problems(d, check_doc_hash) for d in documents]
 
 
 def _sha256(text: str) -> str:
