@@ -198,7 +198,7 @@ def _text(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
             )
             header, rows = _disagreement_rows(e)
             out.write("\n".join(_text_table(header, rows, "    ")) + "\n")
-            out.write("".join(line + "\n" for line in _more(e.disagreements)))
+            out.write("".join("  " + line + "\n" for line in _more(e.disagreements)))
         else:
             out.write("  every normalisation predicts the same choice everywhere\n")
         ties = _ties(e)
@@ -221,7 +221,7 @@ def _text(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
             )
             for n in e.gold_problems.items:
                 out.write(f"    doc_id {n.doc_id} ({n.location}): {n.note}\n")
-            out.write("".join(line + "\n" for line in _more(e.gold_problems)))
+            out.write("".join("  " + line + "\n" for line in _more(e.gold_problems)))
         verdict = "consistent" if e.consistent else "INCONSISTENT"
         out.write(f"\n  consistency: {verdict}\n")
         for line in _consistency_lines(e):
