@@ -226,7 +226,7 @@ else:
 
         doc_id: int | str
         arguments: dict[str, _Request]
-        filtered_resps: list[tuple[str, Literal["True", "False"]]]
+        filtered_resps: msgspec.Raw  # decoded by _decode_responses
         target: str
         filter: str = "none"
         metrics: list[str] | msgspec.UnsetType = msgspec.UNSET
@@ -241,6 +241,12 @@ else:
         doc: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
     _typed_decode = msgspec.json.Decoder(_Sample).decode
+    # lm-eval 0.4.3+ writes [str(loglikelihood), str(is_greedy)]: msgspec reads
+    # the numbers' strings as float() does (JSON number syntax, inf, nan) and
+    # refuses anything else, booleans included
+    _decode_responses = msgspec.json.Decoder(
+        list[tuple[float, Literal["True", "False"]]], strict=False
+    ).decode
     _refused = msgspec.MsgspecError
     _UNSET = msgspec.UNSET
 
@@ -274,10 +280,10 @@ def _typed_document(s, location, delimiter, target_field) -> Document | None:
     requests = list(arguments.values())
     contexts = [r.arg_0 for r in requests]
     continuations = [r.arg_1 for r in requests]
-    responses = s.filtered_resps
+    responses = _decode_responses(s.filtered_resps)
     if len(responses) != n:
         return None
-    lls = [float(r[0]) for r in responses]
+    lls = [r[0] for r in responses]
     total = sum(lls)
     if not max(lls) <= POSITIVE_TOLERANCE or total != total:  # positive, NaN
         return None

@@ -18,6 +18,8 @@ first ``listed`` documents of each kind, never the file.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import glob
 import hashlib
 import math
@@ -289,14 +291,28 @@ def _documents(record, location, *, delimiter, target_field):
     return (read_document(record, location, delimiter, target_field),)
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """The cyclic garbage collector paused (it would rescan a chunk's many
+    young objects again and again, and find nothing)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _judge_chunk(items, *, listed, check_doc_hash, keep_scores):
     """Judge a chunk's documents and tally them (``listed`` None: return the
     judgements); a bad record stops the run (in a worker)."""
-    documents = []
-    for item in items:
-        if isinstance(item, Rejected):
-            raise DataFormatError(item.message())
-        documents.append(item)
+    with _no_cyclic_gc():  # a chunk's objects hold no cycles: nothing to find
+        documents = []
+        for item in items:
+            if isinstance(item, Rejected):
+                raise DataFormatError(item.message())
+            documents.append(item)
     judged = judge(documents, check_doc_hash=check_doc_hash, keep_scores=keep_scores)
     if listed is None:
         return judged
