@@ -566,3 +566,44 @@ def test_map_chunks_hands_each_chunk_to_the_job(monkeypatch):
     assert len(chunks) > 1
     chunked = [p for chunk in chunks for p in chunk]
     assert [(p.id, p.source) for p in chunked] == [(p.id, p.source) for p in prompts]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"a": 1}\n{"b": 2}\n\n{"c": 3}',
+        b'\xef\xbb\xbf{"a": 1}\r\n{"b": 2}\r\n',
+        b'{"long": "' + b"x" * 200 + b'"}\n{"b": 2}\n',
+        b"\n\n\n",
+    ],
+)
+def test_byte_ranges_number_the_lines_as_reading_them_does(
+    tmp_path, monkeypatch, chunk, text
+):
+    from seqscore.formats import inputs
+
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", chunk)
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(text)
+    numbered = []
+    for start, end, first in inputs._ranges(str(path), len(text), None):
+        piece = text[start:end].split(b"\n")
+        numbered += [(n, line) for n, line in enumerate(piece, first) if line.strip()]
+    body = text.removeprefix(b"\xef\xbb\xbf")
+    expected = [
+        (n, line) for n, line in enumerate(body.split(b"\n"), 1) if line.strip()
+    ]
+    assert numbered == expected
+
+
+def test_a_bad_line_read_by_a_worker_is_named_by_its_line(tmp_path, monkeypatch):
+    from seqscore.formats import inputs
+
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", 64)
+    lines = (FIXTURES / "seqscore.jsonl").read_text().splitlines()
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join([*lines, lines[0][:30], *lines]) + "\n")
+    with inputs.map_prompts(str(path), inputs._same, workers=2) as (_, items):
+        rejected = [item for item in items if isinstance(item, Rejected)]
+    assert [r.location for r in rejected] == [f"{path}:{len(lines) + 1}"]

@@ -135,12 +135,21 @@ def map_chunks(
         first, parsed, rest = _json_input(stream, source)
         kind = input_format if input_format != "auto" else _classify(first, source)
         convert = convert or _converter(kind, real_path)
-        chunk_job = partial(
-            _chunk_job, source=source, convert=convert, job=job, parse=parse
-        )
+        options = {"source": source, "convert": convert, "job": job, "parse": parse}
+        if int(workers) > 1 and real_path and isinstance(rest, enumerate):
+            # JSON Lines in a file: workers read their own byte ranges of it
+            # (from the start: the lines parsed here are parsed again)
+            ranges = _ranges(real_path, size, on_progress)
+            range_job = partial(_range_job, path=real_path, **options)
+            yield kind, ordered_map(range_job, ranges, int(workers))
+            return
         in_order = itertools.chain(
             (job(records_to_prompts(parsed, convert)) for _ in range(1)),  # lazily
-            ordered_map(chunk_job, _chunks(rest, size, on_progress), int(workers)),
+            ordered_map(
+                partial(_chunk_job, **options),
+                _chunks(rest, size, on_progress),
+                int(workers),
+            ),
         )
         yield kind, in_order
 
@@ -156,6 +165,47 @@ def _transform_all(items: Iterator, *, transform) -> list:
 def _chunk_job(chunk, *, source, convert, job, parse=None):
     """Parse, convert and reduce a chunk of numbered lines (in a worker)."""
     return job(records_to_prompts(json_lines(chunk, source, parse), convert))
+
+
+def _range_job(span, *, path, source, convert, job, parse=None):
+    """:func:`_chunk_job` of the lines in a byte range of ``path`` (in a
+    worker): ``span`` is ``(start, end, number of the first line)``."""
+    start, end, first = span
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    # split at "\n" only, as iterating over a binary file does
+    return _chunk_job(
+        enumerate(data.split(b"\n"), first),
+        source=source,
+        convert=convert,
+        job=job,
+        parse=parse,
+    )
+
+
+def _ranges(path: str, size: int, on_progress: Progress | None):
+    """``(start, end, first line number)`` of spans of about
+    :data:`CHUNK_BYTES` of ``path`` that end at a line's end (or at the end
+    of the file). Lines are counted here, not read: one buffer, reused."""
+    buffer = bytearray(CHUNK_BYTES)
+    with open(path, "rb") as handle:
+        start = len(_UTF8_BOM) if handle.read(3) == _UTF8_BOM else 0
+        line = 1
+        while True:
+            handle.seek(start)
+            n = handle.readinto(buffer)
+            if not n:
+                break
+            cut = buffer.rfind(b"\n", 0, n) + 1 if n == len(buffer) else n
+            if cut == 0:  # one line longer than the buffer
+                handle.seek(start)
+                cut = len(handle.readline())
+            yield start, start + cut, line
+            line += buffer.count(b"\n", 0, cut) if cut <= n else 1
+            start += cut
+            if on_progress is not None and size:
+                on_progress(min(start, size), size)
 
 
 def _chunks(numbered, size: int, on_progress: Progress | None):
