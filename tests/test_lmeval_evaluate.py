@@ -4,17 +4,19 @@ standard errors are those of lm-eval's own results files; edited runs are
 reported inconsistent, naming the document or the figure."""
 
 import glob
+import importlib
 import json
 from pathlib import Path
 
 import pytest
 
 from seqscore.errors import DataFormatError
-from seqscore.formats import inputs
 from seqscore.lmeval.evaluate import evaluate, samples_files
 from seqscore.lmeval.verdicts import METRICS
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lmeval"
+# the module (seqscore.lmeval.evaluate names the function too)
+evaluate_module = importlib.import_module("seqscore.lmeval.evaluate")
 RUNS = ("run_a", "run_b")
 TASKS = ("seqscore_mc", "seqscore_mc_pmi")
 
@@ -178,7 +180,7 @@ def test_many_chunks_in_worker_processes_tally_as_one(tmp_path, monkeypatch):
             record["acc"] = 1.0 - record["acc"] if copy == 7 else record["acc"]
             records.append(json.dumps(record, ensure_ascii=False))
     path.write_text("\n".join(records) + "\n")
-    monkeypatch.setattr(inputs, "CHUNK_BYTES", 20_000)
+    monkeypatch.setattr(evaluate_module, "CHUNK_BYTES", 20_000)
     one = evaluate([str(path)], workers=1, listed=5)
     two = evaluate([str(path)], workers=2, listed=5)
     assert one == two
