@@ -22,17 +22,28 @@ name                formula                               convention of
 Higher is better for every reduction except ``perplexity`` and
 ``bits_per_byte``; :data:`RANKABLE` lists the ones candidates can be ranked
 by. A reduction that needs a quantity the input lacks (characters without the
-text, ``pmi`` without the unconditional score) is ``None``, never a guess.
+text, ``pmi`` without the unconditional score, ``mean``, ``length_penalty``,
+``gnmt`` and ``perplexity`` without the token count, as in lm-eval's samples
+files, which log each choice's total) is ``None``, never a guess.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
 from .errors import InvalidInputError
 
-__all__ = ["RANKABLE", "Reductions", "bits_per_byte", "perplexity", "reduce"]
+__all__ = [
+    "NO_TOKEN_COUNT",
+    "PER_TOKEN",
+    "RANKABLE",
+    "Reductions",
+    "bits_per_byte",
+    "perplexity",
+    "reduce",
+]
 
 #: Reductions a candidate list can be ranked by (higher is better).
 RANKABLE = ("sum", "mean", "char", "byte", "length_penalty", "gnmt", "pmi")
@@ -43,12 +54,12 @@ class Reductions:
     """All reductions of one sequence, side by side (``None``: not computable)."""
 
     sum: float
-    mean: float
+    mean: float | None
     char: float | None
     byte: float | None
-    length_penalty: float
-    gnmt: float
-    perplexity: float
+    length_penalty: float | None
+    gnmt: float | None
+    perplexity: float | None
     bits_per_byte: float | None
     pmi: float | None
     # why a None above is None, when the input did give what it needs
@@ -76,9 +87,17 @@ class Reductions:
         return result
 
 
+#: Reductions that divide by (a power of) the token count.
+PER_TOKEN = ("mean", "length_penalty", "gnmt", "perplexity")
+#: Why they are None when the input gives a total but no token count.
+NO_TOKEN_COUNT = (
+    "the input gives each candidate's total log-prob but not its token count"
+)
+
+
 def reduce(
     total: float,
-    n_tokens: int,
+    n_tokens: int | None,
     *,
     n_chars: int | None = None,
     n_bytes: int | None = None,
@@ -88,7 +107,9 @@ def reduce(
     r"""Every reduction of a sequence whose log-probs sum to ``total``.
 
     ``n_tokens`` must be >= 1: an empty sequence has no per-token average.
-    A character or byte count of 0 leaves that reduction ``None``.
+    ``n_tokens=None`` (unknown: a logged total without its tokens) leaves the
+    per-token reductions ``None``, each with :data:`NO_TOKEN_COUNT` as the
+    reason. A character or byte count of 0 leaves that reduction ``None``.
 
     >>> r = reduce(-6.0, 3, n_chars=12, n_bytes=12, unconditional=-9.0, alpha=1.0)
     >>> r.sum, r.mean, r.char, r.pmi
@@ -99,7 +120,12 @@ def reduce(
     -4.5
     >>> reduce(-1.0, 1).char is None
     True
+    >>> r = reduce(-6.0, None, n_chars=12)
+    >>> r.char, r.mean
+    (-0.5, None)
     """
+    if n_tokens is None:
+        return _without_token_count(total, n_chars, n_bytes, unconditional, alpha)
     if n_tokens < 1:
         raise InvalidInputError("a sequence with no tokens has no score to reduce")
     if not math.isfinite(alpha):
@@ -149,6 +175,23 @@ def bits_per_byte(total: float, n_bytes: int) -> float:
     2.0
     """
     return -total / n_bytes / math.log(2)
+
+
+def _without_token_count(total, n_chars, n_bytes, unconditional, alpha) -> Reductions:
+    """:func:`reduce` of a total whose token count is unknown."""
+    known = reduce(
+        total,
+        1,
+        n_chars=n_chars,
+        n_bytes=n_bytes,
+        unconditional=unconditional,
+        alpha=alpha,
+    )
+    return dataclasses.replace(
+        known,
+        **dict.fromkeys(PER_TOKEN),
+        undefined=known.undefined + tuple((n, NO_TOKEN_COUNT) for n in PER_TOKEN),
+    )
 
 
 def _pmi(total: float, unconditional: float | None) -> float | None:

@@ -168,17 +168,35 @@ class Candidate:
     characters and UTF-8 bytes; give them explicitly when the counts are known
     but the text is not. ``unconditional`` is ``log P(x)`` without the
     prompt, for the ``pmi`` reduction.
+
+    When the input logs only a candidate's total log-prob (lm-eval's samples
+    files), ``tokens`` is ``None`` and ``logged_total`` (and ``logged_greedy``,
+    if logged) hold what was logged: the token count is unknown, so the
+    per-token reductions are ``None`` with the reason, never a guess.
+
+    >>> c = Candidate("a", None, text="Paris", logged_total=-2.5, logged_greedy=True)
+    >>> c.total, c.n_tokens, c.is_greedy, c.reductions().char
+    (-2.5, None, True, -0.5)
     """
 
     id: str
-    tokens: TokenScores
+    tokens: TokenScores | None
     text: str | None = None
     n_bytes: int | None = None
     unconditional: float | None = None
     n_chars: int | None = None
+    logged_total: float | None = None
+    logged_greedy: bool | None = None
 
     def __post_init__(self):
-        if len(self.tokens) == 0:
+        if (self.tokens is None) == (self.logged_total is None):
+            raise InvalidInputError(
+                f"candidate {self.id!r}: give its tokens' scores or its logged "
+                "total log-prob (one of them)"
+            )
+        if self.tokens is None:
+            _check_total(self.logged_total, self.id)
+        elif len(self.tokens) == 0:
             raise InvalidInputError(
                 f"candidate {self.id!r} has no tokens: an empty completion has no score"
             )
@@ -190,11 +208,23 @@ class Candidate:
         if self.unconditional is not None and np.isnan(self.unconditional):
             raise InvalidInputError(f"candidate {self.id!r}: unconditional is NaN")
 
+    @property
+    def total(self) -> float:
+        """The summed log-prob (numpy's pairwise sum), or the logged total."""
+        if self.tokens is None:
+            return self.logged_total
+        return sequence_logprob(self.tokens.logprob)
+
+    @property
+    def n_tokens(self) -> int | None:
+        """The number of tokens, ``None`` when only the total is known."""
+        return None if self.tokens is None else len(self.tokens)
+
     def reductions(self, alpha: float = 1.0) -> Reductions:
         """Every reduction of this candidate's summed log-prob."""
         return reduce(
-            sequence_logprob(self.tokens.logprob),
-            len(self.tokens),
+            self.total,
+            self.n_tokens,
             n_chars=self.n_chars,
             n_bytes=self.n_bytes,
             unconditional=self.unconditional,
@@ -204,7 +234,21 @@ class Candidate:
     @property
     def is_greedy(self) -> bool | None:
         """Every token the argmax of its step (``None`` if undecidable)."""
+        if self.tokens is None:
+            return self.logged_greedy
         return self.tokens.is_greedy
+
+
+def _check_total(total, candidate_id: str) -> None:
+    if isinstance(total, bool) or not isinstance(total, (int, float, np.floating)):
+        raise InvalidInputError(
+            f"candidate {candidate_id!r}: logged_total {total!r} is not a number"
+        )
+    if np.isnan(total) or total > POSITIVE_TOLERANCE:
+        raise InvalidInputError(
+            f"candidate {candidate_id!r}: logged_total {total!r} is not a "
+            "log-probability (NaN or positive)"
+        )
 
 
 @dataclass(frozen=True)
@@ -234,13 +278,13 @@ class CandidateScore:
     prompt_id: str
     candidate_id: str
     text: str | None
-    n_tokens: int
+    n_tokens: int | None
     n_chars: int | None
     n_bytes: int | None
     reductions: Reductions
-    weakest_position: int
+    weakest_position: int | None
     weakest_token: str | None
-    weakest_logprob: float
+    weakest_logprob: float | None
     is_greedy: bool | None
     rank: int
     probability: float | None
@@ -306,7 +350,7 @@ def score_prompt(
             f"cannot rank by {normalize!r}: choose one of {', '.join(RANKABLE)}"
         )
     reductions = [c.reductions(alpha) for c in prompt.candidates]
-    try:
+    try:  # the first candidate that cannot supply it names the reason
         keys = np.array([r.value(normalize) for r in reductions])
     except InvalidInputError as exc:
         raise InvalidInputError(f"prompt {prompt.id!r}: {exc}") from None
@@ -332,25 +376,33 @@ def _first_choice(totals: np.ndarray) -> list[float | None]:
 
 
 def _scored(prompt_id, candidate, reductions, rank, probability, normalize):
-    logprob = candidate.tokens.logprob
-    weakest = int(np.argmin(logprob))
-    tokens = candidate.tokens.token
+    weakest = _weakest(candidate.tokens)
     return CandidateScore(
         prompt_id=prompt_id,
         candidate_id=candidate.id,
         text=candidate.text,
-        n_tokens=len(logprob),
+        n_tokens=candidate.n_tokens,
         n_chars=candidate.n_chars,
         n_bytes=candidate.n_bytes,
         reductions=reductions,
-        weakest_position=weakest,
-        weakest_token=None if tokens is None else tokens[weakest],
-        weakest_logprob=float(logprob[weakest]),
+        weakest_position=weakest[0],
+        weakest_token=weakest[1],
+        weakest_logprob=weakest[2],
         is_greedy=candidate.is_greedy,
         rank=rank,
         probability=probability,
         ranked_by=normalize,
     )
+
+
+def _weakest(tokens: TokenScores | None) -> tuple[int | None, str | None, float | None]:
+    """``(position, token, log-prob)`` of the least likely token (all None
+    when only the total is known)."""
+    if tokens is None:
+        return None, None, None
+    weakest = int(np.argmin(tokens.logprob))
+    token = None if tokens.token is None else tokens.token[weakest]
+    return weakest, token, float(tokens.logprob[weakest])
 
 
 # ------------------------------------------------------------------ logits

@@ -19,6 +19,7 @@ __all__ = [
     "candidate_batches",
     "dominated_rows",
     "finite_floats",
+    "lmeval_records",
     "logit_arrays",
     "logit_vectors",
 ]
@@ -215,3 +216,72 @@ def enumerate_sequences(model, prompt, max_tokens):
 
     visit([], 0.0)
     return leaves
+
+
+# --- lm-evaluation-harness samples ---------------------------------------
+
+LMEVAL_CHOICE_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=6
+)
+#: Log-likelihoods as lm-eval logs them: ties, -inf, 0 and tiny positives
+#: (float32 rounding) included.
+LMEVAL_LOGLIKELIHOODS = st.one_of(
+    st.floats(-60.0, 0.0),
+    st.sampled_from([0.0, -0.0, -1.0, -2.5, -np.inf, 3e-7]),
+)
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@st.composite
+def lmeval_records(draw, max_choices: int = 5, layout: str | None = None):
+    """A samples record of a multiple-choice document in lm-eval's own
+    layouts (0.4.3+: ``gen_args_N`` and strings; or the older list layout
+    with JSON values), hashes as lm-eval computes them, with or without
+    unconditional requests; no per-document metrics (tests log their own)."""
+    import json
+
+    layout = layout or draw(st.sampled_from(["gen_args", "list"]))
+    k = draw(st.integers(1, max_choices))
+    choices = draw(st.lists(LMEVAL_CHOICE_TEXT, min_size=k, max_size=k, unique=True))
+    lls = draw(st.lists(LMEVAL_LOGLIKELIHOODS, min_size=k, max_size=k))
+    greedy = draw(st.lists(st.booleans(), min_size=k, max_size=k))
+    mutual = draw(st.booleans())
+    unconditional = draw(st.lists(LMEVAL_LOGLIKELIHOODS, min_size=k, max_size=k))
+    gold = draw(st.integers(0, k - 1))
+    context = draw(st.text(max_size=20))
+    requests = [(context, " " + c) for c in choices]
+    responses = list(zip(lls, greedy, strict=True))
+    if mutual:
+        requests += [("", " " + c) for c in choices]
+        responses += [(u, False) for u in unconditional]
+    if layout == "gen_args":
+        arguments = {
+            f"gen_args_{i}": {"arg_0": ctx, "arg_1": cont}
+            for i, (ctx, cont) in enumerate(requests)
+        }
+        filtered = [[str(ll), str(g)] for ll, g in responses]
+        target = str(gold)
+    else:
+        arguments = [[ctx, cont] for ctx, cont in requests]
+        filtered = [[ll, g] for ll, g in responses]
+        target = gold
+    doc = {"question": context, "choices": choices, "label": gold}
+    record = {
+        "doc_id": draw(st.integers(0, 10**6)),
+        "doc": doc,
+        "target": target,
+        "arguments": arguments,
+        "resps": [[r] for r in filtered],
+        "filtered_resps": filtered,
+        "filter": "none",
+        "metrics": ["acc", "acc_norm", *(["acc_mutual_info"] if mutual else [])],
+        "doc_hash": _sha256(json.dumps(doc, indent=2, ensure_ascii=False)),
+        "prompt_hash": _sha256(context),
+        "target_hash": _sha256(str(target)),
+    }
+    return record

@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.special
+from hypothesis import given
+from hypothesis import strategies as st
 
 from seqscore.errors import DataFormatError
 from seqscore.formats.inputs import read_prompts
 from seqscore.formats.npz import open_npz
-from seqscore.formats.records import Rejected
+from seqscore.formats.records import Rejected, loads_line
 from seqscore.scoring import score_prompt
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -487,3 +489,121 @@ def test_an_empty_zip_archive_is_an_npz_without_logits(tmp_path):
     zipfile.ZipFile(tmp_path / "e.npz", "w").close()
     with pytest.raises(DataFormatError, match="no 'logits' array"):
         read(tmp_path / "e.npz")
+
+
+# --- JSON Lines parsing (msgspec when installed, json deciding) ------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63, max_value=2**80)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def parsed_by_json(line: bytes):
+    try:
+        return ("value", json.loads(line))
+    except (ValueError, RecursionError) as exc:
+        return ("error", type(exc))
+
+
+@given(JSON_VALUES)
+def test_a_line_parses_as_json_parses_it(value):
+    line = json.dumps(value).encode()  # NaN and Infinity included, as json writes
+    kind, expected = parsed_by_json(line)
+    assert kind == "value"
+    got = loads_line(line)
+    assert json.dumps(got) == json.dumps(expected)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'"\\ud800"',
+        b"1e400",
+        b"\xef\xbb\xbf{}",
+        b"123456789012345678901234567890",
+        b'{"a": 1, "a": 2}',
+        b'{"a": [1, 2',
+        b'{"a": "\xff"}',
+    ],
+)
+def test_edge_lines_parse_or_fail_as_json_does(line):
+    kind, expected = parsed_by_json(line)
+    if kind == "value":
+        assert repr(loads_line(line)) == repr(expected)
+    else:
+        with pytest.raises(expected):
+            loads_line(line)
+
+
+def test_lm_eval_samples_are_detected():
+    path = next((FIXTURES / "lmeval" / "run_a").glob("samples_seqscore_mc_2*.jsonl"))
+    kind, prompts = read(path)
+    assert kind == "lmeval"
+    assert all(
+        c.tokens is None and c.logged_total <= 0 for p in prompts for c in p.candidates
+    )
+
+
+def test_map_chunks_hands_each_chunk_to_the_job(monkeypatch):
+    from seqscore.formats import inputs
+
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", 300)
+    with inputs.map_chunks(str(FIXTURES / "seqscore.jsonl"), list) as (kind, chunks):
+        chunks = list(chunks)
+    with read_prompts(str(FIXTURES / "seqscore.jsonl")) as (_, prompts):
+        prompts = list(prompts)
+    assert kind == "seqscore"
+    assert len(chunks) > 1
+    chunked = [p for chunk in chunks for p in chunk]
+    assert [(p.id, p.source) for p in chunked] == [(p.id, p.source) for p in prompts]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"a": 1}\n{"b": 2}\n\n{"c": 3}',
+        b'\xef\xbb\xbf{"a": 1}\r\n{"b": 2}\r\n',
+        b'{"long": "' + b"x" * 200 + b'"}\n{"b": 2}\n',
+        b"\n\n\n",
+    ],
+)
+def test_byte_ranges_number_the_lines_as_reading_them_does(
+    tmp_path, monkeypatch, chunk, text
+):
+    from seqscore.formats import inputs
+
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", chunk)
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(text)
+    numbered = []
+    for start, end, first in inputs._ranges(str(path), len(text), None):
+        piece = text[start:end].split(b"\n")
+        numbered += [(n, line) for n, line in enumerate(piece, first) if line.strip()]
+    body = text.removeprefix(b"\xef\xbb\xbf")
+    expected = [
+        (n, line) for n, line in enumerate(body.split(b"\n"), 1) if line.strip()
+    ]
+    assert numbered == expected
+
+
+def test_a_bad_line_read_by_a_worker_is_named_by_its_line(tmp_path, monkeypatch):
+    from seqscore.formats import inputs
+
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", 64)
+    lines = (FIXTURES / "seqscore.jsonl").read_text().splitlines()
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join([*lines, lines[0][:30], *lines]) + "\n")
+    with inputs.map_prompts(str(path), inputs._same, workers=2) as (_, items):
+        rejected = [item for item in items if isinstance(item, Rejected)]
+    assert [r.location for r in rejected] == [f"{path}:{len(lines) + 1}"]

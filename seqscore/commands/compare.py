@@ -64,6 +64,12 @@ def _comparisons(
 ) -> tuple[list[Comparison], str | None]:
     """``(comparisons, note)``: the winner against the runner-up and every
     surprising rival; the note says why there is nothing to compare."""
+    if any(c.tokens is None for c in prompt.candidates):
+        raise DataFormatError(
+            f"{prompt.source or prompt.id}: compare explains scores step by step and "
+            "needs each candidate's token log-probs; this input logs only totals "
+            "(for lm-eval samples, see seqscore evaluate)"
+        )
     if len(prompt.candidates) < 2:
         return [], "only one candidate: nothing to compare"
     totals = np.array([sequence_logprob(c.tokens.logprob) for c in prompt.candidates])

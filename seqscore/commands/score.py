@@ -60,16 +60,20 @@ RECORD_FIELDS = (
 )
 
 
-def _columns(fmt: str, normalize: str) -> list[Column]:
+def _columns(fmt: str, normalize: str, kind: str = "") -> list[Column]:
     """Every field for programs; a readable subset for the table."""
     if fmt != "table":
         return [Column(name) for name in RECORD_FIELDS]
-    return _table_columns(normalize)
+    return _table_columns(normalize, kind)
 
 
-def _table_columns(normalize: str) -> list[Column]:
-    """Table columns; the ranking reduction is shown when it is not the sum."""
-    extra = "mean" if normalize == "sum" else normalize
+def _table_columns(normalize: str, kind: str = "") -> list[Column]:
+    """Table columns; the ranking reduction is shown when it is not the sum
+    (else the mean, or for lm-eval samples, which have no token counts, the
+    per-character score: lm-eval's acc_norm)."""
+    extra = normalize
+    if normalize == "sum":
+        extra = "char" if kind == "lmeval" else "mean"
     return [
         Column("prompt", width=11, align="<"),
         Column("label", "candidate", width=14, align="<"),
@@ -245,15 +249,17 @@ def score_command(
             on_progress,
             workers,
             _ModelRun(model, unconditional, share_contexts, with_words, tally),
-        ) as results,
+        ) as (kind, results),
         open_output(output) as out,
     ):
         records = _records(results, on_error, rejected, counts)
         if fmt == "table":
             records = map(_table_row, records)
-        write_records(records, _columns(fmt, normalize), fmt, out)
+        write_records(records, _columns(fmt, normalize, kind), fmt, out)
         if file is None and model is None and fmt == "table":
             out.write("\n" + _greedy_story() + "\n")
+    if kind == "lmeval":
+        click.echo(LMEVAL_NOTE, err=True)
     _report(rejected, rejects, counts)
     _note_truncation(tally, model)
 
@@ -269,9 +275,17 @@ class _ModelRun:
     tally: Tally
 
 
+LMEVAL_NOTE = (
+    "seqscore: lm-eval samples log each choice's total log-likelihood, not its "
+    "tokens: mean, length_penalty, gnmt, perplexity and the weakest token are "
+    "unavailable (empty / null)"
+)
+
+
 @contextlib.contextmanager
 def _inputs(file, transform, input_format, on_progress, workers, run: _ModelRun):
-    """Transformed prompts of FILE, or of the packaged built-in example."""
+    """``(format, transformed prompts)`` of FILE, or of the packaged example
+    (``"model"``: texts scored by ``run.model``)."""
     if run.model is not None:
         with _texts(file, on_progress) as texts:
             forced = forced_items(
@@ -282,16 +296,15 @@ def _inputs(file, transform, input_format, on_progress, workers, run: _ModelRun)
                 offsets=run.offsets,
                 tally=run.tally,
             )
-            yield map(transform, forced)
+            yield "model", map(transform, forced)
         return
     if file is None:
-        yield map(transform, scored_examples(load_builtin()))
+        yield "builtin", map(transform, scored_examples(load_builtin()))
         return
-    with map_prompts(file, transform, input_format, on_progress, workers or "auto") as (
-        _,
-        results,
-    ):
-        yield results
+    with map_prompts(
+        file, transform, input_format, on_progress, workers or "auto"
+    ) as found:
+        yield found
 
 
 @contextlib.contextmanager
@@ -376,17 +389,21 @@ def _prompt_records(
         pairs = [pair for pair in pairs if pair[0].rank <= top]
     for scored, candidate in pairs:
         record = scored.record()
+        tokens = candidate.tokens  # None: only the total was logged
         if "tokens" in detail:
-            record["tokens"] = _token_detail(candidate.tokens)
+            record["tokens"] = None if tokens is None else _token_detail(tokens)
         if "words" in detail:
-            record["words"] = [asdict(w) for w in word_surprisals(candidate)]
+            words = None if tokens is None else word_surprisals(candidate)
+            record["words"] = None if words is None else [asdict(w) for w in words]
         yield record
 
 
 def _table_row(record: dict) -> dict:
     """Add the table's compact columns: a label and the weakest token."""
     record["label"] = record["text"] if record["text"] else record["candidate"]
-    record["weakest"] = f"{record['weakest_position']}:{record['weakest_logprob']:.2f}"
+    if record["weakest_position"] is not None:  # None: only totals were logged
+        position, logprob = record["weakest_position"], record["weakest_logprob"]
+        record["weakest"] = f"{position}:{logprob:.2f}"
     return record
 
 

@@ -3,7 +3,8 @@
 The format is told from the content, not the file name: a zip archive is an
 ``.npz``; JSON is classified by the keys of its first record (``candidates``:
 seqscore's own JSONL; ``choices``: an OpenAI response, chat or legacy, also
-inside a Batch API line; ``outputs`` or ``prompt_logprobs``: vLLM). JSON may
+inside a Batch API line; ``outputs`` or ``prompt_logprobs``: vLLM;
+``doc_id`` with ``resps`` or ``filtered_resps``: lm-eval samples). JSON may
 come as JSON Lines (streamed, one record per line), as one document holding a
 single response, or as a document holding an array of them.
 ``input_format`` overrides the detection, except that a zip archive is
@@ -16,30 +17,35 @@ import contextlib
 import io
 import itertools
 import json
+import mmap
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import IO, Any, TypeVar
+
+import numpy as np
 
 from ..errors import DataFormatError
 from ..parallel import cpu_count, ordered_map
 from ..scoring import Prompt
-from . import jsonl, openai, vllm
+from . import jsonl, lmeval, openai, vllm
+from .lmeval_results import lmeval_settings
 from .npz import ZIP_SIGNATURES, read_npz
 from .records import Rejected, json_document, json_lines, records_to_prompts
 
 __all__ = [
     "INPUT_FORMATS",
     "PARALLEL_MIN_BYTES",
+    "map_chunks",
     "map_prompts",
     "open_binary",
     "read_prompts",
 ]
 
-INPUT_FORMATS = ("auto", "seqscore", "openai", "vllm", "npz")
+INPUT_FORMATS = ("auto", "seqscore", "openai", "vllm", "lmeval", "npz")
 #: JSON Lines at least this large are parsed on every processor.
 PARALLEL_MIN_BYTES = 16 << 20
 #: Lines are handed to worker processes in chunks of about this size.
@@ -47,6 +53,7 @@ CHUNK_BYTES = 1 << 20
 
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @contextlib.contextmanager
@@ -77,6 +84,34 @@ def map_prompts(
     :data:`PARALLEL_MIN_BYTES`), so ``transform`` must be picklable and should
     return something small. Other inputs are read in this process.
     """
+    job = partial(_transform_all, transform=transform)
+    with map_chunks(path, job, input_format, on_progress, workers) as (kind, chunks):
+        yield kind, itertools.chain.from_iterable(chunks)
+
+
+@contextlib.contextmanager
+def map_chunks(
+    path: str,
+    job: Callable[[Iterator], R],
+    input_format: str = "auto",
+    on_progress: Progress | None = None,
+    workers: int | str = "auto",
+    convert: Callable[[Any, str], Iterable] | None = None,
+    parse: Callable[[bytes], Any] | None = None,
+    chunk_bytes: int | None = None,
+) -> Iterator[tuple[str, Iterator[R]]]:
+    """``(format, results)``: ``job`` of each chunk of input records, in order.
+
+    ``job`` receives an iterator over a chunk's prompts and rejections (of
+    about :data:`CHUNK_BYTES` of JSON Lines, parsed and converted in a worker
+    process; one prompt per chunk from an ``.npz``), so it can reduce them
+    where they are read. ``convert(record, location)`` replaces the format's
+    converter (JSON only): it may yield other things than prompts, such as
+    lm-eval documents; ``parse(line)`` replaces ``json.loads`` for the lines
+    read in workers (see :func:`~.records.json_lines`). All must be picklable.
+    ``chunk_bytes`` (default :data:`CHUNK_BYTES`) sizes the chunks: larger
+    ones spread a job's fixed cost per chunk over more records.
+    """
     if input_format not in INPUT_FORMATS:
         raise DataFormatError(
             f"unknown input format {input_format!r}; choose one of "
@@ -92,7 +127,8 @@ def map_prompts(
             )
         if input_format == "npz" or head in ZIP_SIGNATURES:
             with _seekable(stream, real_path) as file_path:
-                yield "npz", map(transform, read_npz(file_path, source, on_progress))
+                prompts = read_npz(file_path, source, on_progress)
+                yield "npz", (job(iter((prompt,))) for prompt in prompts)
             return
         if head.startswith(b"\x93NUM"):
             raise DataFormatError(
@@ -105,14 +141,21 @@ def map_prompts(
             workers = cpu_count() if size >= PARALLEL_MIN_BYTES else 1
         first, parsed, rest = _json_input(stream, source)
         kind = input_format if input_format != "auto" else _classify(first, source)
-        folder = os.path.dirname(os.path.abspath(real_path)) if real_path else "."
-        job = partial(
-            _chunk_job, source=source, kind=kind, folder=folder, transform=transform
-        )
+        convert = convert or _converter(kind, real_path)
+        options = {"source": source, "convert": convert, "job": job, "parse": parse}
+        if int(workers) > 1 and real_path and isinstance(rest, enumerate):
+            # JSON Lines in a file: workers read their own byte ranges of it
+            # (from the start: the lines parsed here are parsed again)
+            ranges = _ranges(real_path, size, on_progress, chunk_bytes)
+            range_job = partial(_range_job, path=real_path, **options)
+            yield kind, ordered_map(range_job, ranges, int(workers))
+            return
         in_order = itertools.chain(
-            map(transform, records_to_prompts(parsed, _converter(kind, folder))),
-            itertools.chain.from_iterable(
-                ordered_map(job, _chunks(rest, size, on_progress), int(workers))
+            (job(records_to_prompts(parsed, convert)) for _ in range(1)),  # lazily
+            ordered_map(
+                partial(_chunk_job, **options),
+                _chunks(rest, size, on_progress, chunk_bytes),
+                int(workers),
             ),
         )
         yield kind, in_order
@@ -122,19 +165,71 @@ def _same(item):
     return item
 
 
-def _chunk_job(chunk, *, source, kind, folder, transform) -> list:
-    """Parse, convert and transform a chunk of numbered lines (in a worker)."""
-    prompts = records_to_prompts(json_lines(chunk, source), _converter(kind, folder))
-    return [transform(item) for item in prompts]
+def _transform_all(items: Iterator, *, transform) -> list:
+    return [transform(item) for item in items]
 
 
-def _chunks(numbered, size: int, on_progress: Progress | None):
+def _chunk_job(chunk, *, source, convert, job, parse=None):
+    """Parse, convert and reduce a chunk of numbered lines (in a worker)."""
+    return job(records_to_prompts(json_lines(chunk, source, parse), convert))
+
+
+def _range_job(span, *, path, source, convert, job, parse=None):
+    """:func:`_chunk_job` of the lines in a byte range of ``path`` (in a
+    worker): ``span`` is ``(start, end, number of the first line)``."""
+    start, end, first = span
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    # split at "\n" only, as iterating over a binary file does
+    return _chunk_job(
+        enumerate(data.split(b"\n"), first),
+        source=source,
+        convert=convert,
+        job=job,
+        parse=parse,
+    )
+
+
+def _ranges(path: str, size: int, on_progress: Progress | None, chunk_bytes=None):
+    """``(start, end, first line number)`` of spans of about
+    :data:`CHUNK_BYTES` of ``path`` that end at a line's end (or at the end
+    of the file). The file is memory-mapped, not read: line ends are found
+    by ``find`` and counted by numpy, in place."""
+    step = chunk_bytes or CHUNK_BYTES
+    if not size:
+        return
+    with (
+        open(path, "rb") as handle,
+        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+    ):
+        size = len(mapped)
+        start = len(_UTF8_BOM) if mapped[:3] == _UTF8_BOM else 0
+        line = 1
+        while start < size:
+            newline = mapped.find(b"\n", min(start + step, size) - 1)
+            end = size if newline < 0 else newline + 1
+            yield start, end, line
+            line += _count_newlines(mapped, start, end)
+            start = end
+            if on_progress is not None:
+                on_progress(start, size)
+
+
+def _count_newlines(mapped, start: int, end: int) -> int:
+    # the view must be gone before the map closes
+    view = np.frombuffer(mapped, dtype=np.uint8, count=end - start, offset=start)
+    return int(np.count_nonzero(view == 10))
+
+
+def _chunks(numbered, size: int, on_progress: Progress | None, chunk_bytes=None):
     """Lists of numbered lines of about :data:`CHUNK_BYTES` each."""
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     chunk, done, filled = [], 0, 0
     for number, line in numbered:
         chunk.append((number, line))
         filled += len(line)
-        if filled >= CHUNK_BYTES:
+        if filled >= chunk_bytes:
             yield chunk
             done += filled
             if on_progress is not None and size:
@@ -146,9 +241,12 @@ def _chunks(numbered, size: int, on_progress: Progress | None):
         on_progress(size, size)
 
 
-def _converter(kind: str, folder: str):
+def _converter(kind: str, real_path: str | None):
+    folder = os.path.dirname(os.path.abspath(real_path)) if real_path else "."
     if kind == "seqscore":
         return partial(jsonl.convert_record, folder=folder)
+    if kind == "lmeval":  # the task's settings, from the results file beside
+        return partial(lmeval.convert_record, **lmeval_settings(real_path))
     return {"openai": openai.convert_record, "vllm": vllm.convert_record}[kind]
 
 
@@ -168,6 +266,8 @@ def _classify(first: tuple[str, Any] | None, source: str) -> str:
             return "openai"
         if "outputs" in record or "prompt_logprobs" in record:
             return "vllm"
+        if lmeval.is_samples_record(record):
+            return "lmeval"
         if "context" in record and "continuation" in record:
             raise DataFormatError(
                 f"{location}: a context and a continuation are texts for a model "
@@ -178,8 +278,9 @@ def _classify(first: tuple[str, Any] | None, source: str) -> str:
         keys = type(record).__name__
     raise DataFormatError(
         f"{location}: cannot tell the input format from this record (keys: {keys}); "
-        "expected seqscore JSONL ('candidates'), an OpenAI response ('choices') or a "
-        "vLLM output ('outputs'); use --input-format to say which"
+        "expected seqscore JSONL ('candidates'), an OpenAI response ('choices'), a "
+        "vLLM output ('outputs') or lm-eval samples ('doc_id', 'resps'); use "
+        "--input-format to say which"
     )
 
 

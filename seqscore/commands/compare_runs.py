@@ -1,0 +1,80 @@
+"""``seqscore compare-runs``: two lm-eval runs on the same documents."""
+
+from __future__ import annotations
+
+import click
+
+from ..formats.output import open_output
+from ..lmeval.compare import compare_runs
+from ..lmeval.render_compare import RENDER
+from .evaluate import bootstrap_options, listed_option, workers_option
+from .options import output_option, report_format_option
+
+
+@click.command("compare-runs")
+@click.argument("a", type=click.Path(exists=True, dir_okay=False))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--results-a",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A's results_<date>.json [default: the one beside A, if any].",
+)
+@click.option(
+    "--results-b",
+    type=click.Path(exists=True, dir_okay=False),
+    help="B's results_<date>.json [default: the one beside B, if any].",
+)
+@bootstrap_options
+@listed_option()
+@workers_option()
+@report_format_option()
+@output_option()
+def compare_runs_command(
+    a,
+    b,
+    results_a,
+    results_b,
+    resamples,
+    seed,
+    confidence,
+    listed,
+    workers,
+    fmt,
+    output,
+):
+    """Is run A really better than run B? Two lm-eval runs, document by document.
+
+    A and B are samples files (samples_<task>_<date>.jsonl) of one task, say
+    two models or two prompts. Their documents are matched by doc_id and
+    doc_hash; if they differ, the error lists what does not match.
+
+    \b
+    Per metric (acc, acc_norm, acc_bytes, acc_mutual_info):
+      A, B, A - B  accuracies and their difference, with the standard error
+                   of the per-document differences and a paired bootstrap
+                   interval
+      p            McNemar's exact test on the documents only one run gets
+                   right
+      flips        those documents
+    And how alike the runs rank each document's choices: the same best
+    choice, Kendall's tau, and Plackett-Luce agreement (B's rankings under
+    A's log-likelihoods, between chance and A's own rankings).
+
+    \b
+    Examples:
+      seqscore compare-runs runA/samples_arc_easy_*.jsonl runB/samples_arc_easy_*.jsonl
+      seqscore compare-runs a.jsonl b.jsonl --format json --seed 3 -o diff.json
+    """
+    comparisons = compare_runs(
+        a,
+        b,
+        results_a=results_a,
+        results_b=results_b,
+        resamples=resamples,
+        seed=seed,
+        confidence=confidence,
+        listed=listed,
+        workers=workers or "auto",
+    )
+    with open_output(output) as out:
+        RENDER[fmt](comparisons, out)

@@ -1,0 +1,163 @@
+"""``seqscore evaluate``: re-derive, check and report lm-eval accuracies."""
+
+from __future__ import annotations
+
+import click
+
+from ..formats.output import open_output
+from ..lmeval.evaluate import CONFIDENCE, RESAMPLES, evaluate
+from ..lmeval.render_evaluate import RENDER
+from .options import (
+    output_option,
+    progress_callback,
+    progress_option,
+    report_format_option,
+)
+
+
+def bootstrap_options(command):
+    """``--resamples``, ``--seed``, ``--confidence`` (also for compare-runs)."""
+    command = click.option(
+        "--confidence",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=CONFIDENCE,
+        show_default=True,
+        help="Coverage of the bootstrap percentile intervals.",
+    )(command)
+    command = click.option(
+        "--seed",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Seed of the bootstrap (numpy default_rng): the same seed gives the "
+        "same intervals.",
+    )(command)
+    return click.option(
+        "--resamples",
+        type=click.IntRange(min=1),
+        default=RESAMPLES,
+        show_default=True,
+        help="Bootstrap resamples.",
+    )(command)
+
+
+def listed_option():
+    return click.option(
+        "--listed",
+        type=click.IntRange(min=0),
+        default=20,
+        show_default=True,
+        help="Name at most this many documents per list (counts are complete).",
+    )
+
+
+def workers_option():
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        help="Processes that read the samples [default: every processor for "
+        "files over 16 MB, else 1].",
+    )
+
+
+@click.command("evaluate")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True)
+)
+@click.option(
+    "--results",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The run's results_<date>.json [default: the one beside each samples "
+    "file, if any].",
+)
+@click.option(
+    "--no-results", is_flag=True, help="Check no results file, even one beside."
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 when the run is inconsistent (a logged metric, hash or "
+    "results-file figure does not follow from the log-likelihoods).",
+)
+@click.option(
+    "--doc-hashes",
+    is_flag=True,
+    help="Also recompute every doc_hash from its doc (slower).",
+)
+@bootstrap_options
+@listed_option()
+@workers_option()
+@report_format_option()
+@output_option()
+@progress_option()
+@click.pass_context
+def evaluate_command(
+    ctx,
+    files,
+    results,
+    no_results,
+    check,
+    doc_hashes,
+    resamples,
+    seed,
+    confidence,
+    listed,
+    workers,
+    fmt,
+    output,
+    progress,
+):
+    """Re-derive an lm-eval run's accuracies from its samples and check them.
+
+    FILES are lm-eval samples files (lm_eval ... --log_samples writes
+    samples_<task>_<date>.jsonl) or folders of them; the results file written
+    with them (results_<date>.json, beside) is found and checked too.
+
+    \b
+    Per task and filter:
+      acc, acc_norm, acc_bytes, acc_mutual_info
+                   accuracy by the summed log-likelihood, per character,
+                   per UTF-8 byte, and minus the unconditional log-likelihood
+                   (when the run logged it), each with lm-eval's standard
+                   error and a bootstrap interval
+      disagree     documents whose normalisations predict different choices
+      ties         documents whose best choices are within 1e-9
+      consistency  logged per-document metrics that do not follow from the
+                   logged log-likelihoods; hashes; the results file's
+                   accuracies, standard errors, sample count and task hash
+
+    \b
+    Exit codes:
+      0  done (with --check: and the run is consistent)
+      1  bad input, or with --check an inconsistent run
+      2  bad usage
+
+    \b
+    Examples:
+      seqscore evaluate out/model/samples_arc_easy_2024-05-01T10-00-00.jsonl
+      seqscore evaluate out/model --check --format markdown -o report.md
+      seqscore evaluate samples.jsonl --results results.json --seed 7
+    """
+    if results and no_results:
+        raise click.UsageError("--results and --no-results contradict each other")
+    with progress_callback(progress, "evaluating") as on_progress:
+        evaluations = evaluate(
+            files,
+            results=results,
+            use_results=not no_results,
+            resamples=resamples,
+            seed=seed,
+            confidence=confidence,
+            listed=listed,
+            check_doc_hash=doc_hashes,
+            workers=workers or "auto",
+            on_progress=on_progress,
+        )
+    with open_output(output) as out:
+        RENDER[fmt](evaluations, out)
+    if check and not all(e.consistent for e in evaluations):
+        bad = ", ".join(e.task for e in evaluations if not e.consistent)
+        click.echo(
+            f"seqscore: the run is inconsistent ({bad}): see the report", err=True
+        )
+        ctx.exit(1)

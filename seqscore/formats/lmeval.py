@@ -1,0 +1,609 @@
+"""lm-evaluation-harness samples files: one multiple-choice document a line.
+
+``lm_eval ... --log_samples`` writes ``samples_<task>_<date>.jsonl`` (0.4.3
+on; 0.4.0-0.4.2 wrote one JSON array of the same records)::
+
+    {"doc_id": 0, "doc": {...}, "target": "0",
+     "arguments": {"gen_args_0": {"arg_0": "Question: ...\\nAnswer:",
+                                  "arg_1": " Paris"}, ...},
+     "resps": [[["-4.06", "False"]], ...],
+     "filtered_resps": [["-4.06", "False"], ...],
+     "filter": "none", "metrics": ["acc", "acc_norm"],
+     "doc_hash": "...", "prompt_hash": "...", "target_hash": "...",
+     "acc": 1.0, "acc_norm": 0.0}
+
+One request per choice: ``arg_0`` is the context, ``arg_1`` the
+continuation, which is lm-eval's target delimiter (``" "`` unless the task
+says otherwise) followed by the choice; ``filtered_resps`` holds each
+request's ``[loglikelihood, is_greedy]`` (lm-eval 0.4.3 on writes both as
+strings, ``"-4.06"`` and ``"False"``; earlier versions as JSON values).
+With ``acc_mutual_info`` the requests go on with one unconditional request
+per choice (context ``""``). The older layout gives ``arguments`` as a list
+of ``[context, continuation]`` pairs.
+
+``target`` is ``str()`` of what the task's ``doc_to_target`` returned: a
+choice index, a choice's text or a list of indices (several right answers).
+A digit string is an index, as lm-eval reads a template that renders one;
+when the task's target field is known (the results file's task config), the
+document's own typed value decides instead, exactly as lm-eval did.
+
+Every number is checked (a log-likelihood is a number or a numeric string,
+<= 0 or -inf, or above 0 by at most float32 rounding, kept as logged so
+that the argmax is lm-eval's); errors name the file, line, document and
+field.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Iterator
+from typing import Any, Literal, NamedTuple
+
+from ..errors import DataFormatError
+from ..scoring import POSITIVE_TOLERANCE, Candidate, Prompt
+from .records import as_id, as_number, loads_line
+from .records import field as required
+
+__all__ = [
+    "DEFAULT_DELIMITER",
+    "LOGGED_METRICS",
+    "Document",
+    "careful_document",
+    "convert_record",
+    "doc_value",
+    "is_samples_record",
+    "loads_samples_line",
+    "read_document",
+]
+
+#: lm-eval's default target delimiter (TaskConfig.target_delimiter).
+DEFAULT_DELIMITER = " "
+#: Per-document metrics this reader keeps as logged.
+LOGGED_METRICS = ("acc", "acc_norm", "acc_bytes", "acc_mutual_info", "exact_match")
+
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+class Document(NamedTuple):
+    """One multiple-choice document of an lm-eval run, as logged.
+
+    (A named tuple, not a dataclass: one is made per document of files of
+    millions, and a tuple is made several times faster.)
+
+    ``choices`` are the continuations less the target delimiter (the texts
+    lm-eval's ``acc_norm`` and ``acc_bytes`` divide by); ``loglikelihoods``,
+    ``is_greedy`` and ``unconditional`` (``None`` unless the run logged
+    unconditional requests) have one entry per choice. ``gold`` holds the
+    indices of the right choices: one, several, or none when the target is
+    no choice (``gold_problem`` says why; lm-eval counts it wrong).
+    ``logged`` maps the per-document metrics of :data:`LOGGED_METRICS` that
+    the record holds to their values; ``doc`` is the record's ``doc``,
+    parsed, or its JSON text (a ``msgspec.Raw``) as the typed reader keeps
+    it (:func:`doc_value` parses either).
+    """
+
+    doc_id: str
+    location: str
+    context: str
+    choices: tuple[str, ...]
+    loglikelihoods: tuple[float, ...]
+    is_greedy: tuple[bool, ...]
+    unconditional: tuple[float, ...] | None
+    gold: tuple[int, ...]
+    gold_problem: str | None
+    target: str
+    filter: str
+    logged: dict[str, float]
+    doc_hash: str | None
+    prompt_hash: str | None
+    target_hash: str | None
+    doc: Any = None
+
+    @property
+    def label(self) -> str:
+        """How messages name the document: ``file:line (doc_id 7)``."""
+        return f"{self.location} (doc_id {self.doc_id})"
+
+
+def doc_value(document: Document) -> Any:
+    """The document's ``doc`` as parsed JSON (``None`` if it has none)."""
+    doc = document.doc
+    if msgspec is not None and isinstance(doc, msgspec.Raw):
+        return loads_line(bytes(doc))
+    return doc
+
+
+def is_samples_record(record: Any) -> bool:
+    """Whether a parsed record looks like a line of an lm-eval samples file."""
+    return (
+        isinstance(record, dict)
+        and "doc_id" in record
+        and ("filtered_resps" in record or "resps" in record)
+    )
+
+
+def read_document(
+    record: Any,
+    location: str,
+    delimiter: str = DEFAULT_DELIMITER,
+    target_field: str | None = None,
+) -> Document:
+    """The :class:`Document` of one samples record.
+
+    ``record`` is the parsed JSON of a line, or the typed record
+    :func:`loads_samples_line` makes of a line in lm-eval 0.4.3+'s layout.
+    ``delimiter`` is the task's target delimiter; ``target_field`` the name
+    of the ``doc`` field its ``doc_to_target`` reads, when known.
+    """
+    if _Sample is not None and type(record) is _Sample:
+        try:
+            document = _typed_document(record, location, delimiter, target_field)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+            document = None  # DataFormatError too: the careful reader words it
+        if document is not None:
+            return document
+        record = _as_json(record)
+    return careful_document(record, location, delimiter, target_field)
+
+
+def careful_document(
+    record: Any,
+    location: str,
+    delimiter: str = DEFAULT_DELIMITER,
+    target_field: str | None = None,
+) -> Document:
+    """:func:`read_document` of parsed JSON, one field at a time: the reference.
+
+    It reads every layout and names the field of any error.
+    """
+    if not isinstance(record, dict):
+        raise DataFormatError("record: expected a JSON object")
+    doc_id = as_id(required(record, "doc_id", ""), "doc_id", None)
+    try:
+        return _document(record, location, doc_id, delimiter, target_field)
+    except DataFormatError as exc:
+        raise DataFormatError(f"doc_id {doc_id}: {exc}") from None
+
+
+def _document(record, location, doc_id, delimiter, target_field) -> Document:
+    requests = _requests(required(record, "arguments", "", (dict, list)))
+    responses = _responses(record, len(requests))
+    metrics = _logged(record)
+    n = _conditional_count(record, requests, metrics)
+    contexts = {context for context, _ in requests[:n]}
+    if len(contexts) > 1:
+        raise DataFormatError(
+            "arguments: the requests have different contexts and one "
+            "continuation (a multiple-input task such as winogrande): its gold "
+            "choice is not in the samples file"
+        )
+    choices = tuple(_choice(requests[i][1], i, delimiter) for i in range(n))
+    target, lossy = _target(record, target_field)
+    gold, problem = _gold(target, choices, lossy)
+    return Document(
+        doc_id=doc_id,
+        location=location,
+        context=requests[0][0],
+        choices=choices,
+        loglikelihoods=tuple(ll for ll, _ in responses[:n]),
+        is_greedy=tuple(greedy for _, greedy in responses[:n]),
+        unconditional=(
+            None if n == len(requests) else tuple(ll for ll, _ in responses[n:])
+        ),
+        gold=gold,
+        gold_problem=problem,
+        target=_logged_target(record.get("target")),
+        filter=_string(record.get("filter", "none"), "filter"),
+        logged=metrics,
+        doc_hash=_hash(record, "doc_hash"),
+        prompt_hash=_hash(record, "prompt_hash"),
+        target_hash=_hash(record, "target_hash"),
+        doc=record.get("doc"),
+    )
+
+
+# ------------------------------------------------------- the typed fast path
+
+#: lm-eval's names of the requests of a document, in order.
+_GEN_ARGS = tuple(f"gen_args_{i}" for i in range(1024))
+
+try:
+    import msgspec
+except ImportError:  # the stdlib path: parsed JSON, read carefully
+    msgspec = None
+    _Sample = None
+else:
+
+    class _Request(msgspec.Struct):
+        arg_0: str
+        arg_1: str
+
+    class _Sample(msgspec.Struct):
+        """A line in lm-eval 0.4.3+'s layout, as msgspec decodes it (typed:
+        anything else fails to decode and is parsed as plain JSON)."""
+
+        doc_id: int | str
+        arguments: dict[str, _Request]
+        filtered_resps: msgspec.Raw  # decoded by _decode_responses
+        target: str
+        filter: str = "none"
+        metrics: list[str] | msgspec.UnsetType = msgspec.UNSET
+        doc_hash: str | None = None
+        prompt_hash: str | None = None
+        target_hash: str | None = None
+        acc: float | msgspec.UnsetType = msgspec.UNSET
+        acc_norm: float | msgspec.UnsetType = msgspec.UNSET
+        acc_bytes: float | msgspec.UnsetType = msgspec.UNSET
+        acc_mutual_info: float | msgspec.UnsetType = msgspec.UNSET
+        exact_match: float | msgspec.UnsetType = msgspec.UNSET
+        doc: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+    _typed_decode = msgspec.json.Decoder(_Sample).decode
+    # lm-eval 0.4.3+ writes [str(loglikelihood), str(is_greedy)]: msgspec reads
+    # the numbers' strings as float() does (JSON number syntax, inf, nan) and
+    # refuses anything else, booleans included
+    _decode_responses = msgspec.json.Decoder(
+        list[tuple[float, Literal["True", "False"]]], strict=False
+    ).decode
+    _refused = msgspec.MsgspecError
+    _UNSET = msgspec.UNSET
+
+
+def loads_samples_line(raw: bytes):
+    """One samples line: a typed record when msgspec is installed and the
+    line has lm-eval 0.4.3+'s layout (most of ``doc`` is then only
+    scanned, not built), else :func:`~.records.loads_line`'s parsed JSON."""
+    if _Sample is not None:
+        try:
+            return _typed_decode(raw)
+        except _refused:
+            pass
+    return loads_line(raw)
+
+
+def _as_json(sample) -> dict:
+    """A typed record as the plain JSON it was read from."""
+    return msgspec.json.decode(msgspec.json.encode(sample))  # lists, the raw doc
+
+
+def _typed_document(s, location, delimiter, target_field) -> Document | None:
+    """The document of a typed record, or None for what the careful reader
+    must decide (it then gives the same document, or the error). Written for
+    speed (it runs once per line of files of millions): whole-list
+    operations, no call per choice."""
+    arguments = s.arguments
+    n = len(arguments)
+    if not 0 < n <= len(_GEN_ARGS) or tuple(arguments) != _GEN_ARGS[:n]:
+        return None
+    requests = list(arguments.values())
+    contexts = [r.arg_0 for r in requests]
+    continuations = [r.arg_1 for r in requests]
+    responses = _decode_responses(s.filtered_resps)
+    if len(responses) != n:
+        return None
+    lls = [r[0] for r in responses]
+    total = sum(lls)
+    if not max(lls) <= POSITIVE_TOLERANCE or total != total:  # positive, NaN
+        return None
+    logged = {
+        name: float(value)
+        for name in LOGGED_METRICS
+        if (value := getattr(s, name)) is not _UNSET
+    }
+    listed = s.metrics
+    if "acc_mutual_info" in logged or (
+        listed is not _UNSET and "acc_mutual_info" in listed
+    ):
+        k = _conditional_count(
+            {"metrics": listed}, list(zip(contexts, continuations, strict=True)), logged
+        )
+    else:
+        k = n
+    context = contexts[0]
+    if contexts[:k].count(context) != k:  # one context for the choices
+        return None
+    heads = continuations[:k]
+    if not all(map(str.startswith, heads, itertools.repeat(delimiter, k))):
+        return None
+    width = len(delimiter)
+    choices = tuple([c[width:] for c in heads]) if width else tuple(heads)
+    target, lossy = s.target, True
+    if target_field is not None and s.doc is not _UNSET:
+        doc = msgspec.json.decode(s.doc)
+        if isinstance(doc, dict) and target_field in doc:
+            target, lossy = doc[target_field], False
+    gold, problem = _gold(target, choices, lossy)
+    return Document(
+        str(s.doc_id),
+        location,
+        context,
+        choices,
+        tuple(lls[:k]),
+        tuple([r[1] == "True" for r in responses[:k]]),  # "True" or "False"
+        None if k == n else tuple(lls[k:]),
+        gold,
+        problem,
+        s.target,
+        s.filter,
+        logged,
+        s.doc_hash,
+        s.prompt_hash,
+        s.target_hash,
+        None if s.doc is _UNSET else s.doc,
+    )
+
+
+# ----------------------------------------------------------------- requests
+
+
+def _requests(arguments) -> list[tuple[str, str]]:
+    """``(context, continuation)`` per request, in order."""
+    if isinstance(arguments, dict):
+        pairs = []
+        for i, (key, request) in enumerate(arguments.items()):
+            if key != f"gen_args_{i}":
+                raise DataFormatError(
+                    f"arguments: key {key!r} where gen_args_{i} belongs"
+                )
+            if not isinstance(request, dict) or "arg_0" not in request:
+                raise DataFormatError(f"arguments.{key}: expected arg_0 and arg_1")
+            pairs.append(_request(request.get("arg_0"), request.get("arg_1"), key))
+    else:
+        pairs = [_listed_request(request, i) for i, request in enumerate(arguments)]
+    if not pairs:
+        raise DataFormatError("arguments: no requests (a document with no choices)")
+    return pairs
+
+
+def _listed_request(request, i: int) -> tuple[str, str]:
+    if not isinstance(request, list) or len(request) < 2:
+        raise DataFormatError(f"arguments[{i}]: expected [context, continuation]")
+    return _request(request[0], request[1], f"[{i}]")
+
+
+def _request(context, continuation, where: str) -> tuple[str, str]:
+    if type(context) is str and type(continuation) is str:
+        return context, continuation
+    if isinstance(continuation, dict):
+        raise DataFormatError(
+            f"arguments.{where}: a generation request (generate_until), not a "
+            "log-likelihood of a choice: only multiple-choice runs can be read"
+        )
+    raise DataFormatError(
+        f"arguments.{where}: context and continuation must be strings"
+    )
+
+
+def _responses(record: dict, n: int) -> list[tuple[float, bool]]:
+    """``(loglikelihood, is_greedy)`` per request: ``filtered_resps`` (what
+    lm-eval's metrics read), else the only response of each ``resps``."""
+    name = "filtered_resps" if "filtered_resps" in record else "resps"
+    responses = required(record, name, "", list)
+    if len(responses) != n:
+        raise DataFormatError(
+            f"{name}: {len(responses)} responses for {n} requests (arguments)"
+        )
+    return [_response(r, f"{name}[{i}]", name) for i, r in enumerate(responses)]
+
+
+def _response(response, where: str, name: str) -> tuple[float, bool]:
+    if name == "resps":
+        if not isinstance(response, list) or len(response) != 1:
+            raise DataFormatError(f"{where}: expected one response")
+        response, where = response[0], f"{where}[0]"
+    if not isinstance(response, list) or len(response) != 2:
+        raise DataFormatError(
+            f"{where}: expected [loglikelihood, is_greedy], got {_show(response)} "
+            "(a generation task?)"
+        )
+    return _loglikelihood(response[0], f"{where}[0]"), _greedy(
+        response[1], f"{where}[1]"
+    )
+
+
+def _loglikelihood(value, where: str) -> float:
+    """A number, or a string that spells one (lm-eval 0.4.3+), <= 0 or -inf."""
+    if type(value) is str:
+        try:
+            number = float(value)
+        except ValueError:
+            raise DataFormatError(
+                f"{where}: {_show(value)} is not a log-likelihood"
+            ) from None
+    else:
+        number = as_number(value, where)
+    if number > POSITIVE_TOLERANCE or math.isnan(number):
+        raise DataFormatError(
+            f"{where}: {_show(value)} is not a log-likelihood (NaN or positive)"
+        )
+    return number  # as logged, even a rounding above 0: lm-eval's argmax saw it
+
+
+def _greedy(value, where: str) -> bool:
+    if value == "True" or value is True:
+        return True
+    if value == "False" or value is False:
+        return False
+    raise DataFormatError(
+        f"{where}: {_show(value)} where is_greedy (a boolean) belongs"
+    )
+
+
+def _conditional_count(record: dict, requests: list, metrics: dict) -> int:
+    """How many requests are the choices; the rest, with ``acc_mutual_info``,
+    are the same continuations without the context."""
+    listed = record.get("metrics")
+    mutual = "acc_mutual_info" in metrics or (
+        isinstance(listed, list) and "acc_mutual_info" in listed
+    )
+    n = len(requests)
+    if not mutual:
+        return n
+    half = n // 2
+    paired = n % 2 == 0 and all(
+        requests[half + i] == ("", requests[i][1]) for i in range(half)
+    )
+    if not paired:
+        raise DataFormatError(
+            "arguments: acc_mutual_info is logged, but the requests are not the "
+            "choices followed by the same continuations without context"
+        )
+    return half
+
+
+def _choice(continuation: str, i: int, delimiter: str) -> str:
+    if not continuation.startswith(delimiter):
+        raise DataFormatError(
+            f"arguments request {i}: continuation {continuation!r} does not start "
+            f"with the target delimiter {delimiter!r}"
+        )
+    return continuation[len(delimiter) :]
+
+
+# ------------------------------------------------------------------- target
+
+
+def _target(record: dict, target_field: str | None):
+    """``(target, lossy)``: the doc's own value of the task's target field
+    when known, else the logged ``target``; ``lossy`` when that is
+    ``str(target)`` (the ``gen_args`` layout), whose digits may have been an
+    index or a text."""
+    doc = record.get("doc")
+    if target_field is not None and isinstance(doc, dict) and target_field in doc:
+        return doc[target_field], False
+    if "target" not in record:
+        raise DataFormatError("target: missing")
+    target = record["target"]
+    return target, isinstance(record["arguments"], dict) and isinstance(target, str)
+
+
+def _gold(target, choices: tuple[str, ...], lossy: bool):
+    """``(gold indices, problem)`` as lm-eval's ``process_results`` finds
+    them: an integer is an index, a list holds indices, a string is matched
+    against the choices' texts -- except that in ``str(target)`` a list or a
+    number stands for itself, as lm-eval reads a template that renders one."""
+    if lossy and type(target) is str and target.isdigit() and target.isascii():
+        index = int(target)  # the usual case first: str(an index) that is no text
+        if index < len(choices) and target not in choices:
+            return (index,), None
+    if type(target) is int:
+        return _indices([target], len(choices))
+    if isinstance(target, list):
+        if not all(type(i) is int for i in target):
+            raise DataFormatError(f"target: {_show(target)} is not a list of indices")
+        return _indices(target, len(choices))
+    if not isinstance(target, str):
+        raise DataFormatError(f"target: {_show(target)} is not an index or a text")
+    text = choices.index(target) if target in choices else None
+    if lossy and target.startswith("[") and target.endswith("]"):
+        return _indices(_index_list(target), len(choices))
+    if lossy and _INTEGER.fullmatch(target):
+        index = int(target)
+        if text is not None and text != index:
+            raise DataFormatError(
+                f"target: {target!r} is the index of choice {index} and the text of "
+                f"choice {text}; lm-eval logged str(target), so which it was is "
+                "lost (give the run's results file: its task config names the "
+                "target field)"
+            )
+        return _indices([index], len(choices))
+    if text is None:
+        return (), f"target {target!r} is not one of the choices"
+    return (text,), None
+
+
+def _logged_target(target) -> str:
+    """The target as lm-eval hashes it (``str(target)``)."""
+    if isinstance(target, str):
+        return target
+    return str(target)  # the typed layout: hashes are not logged there anyway
+
+
+def _index_list(target: str) -> list:
+    try:
+        values = [int(part) for part in target[1:-1].split(",") if part.strip()]
+    except ValueError:
+        raise DataFormatError(
+            f"target: {target!r} is not a list of choice indices"
+        ) from None
+    return values
+
+
+def _indices(indices: list[int], n: int) -> tuple[tuple[int, ...], str | None]:
+    """The indices in range; lm-eval counts one out of range as never right."""
+    inside = tuple(i for i in indices if 0 <= i < n)
+    if len(inside) == len(indices):
+        return inside, None
+    bad = next(i for i in indices if not 0 <= i < n)
+    return inside, f"target index {bad} is not a choice (there are {n})"
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def _logged(record: dict) -> dict[str, float]:
+    """The per-document metrics of :data:`LOGGED_METRICS` the record holds."""
+    return {
+        name: as_number(record[name], name) for name in LOGGED_METRICS if name in record
+    }
+
+
+def _hash(record: dict, key: str) -> str | None:
+    value = record.get(key)
+    return None if value is None else _string(value, key)
+
+
+def _string(value, where: str) -> str:
+    if not isinstance(value, str):
+        raise DataFormatError(f"{where}: expected a string, got {_show(value)}")
+    return value
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ------------------------------------------------------------ seqscore score
+
+
+def convert_record(
+    record: Any,
+    location: str,
+    delimiter: str = DEFAULT_DELIMITER,
+    target_field: str | None = None,
+) -> Iterator[Prompt]:
+    """The prompt of one samples record, for ``seqscore score``.
+
+    One candidate per choice (id: its index, text: the choice), scored by
+    its logged total log-likelihood, greedy as logged; the token count is
+    unknown, so per-token reductions are ``None``.
+    """
+    document = read_document(record, location, delimiter, target_field)
+    unconditional = document.unconditional or (None,) * len(document.choices)
+    yield Prompt(
+        id=document.doc_id,
+        candidates=tuple(
+            Candidate(
+                id=str(i),
+                tokens=None,
+                text=choice,
+                unconditional=None if u is None else min(u, 0.0),
+                logged_total=min(ll, 0.0),  # float32 rounding above 0 reads as 0
+                logged_greedy=greedy,
+            )
+            for i, (choice, ll, greedy, u) in enumerate(
+                zip(
+                    document.choices,
+                    document.loglikelihoods,
+                    document.is_greedy,
+                    unconditional,
+                    strict=True,
+                )
+            )
+        ),
+        text=document.context,
+        source=location,
+    )

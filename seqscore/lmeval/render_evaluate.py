@@ -1,0 +1,326 @@
+"""Reports of :func:`~seqscore.lmeval.evaluate.evaluate`: text, markdown, JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import IO
+
+from ..formats.output import json_value
+from .evaluate import TaskEvaluation
+from .verdicts import METRICS, TIE_TOLERANCE
+
+__all__ = ["RENDER", "evaluation_record"]
+
+
+def _f(value, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _interval(accuracy) -> str:
+    ci = accuracy.interval
+    return "-" if ci is None else f"{ci.low:.4f} - {ci.high:.4f}"
+
+
+def _bootstrap_note(evaluation: TaskEvaluation) -> str:
+    ci = next((a.interval for a in evaluation.accuracies if a.interval), None)
+    if ci is None:
+        return ""
+    return (
+        f"{ci.confidence:.0%} bootstrap percentile interval: {ci.resamples:,} "
+        f"resamples of the documents, seed {ci.seed}"
+    )
+
+
+def _heading(e: TaskEvaluation) -> str:
+    choices = (
+        str(e.most_choices)
+        if e.fewest_choices == e.most_choices
+        else f"{e.fewest_choices}-{e.most_choices}"
+    )
+    return (
+        f"{e.task} (filter {e.filter}): {e.n_documents:,} documents, {choices} choices"
+    )
+
+
+def _consistency_lines(e: TaskEvaluation) -> list[str]:
+    """What the consistency check found, one finding a line."""
+    logged = [a.metric for a in e.accuracies if a.logged is not None]
+    lines = []
+    if e.mismatches.total:
+        lines.append(
+            f"{e.mismatches.total:,} logged per-document metrics do not follow from "
+            "the log-likelihoods:"
+        )
+        lines.extend(
+            f"  doc_id {m.doc_id} ({m.location}): logged {m.metric} = {m.logged:g}, "
+            f"the log-likelihoods give {m.derived:g}"
+            for m in e.mismatches.items
+        )
+        lines.extend(_more(e.mismatches))
+    elif logged:
+        lines.append(
+            f"per-document {', '.join(logged)}: all {e.n_documents:,} follow from "
+            "the log-likelihoods"
+        )
+    if e.hash_problems.total:
+        lines.append(f"{e.hash_problems.total:,} logged hashes do not match:")
+        lines.extend(
+            f"  doc_id {n.doc_id} ({n.location}): {n.note}"
+            for n in e.hash_problems.items
+        )
+        lines.extend(_more(e.hash_problems))
+    if e.results is None:
+        lines.append("results file: none found beside the samples (not checked)")
+    else:
+        bad = [c for c in e.aggregate if not c.ok]
+        lines.append(
+            f"results file: {len(e.aggregate) - len(bad)} of {len(e.aggregate)} "
+            "figures match the samples"
+            + (":" if bad else f" ({', '.join(c.what for c in e.aggregate)})")
+        )
+        lines.extend(
+            f"  {c.what}: the results file says {_show(c.reported)}, the samples "
+            f"give {_show(c.expected)}"
+            for c in bad
+        )
+    return lines
+
+
+def _show(value) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _more(listed) -> list[str]:
+    hidden = listed.total - len(listed.items)
+    return [f"  ... and {hidden:,} more"] if hidden > 0 else []
+
+
+def _disagreement_rows(e: TaskEvaluation) -> tuple[list[str], list[list[str]]]:
+    metrics = [a.metric for a in e.accuracies if a.n]
+    columns = [i for i, a in enumerate(e.accuracies) if a.n]
+    header = ["doc_id", "gold", *metrics, "line"]
+    rows = []
+    for d in e.disagreements.items:
+        cells = [
+            "-" if d.predicted[i] is None else f"{d.predicted[i]}{'*' * d.correct[i]}"
+            for i in columns
+        ]
+        gold = ",".join(map(str, d.gold)) or "none"
+        rows.append([d.doc_id, gold, *cells, _line(d.location)])
+    return header, rows
+
+
+def _line(location: str) -> str:
+    """The line number of ``file:line`` (the file heads the report)."""
+    return location.rsplit(":", 1)[-1]
+
+
+def _ties(e: TaskEvaluation) -> list[tuple[str, object]]:
+    return [(metric, listed) for metric, listed in e.ties if listed.total]
+
+
+# --------------------------------------------------------------------- text
+
+
+def _text_table(header: list[str], rows: list[list[str]], indent: str) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        indent
+        + "  ".join(
+            f"{cell!s:<{w}}" for cell, w in zip(row, widths, strict=True)
+        ).rstrip()
+        for row in [header, *rows]
+    ]
+
+
+def _text(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
+    for e in evaluations:
+        out.write(_heading(e) + "\n")
+        out.write(f"  samples  {e.samples}\n")
+        out.write(f"  results  {e.results or '(none)'}\n")
+        delimiter = f"the continuations less the target delimiter {e.delimiter!r}"
+        out.write(f"  choices  {delimiter}\n\n")
+        header = [
+            "metric",
+            "by",
+            "accuracy",
+            "stderr",
+            "interval",
+            "logged",
+            "reported",
+        ]
+        rows = []
+        for a in e.accuracies:
+            if a.unavailable:
+                rows.append([a.metric, a.reduction, "unavailable: " + a.unavailable])
+                continue
+            rows.append(
+                [
+                    a.metric,
+                    a.reduction,
+                    _f(a.value),
+                    _f(a.stderr),
+                    _interval(a),
+                    _f(a.logged),
+                    _f(a.reported),
+                ]
+            )
+        available = [r for r in rows if len(r) == len(header)]
+        lines = _text_table(header, available, "  ")
+        lines += [
+            f"  {r[0]:<15}  {r[1]:<4}  {r[2]}" for r in rows if len(r) != len(header)
+        ]
+        out.write("\n".join(lines) + "\n")
+        out.write(
+            f"  ({_bootstrap_note(e)}; stderr as lm-eval: sample sd / sqrt(n))\n\n"
+        )
+        if e.pairs:
+            pair_rows = [
+                [
+                    f"{p.first} vs {p.second}",
+                    p.both,
+                    p.only_first,
+                    p.only_second,
+                    p.neither,
+                ]
+                for p in e.pairs
+            ]
+            out.write("  right document by document:\n")
+            head = ["", "both", "only first", "only second", "neither"]
+            out.write("\n".join(_text_table(head, pair_rows, "    ")) + "\n\n")
+        if e.disagreements.total:
+            out.write(
+                f"  normalisations disagree on {e.disagreements.total:,} documents "
+                "(the choice each predicts; * = right):\n"
+            )
+            header, rows = _disagreement_rows(e)
+            out.write("\n".join(_text_table(header, rows, "    ")) + "\n")
+            out.write("".join("  " + line + "\n" for line in _more(e.disagreements)))
+        else:
+            out.write("  every normalisation predicts the same choice everywhere\n")
+        ties = _ties(e)
+        if ties:
+            for metric, listed in ties:
+                named = ", ".join(n.doc_id for n in listed.items)
+                more = f" and {listed.total - len(listed.items):,} more" * (
+                    listed.total > len(listed.items)
+                )
+                out.write(
+                    f"  ties under {metric} (another choice within {TIE_TOLERANCE:g} "
+                    f"of the best): {listed.total:,} documents: doc_id {named}{more}\n"
+                )
+        else:
+            out.write(f"  no ties (no choice within {TIE_TOLERANCE:g} of the best)\n")
+        if e.gold_problems.total:
+            out.write(
+                f"  {e.gold_problems.total:,} documents have no gold choice (lm-eval "
+                "counts them wrong):\n"
+            )
+            for n in e.gold_problems.items:
+                out.write(f"    doc_id {n.doc_id} ({n.location}): {n.note}\n")
+            out.write("".join("  " + line + "\n" for line in _more(e.gold_problems)))
+        verdict = "consistent" if e.consistent else "INCONSISTENT"
+        out.write(f"\n  consistency: {verdict}\n")
+        for line in _consistency_lines(e):
+            out.write(f"    {line}\n")
+        out.write("\n")
+    out.write(_summary(evaluations) + "\n")
+
+
+def _summary(evaluations) -> str:
+    bad = [e for e in evaluations if not e.consistent]
+    n = len(evaluations)
+    tasks = f"{n} task{'s' * (n != 1)}"
+    if not bad:
+        return f"{tasks} evaluated; the run is consistent."
+    names = ", ".join(f"{e.task} ({e.filter})" for e in bad)
+    return f"{tasks} evaluated; inconsistent: {names}."
+
+
+# ----------------------------------------------------------------- markdown
+
+
+def _md_table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
+    for e in evaluations:
+        out.write(f"## {_heading(e)}\n\n")
+        out.write(f"- samples: `{e.samples}`\n- results: `{e.results or 'none'}`\n")
+        out.write(f"- choices: continuations less the delimiter `{e.delimiter!r}`\n\n")
+        rows = [
+            [
+                f"`{a.metric}`",
+                a.reduction,
+                _f(a.value),
+                _f(a.stderr),
+                _interval(a),
+                _f(a.logged),
+                _f(a.reported),
+            ]
+            if not a.unavailable
+            else [f"`{a.metric}`", a.reduction, "unavailable", "", "", "", ""]
+            for a in e.accuracies
+        ]
+        header = [
+            "metric",
+            "by",
+            "accuracy",
+            "stderr",
+            "interval",
+            "logged",
+            "reported",
+        ]
+        out.write(_md_table(header, rows) + "\n")
+        out.write(f"{_bootstrap_note(e)}.\n\n")
+        if e.disagreements.total:
+            out.write(
+                f"Normalisations disagree on {e.disagreements.total:,} documents "
+                "(predicted choice, * = right):\n\n"
+            )
+            header, rows = _disagreement_rows(e)
+            out.write(
+                _md_table(header, [[c.replace("*", "\\*") for c in r] for r in rows])
+            )
+            out.write("".join(f"\n{line.strip()}\n" for line in _more(e.disagreements)))
+            out.write("\n")
+        for metric, listed in _ties(e):
+            named = ", ".join(n.doc_id for n in listed.items)
+            out.write(
+                f"Ties under `{metric}`: {listed.total:,} documents ({named}).\n\n"
+            )
+        verdict = "consistent" if e.consistent else "**inconsistent**"
+        out.write(f"Consistency: {verdict}.\n\n")
+        out.write("".join(f"- {line.strip()}\n" for line in _consistency_lines(e)))
+        out.write("\n")
+    out.write(_summary(evaluations) + "\n")
+
+
+# --------------------------------------------------------------------- json
+
+
+def evaluation_record(e: TaskEvaluation) -> dict:
+    """A task's evaluation as plain JSON data (every field, nothing lost)."""
+    record = dataclasses.asdict(e)
+    record["ties"] = {metric: dataclasses.asdict(listed) for metric, listed in e.ties}
+    record["consistent"] = e.consistent
+    record["metrics"] = list(METRICS)
+    return record
+
+
+def _json(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
+    document = {
+        "tasks": [evaluation_record(e) for e in evaluations],
+        "consistent": all(e.consistent for e in evaluations),
+    }
+    json.dump(json_value(document), out, indent=1, ensure_ascii=False)
+    out.write("\n")
+
+
+RENDER = {"text": _text, "markdown": _markdown, "json": _json}

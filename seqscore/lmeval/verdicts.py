@@ -1,0 +1,311 @@
+r"""One lm-eval document re-derived: predictions, correctness, ties, checks.
+
+lm-eval's ``process_results`` for multiple choice, with :math:`\ell_i` the
+logged log-likelihood of choice :math:`i`, :math:`C_i` and :math:`B_i` its
+length in characters and UTF-8 bytes (without the target delimiter) and
+:math:`u_i` its unconditional log-likelihood:
+
+=================== ================================ ======================
+metric              prediction                       seqscore reduction
+=================== ================================ ======================
+``acc``             :math:`\arg\max_i \ell_i`        ``sum``
+``acc_norm``        :math:`\arg\max_i \ell_i / C_i`  ``char``
+``acc_bytes``       :math:`\arg\max_i \ell_i / B_i`  ``byte``
+``acc_mutual_info`` :math:`\arg\max_i \ell_i - u_i`  ``pmi``
+=================== ================================ ======================
+
+The metric is 1 when the prediction is a gold choice, else 0. The argmax is
+numpy's: the first of equal maxima, and the first NaN if there is one (NaN
+comes from :math:`0/0` for an empty choice of log-likelihood 0, or from
+:math:`-\infty - (-\infty)`); :math:`\ell / 0` is :math:`-\infty` for
+:math:`\ell < 0`, as numpy divides. ``exact_match`` is whether a gold
+choice's continuation was greedy.
+
+A document is *tied* under a metric when another choice's value is within
+:data:`TIE_TOLERANCE` of the best, or equal to it (its prediction then rests
+on the order of the choices); never when the best is NaN.
+
+:func:`judge` works on many documents at once: one numpy array per number
+of choices, so that a chunk of a large file costs a few array operations
+per metric rather than Python work per document -- and the argmax is
+numpy's own, as in lm-eval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..formats.lmeval import Document, doc_value
+
+__all__ = [
+    "METRICS",
+    "REDUCTIONS",
+    "TIE_TOLERANCE",
+    "Judgements",
+    "judge",
+    "metric_values",
+]
+
+#: The accuracy metrics seqscore re-derives, in report order.
+METRICS = ("acc", "acc_norm", "acc_bytes", "acc_mutual_info")
+#: The seqscore reduction behind each metric.
+REDUCTIONS = {
+    "acc": "sum",
+    "acc_norm": "char",
+    "acc_bytes": "byte",
+    "acc_mutual_info": "pmi",
+}
+#: Choices whose values differ by at most this much (nats, or nats per
+#: character or byte) are tied.
+TIE_TOLERANCE = 1e-9
+#: Columns of :attr:`Judgements.logged` and :attr:`Judgements.derived`:
+#: the metrics, then ``exact_match``.
+CHECKED = (*METRICS, "exact_match")
+
+
+@dataclass(frozen=True)
+class Judgements:
+    """The re-derived facts of a list of documents, one row each.
+
+    ``predicted``, ``correct`` and ``tied`` have a column per entry of
+    :data:`METRICS`; ``predicted`` is -1 where the metric cannot be
+    computed (``acc_mutual_info`` without unconditional requests).
+    ``logged`` and ``derived`` have a column per entry of :data:`CHECKED`:
+    what the record logged and what its log-likelihoods give (NaN: not
+    logged, or not computable); :attr:`mismatched` compares them.
+    ``hashes`` is each document's ``doc_hash + prompt_hash + target_hash``
+    (``None`` if one is absent), ``hash_problems`` names each logged hash
+    that does not match; ``scores`` (the log-likelihoods) only when asked.
+    """
+
+    doc_id: list[str]
+    location: list[str]
+    filter: list[str]
+    doc_hash: list[str | None]
+    n_choices: np.ndarray
+    gold: list[tuple[int, ...]]
+    gold_problem: list[str | None]
+    predicted: np.ndarray
+    correct: np.ndarray
+    tied: np.ndarray
+    logged: np.ndarray
+    derived: np.ndarray
+    hashes: list[str | None]
+    hash_problems: list[tuple[str, ...]]
+    scores: list[tuple[float, ...]] | None
+
+    def __len__(self) -> int:
+        return len(self.doc_id)
+
+    @property
+    def computable(self) -> np.ndarray:
+        """Where each metric could be computed."""
+        return self.predicted >= 0
+
+    @property
+    def mismatched(self) -> np.ndarray:
+        """Where a logged per-document metric does not follow from the scores."""
+        with np.errstate(invalid="ignore"):
+            return (
+                (self.logged != self.derived)
+                & ~np.isnan(self.logged)
+                & ~np.isnan(self.derived)
+            )
+
+    @property
+    def disagree(self) -> np.ndarray:
+        """Documents whose computable metrics predict different choices."""
+        first = self.predicted[:, :1]
+        others = np.where(self.computable, self.predicted, first)
+        return (others != first).any(axis=1)
+
+
+def metric_values(document: Document) -> dict[str, list[float] | None]:
+    """Each metric's per-choice values (``None``: not computable).
+
+    >>> from seqscore.formats.lmeval import read_document
+    >>> record = {"doc_id": 0, "target": "0", "arguments": [["Q:", " ab"],
+    ...           ["Q:", " c"]], "filtered_resps": [[-2.0, False], [-1.5, True]]}
+    >>> values = metric_values(read_document(record, "f:1"))
+    >>> values["acc"], values["acc_norm"], values["acc_mutual_info"]
+    ([-2.0, -1.5], [-1.0, -1.5], None)
+    """
+    arrays = _values([document], len(document.choices))
+    return {
+        metric: None if values is None else values[0].tolist()
+        for metric, values in zip(METRICS, arrays, strict=True)
+    }
+
+
+def _values(documents: Sequence[Document], k: int) -> list[np.ndarray | None]:
+    """Per metric, the ``(n, k)`` values of documents with ``k`` choices
+    (``None`` for ``acc_mutual_info`` when no document has unconditional
+    scores; rows of NaN for the documents that lack them)."""
+    n = len(documents)
+    chain = itertools.chain.from_iterable
+    lls = _matrix(chain(d.loglikelihoods for d in documents), n, k)
+    choices = list(chain(d.choices for d in documents))
+    chars = _matrix(map(len, choices), n, k)
+    if all(map(str.isascii, choices)):
+        nbytes = chars
+    else:
+        nbytes = _matrix((len(c.encode("utf-8")) for c in choices), n, k)
+    with np.errstate(divide="ignore", invalid="ignore"):  # numpy's x / 0, as lm-eval
+        values = [lls, lls / chars, lls / nbytes]
+        if all(d.unconditional is None for d in documents):
+            return [*values, None]
+        unconditional = _matrix(
+            chain(d.unconditional or (math.nan,) * k for d in documents), n, k
+        )
+        return [*values, lls - unconditional]
+
+
+def _matrix(values, n: int, k: int) -> np.ndarray:
+    return np.fromiter(values, dtype=np.float64, count=n * k).reshape(n, k)
+
+
+def _ties(values: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """Rows where another value is within the tolerance of the chosen one."""
+    if values.shape[1] < 2:
+        return np.zeros(len(values), dtype=bool)
+    ordered = np.sort(values, axis=1)  # NaN sorts last
+    top, second = ordered[:, -1], ordered[:, -2]
+    with np.errstate(invalid="ignore"):  # inf - inf
+        close = (second == top) | (top - second <= TIE_TOLERANCE)
+    return close & ~np.isnan(top)
+
+
+def judge(
+    documents: Sequence[Document],
+    *,
+    check_doc_hash: bool = False,
+    keep_scores: bool = False,
+) -> Judgements:
+    """Re-derive the documents' metrics and check what they logged.
+
+    ``check_doc_hash`` also recomputes ``doc_hash`` from ``doc`` (lm-eval's
+    SHA-256 of ``json.dumps(doc, indent=2, ensure_ascii=False)``): the
+    costliest check, so off by default. The prompt and target hashes are
+    always checked.
+
+    >>> from seqscore.formats.lmeval import read_document
+    >>> record = {"doc_id": 0, "target": 1, "arguments": [["Q:", " ab"],
+    ...           ["Q:", " c"]], "filtered_resps": [[-2.0, False], [-1.5, True]],
+    ...           "acc": 1.0, "acc_norm": 1.0}
+    >>> j = judge([read_document(record, "f:1")])
+    >>> j.predicted.tolist(), j.correct.tolist()  # acc, acc_norm, acc_bytes, pmi
+    ([[1, 0, 0, -1]], [[True, False, False, False]])
+    >>> j.mismatched[0].tolist()  # the logged acc_norm = 1 is wrong
+    [False, True, False, False, False]
+    """
+    n = len(documents)
+    predicted = np.full((n, len(METRICS)), -1, dtype=np.int64)
+    tied = np.zeros((n, len(METRICS)), dtype=bool)
+    n_choices = np.fromiter((len(d.choices) for d in documents), np.int64, count=n)
+    for k in np.unique(n_choices).tolist():
+        rows = np.flatnonzero(n_choices == k)
+        group = [documents[i] for i in rows.tolist()] if len(rows) < n else documents
+        known = np.ones(len(rows), dtype=bool)
+        for m, values in enumerate(_values(group, k)):
+            if values is None:
+                continue
+            if METRICS[m] == "acc_mutual_info":
+                known = np.array([d.unconditional is not None for d in group])
+            best = np.argmax(values, axis=1)
+            predicted[rows[known], m] = best[known]
+            tied[rows[known], m] = _ties(values, best)[known]
+    gold = [d.gold for d in documents]
+    correct = _correct(predicted, gold)
+    logged = _matrix(
+        (d.logged.get(name, math.nan) for d in documents for name in CHECKED),
+        n,
+        len(CHECKED),
+    )
+    derived = np.full((n, len(CHECKED)), math.nan)
+    derived[:, : len(METRICS)] = np.where(predicted >= 0, correct, math.nan)
+    for i in np.flatnonzero(~np.isnan(logged[:, -1])).tolist():
+        d = documents[i]
+        derived[i, -1] = float(any(d.is_greedy[g] for g in d.gold))
+    return Judgements(
+        doc_id=[d.doc_id for d in documents],
+        location=[d.location for d in documents],
+        filter=[d.filter for d in documents],
+        doc_hash=[d.doc_hash for d in documents],
+        n_choices=n_choices,
+        gold=gold,
+        gold_problem=[d.gold_problem for d in documents],
+        predicted=predicted,
+        correct=correct,
+        tied=tied,
+        logged=logged,
+        derived=derived,
+        hashes=[
+            None
+            if None in (d.doc_hash, d.prompt_hash, d.target_hash)
+            else d.doc_hash + d.prompt_hash + d.target_hash
+            for d in documents
+        ],
+        hash_problems=_all_hash_problems(documents, check_doc_hash),
+        scores=[d.loglikelihoods for d in documents] if keep_scores else None,
+    )
+
+
+def _correct(predicted: np.ndarray, gold: list[tuple[int, ...]]) -> np.ndarray:
+    """Whether each prediction is a gold choice (-1, not computable: False)."""
+    single = np.fromiter(
+        (g[0] if len(g) == 1 else -2 for g in gold), np.int64, count=len(gold)
+    )
+    correct = predicted == single[:, None]
+    for i, g in enumerate(gold):
+        if len(g) > 1:  # several right answers: any of them
+            correct[i] = np.isin(predicted[i], g)
+    return correct & (predicted >= 0)
+
+
+def _all_hash_problems(documents, check_doc_hash: bool) -> list[tuple[str, ...]]:
+    """:func:`_hash_problems` of each document; the usual case (every hash
+    right, doc hashes unchecked) in two comprehensions."""
+    if not check_doc_hash:
+        prompts = [
+            d.prompt_hash is None or d.prompt_hash == _sha256(d.context)
+            for d in documents
+        ]
+        targets = [
+            d.target_hash is None or d.target_hash == _sha256(d.target)
+            for d in documents
+        ]
+        if all(prompts) and all(targets):
+            return [()] * len(documents)
+    return [_hash_problems(d, check_doc_hash) for d in documents]
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _hash_problems(document: Document, check_doc_hash: bool) -> tuple[str, ...]:
+    """Each logged hash that is not lm-eval's hash of what the record holds."""
+    problems = []
+    if document.prompt_hash is not None and document.prompt_hash != _sha256(
+        document.context
+    ):
+        problems.append("prompt_hash is not the SHA-256 of the first context")
+    if document.target_hash is not None and document.target_hash != _sha256(
+        document.target
+    ):
+        problems.append("target_hash is not the SHA-256 of the target")
+    if check_doc_hash and document.doc_hash is not None:
+        if document.doc is None:
+            problems.append("doc_hash cannot be checked: the record has no doc")
+        elif document.doc_hash != _sha256(
+            json.dumps(doc_value(document), indent=2, ensure_ascii=False)
+        ):
+            problems.append("doc_hash is not the SHA-256 of the doc")
+    return tuple(problems)
