@@ -228,7 +228,7 @@ class HFModel:
 
     def _whole_passes(self, requests):
         """Each request as one sequence, ``context + continuation[:-1]``."""
-        inputs = [_whole_input(r, self.bos_id) for r in requests]
+        inputs = [(*self._context(r), *r.continuation[:-1]) for r in requests]
         lengths = [len(i) for i in inputs]
         order = sorted(range(len(inputs)), key=lengths.__getitem__, reverse=True)
         rows, positions = self._limits()
@@ -242,7 +242,7 @@ class HFModel:
 
     def _shared_passes(self, requests):
         """Each distinct context once, then its continuations after it."""
-        contexts = [tuple(r.context) or (self.bos_id,) for r in requests]
+        contexts = [self._context(r) for r in requests]
         rows, positions = self._limits()
         chunks = context_chunks(
             contexts,
@@ -369,6 +369,11 @@ class HFModel:
                 "fewer max_tokens"
             )
 
+    def _context(self, request) -> tuple[int, ...]:
+        """A request's context; an empty one is ``[bos_id]``, as for decoding
+        (requests from text always have one: the prefix token)."""
+        return tuple(request.context) or tuple(self._input(()))
+
     def _input(self, prefix) -> list[int]:
         if prefix:
             return list(prefix)
@@ -460,11 +465,6 @@ class _Keys:
 def _layers(cache) -> list:
     """The (key, value) pair of each layer of a transformers cache."""
     return [(layer[0], layer[1]) for layer in cache]
-
-
-def _whole_input(request, bos_id) -> tuple[int, ...]:
-    context = request.context or (bos_id,)
-    return (*context, *request.continuation[:-1])
 
 
 def _forward_parameters(model) -> dict:
