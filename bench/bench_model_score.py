@@ -109,21 +109,28 @@ def gpt2_small(vocab_size: int, seed: int = 0):
 
 def workload(tok, n_prompts: int, per_prompt: int, seed: int = 0):
     """``(context, continuation)`` pairs cut from the pydoc topics: contexts
-    of 26-34 tokens, continuations of 5-40 tokens (each starts at a word)."""
+    of 26-34 tokens ending before a word, continuations of 5-40 tokens each
+    starting with a space and a word (as multiple-choice answers do), so
+    that no token straddles the boundary and every tool sees the same ids."""
     from pydoc_data.topics import topics
 
     rng = np.random.default_rng(seed)
     text = " ".join(" ".join(topics[k].split()) for k in sorted(topics))
     ids = tok.encode(text)
+    spaced = np.flatnonzero(
+        [t.startswith("Ġ") for t in tok.convert_ids_to_tokens(ids)]
+    )  # positions of tokens that open a word
+    spaced = spaced[(spaced > 40) & (spaced < len(ids) - 50)]
     pairs = []
-    for _ in range(n_prompts):
-        start = int(rng.integers(0, len(ids) - 200))
-        size = int(rng.integers(26, 35))
-        context = tok.decode(ids[start : start + size])
-        for _ in range(per_prompt):
-            at = int(rng.integers(0, len(ids) - 50))
-            length = int(rng.integers(5, 41))
-            pairs.append((context, tok.decode(ids[at : at + length])))
+    while len(pairs) < n_prompts * per_prompt:
+        end = int(rng.choice(spaced))
+        context = tok.decode(ids[end - int(rng.integers(26, 35)) : end])
+        answers = []
+        for at in rng.choice(spaced, per_prompt):
+            answers.append(tok.decode(ids[at : at + int(rng.integers(5, 41))]))
+        whole = [tok.encode(context + a) for a in answers]
+        if all(w[: len(tok.encode(context))] == tok.encode(context) for w in whole):
+            pairs.extend((context, a) for a in answers)
     return pairs
 
 

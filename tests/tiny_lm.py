@@ -36,8 +36,13 @@ def bpe_tokenizer(vocab_size: int = 400, texts=None):
     if texts is None:
         texts = [topics[key] for key in sorted(topics)]
     backend.train_from_iterator(texts, trainer)
+    # GPT-2's own inputs: no token_type_ids (GPT-2 would add their
+    # embeddings, through its word embeddings, to every position)
     return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token=END, eos_token=END
+        tokenizer_object=backend,
+        bos_token=END,
+        eos_token=END,
+        model_input_names=["input_ids", "attention_mask"],
     )
 
 
