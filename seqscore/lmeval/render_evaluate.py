@@ -12,6 +12,17 @@ from .verdicts import METRICS, TIE_TOLERANCE
 
 __all__ = ["RENDER", "evaluation_record"]
 
+# the accuracy table's columns, in text and markdown
+ACCURACY_HEADER = [
+    "metric",
+    "by",
+    "accuracy",
+    "stderr",
+    "interval",
+    "logged",
+    "reported",
+]
+
 
 def _f(value, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
@@ -143,15 +154,6 @@ def _text(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
         out.write(f"  results  {e.results or '(none)'}\n")
         delimiter = f"the continuations less the target delimiter {e.delimiter!r}"
         out.write(f"  choices  {delimiter}\n\n")
-        header = [
-            "metric",
-            "by",
-            "accuracy",
-            "stderr",
-            "interval",
-            "logged",
-            "reported",
-        ]
         rows = []
         for a in e.accuracies:
             if a.unavailable:
@@ -168,11 +170,10 @@ def _text(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
                     _f(a.reported),
                 ]
             )
-        available = [r for r in rows if len(r) == len(header)]
-        lines = _text_table(header, available, "  ")
-        lines += [
-            f"  {r[0]:<15}  {r[1]:<4}  {r[2]}" for r in rows if len(r) != len(header)
-        ]
+        width = len(ACCURACY_HEADER)
+        available = [r for r in rows if len(r) == width]
+        lines = _text_table(ACCURACY_HEADER, available, "  ")
+        lines += [f"  {r[0]:<15}  {r[1]:<4}  {r[2]}" for r in rows if len(r) != width]
         out.write("\n".join(lines) + "\n")
         out.write(
             f"  ({_bootstrap_note(e)}; stderr as lm-eval: sample sd / sqrt(n))\n\n"
@@ -268,16 +269,7 @@ def _markdown(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
             else [f"`{a.metric}`", a.reduction, "unavailable", "", "", "", ""]
             for a in e.accuracies
         ]
-        header = [
-            "metric",
-            "by",
-            "accuracy",
-            "stderr",
-            "interval",
-            "logged",
-            "reported",
-        ]
-        out.write(_md_table(header, rows) + "\n")
+        out.write(_md_table(ACCURACY_HEADER, rows) + "\n")
         out.write(f"{_bootstrap_note(e)}.\n\n")
         if e.disagreements.total:
             out.write(
