@@ -43,10 +43,8 @@ A caveat on memory: logits whose leading axes cannot be viewed as one axis
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
-import mmap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,6 +61,7 @@ from ._arrays import (
     row_label,
 )
 from ._normaliser import log_normaliser, merge_rests, rest_sum
+from ._pages import release_range
 from .errors import InvalidInputError, ShapeError
 from .parallel import cpu_count
 
@@ -595,13 +594,6 @@ def release_pages(block: np.ndarray) -> None:
 
 def _release(handle, base: int, block: np.ndarray) -> None:
     """Drop the whole pages inside ``block`` from this process's resident set
-    (``MADV_DONTNEED``; they stay in the page cache)."""
+    (they stay in the page cache)."""
     first = block.__array_interface__["data"][0] - base
-    length = block.shape[0] * block.strides[0]
-    page = mmap.PAGESIZE
-    lo, hi = -(-first // page) * page, (first + length) // page * page
-    if lo < 0 or hi <= lo:
-        return
-    # advice only: a refusal costs memory, never correctness
-    with contextlib.suppress(OSError, ValueError):
-        handle.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+    release_range(handle, first, block.shape[0] * block.strides[0])

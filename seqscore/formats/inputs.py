@@ -28,6 +28,7 @@ from typing import IO, Any, TypeVar
 
 import numpy as np
 
+from .._pages import release_range
 from ..errors import DataFormatError
 from ..parallel import cpu_count, ordered_map
 from ..scoring import Prompt
@@ -211,6 +212,7 @@ def _ranges(path: str, size: int, on_progress: Progress | None, chunk_bytes=None
             end = size if newline < 0 else newline + 1
             yield start, end, line
             line += _count_newlines(mapped, start, end)
+            release_range(mapped, start, end - start)  # RSS stays flat
             start = end
             if on_progress is not None:
                 on_progress(start, size)
