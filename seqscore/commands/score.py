@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import textwrap
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 
 import click
 
+from ..candidate_records import RECORD_FIELDS, collect_records, score_item
 from ..diagnostics import diagnose
 from ..errors import DataFormatError
 from ..formats.inputs import map_prompts
@@ -21,8 +21,6 @@ from ..model_scoring import Tally, forced_items
 from ..models.builtin import load_builtin
 from ..models.examples import example_prompts, example_text_prompts, scored_examples
 from ..reductions import RANKABLE
-from ..scoring import Prompt, score_prompt
-from ..words import word_surprisals
 from .options import (
     alpha_option,
     format_option,
@@ -32,31 +30,6 @@ from .options import (
     output_option,
     progress_callback,
     progress_option,
-)
-
-RECORD_FIELDS = (
-    "prompt",
-    "candidate",
-    "rank",
-    "score",
-    "mean",
-    "char",
-    "byte",
-    "length_penalty",
-    "gnmt",
-    "perplexity",
-    "bits_per_byte",
-    "pmi",
-    "probability",
-    "n_tokens",
-    "n_chars",
-    "n_bytes",
-    "is_greedy",
-    "weakest_position",
-    "weakest_token",
-    "weakest_logprob",
-    "ranked_by",
-    "text",
 )
 
 
@@ -252,7 +225,7 @@ def score_command(
         ) as (kind, results),
         open_output(output) as out,
     ):
-        records = _records(results, on_error, rejected, counts)
+        records = collect_records(results, on_error, rejected, counts)
         if fmt == "table":
             records = map(_table_row, records)
         write_records(records, _columns(fmt, normalize, kind), fmt, out)
@@ -346,56 +319,10 @@ def _greedy_story() -> str:
     return "Greedy decoding finds the most probable sentence for every example."
 
 
-def _records(results, on_error, rejected, counts):
-    """The output records, stopping at or setting aside each rejection."""
-    for result in results:
-        if isinstance(result, Rejected):
-            if on_error == "fail":
-                raise DataFormatError(result.message())
-            rejected.append(result)
-            continue
-        counts["prompts"] += 1
-        counts["candidates"] += len(result)
-        yield from result
-
-
 def _same_file(a: str, b: str) -> bool:
     return os.path.abspath(a) == os.path.abspath(b) or (
         os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
     )
-
-
-def score_item(item, *, normalize, alpha, sort, top, detail=()):
-    """A prompt's output records (or its rejection); ``detail`` names the
-    extras each record gets ("tokens", "words"). Runs in worker processes."""
-    if isinstance(item, Rejected):
-        return item
-    return list(_prompt_records(item, normalize, alpha, sort, top, detail))
-
-
-def _prompt_records(
-    prompt: Prompt, normalize, alpha, sort, top, detail
-) -> Iterator[dict]:
-    try:
-        scores = score_prompt(prompt, normalize, alpha)
-    except DataFormatError:
-        raise
-    except ValueError as exc:
-        raise DataFormatError(f"{prompt.source or prompt.id}: {exc}") from None
-    pairs = list(zip(scores, prompt.candidates, strict=True))
-    if sort or top:
-        pairs.sort(key=lambda pair: pair[0].rank)
-    if top:
-        pairs = [pair for pair in pairs if pair[0].rank <= top]
-    for scored, candidate in pairs:
-        record = scored.record()
-        tokens = candidate.tokens  # None: only the total was logged
-        if "tokens" in detail:
-            record["tokens"] = None if tokens is None else _token_detail(tokens)
-        if "words" in detail:
-            words = None if tokens is None else word_surprisals(candidate)
-            record["words"] = None if words is None else [asdict(w) for w in words]
-        yield record
 
 
 def _table_row(record: dict) -> dict:
@@ -405,29 +332,6 @@ def _table_row(record: dict) -> dict:
         position, logprob = record["weakest_position"], record["weakest_logprob"]
         record["weakest"] = f"{position}:{logprob:.2f}"
     return record
-
-
-def _token_detail(tokens) -> list[dict]:
-    detail = []
-    for t, logprob in enumerate(tokens.logprob):
-        step = {"logprob": float(logprob)}
-        if tokens.token is not None:
-            step["token"] = tokens.token[t]
-        if tokens.token_id is not None:
-            step["token_id"] = int(tokens.token_id[t])
-        for name in ("rank", "is_argmax", "argmax_id", "argmax_logprob", "entropy"):
-            values = getattr(tokens, name)
-            if values is not None:
-                step[name] = values[t].item()
-        if tokens.top_logprobs is not None:
-            step["top"] = [
-                [name, float(value)]
-                for name, value in zip(
-                    tokens.top_tokens[t], tokens.top_logprobs[t], strict=True
-                )
-            ]
-        detail.append(step)
-    return detail
 
 
 def _report(rejected: list[Rejected], rejects: str | None, counts: dict) -> None:
