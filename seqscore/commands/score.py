@@ -6,21 +6,20 @@ import contextlib
 import os
 import textwrap
 from dataclasses import dataclass
-from functools import partial
 
 import click
 
-from ..candidate_records import RECORD_FIELDS, collect_records, score_item
+from ..candidate_records import collect_records
 from ..diagnostics import diagnose
-from ..errors import DataFormatError
 from ..formats.inputs import map_prompts
-from ..formats.output import Column, open_output, write_records
+from ..formats.output import FORMATS, open_output, write_records
 from ..formats.records import Rejected
 from ..formats.texts import read_text_prompts
 from ..model_scoring import Tally, forced_items
 from ..models.builtin import load_builtin
 from ..models.examples import example_prompts, example_text_prompts, scored_examples
 from ..reductions import RANKABLE
+from ..shards import ScoreSettings
 from .options import (
     alpha_option,
     format_option,
@@ -31,38 +30,13 @@ from .options import (
     progress_callback,
     progress_option,
 )
-
-
-def _columns(fmt: str, normalize: str, kind: str = "") -> list[Column]:
-    """Every field for programs; a readable subset for the table."""
-    if fmt != "table":
-        return [Column(name) for name in RECORD_FIELDS]
-    return _table_columns(normalize, kind)
-
-
-def _table_columns(normalize: str, kind: str = "") -> list[Column]:
-    """Table columns; the ranking reduction is shown when it is not the sum
-    (else the mean, or for lm-eval samples, which have no token counts, the
-    per-character score: lm-eval's acc_norm)."""
-    extra = normalize
-    if normalize == "sum":
-        extra = "char" if kind == "lmeval" else "mean"
-    return [
-        Column("prompt", width=11, align="<"),
-        Column("label", "candidate", width=14, align="<"),
-        Column("rank", width=4),
-        Column("score", width=9, spec=".3f"),
-        Column(extra, extra[:8], width=8, spec=".3f"),
-        Column("probability", "p", width=6, spec=".3f"),
-        Column("n_tokens", "tok", width=4),
-        Column("is_greedy", "greedy", width=6),
-        Column("weakest", width=10),
-    ]
+from .score_output import LMEVAL_NOTE, columns, report_rejects, table_row
+from .sharded import ShardedRun, check_single, is_sharded, run_sharded
 
 
 @click.command("score")
 @click.argument(
-    "file", required=False, type=click.Path(allow_dash=True, dir_okay=False)
+    "files", metavar="[FILE|DIR|GLOB]...", nargs=-1, type=click.Path(allow_dash=True)
 )
 @input_format_option()
 @click.option(
@@ -91,8 +65,8 @@ def _table_columns(normalize: str, kind: str = "") -> list[Column]:
     "by the tokenizer's offsets (json and jsonl output; without offsets, "
     "each token is a word).",
 )
-@format_option()
-@output_option()
+@format_option(choices=(*FORMATS, "parquet"))
+@output_option(folders=True)
 @click.option(
     "--on-error",
     type=click.Choice(["fail", "skip"]),
@@ -109,8 +83,25 @@ def _table_columns(normalize: str, kind: str = "") -> list[Column]:
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    help="Processes that parse JSON Lines [default: every processor for inputs "
-    "over 16 MB, else 1].",
+    help="Processes that parse JSON Lines, or that score shards (one shard "
+    "each at a time) [default: every processor for inputs over 16 MB in all, "
+    "else 1; with --scheduler dask, every processor].",
+)
+@click.option(
+    "--scheduler",
+    default="local",
+    show_default=True,
+    metavar="local|dask|tcp://HOST:PORT",
+    help="Where shards are scored: local (this machine's process pool), dask "
+    "(a Dask LocalCluster of --workers processes) or the address of a running "
+    "Dask scheduler (its workers need seqscore and the files at the same "
+    "paths). dask and tcp:// need seqscore[dask].",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="With -o DIR/: keep the parts DIR's manifest lists as complete (same "
+    "shard, options and checksum) and write only the others.",
 )
 @model_options()
 @click.option(
@@ -128,7 +119,7 @@ def _table_columns(normalize: str, kind: str = "") -> list[Column]:
 )
 @progress_option()
 def score_command(
-    file,
+    files,
     input_format,
     normalize,
     alpha,
@@ -141,6 +132,8 @@ def score_command(
     on_error,
     rejects,
     workers,
+    scheduler,
+    resume,
     model_spec,
     batch_size,
     dtype,
@@ -193,16 +186,8 @@ def score_command(
         raise click.UsageError("--unconditional needs --model")
     if model_spec is None and (batch_size or dtype or device):
         raise click.UsageError("--batch-size, --dtype and --device need --model")
-    model = (
-        None
-        if model_spec is None
-        else load_cli_model(model_spec, batch_size, dtype, device)
-    )
-    tally = Tally()
-    rejected: list[Rejected] = []
-    counts = {"prompts": 0, "candidates": 0}
-    transform = partial(
-        score_item,
+    settings = ScoreSettings(
+        input_format=input_format,
         normalize=normalize,
         alpha=alpha,
         sort=sort,
@@ -212,7 +197,28 @@ def score_command(
             for name, given in (("tokens", with_tokens), ("words", with_words))
             if given
         ),
+        on_error=on_error,
     )
+    if is_sharded(files, output, scheduler):
+        if model_spec is not None:
+            raise click.UsageError(
+                "--model scores one FILE on this machine; several files, "
+                "-o DIR/ and --scheduler are not supported with it yet"
+            )
+        run = ShardedRun(settings, fmt, output, scheduler, workers, resume, rejects)
+        run_sharded(files, run, progress)
+        return
+    check_single(fmt, resume)
+    file = files[0] if files else None
+    model = (
+        None
+        if model_spec is None
+        else load_cli_model(model_spec, batch_size, dtype, device)
+    )
+    tally = Tally()
+    rejected: list[Rejected] = []
+    counts = {"prompts": 0, "candidates": 0}
+    transform = settings.transform()
     with (
         progress_callback(progress, "scoring") as on_progress,
         _inputs(
@@ -227,13 +233,13 @@ def score_command(
     ):
         records = collect_records(results, on_error, rejected, counts)
         if fmt == "table":
-            records = map(_table_row, records)
-        write_records(records, _columns(fmt, normalize, kind), fmt, out)
+            records = map(table_row, records)
+        write_records(records, columns(fmt, normalize, kind), fmt, out)
         if file is None and model is None and fmt == "table":
             out.write("\n" + _greedy_story() + "\n")
     if kind == "lmeval":
         click.echo(LMEVAL_NOTE, err=True)
-    _report(rejected, rejects, counts)
+    report_rejects(rejected, rejects, counts)
     _note_truncation(tally, model)
 
 
@@ -246,13 +252,6 @@ class _ModelRun:
     share_contexts: bool
     offsets: bool
     tally: Tally
-
-
-LMEVAL_NOTE = (
-    "seqscore: lm-eval samples log each choice's total log-likelihood, not its "
-    "tokens: mean, length_penalty, gnmt, perplexity and the weakest token are "
-    "unavailable (empty / null)"
-)
 
 
 @contextlib.contextmanager
@@ -323,31 +322,3 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.abspath(a) == os.path.abspath(b) or (
         os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
     )
-
-
-def _table_row(record: dict) -> dict:
-    """Add the table's compact columns: a label and the weakest token."""
-    record["label"] = record["text"] if record["text"] else record["candidate"]
-    if record["weakest_position"] is not None:  # None: only totals were logged
-        position, logprob = record["weakest_position"], record["weakest_logprob"]
-        record["weakest"] = f"{position}:{logprob:.2f}"
-    return record
-
-
-def _report(rejected: list[Rejected], rejects: str | None, counts: dict) -> None:
-    if not rejected:
-        return
-    if rejects:
-        with open_output(rejects) as out:
-            write_records((r.record() for r in rejected), [], "jsonl", out)
-    else:
-        for item in rejected:
-            click.echo(f"seqscore: skipped {item.message()}", err=True)
-    where = f" (reasons in {rejects})" if rejects else ""
-    click.echo(
-        f"seqscore: scored {counts['prompts']} prompts ({counts['candidates']} "
-        f"candidates); skipped {len(rejected)} bad records{where}",
-        err=True,
-    )
-    if counts["prompts"] == 0:
-        raise DataFormatError("every record was rejected; nothing was scored")

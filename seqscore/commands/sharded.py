@@ -1,0 +1,221 @@
+"""``seqscore score`` over shards: several files, a folder of parts, or Dask.
+
+A run is sharded when it names several files (or a directory, or a glob),
+writes ``-o DIR/``, or names a ``--scheduler`` other than ``local``. Each
+shard is one task (:mod:`seqscore.shards`); the records come back in shard
+order to one output, or each task writes its shard's part into ``DIR/``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+
+import click
+
+from ..errors import InvalidInputError, MissingExtraError
+from ..formats.inputs import PARALLEL_MIN_BYTES
+from ..formats.output import open_output, write_records
+from ..parallel import cpu_count
+from ..schedulers import check_scheduler, import_distributed, open_scheduler
+from ..shards import (
+    PART_FORMATS,
+    ScoreSettings,
+    Shard,
+    check_resumable,
+    list_shards,
+    score_shards,
+    write_parts,
+)
+from .options import progress_callback
+from .score_output import LMEVAL_NOTE, columns, report_rejects, table_row
+
+__all__ = ["ShardedRun", "check_single", "is_folder", "is_sharded", "run_sharded"]
+
+
+@dataclass(frozen=True)
+class ShardedRun:
+    """The options of a sharded ``seqscore score``."""
+
+    settings: ScoreSettings
+    fmt: str
+    output: str
+    scheduler: str
+    workers: int | None
+    resume: bool
+    rejects: str | None
+
+
+def is_folder(output: str) -> bool:
+    """``-o`` names a folder: it ends with a slash, or is a directory."""
+    return output != "-" and (output.endswith(("/", os.sep)) or os.path.isdir(output))
+
+
+def is_sharded(files: tuple[str, ...], output: str, scheduler: str) -> bool:
+    """Whether ``seqscore score`` runs shard by shard (see the module)."""
+    several = len(files) > 1 or any(map(_names_several, files))
+    return several or scheduler != "local" or is_folder(output)
+
+
+def _names_several(name: str) -> bool:
+    if name == "-" or os.path.exists(name):
+        return os.path.isdir(name)
+    return bool(set("*?[") & set(name))
+
+
+def check_single(fmt: str, resume: bool) -> None:
+    """Usage errors of options that only a sharded run takes."""
+    if fmt == "parquet":
+        raise click.UsageError(
+            "--format parquet writes one part per input file: give -o DIR/"
+        )
+    if resume:
+        raise click.UsageError("--resume needs -o DIR/")
+
+
+def run_sharded(files: tuple[str, ...], run: ShardedRun, progress) -> None:
+    """Score every shard ``files`` names and write the records or parts."""
+    folder = is_folder(run.output)
+    _check_usage(files, run, folder)
+    try:
+        shards = list_shards(files)
+        if folder and run.resume:
+            check_resumable(run.output, run.settings, run.fmt)
+    except InvalidInputError as exc:
+        raise click.UsageError(str(exc)) from None
+    sizes = [_size(shard) for shard in shards]
+    with open_scheduler(run.scheduler, _workers(run, shards, sizes)) as scheduler:
+        if folder:
+            _write_folder(shards, sizes, run, scheduler, progress)
+        else:
+            _write_stream(shards, sizes, run, scheduler, progress)
+
+
+def _check_usage(files, run: ShardedRun, folder: bool) -> None:
+    if not files:
+        raise click.UsageError("-o DIR/ and --scheduler need input files")
+    if "-" in files:
+        raise click.UsageError(
+            "- (standard input) is read on this machine alone: give files for "
+            "-o DIR/, --scheduler or several inputs"
+        )
+    try:
+        check_scheduler(run.scheduler)
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scheduler") from None
+    if folder and run.fmt not in PART_FORMATS:
+        raise click.UsageError(
+            f"-o DIR/ writes parts as {', '.join(PART_FORMATS)}, not {run.fmt}"
+        )
+    if not folder:
+        check_single(run.fmt, run.resume)
+    if "://" in run.scheduler and run.workers is not None:
+        raise click.UsageError(
+            "--workers sizes a local pool or a LocalCluster; a running Dask "
+            "cluster has the workers it has"
+        )
+    try:
+        if run.scheduler != "local":
+            import_distributed()
+        if run.fmt == "parquet":
+            from ..formats.parquet import import_pyarrow
+
+            import_pyarrow()
+    except MissingExtraError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _workers(run: ShardedRun, shards, sizes) -> int | None:
+    """Processes of the local pool or LocalCluster: as asked, or every
+    processor (``local``: for inputs over 16 MB in all), at most one per
+    shard when there are several."""
+    if "://" in run.scheduler:
+        return None
+    workers = run.workers
+    if workers is None:
+        large = sum(sizes) >= PARALLEL_MIN_BYTES
+        workers = cpu_count() if run.scheduler == "dask" or large else 1
+    return workers if len(shards) == 1 else min(workers, len(shards))
+
+
+def _size(shard: Shard) -> int:
+    try:
+        return os.path.getsize(shard.path)
+    except OSError:
+        return 0  # its task names it
+
+
+def _write_stream(shards, sizes, run: ShardedRun, scheduler, progress) -> None:
+    """Every shard's records, in shard order, to one output."""
+    rejected: list = []
+    counts = {"prompts": 0, "candidates": 0}
+    kinds: set[str] = set()
+    total, done = sum(sizes), 0
+    with (
+        progress_callback(progress, "scoring") as on_progress,
+        open_output(run.output) as out,
+    ):
+        results = score_shards(shards, run.settings, scheduler)
+        first = next(results)
+
+        def records():
+            nonlocal done
+            for result in itertools.chain([first], results):
+                rejected.extend(result.rejects)
+                counts["prompts"] += result.prompts
+                counts["candidates"] += len(result.records)
+                kinds.add(result.input_format)
+                yield from result.records
+                done += sizes[result.shard.index]
+                if on_progress is not None:
+                    on_progress(done, total)
+
+        rows = records()
+        if run.fmt == "table":
+            rows = map(table_row, rows)
+        layout = columns(run.fmt, run.settings.normalize, first.input_format)
+        write_records(rows, layout, run.fmt, out)
+    if "lmeval" in kinds:
+        click.echo(LMEVAL_NOTE, err=True)
+    report_rejects(rejected, run.rejects, counts)
+
+
+def _write_folder(shards, sizes, run: ShardedRun, scheduler, progress) -> None:
+    """One part per shard in the folder, and its manifest."""
+    folder = run.output
+    os.makedirs(folder, exist_ok=True)
+    total, done = sum(sizes), 0
+    path_sizes = {shard.path: size for shard, size in zip(shards, sizes, strict=True)}
+    with progress_callback(progress, "scoring") as on_progress:
+
+        def on_part(part):
+            nonlocal done
+            done += path_sizes.get(part.path, 0)
+            if on_progress is not None:
+                on_progress(done, total)
+
+        result = write_parts(
+            shards,
+            run.settings,
+            folder,
+            run.fmt,
+            scheduler,
+            resume=run.resume,
+            on_part=on_part,
+        )
+    parts = result.manifest.parts
+    if any(part.input_format == "lmeval" for part in parts):
+        click.echo(LMEVAL_NOTE, err=True)
+    if run.resume:
+        click.echo(
+            f"seqscore: {folder}: wrote {result.written} parts, kept "
+            f"{result.reused} complete from an earlier run ({result.manifest.records} "
+            f"records in {len(parts)} parts)",
+            err=True,
+        )
+    counts = {
+        "prompts": sum(part.prompts for part in parts),
+        "candidates": sum(part.records for part in parts),
+    }
+    report_rejects([r for part in parts for r in part.rejects], run.rejects, counts)
