@@ -287,8 +287,8 @@ def write_parts(
     resume: bool = False,
     on_part: Callable[[Part], None] | None = None,
 ) -> PartsRun:
-    """One part per shard in ``folder`` plus its manifest (see
-    :mod:`seqscore.manifest`).
+    """One part per shard in ``folder`` (made if need be) plus its manifest
+    (see :mod:`seqscore.manifest`).
 
     ``resume``: keep the parts the folder's manifest lists as complete for
     the same shard (path, size, modification time), format and settings, and
@@ -306,6 +306,7 @@ def write_parts(
     if resume:
         check_resumable(folder, settings, fmt)
         done = _complete_parts(shards, names, folder)
+    os.makedirs(folder, exist_ok=True)
     manifest = _manifest(fmt, settings, shards, done)
     manifest.write(folder)
     for part in done.values():

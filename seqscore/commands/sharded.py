@@ -184,7 +184,6 @@ def _write_stream(shards, sizes, run: ShardedRun, scheduler, progress) -> None:
 def _write_folder(shards, sizes, run: ShardedRun, scheduler, progress) -> None:
     """One part per shard in the folder, and its manifest."""
     folder = run.output
-    os.makedirs(folder, exist_ok=True)
     total, done = sum(sizes), 0
     path_sizes = {shard.path: size for shard, size in zip(shards, sizes, strict=True)}
     with progress_callback(progress, "scoring") as on_progress:
