@@ -39,6 +39,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DASK_INSTALL = "pip install 'seqscore[dask]'"
+#: Seconds to wait for a Dask scheduler's address to answer.
+CONNECT_TIMEOUT = 10.0
 
 
 def check_scheduler(spec: str) -> str:
@@ -90,7 +92,8 @@ def open_scheduler(spec: str, workers: int | None = None) -> Iterator[Scheduler]
             n_workers=workers or cpu_count(),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # no dashboard; its HTTP server on a free port
+            scheduler_kwargs={"dashboard": False},
             silence_logs=logging.ERROR,
         )
         with cluster, distributed.Client(cluster, set_as_default=False) as client:
@@ -103,7 +106,7 @@ def open_scheduler(spec: str, workers: int | None = None) -> Iterator[Scheduler]
             "LocalCluster"
         )
     try:
-        client = distributed.Client(spec, timeout=10, set_as_default=False)
+        client = distributed.Client(spec, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise SchedulerError(
             f"cannot reach the Dask scheduler at {spec} ({exc})"

@@ -106,7 +106,8 @@ def _check_usage(files, run: ShardedRun, folder: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="--scheduler") from None
     if folder and run.fmt not in PART_FORMATS:
         raise click.UsageError(
-            f"-o DIR/ writes parts as {', '.join(PART_FORMATS)}, not {run.fmt}"
+            f"-o DIR/ writes parts as {', '.join(PART_FORMATS)}: give --format "
+            f"(not {run.fmt})"
         )
     if not folder:
         check_single(run.fmt, run.resume)
