@@ -59,7 +59,7 @@ def command(shards_dir, out, scheduler, workers, stream):
     return base if stream else [*base, "-o", out + os.sep]
 
 
-def run_timed(argv, stream):
+def run_timed(argv):
     start = time.perf_counter()
     with open(os.devnull, "wb") as sink:
         subprocess.run(argv, cwd=ROOT, stdout=sink, check=True)
@@ -110,7 +110,7 @@ def main():
                 out = os.path.join(scratch, f"{scheduler}-{workers}")
                 shutil.rmtree(out, ignore_errors=True)
                 argv = command(shards_dir, out, scheduler, workers, args.stream)
-                times[scheduler, workers].append(run_timed(argv, args.stream))
+                times[scheduler, workers].append(run_timed(argv))
                 if not args.stream:
                     if reference is None:
                         reference = out
