@@ -14,10 +14,10 @@ from ..diagnostics import diagnose
 from ..formats.inputs import map_prompts
 from ..formats.output import FORMATS, open_output, write_records
 from ..formats.records import Rejected
-from ..formats.texts import read_text_prompts
 from ..model_scoring import Tally, forced_items
+from ..model_tasks import ModelJob
 from ..models.builtin import load_builtin
-from ..models.examples import example_prompts, example_text_prompts, scored_examples
+from ..models.examples import example_prompts, scored_examples
 from ..reductions import RANKABLE
 from ..shards import ScoreSettings
 from .options import (
@@ -30,8 +30,21 @@ from .options import (
     progress_callback,
     progress_option,
 )
-from .score_output import LMEVAL_NOTE, columns, report_rejects, table_row
-from .sharded import ShardedRun, check_single, is_sharded, run_sharded
+from .score_output import (
+    LMEVAL_NOTE,
+    columns,
+    note_truncation,
+    report_rejects,
+    table_row,
+)
+from .sharded import (
+    ShardedRun,
+    check_single,
+    is_sharded,
+    run_model_tasks,
+    run_sharded,
+    text_prompts_of,
+)
 
 
 @click.command("score")
@@ -199,13 +212,26 @@ def score_command(
         ),
         on_error=on_error,
     )
+    run = ShardedRun(settings, fmt, output, scheduler, workers, resume, rejects)
+    if model_spec is not None and is_sharded(files, output, "local"):
+        raise click.UsageError(
+            "--model scores one FILE (to standard output or -o FILE); several "
+            "files and -o DIR/ are not supported with it yet"
+        )
+    if model_spec is not None and scheduler != "local":
+        job = ModelJob(
+            model_spec,
+            batch_size,
+            dtype,
+            device,
+            unconditional,
+            share_contexts,
+            offsets=with_words,
+            settings=settings,
+        )
+        run_model_tasks(files[0] if files else None, job, run, progress)
+        return
     if is_sharded(files, output, scheduler):
-        if model_spec is not None:
-            raise click.UsageError(
-                "--model scores one FILE on this machine; several files, "
-                "-o DIR/ and --scheduler are not supported with it yet"
-            )
-        run = ShardedRun(settings, fmt, output, scheduler, workers, resume, rejects)
         run_sharded(files, run, progress)
         return
     check_single(fmt, resume)
@@ -240,7 +266,7 @@ def score_command(
     if kind == "lmeval":
         click.echo(LMEVAL_NOTE, err=True)
     report_rejects(rejected, rejects, counts)
-    _note_truncation(tally, model)
+    note_truncation(tally, getattr(model, "max_length", None))
 
 
 @dataclass(frozen=True)
@@ -259,7 +285,7 @@ def _inputs(file, transform, input_format, on_progress, workers, run: _ModelRun)
     """``(format, transformed prompts)`` of FILE, or of the packaged example
     (``"model"``: texts scored by ``run.model``)."""
     if run.model is not None:
-        with _texts(file, on_progress) as texts:
+        with text_prompts_of(file, on_progress) as texts:
             forced = forced_items(
                 run.model,
                 texts,
@@ -277,26 +303,6 @@ def _inputs(file, transform, input_format, on_progress, workers, run: _ModelRun)
         file, transform, input_format, on_progress, workers or "auto"
     ) as found:
         yield found
-
-
-@contextlib.contextmanager
-def _texts(file, on_progress):
-    """Text prompts of FILE, or the packaged examples (for --model alone)."""
-    if file is None:
-        yield iter(example_text_prompts())
-        return
-    with read_text_prompts(file, on_progress) as texts:
-        yield texts
-
-
-def _note_truncation(tally: Tally, model) -> None:
-    if tally.truncated:
-        click.echo(
-            f"seqscore: note: {tally.truncated} of {tally.requests} requests had "
-            f"their context cut from the left to fit the model's "
-            f"{model.max_length} positions (as lm-eval does)",
-            err=True,
-        )
 
 
 def _greedy_story() -> str:

@@ -10,7 +10,7 @@ from ..errors import DataFormatError
 from ..formats.output import Column, open_output, write_records
 from ..formats.records import Rejected
 
-__all__ = ["LMEVAL_NOTE", "columns", "report_rejects", "table_row"]
+__all__ = ["LMEVAL_NOTE", "columns", "note_truncation", "report_rejects", "table_row"]
 
 
 def columns(fmt: str, normalize: str, kind: str = "") -> list[Column]:
@@ -75,3 +75,14 @@ def report_rejects(rejected: list[Rejected], rejects: str | None, counts: dict) 
     )
     if counts["prompts"] == 0:
         raise DataFormatError("every record was rejected; nothing was scored")
+
+
+def note_truncation(tally, max_length: int | None) -> None:
+    """A note on stderr when contexts were cut to fit the model."""
+    if tally.truncated:
+        click.echo(
+            f"seqscore: note: {tally.truncated} of {tally.requests} requests had "
+            f"their context cut from the left to fit the model's "
+            f"{max_length} positions (as lm-eval does)",
+            err=True,
+        )

@@ -8,15 +8,23 @@ order to one output, or each task writes its shard's part into ``DIR/``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from dataclasses import dataclass
+from functools import partial
 
 import click
 
+from .. import model_tasks
+from ..candidate_records import collect_records
 from ..errors import InvalidInputError, MissingExtraError
 from ..formats.inputs import PARALLEL_MIN_BYTES
 from ..formats.output import open_output, write_records
+from ..formats.texts import read_text_prompts
+from ..model_scoring import Tally
+from ..model_tasks import ModelJob, score_text_batch
+from ..models.examples import example_text_prompts
 from ..parallel import cpu_count
 from ..schedulers import check_scheduler, import_distributed, open_scheduler
 from ..shards import (
@@ -29,9 +37,23 @@ from ..shards import (
     write_parts,
 )
 from .options import progress_callback
-from .score_output import LMEVAL_NOTE, columns, report_rejects, table_row
+from .score_output import (
+    LMEVAL_NOTE,
+    columns,
+    note_truncation,
+    report_rejects,
+    table_row,
+)
 
-__all__ = ["ShardedRun", "check_single", "is_folder", "is_sharded", "run_sharded"]
+__all__ = [
+    "ShardedRun",
+    "check_single",
+    "is_folder",
+    "is_sharded",
+    "run_model_tasks",
+    "run_sharded",
+    "text_prompts_of",
+]
 
 
 @dataclass(frozen=True)
@@ -100,10 +122,6 @@ def _check_usage(files, run: ShardedRun, folder: bool) -> None:
             "- (standard input) is read on this machine alone: give files for "
             "-o DIR/, --scheduler or several inputs"
         )
-    try:
-        check_scheduler(run.scheduler)
-    except InvalidInputError as exc:
-        raise click.BadParameter(str(exc), param_hint="--scheduler") from None
     if folder and run.fmt not in PART_FORMATS:
         raise click.UsageError(
             f"-o DIR/ writes parts as {', '.join(PART_FORMATS)}: give --format "
@@ -111,20 +129,31 @@ def _check_usage(files, run: ShardedRun, folder: bool) -> None:
         )
     if not folder:
         check_single(run.fmt, run.resume)
-    if "://" in run.scheduler and run.workers is not None:
-        raise click.UsageError(
-            "--workers sizes a local pool or a LocalCluster; a running Dask "
-            "cluster has the workers it has"
-        )
+    _check_scheduler(run)
     try:
-        if run.scheduler != "local":
-            import_distributed()
         if run.fmt == "parquet":
             from ..formats.parquet import import_pyarrow
 
             import_pyarrow()
     except MissingExtraError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _check_scheduler(run: ShardedRun) -> None:
+    try:
+        check_scheduler(run.scheduler)
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scheduler") from None
+    if "://" in run.scheduler and run.workers is not None:
+        raise click.UsageError(
+            "--workers sizes a local pool or a LocalCluster; a running Dask "
+            "cluster has the workers it has"
+        )
+    if run.scheduler != "local":
+        try:
+            import_distributed()
+        except MissingExtraError as exc:
+            raise click.UsageError(str(exc)) from None
 
 
 def _workers(run: ShardedRun, shards, sizes) -> int | None:
@@ -219,3 +248,56 @@ def _write_folder(shards, sizes, run: ShardedRun, scheduler, progress) -> None:
         "candidates": sum(part.records for part in parts),
     }
     report_rejects([r for part in parts for r in part.rejects], run.rejects, counts)
+
+
+def run_model_tasks(file: str | None, job: ModelJob, run: ShardedRun, progress):
+    """``seqscore score FILE --model MODEL --scheduler dask|tcp://...``: the
+    texts read here, sent to the workers in batches, the model loaded once
+    per worker (:mod:`seqscore.model_tasks`); records in input order."""
+    if file == "-":
+        raise click.UsageError("--scheduler with --model reads a FILE, not -")
+    check_single(run.fmt, run.resume)
+    _check_scheduler(run)
+    from ..dask_model import model_on_workers
+
+    tally, limits = Tally(), set()
+    rejected: list = []
+    counts = {"prompts": 0, "candidates": 0}
+    with (
+        progress_callback(progress, "scoring") as on_progress,
+        text_prompts_of(file, on_progress) as texts,
+        open_scheduler(run.scheduler, run.workers) as scheduler,
+        model_on_workers(scheduler.client, job),
+        open_output(run.output) as out,
+    ):
+
+        def results():
+            task = partial(score_text_batch, job=job)
+            for scored in scheduler.ordered(task, _batches(texts)):
+                tally.requests += scored.requests
+                tally.truncated += scored.truncated
+                limits.add(scored.max_length)
+                yield from scored.results
+
+        records = collect_records(results(), run.settings.on_error, rejected, counts)
+        if run.fmt == "table":
+            records = map(table_row, records)
+        layout = columns(run.fmt, run.settings.normalize, "model")
+        write_records(records, layout, run.fmt, out)
+    report_rejects(rejected, run.rejects, counts)
+    note_truncation(tally, max(limits - {None}, default=None))
+
+
+@contextlib.contextmanager
+def text_prompts_of(file: str | None, on_progress):
+    """Text prompts of FILE, or the packaged examples (--model alone)."""
+    if file is None:  # the packaged examples
+        yield iter(example_text_prompts())
+        return
+    with read_text_prompts(file, on_progress) as texts:
+        yield texts
+
+
+def _batches(items):
+    while batch := list(itertools.islice(items, model_tasks.PROMPTS_PER_TASK)):
+        yield batch
