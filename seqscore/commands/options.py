@@ -36,7 +36,8 @@ def format_option(default: str = "table", choices=FORMATS):
         default=default,
         show_default=True,
         help="Output format: an aligned table for reading, json, jsonl or csv "
-        "for programs.",
+        "for programs"
+        + (", parquet for parts (-o DIR/)." if "parquet" in choices else "."),
     )
 
 

@@ -108,7 +108,8 @@ from .sharded import (
     help="Where shards are scored: local (this machine's process pool), dask "
     "(a Dask LocalCluster of --workers processes) or the address of a running "
     "Dask scheduler (its workers need seqscore and the files at the same "
-    "paths). dask and tcp:// need seqscore[dask].",
+    "paths). dask and tcp:// need seqscore[dask]. With --model: the model "
+    "is loaded once per worker and prompts are sent in batches.",
 )
 @click.option(
     "--resume",
@@ -180,6 +181,13 @@ def score_command(
     context moved to the continuation, an empty context replaced by BOS (EOS
     without one), contexts cut from the left to fit the model.
 
+    Several FILEs, a DIR (its *.jsonl, *.json and *.npz files) or a quoted
+    GLOB are shards: each is scored as one task, on this machine's process
+    pool or on Dask (--scheduler), records in shard order then record order.
+    -o DIR/ writes one part per shard (--format jsonl, csv or parquet) and
+    DIR/manifest.json (per part: shard, record count, sha256); --resume
+    writes only the parts not complete yet.
+
     \b
     Examples:
       seqscore score responses.jsonl --sort
@@ -187,6 +195,9 @@ def score_command(
       seqscore score pairs.jsonl --model builtin --tokens --format jsonl
       seqscore score run.npz --normalize mean --format csv -o scores.csv
       cat api_dump.jsonl | seqscore score - --on-error skip --rejects bad.jsonl
+      seqscore score 'shards/*.jsonl' -o scores/ --format parquet --resume
+      seqscore score shards/ -o scores/ --format jsonl --scheduler tcp://head:8786
+      seqscore score pairs.jsonl --model hf:./gpt2 --scheduler dask --workers 2
     """
     if rejects and on_error != "skip":
         raise click.UsageError("--rejects needs --on-error skip")
