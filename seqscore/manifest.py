@@ -11,14 +11,19 @@
                 "path": "/data/shards/a.jsonl", "shard_bytes": 52311,
                 "shard_mtime_ns": 1764748800000000000, "input_format": "seqscore",
                 "format": "jsonl", "records": 30, "prompts": 10,
-                "sha256": "9f86d0...", "rejected": 0, "rejects": []}, ...]}
+                "sha256": "9f86d0...", "rejected": 0, "rejects": null}, ...]}
 
 A part is listed only once its file is in place, so the manifest never
 claims more than the folder holds; ``records`` of a part is the number of
-rows in it and ``sha256`` the checksum of its bytes. ``--resume`` keeps a
-listed part when its shard has the same path, size and modification time,
-the settings are the same, and the file still has its checksum; every other
-part is written again.
+rows in it and ``sha256`` the checksum of its bytes. The records a part's
+shard had rejected (``--on-error skip``) are in a file of their own beside
+it, ``part-00000.rejects.jsonl`` (``rejects``; null when there were none),
+as ``--rejects`` writes them, so that the manifest stays small. Files the
+manifest does not list are not part of the run (a folder written before by
+a run of more shards keeps its extra parts). ``--resume`` keeps a listed
+part when its shard has the same path, size and modification time, the
+settings are the same, and the file still has its checksum; every other part
+is written again.
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ class Part:
     records: int
     prompts: int
     sha256: str
-    rejects: tuple[Rejected, ...] = ()
+    rejected: int = 0
+    rejects: str | None = None
 
     def to_json(self) -> dict:
         return {
@@ -67,25 +73,37 @@ class Part:
             "records": self.records,
             "prompts": self.prompts,
             "sha256": self.sha256,
-            "rejected": len(self.rejects),
-            "rejects": [r.record() for r in self.rejects],
+            "rejected": self.rejected,
+            "rejects": self.rejects,
         }
 
     @classmethod
     def from_json(cls, entry: dict) -> Part:
-        rejects = tuple(
-            Rejected(r["location"], r["reason"], r["record"])
-            for r in entry.get("rejects", ())
-        )
-        fields = {k: entry[k] for k in cls.__dataclass_fields__ if k != "rejects"}
-        return cls(**fields, rejects=rejects)
+        return cls(**{k: entry[k] for k in cls.__dataclass_fields__})
 
     def intact(self, folder: str) -> bool:
-        """The part's file is in ``folder`` with its checksum."""
+        """The part's file is in ``folder`` with its checksum (and its
+        rejects file, if it has one)."""
+        if self.rejects and not os.path.isfile(os.path.join(folder, self.rejects)):
+            return False
         try:
             return sha256_file(os.path.join(folder, self.part)) == self.sha256
         except OSError:
             return False
+
+    def read_rejects(self, folder: str) -> list[Rejected]:
+        """The records the part's shard had rejected, from its rejects file."""
+        if not self.rejects:
+            return []
+        path = os.path.join(folder, self.rejects)
+        with open(path, encoding="utf-8") as handle:
+            try:
+                entries = [json.loads(line) for line in handle if line.strip()]
+                return [
+                    Rejected(e["location"], e["reason"], e["record"]) for e in entries
+                ]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DataFormatError(f"{path}: not a rejects file ({exc})") from None
 
 
 @dataclass(frozen=True)

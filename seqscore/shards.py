@@ -240,6 +240,7 @@ def write_part(job: PartJob, settings: ScoreSettings, workers: int = 1) -> Part:
     rejected: list[Rejected] = []
     counts = {"prompts": 0, "candidates": 0}
     target = os.path.join(job.folder, job.part)
+    rejects = rejects_name(job.part)
     with _shard_records(shard, settings, rejected, counts, workers) as (kind, records):
         if job.format == "parquet":
             from .formats.parquet import write_parquet
@@ -250,6 +251,9 @@ def write_part(job: PartJob, settings: ScoreSettings, workers: int = 1) -> Part:
             columns = [Column(name) for name in RECORD_FIELDS]
             with open_output(target) as out:
                 write_records(records, columns, job.format, out)
+    if rejected:  # before the part is listed, so a listed part has its rejects
+        with open_output(os.path.join(job.folder, rejects)) as out:
+            write_records((r.record() for r in rejected), [], "jsonl", out)
     return Part(
         part=job.part,
         shard=shard.name,
@@ -261,8 +265,18 @@ def write_part(job: PartJob, settings: ScoreSettings, workers: int = 1) -> Part:
         records=counts["candidates"],
         prompts=counts["prompts"],
         sha256=sha256_file(target),
-        rejects=tuple(rejected),
+        rejected=len(rejected),
+        rejects=rejects if rejected else None,
     )
+
+
+def rejects_name(part: str) -> str:
+    """The file of a part's rejected records.
+
+    >>> rejects_name("part-00003.csv")
+    'part-00003.rejects.jsonl'
+    """
+    return f"{part.rsplit('.', 1)[0]}.rejects.jsonl"
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,24 @@ def test_skip_collects_rejects_of_every_shard_in_shard_order(tmp_path):
     assert result.exit_code == 0, result.output
     locations = [json.loads(line)["location"] for line in rejects.open()]
     assert locations == [f"{paths[1]}:1", f"{paths[2]}:1"]
+    # into parts: each part's rejects beside it, and reported again by a
+    # resumed run that keeps the parts
+    out = tmp_path / "out"
+    for resume in ((), ("--resume",)):
+        result = run(
+            *paths, "-o", f"{out}/", "--format", "csv", "--on-error", "skip",
+            "--rejects", rejects, *resume,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        again = [json.loads(line)["location"] for line in rejects.open()]
+        assert again == locations
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [p["rejects"] for p in manifest["parts"]] == [
+        None,
+        "part-00001.rejects.jsonl",
+        "part-00002.rejects.jsonl",
+    ]
+    assert "kept 3 complete" in result.stderr
 
 
 def _manifest_parts(folder: Path) -> list[str]:

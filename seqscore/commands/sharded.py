@@ -247,7 +247,8 @@ def _write_folder(shards, sizes, run: ShardedRun, scheduler, progress) -> None:
         "prompts": sum(part.prompts for part in parts),
         "candidates": sum(part.records for part in parts),
     }
-    report_rejects([r for part in parts for r in part.rejects], run.rejects, counts)
+    rejected = [r for part in parts for r in part.read_rejects(folder)]
+    report_rejects(rejected, run.rejects, counts)
 
 
 def run_model_tasks(file: str | None, job: ModelJob, run: ShardedRun, progress):
