@@ -343,7 +343,22 @@ def write_parts(
         manifest.write(folder)
         if on_part is not None:
             on_part(part)
+    _remove_leftovers(folder, names.values())
     return PartsRun(manifest, written)
+
+
+def _remove_leftovers(folder: str, parts) -> None:
+    """Delete the temporary files that tasks killed mid-write left behind
+    (``.part-00003.jsonl.<random>.tmp``, see
+    :func:`~seqscore.formats.output.atomic_path`): every task is done."""
+    names = {*parts, *map(rejects_name, parts)}
+    for entry in os.scandir(folder):
+        if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+            continue
+        target, _, random = entry.name[1 : -len(".tmp")].rpartition(".")
+        if target in names and random and entry.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
 
 
 def _manifest(fmt, settings, shards, done: dict[int, Part]) -> Manifest:

@@ -104,6 +104,7 @@ def test_usage_errors(tmp_path, monkeypatch):
         ((*paths, "-o", f"{tmp_path}/out/"), "give --format"),
         ((paths[0], paths[0]), "named twice"),
         ((paths[0], "-"), "standard input"),
+        ((*paths, "-o", f"{tmp_path}/", "--format", "csv"), "holds input shards"),
         ((*paths, "--scheduler", "tcp://h:1", "--workers", "2"), "has the workers"),
         ((*paths, "--model", "builtin"), "not supported with it yet"),
     ]

@@ -183,3 +183,19 @@ def test_a_failed_shard_leaves_no_part_and_the_manifest_lists_what_is_complete(
     assert [p.part for p in manifest.parts] == ["part-00000.jsonl", "part-00001.jsonl"]
     assert not manifest.complete
     assert sorted(os.listdir(out)) == [MANIFEST, "part-00000.jsonl", "part-00001.jsonl"]
+
+
+def test_temporaries_of_killed_tasks_are_removed_when_the_run_completes(tmp_path):
+    shards = list_shards([str(p) for p in write_shards(tmp_path / "in", 2)])
+    out = tmp_path / "out"
+    out.mkdir()
+    left = [
+        out / ".part-00001.jsonl.k3j_x9.tmp",
+        out / ".part-00000.rejects.jsonl.a.tmp",
+    ]
+    kept = [out / ".part-00001.jsonl.tmp", out / ".notes.txt.b.tmp", out / "x.tmp"]
+    for path in left + kept:
+        path.write_text("partial")
+    write_parts(shards, DEFAULTS, str(out), "jsonl", IN_PROCESS)
+    assert not any(path.exists() for path in left)
+    assert all(path.exists() for path in kept)

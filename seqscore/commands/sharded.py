@@ -106,6 +106,8 @@ def run_sharded(files: tuple[str, ...], run: ShardedRun, progress) -> None:
             check_resumable(run.output, run.settings, run.fmt)
     except InvalidInputError as exc:
         raise click.UsageError(str(exc)) from None
+    if folder:
+        _check_apart(run.output, shards)
     sizes = [_size(shard) for shard in shards]
     with open_scheduler(run.scheduler, _workers(run, shards, sizes)) as scheduler:
         if folder:
@@ -137,6 +139,18 @@ def _check_usage(files, run: ShardedRun, folder: bool) -> None:
             import_pyarrow()
     except MissingExtraError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _check_apart(folder: str, shards) -> None:
+    """The parts' folder holds no shard: its parts would be overwritten, or
+    read as shards by the next run of the same command."""
+    where = os.path.realpath(folder)
+    for shard in shards:
+        if os.path.dirname(os.path.realpath(shard.path)) == where:
+            raise click.UsageError(
+                f"{folder}: holds input shards ({shard.name}); write the parts "
+                "to a folder of their own"
+            )
 
 
 def _check_scheduler(run: ShardedRun) -> None:
