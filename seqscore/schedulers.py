@@ -88,14 +88,20 @@ def open_scheduler(spec: str, workers: int | None = None) -> Iterator[Scheduler]
         return
     distributed = import_distributed()
     if spec == "dask":
-        cluster = distributed.LocalCluster(
-            n_workers=workers or cpu_count(),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # no dashboard; its HTTP server on a free port
-            scheduler_kwargs={"dashboard": False},
-            silence_logs=logging.ERROR,
-        )
+        n_workers = workers or cpu_count()
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",  # no dashboard; the HTTP server on any port
+                scheduler_kwargs={"dashboard": False},
+                silence_logs=logging.ERROR,
+            )
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            raise SchedulerError(
+                f"could not start a Dask LocalCluster of {n_workers} workers ({exc})"
+            ) from None
         with cluster, distributed.Client(cluster, set_as_default=False) as client:
             yield DaskScheduler(client)
         return
