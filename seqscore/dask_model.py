@@ -14,7 +14,10 @@ import asyncio
 import contextlib
 import uuid
 
-from distributed import WorkerPlugin
+try:
+    from distributed import WorkerPlugin
+except ImportError:  # no seqscore[dask]: importable (for doctests), not usable
+    WorkerPlugin = object
 
 from .model_tasks import ModelJob, loaded_model, unload_model
 
