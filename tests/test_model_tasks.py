@@ -53,11 +53,13 @@ def test_a_batch_scores_as_the_single_process_path(tmp_path):
     assert load_builtin() is not None
 
 
-distributed = pytest.importorskip("distributed")
+@pytest.fixture(scope="module")
+def distributed():
+    return pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(distributed):
     with distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,
@@ -89,7 +91,7 @@ def test_model_scores_on_dask_are_the_bytes_of_one_process(cluster, tmp_path):
 
 
 def test_the_model_is_loaded_once_per_worker_not_once_per_task(
-    cluster, tmp_path, monkeypatch
+    distributed, cluster, tmp_path, monkeypatch
 ):
     monkeypatch.setattr("seqscore.model_tasks.PROMPTS_PER_TASK", 5)
     pairs = pairs_file(tmp_path / "pairs.jsonl", 60)  # 12 tasks
