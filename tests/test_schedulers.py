@@ -217,21 +217,20 @@ def _feed(fifo: Path, data: bytes) -> bool:
     return True
 
 
-def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
-    paths = write_shards(tmp_path / "in", 4)
-    expected = [score(p, "--format", "jsonl").stdout_bytes for p in paths]
-    # shard 2 is a FIFO: its task blocks reading it until the test writes it,
-    # so the worker is killed while it runs that task
+def _kill_the_worker_of_shard_2(paths, command) -> bytes:
+    """Run ``command`` (ending in ``--scheduler``) on a cluster of its own;
+    kill the worker that runs shard 2's task, a FIFO that blocks the task
+    until the test writes it; then feed the shard to the task's second run.
+    The command's stdout."""
     data = paths[2].read_bytes()
     paths[2].unlink()
     os.mkfifo(paths[2])
-    out = tmp_path / "out"
     with local_cluster() as cluster, distributed.Client(cluster) as client:
-        command = [sys.executable, "-m", "seqscore.cli", "score", *map(str, paths)]
-        command += ["--scheduler", cluster.scheduler_address, "-o", f"{out}/"]
-        command += ["--format", "jsonl"]
         run = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [*command, cluster.scheduler_address],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         try:
             worker = _wait(
@@ -240,14 +239,27 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
             pid = client.run(os.getpid, workers=[worker])[worker]
             os.kill(pid, signal.SIGKILL)
             _wait(lambda: _gone(pid), what="the killed worker to exit")
-            # Dask runs the task again on a worker: give that one the shard
+            # the shard's data exist only from now on: the task that reads
+            # them is Dask's second run of it, on a worker still alive
             _wait(lambda: _feed(paths[2], data), what="shard 2 to run again")
-            _, stderr = run.communicate(timeout=60)
+            stdout, stderr = run.communicate(timeout=60)
         finally:
             if run.poll() is None:
                 run.kill()
                 run.wait()
     assert run.returncode == 0, stderr.decode()
+    return stdout
+
+
+SCORE = [sys.executable, "-m", "seqscore.cli", "score"]
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
+    paths = write_shards(tmp_path / "in", 4)
+    expected = [score(p, "--format", "jsonl").stdout_bytes for p in paths]
+    out = tmp_path / "out"
+    command = [*SCORE, *map(str, paths), "-o", f"{out}/", "--format", "jsonl"]
+    _kill_the_worker_of_shard_2(paths, [*command, "--scheduler"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["records"] == 4 * 8
     assert [p["shard"] for p in manifest["parts"]] == [str(p) for p in paths]
@@ -256,3 +268,12 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
     assert sorted(os.listdir(out)) == sorted(
         ["manifest.json", *(p["part"] for p in manifest["parts"])]
     )
+
+
+def test_a_worker_killed_mid_run_of_one_stream_loses_and_duplicates_nothing(
+    tmp_path,
+):
+    paths = write_shards(tmp_path / "in", 4)
+    expected = b"".join(score(p, "--format", "jsonl").stdout_bytes for p in paths)
+    command = [*SCORE, *map(str, paths), "--format", "jsonl", "--scheduler"]
+    assert _kill_the_worker_of_shard_2(paths, command) == expected
