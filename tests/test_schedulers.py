@@ -240,9 +240,16 @@ def _kill_the_worker_of_shard_2(paths, command) -> bytes:
             os.kill(pid, signal.SIGKILL)
             _wait(lambda: _gone(pid), what="the killed worker to exit")
             # the shard's data exist only from now on: the task that reads
-            # them is Dask's second run of it, on a worker still alive
+            # them is a later run of it, on a worker still alive
             _wait(lambda: _feed(paths[2], data), what="shard 2 to run again")
-            stdout, stderr = run.communicate(timeout=60)
+            try:
+                stdout, stderr = run.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                run.kill()
+                _, stderr = run.communicate()
+                raise AssertionError(  # what the command was waiting for
+                    stderr.decode()[-3000:]
+                ) from None
         finally:
             if run.poll() is None:
                 run.kill()
