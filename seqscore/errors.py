@@ -17,7 +17,9 @@ from __future__ import annotations
 __all__ = [
     "DataFormatError",
     "InvalidInputError",
+    "MissingExtraError",
     "NoEstimateError",
+    "SchedulerError",
     "ScorerLawError",
     "SeqScoreError",
     "ShapeError",
@@ -39,6 +41,16 @@ class ShapeError(SeqScoreError, ValueError):
 
 class DataFormatError(SeqScoreError, ValueError):
     """An input file or record that does not follow its format."""
+
+
+class MissingExtraError(SeqScoreError, ImportError):
+    """An optional dependency is not installed; the message says which extra
+    to install (``pip install 'seqscore[dask]'``). Commands report it as bad
+    usage (exit code 2)."""
+
+
+class SchedulerError(SeqScoreError, RuntimeError):
+    """A Dask scheduler that cannot be reached, or that gave up on a task."""
 
 
 class NoEstimateError(SeqScoreError, ValueError):

@@ -15,10 +15,10 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
-__all__ = ["cpu_count", "ordered_map"]
+__all__ = ["completed_map", "cpu_count", "ordered_map"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -56,11 +56,7 @@ def ordered_map(
         yield from map(function, items)
         return
     window = window or 2 * workers
-    if threads:
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="seqscore-map")
-    else:
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=gc.freeze)
+    pool = _pool(workers, threads)
     pending: deque = deque()
     try:
         for item in items:
@@ -71,3 +67,36 @@ def ordered_map(
             yield pending.popleft().result()
     finally:  # also when the consumer stops early: drop what is still queued
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def completed_map(
+    function: Callable[[T], R], items: Iterable[T], workers: int
+) -> Iterator[tuple[int, R]]:
+    """``(index, function(item))`` for every item, as each one completes.
+
+    Every item is submitted at once (for a few hundred small ones, such as
+    file names), so a slow item holds up nothing behind it. With
+    ``workers <= 1``, in this process and in order. When a call raises, the
+    items not yet started are dropped and the error is raised here.
+
+    >>> sorted(completed_map(abs, [-3, 2], workers=1))
+    [(0, 3), (1, 2)]
+    """
+    if workers <= 1:
+        for index, item in enumerate(items):
+            yield index, function(item)
+        return
+    pool = _pool(workers, threads=False)
+    try:
+        futures = {pool.submit(function, item): i for i, item in enumerate(items)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool(workers: int, threads: bool):
+    if threads:
+        return ThreadPoolExecutor(workers, thread_name_prefix="seqscore-map")
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=gc.freeze)

@@ -36,7 +36,8 @@ def format_option(default: str = "table", choices=FORMATS):
         default=default,
         show_default=True,
         help="Output format: an aligned table for reading, json, jsonl or csv "
-        "for programs.",
+        "for programs"
+        + (", parquet for parts (-o DIR/)." if "parquet" in choices else "."),
     )
 
 
@@ -105,16 +106,26 @@ def progress_option():
     )
 
 
-def output_option():
-    """``-o/--output FILE`` (``-`` for standard output), written atomically."""
+def output_option(folders: bool = False):
+    """``-o/--output FILE`` (``-`` for standard output), written atomically;
+    ``folders``: or ``DIR/``, for a command that writes parts into one."""
+    help_text = (
+        "Write here instead of standard output. The file appears only when "
+        "the command succeeds."
+    )
+    if folders:
+        help_text += (
+            " DIR/ (a trailing slash, or an existing directory): one part per "
+            "input file plus manifest.json, each part renamed into place when "
+            "complete."
+        )
     return click.option(
         "-o",
         "--output",
-        type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+        type=click.Path(dir_okay=folders, writable=True, allow_dash=True),
         default="-",
         show_default=True,
-        help="Write here instead of standard output. The file appears only "
-        "when the command succeeds.",
+        help=help_text,
     )
 
 

@@ -5,24 +5,21 @@ from __future__ import annotations
 import contextlib
 import os
 import textwrap
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from functools import partial
+from dataclasses import dataclass
 
 import click
 
+from ..candidate_records import collect_records
 from ..diagnostics import diagnose
-from ..errors import DataFormatError
 from ..formats.inputs import map_prompts
-from ..formats.output import Column, open_output, write_records
+from ..formats.output import FORMATS, open_output, write_records
 from ..formats.records import Rejected
-from ..formats.texts import read_text_prompts
 from ..model_scoring import Tally, forced_items
+from ..model_tasks import ModelJob
 from ..models.builtin import load_builtin
-from ..models.examples import example_prompts, example_text_prompts, scored_examples
+from ..models.examples import example_prompts, scored_examples
 from ..reductions import RANKABLE
-from ..scoring import Prompt, score_prompt
-from ..words import word_surprisals
+from ..shards import ScoreSettings
 from .options import (
     alpha_option,
     format_option,
@@ -33,63 +30,26 @@ from .options import (
     progress_callback,
     progress_option,
 )
-
-RECORD_FIELDS = (
-    "prompt",
-    "candidate",
-    "rank",
-    "score",
-    "mean",
-    "char",
-    "byte",
-    "length_penalty",
-    "gnmt",
-    "perplexity",
-    "bits_per_byte",
-    "pmi",
-    "probability",
-    "n_tokens",
-    "n_chars",
-    "n_bytes",
-    "is_greedy",
-    "weakest_position",
-    "weakest_token",
-    "weakest_logprob",
-    "ranked_by",
-    "text",
+from .score_output import (
+    LMEVAL_NOTE,
+    columns,
+    note_truncation,
+    report_rejects,
+    table_row,
 )
-
-
-def _columns(fmt: str, normalize: str, kind: str = "") -> list[Column]:
-    """Every field for programs; a readable subset for the table."""
-    if fmt != "table":
-        return [Column(name) for name in RECORD_FIELDS]
-    return _table_columns(normalize, kind)
-
-
-def _table_columns(normalize: str, kind: str = "") -> list[Column]:
-    """Table columns; the ranking reduction is shown when it is not the sum
-    (else the mean, or for lm-eval samples, which have no token counts, the
-    per-character score: lm-eval's acc_norm)."""
-    extra = normalize
-    if normalize == "sum":
-        extra = "char" if kind == "lmeval" else "mean"
-    return [
-        Column("prompt", width=11, align="<"),
-        Column("label", "candidate", width=14, align="<"),
-        Column("rank", width=4),
-        Column("score", width=9, spec=".3f"),
-        Column(extra, extra[:8], width=8, spec=".3f"),
-        Column("probability", "p", width=6, spec=".3f"),
-        Column("n_tokens", "tok", width=4),
-        Column("is_greedy", "greedy", width=6),
-        Column("weakest", width=10),
-    ]
+from .sharded import (
+    ShardedRun,
+    check_single,
+    is_sharded,
+    run_model_tasks,
+    run_sharded,
+    text_prompts_of,
+)
 
 
 @click.command("score")
 @click.argument(
-    "file", required=False, type=click.Path(allow_dash=True, dir_okay=False)
+    "files", metavar="[FILE|DIR|GLOB]...", nargs=-1, type=click.Path(allow_dash=True)
 )
 @input_format_option()
 @click.option(
@@ -118,8 +78,8 @@ def _table_columns(normalize: str, kind: str = "") -> list[Column]:
     "by the tokenizer's offsets (json and jsonl output; without offsets, "
     "each token is a word).",
 )
-@format_option()
-@output_option()
+@format_option(choices=(*FORMATS, "parquet"))
+@output_option(folders=True)
 @click.option(
     "--on-error",
     type=click.Choice(["fail", "skip"]),
@@ -136,8 +96,26 @@ def _table_columns(normalize: str, kind: str = "") -> list[Column]:
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    help="Processes that parse JSON Lines [default: every processor for inputs "
-    "over 16 MB, else 1].",
+    help="Processes that parse JSON Lines, or that score shards (one shard "
+    "each at a time) [default: every processor for inputs over 16 MB in all, "
+    "else 1; with --scheduler dask, every processor].",
+)
+@click.option(
+    "--scheduler",
+    default="local",
+    show_default=True,
+    metavar="local|dask|tcp://HOST:PORT",
+    help="Where shards are scored: local (this machine's process pool), dask "
+    "(a Dask LocalCluster of --workers processes) or the address of a running "
+    "Dask scheduler (its workers need seqscore and the files at the same "
+    "paths). dask and tcp:// need seqscore[dask]. With --model: the model "
+    "is loaded once per worker and prompts are sent in batches.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="With -o DIR/: keep the parts DIR's manifest lists as complete (same "
+    "shard, options and checksum) and write only the others.",
 )
 @model_options()
 @click.option(
@@ -155,7 +133,7 @@ def _table_columns(normalize: str, kind: str = "") -> list[Column]:
 )
 @progress_option()
 def score_command(
-    file,
+    files,
     input_format,
     normalize,
     alpha,
@@ -168,6 +146,8 @@ def score_command(
     on_error,
     rejects,
     workers,
+    scheduler,
+    resume,
     model_spec,
     batch_size,
     dtype,
@@ -201,6 +181,13 @@ def score_command(
     context moved to the continuation, an empty context replaced by BOS (EOS
     without one), contexts cut from the left to fit the model.
 
+    Several FILEs, a DIR (its *.jsonl, *.json and *.npz files) or a quoted
+    GLOB are shards: each is scored as one task, on this machine's process
+    pool or on Dask (--scheduler), records in shard order then record order.
+    -o DIR/ writes one part per shard (--format jsonl, csv or parquet) and
+    DIR/manifest.json (per part: shard, record count, sha256); --resume
+    writes only the parts not complete yet.
+
     \b
     Examples:
       seqscore score responses.jsonl --sort
@@ -208,6 +195,9 @@ def score_command(
       seqscore score pairs.jsonl --model builtin --tokens --format jsonl
       seqscore score run.npz --normalize mean --format csv -o scores.csv
       cat api_dump.jsonl | seqscore score - --on-error skip --rejects bad.jsonl
+      seqscore score 'shards/*.jsonl' -o scores/ --format parquet --resume
+      seqscore score shards/ -o scores/ --format jsonl --scheduler tcp://head:8786
+      seqscore score pairs.jsonl --model hf:./gpt2 --scheduler dask --workers 2
     """
     if rejects and on_error != "skip":
         raise click.UsageError("--rejects needs --on-error skip")
@@ -220,16 +210,8 @@ def score_command(
         raise click.UsageError("--unconditional needs --model")
     if model_spec is None and (batch_size or dtype or device):
         raise click.UsageError("--batch-size, --dtype and --device need --model")
-    model = (
-        None
-        if model_spec is None
-        else load_cli_model(model_spec, batch_size, dtype, device)
-    )
-    tally = Tally()
-    rejected: list[Rejected] = []
-    counts = {"prompts": 0, "candidates": 0}
-    transform = partial(
-        score_item,
+    settings = ScoreSettings(
+        input_format=input_format,
         normalize=normalize,
         alpha=alpha,
         sort=sort,
@@ -239,7 +221,41 @@ def score_command(
             for name, given in (("tokens", with_tokens), ("words", with_words))
             if given
         ),
+        on_error=on_error,
     )
+    run = ShardedRun(settings, fmt, output, scheduler, workers, resume, rejects)
+    if model_spec is not None and is_sharded(files, output, "local"):
+        raise click.UsageError(
+            "--model scores one FILE (to standard output or -o FILE); several "
+            "files and -o DIR/ are not supported with it yet"
+        )
+    if model_spec is not None and scheduler != "local":
+        job = ModelJob(
+            model_spec,
+            batch_size,
+            dtype,
+            device,
+            unconditional,
+            share_contexts,
+            offsets=with_words,
+            settings=settings,
+        )
+        run_model_tasks(files[0] if files else None, job, run, progress)
+        return
+    if is_sharded(files, output, scheduler):
+        run_sharded(files, run, progress)
+        return
+    check_single(fmt, resume)
+    file = files[0] if files else None
+    model = (
+        None
+        if model_spec is None
+        else load_cli_model(model_spec, batch_size, dtype, device)
+    )
+    tally = Tally()
+    rejected: list[Rejected] = []
+    counts = {"prompts": 0, "candidates": 0}
+    transform = settings.transform()
     with (
         progress_callback(progress, "scoring") as on_progress,
         _inputs(
@@ -252,16 +268,16 @@ def score_command(
         ) as (kind, results),
         open_output(output) as out,
     ):
-        records = _records(results, on_error, rejected, counts)
+        records = collect_records(results, on_error, rejected, counts)
         if fmt == "table":
-            records = map(_table_row, records)
-        write_records(records, _columns(fmt, normalize, kind), fmt, out)
+            records = map(table_row, records)
+        write_records(records, columns(fmt, normalize, kind), fmt, out)
         if file is None and model is None and fmt == "table":
             out.write("\n" + _greedy_story() + "\n")
     if kind == "lmeval":
         click.echo(LMEVAL_NOTE, err=True)
-    _report(rejected, rejects, counts)
-    _note_truncation(tally, model)
+    report_rejects(rejected, rejects, counts)
+    note_truncation(tally, getattr(model, "max_length", None))
 
 
 @dataclass(frozen=True)
@@ -275,19 +291,12 @@ class _ModelRun:
     tally: Tally
 
 
-LMEVAL_NOTE = (
-    "seqscore: lm-eval samples log each choice's total log-likelihood, not its "
-    "tokens: mean, length_penalty, gnmt, perplexity and the weakest token are "
-    "unavailable (empty / null)"
-)
-
-
 @contextlib.contextmanager
 def _inputs(file, transform, input_format, on_progress, workers, run: _ModelRun):
     """``(format, transformed prompts)`` of FILE, or of the packaged example
     (``"model"``: texts scored by ``run.model``)."""
     if run.model is not None:
-        with _texts(file, on_progress) as texts:
+        with text_prompts_of(file, on_progress) as texts:
             forced = forced_items(
                 run.model,
                 texts,
@@ -305,26 +314,6 @@ def _inputs(file, transform, input_format, on_progress, workers, run: _ModelRun)
         file, transform, input_format, on_progress, workers or "auto"
     ) as found:
         yield found
-
-
-@contextlib.contextmanager
-def _texts(file, on_progress):
-    """Text prompts of FILE, or the packaged examples (for --model alone)."""
-    if file is None:
-        yield iter(example_text_prompts())
-        return
-    with read_text_prompts(file, on_progress) as texts:
-        yield texts
-
-
-def _note_truncation(tally: Tally, model) -> None:
-    if tally.truncated:
-        click.echo(
-            f"seqscore: note: {tally.truncated} of {tally.requests} requests had "
-            f"their context cut from the left to fit the model's "
-            f"{model.max_length} positions (as lm-eval does)",
-            err=True,
-        )
 
 
 def _greedy_story() -> str:
@@ -346,104 +335,7 @@ def _greedy_story() -> str:
     return "Greedy decoding finds the most probable sentence for every example."
 
 
-def _records(results, on_error, rejected, counts):
-    """The output records, stopping at or setting aside each rejection."""
-    for result in results:
-        if isinstance(result, Rejected):
-            if on_error == "fail":
-                raise DataFormatError(result.message())
-            rejected.append(result)
-            continue
-        counts["prompts"] += 1
-        counts["candidates"] += len(result)
-        yield from result
-
-
 def _same_file(a: str, b: str) -> bool:
     return os.path.abspath(a) == os.path.abspath(b) or (
         os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
     )
-
-
-def score_item(item, *, normalize, alpha, sort, top, detail=()):
-    """A prompt's output records (or its rejection); ``detail`` names the
-    extras each record gets ("tokens", "words"). Runs in worker processes."""
-    if isinstance(item, Rejected):
-        return item
-    return list(_prompt_records(item, normalize, alpha, sort, top, detail))
-
-
-def _prompt_records(
-    prompt: Prompt, normalize, alpha, sort, top, detail
-) -> Iterator[dict]:
-    try:
-        scores = score_prompt(prompt, normalize, alpha)
-    except DataFormatError:
-        raise
-    except ValueError as exc:
-        raise DataFormatError(f"{prompt.source or prompt.id}: {exc}") from None
-    pairs = list(zip(scores, prompt.candidates, strict=True))
-    if sort or top:
-        pairs.sort(key=lambda pair: pair[0].rank)
-    if top:
-        pairs = [pair for pair in pairs if pair[0].rank <= top]
-    for scored, candidate in pairs:
-        record = scored.record()
-        tokens = candidate.tokens  # None: only the total was logged
-        if "tokens" in detail:
-            record["tokens"] = None if tokens is None else _token_detail(tokens)
-        if "words" in detail:
-            words = None if tokens is None else word_surprisals(candidate)
-            record["words"] = None if words is None else [asdict(w) for w in words]
-        yield record
-
-
-def _table_row(record: dict) -> dict:
-    """Add the table's compact columns: a label and the weakest token."""
-    record["label"] = record["text"] if record["text"] else record["candidate"]
-    if record["weakest_position"] is not None:  # None: only totals were logged
-        position, logprob = record["weakest_position"], record["weakest_logprob"]
-        record["weakest"] = f"{position}:{logprob:.2f}"
-    return record
-
-
-def _token_detail(tokens) -> list[dict]:
-    detail = []
-    for t, logprob in enumerate(tokens.logprob):
-        step = {"logprob": float(logprob)}
-        if tokens.token is not None:
-            step["token"] = tokens.token[t]
-        if tokens.token_id is not None:
-            step["token_id"] = int(tokens.token_id[t])
-        for name in ("rank", "is_argmax", "argmax_id", "argmax_logprob", "entropy"):
-            values = getattr(tokens, name)
-            if values is not None:
-                step[name] = values[t].item()
-        if tokens.top_logprobs is not None:
-            step["top"] = [
-                [name, float(value)]
-                for name, value in zip(
-                    tokens.top_tokens[t], tokens.top_logprobs[t], strict=True
-                )
-            ]
-        detail.append(step)
-    return detail
-
-
-def _report(rejected: list[Rejected], rejects: str | None, counts: dict) -> None:
-    if not rejected:
-        return
-    if rejects:
-        with open_output(rejects) as out:
-            write_records((r.record() for r in rejected), [], "jsonl", out)
-    else:
-        for item in rejected:
-            click.echo(f"seqscore: skipped {item.message()}", err=True)
-    where = f" (reasons in {rejects})" if rejects else ""
-    click.echo(
-        f"seqscore: scored {counts['prompts']} prompts ({counts['candidates']} "
-        f"candidates); skipped {len(rejected)} bad records{where}",
-        err=True,
-    )
-    if counts["prompts"] == 0:
-        raise DataFormatError("every record was rejected; nothing was scored")

@@ -77,16 +77,21 @@ def map_prompts(
     input_format: str = "auto",
     on_progress: Progress | None = None,
     workers: int | str = "auto",
+    source: str | None = None,
 ) -> Iterator[tuple[str, Iterator[T]]]:
     """``(format, results)``: ``transform`` of every prompt or rejection, in order.
 
     For JSON Lines, chunks of lines are parsed, converted and transformed in
     ``workers`` processes (``"auto"``: every processor, for inputs over
     :data:`PARALLEL_MIN_BYTES`), so ``transform`` must be picklable and should
-    return something small. Other inputs are read in this process.
+    return something small. Other inputs are read in this process. ``source``
+    names the input in errors and rejections (default: ``path``).
     """
     job = partial(_transform_all, transform=transform)
-    with map_chunks(path, job, input_format, on_progress, workers) as (kind, chunks):
+    with map_chunks(path, job, input_format, on_progress, workers, source=source) as (
+        kind,
+        chunks,
+    ):
         yield kind, itertools.chain.from_iterable(chunks)
 
 
@@ -100,6 +105,7 @@ def map_chunks(
     convert: Callable[[Any, str], Iterable] | None = None,
     parse: Callable[[bytes], Any] | None = None,
     chunk_bytes: int | None = None,
+    source: str | None = None,
 ) -> Iterator[tuple[str, Iterator[R]]]:
     """``(format, results)``: ``job`` of each chunk of input records, in order.
 
@@ -111,15 +117,17 @@ def map_chunks(
     lm-eval documents; ``parse(line)`` replaces ``json.loads`` for the lines
     read in workers (see :func:`~.records.json_lines`). All must be picklable.
     ``chunk_bytes`` (default :data:`CHUNK_BYTES`) sizes the chunks: larger
-    ones spread a job's fixed cost per chunk over more records.
+    ones spread a job's fixed cost per chunk over more records. ``source``
+    names the input in errors and rejections (default: ``path``, or
+    ``<stdin>`` for ``-``).
     """
     if input_format not in INPUT_FORMATS:
         raise DataFormatError(
             f"unknown input format {input_format!r}; choose one of "
             f"{', '.join(INPUT_FORMATS)}"
         )
-    source = "<stdin>" if path == "-" else path
-    with open_binary(path) as (stream, real_path):
+    source = source or ("<stdin>" if path == "-" else path)
+    with open_binary(path, source) as (stream, real_path):
         head = stream.peek(4)[:4]
         if head in ZIP_SIGNATURES and input_format not in ("auto", "npz"):
             raise DataFormatError(
@@ -341,9 +349,12 @@ def _parses(line: bytes) -> bool:
 
 
 @contextlib.contextmanager
-def open_binary(path: str) -> Iterator[tuple[IO[bytes], str | None]]:
+def open_binary(
+    path: str, name: str | None = None
+) -> Iterator[tuple[IO[bytes], str | None]]:
     """``(binary stream, path or None for stdin)``; an unopenable file is a
-    :class:`~seqscore.errors.DataFormatError` naming it."""
+    :class:`~seqscore.errors.DataFormatError` naming it (as ``name``, if
+    given)."""
     if path == "-":
         stream = sys.stdin.buffer
         # format detection peeks at the first bytes without consuming them
@@ -352,7 +363,7 @@ def open_binary(path: str) -> Iterator[tuple[IO[bytes], str | None]]:
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed below)
     except OSError as exc:
-        raise DataFormatError(f"{path}: cannot open ({exc.strerror})") from None
+        raise DataFormatError(f"{name or path}: cannot open ({exc.strerror})") from None
     with handle:
         yield handle, path
 

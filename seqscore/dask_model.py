@@ -1,0 +1,58 @@
+"""The Dask worker plugin that loads a run's model once per worker.
+
+Imported only on the Dask path (it needs ``seqscore[dask]``). Registered by
+the client for a run, the plugin is set up on every worker -- and on any
+worker that joins or restarts later, e.g. after one was killed -- and loads
+the model there (:func:`~seqscore.model_tasks.loaded_model`), off the
+worker's event loop so that it keeps answering the scheduler meanwhile.
+Tasks then find the model loaded; teardown drops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+try:
+    from distributed import WorkerPlugin
+except ImportError:  # no seqscore[dask]: importable (for doctests), not usable
+    WorkerPlugin = object
+
+from .model_tasks import ModelJob, loaded_model, unload_model
+
+__all__ = ["ModelPlugin", "model_on_workers"]
+
+
+class ModelPlugin(WorkerPlugin):
+    """Load ``job``'s model when a worker starts; drop it when it stops."""
+
+    def __init__(self, job: ModelJob):
+        self.job = job
+        self.name = f"seqscore-model-{uuid.uuid4().hex[:8]}"
+
+    async def setup(self, worker):
+        await asyncio.get_running_loop().run_in_executor(None, loaded_model, self.job)
+
+    def teardown(self, worker):
+        unload_model(self.job)
+
+
+@contextlib.contextmanager
+def model_on_workers(client, job: ModelJob):
+    """``job``'s model loaded on every worker of ``client``'s cluster (and on
+    those that join later) for the length of the block, then dropped. A
+    worker that cannot load it raises its error here."""
+    plugin = ModelPlugin(job)
+    try:
+        answers = client.register_plugin(plugin, name=plugin.name)
+        for answer in (answers or {}).values():
+            if isinstance(answer, dict) and answer.get("status") == "error":
+                exception = answer.get("exception")
+                if isinstance(exception, BaseException):
+                    raise exception
+                raise RuntimeError(f"a worker could not load the model: {answer}")
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # the cluster may be gone already
+            client.unregister_worker_plugin(plugin.name)
