@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -217,6 +218,14 @@ def _feed(fifo: Path, data: bytes) -> bool:
     return True
 
 
+def _feed_until(fifo: Path, data: bytes, run: subprocess.Popen) -> None:
+    """Feed every process that opens ``fifo`` until ``run`` ends. After a
+    feed the reader is given a second to see the end of the data: a writer
+    opened before it does would append a second copy."""
+    while run.poll() is None:
+        time.sleep(1.0 if _feed(fifo, data) else 0.02)
+
+
 def _kill_the_worker_of_shard_2(paths, command) -> bytes:
     """Run ``command`` (ending in ``--scheduler``) on a cluster of its own;
     kill the worker that runs shard 2's task, a FIFO that blocks the task
@@ -240,10 +249,16 @@ def _kill_the_worker_of_shard_2(paths, command) -> bytes:
             os.kill(pid, signal.SIGKILL)
             _wait(lambda: _gone(pid), what="the killed worker to exit")
             # the shard's data exist only from now on: the task that reads
-            # them is a later run of it, on a worker still alive
-            _wait(lambda: _feed(paths[2], data), what="shard 2 to run again")
+            # them is a later run of it, on a worker still alive. Every
+            # opener is fed until the command ends: Dask may start the
+            # retried task more than once, and a run left without data
+            # would block the command for good.
+            feeding = threading.Thread(
+                target=_feed_until, args=(paths[2], data, run), daemon=True
+            )
+            feeding.start()
             try:
-                stdout, stderr = run.communicate(timeout=60)
+                stdout, stderr = run.communicate(timeout=90)
             except subprocess.TimeoutExpired:
                 run.kill()
                 _, stderr = run.communicate()
