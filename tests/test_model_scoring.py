@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import transformers
 
 from seqscore.decoding import beam_search, greedy, teacher_force_text
 from seqscore.errors import InvalidInputError
@@ -22,6 +23,7 @@ from seqscore.model_scoring import (
     TextPrompt,
     forced_prompts,
     loglikelihoods,
+    prompt_requests,
     score_texts,
 )
 from seqscore.models.builtin import load_builtin
@@ -200,7 +202,7 @@ def test_one_context_pass_per_chunk_of_prompts_and_one_pass_per_candidate_batch(
         for p in range(10)
     ]
     model = HFModel(gpt2, tokenizer, batch_size=8)
-    passes = _Passes(gpt2)
+    passes = _Passes(gpt2.base_model)  # the transformer, with or without head
     try:
         forced_prompts(model, prompts)
     finally:
@@ -210,6 +212,46 @@ def test_one_context_pass_per_chunk_of_prompts_and_one_pass_per_candidate_batch(
     assert [rows for rows, _, _ in context_passes] == [8, 2]
     assert [rows for rows, _, _ in continuation_passes] == [8, 8, 8, 8, 8]
     assert len(passes.calls) == 7
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_logits_are_computed_only_for_the_scored_positions(gpt2, tokenizer, share):
+    # no rows for context tokens or padding: one per continuation token
+    model = HFModel(gpt2, tokenizer, batch_size=5)
+    requests = [r for p in _prompts(3) for r in prompt_requests(model, p)[0]]
+    blocks = list(model.continuation_logits(requests, share_contexts=share))
+    assert sum(len(block.logits) for block in blocks) == sum(
+        len(r.continuation) for r in requests
+    )
+    scored = sorted(i for block in blocks for i in block.requests)
+    assert scored == list(range(len(requests)))
+
+
+class _HalvedLogits(transformers.GPT2LMHeadModel):
+    """A model that changes its logits after the output layer, as soft-capped
+    or scaled models (Gemma 2, Cohere) do."""
+
+    def forward(self, input_ids=None, cache=None, logits_to_keep=0, **kwargs):
+        out = super().forward(
+            input_ids, cache=cache, logits_to_keep=logits_to_keep, **kwargs
+        )
+        out.logits = out.logits / 2
+        return out
+
+
+def test_a_model_that_changes_its_logits_after_the_head_is_scored_by_them(
+    gpt2, tokenizer
+):
+    halved = _HalvedLogits(gpt2.config)
+    halved.load_state_dict(gpt2.state_dict())
+    halved.eval()
+    ours = loglikelihoods(HFModel(halved, tokenizer), CASES)
+    for (context, continuation), result in zip(CASES, ours, strict=True):
+        expected, is_greedy = lm_eval_reference(
+            halved, tokenizer, context, continuation
+        )
+        assert result.logprob == pytest.approx(expected, abs=1e-5)
+        assert result.is_greedy == is_greedy
 
 
 def test_unconditional_scores_share_one_context(gpt2, tokenizer):

@@ -7,6 +7,8 @@ Pure bookkeeping, no model: given the token lengths of the requests
   at most ``max_rows`` rows and ``max_positions`` padded positions (rows times
   the longest row), so padding is small and a batch's logits, ``positions x
   vocabulary`` floats, stay within a memory budget.
+* :func:`position_runs` cuts a pass's rows into runs of at most
+  ``max_positions`` scored positions: the logits computed at once.
 * :func:`context_chunks` groups requests by context for shared-context
   scoring: every distinct context runs once (one row of a context pass), and
   its requests' continuations run after it, batched by length across the
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["ContextChunk", "context_chunks", "length_batches"]
+__all__ = ["ContextChunk", "context_chunks", "length_batches", "position_runs"]
 
 
 def length_batches(
@@ -45,6 +47,26 @@ def length_batches(
         else:
             batches.append([index])
     return batches
+
+
+def position_runs(lengths: Sequence[int], max_positions: int) -> list[list[int]]:
+    """Consecutive runs of ``range(len(lengths))`` of at most
+    ``max_positions`` positions in all (a longer single row runs alone):
+    the rows whose logits are computed together.
+
+    >>> position_runs([4, 3, 2, 9, 1], max_positions=7)
+    [[0, 1], [2], [3], [4]]
+    """
+    runs: list[list[int]] = []
+    total = 0
+    for index, length in enumerate(lengths):
+        if runs and total + length <= max_positions:
+            runs[-1].append(index)
+            total += length
+        else:
+            runs.append([index])
+            total = length
+    return runs
 
 
 @dataclass(frozen=True)

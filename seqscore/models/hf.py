@@ -70,7 +70,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..softmax import log_softmax
-from .batching import context_chunks, length_batches
+from .batching import context_chunks, length_batches, position_runs
 
 __all__ = ["DTYPES", "LOGITS_BUDGET", "HFModel", "load_hf"]
 
@@ -142,6 +142,7 @@ class HFModel:
         self.max_length = max_length or _max_length(model.config, tokenizer)
         self.device = next(model.parameters()).device
         self._forward_kwargs = _forward_parameters(model)
+        self._head = _separable_head(model, self._torch)
         self._decode_cache: dict[int, _Keys] = {}
         self._kv_bytes_per_position: float | None = None
 
@@ -204,21 +205,46 @@ class HFModel:
 
     def continuation_logits(self, requests, *, share_contexts: bool = True):
         """:class:`~seqscore.model_scoring.LogitsBlock` s over ``requests``
-        (:class:`~seqscore.requests.Request` s that fit the model), one per
-        forward pass that yields logits (see the module notes)."""
-        from ..model_scoring import LogitsBlock
-
+        (:class:`~seqscore.requests.Request` s that fit the model): the
+        logits of the positions that predict continuation tokens, at most
+        :data:`LOGITS_BUDGET` bytes a block (see the module notes)."""
         for request in requests:
             self._check_length(request.input_length, request.context)
         if share_contexts:
             passes = self._shared_passes(requests)
         else:
             passes = self._whole_passes(requests)
-        for batch, logits, starts in passes:
-            width = logits.shape[1]
+        for batch, states, starts in passes:
+            lengths = [len(requests[i].continuation) for i in batch]
+            yield from self._blocks(batch, states, starts, lengths)
+            del states  # one pass's output alive at a time, not two
+
+    def _blocks(self, batch, states, starts, lengths):
+        """LogitsBlocks of one pass: row ``r`` of ``states`` (hidden states,
+        or logits without a separable head) predicts its continuation at
+        positions ``starts[r] .. starts[r] + lengths[r] - 1``."""
+        from ..model_scoring import LogitsBlock
+
+        width = states.shape[1]
+        if self._head is None:
+            logits = self._numpy(states)
             offsets = [row * width + start for row, start in enumerate(starts)]
             yield LogitsBlock(logits.reshape(-1, logits.shape[-1]), batch, offsets)
-            del logits  # one batch's logits alive at a time, not two
+            return
+        torch = self._torch
+        flat = states.reshape(-1, states.shape[-1])
+        for group in position_runs(lengths, self._limits()[1]):
+            picks = torch.cat(
+                [
+                    torch.arange(lengths[r], device=self.device) + r * width + starts[r]
+                    for r in group
+                ]
+            )
+            with torch.inference_mode():
+                logits = self._numpy(self._head(flat.index_select(0, picks)))
+            offsets = np.cumsum([0] + [lengths[r] for r in group[:-1]]).tolist()
+            yield LogitsBlock(logits, [batch[r] for r in group], offsets)
+            del logits
 
     def _limits(self) -> tuple[int, int]:
         """``(rows, positions)`` one pass may take."""
@@ -235,10 +261,10 @@ class HFModel:
         for batch in length_batches(lengths, order, rows, positions):
             # right padding never reaches a real position of a causal model
             ids, _ = self._padded([inputs[i] for i in batch])
-            logits = self._forward(ids)[0]
+            states = self._states(ids)
             starts = [max(len(requests[i].context), 1) - 1 for i in batch]
-            yield batch, self._numpy(logits), starts
-            del logits
+            yield batch, states, starts
+            del states
 
     def _shared_passes(self, requests):
         """Each distinct context once, then its continuations after it."""
@@ -260,9 +286,9 @@ class HFModel:
                 inputs = [
                     (contexts[r][-1], *requests[r].continuation[:-1]) for r in members
                 ]
-                logits = self._continue(keys, slots, inputs, starts)
-                yield members, self._numpy(logits), [0] * len(members)
-                del logits
+                states = self._continue(keys, slots, inputs, starts)
+                yield members, states, [0] * len(members)
+                del states
 
     def _context_pass(self, contexts) -> _Keys | None:
         """Keys and values of every context but its last token (None when
@@ -271,12 +297,16 @@ class HFModel:
         if not heads[0]:
             return None
         ids, mask = self._padded(heads)
-        _, cache = self._forward(ids, mask, keep_last=True, use_cache=True)
+        if self._head is None:
+            _, cache = self._forward(ids, mask, keep_last=True, use_cache=True)
+        else:
+            _, cache = self._forward(ids, mask, use_cache=True, head=False)
         return _Keys(_layers(cache), mask)
 
     def _continue(self, keys, slots, inputs, starts):
-        """Logits of ``inputs`` run after the keys and values of the
-        contexts ``slots`` (``starts``: each context's length - 1)."""
+        """The states (see :meth:`_states`) of ``inputs`` run after the keys
+        and values of the contexts ``slots`` (``starts``: each context's
+        length - 1)."""
         torch = self._torch
         ids, mask = self._padded(inputs)
         positions = torch.tensor(starts, device=self.device)[:, None] + torch.arange(
@@ -284,11 +314,11 @@ class HFModel:
         )
         positions = positions * mask  # padding positions stay in range
         if keys is None:
-            return self._forward(ids, mask, positions=positions)[0]
+            return self._states(ids, mask, positions=positions)
         rows = torch.tensor(slots, device=self.device)
         full_mask = torch.cat([keys.mask[rows], mask], dim=1)
         cache = self._cache(keys.select(rows))
-        return self._forward(ids, full_mask, positions=positions, cache=cache)[0]
+        return self._states(ids, full_mask, positions=positions, cache=cache)
 
     # ----------------------------------------------------------- decoding
 
@@ -406,8 +436,10 @@ class HFModel:
         cache=None,
         keep_last=False,
         use_cache=False,
+        head=True,
     ):
-        """``(logits, cache)`` of one forward pass."""
+        """``(logits, cache)`` of one forward pass; ``(last hidden states,
+        cache)`` of the base model when not ``head``."""
         kwargs = {"input_ids": ids, "use_cache": use_cache}
         if mask is not None:
             kwargs["attention_mask"] = mask
@@ -415,12 +447,21 @@ class HFModel:
             kwargs["position_ids"] = positions
         if cache is not None:
             kwargs[self._forward_kwargs["cache"]] = cache
-        if keep_last and self._forward_kwargs["logits_to_keep"]:
+        if keep_last and head and self._forward_kwargs["logits_to_keep"]:
             kwargs["logits_to_keep"] = 1
         with self._torch.inference_mode():
-            out = self.model(**kwargs)
+            out = (self.model if head else self.model.base_model)(**kwargs)
+        states = out.logits if head else out.last_hidden_state
         # read under the name the forward took (the other one warns)
-        return out.logits, getattr(out, self._forward_kwargs["cache"], None)
+        return states, getattr(out, self._forward_kwargs["cache"], None)
+
+    def _states(self, ids, mask=None, *, positions=None, cache=None):
+        """What a scoring pass hands to :meth:`_blocks`: the last hidden
+        states when the head is applied separately (only to the positions
+        that are scored), else the logits of every position."""
+        return self._forward(
+            ids, mask, positions=positions, cache=cache, head=self._head is None
+        )[0]
 
     def _numpy(self, logits) -> np.ndarray:
         """Logits as a float32 numpy array (a view for float32 on the CPU)."""
@@ -465,6 +506,28 @@ class _Keys:
 def _layers(cache) -> list:
     """The (key, value) pair of each layer of a transformers cache."""
     return [(layer[0], layer[1]) for layer in cache]
+
+
+def _separable_head(model, torch):
+    """The output layer, when the logits are exactly that layer applied to
+    the base model's last hidden states (checked on a probe: models that
+    scale or soft-cap their logits after it fail the check), else None.
+
+    Scoring applies it only to the positions whose logits it reads: no
+    logits for contexts or padding, and none held for a whole batch."""
+    head = model.get_output_embeddings()
+    base = getattr(model, "base_model", None)
+    if head is None or base is None or base is model:
+        return None
+    size = int(head.weight.shape[0])
+    probe = torch.arange(4, device=head.weight.device)[None, :] % size
+    try:
+        with torch.inference_mode():
+            whole = model(input_ids=probe, use_cache=False).logits
+            split = head(base(input_ids=probe, use_cache=False).last_hidden_state)
+    except (TypeError, AttributeError, RuntimeError):
+        return None
+    return head if torch.equal(whole, split) else None
 
 
 def _forward_parameters(model) -> dict:
