@@ -14,7 +14,7 @@ Usage: python tests/golden/run_commands.py OUT_DIR [NAME_FILTER]
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import subprocess
 import sys
 import tempfile
@@ -484,6 +484,14 @@ def _folder(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-." else "_" for c in name)
 
 
+def _portable(data: bytes, scratch: str) -> bytes:
+    """``data`` without what differs between two checkouts of the same commit:
+    the scratch folder, the checkout's path and the files' times (manifests
+    record the shards' absolute paths and modification times)."""
+    data = data.replace(scratch.encode(), b"{out}").replace(bytes(ROOT), b"{root}")
+    return re.sub(rb'"shard_mtime_ns": \d+', b'"shard_mtime_ns": 0', data)
+
+
 def run(name: str, argv: list[str], out_dir: Path) -> None:
     """Run one invocation; keep what it printed and what it wrote."""
     target = out_dir / _folder(name)
@@ -506,15 +514,15 @@ def run(name: str, argv: list[str], out_dir: Path) -> None:
             check=False,
         )
         (target / "argv").write_text("\n".join(argv) + "\n")
-        (target / "stdout").write_bytes(done.stdout)
-        (target / "stderr").write_bytes(done.stderr.replace(scratch.encode(), b"{out}"))
+        (target / "stdout").write_bytes(_portable(done.stdout, scratch))
+        (target / "stderr").write_bytes(_portable(done.stderr, scratch))
         (target / "exit").write_text(f"{done.returncode}\n")
         written = Path(scratch)
         for path in sorted(written.rglob("*")):
             if path.is_file():
                 keep = target / "files" / path.relative_to(written)
                 keep.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, keep)
+                keep.write_bytes(_portable(path.read_bytes(), scratch))
 
 
 def main() -> None:
