@@ -30,7 +30,8 @@ import numpy as np
 
 from .errors import InvalidInputError
 from .reductions import RANKABLE
-from .scoring import Candidate, sequence_logprob
+from .scoring import Candidate
+from .totals import sequence_logprob
 
 __all__ = ["Comparison", "compare"]
 

@@ -35,6 +35,7 @@ from .errors import InvalidInputError, ShapeError
 from .kernels import token_stats
 from .reductions import RANKABLE, Reductions, reduce
 from .softmax import softmax
+from .totals import sequence_logprob
 
 __all__ = [
     "Candidate",
@@ -69,16 +70,6 @@ def _float_array(values, name: str) -> np.ndarray:
     if array.ndim != 1:
         raise ShapeError(f"{name} must be a flat list of numbers")
     return array
-
-
-def sequence_logprob(logprobs) -> float:
-    """The sequence's score: its token log-probs summed (numpy's pairwise sum).
-
-    A sum past the float range is ``-inf``, its correctly rounded value,
-    without numpy's overflow warning.
-    """
-    with np.errstate(over="ignore"):
-        return float(np.sum(logprobs))
 
 
 @dataclass(frozen=True)
@@ -143,14 +134,6 @@ class TokenScores:
         return len(self.logprob)
 
     @property
-    def total(self) -> float:
-        """The summed log-prob, added left to right as a decoder adds it."""
-        total = 0.0
-        for x in self.logprob.tolist():
-            total += x
-        return total
-
-    @property
     def is_greedy(self) -> bool | None:
         """Every token the argmax of its step (``None`` if undecidable)."""
         return None if self.is_argmax is None else bool(np.all(self.is_argmax))
@@ -210,7 +193,8 @@ class Candidate:
 
     @property
     def total(self) -> float:
-        """The summed log-prob (numpy's pairwise sum), or the logged total."""
+        """The summed log-prob (numpy's pairwise sum,
+        :func:`~seqscore.totals.sequence_logprob`), or the logged total."""
         if self.tokens is None:
             return self.logged_total
         return sequence_logprob(self.tokens.logprob)

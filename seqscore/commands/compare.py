@@ -12,7 +12,8 @@ from ..formats.inputs import read_prompts
 from ..formats.output import json_value, open_output
 from ..formats.records import Rejected
 from ..pairwise import Comparison, compare, count
-from ..scoring import Prompt, sequence_logprob
+from ..scoring import Prompt
+from ..totals import sequence_logprob
 from .options import (
     alpha_option,
     input_format_option,
