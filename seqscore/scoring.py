@@ -34,6 +34,7 @@ from ._arrays import as_targets, check_integer
 from .errors import InvalidInputError, ShapeError
 from .kernels import token_stats
 from .reductions import RANKABLE, Reductions, reduce
+from .shift import causal_window
 from .softmax import softmax
 from .totals import sequence_logprob
 
@@ -449,7 +450,7 @@ def loglikelihood(logits, input_ids, n_context: int) -> Loglikelihood:
 
     ``logits`` has shape ``(T, V)`` for the ``T`` input ids: the logits at
     position ``i`` predict token ``i + 1``, so the continuation is scored by
-    positions ``n_context - 1 .. T - 2`` (lm-evaluation-harness's
+    positions ``n_context - 1 .. T - 2`` (:mod:`seqscore.shift`, lm-evaluation-harness's
     ``_loglikelihood_tokens`` rule). ``is_greedy`` is true when every
     continuation token is the argmax of its step.
 
@@ -486,7 +487,8 @@ def loglikelihood(logits, input_ids, n_context: int) -> Loglikelihood:
     n_context = context
     # named as input_ids[t] (a target error would number the continuation)
     ids = as_targets(ids, logits.shape[1], name="input_ids")
-    tokens = token_scores_from_logits(logits[n_context - 1 : -1], ids[n_context:])
+    rows, targets = causal_window(n_context, len(ids))
+    tokens = token_scores_from_logits(logits[rows], ids[targets])
     return Loglikelihood(
         logprob=sequence_logprob(tokens.logprob),
         is_greedy=bool(np.all(tokens.is_argmax)),
