@@ -32,10 +32,10 @@ import numpy as np
 
 from ._arrays import as_targets, check_integer
 from .errors import InvalidInputError, ShapeError
+from .first_choice import selection_probabilities
 from .kernels import token_stats
 from .reductions import RANKABLE, Reductions, reduce
 from .shift import causal_window
-from .softmax import softmax
 from .totals import sequence_logprob
 
 __all__ = [
@@ -350,14 +350,12 @@ def score_prompt(
 
 
 def _first_choice(totals: np.ndarray) -> list[float | None]:
-    """Plackett-Luce first-choice probabilities: a softmax of the totals.
-
-    This is ``plackett_luce.selection_probabilities``, except that a total of
-    ``-inf`` (a candidate with a masked token) is allowed: its worth is 0.
-    """
+    """Plackett-Luce first-choice probabilities of the totals, where a total
+    of ``-inf`` (a candidate with a masked token) has worth 0; ``None`` for
+    every candidate when no total is finite."""
     if not np.isfinite(totals).any():
         return [None] * len(totals)
-    return [float(p) for p in softmax(totals)]
+    return selection_probabilities(totals, impossible=True).tolist()
 
 
 def _scored(prompt_id, candidate, reductions, rank, probability, normalize):
