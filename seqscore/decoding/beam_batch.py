@@ -48,6 +48,7 @@ import numpy as np
 from .._arrays import check_finite
 from ..errors import InvalidInputError
 from ..kernels import map_row_spans
+from ..reductions import penalty_divisor
 from .protocol import (
     Decoded,
     PrefixBatch,
@@ -217,13 +218,13 @@ class BeamSettings:
 
     def score_divisor(self, step: int) -> float:
         """What a hypothesis of ``step`` tokens divides its total by."""
-        return step**self.length_penalty
+        return penalty_divisor(step, self.length_penalty)
 
     def stop_divisor(self, step: int) -> float:
         """What the best running beam's total is divided by before it is
         compared with the worst finished score after ``step`` steps."""
         never = self.early_stopping == "never" and self.length_penalty > 0
-        return (self.max_tokens if never else step) ** self.length_penalty
+        return penalty_divisor(self.max_tokens if never else step, self.length_penalty)
 
 
 def search_batch(model, prompts, settings: BeamSettings):
