@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._arrays import as_targets, check_integer
+from .clamp import POSITIVE_TOLERANCE, clamped, first_too_positive, not_a_logprob
 from .errors import InvalidInputError, ShapeError
 from .first_choice import selection_probabilities
 from .kernels import token_stats
@@ -50,10 +51,6 @@ __all__ = [
     "token_scores_from_logits",
     "token_scores_from_stats",
 ]
-
-# Log-probabilities computed in float32 by other tools can exceed 0 by a few
-# ulps; anything above this is not a log-probability (raw logits, probably).
-POSITIVE_TOLERANCE = 1e-6
 
 
 def _float_array(values, name: str) -> np.ndarray:
@@ -77,7 +74,9 @@ def _float_array(values, name: str) -> np.ndarray:
 class TokenScores:
     """Per-token facts of one candidate, all of length ``n_tokens``.
 
-    Only ``logprob`` is required. ``is_argmax`` says whether each token was
+    Only ``logprob`` is required; values above 0 by at most
+    :data:`~seqscore.clamp.POSITIVE_TOLERANCE` are read as 0, larger ones are
+    an error (:mod:`seqscore.clamp`, the readers' rule). ``is_argmax`` says whether each token was
     the most probable at its step (decidable from logits, from ranks, or from
     top alternatives); ``rank`` is exact where given (1 = most probable).
     ``argmax_id`` (from logits) and ``argmax_logprob`` describe each step's
@@ -103,16 +102,14 @@ class TokenScores:
 
     def __post_init__(self):
         logprob = _float_array(self.logprob, "logprobs")
-        object.__setattr__(self, "logprob", logprob)
         # one reduction checks everything: a NaN makes the max NaN
-        if logprob.size and not logprob.max() <= POSITIVE_TOLERANCE:
+        peak = logprob.max() if logprob.size else 0.0
+        if not peak <= POSITIVE_TOLERANCE:
             if np.isnan(logprob).any():
                 raise InvalidInputError(f"logprobs[{_first(np.isnan(logprob))}] is NaN")
-            i = _first(logprob > POSITIVE_TOLERANCE)
-            raise InvalidInputError(
-                f"logprobs[{i}] = {float(logprob[i])!r} is positive, so not a "
-                "log-probability (are these raw logits?)"
-            )
+            (i,) = first_too_positive(logprob)
+            raise InvalidInputError(not_a_logprob(f"logprobs[{i}]", logprob[i]))
+        object.__setattr__(self, "logprob", clamped(logprob) if peak > 0 else logprob)
         n = len(logprob)
         for name in (
             "token",
