@@ -76,9 +76,10 @@ class TokenScores:
 
     Only ``logprob`` is required; values above 0 by at most
     :data:`~seqscore.clamp.POSITIVE_TOLERANCE` are read as 0, larger ones are
-    an error (:mod:`seqscore.clamp`, the readers' rule). ``is_argmax`` says whether each token was
-    the most probable at its step (decidable from logits, from ranks, or from
-    top alternatives); ``rank`` is exact where given (1 = most probable).
+    an error (:mod:`seqscore.clamp`, the readers' rule). ``is_argmax`` says
+    whether each token was the most probable at its step (decidable from
+    logits, from ranks, or from top alternatives); ``rank`` is exact where
+    given (1 = most probable).
     ``argmax_id`` (from logits) and ``argmax_logprob`` describe each step's
     most probable token; from API data the best listed alternative stands in.
     ``top_tokens`` / ``top_logprobs`` list each step's alternatives, best
