@@ -18,6 +18,8 @@ def causal_window(n_context: int, length: int) -> tuple[slice, slice]:
 
     ``n_context >= 1`` (no logits predict the first token) and
     ``n_context < length``; the callers check both and name the record.
+    Given arrays of counts, the slices' bounds are arrays: the audit's masks
+    of every candidate's window at once.
 
     >>> rows, targets = causal_window(2, 5)
     >>> list(range(5))[rows], list(range(5))[targets]
