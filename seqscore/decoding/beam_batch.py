@@ -47,7 +47,7 @@ import numpy as np
 
 from .._arrays import check_finite
 from ..errors import InvalidInputError
-from ..kernels import map_row_spans
+from ..parallel import map_row_spans
 from ..reductions import penalty_divisor
 from .protocol import (
     Decoded,

@@ -42,7 +42,7 @@ import numpy as np
 
 from .._arrays import check_integer, reject_masked
 from ..errors import InvalidInputError, ShapeError
-from ..kernels import map_row_spans
+from ..parallel import map_row_spans
 from ..totals import row_totals, running_total
 
 __all__ = [

@@ -36,7 +36,7 @@ import warnings
 
 import numpy as np
 
-from ..kernels import map_row_spans
+from ..parallel import map_row_spans
 
 __all__ = [
     "MAX_COMPILED_NEED",
