@@ -465,6 +465,41 @@ def _softmax() -> list[tuple[str, list[str]]]:
     return runs
 
 
+def _reader_errors() -> list[tuple[str, list[str]]]:
+    """Inputs the readers refuse, with the hints the commands add."""
+    return [
+        ("error zip as json", ["score", "fixtures/raw.npz", "--input-format", "vllm"]),
+        ("error unknown record", ["score", f"{INPUTS}/unknown.jsonl"]),
+        ("error texts for a model", ["score", f"{INPUTS}/context_pairs.jsonl"]),
+        ("error candidate texts", ["score", f"{INPUTS}/texts.jsonl"]),
+        (
+            "error candidate texts skipped",
+            [
+                "score",
+                f"{INPUTS}/texts.jsonl",
+                "--on-error",
+                "skip",
+                "--rejects",
+                "{out}/rejects.jsonl",
+            ],
+        ),
+        (
+            "error candidate texts stderr",
+            ["score", f"{INPUTS}/texts.jsonl", "--on-error", "skip"],
+        ),
+        (
+            "error audit zip as jsonl",
+            ["audit", "fixtures/audit/correct.npz", "--input-format", "jsonl"],
+        ),
+        ("error no position", ["fit-rankings", f"{INPUTS}/no_position.csv"]),
+        (
+            "error unknown long",
+            ["fit-rankings", f"{INPUTS}/unknown_long.csv", "--layout", "long"],
+        ),
+        ("error compare unknown", ["compare", f"{INPUTS}/unknown.jsonl"]),
+    ]
+
+
 def invocations() -> list[tuple[str, list[str]]]:
     """Every (name, argv) the golden run makes, in a fixed order."""
     return [
@@ -477,6 +512,7 @@ def invocations() -> list[tuple[str, list[str]]]:
         *_lmeval(),
         *_audit(),
         *_softmax(),
+        *_reader_errors(),
     ]
 
 
