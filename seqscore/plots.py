@@ -13,7 +13,7 @@ import os
 
 from .diagnostics import GreedyDiagnosis
 from .errors import InvalidInputError
-from .formats.output import atomic_path
+from .report.writers import atomic_path
 
 __all__ = ["PLOT_SUFFIXES", "plot_diagnosis"]
 

@@ -14,7 +14,7 @@ import json
 import math
 import textwrap
 
-from ..formats.output import json_value
+from ..report.writers import json_value
 from .core import AuditReport, HypothesisResult
 
 __all__ = ["FORMATS", "render"]

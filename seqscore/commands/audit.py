@@ -7,8 +7,8 @@ import click
 from ..audit import audit, detect_noise
 from ..audit.render import FORMATS, render
 from ..errors import SeqScoreError
-from ..formats.output import open_output
 from ..formats.pipeline import PIPELINE_FORMATS, read_pipeline_run
+from ..report.writers import open_output
 from .options import (
     input_format_option,
     output_option,

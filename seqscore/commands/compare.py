@@ -9,9 +9,9 @@ import numpy as np
 
 from ..errors import DataFormatError
 from ..formats.inputs import read_prompts
-from ..formats.output import json_value, open_output
 from ..formats.records import Rejected
 from ..pairwise import Comparison, compare, count
+from ..report.writers import json_value, open_output
 from ..scoring import Prompt
 from ..totals import sequence_logprob
 from .options import (

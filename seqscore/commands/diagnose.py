@@ -9,8 +9,8 @@ import click
 import numpy as np
 
 from ..diagnostics import GreedyDiagnosis, GreedySurvey, diagnose, survey_greedy
-from ..formats.output import json_value, open_output
 from ..models.corpus import sentence_starts
+from ..report.writers import json_value, open_output
 from .options import load_cli_model, model_options, report_format_option
 
 __all__ = ["diagnose_command"]

@@ -6,10 +6,10 @@ import click
 import numpy as np
 
 from ..errors import InvalidInputError, NoEstimateError
-from ..formats.output import Column, open_output, write_records
 from ..formats.rankings import LAYOUTS, RankingData, read_rankings
 from ..plackett_luce import estimability, fit
 from ..plackett_luce.priors import PRIORS
+from ..report.writers import Column, open_output, write_records
 from .options import format_option, output_option, positive_finite
 
 _COLUMNS = [

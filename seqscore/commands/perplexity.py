@@ -7,10 +7,10 @@ import dataclasses
 import click
 
 from ..errors import DataFormatError
-from ..formats.output import Column, open_output, write_records
 from ..formats.records import Rejected
 from ..formats.texts import read_documents
 from ..perplexity import DocumentPerplexity, corpus_perplexity, rolling_perplexity
+from ..report.writers import Column, open_output, write_records
 from .options import (
     format_option,
     load_cli_model,

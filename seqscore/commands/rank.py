@@ -8,7 +8,6 @@ import click
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..formats.output import Column, cell_text, open_output, write_records
 from ..formats.rankings import ScoreGroup, read_candidate_scores
 from ..plackett_luce import (
     expected_ranks,
@@ -18,6 +17,7 @@ from ..plackett_luce import (
     top_k_probabilities,
 )
 from ..plackett_luce.marginals import MAX_ITEMS as MAX_MARGINAL_ITEMS
+from ..report.writers import Column, cell_text, open_output, write_records
 from .options import format_option, output_option, positive_finite
 
 _DEFAULT_RANK_COLUMNS = 10

@@ -12,13 +12,13 @@ import click
 from ..candidate_records import collect_records
 from ..diagnostics import diagnose
 from ..formats.inputs import map_prompts
-from ..formats.output import FORMATS, open_output, write_records
 from ..formats.records import Rejected
 from ..model_scoring import Tally, forced_items
 from ..model_tasks import ModelJob
 from ..models.builtin import load_builtin
 from ..models.examples import example_prompts, scored_examples
 from ..reductions import RANKABLE
+from ..report.writers import FORMATS, open_output, write_records
 from ..shards import ScoreSettings
 from .options import (
     alpha_option,

@@ -7,8 +7,8 @@ import click
 
 from ..candidate_records import RECORD_FIELDS
 from ..errors import DataFormatError
-from ..formats.output import Column, open_output, write_records
 from ..formats.records import Rejected
+from ..report.writers import Column, open_output, write_records
 
 __all__ = ["LMEVAL_NOTE", "columns", "note_truncation", "report_rejects", "table_row"]
 

@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..formats.output import Column, open_output, write_records
+from ..report.writers import Column, open_output, write_records
 from ..softmax import log_softmax, softmax
 from .options import format_option, output_option, positive_finite
 

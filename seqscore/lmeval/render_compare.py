@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import IO
 
-from ..formats.output import json_value
+from ..report.writers import json_value
 from .compare import RunComparison
 
 __all__ = ["RENDER", "comparison_record"]

@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import IO
 
-from ..formats.output import json_value
+from ..report.writers import json_value
 from .evaluate import TaskEvaluation
 from .verdicts import METRICS, TIE_TOLERANCE
 

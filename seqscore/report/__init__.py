@@ -1,0 +1,12 @@
+"""The report floor: between the library's results and the commands.
+
+Results are frozen dataclasses that know nothing of output; this package
+turns them into records, columns and text, and writes them:
+
+* :mod:`.writers` -- records as table, json, jsonl or csv, written
+  atomically (``-o FILE`` appears only when complete);
+* :mod:`.parquet` -- score records as Parquet parts (``seqscore[parquet]``).
+
+A command parses its options, calls a reader and the library, and hands the
+results to a module here.
+"""
