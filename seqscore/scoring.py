@@ -278,34 +278,6 @@ class CandidateScore:
         """The summed log-probability."""
         return self.reductions.sum
 
-    def record(self) -> dict:
-        """A flat dict for output writers."""
-        reductions = self.reductions
-        return {
-            "prompt": self.prompt_id,
-            "candidate": self.candidate_id,
-            "rank": self.rank,
-            "score": reductions.sum,
-            "mean": reductions.mean,
-            "char": reductions.char,
-            "byte": reductions.byte,
-            "length_penalty": reductions.length_penalty,
-            "gnmt": reductions.gnmt,
-            "perplexity": reductions.perplexity,
-            "bits_per_byte": reductions.bits_per_byte,
-            "pmi": reductions.pmi,
-            "probability": self.probability,
-            "n_tokens": self.n_tokens,
-            "n_chars": self.n_chars,
-            "n_bytes": self.n_bytes,
-            "is_greedy": self.is_greedy,
-            "weakest_position": self.weakest_position,
-            "weakest_token": self.weakest_token,
-            "weakest_logprob": self.weakest_logprob,
-            "ranked_by": self.ranked_by,
-            "text": self.text,
-        }
-
 
 def score_prompt(
     prompt: Prompt, normalize: str = "sum", alpha: float = 1.0

@@ -31,11 +31,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 
-from .candidate_records import RECORD_FIELDS, collect_records, score_item
+from .candidate_records import collect_records, score_item
 from .errors import DataFormatError, InvalidInputError
 from .formats.inputs import map_prompts
 from .formats.records import Rejected
 from .manifest import Manifest, Part, read_manifest, sha256_file
+from .report.scores import RECORD_FIELDS
 from .report.writers import Column, atomic_path, open_output, write_records
 from .schedulers import LocalScheduler, Scheduler
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from seqscore.candidate_records import RECORD_FIELDS
 from seqscore.report.parquet import write_parquet
+from seqscore.report.scores import RECORD_FIELDS
 
 pq = pytest.importorskip("pyarrow.parquet")
 

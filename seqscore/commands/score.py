@@ -18,6 +18,7 @@ from ..model_tasks import ModelJob
 from ..models.builtin import load_builtin
 from ..models.examples import example_prompts, scored_examples
 from ..reductions import RANKABLE
+from ..report.scores import LMEVAL_NOTE, columns, table_row
 from ..report.writers import FORMATS, open_output, write_records
 from ..shards import ScoreSettings
 from .options import (
@@ -30,13 +31,7 @@ from .options import (
     progress_callback,
     progress_option,
 )
-from .score_output import (
-    LMEVAL_NOTE,
-    columns,
-    note_truncation,
-    report_rejects,
-    table_row,
-)
+from .score_output import note_truncation, report_rejects
 from .sharded import (
     ShardedRun,
     check_single,

@@ -25,6 +25,7 @@ from ..model_scoring import Tally
 from ..model_tasks import ModelJob, score_text_batch
 from ..models.examples import example_text_prompts
 from ..parallel import cpu_count
+from ..report.scores import LMEVAL_NOTE, columns, table_row
 from ..report.writers import open_output, write_records
 from ..schedulers import check_scheduler, import_distributed, open_scheduler
 from ..shards import (
@@ -37,13 +38,7 @@ from ..shards import (
     write_parts,
 )
 from .options import progress_callback
-from .score_output import (
-    LMEVAL_NOTE,
-    columns,
-    note_truncation,
-    report_rejects,
-    table_row,
-)
+from .score_output import note_truncation, report_rejects
 
 __all__ = [
     "ShardedRun",
