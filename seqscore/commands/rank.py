@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
 import numpy as np
 
@@ -17,39 +15,11 @@ from ..plackett_luce import (
     top_k_probabilities,
 )
 from ..plackett_luce.marginals import MAX_ITEMS as MAX_MARGINAL_ITEMS
-from ..report.writers import Column, cell_text, open_output, write_records
+from ..report.ranking import SAMPLE_COLUMNS, probability_columns, widened
+from ..report.writers import open_output, write_records
 from .options import format_option, output_option, positive_finite
 
 _DEFAULT_RANK_COLUMNS = 10
-
-
-def _probability_columns(ranks: int, top_k: int | None) -> list:
-    columns = [
-        Column("group", width=10, align="<"),
-        Column("item", width=12, align="<"),
-        Column("score", width=10, spec=".4f"),
-        Column("p_first", width=8, spec=".4f"),
-        Column("expected_rank", "E[rank]", width=8, spec=".3f"),
-    ]
-    if top_k is not None:
-        columns.append(Column("p_top_k", f"P[top{top_k}]", width=8, spec=".4f"))
-    columns += [
-        Column(f"p_rank_{r}", f"P[{r}]", width=7, spec=".4f")
-        for r in range(1, ranks + 1)
-    ]
-    return columns
-
-
-def _widened(columns: list[Column], records: list[dict]) -> list[Column]:
-    """Number columns as wide as their widest value: a table never cuts a number."""
-    out = []
-    for column in columns:
-        if column.align == ">":  # numbers; names and rankings keep their width
-            texts = (cell_text(r.get(column.key), column.spec) for r in records)
-            widest = max(map(len, texts), default=0)
-            column = dataclasses.replace(column, width=max(column.width, widest))
-        out.append(column)
-    return out
 
 
 def _scaled(group: ScoreGroup, temperature: float) -> np.ndarray:
@@ -105,7 +75,7 @@ def _group_probabilities(group: ScoreGroup, temperature, ranks, top_k):
 def _probability_table(groups, temperature, ranks, top_k):
     _check_marginal_sizes(groups, ranks, top_k)
     widest = max(len(g.items) for g in groups)
-    columns = _probability_columns(min(ranks, widest), top_k)
+    columns = probability_columns(min(ranks, widest), top_k)
     records = [
         record
         for group in groups
@@ -116,11 +86,7 @@ def _probability_table(groups, temperature, ranks, top_k):
 
 def _sample_table(groups, temperature, samples, k, seed):
     rng = np.random.default_rng(seed)
-    columns = [
-        Column("group", width=10, align="<"),
-        Column("sample", width=6),
-        Column("ranking", width=60, align="<"),
-    ]
+    columns = SAMPLE_COLUMNS
     records = []
     for group in groups:
         size = None if k is None else min(k, len(group.items))
@@ -242,6 +208,6 @@ def rank_command(
         columns = [c for c in columns if c.key != "group"]
         records = [{k: v for k, v in r.items() if k != "group"} for r in records]
     if fmt == "table":
-        columns = _widened(columns, records)
+        columns = widened(columns, records)
     with open_output(output) as out:
         write_records(records, columns, fmt, out)
