@@ -215,7 +215,8 @@ def _perplexity() -> list[tuple[str, list[str]]]:
                 ],
             )
         )
-    runs.append(("perplexity text file", ["perplexity", "README.md", "--window", "16"]))
+    essay = ["perplexity", f"{INPUTS}/essay.txt", "--window", "16"]
+    runs.append(("perplexity text file", essay))
     return runs
 
 
