@@ -11,7 +11,10 @@ turns them into records, columns and text, and writes them:
 * :mod:`.diagnosis` and :mod:`.plots` -- greedy against best, and a survey;
 * :mod:`.audit` -- an audit report;
 * :mod:`.evaluation` and :mod:`.run_comparison` -- an lm-eval run checked,
-  and two runs compared.
+  and two runs compared;
+* :mod:`.ranking` -- Plackett-Luce probabilities, samples and fitted worths;
+* :mod:`.perplexity` and :mod:`.softmax` -- documents' perplexities, and a
+  few logits' probabilities.
 
 A command parses its options, calls a reader and the library, and hands the
 results to a module here.
