@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import textwrap
 
 import click
 
 from ..diagnostics import GreedyDiagnosis, GreedySurvey
 from .writers import json_value
 
-__all__ = ["render_diagnosis", "render_survey"]
+__all__ = ["greedy_story", "render_diagnosis", "render_survey"]
 
 
 def _survey_summary(s: GreedySurvey) -> str:
@@ -222,3 +223,16 @@ def render_diagnosis(d: GreedyDiagnosis, fmt: str) -> str:
     """A greedy-versus-best diagnosis in ``fmt`` (text, markdown or json):
     the explanation, both paths step by step, and the totals."""
     return _RENDER[fmt](d)
+
+
+def greedy_story(d: GreedyDiagnosis | None) -> str:
+    """Why greedy misses the best sentence, told once under ``seqscore
+    score``'s example table (``d``: :func:`~seqscore.diagnostics.first_greedy_miss`)."""
+    if d is None:
+        return "Greedy decoding finds the most probable sentence for every example."
+    heading = (
+        f"Why greedy decoding misses the most probable sentence after "
+        f"{d.prompt!r} (the built-in model; for the step table: "
+        f"seqscore diagnose --prompt {d.prompt!r}):"
+    )
+    return "\n\n".join(textwrap.fill(text, 79) for text in (heading, d.explanation))
