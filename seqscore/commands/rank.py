@@ -15,7 +15,13 @@ from ..plackett_luce import (
     top_k_probabilities,
 )
 from ..plackett_luce.marginals import MAX_ITEMS as MAX_MARGINAL_ITEMS
-from ..report.ranking import SAMPLE_COLUMNS, probability_columns, widened
+from ..report.ranking import (
+    SAMPLE_COLUMNS,
+    probability_columns,
+    probability_records,
+    sample_records,
+    widened,
+)
 from ..report.writers import open_output, write_records
 from .options import format_option, output_option, positive_finite
 
@@ -57,19 +63,7 @@ def _group_probabilities(group: ScoreGroup, temperature, ranks, top_k):
     # them minutes.
     marginals = marginal_rank_probabilities(s, positions=shown) if shown else None
     in_top = top_k_probabilities(s, min(top_k, len(s))) if top_k else None
-    for i in np.argsort(-group.scores, kind="stable"):
-        record = {
-            "group": group.name,
-            "item": group.items[i],
-            "score": float(group.scores[i]),
-            "p_first": float(first[i]),
-            "expected_rank": float(expected[i]),
-        }
-        if in_top is not None:
-            record["p_top_k"] = float(in_top[i])
-        for r in range(shown):
-            record[f"p_rank_{r + 1}"] = float(marginals[i, r])
-        yield record
+    return probability_records(group, first, expected, marginals, in_top)
 
 
 def _probability_table(groups, temperature, ranks, top_k):
@@ -91,11 +85,7 @@ def _sample_table(groups, temperature, samples, k, seed):
     for group in groups:
         size = None if k is None else min(k, len(group.items))
         drawn = sample(_scaled(group, temperature), samples, size, rng=rng)
-        names = np.array(group.items, dtype=object)
-        records += [
-            {"group": group.name, "sample": index, "ranking": list(names[ranking])}
-            for index, ranking in enumerate(drawn, start=1)
-        ]
+        records += sample_records(group, drawn)
     return columns, records
 
 

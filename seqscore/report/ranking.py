@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from ..formats.rankings import RankingData
+from ..formats.rankings import RankingData, ScoreGroup
 from ..plackett_luce.fitting import PlackettLuceFit
 from .writers import Column, cell_text
 
@@ -17,6 +17,8 @@ __all__ = [
     "fit_records",
     "fit_summary",
     "probability_columns",
+    "probability_records",
+    "sample_records",
     "widened",
 ]
 
@@ -44,6 +46,40 @@ def probability_columns(ranks: int, top_k: int | None) -> list[Column]:
         for r in range(1, ranks + 1)
     ]
     return columns
+
+
+def probability_records(
+    group: ScoreGroup, first, expected, marginals, in_top
+) -> list[dict]:
+    """One record per candidate of ``group``, best score first: its
+    first-choice probability, expected rank, top-k probability (``in_top``,
+    or None) and the probability of each position (``marginals``' columns,
+    or None)."""
+    shown = 0 if marginals is None else marginals.shape[1]
+    records = []
+    for i in np.argsort(-group.scores, kind="stable"):
+        record = {
+            "group": group.name,
+            "item": group.items[i],
+            "score": float(group.scores[i]),
+            "p_first": float(first[i]),
+            "expected_rank": float(expected[i]),
+        }
+        if in_top is not None:
+            record["p_top_k"] = float(in_top[i])
+        for r in range(shown):
+            record[f"p_rank_{r + 1}"] = float(marginals[i, r])
+        records.append(record)
+    return records
+
+
+def sample_records(group: ScoreGroup, drawn) -> list[dict]:
+    """One record per sampled ranking of ``group``, its items by name."""
+    names = np.array(group.items, dtype=object)
+    return [
+        {"group": group.name, "sample": index, "ranking": list(names[ranking])}
+        for index, ranking in enumerate(drawn, start=1)
+    ]
 
 
 def widened(columns: list[Column], records: list[dict]) -> list[Column]:
