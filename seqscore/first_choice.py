@@ -27,15 +27,18 @@ def check_scores(scores, name: str = "scores", *, impossible=False) -> np.ndarra
     array([1., 2.])
     """
     array = np.asarray(scores)
-    if array.dtype == object or array.dtype.kind not in "iuf":
+    if array.dtype.kind not in "iuf":  # objects, booleans, complex, text
         raise InvalidInputError(f"{name} must be real numbers, got dtype {array.dtype}")
     if array.ndim != 1:
         raise ShapeError(f"{name} must be 1-D (one score per item), got {array.shape}")
     if array.size == 0:
         raise InvalidInputError(f"{name} is empty: there are no items to rank")
     array = array.astype(np.float64, copy=False)
-    bad = ~np.isfinite(array)
-    if impossible and bad.any() and not bad.all():
+    finite = np.isfinite(array)
+    if finite.all():  # the scorer calls this for every prompt: one pass
+        return array
+    bad = ~finite
+    if impossible and finite.any():
         bad &= array != -np.inf
     if bad.any():
         i = int(np.argmax(bad))

@@ -322,10 +322,13 @@ def score_prompt(
 def _first_choice(totals: np.ndarray) -> list[float | None]:
     """Plackett-Luce first-choice probabilities of the totals, where a total
     of ``-inf`` (a candidate with a masked token) has worth 0; ``None`` for
-    every candidate when no total is finite."""
-    if not np.isfinite(totals).any():
+    every candidate when no total is finite, which is the one input
+    ``selection_probabilities`` refuses here (one check per prompt, not two:
+    this runs for every prompt of every input)."""
+    try:
+        return selection_probabilities(totals, impossible=True).tolist()
+    except InvalidInputError:
         return [None] * len(totals)
-    return selection_probabilities(totals, impossible=True).tolist()
 
 
 def _scored(prompt_id, candidate, reductions, rank, probability, normalize):

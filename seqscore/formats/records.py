@@ -337,7 +337,9 @@ def as_logprob(value: Any, where: str) -> float:
 def as_logprobs(values: Any, where: str, ndim: int = 1) -> np.ndarray:
     """:func:`as_numbers`, each a log-prob; tiny positive values read as 0."""
     array = as_numbers(values, where, ndim)
-    bad = first_too_positive(array) if array.size and array.max() > 0 else None
+    if not (array.size and array.max() > 0):
+        return array
+    bad = first_too_positive(array)
     if bad is not None:
         index = "".join(f"[{i}]" for i in bad)
         raise DataFormatError(not_a_logprob(where + index, array[bad]))
