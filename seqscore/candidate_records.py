@@ -1,9 +1,10 @@
-"""The output records of ``seqscore score``: one flat dict per candidate.
+"""Prompts to score records: the library function a reader maps over them.
 
 One implementation for every way a file is scored (a single file, each shard
 of a sharded run, on this machine or on Dask workers): :func:`score_item`
-turns a prompt into its records where it is read, :func:`collect_records`
-stops at or sets aside the rejections, in input order.
+scores a prompt and reports it (:mod:`seqscore.report.scores`) where it is
+read, :func:`collect_records` stops at or sets aside the rejections, in
+input order.
 """
 
 from __future__ import annotations
@@ -13,62 +14,11 @@ from dataclasses import asdict
 
 from .errors import DataFormatError
 from .formats.records import Rejected
+from .report.scores import score_record, token_detail
 from .scoring import Prompt, score_prompt
 from .words import word_surprisals
 
-__all__ = ["RECORD_FIELDS", "RECORD_TYPES", "collect_records", "score_item"]
-
-#: Every field of a record, in output order (the csv and parquet columns).
-RECORD_FIELDS = (
-    "prompt",
-    "candidate",
-    "rank",
-    "score",
-    "mean",
-    "char",
-    "byte",
-    "length_penalty",
-    "gnmt",
-    "perplexity",
-    "bits_per_byte",
-    "pmi",
-    "probability",
-    "n_tokens",
-    "n_chars",
-    "n_bytes",
-    "is_greedy",
-    "weakest_position",
-    "weakest_token",
-    "weakest_logprob",
-    "ranked_by",
-    "text",
-)
-
-
-#: The type of each field's non-null values (the parquet columns' types).
-RECORD_TYPES = {
-    **dict.fromkeys(("prompt", "candidate", "weakest_token", "ranked_by", "text"), str),
-    **dict.fromkeys(
-        ("rank", "n_tokens", "n_chars", "n_bytes", "weakest_position"), int
-    ),
-    "is_greedy": bool,
-    **dict.fromkeys(
-        (
-            "score",
-            "mean",
-            "char",
-            "byte",
-            "length_penalty",
-            "gnmt",
-            "perplexity",
-            "bits_per_byte",
-            "pmi",
-            "probability",
-            "weakest_logprob",
-        ),
-        float,
-    ),
-}
+__all__ = ["collect_records", "score_item"]
 
 
 def collect_records(results, on_error, rejected, counts):
@@ -110,34 +60,11 @@ def _prompt_records(
     if top:
         pairs = [pair for pair in pairs if pair[0].rank <= top]
     for scored, candidate in pairs:
-        record = scored.record()
+        record = score_record(scored)
         tokens = candidate.tokens  # None: only the total was logged
         if "tokens" in detail:
-            record["tokens"] = None if tokens is None else _token_detail(tokens)
+            record["tokens"] = None if tokens is None else token_detail(tokens)
         if "words" in detail:
             words = None if tokens is None else word_surprisals(candidate)
             record["words"] = None if words is None else [asdict(w) for w in words]
         yield record
-
-
-def _token_detail(tokens) -> list[dict]:
-    detail = []
-    for t, logprob in enumerate(tokens.logprob):
-        step = {"logprob": float(logprob)}
-        if tokens.token is not None:
-            step["token"] = tokens.token[t]
-        if tokens.token_id is not None:
-            step["token_id"] = int(tokens.token_id[t])
-        for name in ("rank", "is_argmax", "argmax_id", "argmax_logprob", "entropy"):
-            values = getattr(tokens, name)
-            if values is not None:
-                step[name] = values[t].item()
-        if tokens.top_logprobs is not None:
-            step["top"] = [
-                [name, float(value)]
-                for name, value in zip(
-                    tokens.top_tokens[t], tokens.top_logprobs[t], strict=True
-                )
-            ]
-        detail.append(step)
-    return detail

@@ -14,6 +14,7 @@ import sys
 import click
 
 from . import __version__
+from .commands.hints import with_hint
 from .errors import SeqScoreError
 
 __all__ = ["main"]
@@ -53,7 +54,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SeqScoreError as exc:
-            _fail(str(exc))
+            _fail(with_hint(exc))
         except OSError as exc:
             if isinstance(exc, BrokenPipeError):  # e.g. `seqscore ... | head`
                 sys.stderr.close()

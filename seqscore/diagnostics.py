@@ -39,6 +39,7 @@ from .decoding import Decoded, LanguageModel, beam_search, exact_search, greedy
 from .decoding.forced import teacher_force
 from .decoding.protocol import check_prompt
 from .errors import InvalidInputError
+from .models.examples import example_prompts
 
 __all__ = [
     "GreedyDiagnosis",
@@ -46,6 +47,7 @@ __all__ = [
     "PathReading",
     "SurveyRow",
     "diagnose",
+    "first_greedy_miss",
     "survey_greedy",
 ]
 
@@ -420,3 +422,15 @@ def survey_greedy(
         mean_loss=float(losses.mean()) if len(losses) else 0.0,
         loss_quantiles=quantiles,
     )
+
+
+def first_greedy_miss(model, max_tokens: int = 12) -> GreedyDiagnosis | None:
+    """The diagnosis of the first packaged example prompt
+    (:func:`~seqscore.models.examples.example_prompts`) where greedy decoding
+    and the most probable sequence both end and differ; None if none does."""
+    for example in example_prompts():
+        d = diagnose(model, example.prompt, max_tokens=max_tokens)
+        ended = d.greedy.decoded.finished and d.best.decoded.finished
+        if d.diverge_step is not None and ended:
+            return d
+    return None

@@ -28,7 +28,20 @@ __all__ = [
 
 
 class SeqScoreError(Exception):
-    """Base class of every error seqscore raises on purpose."""
+    """Base class of every error seqscore raises on purpose.
+
+    ``remedy``, when given, names in the library's terms what the caller can
+    change to get past the error: ``"input_format"`` (say which format),
+    ``"input_format_npz"`` (the input is an ``.npz``), ``"model"`` (texts
+    need a model to score them), ``"columns"`` (name a long table's
+    columns), ``"columns_or_layout"`` (or read one ranking per line). The
+    message itself names only the file, record and field; the command line
+    adds its own flags' words for the remedy (:mod:`seqscore.commands.hints`).
+    """
+
+    def __init__(self, *args, remedy: str | None = None):
+        super().__init__(*args)
+        self.remedy = remedy
 
 
 class InvalidInputError(SeqScoreError, ValueError):

@@ -43,10 +43,7 @@ A caveat on memory: logits whose leading axes cannot be viewed as one axis
 
 from __future__ import annotations
 
-import functools
-import itertools
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -63,7 +60,7 @@ from ._arrays import (
 from ._normaliser import log_normaliser, merge_rests, rest_sum
 from ._pages import release_range
 from .errors import InvalidInputError, ShapeError
-from .parallel import cpu_count
+from .parallel import map_row_spans
 
 __all__ = [
     "TokenStats",
@@ -76,8 +73,6 @@ __all__ = [
 # A tile (rows x columns of logits) is sized to stay in the per-core L2 cache
 # together with its scratch buffer.
 _TILE_BYTES = 2 * 1024 * 1024
-# Below this many logits the thread hand-off costs more than it saves.
-_PARALLEL_MIN_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -256,62 +251,6 @@ def _run(rows, targets, plan: _Plan, out: dict, source_mmap, workers) -> None:
         _run_span(rows, targets, plan, out, source_mmap, lo, hi)
 
     map_row_spans(span, n, vocab, workers=workers)
-
-
-def map_row_spans(
-    fn,
-    n_rows: int,
-    n_cols: int,
-    *,
-    workers: int | None = None,
-    min_elements: int = _PARALLEL_MIN_ELEMENTS,
-):
-    """``[fn(lo, hi), ...]`` over consecutive spans covering ``range(n_rows)``.
-
-    The spans go to different threads (one per core unless ``workers`` says
-    otherwise) when the block holds at least ``min_elements`` entries (the
-    default suits one numpy pass over them); a smaller block is one span,
-    as thread hand-offs would cost more than they save. ``fn`` should spend
-    its time in numpy calls or compiled code that release the GIL. This
-    thread takes the first span itself; the others go to a pool that lives
-    as long as the process, so that many small calls do not pay for
-    starting threads. Results come back in span order.
-
-    >>> map_row_spans(lambda lo, hi: (lo, hi), 5, 3)
-    [(0, 5)]
-    """
-    if n_rows == 0:
-        return []
-    if workers is not None:
-        workers = _worker_count(workers)  # a bad count is an error at any size
-    if n_rows * n_cols < min_elements or n_rows < 2:
-        return [fn(0, n_rows)]  # before asking the OS for the core count
-    if workers is None:
-        workers = cpu_count()
-    if workers == 1:
-        return [fn(0, n_rows)]
-    bounds = [n_rows * i // workers for i in range(workers + 1)]
-    spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
-    pool = _pool(workers - 1)
-    futures = [pool.submit(fn, lo, hi) for lo, hi in spans[1:]]
-    try:
-        first = fn(*spans[0])
-    finally:
-        done = [future.result() for future in futures]  # re-raises the first error
-    return [first, *done]
-
-
-@functools.cache
-def _pool(threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="seqscore")
-
-
-def _worker_count(workers: int | None) -> int:
-    if workers is None:
-        return cpu_count()
-    if int(workers) < 1:
-        raise InvalidInputError(f"workers must be >= 1, got {workers}")
-    return int(workers)
 
 
 def _run_span(rows, targets, plan: _Plan, out: dict, source_mmap, lo: int, hi: int):

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 from . import __version__
 from .errors import DataFormatError
-from .formats.output import open_output
 from .formats.records import Rejected
+from .report.writers import open_output
 
 __all__ = ["MANIFEST", "Manifest", "Part", "read_manifest", "sha256_file"]
 

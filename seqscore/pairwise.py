@@ -28,11 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import DataFormatError, InvalidInputError
 from .reductions import RANKABLE
-from .scoring import Candidate, sequence_logprob
+from .scoring import Candidate, Prompt
+from .totals import sequence_logprob
 
-__all__ = ["Comparison", "compare"]
+__all__ = ["Comparison", "compare", "prompt_comparisons"]
 
 #: Normalisations checked for a flip (``sum`` is the reference; ``pmi`` needs
 #: unconditional scores and is checked when both candidates have them).
@@ -71,10 +72,6 @@ class Comparison:
     def paradox(self) -> bool:
         """``a`` takes the more likely token at most shared steps yet loses."""
         return self.margin < 0 and self.wins > self.shared_steps / 2
-
-    def explanation(self) -> str:
-        """Plain English whose every number can be checked against the fields."""
-        return "\n".join(_explain(self))
 
 
 def compare(a: Candidate, b: Candidate, alpha: float = 1.0) -> Comparison:
@@ -157,55 +154,31 @@ def _flips(a: Candidate, b: Candidate, margin: float, alpha: float) -> dict:
     return flips
 
 
-def _explain(c: Comparison):
-    verb = "beats" if c.margin > 0 else ("ties" if c.margin == 0 else "loses to")
-    yield (
-        f"{c.a!r} {verb} {c.b!r} by {abs(c.margin):.3f} nats "
-        f"(log P = sum of its token log-probs)."
-    )
-    ties = c.shared_steps - c.wins - c.losses
-    yield (
-        f"Over the {count(c.shared_steps, 'shared step')}, {c.a!r} has the more "
-        f"likely token {count(c.wins, 'time')} and the less likely "
-        f"{count(c.losses, 'time')}"
-        + (f" (equally likely {count(ties, 'time')})" if ties else "")
-        + f": {_sum_sign(c.step_margin[c.step_margin > 0])} gained, "
-        f"{_sum_sign(c.step_margin[c.step_margin < 0])} lost."
-    )
-    for name, tail in ((c.a, c.tail_a), (c.b, c.tail_b)):
-        if tail:
-            yield (
-                f"Past step {c.shared_steps - 1}, {name!r} has more tokens, costing "
-                f"{-tail:.3f} nats."
-            )
-    if c.paradox:
-        yield (
-            f"So {c.a!r} wins most steps yet loses: a few costly tokens outweigh "
-            "many small gains."
+def prompt_comparisons(
+    prompt: Prompt, every_pair: bool, alpha: float
+) -> tuple[list[Comparison], str | None]:
+    """``(comparisons, note)`` of a prompt: its winner (highest summed
+    log-prob) against the runner-up and every surprising rival (one that wins
+    most shared steps yet loses, or that a normalisation makes the winner),
+    or against every candidate (``every_pair``); the note says why there is
+    nothing to compare."""
+    if any(c.tokens is None for c in prompt.candidates):
+        raise DataFormatError(
+            f"{prompt.source or prompt.id}: compare explains scores step by step and "
+            "needs each candidate's token log-probs; this input logs only totals "
+            "(for lm-eval samples, see seqscore evaluate)"
         )
-    for t in c.deciding_steps:
-        yield (
-            f"  step {t}: {_token(c.tokens_a, t)} costs {-c.step_margin[t]:.3f} nats "
-            f"against {_token(c.tokens_b, t)}"
-        )
-    if c.deciding_steps:
-        yield (
-            f"Had {c.a!r} merely tied {c.b!r} at the step(s) above, it would not "
-            "have lost."
-        )
-    for name, value in c.flips.items():
-        winner = c.a if value > 0 else c.b
-        yield f"Normalised by {name}, the winner flips to {winner!r} ({value:+.4f})."
-
-
-def _sum_sign(values: np.ndarray) -> str:
-    return f"{abs(float(np.sum(values))):.3f} nats"
-
-
-def count(n: int, noun: str) -> str:
-    """``n`` and the noun, plural unless ``n`` is 1: ``count(2, "step")``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _token(labels, t: int) -> str:
-    return "its token" if labels is None else labels[t]
+    if len(prompt.candidates) < 2:
+        return [], "only one candidate: nothing to compare"
+    totals = np.array([sequence_logprob(c.tokens.logprob) for c in prompt.candidates])
+    order = np.argsort(-totals, kind="stable")
+    if totals[order[0]] == -np.inf:
+        return [], "every candidate has probability 0 (a -inf token log-prob)"
+    winner = prompt.candidates[order[0]]
+    found = []
+    for rank, index in enumerate(order[1:], start=2):
+        # from the rival's side: the rival is the one that wins most steps
+        comparison = compare(prompt.candidates[index], winner, alpha)
+        if every_pair or rank == 2 or comparison.paradox or comparison.flips:
+            found.append(comparison)
+    return found, None

@@ -1,16 +1,32 @@
-"""An ordered, memory-bounded map over worker processes or threads.
+"""Every way seqscore spreads work: one module for processes and threads.
 
-JSON parsing holds the GIL, so threads cannot share it out; processes can.
-Numpy kernels release the GIL, so threads share them out without pickling
-their (large) arguments. :func:`ordered_map` sends items to a pool of either
-kind and yields the results in input order, keeping at most ``window`` items
-in flight, so a file larger than memory streams through in constant space
-(unlike ``Pool.imap``, whose feeder thread reads the whole input ahead).
+Two schedulers, for two kinds of work:
+
+- :func:`map_row_spans` cuts a block of rows (logits, beams) into one span
+  per core and runs a function on each, this thread taking the first span
+  and a pool of threads that lives as long as the process the rest. Numpy
+  kernels and compiled code release the GIL, so threads share them out
+  without pickling their (large) arguments, and many small calls do not pay
+  for starting threads. The token kernel, the decoders and beam selection
+  use it.
+- :func:`ordered_map` sends a stream of items to a pool of processes (or
+  threads) and yields the results in input order, keeping at most
+  ``window`` items in flight, so a file larger than memory streams through
+  in constant space (unlike ``Pool.imap``, whose feeder thread reads the
+  whole input ahead). JSON parsing holds the GIL, so threads cannot share it
+  out; processes can. :func:`completed_map` runs a few hundred small items
+  (file names) and yields each result as it completes.
+
+Their thread pools are separate on purpose: an :func:`ordered_map` task may
+call the kernel, whose :func:`map_row_spans` would wait on a pool that its
+own caller's task occupies.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
+import itertools
 import multiprocessing
 import os
 from collections import deque
@@ -18,10 +34,16 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
-__all__ = ["completed_map", "cpu_count", "ordered_map"]
+from .errors import InvalidInputError
+
+__all__ = ["completed_map", "cpu_count", "map_row_spans", "ordered_map"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: Below this many entries a row block is one span: the thread hand-off
+#: would cost more than it saves.
+PARALLEL_MIN_ELEMENTS = 1 << 20
 
 
 def cpu_count() -> int:
@@ -30,6 +52,63 @@ def cpu_count() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def map_row_spans(
+    fn,
+    n_rows: int,
+    n_cols: int,
+    *,
+    workers: int | None = None,
+    min_elements: int = PARALLEL_MIN_ELEMENTS,
+):
+    """``[fn(lo, hi), ...]`` over consecutive spans covering ``range(n_rows)``.
+
+    The spans go to different threads (one per core unless ``workers`` says
+    otherwise) when the block holds at least ``min_elements`` entries (the
+    default suits one numpy pass over them); a smaller block is one span,
+    as thread hand-offs would cost more than they save. ``fn`` should spend
+    its time in numpy calls or compiled code that release the GIL. This
+    thread takes the first span itself; the others go to a pool that lives
+    as long as the process, so that many small calls do not pay for
+    starting threads. Results come back in span order.
+
+    >>> map_row_spans(lambda lo, hi: (lo, hi), 5, 3)
+    [(0, 5)]
+    """
+    if n_rows == 0:
+        return []
+    if workers is not None:
+        workers = _worker_count(workers)  # a bad count is an error at any size
+    if n_rows * n_cols < min_elements or n_rows < 2:
+        return [fn(0, n_rows)]  # before asking the OS for the core count
+    if workers is None:
+        workers = cpu_count()
+    if workers == 1:
+        return [fn(0, n_rows)]
+    bounds = [n_rows * i // workers for i in range(workers + 1)]
+    spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+    pool = _span_pool(workers - 1)
+    futures = [pool.submit(fn, lo, hi) for lo, hi in spans[1:]]
+    try:
+        first = fn(*spans[0])
+    finally:
+        done = [future.result() for future in futures]  # re-raises the first error
+    return [first, *done]
+
+
+@functools.cache
+def _span_pool(threads: int) -> ThreadPoolExecutor:
+    """The spans' threads, started once per size and kept for the process."""
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="seqscore")
+
+
+def _worker_count(workers: int | None) -> int:
+    if workers is None:
+        return cpu_count()
+    if int(workers) < 1:
+        raise InvalidInputError(f"workers must be >= 1, got {workers}")
+    return int(workers)
 
 
 def ordered_map(

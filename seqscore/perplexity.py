@@ -35,7 +35,7 @@ from .errors import InvalidInputError
 from .model_scoring import Progress, request_token_scores
 from .reductions import bits_per_byte, perplexity
 from .requests import rolling_requests
-from .scoring import sequence_logprob
+from .totals import sequence_logprob
 
 __all__ = [
     "DocumentPerplexity",

@@ -41,6 +41,8 @@ __all__ = [
     "RANKABLE",
     "Reductions",
     "bits_per_byte",
+    "gnmt_base",
+    "penalty_divisor",
     "perplexity",
     "reduce",
 ]
@@ -150,7 +152,7 @@ def reduce(
         char=per(n_chars),
         byte=per(n_bytes),
         length_penalty=_over_power(total, n_tokens, alpha),
-        gnmt=_over_power(total, (5 + n_tokens) / 6, alpha),
+        gnmt=_over_power(total, gnmt_base(n_tokens), alpha),
         perplexity=perplexity(total, n_tokens),
         bits_per_byte=None if not n_bytes else bits_per_byte(total, n_bytes),
         pmi=_pmi(total, unconditional),
@@ -202,11 +204,33 @@ def _pmi(total: float, unconditional: float | None) -> float | None:
     return total - unconditional
 
 
+def penalty_divisor(base, alpha):
+    r"""The length penalty's divisor :math:`b^{\alpha}`, for a length ``b``
+    (Hugging Face's ``length_penalty``, beam search's scores) or GNMT's
+    :func:`gnmt_base`: a number, or an array of them (the audit's fits).
+
+    >>> penalty_divisor(4, 0.5), penalty_divisor(gnmt_base(7), 1.0)
+    (2.0, 2.0)
+    """
+    return base**alpha
+
+
+def gnmt_base(n_tokens):
+    """GNMT's length term ``(5 + L) / 6`` (Wu et al. 2016), for a count or an
+    array of counts; divided into the total through :func:`penalty_divisor`.
+
+    >>> import numpy as np
+    >>> gnmt_base(1), gnmt_base(np.array([7, 13])).tolist()
+    (1.0, [2.0, 3.0])
+    """
+    return (5 + n_tokens) / 6
+
+
 def _over_power(total: float, base: float, alpha: float) -> float:
     """``total / base**alpha``; 0 or infinite where the power leaves the
     float range (``base**alpha`` overflows, or underflows to 0)."""
     try:
-        return total / base**alpha
+        return total / penalty_divisor(base, alpha)
     except (OverflowError, ZeroDivisionError):
         return total * _exp(-alpha * math.log(base)) if total else 0.0
 

@@ -31,10 +31,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._arrays import as_targets, check_integer
+from .clamp import POSITIVE_TOLERANCE, clamped, first_too_positive, not_a_logprob
 from .errors import InvalidInputError, ShapeError
+from .first_choice import selection_probabilities
 from .kernels import token_stats
 from .reductions import RANKABLE, Reductions, reduce
-from .softmax import softmax
+from .shift import causal_window
+from .totals import sequence_logprob
 
 __all__ = [
     "Candidate",
@@ -48,10 +51,6 @@ __all__ = [
     "token_scores_from_logits",
     "token_scores_from_stats",
 ]
-
-# Log-probabilities computed in float32 by other tools can exceed 0 by a few
-# ulps; anything above this is not a log-probability (raw logits, probably).
-POSITIVE_TOLERANCE = 1e-6
 
 
 def _float_array(values, name: str) -> np.ndarray:
@@ -71,23 +70,16 @@ def _float_array(values, name: str) -> np.ndarray:
     return array
 
 
-def sequence_logprob(logprobs) -> float:
-    """The sequence's score: its token log-probs summed (numpy's pairwise sum).
-
-    A sum past the float range is ``-inf``, its correctly rounded value,
-    without numpy's overflow warning.
-    """
-    with np.errstate(over="ignore"):
-        return float(np.sum(logprobs))
-
-
 @dataclass(frozen=True)
 class TokenScores:
     """Per-token facts of one candidate, all of length ``n_tokens``.
 
-    Only ``logprob`` is required. ``is_argmax`` says whether each token was
-    the most probable at its step (decidable from logits, from ranks, or from
-    top alternatives); ``rank`` is exact where given (1 = most probable).
+    Only ``logprob`` is required; values above 0 by at most
+    :data:`~seqscore.clamp.POSITIVE_TOLERANCE` are read as 0, larger ones are
+    an error (:mod:`seqscore.clamp`, the readers' rule). ``is_argmax`` says
+    whether each token was the most probable at its step (decidable from
+    logits, from ranks, or from top alternatives); ``rank`` is exact where
+    given (1 = most probable).
     ``argmax_id`` (from logits) and ``argmax_logprob`` describe each step's
     most probable token; from API data the best listed alternative stands in.
     ``top_tokens`` / ``top_logprobs`` list each step's alternatives, best
@@ -111,16 +103,14 @@ class TokenScores:
 
     def __post_init__(self):
         logprob = _float_array(self.logprob, "logprobs")
-        object.__setattr__(self, "logprob", logprob)
         # one reduction checks everything: a NaN makes the max NaN
-        if logprob.size and not logprob.max() <= POSITIVE_TOLERANCE:
+        peak = logprob.max() if logprob.size else 0.0
+        if not peak <= POSITIVE_TOLERANCE:
             if np.isnan(logprob).any():
                 raise InvalidInputError(f"logprobs[{_first(np.isnan(logprob))}] is NaN")
-            i = _first(logprob > POSITIVE_TOLERANCE)
-            raise InvalidInputError(
-                f"logprobs[{i}] = {float(logprob[i])!r} is positive, so not a "
-                "log-probability (are these raw logits?)"
-            )
+            (i,) = first_too_positive(logprob)
+            raise InvalidInputError(not_a_logprob(f"logprobs[{i}]", logprob[i]))
+        object.__setattr__(self, "logprob", clamped(logprob) if peak > 0 else logprob)
         n = len(logprob)
         for name in (
             "token",
@@ -141,14 +131,6 @@ class TokenScores:
 
     def __len__(self) -> int:
         return len(self.logprob)
-
-    @property
-    def total(self) -> float:
-        """The summed log-prob, added left to right as a decoder adds it."""
-        total = 0.0
-        for x in self.logprob.tolist():
-            total += x
-        return total
 
     @property
     def is_greedy(self) -> bool | None:
@@ -210,7 +192,8 @@ class Candidate:
 
     @property
     def total(self) -> float:
-        """The summed log-prob (numpy's pairwise sum), or the logged total."""
+        """The summed log-prob (numpy's pairwise sum,
+        :func:`~seqscore.totals.sequence_logprob`), or the logged total."""
         if self.tokens is None:
             return self.logged_total
         return sequence_logprob(self.tokens.logprob)
@@ -295,34 +278,6 @@ class CandidateScore:
         """The summed log-probability."""
         return self.reductions.sum
 
-    def record(self) -> dict:
-        """A flat dict for output writers."""
-        reductions = self.reductions
-        return {
-            "prompt": self.prompt_id,
-            "candidate": self.candidate_id,
-            "rank": self.rank,
-            "score": reductions.sum,
-            "mean": reductions.mean,
-            "char": reductions.char,
-            "byte": reductions.byte,
-            "length_penalty": reductions.length_penalty,
-            "gnmt": reductions.gnmt,
-            "perplexity": reductions.perplexity,
-            "bits_per_byte": reductions.bits_per_byte,
-            "pmi": reductions.pmi,
-            "probability": self.probability,
-            "n_tokens": self.n_tokens,
-            "n_chars": self.n_chars,
-            "n_bytes": self.n_bytes,
-            "is_greedy": self.is_greedy,
-            "weakest_position": self.weakest_position,
-            "weakest_token": self.weakest_token,
-            "weakest_logprob": self.weakest_logprob,
-            "ranked_by": self.ranked_by,
-            "text": self.text,
-        }
-
 
 def score_prompt(
     prompt: Prompt, normalize: str = "sum", alpha: float = 1.0
@@ -365,14 +320,15 @@ def score_prompt(
 
 
 def _first_choice(totals: np.ndarray) -> list[float | None]:
-    """Plackett-Luce first-choice probabilities: a softmax of the totals.
-
-    This is ``plackett_luce.selection_probabilities``, except that a total of
-    ``-inf`` (a candidate with a masked token) is allowed: its worth is 0.
-    """
-    if not np.isfinite(totals).any():
+    """Plackett-Luce first-choice probabilities of the totals, where a total
+    of ``-inf`` (a candidate with a masked token) has worth 0; ``None`` for
+    every candidate when no total is finite, which is the one input
+    ``selection_probabilities`` refuses here (one check per prompt, not two:
+    this runs for every prompt of every input)."""
+    try:
+        return selection_probabilities(totals, impossible=True).tolist()
+    except InvalidInputError:
         return [None] * len(totals)
-    return [float(p) for p in softmax(totals)]
 
 
 def _scored(prompt_id, candidate, reductions, rank, probability, normalize):
@@ -465,7 +421,7 @@ def loglikelihood(logits, input_ids, n_context: int) -> Loglikelihood:
 
     ``logits`` has shape ``(T, V)`` for the ``T`` input ids: the logits at
     position ``i`` predict token ``i + 1``, so the continuation is scored by
-    positions ``n_context - 1 .. T - 2`` (lm-evaluation-harness's
+    positions ``n_context - 1 .. T - 2`` (:mod:`seqscore.shift`, lm-evaluation-harness's
     ``_loglikelihood_tokens`` rule). ``is_greedy`` is true when every
     continuation token is the argmax of its step.
 
@@ -502,7 +458,8 @@ def loglikelihood(logits, input_ids, n_context: int) -> Loglikelihood:
     n_context = context
     # named as input_ids[t] (a target error would number the continuation)
     ids = as_targets(ids, logits.shape[1], name="input_ids")
-    tokens = token_scores_from_logits(logits[n_context - 1 : -1], ids[n_context:])
+    rows, targets = causal_window(n_context, len(ids))
+    tokens = token_scores_from_logits(logits[rows], ids[targets])
     return Loglikelihood(
         logprob=sequence_logprob(tokens.logprob),
         is_greedy=bool(np.all(tokens.is_argmax)),

@@ -31,12 +31,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 
-from .candidate_records import RECORD_FIELDS, collect_records, score_item
+from .candidate_records import collect_records, score_item
 from .errors import DataFormatError, InvalidInputError
 from .formats.inputs import map_prompts
-from .formats.output import Column, atomic_path, open_output, write_records
 from .formats.records import Rejected
 from .manifest import Manifest, Part, read_manifest, sha256_file
+from .report.scores import RECORD_FIELDS
+from .report.writers import Column, atomic_path, open_output, write_records
 from .schedulers import LocalScheduler, Scheduler
 
 __all__ = [
@@ -247,7 +248,7 @@ def write_part(job: PartJob, settings: ScoreSettings, workers: int = 1) -> Part:
     rejects = rejects_name(job.part)
     with _shard_records(shard, settings, rejected, counts, workers) as (kind, records):
         if job.format == "parquet":
-            from .formats.parquet import write_parquet
+            from .report.parquet import write_parquet
 
             with atomic_path(target) as temporary:
                 write_parquet(records, temporary)
@@ -354,7 +355,7 @@ def write_parts(
 def _remove_leftovers(folder: str, parts) -> None:
     """Delete the temporary files that tasks killed mid-write left behind
     (``.part-00003.jsonl.<random>.tmp``, see
-    :func:`~seqscore.formats.output.atomic_path`): every task is done."""
+    :func:`~seqscore.report.writers.atomic_path`): every task is done."""
     names = {*parts, *map(rejects_name, parts)}
     for entry in os.scandir(folder):
         if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):

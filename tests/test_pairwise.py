@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from seqscore.cli import main
 from seqscore.errors import InvalidInputError
 from seqscore.pairwise import compare
+from seqscore.report.comparison import explanation
 from seqscore.scoring import Candidate, TokenScores
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -67,7 +68,7 @@ def test_the_textbook_paradox_is_explained_with_checkable_numbers():
     )
     c = compare(a, b)
     assert c.paradox and c.deciding_steps == (3,)
-    text = c.explanation()
+    text = explanation(c)
     assert "'a' loses to 'b' by 2.300 nats" in text
     assert (
         "more likely token 3 times and the less likely 1 time: 1.200 nats "

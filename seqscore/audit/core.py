@@ -98,25 +98,6 @@ class HypothesisResult:
     predicted: np.ndarray
     tolerance: np.ndarray
 
-    def record(self) -> dict:
-        """A flat dict for JSON output (without the per-candidate arrays)."""
-        return {
-            "name": self.name,
-            "title": self.title,
-            "formula": self.formula,
-            "fits": self.fits,
-            "n_evaluated": self.n_evaluated,
-            "n_within": self.n_within,
-            "max_residual": self.max_residual,
-            "rms_residual": self.rms_residual,
-            "worst_ratio": self.worst_ratio,
-            "worst_candidate": self.worst_candidate,
-            "parameter_name": self.parameter_name,
-            "parameter": self.parameter,
-            "same_as_correct": self.same_as_correct,
-            "note": self.note,
-        }
-
 
 @dataclass(frozen=True)
 class Flip:

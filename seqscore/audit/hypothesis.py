@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..shift import causal_window
 from .noise import NoiseModel, Prediction
 from .run import PipelineRun
 from .steps import StepTable
@@ -85,8 +86,9 @@ def window(run: PipelineRun, start: int = 0, stop: int = 0) -> np.ndarray:
     ([[0, 1, 1, 0]], [[1, 1, 1, 1]])
     """
     p = np.arange(run.width)[None, :]
-    first = (run.n_context - 1 + start)[:, None]
-    last = (run.lengths - 2 + stop)[:, None]
+    rows, _ = causal_window(run.n_context, run.lengths)  # bounds of every row
+    first = (rows.start + start)[:, None]
+    last = (rows.stop - 1 + stop)[:, None]
     return (p >= np.maximum(first, 0)) & (p <= last)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..reductions import gnmt_base, penalty_divisor
 from .fitting import fit_parameter
 from .hypothesis import Context, Evaluation, Hypothesis
 from .noise import Prediction
@@ -50,7 +51,7 @@ def _penalised(ctx: Context, base: np.ndarray) -> Evaluation:
     total = _sum(ctx)
 
     def predict(alpha: float) -> Prediction:
-        divisor = base**alpha
+        divisor = penalty_divisor(base, alpha)
         penalised = _divided(total, divisor)
         # the power itself is rounded relative to |alpha ln base|
         extra = np.abs(penalised.values) * np.abs(alpha * np.log(base))
@@ -65,7 +66,7 @@ def _length_penalty(ctx: Context) -> Evaluation:
 
 
 def _gnmt(ctx: Context) -> Evaluation:
-    return _penalised(ctx, (5.0 + ctx.run.continuation_lengths) / 6.0)
+    return _penalised(ctx, gnmt_base(ctx.run.continuation_lengths))
 
 
 _MEAN_FOR_SUM = Hypothesis(

@@ -24,6 +24,7 @@ import numpy as np
 
 from .._arrays import as_targets
 from ..errors import InvalidInputError, ShapeError
+from ..shift import causal_window
 
 __all__ = ["PipelineRun", "group_label"]
 
@@ -78,6 +79,11 @@ class PipelineRun:
     def rows(self, i: int) -> np.ndarray:
         """The ``(L_i, V)`` logits of candidate ``i`` (a view, never a copy)."""
         return self.logits[i][: int(self.lengths[i])]
+
+    def window(self, i: int) -> tuple[slice, slice]:
+        """Candidate ``i``'s scored logits rows and the input ids they score
+        (:func:`~seqscore.shift.causal_window`)."""
+        return causal_window(int(self.n_context[i]), int(self.lengths[i]))
 
     def label(self, i: int) -> str:
         """How messages name candidate ``i``."""

@@ -144,11 +144,11 @@ def tempered_logprobs(
     """
     out = []
     for i in candidates:
-        c, length = int(run.n_context[i]), int(run.lengths[i])
-        rows = np.asarray(run.rows(i)[c - 1 : length - 1])
+        window, targets = run.window(i)
+        rows = np.asarray(run.rows(i)[window])
         dtype = np.float64 if rows.dtype == np.float64 else np.float32
         scaled = np.divide(rows, dtype(temperature), dtype=dtype)
-        out.append(token_logprobs(scaled, run.input_ids[i, c:length], workers=workers))
+        out.append(token_logprobs(scaled, run.input_ids[i, targets], workers=workers))
         release(run, i)
     return out
 
@@ -314,7 +314,7 @@ def _over_time_lse(rows, ids) -> np.ndarray:
 def _nearest_eos(run, i, last_row, lse, table, probe) -> None:
     """The ids whose log-prob at the last position best explains ``reported``."""
     c, length = int(run.n_context[i]), int(run.lengths[i])
-    window = slice(c - 1, length - 1)
+    window, _ = run.window(i)
     correct = float(np.sum(table["next_logit"][i, window] - lse[window]))
     reported = probe.reported[i]
     wanted = reported * (length - c + 1) - correct if probe.mean else reported - correct
@@ -338,8 +338,8 @@ def _gather_batch(run: PipelineRun, members: list[int], table: dict) -> None:
     """
     positions, tokens, owner = [], [], []
     for slot, i in enumerate(members):
-        c, length = int(run.n_context[i]), int(run.lengths[i])
-        q = np.arange(c - 1, length - 1)
+        window, _ = run.window(i)
+        q = np.arange(window.start, window.stop)
         positions.append(q)
         tokens.append(run.input_ids[i, q + 1])
         owner.append(np.full(len(q), slot))

@@ -55,10 +55,10 @@ class _Sample:
         self.lengths = run.continuation_lengths[candidates]
         blocks, targets, logits = [], [], []
         for i in candidates:
-            c, length = int(run.n_context[i]), int(run.lengths[i])
-            blocks.append(np.asarray(run.rows(i)[c - 1 : length - 1]))
-            targets.append(run.input_ids[i, c:length])
-            logits.append(ctx.table.next_logit[i, c - 1 : length - 1])
+            window, scored = run.window(i)
+            blocks.append(np.asarray(run.rows(i)[window]))
+            targets.append(run.input_ids[i, scored])
+            logits.append(ctx.table.next_logit[i, window])
             release(run, i)
         self.rows = np.concatenate(blocks)
         self.targets = np.concatenate(targets)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from ..audit import audit, detect_noise
-from ..audit.render import FORMATS, render
 from ..errors import SeqScoreError
-from ..formats.output import open_output
 from ..formats.pipeline import PIPELINE_FORMATS, read_pipeline_run
+from ..report.audit import FORMATS, render
+from ..report.writers import open_output
 from .options import (
     input_format_option,
     output_option,

@@ -12,7 +12,7 @@ import sys
 import click
 
 from ..errors import SeqScoreError
-from ..formats.output import json_value, open_output
+from ..report.writers import json_value, open_output
 from .options import output_option, report_format_option
 
 

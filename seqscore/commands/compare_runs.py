@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..formats.output import open_output
 from ..lmeval.compare import compare_runs
-from ..lmeval.render_compare import RENDER
+from ..report.run_comparison import RENDER
+from ..report.writers import open_output
 from .evaluate import bootstrap_options, listed_option, workers_option
 from .options import output_option, report_format_option
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 import click
 import numpy as np
 
-from ..diagnostics import GreedyDiagnosis, GreedySurvey, diagnose, survey_greedy
-from ..formats.output import json_value, open_output
+from ..diagnostics import diagnose, survey_greedy
 from ..models.corpus import sentence_starts
+from ..report.diagnosis import render_diagnosis, render_survey
+from ..report.writers import open_output
 from .options import load_cli_model, model_options, report_format_option
 
 __all__ = ["diagnose_command"]
@@ -133,11 +131,11 @@ def diagnose_command(
         model, prompt, max_tokens=max_tokens, beam=beam, node_budget=budget
     )
     if plot is not None:
-        from ..plots import plot_diagnosis
+        from ..report.plots import plot_diagnosis
 
         plot_diagnosis(result, plot)
     with open_output(output) as out:
-        out.write(_RENDER[fmt](result))
+        out.write(render_diagnosis(result, fmt))
 
 
 def _survey(model, count, seed, max_tokens, beam, budget, fmt, output) -> None:
@@ -146,203 +144,4 @@ def _survey(model, count, seed, max_tokens, beam, budget, fmt, output) -> None:
         model, prompts, max_tokens=max_tokens, beam=beam, node_budget=budget
     )
     with open_output(output) as out:
-        out.write(_SURVEY_RENDER[fmt](result))
-
-
-def _survey_summary(s: GreedySurvey) -> str:
-    q = s.loss_quantiles
-    spread = (
-        f"; loss when it lost: mean {s.mean_loss:.3f} nats, median {q[0.5]:.3f}, "
-        f"90th percentile {q[0.9]:.3f}, max {q[1.0]:.3f}"
-        if q
-        else ""
-    )
-    return (
-        f"greedy was not the best sequence for {s.greedy_not_best} of "
-        f"{s.prompts} prompts ({100 * s.fraction_not_best:.1f}%){spread}. "
-        f"{s.proven} of {s.prompts} best sequences are proven optimal."
-    )
-
-
-_SURVEY_HEAD = (
-    "prompt",
-    "greedy",
-    "best",
-    "loss",
-    "step",
-    "proven",
-    "greedy text",
-    "best text",
-)
-
-
-def _survey_rows(s: GreedySurvey):
-    for r in s.rows:
-        yield (
-            r.prompt,
-            f"{r.greedy_total:.3f}",
-            f"{r.best_total:.3f}",
-            f"{r.loss:.3f}",
-            "" if r.diverge_step is None else r.diverge_step,
-            "yes" if r.proven_optimal else "no",
-            " ".join(r.greedy_tokens),
-            " ".join(r.best_tokens),
-        )
-
-
-def _survey_text(s: GreedySurvey) -> str:
-    rows = [_SURVEY_HEAD, *_survey_rows(s)]
-    widths = [min(40, max(len(str(r[i])) for r in rows)) for i in range(6)]
-    lines = [click.wrap_text(_survey_summary(s), 78), ""]
-    for row in rows:
-        cells = [
-            f"{str(c)[:w]:<{w}}" if i == 0 else f"{c!s:>{w}}"
-            for i, (c, w) in enumerate(zip(row[:6], widths, strict=True))
-        ]
-        lines.append("  ".join(cells) + "  " + " | ".join(map(str, row[6:])))
-    return "\n".join(lines) + "\n"
-
-
-def _survey_markdown(s: GreedySurvey) -> str:
-    lines = ["## Greedy versus best over corpus prompts", "", _survey_summary(s), ""]
-    lines.append("| " + " | ".join(_SURVEY_HEAD) + " |")
-    lines.append("|---|" + "---:|" * 5 + "---|---|")
-    for row in _survey_rows(s):
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _survey_json(s: GreedySurvey) -> str:
-    record = {
-        "prompts": s.prompts,
-        "greedy_not_best": s.greedy_not_best,
-        "fraction_not_best": s.fraction_not_best,
-        "proven": s.proven,
-        "mean_loss": s.mean_loss,
-        "loss_quantiles": {str(k): v for k, v in s.loss_quantiles.items()},
-        "rows": [dataclasses.asdict(r) for r in s.rows],
-        "summary": _survey_summary(s),
-    }
-    return json.dumps(json_value(record), indent=2, ensure_ascii=False) + "\n"
-
-
-_SURVEY_RENDER = {
-    "text": _survey_text,
-    "markdown": _survey_markdown,
-    "json": _survey_json,
-}
-
-
-def _rows(d: GreedyDiagnosis):
-    """Per-step rows: token, log-prob, cumulative and entropy of both paths."""
-    g, b = d.greedy, d.best
-    for t in range(max(len(g.decoded), len(b.decoded))):
-        yield (t + 1, *_cells(g, t), *_cells(b, t))
-
-
-def _cells(reading, t):
-    if t >= len(reading.decoded):
-        return ("", "", "", "")
-    return (
-        reading.decoded.tokens[t],
-        f"{reading.decoded.logprobs[t]:.3f}",
-        f"{reading.cumulative[t]:.3f}",
-        f"{reading.entropy[t]:.3f}",
-    )
-
-
-_HEAD = (
-    "step",
-    "greedy",
-    "logprob",
-    "cum",
-    "entropy",
-    "best",
-    "logprob",
-    "cum",
-    "entropy",
-)
-
-
-def _text(d: GreedyDiagnosis) -> str:
-    lines = [f"prompt: {d.prompt!r}", "", click.wrap_text(d.explanation, 78), ""]
-    rows = [_HEAD, *_rows(d)]
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(_HEAD))]
-    for row in rows:
-        cells = [
-            f"{c!s:>{w}}" if i != 1 and i != 5 else f"{c!s:<{w}}"
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    lines.append("")
-    lines.append(_summary(d))
-    return "\n".join(lines) + "\n"
-
-
-def _markdown(d: GreedyDiagnosis) -> str:
-    lines = [f"## Greedy versus best after {d.prompt!r}", "", d.explanation, ""]
-    lines.append("| " + " | ".join(_HEAD) + " |")
-    lines.append(
-        "|"
-        + "|".join("---:" if i not in (1, 5) else "---" for i in range(len(_HEAD)))
-        + "|"
-    )
-    for row in _rows(d):
-        cells = [str(c).replace("|", "\\|") for c in row]
-        lines.append(
-            "| "
-            + " | ".join(
-                f"`{c}`" if i in (1, 5) and c else c for i, c in enumerate(cells)
-            )
-            + " |"
-        )
-    lines += ["", _summary(d)]
-    return "\n".join(lines) + "\n"
-
-
-def _summary(d: GreedyDiagnosis) -> str:
-    return (
-        f"greedy total {d.greedy.decoded.total:.4f}, best total "
-        f"{d.best.decoded.total:.4f}, loss {d.loss:.4f} nats; "
-        f"best from {d.best_source}; nodes expanded {d.nodes_expanded}"
-    )
-
-
-def _json(d: GreedyDiagnosis) -> str:
-    def path(reading):
-        return {
-            "tokens": reading.decoded.tokens,
-            "ids": reading.decoded.ids,
-            "logprobs": reading.decoded.logprobs,
-            "cumulative": reading.cumulative,
-            "entropy": reading.entropy,
-            "rank": reading.rank,
-            "total": reading.decoded.total,
-            "finished": reading.decoded.finished,
-        }
-
-    record = {
-        "prompt": d.prompt,
-        "prompt_ids": d.prompt_ids,
-        "greedy": path(d.greedy),
-        "best": path(d.best),
-        "best_source": d.best_source,
-        "proven_optimal": d.proven_optimal,
-        "bound": d.bound,
-        "nodes_expanded": d.nodes_expanded,
-        "greedy_is_best": d.greedy_is_best,
-        "diverge_step": d.diverge_step,
-        "gain": d.gain,
-        "paid_back": d.paid_back,
-        "loss": d.loss,
-        "crossing_step": d.crossing_step,
-        "greedy_after": d.greedy_after,
-        "best_after": d.best_after,
-        "greedy_entropy_after": d.greedy_entropy_after,
-        "best_entropy_after": d.best_entropy_after,
-        "explanation": d.explanation,
-    }
-    return json.dumps(json_value(record), indent=2, ensure_ascii=False) + "\n"
-
-
-_RENDER = {"text": _text, "markdown": _markdown, "json": _json}
+        out.write(render_survey(result, fmt))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..formats.output import open_output
 from ..lmeval.evaluate import CONFIDENCE, RESAMPLES, evaluate
-from ..lmeval.render_evaluate import RENDER
+from ..report.evaluation import RENDER
+from ..report.writers import open_output
 from .options import (
     output_option,
     progress_callback,

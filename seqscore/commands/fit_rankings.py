@@ -6,22 +6,12 @@ import click
 import numpy as np
 
 from ..errors import InvalidInputError, NoEstimateError
-from ..formats.output import Column, open_output, write_records
 from ..formats.rankings import LAYOUTS, RankingData, read_rankings
 from ..plackett_luce import estimability, fit
 from ..plackett_luce.priors import PRIORS
+from ..report.ranking import fit_columns, fit_records, fit_summary
+from ..report.writers import open_output, write_records
 from .options import format_option, output_option, positive_finite
-
-_COLUMNS = [
-    Column("rank", width=4),
-    Column("item", width=16, align="<"),
-    Column("log_worth", width=10, spec=".4f"),
-    Column("stderr", width=8, spec=".4f"),
-    Column("worth", width=8, spec=".4f"),
-    Column("rankings", width=8),
-]
-# Machine-readable formats carry the fit's summary on every row.
-_SUMMARY_COLUMNS = [Column("log_likelihood"), Column("converged")]
 
 
 def _parse_columns(text: str | None):
@@ -58,37 +48,6 @@ def _check_estimable(data: RankingData, universe: str | None) -> None:
             f"{data.source}: {report.message}. Use --prior ghost (or --prior l2) "
             "for finite estimates, or drop these items"
         )
-
-
-def _records(result, data: RankingData):
-    appearances = np.bincount(
-        data.rankings[data.rankings >= 0], minlength=len(data.items)
-    )
-    for place, i in enumerate(result.ranking(), start=1):
-        yield {
-            "rank": place,
-            "item": result.items[i],
-            "log_worth": float(result.log_worth[i]),
-            "stderr": float(result.stderr[i]),
-            "worth": float(result.worth[i]),
-            "rankings": int(appearances[i]),
-            "log_likelihood": result.log_likelihood,
-            "converged": result.converged,
-        }
-
-
-def _summary(result, data: RankingData) -> str:
-    prior = (
-        "none"
-        if result.prior is None
-        else (f"{result.prior} (strength {result.prior_strength:g})")
-    )
-    state = "converged" if result.converged else "NOT converged"
-    return (
-        f"# log-likelihood {result.log_likelihood:.6f}; {result.n_rankings} "
-        f"rankings of {len(data.items)} items; prior {prior}; {state} after "
-        f"{result.n_iter} iterations\n"
-    )
 
 
 @click.command("fit-rankings")
@@ -186,8 +145,7 @@ def fit_rankings_command(
             "iterations; raise --max-iter",
             err=True,
         )
-    columns_out = _COLUMNS if fmt == "table" else _COLUMNS + _SUMMARY_COLUMNS
     with open_output(output) as out:
-        write_records(_records(result, data), columns_out, fmt, out)
+        write_records(fit_records(result, data), fit_columns(fmt), fmt, out)
         if fmt == "table":
-            out.write(_summary(result, data))
+            out.write(fit_summary(result, data))

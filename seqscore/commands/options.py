@@ -9,8 +9,8 @@ import sys
 import click
 
 from ..formats.inputs import INPUT_FORMATS
-from ..formats.output import FORMATS
 from ..models import MODEL_SPECS
+from ..report.writers import FORMATS
 
 __all__ = [
     "ModelSpec",

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
 
 from ..errors import DataFormatError
-from ..formats.output import Column, open_output, write_records
 from ..formats.records import Rejected
 from ..formats.texts import read_documents
-from ..perplexity import DocumentPerplexity, corpus_perplexity, rolling_perplexity
+from ..perplexity import rolling_perplexity
+from ..report.perplexity import perplexity_columns, perplexity_records
+from ..report.writers import open_output, write_records
 from .options import (
     format_option,
     load_cli_model,
@@ -19,18 +18,6 @@ from .options import (
     progress_callback,
     progress_option,
 )
-
-FIELDS = tuple(field.name for field in dataclasses.fields(DocumentPerplexity))
-
-TABLE = [
-    Column("id", "document", width=16, align="<"),
-    Column("n_tokens", "tokens", width=8),
-    Column("windows", width=7),
-    Column("loglikelihood", "loglik", width=12, spec=".2f"),
-    Column("token_perplexity", "ppl", width=9, spec=".3f"),
-    Column("word_perplexity", "word ppl", width=10, spec=".3f"),
-    Column("bits_per_byte", "bits/byte", width=9, spec=".4f"),
-]
 
 
 @click.command("perplexity")
@@ -85,10 +72,6 @@ def perplexity_command(
         results = rolling_perplexity(
             model, texts, window=window, stride=stride, on_progress=on_progress
         )
-    records = [dataclasses.asdict(r) for r in results]
-    columns = [Column(name) for name in FIELDS]
-    if fmt == "table":
-        records.append(dataclasses.asdict(corpus_perplexity(results)))
-        columns = TABLE
+    records = perplexity_records(results, fmt)
     with open_output(output) as out:
-        write_records(iter(records), columns, fmt, out)
+        write_records(iter(records), perplexity_columns(fmt), fmt, out)

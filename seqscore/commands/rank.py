@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..formats.output import Column, cell_text, open_output, write_records
 from ..formats.rankings import ScoreGroup, read_candidate_scores
 from ..plackett_luce import (
     expected_ranks,
@@ -18,38 +15,17 @@ from ..plackett_luce import (
     top_k_probabilities,
 )
 from ..plackett_luce.marginals import MAX_ITEMS as MAX_MARGINAL_ITEMS
+from ..report.ranking import (
+    SAMPLE_COLUMNS,
+    probability_columns,
+    probability_records,
+    sample_records,
+    widened,
+)
+from ..report.writers import open_output, write_records
 from .options import format_option, output_option, positive_finite
 
 _DEFAULT_RANK_COLUMNS = 10
-
-
-def _probability_columns(ranks: int, top_k: int | None) -> list:
-    columns = [
-        Column("group", width=10, align="<"),
-        Column("item", width=12, align="<"),
-        Column("score", width=10, spec=".4f"),
-        Column("p_first", width=8, spec=".4f"),
-        Column("expected_rank", "E[rank]", width=8, spec=".3f"),
-    ]
-    if top_k is not None:
-        columns.append(Column("p_top_k", f"P[top{top_k}]", width=8, spec=".4f"))
-    columns += [
-        Column(f"p_rank_{r}", f"P[{r}]", width=7, spec=".4f")
-        for r in range(1, ranks + 1)
-    ]
-    return columns
-
-
-def _widened(columns: list[Column], records: list[dict]) -> list[Column]:
-    """Number columns as wide as their widest value: a table never cuts a number."""
-    out = []
-    for column in columns:
-        if column.align == ">":  # numbers; names and rankings keep their width
-            texts = (cell_text(r.get(column.key), column.spec) for r in records)
-            widest = max(map(len, texts), default=0)
-            column = dataclasses.replace(column, width=max(column.width, widest))
-        out.append(column)
-    return out
 
 
 def _scaled(group: ScoreGroup, temperature: float) -> np.ndarray:
@@ -87,25 +63,13 @@ def _group_probabilities(group: ScoreGroup, temperature, ranks, top_k):
     # them minutes.
     marginals = marginal_rank_probabilities(s, positions=shown) if shown else None
     in_top = top_k_probabilities(s, min(top_k, len(s))) if top_k else None
-    for i in np.argsort(-group.scores, kind="stable"):
-        record = {
-            "group": group.name,
-            "item": group.items[i],
-            "score": float(group.scores[i]),
-            "p_first": float(first[i]),
-            "expected_rank": float(expected[i]),
-        }
-        if in_top is not None:
-            record["p_top_k"] = float(in_top[i])
-        for r in range(shown):
-            record[f"p_rank_{r + 1}"] = float(marginals[i, r])
-        yield record
+    return probability_records(group, first, expected, marginals, in_top)
 
 
 def _probability_table(groups, temperature, ranks, top_k):
     _check_marginal_sizes(groups, ranks, top_k)
     widest = max(len(g.items) for g in groups)
-    columns = _probability_columns(min(ranks, widest), top_k)
+    columns = probability_columns(min(ranks, widest), top_k)
     records = [
         record
         for group in groups
@@ -116,20 +80,12 @@ def _probability_table(groups, temperature, ranks, top_k):
 
 def _sample_table(groups, temperature, samples, k, seed):
     rng = np.random.default_rng(seed)
-    columns = [
-        Column("group", width=10, align="<"),
-        Column("sample", width=6),
-        Column("ranking", width=60, align="<"),
-    ]
+    columns = SAMPLE_COLUMNS
     records = []
     for group in groups:
         size = None if k is None else min(k, len(group.items))
         drawn = sample(_scaled(group, temperature), samples, size, rng=rng)
-        names = np.array(group.items, dtype=object)
-        records += [
-            {"group": group.name, "sample": index, "ranking": list(names[ranking])}
-            for index, ranking in enumerate(drawn, start=1)
-        ]
+        records += sample_records(group, drawn)
     return columns, records
 
 
@@ -242,6 +198,6 @@ def rank_command(
         columns = [c for c in columns if c.key != "group"]
         records = [{k: v for k, v in r.items() if k != "group"} for r in records]
     if fmt == "table":
-        columns = _widened(columns, records)
+        columns = widened(columns, records)
     with open_output(output) as out:
         write_records(records, columns, fmt, out)

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import textwrap
 from dataclasses import dataclass
 
 import click
 
 from ..candidate_records import collect_records
-from ..diagnostics import diagnose
+from ..diagnostics import first_greedy_miss
 from ..formats.inputs import map_prompts
-from ..formats.output import FORMATS, open_output, write_records
 from ..formats.records import Rejected
 from ..model_scoring import Tally, forced_items
 from ..model_tasks import ModelJob
 from ..models.builtin import load_builtin
-from ..models.examples import example_prompts, scored_examples
+from ..models.examples import scored_examples
 from ..reductions import RANKABLE
+from ..report.diagnosis import greedy_story
+from ..report.scores import LMEVAL_NOTE, columns, table_row
+from ..report.writers import FORMATS, open_output, write_records
 from ..shards import ScoreSettings
 from .options import (
     alpha_option,
@@ -30,13 +31,7 @@ from .options import (
     progress_callback,
     progress_option,
 )
-from .score_output import (
-    LMEVAL_NOTE,
-    columns,
-    note_truncation,
-    report_rejects,
-    table_row,
-)
+from .score_output import note_truncation, report_rejects
 from .sharded import (
     ShardedRun,
     check_single,
@@ -273,7 +268,7 @@ def score_command(
             records = map(table_row, records)
         write_records(records, columns(fmt, normalize, kind), fmt, out)
         if file is None and model is None and fmt == "table":
-            out.write("\n" + _greedy_story() + "\n")
+            out.write("\n" + greedy_story(first_greedy_miss(load_builtin())) + "\n")
     if kind == "lmeval":
         click.echo(LMEVAL_NOTE, err=True)
     report_rejects(rejected, rejects, counts)
@@ -314,25 +309,6 @@ def _inputs(file, transform, input_format, on_progress, workers, run: _ModelRun)
         file, transform, input_format, on_progress, workers or "auto"
     ) as found:
         yield found
-
-
-def _greedy_story() -> str:
-    """Why greedy misses the best sentence, for the first example prompt
-    where greedy and the best sequence both end and differ."""
-    model = load_builtin()
-    for example in example_prompts():
-        d = diagnose(model, example.prompt, max_tokens=12)
-        ended = d.greedy.decoded.finished and d.best.decoded.finished
-        if d.diverge_step is not None and ended:
-            heading = (
-                f"Why greedy decoding misses the most probable sentence after "
-                f"{example.prompt!r} (the built-in model; for the step table: "
-                f"seqscore diagnose --prompt {example.prompt!r}):"
-            )
-            return "\n\n".join(
-                textwrap.fill(text, 79) for text in (heading, d.explanation)
-            )
-    return "Greedy decoding finds the most probable sentence for every example."
 
 
 def _same_file(a: str, b: str) -> bool:

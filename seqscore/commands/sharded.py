@@ -20,12 +20,13 @@ from .. import model_tasks
 from ..candidate_records import collect_records
 from ..errors import InvalidInputError, MissingExtraError
 from ..formats.inputs import PARALLEL_MIN_BYTES
-from ..formats.output import open_output, write_records
 from ..formats.texts import read_text_prompts
 from ..model_scoring import Tally
 from ..model_tasks import ModelJob, score_text_batch
 from ..models.examples import example_text_prompts
 from ..parallel import cpu_count
+from ..report.scores import LMEVAL_NOTE, columns, table_row
+from ..report.writers import open_output, write_records
 from ..schedulers import check_scheduler, import_distributed, open_scheduler
 from ..shards import (
     PART_FORMATS,
@@ -37,13 +38,7 @@ from ..shards import (
     write_parts,
 )
 from .options import progress_callback
-from .score_output import (
-    LMEVAL_NOTE,
-    columns,
-    note_truncation,
-    report_rejects,
-    table_row,
-)
+from .score_output import note_truncation, report_rejects
 
 __all__ = [
     "ShardedRun",
@@ -134,7 +129,7 @@ def _check_usage(files, run: ShardedRun, folder: bool) -> None:
     _check_scheduler(run)
     try:
         if run.fmt == "parquet":
-            from ..formats.parquet import import_pyarrow
+            from ..report.parquet import import_pyarrow
 
             import_pyarrow()
     except MissingExtraError as exc:

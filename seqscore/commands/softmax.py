@@ -10,16 +10,10 @@ import click
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..formats.output import Column, open_output, write_records
+from ..report.softmax import COLUMNS, softmax_records
+from ..report.writers import open_output, write_records
 from ..softmax import log_softmax, softmax
 from .options import format_option, output_option, positive_finite
-
-COLUMNS = [
-    Column("index", width=5),
-    Column("logit", width=12, spec=".6g"),
-    Column("prob", width=10, spec=".6f"),
-    Column("logprob", width=12, spec=".6f"),
-]
 
 
 @click.command(
@@ -54,12 +48,8 @@ def softmax_command(logits, temperature, fmt, output):
     values = _parse_numbers(logits)
     probs = softmax(values, temperature=temperature)
     logprobs = log_softmax(values, temperature=temperature)
-    records = (
-        {"index": i, "logit": float(z), "prob": float(p), "logprob": float(lp)}
-        for i, (z, p, lp) in enumerate(zip(values, probs, logprobs, strict=True))
-    )
     with open_output(output) as out:
-        write_records(records, COLUMNS, fmt, out)
+        write_records(softmax_records(values, probs, logprobs), COLUMNS, fmt, out)
 
 
 def _number(token: str) -> float:

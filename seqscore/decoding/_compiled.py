@@ -14,6 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .handoff import Advanced
+
 __all__ = ["advance", "best_per_prompt", "select_and_advance"]
 
 _CHUNK = 64  # tokens tested together before any is ranked
@@ -100,7 +102,7 @@ def select_and_advance(rows, peaks, need, beams, search, settings):
     prompt, then :func:`advance`. Returns ``(bad, advanced)``: the first row
     that fails the model-output check and None, or -1 and the result of
     :func:`advance`."""
-    sums, starts = beams[2], beams[5]
+    sums, starts = beams.sums, beams.starts
     prompts = len(starts)
     total = np.full((prompts, need), -np.inf)
     flat = np.full((prompts, need), -1, dtype=np.int64)
@@ -121,17 +123,10 @@ def advance(rows, total, flat, count, beams, search, settings):
     """Everything a step does after the selection, for every live prompt.
 
     ``total``/``flat``/``count``: :func:`best_per_prompt`'s lists of the
-    live prompts. ``beams``: ``(prefixes, lengths, sums, steps, pad,
-    starts)`` of the running beams (``pad`` columns of prompt padding).
-    ``search``: ``(live, fin_score, fin_handle, store, stored,
-    step_counts)``: live prompt ``p`` is prompt ``live[p]`` of the batch,
-    whose finished list is row ``live[p]`` of ``fin_score``/``fin_handle``
-    (best first, ``-inf`` empty); a hypothesis that enters a list is written
-    to row ``h`` of ``store = (ids, logprobs, lengths)`` (its generated ids
-    and per-step log-probs), ``h`` counting from ``stored``, and its handle
-    is ``h`` (the store has room for every live prompt's ``width`` more).
-    ``settings``: ``(eos, last, step, divisor, stop_at_full,
-    stop_divisor)``.
+    live prompts. ``beams``, ``search`` and ``settings`` are the
+    :mod:`.handoff` tuples :class:`~.handoff.Beams`,
+    :class:`~.handoff.Search` and :class:`~.handoff.Rule` (the store has
+    room for every live prompt's ``width`` more hypotheses).
 
     A candidate ends when it is ``eos`` or ``last``; the ended ones among the
     best ``width`` are filed with score ``total / divisor`` (a stable merge:
@@ -141,14 +136,26 @@ def advance(rows, total, flat, count, beams, search, settings):
     or a full finished list and ``stop_at_full``, or a full list that the
     best new beam's ``sum / stop_divisor`` does not beat.
 
-    Returns ``(stored, prefixes, lengths, sums, steps, seg, starts, live)``:
-    the new count of rows stored, and the running beams and live prompts
-    after the step.
+    Returns an :class:`~.handoff.Advanced`: the new count of rows stored,
+    and the running beams and live prompts after the step.
     """
-    prefixes, lengths, _, steps, pad, _ = beams  # sums, starts: the selection
-    live, fin_score, fin_handle, store, stored, step_counts = search
-    store_ids, store_logprobs, store_lengths = store
-    eos, last, step, divisor, stop_at_full, stop_divisor = settings
+    prefixes, lengths, steps, pad = (
+        beams.prefixes,
+        beams.lengths,
+        beams.steps,
+        beams.pad,
+    )
+    live, fin_score, fin_handle = search.live, search.score, search.handle
+    stored, step_counts = search.stored, search.step_counts
+    store_ids, store_logprobs = search.store.ids, search.store.logprobs
+    store_lengths = search.store.lengths
+    eos, last, step, divisor = (
+        settings.eos,
+        settings.last,
+        settings.step,
+        settings.divisor,
+    )
+    stop_at_full, stop_divisor = settings.stop_at_full, settings.stop_divisor
     vocab = rows.shape[1]
     prompts = len(live)
     width = fin_score.shape[1]
@@ -212,7 +219,7 @@ def advance(rows, total, flat, count, beams, search, settings):
             out_seg[row] = position
             row += 1
         position += 1
-    return (
+    return Advanced(
         stored,
         out_prefixes,
         out_lengths,

@@ -64,7 +64,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .beam_batch import BeamSettings, search_batch
+from .beam_batch import search_batch
+from .beam_settings import BeamSettings
 from .protocol import (
     Decoded,
     LanguageModel,

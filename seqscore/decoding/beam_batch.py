@@ -45,21 +45,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .._arrays import check_finite
-from ..errors import InvalidInputError
-from ..kernels import map_row_spans
+from ..parallel import map_row_spans
+from . import handoff
+from .beam_settings import BeamSettings
 from .protocol import (
     Decoded,
     PrefixBatch,
-    check_count,
-    check_max_tokens,
     make_decoded_rows,
     model_rows,
     row_peaks,
 )
 from .selection import advance_compiled, compiled_suits
 
-__all__ = ["BeamSettings", "search_batch"]
+__all__ = ["search_batch"]
 
 GUESS_SCALE, GUESS_SLACK = 1.25, 0.25
 NARROW_BINS = 64
@@ -187,45 +185,6 @@ class _Search:
     margin: np.ndarray
 
 
-@dataclass(frozen=True)
-class BeamSettings:
-    """A beam search's settings, checked: ``width`` beams, at most
-    ``max_tokens`` steps, scores ``total / length ** length_penalty``, and
-    :mod:`.beam`'s stopping rule ``early_stopping``. Every step
-    implementation (the plain one of :mod:`.beam` and the batched ones here)
-    takes its divisors from here."""
-
-    max_tokens: int
-    width: int
-    length_penalty: float
-    early_stopping: bool | str
-
-    @classmethod
-    def checked(cls, max_tokens, width, length_penalty, early_stopping):
-        if early_stopping not in (True, False, "never"):
-            raise InvalidInputError(
-                f"early_stopping must be True, False or 'never', got {early_stopping!r}"
-            )
-        if early_stopping != "never":
-            early_stopping = bool(early_stopping)  # 1 and 0 mean what they say
-        return cls(
-            check_max_tokens(max_tokens),
-            check_count(width, "beam width"),
-            check_finite(length_penalty, "length_penalty"),
-            early_stopping,
-        )
-
-    def score_divisor(self, step: int) -> float:
-        """What a hypothesis of ``step`` tokens divides its total by."""
-        return step**self.length_penalty
-
-    def stop_divisor(self, step: int) -> float:
-        """What the best running beam's total is divided by before it is
-        compared with the worst finished score after ``step`` steps."""
-        never = self.early_stopping == "never" and self.length_penalty > 0
-        return (self.max_tokens if never else step) ** self.length_penalty
-
-
 def search_batch(model, prompts, settings: BeamSettings):
     """Beam search of every prompt (checked id tuples, at least one).
 
@@ -293,36 +252,45 @@ def _compiled_step(search: _Search, rows, prefixes, step, settings: BeamSettings
     bad, advanced = advance_compiled(
         rows,
         2 * settings.width,
-        (
-            beams.prefixes,
-            beams.lengths,
-            beams.sums,
-            beams.steps,
-            beams.pad,
-            beams.starts,
+        handoff.Beams(
+            prefixes=beams.prefixes,
+            lengths=beams.lengths,
+            sums=beams.sums,
+            steps=beams.steps,
+            pad=beams.pad,
+            starts=beams.starts,
         ),
-        (
-            search.live,
-            finished.score,
-            finished.handle,
-            (finished.ids, finished.logprobs, finished.lengths),
-            finished.count,
-            search.steps,
+        handoff.Search(
+            live=search.live,
+            score=finished.score,
+            handle=finished.handle,
+            store=handoff.Store(finished.ids, finished.logprobs, finished.lengths),
+            stored=finished.count,
+            step_counts=search.steps,
         ),
-        (
-            eos,
-            step == settings.max_tokens,
-            step,
-            settings.score_divisor(step),
-            settings.early_stopping is True,
-            settings.stop_divisor(step),
+        handoff.Rule(
+            eos=eos,
+            last=step == settings.max_tokens,
+            step=step,
+            divisor=settings.score_divisor(step),
+            stop_at_full=settings.early_stopping is True,
+            stop_divisor=settings.stop_divisor(step),
         ),
     )
     if bad >= 0:
         row_peaks(rows, prefixes)  # raises the check's error, naming the prefix
         raise AssertionError(f"row {bad} failed the compiled check only")
-    finished.count, *going, search.live = advanced
-    search.beams = _Beams(*going, pad=beams.pad, uniform=beams.uniform)
+    finished.count, search.live = advanced.stored, advanced.live
+    search.beams = _Beams(
+        prefixes=advanced.prefixes,
+        lengths=advanced.lengths,
+        sums=advanced.sums,
+        steps=advanced.steps,
+        seg=advanced.seg,
+        starts=advanced.starts,
+        pad=beams.pad,
+        uniform=beams.uniform,
+    )
 
 
 def _start(prompts, lengths: np.ndarray, fill: int) -> _Beams:

@@ -48,7 +48,8 @@ def teacher_force(
     ([0.6, 0.3333, 1.0], [True, True, True])
     >>> np.exp(b.logprob).round(4).tolist(), b.is_argmax.tolist()
     ([0.4, 0.9, 1.0], [False, True, True])
-    >>> round(float(np.exp(b.total)), 6), tree.vocab[b.argmax_id[0]]
+    >>> from seqscore.totals import sequence_logprob
+    >>> round(float(np.exp(sequence_logprob(b.logprob))), 6), tree.vocab[b.argmax_id[0]]
     (0.36, 'A')
     """
     # model_scoring reads models through this package's protocol: import late

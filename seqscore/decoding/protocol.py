@@ -42,7 +42,8 @@ import numpy as np
 
 from .._arrays import check_integer, reject_masked
 from ..errors import InvalidInputError, ShapeError
-from ..kernels import map_row_spans
+from ..parallel import map_row_spans
+from ..totals import row_totals, running_total
 
 __all__ = [
     "Decoded",
@@ -192,14 +193,13 @@ def make_decoded(
 ) -> Decoded:
     """A :class:`Decoded` for ``ids`` with per-step ``logprobs``.
 
-    ``total`` is summed left to right in float64 so that every decoder (and a
-    brute-force check) gets bit-identical totals for the same path.
+    ``total`` is :func:`~seqscore.totals.running_total` (left to right in
+    float64), so every decoder and a brute-force check get bit-identical
+    totals for the same path.
     """
     ids = tuple(map(int, ids))
     steps = tuple(map(float, logprobs))
-    total = 0.0
-    for x in steps:
-        total += x
+    total = running_total(steps)
     return Decoded(
         ids=ids,
         tokens=tuple(map(model.vocab.__getitem__, ids)),
@@ -218,9 +218,8 @@ def make_decoded_rows(
     all ``t`` by default), with ``scores[i]`` as its score, bit for bit the
     same values, in a few array passes.
 
-    ``np.add.accumulate`` adds along a row strictly left to right, from 0.0,
-    as :func:`make_decoded` does; the entries past a row's length count as
-    ``-0.0``, which leaves every float unchanged, so the totals are identical.
+    The totals are :func:`~seqscore.totals.row_totals`, bit for bit the
+    totals :func:`make_decoded` gives.
 
     >>> class Tiny:
     ...     vocab, eos_id = ("a", "b", "<eos>"), 2
@@ -240,9 +239,7 @@ def make_decoded_rows(
     k, t = ids.shape
     lengths = np.full(k, t) if lengths is None else np.asarray(lengths, dtype=np.int64)
     inside = np.arange(t) < lengths[:, None]
-    running = np.zeros((k, t + 1))
-    running[:, 1:] = np.where(inside, logprobs, -0.0)
-    totals = np.add.accumulate(running, axis=1)[:, -1]
+    totals = row_totals(logprobs, lengths)
     last = ids[np.arange(k), np.maximum(lengths - 1, 0)] if t else np.zeros(k)
     finished = (lengths > 0) & (last == model.eos_id)
     # one flat list of the entries in use, cut per row: no padding converted

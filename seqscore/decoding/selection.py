@@ -36,7 +36,7 @@ import warnings
 
 import numpy as np
 
-from ..kernels import map_row_spans
+from ..parallel import map_row_spans
 
 __all__ = [
     "MAX_COMPILED_NEED",
@@ -136,8 +136,7 @@ def advance_compiled(rows, need, beams, search, settings):
     if rows.size < _PARALLEL_MIN_CANDIDATES:
         peaks = rows.max(axis=1)
         return kernels.select_and_advance(rows, peaks, need, beams, search, settings)
-    sums, starts = beams[2], beams[5]
-    total, flat, count, bad = best_candidates(rows, sums, starts, need)
+    total, flat, count, bad = best_candidates(rows, beams.sums, beams.starts, need)
     if bad >= 0:
         return bad, None
     return -1, kernels.advance(rows, total, flat, count, beams, search, settings)

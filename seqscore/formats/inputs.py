@@ -131,8 +131,8 @@ def map_chunks(
         head = stream.peek(4)[:4]
         if head in ZIP_SIGNATURES and input_format not in ("auto", "npz"):
             raise DataFormatError(
-                f"{source}: is a zip archive (an .npz?), not {input_format} JSON; "
-                "use --input-format npz or auto"
+                f"{source}: is a zip archive (an .npz?), not {input_format} JSON",
+                remedy="input_format_npz",
             )
         if input_format == "npz" or head in ZIP_SIGNATURES:
             with _seekable(stream, real_path) as file_path:
@@ -281,7 +281,8 @@ def _classify(first: tuple[str, Any] | None, source: str) -> str:
         if "context" in record and "continuation" in record:
             raise DataFormatError(
                 f"{location}: a context and a continuation are texts for a model "
-                "to score (seqscore score FILE --model builtin|hf:PATH)"
+                "to score",
+                remedy="model",
             )
         keys = ", ".join(list(record)[:8])
     else:
@@ -289,8 +290,8 @@ def _classify(first: tuple[str, Any] | None, source: str) -> str:
     raise DataFormatError(
         f"{location}: cannot tell the input format from this record (keys: {keys}); "
         "expected seqscore JSONL ('candidates'), an OpenAI response ('choices'), a "
-        "vLLM output ('outputs') or lm-eval samples ('doc_id', 'resps'); use "
-        "--input-format to say which"
+        "vLLM output ('outputs') or lm-eval samples ('doc_id', 'resps')",
+        remedy="input_format",
     )
 
 

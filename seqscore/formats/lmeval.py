@@ -41,8 +41,9 @@ import re
 from collections.abc import Iterator
 from typing import Any, Literal, NamedTuple
 
+from ..clamp import POSITIVE_TOLERANCE
 from ..errors import DataFormatError
-from ..scoring import POSITIVE_TOLERANCE, Candidate, Prompt
+from ..scoring import Candidate, Prompt
 from .records import as_id, as_number, loads_line
 from .records import field as required
 

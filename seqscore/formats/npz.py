@@ -63,6 +63,7 @@ from .._arrays import raise_for_bad_logit
 from ..errors import DataFormatError, SeqScoreError
 from ..parallel import cpu_count, ordered_map
 from ..scoring import Candidate, Prompt, TokenScores, token_scores_from_logits
+from ..shift import causal_window
 from .records import Rejected
 
 __all__ = ["ZIP_SIGNATURES", "NpzArrays", "open_npz", "read_npz"]
@@ -217,8 +218,9 @@ def _rows(index, logits, small, layout):
             f"n_context[{index}] = {context} and lengths[{index}] = {length} must "
             f"satisfy 1 <= n_context < lengths <= {width}"
         )
-    rows = logits.rows(index, context - 1, length - 1)
-    return rows, small["input_ids"][index, context:length], context - 1
+    rows, targets = causal_window(context, length)
+    block = logits.rows(index, rows.start, rows.stop)
+    return block, small["input_ids"][index, targets], rows.start
 
 
 def _score(rows, targets, first, layout, index, workers) -> TokenScores:

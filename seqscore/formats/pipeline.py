@@ -65,8 +65,8 @@ def read_pipeline_run(path: str, input_format: str = "auto") -> Iterator[Pipelin
             is_zip = handle.read(4) in ZIP_SIGNATURES
         if is_zip and input_format == "jsonl":
             raise DataFormatError(
-                f"{source}: is a zip archive (an .npz?), not JSON Lines; use "
-                "--input-format npz or auto"
+                f"{source}: is a zip archive (an .npz?), not JSON Lines",
+                remedy="input_format_npz",
             )
         if input_format == "npz" or is_zip:
             with open_npz(real, source, extra=("reported",)) as arrays:

@@ -152,8 +152,8 @@ def _column_positions(fields: list[str], columns, where: str) -> tuple[int, ...]
         )
     raise DataFormatError(
         f"{where}: cannot tell which column is the item, the ranking and the "
-        f"position in the header {', '.join(map(repr, fields))}; name them with "
-        "--columns ITEM,RANKING,POSITION"
+        f"position in the header {', '.join(map(repr, fields))}",
+        remedy="columns",
     )
 
 
@@ -172,9 +172,8 @@ def _looks_long(first: str, where: str) -> bool:
             raise DataFormatError(
                 f"{where}: long table has no position column: the header "
                 f"{', '.join(map(repr, fields))} names the item and the ranking "
-                f"but not the position (e.g. {position!r}); add that column, "
-                "name the columns with --columns ITEM,RANKING,POSITION, or "
-                "read one ranking per line with --layout lines"
+                f"but not the position (e.g. {position!r})",
+                remedy="columns_or_layout",
             )
     return False
 

@@ -12,7 +12,7 @@ below, so the rules are the same in every format:
 * a number is a JSON number: never a string, null, NaN or a boolean (Python's
   ``json`` reads ``true`` as ``True``, which numpy would take for 1);
 * a log-prob is a number <= 0 or -inf. Values above 0 by at most
-  :data:`~seqscore.scoring.POSITIVE_TOLERANCE` (float32 rounding in the tool
+  :data:`~seqscore.clamp.POSITIVE_TOLERANCE` (float32 rounding in the tool
   that wrote them) are read as 0, so no score is ever positive; anything
   larger (or +inf) is rejected as not a log-prob;
 * an integer (a count, an offset, a rank, a token id) is a JSON integer in
@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from ..clamp import POSITIVE_TOLERANCE, clamped, first_too_positive, not_a_logprob
 from ..errors import DataFormatError, SeqScoreError
-from ..scoring import POSITIVE_TOLERANCE, Prompt
+from ..scoring import Prompt
 
 __all__ = [
     "INT64_MAX",
@@ -329,27 +330,20 @@ def as_logprob(value: Any, where: str) -> float:
     """A log-prob: a number <= 0 or -inf (see the module docstring)."""
     number = as_number(value, where)
     if number > POSITIVE_TOLERANCE:
-        raise DataFormatError(_not_a_logprob(where, number))
+        raise DataFormatError(not_a_logprob(where, number))
     return min(number, 0.0)
 
 
 def as_logprobs(values: Any, where: str, ndim: int = 1) -> np.ndarray:
     """:func:`as_numbers`, each a log-prob; tiny positive values read as 0."""
     array = as_numbers(values, where, ndim)
-    if array.size and array.max() > 0:
-        bad = np.argwhere(array > POSITIVE_TOLERANCE)
-        if len(bad):
-            index = "".join(f"[{i}]" for i in bad[0])
-            raise DataFormatError(_not_a_logprob(where + index, array[tuple(bad[0])]))
-        np.minimum(array, 0.0, out=array)
-    return array
-
-
-def _not_a_logprob(where: str, number: float) -> str:
-    return (
-        f"{where}: {float(number)!r} is positive, so not a log-probability "
-        "(are these raw logits?)"
-    )
+    if not (array.size and array.max() > 0):
+        return array
+    bad = first_too_positive(array)
+    if bad is not None:
+        index = "".join(f"[{i}]" for i in bad)
+        raise DataFormatError(not_a_logprob(where + index, array[bad]))
+    return clamped(array)
 
 
 def _is_kind(value: Any, kind: type | tuple) -> bool:

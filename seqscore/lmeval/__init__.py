@@ -12,7 +12,8 @@ One module per job:
 * :mod:`.evaluate` -- :func:`evaluate`: per task, accuracies, disagreements,
   ties and the consistency of the run;
 * :mod:`.compare` -- :func:`compare_runs`: two runs on the same documents;
-* :mod:`.render_evaluate`, :mod:`.render_compare` -- text, markdown, JSON.
+* their text, markdown and JSON: :mod:`seqscore.report.evaluation` and
+  :mod:`seqscore.report.run_comparison`.
 """
 
 from .compare import RunComparison, compare_runs

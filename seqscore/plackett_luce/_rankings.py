@@ -39,6 +39,7 @@ import numpy as np
 
 from .._arrays import check_integer
 from ..errors import InvalidInputError, ShapeError
+from ..first_choice import check_scores
 
 __all__ = ["RankingSet", "check_scores", "pad_rankings", "prepare"]
 
@@ -110,30 +111,6 @@ def pad_rankings(rankings: Sequence[Sequence[int]]) -> np.ndarray:
         cols = np.arange(len(flat)) - np.repeat(starts, lengths)
         out[rows, cols] = flat
     return out
-
-
-def check_scores(scores, name: str = "scores") -> np.ndarray:
-    """``scores`` as a non-empty 1-D float64 array of finite numbers.
-
-    >>> check_scores([1, 2])
-    array([1., 2.])
-    """
-    array = np.asarray(scores)
-    if array.dtype == object or array.dtype.kind not in "iuf":
-        raise InvalidInputError(f"{name} must be real numbers, got dtype {array.dtype}")
-    if array.ndim != 1:
-        raise ShapeError(f"{name} must be 1-D (one score per item), got {array.shape}")
-    if array.size == 0:
-        raise InvalidInputError(f"{name} is empty: there are no items to rank")
-    array = array.astype(np.float64, copy=False)
-    bad = ~np.isfinite(array)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise InvalidInputError(
-            f"{name}[{i}] is {array[i]}: Plackett-Luce scores (log-worths) must be "
-            "finite (an item that can never be chosen has no place in a ranking)"
-        )
-    return array
 
 
 def _ranking_list(rankings) -> list:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidInputError, ShapeError
-from ..softmax import softmax
+from ..first_choice import selection_probabilities
 from ._cumulative import log_cumsum_exp
 from ._rankings import RankingSet, check_scores, prepare, with_scores
 from ._scale import centred, compacted
@@ -45,20 +45,6 @@ __all__ = [
 
 # Listed pairs for the dense Hessian are accumulated this many at a time.
 _PAIR_CHUNK = 1 << 22
-
-
-def selection_probabilities(scores, temperature: float = 1.0) -> np.ndarray:
-    r"""First-choice probabilities :math:`P(i \text{ first}) = \mathrm{softmax}(s/T)_i`.
-
-    Scores must be finite; ``temperature`` must be finite and > 0 (it divides
-    the scores). Adding a constant to the scores changes nothing.
-
-    >>> selection_probabilities([2.0, 1.0, 0.1]).round(3)
-    array([0.659, 0.242, 0.099])
-    >>> selection_probabilities([1000.0, 1000.0])
-    array([0.5, 0.5])
-    """
-    return softmax(check_scores(scores), temperature=temperature)
 
 
 def _stages(scores, rankings, universe, weights, scale=centred) -> Stages:

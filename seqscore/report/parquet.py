@@ -1,6 +1,6 @@
 """Score records as Parquet: the csv columns, typed (``seqscore[parquet]``).
 
-One column per field of :data:`~seqscore.candidate_records.RECORD_FIELDS`,
+One column per field of :data:`~seqscore.report.scores.RECORD_FIELDS`,
 in the same order as the csv header: strings, int64, float64 (``-inf``
 stays ``-inf``) and booleans, every one nullable (a field that does not apply
 is null, as it is empty in csv). The schema is fixed, not inferred, so every
@@ -15,8 +15,8 @@ import itertools
 import os
 from collections.abc import Iterable
 
-from ..candidate_records import RECORD_FIELDS, RECORD_TYPES
 from ..errors import MissingExtraError
+from .scores import RECORD_FIELDS, RECORD_TYPES
 
 __all__ = ["PARQUET_INSTALL", "import_pyarrow", "write_parquet"]
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from seqscore.candidate_records import RECORD_FIELDS
-from seqscore.formats.parquet import write_parquet
+from seqscore.report.parquet import write_parquet
+from seqscore.report.scores import RECORD_FIELDS
 
 pq = pytest.importorskip("pyarrow.parquet")
 
@@ -49,7 +49,7 @@ def test_detail_fields_have_no_column(tmp_path):
 
 
 def test_many_row_groups_read_back_in_order(tmp_path, monkeypatch):
-    monkeypatch.setattr("seqscore.formats.parquet.BATCH_ROWS", 2)
+    monkeypatch.setattr("seqscore.report.parquet.BATCH_ROWS", 2)
     rows = [record(rank=i) for i in range(5)]
     assert write_parquet(iter(rows), tmp_path / "p.parquet") == 5
     table = pq.read_table(tmp_path / "p.parquet")

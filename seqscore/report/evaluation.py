@@ -6,9 +6,9 @@ import dataclasses
 import json
 from typing import IO
 
-from ..formats.output import json_value
-from .evaluate import TaskEvaluation
-from .verdicts import METRICS, TIE_TOLERANCE
+from ..lmeval.evaluate import TaskEvaluation
+from ..lmeval.verdicts import METRICS, TIE_TOLERANCE
+from .writers import json_value
 
 __all__ = ["RENDER", "evaluation_record"]
 

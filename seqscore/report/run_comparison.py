@@ -6,8 +6,8 @@ import dataclasses
 import json
 from typing import IO
 
-from ..formats.output import json_value
-from .compare import RunComparison
+from ..lmeval.compare import RunComparison
+from .writers import json_value
 
 __all__ = ["RENDER", "comparison_record"]
 

@@ -14,10 +14,10 @@ import json
 import math
 import textwrap
 
-from ..formats.output import json_value
-from .core import AuditReport, HypothesisResult
+from ..audit.core import AuditReport, HypothesisResult
+from .writers import json_value
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "hypothesis_record", "render", "report_dict"]
 
 FORMATS = ("text", "markdown", "json")
 
@@ -61,7 +61,27 @@ def report_dict(report: AuditReport, source: str = "") -> dict:
             "n_tied": consequences.n_tied,
             "worst": [vars(flip) for flip in consequences.worst],
         },
-        "hypotheses": [r.record() for r in report.hypotheses],
+        "hypotheses": [hypothesis_record(r) for r in report.hypotheses],
+    }
+
+
+def hypothesis_record(r: HypothesisResult) -> dict:
+    """A hypothesis's fit as plain data (without the per-candidate arrays)."""
+    return {
+        "name": r.name,
+        "title": r.title,
+        "formula": r.formula,
+        "fits": r.fits,
+        "n_evaluated": r.n_evaluated,
+        "n_within": r.n_within,
+        "max_residual": r.max_residual,
+        "rms_residual": r.rms_residual,
+        "worst_ratio": r.worst_ratio,
+        "worst_candidate": r.worst_candidate,
+        "parameter_name": r.parameter_name,
+        "parameter": r.parameter,
+        "same_as_correct": r.same_as_correct,
+        "note": r.note,
     }
 
 

@@ -1,0 +1,34 @@
+"""What the command line adds to an error: its flags for the error's remedy.
+
+The library's errors name files, records and fields, and say in the
+library's terms what could be changed (:class:`~seqscore.errors.SeqScoreError`
+``remedy``); only here do they meet the flags that change it.
+"""
+
+from __future__ import annotations
+
+from ..errors import SeqScoreError
+
+__all__ = ["with_hint"]
+
+_MODEL = "builtin|hf:PATH"
+_COLUMNS = "--columns ITEM,RANKING,POSITION"
+HINTS = {
+    "input_format": "; use --input-format to say which",
+    "input_format_npz": "; use --input-format npz or auto",
+    "model": f" (seqscore score FILE --model {_MODEL})",
+    "columns": f"; name them with {_COLUMNS}",
+    "columns_or_layout": (
+        f"; add that column, name the columns with {_COLUMNS}, or read one "
+        "ranking per line with --layout lines"
+    ),
+}
+
+
+def with_hint(error: SeqScoreError) -> str:
+    """The error's message, and the flags for its remedy, if it has one.
+
+    >>> with_hint(SeqScoreError("x.csv: no position", remedy="columns"))
+    'x.csv: no position; name them with --columns ITEM,RANKING,POSITION'
+    """
+    return str(error) + HINTS.get(getattr(error, "remedy", None), "")
