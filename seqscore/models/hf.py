@@ -9,9 +9,17 @@ answers both questions seqscore asks of a model:
 sequences in one forward pass, under ``torch.inference_mode()``.
 
 * Requests are sorted by length and batched with right padding; a batch
-  holds at most ``batch_size`` rows, or by default as many as keep its
-  float32 logits under 128 MiB (:data:`LOGITS_BUDGET`). Each batch's
-  ``(B, T, V)`` logits go to the token kernel and are dropped.
+  holds at most ``batch_size`` rows, or by default as many as make at most
+  :data:`LOGITS_BUDGET` / (4 V) padded positions (about 670 for V = 50,257).
+* The output layer runs only where logits are read: the base model gives
+  the last hidden states of a pass, and the head is applied to the positions
+  that predict a continuation token, gathered without padding or context,
+  in runs of at most 128 MiB of float32 logits, each going to the token
+  kernel and then dropped (GPT-2 small's head is a third of its
+  multiply-adds per position: contexts and padding no longer pay it). A model whose logits are not exactly its head applied to
+  its base model's output (soft-capped or scaled logits: checked on a probe
+  when the model is wrapped) runs whole forward passes instead, and its
+  ``(B, T, V)`` logits go to the kernel.
 * Shared contexts: each distinct context runs once. Its first ``n - 1``
   tokens go through a *context pass* (keys and values only: no logits are
   kept), and every continuation of it then runs as ``[last context token] +
