@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from ._pages import return_large_blocks
 from .candidate_records import score_item
 from .model_scoring import Tally, forced_items
 from .shards import ScoreSettings
@@ -128,11 +127,9 @@ def score_text_batch(batch: list, job: ModelJob) -> TextBatchScores:
 
 
 def _quiet_transformers(spec: str) -> None:
-    """No "Loading weights" bar from transformers in a worker's log, and the
-    worker's large freed blocks returned, as in the command's process."""
+    """No "Loading weights" bar from transformers in a worker's log."""
     if not spec.startswith("hf:"):
         return
-    return_large_blocks()
     try:
         from transformers.utils import logging
     except ImportError:

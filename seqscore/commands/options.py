@@ -8,7 +8,6 @@ import sys
 
 import click
 
-from .._pages import return_large_blocks
 from ..formats.inputs import INPUT_FORMATS
 from ..models import MODEL_SPECS
 from ..report.writers import FORMATS
@@ -212,7 +211,6 @@ def load_cli_model(spec: str, batch_size=None, dtype=None, device=None):
 
     if spec.startswith("hf:"):
         _quiet_transformers()
-        return_large_blocks()
     return load_model(spec, batch_size=batch_size, dtype=dtype, device=device)
 
 
