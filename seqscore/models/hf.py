@@ -16,10 +16,11 @@ sequences in one forward pass, under ``torch.inference_mode()``.
   that predict a continuation token, gathered without padding or context,
   in runs of at most 128 MiB of float32 logits, each going to the token
   kernel and then dropped (GPT-2 small's head is a third of its
-  multiply-adds per position: contexts and padding no longer pay it). A model whose logits are not exactly its head applied to
-  its base model's output (soft-capped or scaled logits: checked on a probe
-  when the model is wrapped) runs whole forward passes instead, and its
-  ``(B, T, V)`` logits go to the kernel.
+  multiply-adds per position: contexts and padding no longer pay it). A
+  model whose logits are not exactly its head applied to its base model's
+  output (soft-capped or scaled logits: checked on a probe when the model
+  is wrapped) runs whole forward passes instead, and its ``(B, T, V)``
+  logits go to the kernel.
 * Shared contexts: each distinct context runs once. Its first ``n - 1``
   tokens go through a *context pass* (keys and values only: no logits are
   kept), and every continuation of it then runs as ``[last context token] +
