@@ -42,6 +42,7 @@ __all__ = [
     "Flip",
     "HypothesisResult",
     "audit",
+    "fitted_parameter",
     "hypotheses",
 ]
 
@@ -345,12 +346,19 @@ def _nan_reports(reported: np.ndarray) -> str:
     )
 
 
-def _parameter(result: HypothesisResult) -> str:
+def fitted_parameter(result: HypothesisResult) -> tuple[str, str] | None:
+    """A hypothesis's fitted parameter as ``(name, value)`` text (an id as an
+    integer, anything else to 4 significant digits), or None."""
     if result.parameter_name is None or result.parameter is None:
-        return ""
+        return None
     if result.parameter_name == "eos_id":
-        return f" (eos_id = {int(result.parameter)})"
-    return f" ({result.parameter_name} = {result.parameter:.4g})"
+        return "eos_id", str(int(result.parameter))
+    return result.parameter_name, f"{result.parameter:.4g}"
+
+
+def _parameter(result: HypothesisResult) -> str:
+    fitted = fitted_parameter(result)
+    return "" if fitted is None else " ({} = {})".format(*fitted)
 
 
 # ------------------------------------------------------------ consequences

@@ -14,7 +14,7 @@ import json
 import math
 import textwrap
 
-from ..audit.core import AuditReport, HypothesisResult
+from ..audit.core import AuditReport, HypothesisResult, fitted_parameter
 from .writers import json_value
 
 __all__ = ["FORMATS", "hypothesis_record", "render", "report_dict"]
@@ -162,11 +162,8 @@ def _number(value: float) -> str:
 
 
 def _parameter(r: HypothesisResult) -> str:
-    if r.parameter is None or r.parameter_name is None:
-        return ""
-    if r.parameter_name == "eos_id":
-        return f"eos_id={int(r.parameter)}"
-    return f"{r.parameter_name}={r.parameter:.4g}"
+    fitted = fitted_parameter(r)
+    return "" if fitted is None else "{}={}".format(*fitted)
 
 
 def _note(r: HypothesisResult) -> str:

@@ -159,17 +159,7 @@ def _text(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
             if a.unavailable:
                 rows.append([a.metric, a.reduction, "unavailable: " + a.unavailable])
                 continue
-            rows.append(
-                [
-                    a.metric,
-                    a.reduction,
-                    _f(a.value),
-                    _f(a.stderr),
-                    _interval(a),
-                    _f(a.logged),
-                    _f(a.reported),
-                ]
-            )
+            rows.append([a.metric, a.reduction, *_accuracy_cells(a)])
         width = len(ACCURACY_HEADER)
         available = [r for r in rows if len(r) == width]
         lines = _text_table(ACCURACY_HEADER, available, "  ")
@@ -250,21 +240,18 @@ def _md_table(header, rows) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _accuracy_cells(a) -> list[str]:
+    """An accuracy's numbers, as the text and markdown tables print them."""
+    return [_f(a.value), _f(a.stderr), _interval(a), _f(a.logged), _f(a.reported)]
+
+
 def _markdown(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
     for e in evaluations:
         out.write(f"## {_heading(e)}\n\n")
         out.write(f"- samples: `{e.samples}`\n- results: `{e.results or 'none'}`\n")
         out.write(f"- choices: continuations less the delimiter `{e.delimiter!r}`\n\n")
         rows = [
-            [
-                f"`{a.metric}`",
-                a.reduction,
-                _f(a.value),
-                _f(a.stderr),
-                _interval(a),
-                _f(a.logged),
-                _f(a.reported),
-            ]
+            [f"`{a.metric}`", a.reduction, *_accuracy_cells(a)]
             if not a.unavailable
             else [f"`{a.metric}`", a.reduction, "unavailable", "", "", "", ""]
             for a in e.accuracies

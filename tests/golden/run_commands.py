@@ -220,17 +220,26 @@ def _perplexity() -> list[tuple[str, list[str]]]:
     return runs
 
 
+def _each_report(command: str, paths) -> list[tuple[str, list[str]]]:
+    """``command PATH --format F`` for every path and every report format."""
+    return [
+        (f"{command} {path} {fmt}", [command, path, "--format", fmt])
+        for path in paths
+        for fmt in REPORTS
+    ]
+
+
 def _compare() -> list[tuple[str, list[str]]]:
-    runs = []
-    for path in (
-        "fixtures/seqscore.jsonl",
-        "fixtures/openai_chat.jsonl",
-        "fixtures/vllm.jsonl",
-        "fixtures/aligned.npz",
-        "fixtures/raw.npz",
-    ):
-        for fmt in REPORTS:
-            runs.append((f"compare {path} {fmt}", ["compare", path, "--format", fmt]))
+    runs = _each_report(
+        "compare",
+        (
+            "fixtures/seqscore.jsonl",
+            "fixtures/openai_chat.jsonl",
+            "fixtures/vllm.jsonl",
+            "fixtures/aligned.npz",
+            "fixtures/raw.npz",
+        ),
+    )
     for fmt in REPORTS:
         runs.append(
             (
@@ -421,16 +430,16 @@ def _lmeval() -> list[tuple[str, list[str]]]:
 
 
 def _audit() -> list[tuple[str, list[str]]]:
-    runs = []
-    for path in (
-        "fixtures/audit/correct.npz",
-        "fixtures/audit/reported.npz",
-        "fixtures/audit/run.npz",
-        "fixtures/audit/top_token.npz",
-        "fixtures/audit/eos_appended.jsonl",
-    ):
-        for fmt in REPORTS:
-            runs.append((f"audit {path} {fmt}", ["audit", path, "--format", fmt]))
+    runs = _each_report(
+        "audit",
+        (
+            "fixtures/audit/correct.npz",
+            "fixtures/audit/reported.npz",
+            "fixtures/audit/run.npz",
+            "fixtures/audit/top_token.npz",
+            "fixtures/audit/eos_appended.jsonl",
+        ),
+    )
     for fmt in ("text", "json"):
         for fn in ("correct", "correct_aligned"):
             layout = "causal" if fn == "correct" else "aligned"
