@@ -192,7 +192,7 @@ class Candidate:
 
     @property
     def total(self) -> float:
-        """The summed log-prob (numpy's pairwise sum,
+        """The summed log-prob (left to right from 0.0,
         :func:`~seqscore.totals.sequence_logprob`), or the logged total."""
         if self.tokens is None:
             return self.logged_total

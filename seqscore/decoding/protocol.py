@@ -43,7 +43,7 @@ import numpy as np
 from .._arrays import check_integer, reject_masked
 from ..errors import InvalidInputError, ShapeError
 from ..parallel import map_row_spans
-from ..totals import row_totals, running_total
+from ..totals import row_totals, sequence_logprob
 
 __all__ = [
     "Decoded",
@@ -193,13 +193,13 @@ def make_decoded(
 ) -> Decoded:
     """A :class:`Decoded` for ``ids`` with per-step ``logprobs``.
 
-    ``total`` is :func:`~seqscore.totals.running_total` (left to right in
+    ``total`` is :func:`~seqscore.totals.sequence_logprob` (left to right in
     float64), so every decoder and a brute-force check get bit-identical
     totals for the same path.
     """
     ids = tuple(map(int, ids))
     steps = tuple(map(float, logprobs))
-    total = running_total(steps)
+    total = sequence_logprob(steps)
     return Decoded(
         ids=ids,
         tokens=tuple(map(model.vocab.__getitem__, ids)),
