@@ -14,6 +14,7 @@ from dataclasses import asdict
 
 from .errors import DataFormatError
 from .formats.records import Rejected
+from .report.rejects import rejection_message
 from .report.scores import score_record, token_detail
 from .scoring import Prompt, score_prompt
 from .words import word_surprisals
@@ -29,7 +30,7 @@ def collect_records(results, on_error, rejected, counts):
     for result in results:
         if isinstance(result, Rejected):
             if on_error == "fail":
-                raise DataFormatError(result.message())
+                raise DataFormatError(rejection_message(result), remedy=result.remedy)
             rejected.append(result)
             continue
         counts["prompts"] += 1

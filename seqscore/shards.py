@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 
@@ -36,6 +36,7 @@ from .errors import DataFormatError, InvalidInputError
 from .formats.inputs import map_prompts
 from .formats.records import Rejected
 from .manifest import Manifest, Part, read_manifest, sha256_file
+from .report.rejects import rejection_record
 from .report.scores import RECORD_FIELDS
 from .report.writers import Column, atomic_path, open_output, write_records
 from .schedulers import LocalScheduler, Scheduler
@@ -230,12 +231,19 @@ def part_name(shard: Shard, count: int, fmt: str) -> str:
     return f"part-{shard.index:0{digits}d}.{fmt}"
 
 
-def write_part(job: PartJob, settings: ScoreSettings, workers: int = 1) -> Part:
+def write_part(
+    job: PartJob,
+    settings: ScoreSettings,
+    workers: int = 1,
+    hints: Mapping[str, str] | None = None,
+) -> Part:
     """Score a shard into its part file (run by a scheduler's worker).
 
     The part goes to a temporary name beside its place and is renamed into
     place when complete; the returned :class:`Part` has its record count and
-    checksum. ``workers``: processes that parse the shard.
+    checksum. ``workers``: processes that parse the shard. ``hints``: the
+    caller's words for a rejection's remedy, appended to its reason in the
+    part's rejects file (:func:`~seqscore.report.rejects.rejection_record`).
     """
     shard = job.shard
     try:
@@ -258,7 +266,8 @@ def write_part(job: PartJob, settings: ScoreSettings, workers: int = 1) -> Part:
                 write_records(records, columns, job.format, out)
     if rejected:  # before the part is listed, so a listed part has its rejects
         with open_output(os.path.join(job.folder, rejects)) as out:
-            write_records((r.record() for r in rejected), [], "jsonl", out)
+            records = (rejection_record(r, hints) for r in rejected)
+            write_records(records, [], "jsonl", out)
     return Part(
         part=job.part,
         shard=shard.name,
@@ -305,6 +314,7 @@ def write_parts(
     scheduler: Scheduler,
     resume: bool = False,
     on_part: Callable[[Part], None] | None = None,
+    hints: Mapping[str, str] | None = None,
 ) -> PartsRun:
     """One part per shard in ``folder`` (made if need be) plus its manifest
     (see :mod:`seqscore.manifest`).
@@ -314,7 +324,8 @@ def write_parts(
     whose files still have their checksums; write the others. The manifest is
     rewritten as each part completes. ``on_part`` is called with each part
     as it completes (written or kept). A task that fails stops the run with
-    its error; the parts complete by then stay listed.
+    its error; the parts complete by then stay listed. ``hints``: see
+    :func:`write_part` (the command line passes its flags).
     """
     if fmt not in PART_FORMATS:
         raise InvalidInputError(
@@ -338,9 +349,10 @@ def write_parts(
     ]
     written = 0
     if len(shards) == 1 and jobs and _is_local(scheduler):
-        tasks = iter([(0, write_part(jobs[0], settings, scheduler.workers))])
+        tasks = iter([(0, write_part(jobs[0], settings, scheduler.workers, hints))])
     else:
-        tasks = scheduler.completed(partial(write_part, settings=settings), jobs)
+        task = partial(write_part, settings=settings, hints=hints)
+        tasks = scheduler.completed(task, jobs)
     for index, part in tasks:
         done[jobs[index].shard.index] = part
         written += 1

@@ -17,6 +17,7 @@ from seqscore.errors import DataFormatError
 from seqscore.formats.inputs import read_prompts
 from seqscore.formats.npz import open_npz
 from seqscore.formats.records import Rejected, loads_line
+from seqscore.report.rejects import rejection_message
 from seqscore.scoring import score_prompt
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -131,7 +132,7 @@ def only_rejection(path):
     _, items = read(path)
     rejected = [i for i in items if isinstance(i, Rejected)]
     assert len(rejected) == 1, items
-    return rejected[0].message()
+    return rejection_message(rejected[0])
 
 
 def test_truncated_json_line(tmp_path):

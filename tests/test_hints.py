@@ -1,5 +1,6 @@
 """Readers' errors name the file and the remedy; only the CLI names flags."""
 
+import json
 import pickle
 
 import pytest
@@ -39,3 +40,50 @@ def test_the_remedy_survives_a_worker_process():
 
 def test_an_error_without_a_remedy_is_its_message():
     assert with_hint(DataFormatError("f.csv: line 2: bad")) == "f.csv: line 2: bad"
+
+
+TEXTS = "tests/golden/inputs/texts.jsonl"
+MODEL_HINT = " (seqscore score FILE --model builtin|hf:PATH)"
+
+
+def test_a_texts_only_record_is_rejected_with_a_remedy_but_no_flag():
+    from seqscore.formats.records import Rejected
+    from seqscore.report.rejects import rejection_message, rejection_record
+
+    with read_prompts(TEXTS) as (_, items):
+        rejected = [item for item in items if isinstance(item, Rejected)]
+    assert len(rejected) == 2
+    for item in rejected:
+        assert item.reason == "candidates: texts without logprobs are scored by a model"
+        assert "--" not in item.reason and "seqscore" not in item.reason
+        assert item.remedy == "model"
+        assert "--" not in rejection_message(item)
+        assert "--" not in rejection_record(item)["reason"]
+        assert rejection_record(item, HINTS)["reason"] == item.reason + MODEL_HINT
+    assert pickle.loads(pickle.dumps(rejected[0])) == rejected[0]  # to a worker
+
+
+def test_the_score_command_adds_the_hint_wherever_it_writes_a_rejection(tmp_path):
+    from click.testing import CliRunner
+
+    from seqscore.cli import main
+
+    reason = "candidates: texts without logprobs are scored by a model" + MODEL_HINT
+    fail = CliRunner().invoke(main, ["score", TEXTS])
+    assert fail.exit_code == 1
+    assert fail.stderr == f"seqscore: error: {TEXTS}:1: {reason}\n"
+    rejects = tmp_path / "rejects.jsonl"
+    skip = ["--on-error", "skip", "--rejects", rejects]
+    CliRunner().invoke(main, ["score", TEXTS, *map(str, skip)])
+    reasons = [json.loads(line)["reason"] for line in rejects.read_text().splitlines()]
+    assert reasons == [reason, reason]
+    parts = tmp_path / "parts"
+    CliRunner().invoke(
+        main,
+        [
+            *("score", TEXTS, "fixtures/seqscore.jsonl", "--on-error", "skip"),
+            *("--workers", "1", "--format", "jsonl", "-o", f"{parts}/"),
+        ],
+    )
+    written = (parts / "part-00000.rejects.jsonl").read_text().splitlines()
+    assert [json.loads(line)["reason"] for line in written] == [reason, reason]

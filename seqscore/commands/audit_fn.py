@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import json
 import os
 import sys
 
 import click
 
 from ..errors import SeqScoreError
-from ..report.writers import json_value, open_output
+from ..report.laws import render_law_report
+from ..report.writers import open_output
 from .options import output_option, report_format_option
 
 
@@ -93,7 +93,7 @@ def audit_fn_command(ctx, target, layout, max_examples, seed, laws, fmt, output)
         name=target,
     )
     with open_output(output) as out:
-        out.write(_json(report) if fmt == "json" else report.render() + "\n")
+        out.write(render_law_report(report, fmt))
     ctx.exit(0 if report.passed else 1)
 
 
@@ -164,23 +164,3 @@ def _on_path(folder: str):
     finally:
         with contextlib.suppress(ValueError):
             sys.path.remove(folder)
-
-
-def _json(report) -> str:
-    data = {
-        "scorer": report.scorer,
-        "layout": report.layout,
-        "max_examples": report.max_examples,
-        "seed": report.seed,
-        "passed": report.passed,
-        "laws": [
-            {
-                "name": r.name,
-                "statement": r.statement,
-                "passed": r.passed,
-                "violation": None if r.violation is None else vars(r.violation),
-            }
-            for r in report.results
-        ],
-    }
-    return json.dumps(json_value(data), indent=1) + "\n"

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from ..errors import SeqScoreError
 
-__all__ = ["with_hint"]
+__all__ = ["HINTS", "with_hint"]
 
 _MODEL = "builtin|hf:PATH"
 _COLUMNS = "--columns ITEM,RANKING,POSITION"
+#: The words appended to a message for each remedy: to an error's
+#: (:func:`with_hint`), and to a rejected record's reason wherever the
+#: command writes it (stderr, --rejects, a part's rejects file; see
+#: :mod:`seqscore.report.rejects`).
 HINTS = {
     "input_format": "; use --input-format to say which",
     "input_format_npz": "; use --input-format npz or auto",

@@ -9,6 +9,7 @@ from ..formats.records import Rejected
 from ..formats.texts import read_documents
 from ..perplexity import rolling_perplexity
 from ..report.perplexity import perplexity_columns, perplexity_records
+from ..report.rejects import rejection_message
 from ..report.writers import open_output, write_records
 from .options import (
     format_option,
@@ -66,7 +67,8 @@ def perplexity_command(
         texts = []
         for document in documents:
             if isinstance(document, Rejected):
-                raise DataFormatError(document.message())
+                message = rejection_message(document)
+                raise DataFormatError(message, remedy=document.remedy)
             texts.append((document.id, document.text))
     with progress_callback(progress, "scoring") as on_progress:
         results = rolling_perplexity(

@@ -7,22 +7,25 @@ import click
 
 from ..errors import DataFormatError
 from ..formats.records import Rejected
+from ..report.rejects import rejection_message, rejection_record
 from ..report.writers import open_output, write_records
+from .hints import HINTS
 
 __all__ = ["note_truncation", "report_rejects"]
 
 
 def report_rejects(rejected: list[Rejected], rejects: str | None, counts: dict) -> None:
-    """Write the rejections (to ``rejects``, or stderr) and a summary; an
-    error when nothing was scored."""
+    """Write the rejections (to ``rejects``, or stderr) with the flags for
+    their remedies, and a summary; an error when nothing was scored."""
     if not rejected:
         return
     if rejects:
         with open_output(rejects) as out:
-            write_records((r.record() for r in rejected), [], "jsonl", out)
+            records = (rejection_record(r, HINTS) for r in rejected)
+            write_records(records, [], "jsonl", out)
     else:
         for item in rejected:
-            click.echo(f"seqscore: skipped {item.message()}", err=True)
+            click.echo(f"seqscore: skipped {rejection_message(item, HINTS)}", err=True)
     where = f" (reasons in {rejects})" if rejects else ""
     click.echo(
         f"seqscore: scored {counts['prompts']} prompts ({counts['candidates']} "

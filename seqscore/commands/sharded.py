@@ -37,6 +37,7 @@ from ..shards import (
     score_shards,
     write_parts,
 )
+from .hints import HINTS
 from .options import progress_callback
 from .score_output import note_truncation, report_rejects
 
@@ -241,6 +242,7 @@ def _write_folder(shards, sizes, run: ShardedRun, scheduler, progress) -> None:
             scheduler,
             resume=run.resume,
             on_part=on_part,
+            hints=HINTS,
         )
     parts = result.manifest.parts
     if any(part.input_format == "lmeval" for part in parts):

@@ -57,8 +57,8 @@ def convert_record(record: Any, location: str, folder: str = ".") -> Iterator[Pr
     candidates = field(record, "candidates", "", list)
     if _texts_only(candidates):
         raise DataFormatError(
-            "candidates: texts without logprobs are scored by a model "
-            "(seqscore score FILE --model builtin|hf:PATH)"
+            "candidates: texts without logprobs are scored by a model",
+            remedy="model",
         )
     yield Prompt(
         id=as_id(record.get("id"), "id", f"line {location.rsplit(':', 1)[-1]}"),

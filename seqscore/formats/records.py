@@ -67,17 +67,19 @@ INT64_MAX = int(np.iinfo(np.int64).max)
 
 @dataclass(frozen=True)
 class Rejected:
-    """A record that could not be scored: where it is, why, and its text."""
+    """A record that could not be scored: where it is, why, and its text.
+
+    ``remedy`` is the rejecting error's :class:`~seqscore.errors.SeqScoreError`
+    ``remedy`` (e.g. ``"model"``: texts to be scored by a model): what the
+    caller could change, in the library's terms; the reason itself names no
+    command-line flag. :mod:`seqscore.report.rejects` writes a rejection as
+    a message or a rejects file's record, with a caller's words for its remedy.
+    """
 
     location: str
     reason: str
     raw: str | None = None
-
-    def message(self) -> str:
-        return f"{self.location}: {self.reason}"
-
-    def record(self) -> dict:
-        return {"location": self.location, "reason": self.reason, "record": self.raw}
+    remedy: str | None = None
 
 
 def _stdlib_loads(raw: bytes):
@@ -189,7 +191,7 @@ def _convert(convert, record: Any, location: str) -> list[Prompt | Rejected]:
     try:
         return list(convert(record, location))
     except SeqScoreError as exc:
-        return [Rejected(location, str(exc), _dump(record))]
+        return [Rejected(location, str(exc), _dump(record), exc.remedy)]
 
 
 def field(record: Any, key: str, where: str, kind: type | tuple = object) -> Any:

@@ -10,6 +10,9 @@ turns them into records, columns and text, and writes them:
 * :mod:`.comparison` -- why a prompt's winner wins, in words;
 * :mod:`.diagnosis` and :mod:`.plots` -- greedy against best, and a survey;
 * :mod:`.audit` -- an audit report;
+* :mod:`.laws` -- a scorer's law report (``seqscore audit-fn``);
+* :mod:`.rejects` -- a rejected record as a message or a rejects file's
+  record, with the caller's words for its remedy;
 * :mod:`.evaluation` and :mod:`.run_comparison` -- an lm-eval run checked,
   and two runs compared;
 * :mod:`.ranking` -- Plackett-Luce probabilities, samples and fitted worths;

@@ -18,6 +18,7 @@ from hypothesis.errors import NoSuchExample
 
 from .._arrays import check_integer
 from ..errors import InvalidInputError, ScorerLawError
+from ..report.laws import law_report_text
 from .batch import LAYOUTS
 from .laws import LAWS, Law, Options, Violation
 
@@ -57,27 +58,13 @@ class ScorerReport:
         return tuple(r.name for r in self.results if not r.passed)
 
     def render(self) -> str:
-        """A readable report: one line per law, the minimal example under each
-        failure."""
-        lines = [
-            f"{self.scorer} ({self.layout} layout; up to {self.max_examples} "
-            f"examples per law, seed {self.seed})"
-        ]
-        for r in self.results:
-            lines.append(f"  {'pass' if r.passed else 'FAIL'}  {r.name}: {r.statement}")
-            if r.violation is not None:
-                body = r.violation.describe().replace("\n", "\n        ")
-                lines.append("        " + body)
-        failed = len(self.failed)
-        lines.append(
-            f"{failed} of {len(self.results)} laws failed"
-            if failed
-            else f"all {len(self.results)} laws passed"
-        )
-        return "\n".join(lines)
+        """The report as text: one line per law, the minimal example under
+        each failure. The rendering lives in :mod:`seqscore.report.laws`
+        (:func:`~seqscore.report.laws.law_report_text`); this delegates to it."""
+        return law_report_text(self)
 
     def __str__(self) -> str:
-        return self.render()
+        return law_report_text(self)
 
 
 def audit_scorer(
@@ -149,7 +136,7 @@ def check_scorer(scorer: Callable, **kwargs) -> ScorerReport:
     """
     report = audit_scorer(scorer, **kwargs)
     if not report.passed:
-        raise ScorerLawError(report.render())
+        raise ScorerLawError(law_report_text(report))
     return report
 
 

@@ -497,6 +497,8 @@ def _reader_errors() -> list[tuple[str, list[str]]]:
             "error candidate texts stderr",
             ["score", f"{INPUTS}/texts.jsonl", "--on-error", "skip"],
         ),
+        *_texts_in_shards(),
+        ("error compare candidate texts", ["compare", f"{INPUTS}/texts.jsonl"]),
         (
             "error audit zip as jsonl",
             ["audit", "fixtures/audit/correct.npz", "--input-format", "jsonl"],
@@ -507,6 +509,27 @@ def _reader_errors() -> list[tuple[str, list[str]]]:
             ["fit-rankings", f"{INPUTS}/unknown_long.csv", "--layout", "long"],
         ),
         ("error compare unknown", ["compare", f"{INPUTS}/unknown.jsonl"]),
+    ]
+
+
+def _texts_in_shards() -> list[tuple[str, list[str]]]:
+    """Candidate texts without scores in a sharded run: the rejection's hint
+    in the error, on stderr, in --rejects and in a part's rejects file."""
+    shards = ["score", f"{INPUTS}/texts.jsonl", "fixtures/seqscore.jsonl"]
+    skip = ["--on-error", "skip", "--format", "jsonl"]
+    parts = ["--workers", "1", "-o", "{out}/parts/", "--format", "jsonl"]
+    return [
+        ("error candidate texts shards", [*shards, "--workers", "2"]),
+        (
+            "error candidate texts shards skipped",
+            [*shards, "--workers", "1", *skip, "--rejects", "{out}/rejects.jsonl"],
+        ),
+        ("error candidate texts shards stderr", [*shards, "--workers", "2", *skip]),
+        ("error candidate texts parts", [*shards, *parts]),
+        (
+            "error candidate texts parts skipped",
+            [*shards, *parts, "--on-error", "skip"],
+        ),
     ]
 
 
