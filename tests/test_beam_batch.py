@@ -12,6 +12,7 @@ prompt separately; comparisons are ``==``, never approximate. A few cases
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from contextlib import nullcontext
@@ -21,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqscore.decoding import PrefixBatch, beam_search, beam_search_batch
+from seqscore.decoding import PrefixBatch, beam_search, beam_search_batch, handoff
 from seqscore.decoding.selection import compiled_available, numpy_selection
 from seqscore.errors import InvalidInputError, ShapeError
 from seqscore.models.builtin import load_builtin
@@ -814,3 +815,22 @@ def test_model_output_that_is_not_real_rows_is_an_error(convert, message):
     ):
         with pytest.raises(InvalidInputError, match=message):
             search()
+
+
+@pytest.mark.parametrize(
+    "builder, named",
+    [
+        (handoff.beams, handoff.Beams),
+        (handoff.search, handoff.Search),
+        (handoff.store, handoff.Store),
+        (handoff.rule, handoff.Rule),
+    ],
+)
+def test_each_handoff_builder_takes_its_named_tuples_fields_in_order(builder, named):
+    """The compiled step names the builders' plain tuples with the named
+    tuples: the two lists of fields must be one."""
+    parameters = inspect.signature(builder).parameters
+    assert tuple(parameters) == named._fields
+    assert all(p.kind is p.KEYWORD_ONLY for p in parameters.values())
+    values = {name: i for i, name in enumerate(named._fields)}
+    assert named._make(builder(**values)) == named(**values)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .handoff import Advanced
+from .handoff import Beams, Rule, Search, Store
 
 __all__ = ["advance", "best_per_prompt", "select_and_advance"]
 
@@ -96,12 +96,20 @@ def _insert(total, flat, kept, value, index):
     return min(kept + 1, need)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _named(beams, search, settings):
+    """The plain tuples of :mod:`.handoff`'s builders, named again (free in
+    compiled code)."""
+    return Beams(*beams), Search(*search[:-1], Store(*search[-1])), Rule(*settings)
+
+
 @numba.njit(cache=True, nogil=True)
 def select_and_advance(rows, peaks, need, beams, search, settings):
     """A whole step in one thread: :func:`best_per_prompt` of every live
     prompt, then :func:`advance`. Returns ``(bad, advanced)``: the first row
     that fails the model-output check and None, or -1 and the result of
     :func:`advance`."""
+    beams, search, settings = _named(beams, search, settings)
     sums, starts = beams.sums, beams.starts
     prompts = len(starts)
     total = np.full((prompts, need), -np.inf)
@@ -115,11 +123,18 @@ def select_and_advance(rows, peaks, need, beams, search, settings):
     )
     if bad >= 0:
         return bad, None
-    return -1, advance(rows, total, flat, count, beams, search, settings)
+    return -1, _advance(rows, total, flat, count, beams, search, settings)
 
 
 @numba.njit(cache=True, nogil=True)
 def advance(rows, total, flat, count, beams, search, settings):
+    """:func:`_advance` of the plain tuples of :mod:`.handoff`'s builders."""
+    beams, search, settings = _named(beams, search, settings)
+    return _advance(rows, total, flat, count, beams, search, settings)
+
+
+@numba.njit(cache=True, nogil=True)
+def _advance(rows, total, flat, count, beams, search, settings):
     """Everything a step does after the selection, for every live prompt.
 
     ``total``/``flat``/``count``: :func:`best_per_prompt`'s lists of the
@@ -136,8 +151,9 @@ def advance(rows, total, flat, count, beams, search, settings):
     or a full finished list and ``stop_at_full``, or a full list that the
     best new beam's ``sum / stop_divisor`` does not beat.
 
-    Returns an :class:`~.handoff.Advanced`: the new count of rows stored,
-    and the running beams and live prompts after the step.
+    Returns the fields of an :class:`~.handoff.Advanced`, in order, as a
+    plain tuple (see :mod:`.handoff`): the new count of rows stored, and the
+    running beams and live prompts after the step.
     """
     prefixes, lengths, steps, pad = (
         beams.prefixes,
@@ -219,7 +235,7 @@ def advance(rows, total, flat, count, beams, search, settings):
             out_seg[row] = position
             row += 1
         position += 1
-    return Advanced(
+    return (
         stored,
         out_prefixes,
         out_lengths,

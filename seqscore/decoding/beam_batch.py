@@ -252,7 +252,7 @@ def _compiled_step(search: _Search, rows, prefixes, step, settings: BeamSettings
     bad, advanced = advance_compiled(
         rows,
         2 * settings.width,
-        handoff.Beams(
+        handoff.beams(
             prefixes=beams.prefixes,
             lengths=beams.lengths,
             sums=beams.sums,
@@ -260,15 +260,17 @@ def _compiled_step(search: _Search, rows, prefixes, step, settings: BeamSettings
             pad=beams.pad,
             starts=beams.starts,
         ),
-        handoff.Search(
+        handoff.search(
             live=search.live,
             score=finished.score,
             handle=finished.handle,
-            store=handoff.Store(finished.ids, finished.logprobs, finished.lengths),
             stored=finished.count,
             step_counts=search.steps,
+            store=handoff.store(
+                ids=finished.ids, logprobs=finished.logprobs, lengths=finished.lengths
+            ),
         ),
-        handoff.Rule(
+        handoff.rule(
             eos=eos,
             last=step == settings.max_tokens,
             step=step,

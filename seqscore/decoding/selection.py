@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 
 from ..parallel import map_row_spans
+from . import handoff
 
 __all__ = [
     "MAX_COMPILED_NEED",
@@ -127,19 +128,26 @@ def advance_compiled(rows, need, beams, search, settings):
     """A whole batched beam-search step after the model call: the check of
     the model's rows and :func:`best_candidates`, then the filing, extending
     and stopping of ``_compiled.advance`` (whose docstring gives the
-    arguments and the result). Returns ``(bad, advanced)``: ``bad`` is -1,
-    or the first row that fails the check (and ``advanced`` is None). One
+    arguments and the result). ``beams``, ``search`` and ``settings`` are
+    the plain tuples of :mod:`.handoff`'s builders. Returns ``(bad,
+    advanced)``: ``bad`` is -1, or the first row that fails the check (and
+    ``advanced``, a :class:`~.handoff.Advanced`, is None). One
     compiled call for a small step; a large one selects on both cores first.
     Only call it when :func:`compiled_available`.
     """
     kernels = _kernel()
     if rows.size < _PARALLEL_MIN_CANDIDATES:
         peaks = rows.max(axis=1)
-        return kernels.select_and_advance(rows, peaks, need, beams, search, settings)
-    total, flat, count, bad = best_candidates(rows, beams.sums, beams.starts, need)
+        bad, advanced = kernels.select_and_advance(
+            rows, peaks, need, beams, search, settings
+        )
+        return bad, None if advanced is None else handoff.Advanced._make(advanced)
+    named = handoff.Beams._make(beams)
+    total, flat, count, bad = best_candidates(rows, named.sums, named.starts, need)
     if bad >= 0:
         return bad, None
-    return -1, kernels.advance(rows, total, flat, count, beams, search, settings)
+    advanced = kernels.advance(rows, total, flat, count, beams, search, settings)
+    return -1, handoff.Advanced._make(advanced)
 
 
 @functools.cache
