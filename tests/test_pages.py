@@ -4,7 +4,7 @@ import mmap
 
 import pytest
 
-from seqscore._pages import release_range
+from seqscore._pages import free_heap_bytes, release_free_heap, release_range
 
 PAGE = mmap.PAGESIZE
 
@@ -45,3 +45,28 @@ def test_released_pages_of_a_file_map_read_back_unchanged(tmp_path):
 
 def test_a_handle_without_madvise_is_left_alone():
     release_range(object(), 0, 10 * PAGE)
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * mmap.PAGESIZE
+
+
+@pytest.mark.skipif(free_heap_bytes() is None, reason="asks glibc's malloc")
+def test_freed_heap_between_live_blocks_goes_back_to_the_system():
+    """200 MB of 96 KiB blocks (below glibc's mmap threshold: heap), nine in
+    ten freed: the heap cannot shrink from its top, the free pages stay
+    resident until released."""
+    blocks = [bytearray(b"x") * (96 << 10) for _ in range(2_000)]  # written
+    kept = blocks[::10]
+    del blocks
+    assert free_heap_bytes() > 150 << 20
+    before = _resident_bytes()
+    assert release_free_heap()
+    assert before - _resident_bytes() > 100 << 20
+    assert free_heap_bytes() > 150 << 20  # still malloc's: only the pages went
+    assert all(b == bytearray(b"x") * (96 << 10) for b in kept)
+
+
+def test_a_small_free_heap_is_left_alone():
+    assert release_free_heap(slack=1 << 62) is False

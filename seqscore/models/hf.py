@@ -21,6 +21,11 @@ sequences in one forward pass, under ``torch.inference_mode()``.
   output (soft-capped or scaled logits: checked on a probe when the model
   is wrapped) runs whole forward passes instead, and its ``(B, T, V)``
   logits go to the kernel.
+* Memory: each pass allocates tensors of new shapes, which the blocks
+  glibc's malloc kept from earlier passes seldom fit, so its heaps grew
+  with the run. Free heap pages go back to the system after each pass and
+  each block once more than 16 MiB are free
+  (:func:`seqscore._pages.release_free_heap`; nothing elsewhere than glibc).
 * Shared contexts: each distinct context runs once. Its first ``n - 1``
   tokens go through a *context pass* (keys and values only: no logits are
   kept), and every continuation of it then runs as ``[last context token] +
@@ -77,6 +82,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._pages import release_free_heap
 from ..errors import InvalidInputError
 from ..softmax import log_softmax
 from .batching import context_chunks, length_batches, position_runs
@@ -231,9 +237,14 @@ class HFModel:
     def _blocks(self, batch, states, starts, lengths):
         """LogitsBlocks of one pass: row ``r`` of ``states`` (hidden states,
         or logits without a separable head) predicts its continuation at
-        positions ``starts[r] .. starts[r] + lengths[r] - 1``."""
+        positions ``starts[r] .. starts[r] + lengths[r] - 1``.
+
+        Freed heap goes back to the system after the pass and after each
+        block (:func:`~seqscore._pages.release_free_heap`): every pass
+        allocates tensors of new shapes, which freed blocks seldom fit."""
         from ..model_scoring import LogitsBlock
 
+        release_free_heap()
         width = states.shape[1]
         if self._head is None:
             logits = self._numpy(states)
@@ -254,6 +265,7 @@ class HFModel:
             offsets = np.cumsum([0] + [lengths[r] for r in group[:-1]]).tolist()
             yield LogitsBlock(logits, [batch[r] for r in group], offsets)
             del logits
+            release_free_heap()
 
     def _limits(self) -> tuple[int, int]:
         """``(rows, positions)`` one pass may take."""
