@@ -45,7 +45,7 @@ def release_range(handle: mmap.mmap, offset: int, length: int) -> None:
 
 #: Free heap bytes below which :func:`release_free_heap` leaves the heap be:
 #: each release costs page faults when the memory is used again.
-FREE_HEAP_SLACK = 16 << 20
+FREE_HEAP_SLACK = 64 << 20
 
 
 class _Mallinfo2(ctypes.Structure):
