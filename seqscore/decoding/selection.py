@@ -130,8 +130,8 @@ def advance_compiled(rows, need, beams, search, settings):
     and stopping of ``_compiled.advance`` (whose docstring gives the
     arguments and the result). ``beams``, ``search`` and ``settings`` are
     the plain tuples of :mod:`.handoff`'s builders. Returns ``(bad,
-    advanced)``: ``bad`` is -1, or the first row that fails the check (and
-    ``advanced``, a :class:`~.handoff.Advanced`, is None). One
+    advanced)``: -1 and a :class:`~.handoff.Advanced`, or the first row
+    that fails the check and None. One
     compiled call for a small step; a large one selects on both cores first.
     Only call it when :func:`compiled_available`.
     """
