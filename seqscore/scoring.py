@@ -322,12 +322,15 @@ def score_prompt(
 def _first_choice(totals: np.ndarray) -> list[float | None]:
     """Plackett-Luce first-choice probabilities of the totals, where a total
     of ``-inf`` (a candidate with a masked token) has worth 0; ``None`` for
-    every candidate when no total is finite, which is the one input
-    ``selection_probabilities`` refuses here (one check per prompt, not two:
-    this runs for every prompt of every input)."""
+    every candidate when no total is finite. Any other input
+    ``selection_probabilities`` refuses (a NaN or ``+inf`` beside a finite
+    total) stays an error. The finiteness test runs only on refusal: this
+    runs for every prompt of every input."""
     try:
         return selection_probabilities(totals, impossible=True).tolist()
     except InvalidInputError:
+        if np.isfinite(totals).any():
+            raise
         return [None] * len(totals)
 
 

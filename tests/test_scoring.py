@@ -309,3 +309,15 @@ def test_loglikelihood_n_context_must_be_an_integer(bad):
     # before: 1.5 was scored as 1, "2" and True accepted, None/nan bare errors
     with pytest.raises(InvalidInputError, match="n_context must be an integer in"):
         loglikelihood(np.zeros((3, 4)), [0, 1, 2], bad)
+
+
+def test_first_choice_probabilities_refuse_a_nan_beside_a_finite_total():
+    """No finite total gives no probabilities; a NaN or +inf beside a finite
+    one is an error, never a silent None."""
+    from seqscore.scoring import _first_choice
+
+    assert _first_choice(np.array([-np.inf, -np.inf])) == [None, None]
+    assert _first_choice(np.array([-1.0, -np.inf])) == [1.0, 0.0]
+    for bad in (np.nan, np.inf):
+        with pytest.raises(InvalidInputError, match=r"scores\[1\]"):
+            _first_choice(np.array([-1.0, bad]))
