@@ -14,7 +14,7 @@ from dataclasses import asdict
 
 from .errors import DataFormatError
 from .formats.records import Rejected
-from .report.rejects import rejection_message
+from .report.rejects import rejection_error
 from .report.scores import score_record, token_detail
 from .scoring import Prompt, score_prompt
 from .words import word_surprisals
@@ -30,7 +30,7 @@ def collect_records(results, on_error, rejected, counts):
     for result in results:
         if isinstance(result, Rejected):
             if on_error == "fail":
-                raise DataFormatError(rejection_message(result), remedy=result.remedy)
+                raise rejection_error(result)
             rejected.append(result)
             continue
         counts["prompts"] += 1

@@ -9,7 +9,7 @@ from ..formats.inputs import read_prompts
 from ..formats.records import Rejected
 from ..pairwise import prompt_comparisons
 from ..report.comparison import write_comparisons
-from ..report.rejects import rejection_message
+from ..report.rejects import rejection_error
 from ..report.writers import open_output
 from .options import (
     alpha_option,
@@ -47,7 +47,7 @@ def compare_command(file, input_format, prompt_ids, every_pair, alpha, fmt, outp
         results = []
         for prompt in prompts:
             if isinstance(prompt, Rejected):
-                raise DataFormatError(rejection_message(prompt), remedy=prompt.remedy)
+                raise rejection_error(prompt)
             if wanted and prompt.id not in wanted:
                 continue
             results.append((prompt, *prompt_comparisons(prompt, every_pair, alpha)))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..errors import DataFormatError
 from ..formats.records import Rejected
 from ..formats.texts import read_documents
 from ..perplexity import rolling_perplexity
 from ..report.perplexity import perplexity_columns, perplexity_records
-from ..report.rejects import rejection_message
+from ..report.rejects import rejection_error
 from ..report.writers import open_output, write_records
 from .options import (
     format_option,
@@ -67,8 +66,7 @@ def perplexity_command(
         texts = []
         for document in documents:
             if isinstance(document, Rejected):
-                message = rejection_message(document)
-                raise DataFormatError(message, remedy=document.remedy)
+                raise rejection_error(document)
             texts.append((document.id, document.text))
     with progress_callback(progress, "scoring") as on_progress:
         results = rolling_perplexity(

@@ -31,7 +31,7 @@ import numpy as np
 from .._pages import release_range
 from ..errors import DataFormatError
 from ..parallel import cpu_count, ordered_map
-from ..report.rejects import rejection_message
+from ..report.rejects import rejection_error
 from ..scoring import Prompt
 from . import jsonl, lmeval, openai, vllm
 from .lmeval_results import lmeval_settings
@@ -266,7 +266,7 @@ def _classify(first: tuple[str, Any] | None, source: str) -> str:
         raise DataFormatError(f"{source}: no records (the input is empty)")
     location, record = first
     if isinstance(record, Rejected):
-        raise DataFormatError(rejection_message(record), remedy=record.remedy)
+        raise rejection_error(record)
     if isinstance(record, list) and record:  # a one-line JSON array of records
         record = record[0]
     record, _ = openai.unwrap(record) if isinstance(record, dict) else (record, None)

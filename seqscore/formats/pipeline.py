@@ -42,7 +42,7 @@ import numpy as np
 
 from ..audit.run import PipelineRun, group_label
 from ..errors import DataFormatError, SeqScoreError
-from ..report.rejects import rejection_message
+from ..report.rejects import rejection_error
 from .npz import ZIP_SIGNATURES, open_npz
 from .records import Rejected, as_number, as_numbers, field, json_lines
 
@@ -125,7 +125,7 @@ def _from_jsonl(records, folder: str, source: str) -> PipelineRun:
     lines: dict[str, str] = {}  # candidate id -> where it was first seen
     for location, record in records:
         if isinstance(record, Rejected):
-            raise DataFormatError(rejection_message(record), remedy=record.remedy)
+            raise rejection_error(record)
         try:
             _candidate(record, location, folder, files, columns)
         except SeqScoreError as exc:

@@ -40,7 +40,7 @@ from ..formats.lmeval_results import (
     samples_task,
 )
 from ..formats.records import Rejected
-from ..report.rejects import rejection_message
+from ..report.rejects import rejection_error
 from .statistics import Interval, bootstrap_accuracy, sample_stderr
 from .tally import PAIRS, Disagreement, DocumentNote, Listing, Mismatch, Tally
 from .verdicts import METRICS, REDUCTIONS, judge
@@ -318,7 +318,7 @@ def _judge_chunk(items, *, listed, check_doc_hash, keep_scores):
         documents = []
         for item in items:
             if isinstance(item, Rejected):
-                raise DataFormatError(rejection_message(item), remedy=item.remedy)
+                raise rejection_error(item)
             documents.append(item)
     judged = judge(documents, check_doc_hash=check_doc_hash, keep_scores=keep_scores)
     if listed is None:

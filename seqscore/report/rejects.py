@@ -16,10 +16,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ..errors import DataFormatError
+
 if TYPE_CHECKING:
     from ..formats.records import Rejected
 
-__all__ = ["rejection_message", "rejection_reason", "rejection_record"]
+__all__ = [
+    "rejection_error",
+    "rejection_message",
+    "rejection_reason",
+    "rejection_record",
+]
 
 
 def rejection_reason(rejected: Rejected, hints: Mapping[str, str] | None = None) -> str:
@@ -47,6 +54,18 @@ def rejection_message(
     'x.jsonl:3: malformed JSON'
     """
     return f"{rejected.location}: {rejection_reason(rejected, hints)}"
+
+
+def rejection_error(rejected: Rejected) -> DataFormatError:
+    """The error that stops a run at ``rejected`` (``--on-error fail``): its
+    message, and its remedy for the caller to word (the CLI adds its flags).
+
+    >>> from seqscore.formats.records import Rejected
+    >>> error = rejection_error(Rejected("x.jsonl:3", "texts", remedy="model"))
+    >>> str(error), error.remedy
+    ('x.jsonl:3: texts', 'model')
+    """
+    return DataFormatError(rejection_message(rejected), remedy=rejected.remedy)
 
 
 def rejection_record(
