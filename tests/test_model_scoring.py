@@ -28,8 +28,9 @@ from seqscore.model_scoring import (
 )
 from seqscore.models.builtin import load_builtin
 from seqscore.models.hf import HFModel
+from seqscore.models.hf_keys import continuation_cache
 
-from .tiny_lm import bpe_tokenizer, tiny_gpt2
+from .tiny_lm import bpe_tokenizer, tiny_gpt2, tiny_sliding_mistral
 
 MAX = 64
 
@@ -151,6 +152,50 @@ def test_scores_do_not_depend_on_batching_or_sharing(
     assert ours.keys() == reference.keys()
     for key, logprob in ours.items():
         np.testing.assert_allclose(logprob, reference[key], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, None])
+def test_a_sliding_window_model_shares_contexts_without_padding_them(
+    tokenizer, batch_size
+):
+    # Its cache keeps the last 4 positions of each context row: had contexts
+    # of different lengths been right-padded together, a shorter one's
+    # continuations would attend to padding (scores off by up to 4.5 nats
+    # before contexts ran one per chunk for such models)
+    mistral = tiny_sliding_mistral(tokenizer, sliding_window=4)
+    prompts = _prompts(0)
+    reference = _scores(
+        HFModel(mistral, tokenizer, batch_size=1), prompts, share_contexts=False
+    )
+    ours = _scores(HFModel(mistral, tokenizer, batch_size=batch_size), prompts)
+    assert max(len(p.context.split()) for p in prompts) > 4  # the window bites
+    for key, logprob in ours.items():
+        np.testing.assert_allclose(logprob, reference[key], atol=1e-5, rtol=0)
+
+
+def test_a_continuation_pass_reads_context_keys_and_keeps_none(gpt2, tokenizer):
+    # GPT-2's layers are plain full attention: each layer of a continuation
+    # pass gathers its rows' context keys when it runs and stores nothing
+    # (the context's tensors are untouched after the pass), and the pass
+    # computes what it computes from a DynamicCache filled with copies
+    model = HFModel(gpt2, tokenizer)
+    assert model._plain_cache
+    keys = model._context_pass([(5, 6, 7, 8), (9, 10)])  # padded to 3
+    layers = list(keys.layers)
+    rows = torch.tensor([0, 0, 1])
+    ids = torch.tensor([[8, 11], [8, 12], [10, 13]])
+    mask = torch.cat([keys.mask[rows], torch.ones(3, 2, dtype=torch.long)], dim=1)
+    positions = torch.tensor([[3, 4], [3, 4], [1, 2]])
+    caches, states = {}, {}
+    for plain in (True, False):
+        caches[plain] = continuation_cache(keys, rows, gpt2.config, plain=plain)
+        states[plain] = model._forward(
+            ids, mask, positions=positions, cache=caches[plain], head=False
+        )[0]
+    torch.testing.assert_close(states[True], states[False], rtol=0, atol=1e-6)
+    for layer, (k, v) in zip(caches[True].layers, layers, strict=True):
+        assert layer.keys is k and layer.values is v
+        assert layer.get_seq_length() == 3
 
 
 def test_a_candidates_score_does_not_depend_on_the_others(gpt2, tokenizer):

@@ -91,6 +91,7 @@ def context_chunks(
     max_rows: int,
     max_positions: int,
     max_context_positions: int,
+    max_contexts: int | None = None,
 ) -> list[ContextChunk]:
     """Chunks of distinct contexts (longest first) whose padded context pass
     has at most ``max_context_positions`` positions, each with its requests'
@@ -98,6 +99,9 @@ def context_chunks(
     before the continuation pass) form chunks of their own.
 
     ``contexts[i]`` and ``continuation_lengths[i]`` describe request ``i``.
+    A chunk holds at most ``max_contexts`` contexts (default ``max_rows``):
+    1 runs every context unpadded, for models whose cache cannot take
+    right-padded contexts (sliding windows).
     A continuation pass counts its rows' context positions too (they are its
     keys and values), so ``rows x (context + continuation) <=
     max_positions``.
@@ -111,13 +115,15 @@ def context_chunks(
     for index, context in enumerate(contexts):
         by_context.setdefault(context, []).append(index)
     distinct = sorted(by_context, key=len, reverse=True)
+    if max_contexts is None:
+        max_contexts = max_rows
     chunks, start = [], 0
     while start < len(distinct):
         longest = len(distinct[start])
         stop = start + 1
         while (
             stop < len(distinct)
-            and stop - start < max_rows
+            and stop - start < min(max_rows, max_contexts)
             and (stop + 1 - start) * longest <= max_context_positions
             # a one-token context has no context pass: never in a chunk with one
             and (len(distinct[stop]) > 1) == (longest > 1)

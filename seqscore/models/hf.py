@@ -87,6 +87,13 @@ from .._pages import release_free_heap
 from ..errors import InvalidInputError
 from ..softmax import log_softmax
 from .batching import context_chunks, length_batches, position_runs
+from .hf_keys import (
+    Keys,
+    cache_layers,
+    continuation_cache,
+    decoding_cache,
+    plain_cache,
+)
 
 __all__ = ["DTYPES", "LOGITS_BUDGET", "HFModel", "load_hf"]
 
@@ -159,7 +166,8 @@ class HFModel:
         self.device = next(model.parameters()).device
         self._forward_kwargs = _forward_parameters(model)
         self._head = _separable_head(model, self._torch)
-        self._decode_cache: dict[int, _Keys] = {}
+        self._plain_cache = plain_cache(model.config)
+        self._decode_cache: dict[int, Keys] = {}
         self._kv_bytes_per_position: float | None = None
 
     # ------------------------------------------------------------ tokens
@@ -297,6 +305,8 @@ class HFModel:
             max_rows=rows,
             max_positions=positions,
             max_context_positions=positions,
+            # padded contexts only where every layer keeps every position
+            max_contexts=rows if self._plain_cache else 1,
         )
         for chunk in chunks:
             keys = self._context_pass(chunk.contexts)
@@ -311,7 +321,7 @@ class HFModel:
                 yield members, states, [0] * len(members)
                 del states
 
-    def _context_pass(self, contexts) -> _Keys | None:
+    def _context_pass(self, contexts) -> Keys | None:
         """Keys and values of every context but its last token (None when
         every context is one token: nothing runs before the continuations)."""
         heads = [c[:-1] for c in contexts]
@@ -322,7 +332,7 @@ class HFModel:
             _, cache = self._forward(ids, mask, keep_last=True, use_cache=True)
         else:
             _, cache = self._forward(ids, mask, use_cache=True, head=False)
-        return _Keys(_layers(cache), mask)
+        return Keys(cache_layers(cache), mask)
 
     def _continue(self, keys, slots, inputs, starts):
         """The states (see :meth:`_states`) of ``inputs`` run after the keys
@@ -338,7 +348,9 @@ class HFModel:
             return self._states(ids, mask, positions=positions)
         rows = torch.tensor(slots, device=self.device)
         full_mask = torch.cat([keys.mask[rows], mask], dim=1)
-        cache = self._cache(keys.select(rows))
+        cache = continuation_cache(
+            keys, rows, self.model.config, plain=self._plain_cache
+        )
         return self._states(ids, full_mask, positions=positions, cache=cache)
 
     # ----------------------------------------------------------- decoding
@@ -349,7 +361,7 @@ class HFModel:
         groups = defaultdict(list)
         for row, prefix in enumerate(prefixes):
             groups[len(prefix)].append(row)
-        kept: dict[int, _Keys] = {}
+        kept: dict[int, Keys] = {}
         for length, rows in groups.items():
             self._check_length(max(length, 1), prefixes[rows[0]])
             group = [tuple(int(i) for i in prefixes[r]) for r in rows]
@@ -375,12 +387,12 @@ class HFModel:
             logits, cache = self._forward(ids, keep_last=True, use_cache=keep)
             chunks.append(self._numpy(logits)[:, -1])
             if keep:
-                caches.append(_layers(cache))
-        keys = _Keys.join(caches, prefixes, self._torch) if keep else None
+                caches.append(cache_layers(cache))
+        keys = Keys.join(caches, prefixes, self._torch) if keep else None
         self._note_size(keys, len(prefixes), length)
         return np.concatenate(chunks), keys
 
-    def _extend(self, parent: _Keys, prefixes, length: int):
+    def _extend(self, parent: Keys, prefixes, length: int):
         torch = self._torch
         rows = torch.tensor(
             [parent.index[p[:-1]] for p in prefixes], device=self.device
@@ -390,11 +402,11 @@ class HFModel:
         logits, cache = self._forward(
             ids,
             positions=positions,
-            cache=self._cache(parent.select(rows)),
+            cache=decoding_cache(parent.select(rows), self.model.config),
             keep_last=True,
             use_cache=True,
         )
-        keys = _Keys(_layers(cache), None, {p: i for i, p in enumerate(prefixes)})
+        keys = Keys(cache_layers(cache), None, {p: i for i, p in enumerate(prefixes)})
         if not self._may_keep(len(prefixes), length):
             keys = None
         return self._numpy(logits)[:, -1], keys
@@ -489,44 +501,6 @@ class HFModel:
         if logits.dtype != self._torch.float32:
             logits = logits.float()
         return logits.cpu().numpy()
-
-    def _cache(self, layers):
-        """A fresh transformers cache holding ``layers`` (key, value) pairs."""
-        import transformers
-
-        return transformers.DynamicCache(
-            ddp_cache_data=layers, config=self.model.config
-        )
-
-
-class _Keys:
-    """Keys and values of a batch of rows, per layer, with the rows'
-    attention mask (None: no padding) and, for decoding, which prefix each
-    row holds."""
-
-    def __init__(self, layers, mask, index=None):
-        self.layers, self.mask, self.index = layers, mask, index or {}
-
-    def select(self, rows) -> list:
-        return [
-            (k.index_select(0, rows), v.index_select(0, rows)) for k, v in self.layers
-        ]
-
-    def nbytes(self) -> int:
-        return sum(k.nelement() * k.element_size() * 2 for k, _ in self.layers)
-
-    @classmethod
-    def join(cls, caches, prefixes, torch) -> _Keys:
-        layers = [
-            (torch.cat([c[i][0] for c in caches]), torch.cat([c[i][1] for c in caches]))
-            for i in range(len(caches[0]))
-        ]
-        return cls(layers, None, {p: i for i, p in enumerate(prefixes)})
-
-
-def _layers(cache) -> list:
-    """The (key, value) pair of each layer of a transformers cache."""
-    return [(layer[0], layer[1]) for layer in cache]
 
 
 def _separable_head(model, torch):

@@ -1,0 +1,140 @@
+"""Keys and values a Hugging Face model computed once and reads again.
+
+Two readers of kept keys and values (per layer, ``(rows, heads, positions,
+head_dim)`` tensors):
+
+* a *continuation pass* of shared-context scoring reads the keys of its
+  rows' contexts once, and keeps nothing after it:
+  :func:`continuation_cache` gives each layer its rows' context keys when
+  that layer runs and forgets them when it is done, so a pass holds one
+  layer's gathered keys at a time, not every layer's at once (with
+  transformers' ``DynamicCache`` filled upfront, a pass held every layer's
+  rows copied twice over);
+* a step of cached decoding extends the rows it reselected and keeps the
+  result for the next step: :func:`decoding_cache`.
+
+Needs transformers (imported when called).
+"""
+
+from __future__ import annotations
+
+import functools
+
+__all__ = [
+    "Keys",
+    "cache_layers",
+    "continuation_cache",
+    "decoding_cache",
+    "plain_cache",
+]
+
+
+class Keys:
+    """Keys and values of a batch of rows, per layer, with the rows'
+    attention mask (None: no padding) and, for decoding, which prefix each
+    row holds."""
+
+    def __init__(self, layers, mask, index=None):
+        self.layers, self.mask, self.index = layers, mask, index or {}
+
+    def select(self, rows) -> list:
+        """The ``(key, value)`` of each layer for ``rows`` (copies)."""
+        return [
+            (k.index_select(0, rows), v.index_select(0, rows)) for k, v in self.layers
+        ]
+
+    def nbytes(self) -> int:
+        return sum(k.nelement() * k.element_size() * 2 for k, _ in self.layers)
+
+    @classmethod
+    def join(cls, caches, prefixes, torch) -> Keys:
+        """One :class:`Keys` of the rows of several caches' layers, in order."""
+        layers = [
+            (torch.cat([c[i][0] for c in caches]), torch.cat([c[i][1] for c in caches]))
+            for i in range(len(caches[0]))
+        ]
+        return cls(layers, None, {p: i for i, p in enumerate(prefixes)})
+
+
+def cache_layers(cache) -> list:
+    """The ``(key, value)`` pair of each layer of a transformers cache."""
+    return [(layer[0], layer[1]) for layer in cache]
+
+
+def decoding_cache(layers, config):
+    """A transformers ``DynamicCache`` holding ``layers``, for a forward
+    pass that extends them and keeps the result."""
+    import transformers
+
+    return transformers.DynamicCache(ddp_cache_data=layers, config=config)
+
+
+def plain_cache(config) -> bool:
+    """Whether every layer of the cache transformers builds for ``config``
+    is a plain ``DynamicLayer``: full attention that keeps every position.
+
+    Only then may contexts of different lengths be right-padded together
+    and read through :func:`continuation_cache`. A sliding-window layer
+    keeps the last positions of each padded row, padding included, so a
+    shorter context's continuations would attend to padding: such models
+    share each context only with its own continuations. False where it
+    cannot be told (transformers before 4.56 has no cache layers).
+    """
+    if _single_pass_layer() is None:
+        return False
+    import transformers
+    from transformers.cache_utils import DynamicLayer
+
+    layers = transformers.DynamicCache(config=config).layers
+    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+def continuation_cache(keys: Keys, rows, config, *, plain: bool):
+    """A cache for one forward pass of ``rows`` (indices into ``keys``'
+    rows) after their contexts' keys and values.
+
+    With a ``plain`` cache (:func:`plain_cache`), each layer gathers its
+    rows' context keys when the model updates it and keeps neither them
+    nor the pass's own: the pass is their last reader. Otherwise the rows'
+    keys are copied into a ``DynamicCache`` of the config's layer types.
+    """
+    if not plain:
+        return decoding_cache(keys.select(rows), config)
+    import transformers
+
+    cache = transformers.DynamicCache(config=config)
+    cache.layers = [_single_pass_layer()(k, v, rows) for k, v in keys.layers]
+    return cache
+
+
+@functools.cache
+def _single_pass_layer():
+    """The cache layer class of :func:`continuation_cache` (defined on
+    first use: it subclasses transformers'), or None without one."""
+    try:
+        import torch
+        from transformers.cache_utils import DynamicLayer
+    except ImportError:
+        return None
+
+    class SinglePassLayer(DynamicLayer):
+        """One layer's context keys and values, read by one pass of
+        ``rows``: ``update`` returns each row's context keys followed by the
+        pass's own and stores nothing. ``get_seq_length`` is the contexts'
+        (padded) length, so positions and masks come out as for a filled
+        cache."""
+
+        def __init__(self, keys, values, rows):
+            super().__init__()
+            self.keys, self.values, self.rows = keys, values, rows
+            self.device = keys.device
+            self.is_initialized = True
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            keys = torch.cat([self.keys.index_select(0, self.rows), key_states], -2)
+            values = torch.cat(
+                [self.values.index_select(0, self.rows), value_states], -2
+            )
+            return keys, values
+
+    return SinglePassLayer
