@@ -71,7 +71,9 @@ def test_seqscore_jsonl_with_texts_and_an_unconditional_context(model_dir, tmp_p
     rows = json.loads(result.stdout)
     alone = loglikelihoods(load_hf(model_dir), [("", " object"), ("", " class")])
     for row, base in zip(rows, alone, strict=True):
-        assert row["pmi"] == pytest.approx(row["score"] - base.logprob, abs=1e-9)
+        # float32 forward passes of differently padded batches: the bound
+        # the issue sets for scores whatever shares their batch
+        assert row["pmi"] == pytest.approx(row["score"] - base.logprob, abs=1e-5)
     assert sorted(r["rank"] for r in rows) == [1, 2]
 
 

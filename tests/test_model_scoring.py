@@ -218,40 +218,69 @@ class _Passes:
     """Records every forward pass of a torch model: (rows, positions, cache)."""
 
     def __init__(self, module):
-        self.calls = []
+        self.calls, self.ids = [], []
         self.handle = module.register_forward_pre_hook(self._record, with_kwargs=True)
 
     def _record(self, module, args, kwargs):
         ids = kwargs["input_ids"]
         self.calls.append((ids.shape[0], ids.shape[1], bool(kwargs.get("use_cache"))))
+        self.ids.append(ids.tolist())
 
     def close(self):
         self.handle.remove()
 
 
-def test_one_context_pass_per_chunk_of_prompts_and_one_pass_per_candidate_batch(
-    gpt2, tokenizer
-):
-    # 10 prompts x 4 candidates, 8 rows a pass: the contexts run in two
-    # passes (8 + 2 distinct contexts), their 32 + 8 candidates in 4 + 1
-    # passes -- 7 passes in all, where a pass per token would be hundreds
+def _ten_prompts_of_four(candidate_words: int = 2):
     words = ["alpha", "beta", "gamma", "delta", "the", "value"]
-    prompts = [
+    return [
         TextPrompt(
             f"p{p}",
             f"Context number {p} says " + " ".join(words[: 1 + p % 5]),
             tuple(
-                TextCandidate(f"c{c}", f" {words[c]} {words[p % 6]}") for c in range(4)
+                TextCandidate(
+                    f"c{c}", " " + " ".join([words[c], words[p % 6]][:candidate_words])
+                )
+                for c in range(4)
             ),
         )
         for p in range(10)
     ]
-    model = HFModel(gpt2, tokenizer, batch_size=8)
-    passes = _Passes(gpt2.base_model)  # the transformer, with or without head
+
+
+def _passes_of(model, prompts):
+    passes = _Passes(model.model.base_model)  # the transformer, with or without head
     try:
         forced_prompts(model, prompts)
     finally:
         passes.close()
+    return passes
+
+
+def test_packed_rows_run_each_context_once_in_one_pass_per_batch(gpt2, tokenizer):
+    # 10 prompts x 4 candidates, 8 rows a pass: each prompt is one row (its
+    # context, then its 4 continuations), so 2 passes (8 + 2 rows) in all,
+    # where a pass per token would be hundreds, and each context's ids
+    # start exactly one row (one-word candidates: the rows fit 64 positions)
+    model = HFModel(gpt2, tokenizer, batch_size=8)
+    assert model._packs
+    prompts = _ten_prompts_of_four(candidate_words=1)
+    passes = _passes_of(model, prompts)
+    assert [rows for rows, _, _ in passes.calls] == [8, 2]
+    starts = [row for batch in passes.ids for row in batch]
+    for prompt in prompts:
+        context = tokenizer.encode(prompt.context)
+        assert sum(row[: len(context)] == context for row in starts) == 1
+
+
+def test_one_context_pass_per_chunk_of_prompts_and_one_pass_per_candidate_batch(
+    gpt2, tokenizer
+):
+    # Without packing (a model whose attention takes no custom mask): the
+    # contexts run in two passes (8 + 2 distinct contexts), their 32 + 8
+    # candidates in 4 + 1 passes -- 7 passes in all
+    model = HFModel(gpt2, tokenizer, batch_size=8)
+    model._packs = False
+    passes = _passes_of(model, _ten_prompts_of_four())
     context_passes = [c for c in passes.calls if c[2]]
     continuation_passes = [c for c in passes.calls if not c[2]]
     assert [rows for rows, _, _ in context_passes] == [8, 2]

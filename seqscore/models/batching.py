@@ -9,8 +9,12 @@ Pure bookkeeping, no model: given the token lengths of the requests
   vocabulary`` floats, stay within a memory budget.
 * :func:`position_runs` cuts a pass's rows into runs of at most
   ``max_positions`` scored positions: the logits computed at once.
+* :func:`packed_rows` lays out shared-context scoring in one pass: a row
+  holds a context once, followed by several of its requests'
+  continuations, each attending to the context and to itself only.
 * :func:`context_chunks` groups requests by context for shared-context
-  scoring: every distinct context runs once (one row of a context pass), and
+  scoring through a cache (models whose attention cannot take a packed
+  row): every distinct context runs once (one row of a context pass), and
   its requests' continuations run after it, batched by length across the
   contexts of a chunk.
 """
@@ -20,7 +24,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["ContextChunk", "context_chunks", "length_batches", "position_runs"]
+__all__ = [
+    "ContextChunk",
+    "PackedRow",
+    "context_chunks",
+    "length_batches",
+    "packed_rows",
+    "position_runs",
+]
 
 
 def length_batches(
@@ -67,6 +78,53 @@ def position_runs(lengths: Sequence[int], max_positions: int) -> list[list[int]]
             runs.append([index])
             total = length
     return runs
+
+
+@dataclass(frozen=True)
+class PackedRow:
+    """A context followed by some of its requests' continuations.
+
+    The row's tokens are ``context``, then for each of ``requests`` in
+    order its continuation but the last token; ``width`` counts them. The
+    context's last position predicts every request's first token.
+    """
+
+    context: tuple[int, ...]
+    requests: tuple[int, ...]
+    width: int
+
+
+def packed_rows(
+    contexts: Sequence[tuple[int, ...]],
+    continuation_lengths: Sequence[int],
+    max_width: int,
+) -> list[PackedRow]:
+    """Rows of one distinct context each, holding as many of its requests
+    as fit in ``max_width`` positions (a context with one request that
+    alone is wider gets a row of its own; more requests, more rows, each
+    repeating the context).
+
+    ``contexts[i]`` and ``continuation_lengths[i]`` describe request ``i``;
+    a request adds ``continuation_lengths[i] - 1`` positions to its row.
+
+    >>> rows = packed_rows([(1, 2), (1, 2), (3,), (1, 2)], [3, 2, 4, 5], max_width=7)
+    >>> [(r.context, r.requests, r.width) for r in rows]
+    [((1, 2), (0, 1), 5), ((1, 2), (3,), 6), ((3,), (2,), 4)]
+    """
+    by_context: dict[tuple[int, ...], list[int]] = {}
+    for index, context in enumerate(contexts):
+        by_context.setdefault(context, []).append(index)
+    rows = []
+    for context, members in by_context.items():
+        start, width = 0, len(context)
+        for at, request in enumerate(members):
+            extra = continuation_lengths[request] - 1
+            if at > start and width + extra > max_width:
+                rows.append(PackedRow(context, tuple(members[start:at]), width))
+                start, width = at, len(context)
+            width += extra
+        rows.append(PackedRow(context, tuple(members[start:]), width))
+    return rows
 
 
 @dataclass(frozen=True)

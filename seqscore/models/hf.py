@@ -19,25 +19,33 @@ sequences in one forward pass, under ``torch.inference_mode()``.
   multiply-adds per position: contexts and padding no longer pay it). A
   model whose logits are not exactly its head applied to its base model's
   output (soft-capped or scaled logits: checked on a probe when the model
-  is wrapped) runs whole forward passes instead, and its ``(B, T, V)``
-  logits go to the kernel.
+  is wrapped) runs the model's own forward pass instead, and the scored
+  positions' rows are gathered from its ``(B, T, V)`` logits, in the same
+  runs.
 * Memory: each pass allocates tensors of new shapes, which the blocks
   glibc's malloc kept from earlier passes seldom fit, so its heaps grew
   with the run. Free heap pages go back to the system after each pass
   once more than 64 MiB are free (:func:`seqscore._pages.release_free_heap`;
   nothing elsewhere than glibc). Releasing after every logits block too
   took 12% more time for no lower peak.
-* Shared contexts: each distinct context runs once. Its first ``n - 1``
-  tokens go through a *context pass* (keys and values only: no logits are
-  kept), and every continuation of it then runs as ``[last context token] +
-  continuation[:-1]`` on a copy of those keys and values, so every position
-  of a continuation pass predicts a continuation token. Contexts of one
-  chunk are right-padded together (an attention mask hides the padding,
-  position ids are given explicitly) and continuations of different
-  contexts share a batch, sorted by length. A prompt with 4 candidates thus
-  costs one context row plus 4 continuation rows, where lm-eval and
-  minicons run the context 4 times. ``share_contexts=False`` runs every
-  request as one whole sequence instead (the lm-eval layout).
+* Shared contexts: each distinct context runs once. A *packed row* holds
+  the context and then several of its continuations (each but its last
+  token), with a 4-D attention mask that lets each continuation see the
+  context and itself only, and position ids that restart after the
+  context (:mod:`seqscore.models.hf_packing`): one pass, no keys and
+  values copied or kept, the context's last position predicting every
+  continuation's first token. Rows are sorted by width and batched like
+  whole sequences; a context whose continuations do not fit one row of at
+  most ``min(positions, max_length)`` gets more rows. A prompt with 4
+  candidates thus costs one row, where lm-eval and minicons run the
+  context 4 times. Models that cannot pack (checked on a probe when the
+  model is wrapped: attention that ignores a custom mask, sliding-window
+  layers) run each chunk of contexts in a *context pass* (keys and values
+  only) and every continuation of it as ``[last context token] +
+  continuation[:-1]`` after those keys and values
+  (:mod:`seqscore.models.hf_keys`); a sliding-window model's contexts run
+  one per chunk, unpadded. ``share_contexts=False`` runs every request as
+  one whole sequence instead (the lm-eval layout).
 
 **Decoding** (``next_logprobs``): next-token log-probs after each prefix,
 float32 ``(B, V)``, normalised by :func:`seqscore.softmax.log_softmax`.
@@ -86,7 +94,7 @@ import numpy as np
 from .._pages import release_free_heap
 from ..errors import InvalidInputError
 from ..softmax import log_softmax
-from .batching import context_chunks, length_batches, position_runs
+from .batching import context_chunks, length_batches, packed_rows, position_runs
 from .hf_keys import (
     Keys,
     cache_layers,
@@ -94,6 +102,7 @@ from .hf_keys import (
     decoding_cache,
     plain_cache,
 )
+from .hf_packing import packed_inputs, packing_works
 
 __all__ = ["DTYPES", "LOGITS_BUDGET", "HFModel", "load_hf"]
 
@@ -167,6 +176,8 @@ class HFModel:
         self._forward_kwargs = _forward_parameters(model)
         self._head = _separable_head(model, self._torch)
         self._plain_cache = plain_cache(model.config)
+        self._dtype = next(model.parameters()).dtype
+        self._packs = self._plain_cache and packing_works(model, self._torch)
         self._decode_cache: dict[int, Keys] = {}
         self._kv_bytes_per_position: float | None = None
 
@@ -234,19 +245,20 @@ class HFModel:
         :data:`LOGITS_BUDGET` bytes a block (see the module notes)."""
         for request in requests:
             self._check_length(request.input_length, request.context)
-        if share_contexts:
-            passes = self._shared_passes(requests)
-        else:
+        if not share_contexts:
             passes = self._whole_passes(requests)
-        for batch, states, starts in passes:
-            lengths = [len(requests[i].continuation) for i in batch]
-            yield from self._blocks(batch, states, starts, lengths)
+        elif self._packs:
+            passes = self._packed_passes(requests)
+        else:
+            passes = self._shared_passes(requests)
+        for batch, states, picks in passes:
+            yield from self._blocks(batch, states, picks)
             del states  # one pass's output alive at a time, not two
 
-    def _blocks(self, batch, states, starts, lengths):
-        """LogitsBlocks of one pass: row ``r`` of ``states`` (hidden states,
-        or logits without a separable head) predicts its continuation at
-        positions ``starts[r] .. starts[r] + lengths[r] - 1``.
+    def _blocks(self, batch, states, picks):
+        """LogitsBlocks of one pass: request ``batch[r]`` is scored by the
+        outputs at the flat positions ``picks[r]`` of ``states`` (hidden
+        states, or logits without a separable head), one per token.
 
         Freed heap goes back to the system after the pass
         (:func:`~seqscore._pages.release_free_heap`): every pass allocates
@@ -254,26 +266,19 @@ class HFModel:
         from ..model_scoring import LogitsBlock
 
         release_free_heap()
-        width = states.shape[1]
-        if self._head is None:
-            logits = self._numpy(states)
-            offsets = [row * width + start for row, start in enumerate(starts)]
-            yield LogitsBlock(logits.reshape(-1, logits.shape[-1]), batch, offsets)
-            return
         torch = self._torch
         flat = states.reshape(-1, states.shape[-1])
+        lengths = [len(p) for p in picks]
         for group in position_runs(lengths, self._limits()[1]):
-            picks = torch.cat(
-                [
-                    torch.arange(lengths[r], device=self.device) + r * width + starts[r]
-                    for r in group
-                ]
+            index = torch.tensor(
+                [i for r in group for i in picks[r]], device=self.device
             )
             with torch.inference_mode():
-                logits = self._numpy(self._head(flat.index_select(0, picks)))
+                rows = flat.index_select(0, index)
+                logits = self._numpy(rows if self._head is None else self._head(rows))
             offsets = np.cumsum([0] + [lengths[r] for r in group[:-1]]).tolist()
             yield LogitsBlock(logits, [batch[r] for r in group], offsets)
-            del logits
+            del logits, rows
 
     def _limits(self) -> tuple[int, int]:
         """``(rows, positions)`` one pass may take."""
@@ -292,11 +297,39 @@ class HFModel:
             ids, _ = self._padded([inputs[i] for i in batch])
             states = self._states(ids)
             starts = [max(len(requests[i].context), 1) - 1 for i in batch]
-            yield batch, states, starts
+            yield batch, states, _row_picks(ids.shape[1], starts, requests, batch)
+            del states
+
+    def _packed_passes(self, requests):
+        """Each distinct context once, its continuations after it in the
+        same row (:mod:`seqscore.models.hf_packing`); rows sorted by width
+        and batched like whole sequences."""
+        rows, positions = self._limits()
+        continuations = [r.continuation for r in requests]
+        packed = packed_rows(
+            [self._context(r) for r in requests],
+            [len(c) for c in continuations],
+            max_width=min(positions, self.max_length),
+        )
+        widths = [row.width for row in packed]
+        order = sorted(range(len(packed)), key=widths.__getitem__, reverse=True)
+        for batch in length_batches(widths, order, rows, positions):
+            chosen = [packed[i] for i in batch]
+            ids, mask, places, picks = packed_inputs(
+                chosen,
+                continuations,
+                self.eos_id,
+                self._dtype,
+                self._torch,
+                self.device,
+            )
+            states = self._states(ids, mask, positions=places)
+            yield [r for row in chosen for r in row.requests], states, picks
             del states
 
     def _shared_passes(self, requests):
-        """Each distinct context once, then its continuations after it."""
+        """Each distinct context once, then its continuations after it,
+        through a cache of its keys and values (models that cannot pack)."""
         contexts = [self._context(r) for r in requests]
         rows, positions = self._limits()
         chunks = context_chunks(
@@ -318,7 +351,9 @@ class HFModel:
                     (contexts[r][-1], *requests[r].continuation[:-1]) for r in members
                 ]
                 states = self._continue(keys, slots, inputs, starts)
-                yield members, states, [0] * len(members)
+                firsts = [0] * len(members)  # every position is scored
+                picks = _row_picks(states.shape[1], firsts, requests, members)
+                yield members, states, picks
                 del states
 
     def _context_pass(self, contexts) -> Keys | None:
@@ -501,6 +536,17 @@ class HFModel:
         if logits.dtype != self._torch.float32:
             logits = logits.float()
         return logits.cpu().numpy()
+
+
+def _row_picks(width: int, starts, requests, batch) -> list[list[int]]:
+    """Flat positions of a pass of one request a row: row ``r`` predicts
+    its continuation from position ``starts[r]`` on."""
+    return [
+        list(
+            range(r * width + start, r * width + start + len(requests[i].continuation))
+        )
+        for r, (start, i) in enumerate(zip(starts, batch, strict=True))
+    ]
 
 
 def _separable_head(model, torch):

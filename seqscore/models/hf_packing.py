@@ -1,0 +1,124 @@
+r"""Several continuations of one context in one row of one forward pass.
+
+A packed row (:class:`~seqscore.models.batching.PackedRow`) holds a
+context once and then, one after another, the continuations of some of its
+requests (each but its last token). A 4-D attention mask lets a context
+token see the context tokens before it, and a continuation token see the
+whole context and its own continuation's earlier tokens, nothing else;
+position ids restart after the context for each continuation. Every
+position then computes what it would in its own sequence
+``context + continuation``, so the row scores all its continuations with
+one run of the context, and no keys and values are copied or kept.
+
+For a row ``[c0 c1 c2 | a0 a1 | b0]`` (context ``c``, continuations
+``a0 a1 a2`` and ``b0 b1``), positions ``0 1 2 | 3 4 | 3``; ``c2``
+predicts ``a0`` and ``b0``, ``a0`` predicts ``a1``, ``a1`` predicts ``a2``
+and ``b0`` predicts ``b1``.
+
+A model takes such a mask only if its attention applies a custom 4-D mask
+as given (transformers passes one through unchanged; sliding-window layers
+then do not apply their window on top of it, so only models whose cache
+layers are all plain full attention pack): :func:`packing_works` checks
+it on a probe, and scoring falls back to a cache of the context's keys and
+values where it does not hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .batching import PackedRow
+
+__all__ = ["packed_inputs", "packing_works"]
+
+
+def packed_inputs(
+    rows: Sequence[PackedRow], continuations, pad_id: int, dtype, torch, device
+):
+    """``(ids, mask, positions, picks)`` of a batch of packed rows.
+
+    ``continuations[r]`` is request ``r``'s continuation; ``ids`` and
+    ``positions`` are ``(B, W)`` (right padding), ``mask`` the additive
+    ``(B, 1, W, W)`` mask in ``dtype`` (0 where a query may attend, the
+    dtype's most negative number elsewhere), and ``picks[i]`` the flat
+    positions (into ``B * W``) whose outputs predict the tokens of the
+    ``i``-th request of the rows, in the rows' order.
+    """
+    width = max(row.width for row in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    positions = np.zeros((len(rows), width), dtype=np.int64)
+    segments = np.full((len(rows), width), -1, dtype=np.int64)  # -1: padding
+    picks = []
+    for b, row in enumerate(rows):
+        length = len(row.context)
+        ids[b, :length] = row.context
+        positions[b, :length] = np.arange(length)
+        segments[b, :length] = 0
+        last, at = b * width + length - 1, length
+        for segment, request in enumerate(row.requests, start=1):
+            tokens = continuations[request][:-1]
+            stop = at + len(tokens)
+            ids[b, at:stop] = tokens
+            positions[b, at:stop] = np.arange(length, length + len(tokens))
+            segments[b, at:stop] = segment
+            picks.append([last, *range(b * width + at, b * width + stop)])
+            at = stop
+    mask = _packed_mask(torch.from_numpy(segments), dtype, torch)
+    as_tensor = torch.from_numpy
+    return (
+        as_tensor(ids).to(device),
+        mask.to(device),
+        as_tensor(positions).to(device),
+        picks,
+    )
+
+
+def _packed_mask(segments, dtype, torch):
+    """The additive mask of rows whose positions belong to ``segments``
+    (0: the context, ``j``: the ``j``-th continuation, -1: padding): a
+    query attends to the keys at or before it of the context and of its own
+    segment (padding queries to the context and padding, never empty)."""
+    width = segments.shape[1]
+    index = torch.arange(width)
+    causal = index[None, :] <= index[:, None]
+    keys, queries = segments[:, None, :], segments[:, :, None]
+    allowed = causal & ((keys == 0) | (keys == queries))
+    mask = torch.zeros(allowed.shape, dtype=dtype)
+    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
+
+
+def packing_works(model, torch) -> bool:
+    """Whether ``model``'s logits for a packed row equal its logits for
+    the same sequences run one by one (to 1e-4 of their largest magnitude
+    in float32 and float64, 2e-2 in half precision): a probe of 3 context
+    tokens and continuations of 3 and 2 tokens."""
+    size = int(model.get_output_embeddings().weight.shape[0])
+    context, first, second = (1, 2, 3), (4, 5, 6), (7, 8)
+    context, first, second = (
+        tuple(t % size for t in s) for s in (context, first, second)
+    )
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    row = PackedRow(context, (0, 1), 3 + 3 + 2)
+    ids, mask, positions, _ = packed_inputs(
+        [row], [(*first, 0), (*second, 0)], 0, dtype, torch, device
+    )
+    try:
+        with torch.inference_mode():
+            packed = model(
+                input_ids=ids, attention_mask=mask, position_ids=positions
+            ).logits[0]
+            alone = [
+                model(input_ids=torch.tensor([context + tokens], device=device)).logits[
+                    0
+                ]
+                for tokens in (first, second)
+            ]
+    except (TypeError, ValueError, RuntimeError, IndexError):
+        return False
+    expected = torch.cat([alone[0], alone[1][3:]]).float()
+    scale = float(expected.abs().max())
+    tolerance = (1e-4 if dtype in (torch.float32, torch.float64) else 2e-2) * scale
+    return bool((packed.float() - expected).abs().max() <= tolerance)
