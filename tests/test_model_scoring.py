@@ -412,3 +412,17 @@ def test_cached_decoding_equals_uncached_and_runs_one_position_per_step(
             [h.score for h in theirs.hypotheses],
             atol=1e-5,
         )
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_the_head_in_slices_is_the_linear_layer(bias):
+    # 1,500 outputs: two whole slices of 512 and a part one
+    from seqscore.models.hf import _apply_head
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(64, 1500, bias=bias)
+    states = torch.randn(37, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            _apply_head(head, states, torch), head(states), rtol=1e-6, atol=1e-6
+        )

@@ -109,6 +109,12 @@ __all__ = ["DTYPES", "LOGITS_BUDGET", "HFModel", "load_hf"]
 #: Bytes of float32 logits one forward pass may produce when no batch size
 #: is given (about 670 positions of a 50,257-token vocabulary).
 LOGITS_BUDGET = 128 << 20
+#: Output-layer rows (vocabulary entries) per matrix product when the head
+#: is a plain linear layer: a slice of 512 x hidden weights stays in cache
+#: while every scored position passes. On GPT-2 small's head (50,257 x 768,
+#: 2 threads) one product over the whole vocabulary ran at 29-44 G
+#: multiply-adds/s for 64-667 positions, slices of 512 at 44-62.
+HEAD_SLICE = 512
 #: Bytes of keys and values next_logprobs keeps between calls.
 DECODE_CACHE_BUDGET = 1 << 30
 #: ``--dtype`` names and their torch dtypes' attribute names.
@@ -275,7 +281,9 @@ class HFModel:
             )
             with torch.inference_mode():
                 rows = flat.index_select(0, index)
-                logits = self._numpy(rows if self._head is None else self._head(rows))
+                if self._head is not None:
+                    rows = _apply_head(self._head, rows, self._torch)
+                logits = self._numpy(rows)
             offsets = np.cumsum([0] + [lengths[r] for r in group[:-1]]).tolist()
             yield LogitsBlock(logits, [batch[r] for r in group], offsets)
             del logits, rows
@@ -547,6 +555,26 @@ def _row_picks(width: int, starts, requests, batch) -> list[list[int]]:
         )
         for r, (start, i) in enumerate(zip(starts, batch, strict=True))
     ]
+
+
+def _apply_head(head, states, torch):
+    """``head(states)``: a plain linear layer in slices of
+    :data:`HEAD_SLICE` output rows written into one ``(N, V)`` tensor, the
+    same products as one ``linear`` (each logit is the same dot product);
+    any other module as it is."""
+    if type(head) is not torch.nn.Linear:
+        return head(states)
+    weight, bias = head.weight, head.bias
+    out = torch.empty(
+        (states.shape[0], weight.shape[0]), dtype=weight.dtype, device=states.device
+    )
+    for start in range(0, weight.shape[0], HEAD_SLICE):
+        part = slice(start, start + HEAD_SLICE)
+        if bias is None:
+            torch.mm(states, weight[part].t(), out=out[:, part])
+        else:
+            torch.addmm(bias[part], states, weight[part].t(), out=out[:, part])
+    return out
 
 
 def _separable_head(model, torch):
