@@ -426,3 +426,21 @@ def test_the_head_in_slices_is_the_linear_layer(bias):
         torch.testing.assert_close(
             _apply_head(head, states, torch), head(states), rtol=1e-6, atol=1e-6
         )
+
+
+class _IgnoresMasks(transformers.GPT2LMHeadModel):
+    """A model whose forward drops the attention mask it is given."""
+
+    def forward(self, input_ids=None, attention_mask=None, **kwargs):
+        return super().forward(input_ids, **kwargs)
+
+
+def test_packing_is_used_only_where_the_probe_finds_the_mask_applied(gpt2, tokenizer):
+    from seqscore.models.hf_packing import packing_works
+
+    assert packing_works(gpt2, torch)
+    ignoring = _IgnoresMasks(gpt2.config)
+    ignoring.load_state_dict(gpt2.state_dict())
+    ignoring.eval()
+    assert not packing_works(ignoring, torch)
+    assert not HFModel(ignoring, tokenizer)._packs

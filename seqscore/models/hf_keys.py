@@ -3,8 +3,9 @@
 Two readers of kept keys and values (per layer, ``(rows, heads, positions,
 head_dim)`` tensors):
 
-* a *continuation pass* of shared-context scoring reads the keys of its
-  rows' contexts once, and keeps nothing after it:
+* a *continuation pass* of shared-context scoring, for models that cannot
+  take a packed row (:mod:`seqscore.models.hf_packing`), reads the keys of
+  its rows' contexts once, and keeps nothing after it:
   :func:`continuation_cache` gives each layer its rows' context keys when
   that layer runs and forgets them when it is done, so a pass holds one
   layer's gathered keys at a time, not every layer's at once (with
