@@ -30,7 +30,7 @@ from seqscore.models.builtin import load_builtin
 from seqscore.models.hf import HFModel
 from seqscore.models.hf_keys import continuation_cache
 
-from .tiny_lm import bpe_tokenizer, tiny_gpt2, tiny_sliding_mistral
+from .tiny_lm import bpe_tokenizer, tiny_gpt2, tiny_llama, tiny_sliding_mistral
 
 MAX = 64
 
@@ -170,6 +170,24 @@ def test_a_sliding_window_model_shares_contexts_without_padding_them(
     ours = _scores(HFModel(mistral, tokenizer, batch_size=batch_size), prompts)
     assert max(len(p.context.split()) for p in prompts) > 4  # the window bites
     for key, logprob in ours.items():
+        np.testing.assert_allclose(logprob, reference[key], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, None])
+def test_a_rotary_model_packs_its_rows_and_scores_as_whole_sequences(
+    tokenizer, batch_size
+):
+    # Llama's positions enter through rotations of queries and keys: the
+    # position ids of a packed row restart after the context, so each
+    # continuation is rotated as in its own sequence
+    llama = tiny_llama(tokenizer)
+    prompts = _prompts(4)
+    reference = _scores(
+        HFModel(llama, tokenizer, batch_size=1), prompts, share_contexts=False
+    )
+    model = HFModel(llama, tokenizer, batch_size=batch_size)
+    assert model._packs
+    for key, logprob in _scores(model, prompts).items():
         np.testing.assert_allclose(logprob, reference[key], atol=1e-5, rtol=0)
 
 

@@ -91,6 +91,29 @@ def tiny_sliding_mistral(tokenizer, sliding_window: int = 4, seed: int = 0):
     return transformers.MistralForCausalLM(config).eval()
 
 
+def tiny_llama(tokenizer, seed: int = 0):
+    """A 2-layer Llama (rotary positions, grouped-query attention) over
+    ``tokenizer``'s vocabulary, random weights."""
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    end = tokenizer.convert_tokens_to_ids(END)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        bos_token_id=end,
+        eos_token_id=end,
+        initializer_range=0.2,
+    )
+    return transformers.LlamaForCausalLM(config).eval()
+
+
 def save_tiny_gpt2(folder: Path, n_positions: int = 64) -> Path:
     """Save the tokenizer and model to ``folder`` (``from_pretrained`` reads it)."""
     tokenizer = bpe_tokenizer()

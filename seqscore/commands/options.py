@@ -187,8 +187,9 @@ def model_options(default: str | None = None):
             click.option(
                 "--batch-size",
                 type=click.IntRange(min=1),
-                help="hf: rows per forward pass [default: as many as keep a pass's "
-                "logits under 128 MiB].",
+                help="hf: rows per forward pass (a row: one prompt's context "
+                "and its candidates, or one sequence with --no-share-contexts) "
+                "[default: as many as keep a pass's logits under 128 MiB].",
             ),
             click.option(
                 "--dtype",
