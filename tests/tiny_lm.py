@@ -70,48 +70,37 @@ def tiny_sliding_mistral(tokenizer, sliding_window: int = 4, seed: int = 0):
     """A 2-layer Mistral over ``tokenizer``'s vocabulary whose attention
     sees only the last ``sliding_window`` positions (its cache keeps only
     those), random weights."""
-    import torch
-    import transformers
-
-    torch.manual_seed(seed)
-    end = tokenizer.convert_tokens_to_ids(END)
-    config = transformers.MistralConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
-        sliding_window=sliding_window,
-        bos_token_id=end,
-        eos_token_id=end,
-        initializer_range=0.2,
-    )
-    return transformers.MistralForCausalLM(config).eval()
+    return _tiny_rotary("Mistral", tokenizer, seed, sliding_window=sliding_window)
 
 
 def tiny_llama(tokenizer, seed: int = 0):
     """A 2-layer Llama (rotary positions, grouped-query attention) over
     ``tokenizer``'s vocabulary, random weights."""
+    return _tiny_rotary("Llama", tokenizer, seed, num_attention_heads=4)
+
+
+def _tiny_rotary(family: str, tokenizer, seed: int, **options):
+    """A 2-layer ``{family}ForCausalLM`` 32 wide, two query heads a key head
+    unless ``options`` say otherwise."""
     import torch
     import transformers
 
     torch.manual_seed(seed)
     end = tokenizer.convert_tokens_to_ids(END)
-    config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        bos_token_id=end,
-        eos_token_id=end,
-        initializer_range=0.2,
-    )
-    return transformers.LlamaForCausalLM(config).eval()
+    settings = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "max_position_embeddings": 64,
+        "bos_token_id": end,
+        "eos_token_id": end,
+        "initializer_range": 0.2,
+    }
+    config = getattr(transformers, f"{family}Config")(**{**settings, **options})
+    return getattr(transformers, f"{family}ForCausalLM")(config).eval()
 
 
 def save_tiny_gpt2(folder: Path, n_positions: int = 64) -> Path:
