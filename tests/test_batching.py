@@ -1,17 +1,24 @@
 """How requests are grouped into forward passes (seqscore.models.batching).
 
 Properties over random request sets: every request runs exactly once,
-after its own context; no pass exceeds its row and position limits unless
-it holds a single row or context (which must run somehow); one-token
+after its own context; no pass or packed row exceeds its limits unless it
+holds a single row, context or request (which must run somehow); one-token
 contexts never share a context pass with longer ones.
 """
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqscore.models.batching import context_chunks, length_batches, position_runs
+from seqscore.models.batching import (
+    context_chunks,
+    length_batches,
+    packed_rows,
+    position_runs,
+)
 
 contexts = st.lists(
     st.lists(st.integers(0, 3), min_size=1, max_size=6).map(tuple),
@@ -99,3 +106,25 @@ def test_position_runs_cover_the_rows_within_limits(lengths, positions):
     for run in runs:
         if len(run) > 1:
             assert sum(lengths[i] for i in run) <= positions
+
+
+@given(requests(), st.integers(1, 30))
+def test_packed_rows_hold_every_request_once_within_their_width(request_set, width):
+    picks, lengths = request_set
+    rows = packed_rows(picks, lengths, max_width=width)
+    held = sorted(r for row in rows for r in row.requests)
+    assert held == list(range(len(picks)))
+    for row in rows:
+        assert row.requests
+        assert all(picks[r] == row.context for r in row.requests)
+        assert row.width == len(row.context) + sum(lengths[r] - 1 for r in row.requests)
+        if len(row.requests) > 1:
+            assert row.width <= width
+    # a context takes a second row only when the first is full
+    per_context = {}
+    for row in rows:
+        per_context.setdefault(row.context, []).append(row)
+    for context_rows in per_context.values():
+        for row, following in itertools.pairwise(context_rows):
+            first = lengths[following.requests[0]] - 1
+            assert row.width + first > width

@@ -86,7 +86,10 @@ def plain_cache(config) -> bool:
     import transformers
     from transformers.cache_utils import DynamicLayer
 
-    layers = transformers.DynamicCache(config=config).layers
+    try:
+        layers = transformers.DynamicCache(config=config).layers
+    except (TypeError, ValueError, AttributeError):  # a config it cannot read
+        return False
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
 
