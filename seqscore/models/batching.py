@@ -80,6 +80,17 @@ def position_runs(lengths: Sequence[int], max_positions: int) -> list[list[int]]
     return runs
 
 
+def _requests_by_context(
+    contexts: Sequence[tuple[int, ...]],
+) -> dict[tuple[int, ...], list[int]]:
+    """Each distinct context, in order of first appearance, with the
+    indices of the requests that continue it."""
+    by_context: dict[tuple[int, ...], list[int]] = {}
+    for index, context in enumerate(contexts):
+        by_context.setdefault(context, []).append(index)
+    return by_context
+
+
 @dataclass(frozen=True)
 class PackedRow:
     """A context followed by some of its requests' continuations.
@@ -111,9 +122,7 @@ def packed_rows(
     >>> [(r.context, r.requests, r.width) for r in rows]
     [((1, 2), (0, 1), 5), ((1, 2), (3,), 6), ((3,), (2,), 4)]
     """
-    by_context: dict[tuple[int, ...], list[int]] = {}
-    for index, context in enumerate(contexts):
-        by_context.setdefault(context, []).append(index)
+    by_context = _requests_by_context(contexts)
     rows = []
     for context, members in by_context.items():
         start, width = 0, len(context)
@@ -169,9 +178,7 @@ def context_chunks(
     >>> [(c.contexts, c.requests, c.slots, c.batches) for c in chunks]
     [(((1, 2),), (0, 1), (0, 0), ((1, 0),)), (((3,),), (2,), (0,), ((0,),))]
     """
-    by_context: dict[tuple[int, ...], list[int]] = {}
-    for index, context in enumerate(contexts):
-        by_context.setdefault(context, []).append(index)
+    by_context = _requests_by_context(contexts)
     distinct = sorted(by_context, key=len, reverse=True)
     if max_contexts is None:
         max_contexts = max_rows
