@@ -66,13 +66,8 @@ def packed_inputs(
             picks.append([last, *range(b * width + at, b * width + stop)])
             at = stop
     mask = _packed_mask(torch.from_numpy(segments), dtype, torch)
-    as_tensor = torch.from_numpy
-    return (
-        as_tensor(ids).to(device),
-        mask.to(device),
-        as_tensor(positions).to(device),
-        picks,
-    )
+    ids, positions = torch.from_numpy(ids), torch.from_numpy(positions)
+    return ids.to(device), mask.to(device), positions.to(device), picks
 
 
 def _packed_mask(segments, dtype, torch):
