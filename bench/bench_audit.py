@@ -50,7 +50,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from seqscore import token_logprobs, token_stats
 from seqscore.audit import PipelineRun, audit
 from seqscore.formats.npz import open_npz
-from seqscore.scoring import loglikelihood
+from seqscore.scoring.candidates import loglikelihood
 
 TEMPERATURE = 0.7
 

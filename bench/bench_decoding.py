@@ -269,7 +269,7 @@ class NoEOS:
         self.encode = model.encode
 
     def next_logprobs(self, prefixes):
-        from seqscore.softmax import log_softmax
+        from seqscore.numerics.softmax import log_softmax
 
         rows = np.array(self.model.next_logprobs(prefixes))
         rows[:, self.eos_id] = -np.inf

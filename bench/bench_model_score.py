@@ -23,7 +23,7 @@ times (medians):
   sequences, one forward each, ``log_softmax``, ``gather``, sum, greedy
   check; run at each of ``--floor-batch-sizes`` (8 and 32: large batches
   of 50,257-wide logits cost memory traffic), the fastest is the reference;
-* ``seqscore``: :func:`seqscore.model_scoring.loglikelihoods` (texts in,
+* ``seqscore``: :func:`seqscore.models.loglikelihood.loglikelihoods` (texts in,
   tokenisation by lm-eval's rule included) with the default shared contexts;
   ``seqscore-whole`` the same with ``share_contexts=False``;
 * ``lm-eval``: ``lm_eval.models.huggingface.HFLM(pretrained=model,
@@ -142,7 +142,7 @@ def workload(tok, n_prompts: int, per_prompt: int, seed: int = 0):
 
 def encoded(tok, pairs):
     """lm-eval's ids for each pair (the floor and the peers use the same)."""
-    from seqscore.requests import encode_request
+    from seqscore.models.requests import encode_request
 
     class _Encoder:  # the HF adapter's encode without loading a model
         prefix_id = tok.bos_token_id
@@ -185,8 +185,8 @@ def floor(model, requests, batch_size):
 
 def seqscore_method(share):
     def run(model, tok, pairs, batch_size):
-        from seqscore.model_scoring import loglikelihoods
         from seqscore.models.hf import HFModel
+        from seqscore.models.loglikelihood import loglikelihoods
 
         results = loglikelihoods(HFModel(model, tok), pairs, share_contexts=share)
         return [(r.logprob, r.is_greedy) for r in results]
@@ -321,7 +321,7 @@ def memory_benchmark(tok, n_candidates: int = 10_000):
         "import what a run imports, no weights": [
             python,
             "-c",
-            "import torch, transformers, seqscore.cli, seqscore.model_scoring; "
+            "import torch, transformers, seqscore.cli, seqscore.models.loglikelihood; "
             "from transformers.models.gpt2 import modeling_gpt2; "
             f"transformers.AutoTokenizer.from_pretrained({folder!r})",
         ],

@@ -2,14 +2,14 @@
 
 The layers, each usable on its own:
 
-* :mod:`seqscore.softmax` -- ``softmax``, ``log_softmax``, ``logsumexp``,
+* :mod:`seqscore.numerics.softmax` -- ``softmax``, ``log_softmax``, ``logsumexp``,
   ``cross_entropy`` and its gradient, with every edge case decided;
-* :mod:`seqscore.kernels` -- ``token_logprobs`` and ``token_stats``, the one
+* :mod:`seqscore.numerics.kernels` -- ``token_logprobs`` and ``token_stats``, the one
   fast pass over logits that everything else calls;
-* :mod:`seqscore.regression` -- ``SoftmaxRegression``, a trainable softmax layer;
+* :mod:`seqscore.numerics.regression` -- ``SoftmaxRegression``, a trainable softmax layer;
 * :mod:`seqscore.scoring` -- candidates, ``loglikelihood`` (lm-eval's shift
-  rule), ``score_prompt``; :mod:`seqscore.reductions` -- every normalisation;
-  :mod:`seqscore.pairwise` -- why one candidate beats another;
+  rule), ``score_prompt``; :mod:`seqscore.numerics.reductions` -- every normalisation;
+  :mod:`seqscore.scoring.pairwise` -- why one candidate beats another;
 * :mod:`seqscore.plackett_luce` -- ranking candidates: probabilities,
   likelihood, sampling, exact rank marginals, fitting worths and temperatures
   (``seqscore.plackett_luce.fit``, ``.log_likelihood``, ``.sample``, ...).
@@ -27,7 +27,7 @@ The layers, each usable on its own:
 
 import importlib
 
-from .errors import (
+from seqscore.errors import (
     DataFormatError,
     InvalidInputError,
     NoEstimateError,
@@ -35,10 +35,17 @@ from .errors import (
     SeqScoreError,
     ShapeError,
 )
-from .kernels import TokenStats, token_logprobs, token_stats
-from .reductions import Reductions, reduce
-from .regression import SoftmaxRegression
-from .scoring import (
+from seqscore.numerics.kernels import TokenStats, token_logprobs, token_stats
+from seqscore.numerics.reductions import Reductions, reduce
+from seqscore.numerics.regression import SoftmaxRegression
+from seqscore.numerics.softmax import (
+    cross_entropy,
+    cross_entropy_grad,
+    log_softmax,
+    logsumexp,
+    softmax,
+)
+from seqscore.scoring.candidates import (
     Candidate,
     CandidateScore,
     Loglikelihood,
@@ -47,7 +54,6 @@ from .scoring import (
     loglikelihood,
     score_prompt,
 )
-from .softmax import cross_entropy, cross_entropy_grad, log_softmax, logsumexp, softmax
 
 # The heavier layers load on first use (PEP 562), so that `import seqscore`
 # and every command start fast: these names resolve through __getattr__.
@@ -70,7 +76,7 @@ _LAZY = {
     "exact_search": ("decoding", "exact_search"),
     "greedy": ("decoding", "greedy"),
     "sample": ("decoding", "sample"),
-    "teacher_force": ("decoding", "teacher_force"),
+    "teacher_force": ("models.forced", "teacher_force"),
     "diagnose": ("diagnostics", "diagnose"),
     "survey_greedy": ("diagnostics", "survey_greedy"),
 }

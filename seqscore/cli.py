@@ -13,9 +13,9 @@ import sys
 
 import click
 
-from . import __version__
-from .commands.hints import with_hint
-from .errors import SeqScoreError
+from seqscore import __version__
+from seqscore.commands.hints import with_hint
+from seqscore.errors import SeqScoreError
 
 __all__ = ["main"]
 

@@ -10,20 +10,32 @@ one-line message on stderr; usage errors (bad flags) exit with code 2.
 Messages name *where* the problem is: the file, the record (line), the field,
 the step and the position in the vocabulary, whichever apply. Use
 :func:`format_index` to spell an array position the same way everywhere.
+
+A record that a reader or a model skips rather than stops at is a
+:class:`Rejected`: an error kept for later, which :func:`rejection_error`
+raises when a run stops at it and :mod:`seqscore.report.rejects` writes to a
+rejects file when it goes on.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 __all__ = [
     "DataFormatError",
     "InvalidInputError",
     "MissingExtraError",
     "NoEstimateError",
+    "Rejected",
     "SchedulerError",
     "ScorerLawError",
     "SeqScoreError",
     "ShapeError",
     "format_index",
+    "rejection_error",
+    "rejection_message",
+    "rejection_reason",
 ]
 
 
@@ -89,3 +101,56 @@ def format_index(index: tuple[int, ...] | int, name: str = "logits") -> str:
     if isinstance(index, int):
         index = (index,)
     return f"{name}[{', '.join(str(int(i)) for i in index)}]"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record that could not be scored: where it is, why, and its text.
+
+    ``remedy`` is the rejecting error's :class:`SeqScoreError` ``remedy``
+    (e.g. ``"model"``: texts to be scored by a model): what the caller could
+    change, in the library's terms; the reason itself names no command-line
+    flag. :func:`rejection_message` words it, :func:`rejection_error` raises
+    it, :mod:`seqscore.report.rejects` writes it as a rejects file's record.
+    """
+
+    location: str
+    reason: str
+    raw: str | None = None
+    remedy: str | None = None
+
+
+def rejection_reason(rejected: Rejected, hints: Mapping[str, str] | None = None) -> str:
+    """The reason, and ``hints``' words for its remedy, if any.
+
+    >>> bad = Rejected("x.jsonl:3", "candidates: texts", None, remedy="model")
+    >>> rejection_reason(bad)
+    'candidates: texts'
+    >>> rejection_reason(bad, {"model": " (score them with a model)"})
+    'candidates: texts (score them with a model)'
+    """
+    if hints is None or rejected.remedy is None:
+        return rejected.reason
+    return rejected.reason + hints.get(rejected.remedy, "")
+
+
+def rejection_message(
+    rejected: Rejected, hints: Mapping[str, str] | None = None
+) -> str:
+    """``location: reason``: an error's message, or a line of stderr.
+
+    >>> rejection_message(Rejected("x.jsonl:3", "malformed JSON"))
+    'x.jsonl:3: malformed JSON'
+    """
+    return f"{rejected.location}: {rejection_reason(rejected, hints)}"
+
+
+def rejection_error(rejected: Rejected) -> DataFormatError:
+    """The error that stops a run at ``rejected`` (``--on-error fail``): its
+    message, and its remedy for the caller to word (the CLI adds its flags).
+
+    >>> error = rejection_error(Rejected("x.jsonl:3", "texts", remedy="model"))
+    >>> str(error), error.remedy
+    ('x.jsonl:3: texts', 'model')
+    """
+    return DataFormatError(rejection_message(rejected), remedy=rejected.remedy)

@@ -159,7 +159,7 @@ class HashedLM:
         self.calls = 0
 
     def next_logprobs(self, prefixes):
-        from seqscore.softmax import log_softmax
+        from seqscore.numerics.softmax import log_softmax
 
         self.calls += 1
         rows = []

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from seqscore import InvalidInputError, ShapeError
 from seqscore.audit import NoiseModel, PipelineRun, audit, hypotheses
 from seqscore.audit import steps as audit_steps
-from seqscore.scoring import loglikelihood
+from seqscore.scoring.candidates import loglikelihood
 
 GALLERY = Path(__file__).parent.parent / "fixtures" / "audit"
 sys.path.insert(0, str(GALLERY))

@@ -28,8 +28,7 @@ from seqscore.errors import InvalidInputError, ShapeError
 from seqscore.models.builtin import load_builtin
 from seqscore.models.corpus import sentence_starts
 from seqscore.models.tree import textbook_tree
-
-from .strategies import HashedLM
+from tests.strategies import HashedLM
 
 PENALTIES = [-1, 0, 0.5, 1, 2]
 STOPPING = [True, False, "never"]

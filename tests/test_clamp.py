@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from seqscore.clamp import POSITIVE_TOLERANCE
 from seqscore.errors import DataFormatError, InvalidInputError
 from seqscore.formats.records import as_logprob, as_logprobs
-from seqscore.scoring import TokenScores
+from seqscore.numerics.clamp import POSITIVE_TOLERANCE
+from seqscore.scoring.candidates import TokenScores
 
 ROUNDED = POSITIVE_TOLERANCE / 2  # a float32 rounding above 0
 

@@ -8,10 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from seqscore.cli import main
-from seqscore.model_scoring import loglikelihoods
 from seqscore.models.hf import load_hf
-
-from .tiny_lm import save_tiny_gpt2
+from seqscore.models.loglikelihood import loglikelihoods
+from tests.tiny_lm import save_tiny_gpt2
 
 
 @pytest.fixture(scope="module")

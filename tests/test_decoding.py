@@ -16,13 +16,12 @@ from seqscore.decoding import (
     greedy,
     sample,
     sampling_distribution,
-    teacher_force,
 )
 from seqscore.errors import InvalidInputError, ShapeError
+from seqscore.models.forced import teacher_force
 from seqscore.models.tree import textbook_tree
-from seqscore.softmax import softmax
-
-from .strategies import HashedLM, enumerate_sequences, hashed_models
+from seqscore.numerics.softmax import softmax
+from tests.strategies import HashedLM, enumerate_sequences, hashed_models
 
 # ------------------------------------------------------------- exact search
 

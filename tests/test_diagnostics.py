@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from seqscore.diagnostics import diagnose, survey_greedy
+from seqscore.diagnostics.greedy_vs_best import diagnose, survey_greedy
 from seqscore.errors import InvalidInputError
 from seqscore.models.tree import textbook_tree
-
-from .strategies import enumerate_sequences, hashed_models
+from tests.strategies import enumerate_sequences, hashed_models
 
 
 def test_textbook_diagnosis_names_step_one_and_the_numbers():
@@ -72,7 +71,7 @@ def test_diagnosis_accounts_for_the_loss(case):
 
 
 def test_budget_exhaustion_is_reported_honestly():
-    from .strategies import HashedLM
+    from tests.strategies import HashedLM
 
     model = HashedLM(6, seed=5, scale=0.2, eos_bias=-40.0)
     d = diagnose(model, [], max_tokens=6, node_budget=5, beam=0)

@@ -13,12 +13,11 @@ import scipy.special
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqscore.errors import DataFormatError
+from seqscore.errors import DataFormatError, Rejected, rejection_message
 from seqscore.formats.inputs import read_prompts
 from seqscore.formats.npz import open_npz
-from seqscore.formats.records import Rejected, loads_line
-from seqscore.report.rejects import rejection_message
-from seqscore.scoring import score_prompt
+from seqscore.formats.records import loads_line
+from seqscore.scoring.candidates import score_prompt
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 

@@ -11,12 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqscore.errors import DataFormatError
+from seqscore.errors import DataFormatError, Rejected
 from seqscore.formats import lmeval
 from seqscore.formats.inputs import read_prompts
 from seqscore.formats.lmeval import (
     careful_document,
-    doc_value,
     loads_samples_line,
     read_document,
 )
@@ -26,9 +25,8 @@ from seqscore.formats.lmeval_results import (
     results_beside,
     samples_task,
 )
-from seqscore.formats.records import Rejected
-
-from .strategies import lmeval_records
+from seqscore.lmeval.logged import doc_value
+from tests.strategies import lmeval_records
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lmeval"
 

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from seqscore.cli import main
-from seqscore.errors import DataFormatError
+from seqscore.errors import DataFormatError, Rejected
 from seqscore.formats.inputs import read_prompts
-from seqscore.formats.records import Rejected, as_logprobs, as_numbers, field
+from seqscore.formats.records import as_logprobs, as_numbers, field
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 

@@ -16,8 +16,7 @@ import transformers
 from seqscore.decoding import beam_search, greedy
 from seqscore.errors import InvalidInputError
 from seqscore.models.hf import HFModel, load_hf
-
-from .test_beam_batch import assert_batch_equals_singles
+from tests.test_beam_batch import assert_batch_equals_singles
 
 # Token 47 is this seed's most probable token on average over random contexts
 # (5% against 1/48 = 2%); its output-embedding row is doubled so that, as EOS,

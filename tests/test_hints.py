@@ -47,8 +47,8 @@ MODEL_HINT = " (seqscore score FILE --model builtin|hf:PATH)"
 
 
 def test_a_texts_only_record_is_rejected_with_a_remedy_but_no_flag():
-    from seqscore.formats.records import Rejected
-    from seqscore.report.rejects import rejection_message, rejection_record
+    from seqscore.errors import Rejected, rejection_message
+    from seqscore.report.rejects import rejection_record
 
     with read_prompts(TEXTS) as (_, items):
         rejected = [item for item in items if isinstance(item, Rejected)]

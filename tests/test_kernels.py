@@ -10,7 +10,8 @@ import scipy.special
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqscore import InvalidInputError, ShapeError, kernels, token_logprobs, token_stats
+from seqscore import InvalidInputError, ShapeError, token_logprobs, token_stats
+from seqscore.numerics import kernels
 from tests.strategies import logit_arrays
 
 

@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqscore.errors import DataFormatError
-from seqscore.lmeval.compare import compare_runs, paired_stderr, random_ranking
+from seqscore.lmeval.comparison import paired_stderr, random_ranking
 from seqscore.plackett_luce import ranking_log_likelihoods
-
-from .strategies import pl_scores
+from seqscore.runs.lmeval import compare_runs
+from tests.strategies import pl_scores
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lmeval"
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from seqscore.errors import DataFormatError
-from seqscore.lmeval.evaluate import evaluate, samples_files
 from seqscore.lmeval.verdicts import METRICS
+from seqscore.runs.lmeval import evaluate, samples_files
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lmeval"
-# the module (seqscore.lmeval.evaluate names the function too)
-evaluate_module = importlib.import_module("seqscore.lmeval.evaluate")
+# the module that reads the files
+evaluate_module = importlib.import_module("seqscore.runs.lmeval")
 RUNS = ("run_a", "run_b")
 TASKS = ("seqscore_mc", "seqscore_mc_pmi")
 

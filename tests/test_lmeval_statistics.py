@@ -19,8 +19,7 @@ from seqscore.lmeval.statistics import (
     paired_bootstrap,
     sample_stderr,
 )
-
-from .strategies import pl_scores
+from tests.strategies import pl_scores
 
 
 @given(st.integers(0, 400), st.integers(0, 400))

@@ -11,8 +11,7 @@ from hypothesis import given
 
 from seqscore.formats.lmeval import careful_document, read_document
 from seqscore.lmeval.verdicts import CHECKED, METRICS, TIE_TOLERANCE, judge
-
-from .strategies import lmeval_records
+from tests.strategies import lmeval_records
 
 
 def lm_eval_metrics(record: dict) -> dict[str, float]:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqscore.errors import DataFormatError
-from seqscore.manifest import MANIFEST, Manifest, Part, read_manifest, sha256_file
+from seqscore.runs.manifest import MANIFEST, Manifest, Part, read_manifest, sha256_file
 
 texts = st.text(max_size=12)
 

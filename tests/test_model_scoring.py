@@ -16,9 +16,13 @@ import pytest
 import torch
 import transformers
 
-from seqscore.decoding import beam_search, greedy, teacher_force_text
+from seqscore.decoding import beam_search, greedy
 from seqscore.errors import InvalidInputError
-from seqscore.model_scoring import (
+from seqscore.models.builtin import load_builtin
+from seqscore.models.forced import teacher_force_text
+from seqscore.models.hf import HFModel
+from seqscore.models.hf_keys import continuation_cache
+from seqscore.models.loglikelihood import (
     TextCandidate,
     TextPrompt,
     forced_prompts,
@@ -26,11 +30,7 @@ from seqscore.model_scoring import (
     prompt_requests,
     score_texts,
 )
-from seqscore.models.builtin import load_builtin
-from seqscore.models.hf import HFModel
-from seqscore.models.hf_keys import continuation_cache
-
-from .tiny_lm import bpe_tokenizer, tiny_gpt2, tiny_llama, tiny_sliding_mistral
+from tests.tiny_lm import bpe_tokenizer, tiny_gpt2, tiny_llama, tiny_sliding_mistral
 
 MAX = 64
 

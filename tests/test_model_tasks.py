@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from seqscore.cli import main
-from seqscore.formats.records import Rejected
-from seqscore.model_tasks import ModelJob, model_loads, score_text_batch
+from seqscore.errors import Rejected
 from seqscore.models.builtin import load_builtin
 from seqscore.models.examples import example_text_prompts
-from seqscore.shards import ScoreSettings
+from seqscore.runs.model_tasks import ModelJob, model_loads, score_text_batch
+from seqscore.runs.shards import ScoreSettings
 
 
 def run(*args):
@@ -93,7 +93,7 @@ def test_model_scores_on_dask_are_the_bytes_of_one_process(cluster, tmp_path):
 def test_the_model_is_loaded_once_per_worker_not_once_per_task(
     distributed, cluster, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("seqscore.model_tasks.PROMPTS_PER_TASK", 5)
+    monkeypatch.setattr("seqscore.runs.model_tasks.PROMPTS_PER_TASK", 5)
     pairs = pairs_file(tmp_path / "pairs.jsonl", 60)  # 12 tasks
     with distributed.Client(cluster.scheduler_address) as client:
         before = client.run(model_loads)

@@ -1,7 +1,7 @@
 """Relative precision of the log-normaliser step and of everything built on it.
 
 Every log-probability seqscore computes goes through
-:mod:`seqscore._normaliser` (``log Z = log1p(rest)``). These tests measure the
+:mod:`seqscore.numerics._normaliser` (``log Z = log1p(rest)``). These tests measure the
 error of ``logsumexp``, ``log_softmax``, cross-entropy and its gradient, the
 token kernel's log-probs, top-k log-probs and entropies, and Plackett-Luce
 log-likelihoods against mpmath at 50 significant digits, on rows built to
@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from mpmath import mp
 
-import seqscore.kernels as kernels
+import seqscore.numerics.kernels as kernels
 import seqscore.plackett_luce._stages as stages_module
 from seqscore import (
     cross_entropy,
@@ -42,9 +42,8 @@ from seqscore import (
     token_stats,
 )
 from seqscore import plackett_luce as pl
-from seqscore._normaliser import log_normaliser, merge_rests, rest_sum
-
-from .strategies import dominated_rows, padded_rankings
+from seqscore.numerics._normaliser import log_normaliser, merge_rests, rest_sum
+from tests.strategies import dominated_rows, padded_rankings
 
 mp.dps = 50
 

@@ -4,7 +4,7 @@ import mmap
 
 import pytest
 
-from seqscore._pages import free_heap_bytes, release_free_heap, release_range
+from seqscore.numerics._pages import free_heap_bytes, release_free_heap, release_range
 
 PAGE = mmap.PAGESIZE
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from seqscore.cli import main
 from seqscore.errors import InvalidInputError
-from seqscore.pairwise import compare
 from seqscore.report.comparison import explanation
-from seqscore.scoring import Candidate, TokenScores
+from seqscore.scoring.candidates import Candidate, TokenScores
+from seqscore.scoring.pairwise import compare
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 

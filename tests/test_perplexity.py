@@ -14,10 +14,9 @@ from hypothesis import strategies as st
 from seqscore.cli import main
 from seqscore.errors import InvalidInputError
 from seqscore.models.hf import HFModel
-from seqscore.perplexity import corpus_perplexity, rolling_perplexity
-from seqscore.requests import rolling_requests
-
-from .tiny_lm import bpe_tokenizer, tiny_gpt2
+from seqscore.models.perplexity import corpus_perplexity, rolling_perplexity
+from seqscore.models.requests import rolling_requests
+from tests.tiny_lm import bpe_tokenizer, tiny_gpt2
 
 
 def test_windows_are_lm_evals_docstring_example():

@@ -5,8 +5,7 @@ from hypothesis import given
 
 from seqscore.plackett_luce import estimability, fit, pad_rankings
 from seqscore.plackett_luce.estimability import Estimability
-
-from .strategies import padded_rankings
+from tests.strategies import padded_rankings
 
 
 def test_a_cycle_is_estimable():

@@ -22,8 +22,7 @@ from seqscore.plackett_luce import (
     sample,
 )
 from seqscore.plackett_luce.priors import make_prior
-
-from . import plackett_luce_reference as ref
+from tests import plackett_luce_reference as ref
 
 NASCAR = Path(__file__).resolve().parent.parent / "fixtures" / "nascar2002.txt"
 

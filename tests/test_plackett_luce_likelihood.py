@@ -17,9 +17,8 @@ from seqscore.plackett_luce import (
     ranking_log_likelihoods,
     selection_probabilities,
 )
-
-from . import plackett_luce_reference as ref
-from .strategies import pl_problems, pl_scores
+from tests import plackett_luce_reference as ref
+from tests.strategies import pl_problems, pl_scores
 
 
 def _rng(seed=0):

@@ -16,9 +16,8 @@ from seqscore.plackett_luce import (
     ranking_log_likelihoods,
     top_k_probabilities,
 )
-
-from . import plackett_luce_reference as ref
-from .strategies import pl_scores
+from tests import plackett_luce_reference as ref
+from tests.strategies import pl_scores
 
 SCORE_SETS = [
     np.array([0.0]),

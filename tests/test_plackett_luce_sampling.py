@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from seqscore import InvalidInputError
 from seqscore.plackett_luce import ranking_log_likelihoods, sample
-
-from .strategies import pl_scores
+from tests.strategies import pl_scores
 
 
 @given(pl_scores(1, 9, magnitude=1e3), st.integers(0, 20), st.data())

@@ -6,8 +6,7 @@ from hypothesis import given
 
 from seqscore import InvalidInputError, NoEstimateError
 from seqscore.plackett_luce import fit_temperature, log_likelihood, sample
-
-from .strategies import pl_problems
+from tests.strategies import pl_problems
 
 
 def test_recovers_the_temperature_of_sampled_rankings():

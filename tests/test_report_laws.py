@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from seqscore.report.laws import law_report_text, render_law_report, violation_text
+from seqscore.report.laws import render_law_report
 from seqscore.testing import LawResult, ScorerReport, Violation
 
 REPORT = ScorerReport(
@@ -149,10 +149,10 @@ def test_the_json_is_what_audit_fn_wrote():
     assert render_law_report(REPORT, "json") == JSON
 
 
-def test_the_public_methods_delegate_to_the_report_module():
-    assert REPORT.render() == str(REPORT) == law_report_text(REPORT) == TEXT[:-1]
+def test_the_report_module_prints_the_testing_packages_own_text():
+    assert REPORT.render() == str(REPORT) == TEXT[:-1]
     violation = REPORT.results[1].violation
-    assert violation.describe() == violation_text(violation)
+    assert violation.describe() in TEXT.replace("\n        ", "\n")
 
 
 def test_an_unknown_format_is_refused():

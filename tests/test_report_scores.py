@@ -1,7 +1,7 @@
 """The score record: one schema for the record, the csv header and Parquet."""
 
 from seqscore.report.scores import RECORD_FIELDS, RECORD_TYPES, score_record
-from seqscore.scoring import Candidate, Prompt, TokenScores, score_prompt
+from seqscore.scoring.candidates import Candidate, Prompt, TokenScores, score_prompt
 
 
 def test_a_record_has_every_field_in_schema_order_and_type():

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from seqscore.cli import main
 from seqscore.errors import InvalidInputError
-from seqscore.schedulers import check_scheduler, open_scheduler
+from seqscore.runs.schedulers import check_scheduler, open_scheduler
 from tests.shard_files import FIXTURES, write_shards
 
 distributed = pytest.importorskip("distributed")
@@ -170,7 +170,7 @@ def test_unknown_schedulers_are_usage_errors(shards):
 
 
 def test_an_unreachable_scheduler_exits_1(shards, monkeypatch):
-    monkeypatch.setattr("seqscore.schedulers.CONNECT_TIMEOUT", 0.5)
+    monkeypatch.setattr("seqscore.runs.schedulers.CONNECT_TIMEOUT", 0.5)
     result = score(shards, "--scheduler", "tcp://127.0.0.1:9")
     assert result.exit_code == 1
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr

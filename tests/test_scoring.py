@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from seqscore import InvalidInputError, ShapeError
-from seqscore.reductions import reduce
-from seqscore.scoring import (
+from seqscore.numerics.reductions import reduce
+from seqscore.scoring.candidates import (
     Candidate,
     Prompt,
     TokenScores,
@@ -314,7 +314,7 @@ def test_loglikelihood_n_context_must_be_an_integer(bad):
 def test_first_choice_probabilities_refuse_a_nan_beside_a_finite_total():
     """No finite total gives no probabilities; a NaN or +inf beside a finite
     one is an error, never a silent None."""
-    from seqscore.scoring import _first_choice
+    from seqscore.scoring.candidates import _first_choice
 
     assert _first_choice(np.array([-np.inf, -np.inf])) == [None, None]
     assert _first_choice(np.array([-1.0, -np.inf])) == [1.0, 0.0]

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from seqscore.errors import DataFormatError, InvalidInputError
 from seqscore.formats.inputs import map_prompts
-from seqscore.manifest import MANIFEST, read_manifest, sha256_file
-from seqscore.schedulers import LocalScheduler
-from seqscore.shards import (
+from seqscore.runs.manifest import MANIFEST, read_manifest, sha256_file
+from seqscore.runs.schedulers import LocalScheduler
+from seqscore.runs.shards import (
     ScoreSettings,
     list_shards,
     score_shard,

@@ -271,7 +271,7 @@ def test_top_k_must_be_a_whole_number(top_k):
 
 # ------------------------------------------------ scipy.special's cases, decided
 # The cases of scipy's special/tests/test_logsumexp.py, each decided (the table
-# is in the seqscore.softmax module notes). Inputs are scipy's; the expected
+# is in the seqscore.numerics.softmax module notes). Inputs are scipy's; the expected
 # values are recomputed here with mpmath at 50 digits, or by hand.
 
 INF = np.inf

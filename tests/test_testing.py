@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from seqscore import InvalidInputError
 from seqscore.errors import ScorerLawError
-from seqscore.scoring import loglikelihood
+from seqscore.scoring.candidates import loglikelihood
 from seqscore.testing import (
     LAWS,
     Options,

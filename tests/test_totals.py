@@ -1,4 +1,4 @@
-"""seqscore.totals: one sum rule for every total, and the laws it keeps.
+"""seqscore.numerics.totals: one sum rule for every total, and the laws it keeps.
 
 The reference is written here, independently of numpy: a Python loop that
 adds float64 values left to right from ``0.0``.
@@ -14,8 +14,8 @@ from seqscore.decoding.beam import beam_search
 from seqscore.decoding.greedy import greedy
 from seqscore.decoding.sampling import sample
 from seqscore.models.builtin import load_builtin
-from seqscore.scoring import Candidate, TokenScores
-from seqscore.totals import row_totals, sequence_logprob
+from seqscore.numerics.totals import row_totals, sequence_logprob
+from seqscore.scoring.candidates import Candidate, TokenScores
 
 logprob = st.floats(
     max_value=0.0, allow_nan=False, allow_infinity=True

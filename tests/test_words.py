@@ -13,12 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqscore.cli import main
-from seqscore.model_scoring import TextCandidate, TextPrompt, forced_prompts
 from seqscore.models.hf import HFModel
-from seqscore.scoring import Candidate, TokenScores
-from seqscore.words import word_surprisals
-
-from .tiny_lm import bpe_tokenizer, save_tiny_gpt2, tiny_gpt2
+from seqscore.models.loglikelihood import TextCandidate, TextPrompt, forced_prompts
+from seqscore.scoring.candidates import Candidate, TokenScores
+from seqscore.scoring.words import word_surprisals
+from tests.tiny_lm import bpe_tokenizer, save_tiny_gpt2, tiny_gpt2
 
 
 @st.composite

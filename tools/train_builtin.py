@@ -34,7 +34,7 @@ from seqscore.models.corpus import (
     heldout_sentences,
     training_sentences,
 )
-from seqscore.regression import SoftmaxRegression
+from seqscore.numerics.regression import SoftmaxRegression
 
 VOCAB_WORDS = 1000  # words with their own id; the rest are <unk>
 SECOND_WORDS = 300  # words with their own row of W2 (two back)

@@ -25,7 +25,7 @@ temperature that explains a sample of candidates is confirmed with a second
 pass.
 """
 
-from .core import (
+from seqscore.audit.core import (
     AuditReport,
     Consequences,
     Flip,
@@ -33,8 +33,8 @@ from .core import (
     audit,
     hypotheses,
 )
-from .noise import NoiseModel, detect_noise
-from .run import PipelineRun
+from seqscore.audit.noise import NoiseModel, detect_noise
+from seqscore.audit.run import PipelineRun
 
 __all__ = [
     "AuditReport",

@@ -22,9 +22,16 @@ from collections import Counter
 
 import numpy as np
 
-from .hypothesis import Context, Evaluation, Hypothesis, additive, logprob_terms, window
-from .noise import Prediction, compare
-from .steps import EOS_NEAREST, release
+from seqscore.audit.hypothesis import (
+    Context,
+    Evaluation,
+    Hypothesis,
+    additive,
+    logprob_terms,
+    window,
+)
+from seqscore.audit.noise import Prediction, compare
+from seqscore.audit.steps import EOS_NEAREST, release
 
 __all__ = ["HYPOTHESES"]
 

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidInputError
-from . import alignment, normalisation, precision, reduction, temperature
-from .hypothesis import Context, Evaluation, Hypothesis
-from .noise import NoiseModel, Prediction, compare, detect_noise
-from .run import PipelineRun
-from .steps import EosProbe, collect_steps
+from seqscore.audit import alignment, normalisation, precision, reduction, temperature
+from seqscore.audit.hypothesis import Context, Evaluation, Hypothesis
+from seqscore.audit.noise import NoiseModel, Prediction, compare, detect_noise
+from seqscore.audit.run import PipelineRun
+from seqscore.audit.steps import EosProbe, collect_steps
+from seqscore.errors import InvalidInputError
 
 __all__ = [
     "CORRECT",
@@ -179,7 +179,7 @@ def audit(
     >>> logits = rng.normal(size=(4, 5, 7))
     >>> ids = rng.integers(0, 7, size=(4, 5))
     >>> lengths, context = np.array([5, 4, 5, 3]), np.array([2, 1, 3, 1])
-    >>> from seqscore.scoring import loglikelihood
+    >>> from seqscore.scoring.candidates import loglikelihood
     >>> sums = [loglikelihood(logits[i, :lengths[i]], ids[i, :lengths[i]],
     ...                       context[i]).logprob for i in range(4)]
     >>> reported = np.round(np.array(sums) / (lengths - context), 4)

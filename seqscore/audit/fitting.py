@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .noise import NoiseModel, Prediction, compare
+from seqscore.audit.noise import NoiseModel, Prediction, compare
 
 __all__ = ["Fit", "fit_parameter"]
 

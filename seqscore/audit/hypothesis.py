@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..shift import causal_window
-from .noise import NoiseModel, Prediction
-from .run import PipelineRun
-from .steps import StepTable
+from seqscore.audit.noise import NoiseModel, Prediction
+from seqscore.audit.run import PipelineRun
+from seqscore.audit.steps import StepTable
+from seqscore.numerics.shift import causal_window
 
 __all__ = [
     "Context",

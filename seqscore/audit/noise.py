@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from seqscore.errors import InvalidInputError
 
 __all__ = ["NoiseModel", "Prediction", "Residuals", "compare", "detect_noise"]
 

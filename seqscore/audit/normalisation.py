@@ -13,9 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..softmax import log_softmax
-from .hypothesis import Context, Evaluation, Hypothesis, additive, logprob_terms, window
-from .noise import Prediction
+from seqscore.audit.hypothesis import (
+    Context,
+    Evaluation,
+    Hypothesis,
+    additive,
+    logprob_terms,
+    window,
+)
+from seqscore.audit.noise import Prediction
+from seqscore.numerics.softmax import log_softmax
 
 __all__ = ["HYPOTHESES", "correct_prediction", "float_product"]
 

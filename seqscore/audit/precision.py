@@ -20,8 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .hypothesis import Context, Evaluation, Hypothesis, logprob_terms, window
-from .noise import SAFETY, Prediction
+from seqscore.audit.hypothesis import (
+    Context,
+    Evaluation,
+    Hypothesis,
+    logprob_terms,
+    window,
+)
+from seqscore.audit.noise import SAFETY, Prediction
 
 __all__ = ["HYPOTHESES", "to_bfloat16", "to_float16"]
 

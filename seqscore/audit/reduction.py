@@ -2,7 +2,7 @@ r"""Bugs of reduction: the right log-probabilities, reduced the wrong way.
 
 :math:`S_i` is the correct sum over the scored window and :math:`n_i` the
 number of continuation tokens. The length penalties are the conventions of
-:mod:`seqscore.reductions` (Hugging Face beam search and GNMT), with the
+:mod:`seqscore.numerics.reductions` (Hugging Face beam search and GNMT), with the
 exponent fitted; :math:`\alpha = 0` is the plain sum and, for the Hugging Face
 form, :math:`\alpha = 1` the mean -- a fit that lands there coincides with
 the correct score (or with the mean/sum swap) and is reported as such.
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reductions import gnmt_base, penalty_divisor
-from .fitting import fit_parameter
-from .hypothesis import Context, Evaluation, Hypothesis
-from .noise import Prediction
+from seqscore.audit.fitting import fit_parameter
+from seqscore.audit.hypothesis import Context, Evaluation, Hypothesis
+from seqscore.audit.noise import Prediction
+from seqscore.numerics.reductions import gnmt_base, penalty_divisor
 
 __all__ = ["hypotheses"]
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._arrays import as_targets
-from ..errors import InvalidInputError, ShapeError
-from ..shift import causal_window
+from seqscore.errors import InvalidInputError, ShapeError
+from seqscore.numerics._arrays import as_targets
+from seqscore.numerics.shift import causal_window
 
 __all__ = ["PipelineRun", "group_label"]
 
@@ -82,7 +82,7 @@ class PipelineRun:
 
     def window(self, i: int) -> tuple[slice, slice]:
         """Candidate ``i``'s scored logits rows and the input ids they score
-        (:func:`~seqscore.shift.causal_window`)."""
+        (:func:`~seqscore.numerics.shift.causal_window`)."""
         return causal_window(int(self.n_context[i]), int(self.lengths[i]))
 
     def label(self, i: int) -> str:

@@ -1,7 +1,7 @@
 r"""The one pass over the logits: every per-position fact the hypotheses need.
 
 The expensive part of an audit is reading ``N x T x V`` logits. It is done
-once, by the token kernel (:func:`seqscore.kernels.token_stats`), which gives
+once, by the token kernel (:func:`seqscore.numerics.kernels.token_stats`), which gives
 for each position :math:`p` the argmax :math:`a_p` and its log-probability
 :math:`\ell^\star_p = z_p[a_p] - \mathrm{lse}(z_p)`. Everything else is a
 *gather* of a few logits per position, read while the candidate's logits are
@@ -33,12 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SeqScoreError
+from seqscore.audit.run import PipelineRun
+from seqscore.errors import SeqScoreError
 
 # the kernel's own page-release helpers: one implementation of that chore
-from ..kernels import release_pages, token_logprobs, token_stats
-from ..softmax import logsumexp
-from .run import PipelineRun
+from seqscore.numerics.kernels import release_pages, token_logprobs, token_stats
+from seqscore.numerics.softmax import logsumexp
 
 __all__ = ["EOS_NEAREST", "MAX_BATCH_GROUP", "EosProbe", "StepTable", "collect_steps"]
 

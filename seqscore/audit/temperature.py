@@ -20,12 +20,18 @@ import math
 
 import numpy as np
 
-from ..kernels import token_logprobs
-from .fitting import fit_parameter
-from .hypothesis import Context, Evaluation, Hypothesis, additive, logprob_terms
-from .hypothesis import window as window_mask
-from .noise import Prediction, compare
-from .steps import release, tempered_logprobs
+from seqscore.audit.fitting import fit_parameter
+from seqscore.audit.hypothesis import (
+    Context,
+    Evaluation,
+    Hypothesis,
+    additive,
+    logprob_terms,
+)
+from seqscore.audit.hypothesis import window as window_mask
+from seqscore.audit.noise import Prediction, compare
+from seqscore.audit.steps import release, tempered_logprobs
+from seqscore.numerics.kernels import token_logprobs
 
 __all__ = ["FIT_ROWS", "HYPOTHESES", "LOG_T_BOUNDS"]
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import click
 
-from ..audit import audit, detect_noise
-from ..errors import SeqScoreError
-from ..formats.pipeline import PIPELINE_FORMATS, read_pipeline_run
-from ..report.audit import FORMATS, render
-from ..report.writers import open_output
-from .options import (
+from seqscore.audit import audit, detect_noise
+from seqscore.commands.options import (
     input_format_option,
     output_option,
     progress_callback,
     progress_option,
     report_format_option,
 )
+from seqscore.errors import SeqScoreError
+from seqscore.formats.pipeline import PIPELINE_FORMATS, read_pipeline_run
+from seqscore.report.audit import FORMATS, render
+from seqscore.report.writers import open_output
 
 
 @click.command("audit")

@@ -10,10 +10,10 @@ import sys
 
 import click
 
-from ..errors import SeqScoreError
-from ..report.laws import render_law_report
-from ..report.writers import open_output
-from .options import output_option, report_format_option
+from seqscore.commands.options import output_option, report_format_option
+from seqscore.errors import SeqScoreError
+from seqscore.report.laws import render_law_report
+from seqscore.report.writers import open_output
 
 
 @click.command("audit-fn")
@@ -99,7 +99,7 @@ def audit_fn_command(ctx, target, layout, max_examples, seed, laws, fmt, output)
 
 def _testing():
     try:
-        from .. import testing
+        from seqscore import testing
     except ImportError as exc:  # hypothesis is an optional dependency
         raise SeqScoreError(
             f"seqscore audit-fn needs hypothesis ({exc}); install it with "

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import click
 
-from ..errors import DataFormatError
-from ..formats.inputs import read_prompts
-from ..formats.records import Rejected
-from ..pairwise import prompt_comparisons
-from ..report.comparison import write_comparisons
-from ..report.rejects import rejection_error
-from ..report.writers import open_output
-from .options import (
+from seqscore.commands.options import (
     alpha_option,
     input_format_option,
     output_option,
     report_format_option,
 )
+from seqscore.errors import DataFormatError, Rejected, rejection_error
+from seqscore.formats.inputs import read_prompts
+from seqscore.report.comparison import write_comparisons
+from seqscore.report.writers import open_output
+from seqscore.scoring.pairwise import prompt_comparisons
 
 
 @click.command("compare")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..lmeval.compare import compare_runs
-from ..report.run_comparison import RENDER
-from ..report.writers import open_output
-from .evaluate import bootstrap_options, listed_option, workers_option
-from .options import output_option, report_format_option
+from seqscore.commands.evaluate import bootstrap_options, listed_option, workers_option
+from seqscore.commands.options import output_option, report_format_option
+from seqscore.report.run_comparison import RENDER
+from seqscore.report.writers import open_output
+from seqscore.runs.lmeval import compare_runs
 
 
 @click.command("compare-runs")

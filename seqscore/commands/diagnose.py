@@ -5,11 +5,16 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from ..diagnostics import diagnose, survey_greedy
-from ..models.corpus import sentence_starts
-from ..report.diagnosis import render_diagnosis, render_survey
-from ..report.writers import open_output
-from .options import load_cli_model, model_options, report_format_option
+from seqscore.commands.options import (
+    load_cli_model,
+    model_options,
+    report_format_option,
+)
+from seqscore.diagnostics.greedy_vs_best import diagnose, survey_greedy
+from seqscore.models.corpus import sentence_starts
+from seqscore.report.diagnosis import render_diagnosis, render_survey
+from seqscore.report.plots import plot_diagnosis
+from seqscore.report.writers import open_output
 
 __all__ = ["diagnose_command"]
 
@@ -131,8 +136,6 @@ def diagnose_command(
         model, prompt, max_tokens=max_tokens, beam=beam, node_budget=budget
     )
     if plot is not None:
-        from ..report.plots import plot_diagnosis
-
         plot_diagnosis(result, plot)
     with open_output(output) as out:
         out.write(render_diagnosis(result, fmt))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import click
 
-from ..lmeval.evaluate import CONFIDENCE, RESAMPLES, evaluate
-from ..report.evaluation import RENDER
-from ..report.writers import open_output
-from .options import (
+from seqscore.commands.options import (
     output_option,
     progress_callback,
     progress_option,
     report_format_option,
 )
+from seqscore.lmeval.evaluation import CONFIDENCE, RESAMPLES
+from seqscore.report.evaluation import RENDER
+from seqscore.report.writers import open_output
+from seqscore.runs.lmeval import evaluate
 
 
 def bootstrap_options(command):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from ..errors import InvalidInputError, NoEstimateError
-from ..formats.rankings import LAYOUTS, RankingData, read_rankings
-from ..plackett_luce import estimability, fit
-from ..plackett_luce.priors import PRIORS
-from ..report.ranking import fit_columns, fit_records, fit_summary
-from ..report.writers import open_output, write_records
-from .options import format_option, output_option, positive_finite
+from seqscore.commands.options import format_option, output_option, positive_finite
+from seqscore.errors import InvalidInputError, NoEstimateError
+from seqscore.formats.rankings import LAYOUTS, read_rankings
+from seqscore.plackett_luce import estimability, fit
+from seqscore.plackett_luce.data import RankingData
+from seqscore.plackett_luce.priors import PRIORS
+from seqscore.report.ranking import fit_columns, fit_records, fit_summary
+from seqscore.report.writers import open_output, write_records
 
 
 def _parse_columns(text: str | None):

@@ -7,7 +7,7 @@ library's terms what could be changed (:class:`~seqscore.errors.SeqScoreError`
 
 from __future__ import annotations
 
-from ..errors import SeqScoreError
+from seqscore.errors import SeqScoreError
 
 __all__ = ["HINTS", "with_hint"]
 

@@ -8,9 +8,10 @@ import sys
 
 import click
 
-from ..formats.inputs import INPUT_FORMATS
-from ..models import MODEL_SPECS
-from ..report.writers import FORMATS
+from seqscore.formats.inputs import INPUT_FORMATS
+from seqscore.models import MODEL_SPECS, load_model
+from seqscore.models.hf import DTYPES
+from seqscore.report.writers import FORMATS
 
 __all__ = [
     "ModelSpec",
@@ -168,7 +169,6 @@ class ModelSpec(click.ParamType):
 def model_options(default: str | None = None):
     """``--model`` and the options of a Hugging Face model (``--batch-size``,
     ``--dtype``, ``--device``), as one decorator."""
-    from ..models.hf import DTYPES
 
     def decorate(command):
         options = [
@@ -208,8 +208,6 @@ def model_options(default: str | None = None):
 
 def load_cli_model(spec: str, batch_size=None, dtype=None, device=None):
     """The model a command's ``--model`` names, with its hf options."""
-    from ..models import load_model
-
     if spec.startswith("hf:"):
         _quiet_transformers()
     return load_model(spec, batch_size=batch_size, dtype=dtype, device=device)

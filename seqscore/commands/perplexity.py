@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..formats.records import Rejected
-from ..formats.texts import read_documents
-from ..perplexity import rolling_perplexity
-from ..report.perplexity import perplexity_columns, perplexity_records
-from ..report.rejects import rejection_error
-from ..report.writers import open_output, write_records
-from .options import (
+from seqscore.commands.options import (
     format_option,
     load_cli_model,
     model_options,
@@ -18,6 +12,11 @@ from .options import (
     progress_callback,
     progress_option,
 )
+from seqscore.errors import Rejected, rejection_error
+from seqscore.formats.texts import read_documents
+from seqscore.models.perplexity import rolling_perplexity
+from seqscore.report.perplexity import perplexity_columns, perplexity_records
+from seqscore.report.writers import open_output, write_records
 
 
 @click.command("perplexity")

@@ -5,25 +5,26 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from ..errors import InvalidInputError
-from ..formats.rankings import ScoreGroup, read_candidate_scores
-from ..plackett_luce import (
+from seqscore.commands.options import format_option, output_option, positive_finite
+from seqscore.errors import InvalidInputError
+from seqscore.formats.rankings import read_candidate_scores
+from seqscore.plackett_luce import (
     expected_ranks,
     marginal_rank_probabilities,
     sample,
     selection_probabilities,
     top_k_probabilities,
 )
-from ..plackett_luce.marginals import MAX_ITEMS as MAX_MARGINAL_ITEMS
-from ..report.ranking import (
+from seqscore.plackett_luce.data import ScoreGroup
+from seqscore.plackett_luce.marginals import MAX_ITEMS as MAX_MARGINAL_ITEMS
+from seqscore.report.ranking import (
     SAMPLE_COLUMNS,
     probability_columns,
     probability_records,
     sample_records,
     widened,
 )
-from ..report.writers import open_output, write_records
-from .options import format_option, output_option, positive_finite
+from seqscore.report.writers import open_output, write_records
 
 _DEFAULT_RANK_COLUMNS = 10
 

@@ -8,20 +8,7 @@ from dataclasses import dataclass
 
 import click
 
-from ..candidate_records import collect_records
-from ..diagnostics import first_greedy_miss
-from ..formats.inputs import map_prompts
-from ..formats.records import Rejected
-from ..model_scoring import Tally, forced_items
-from ..model_tasks import ModelJob
-from ..models.builtin import load_builtin
-from ..models.examples import scored_examples
-from ..reductions import RANKABLE
-from ..report.diagnosis import greedy_story
-from ..report.scores import LMEVAL_NOTE, columns, table_row
-from ..report.writers import FORMATS, open_output, write_records
-from ..shards import ScoreSettings
-from .options import (
+from seqscore.commands.options import (
     alpha_option,
     format_option,
     input_format_option,
@@ -31,8 +18,8 @@ from .options import (
     progress_callback,
     progress_option,
 )
-from .score_output import note_truncation, report_rejects
-from .sharded import (
+from seqscore.commands.score_output import note_truncation, report_rejects
+from seqscore.commands.sharded import (
     ShardedRun,
     check_single,
     is_sharded,
@@ -40,6 +27,19 @@ from .sharded import (
     run_sharded,
     text_prompts_of,
 )
+from seqscore.diagnostics.greedy_vs_best import first_greedy_miss
+from seqscore.errors import Rejected
+from seqscore.formats.inputs import map_prompts
+from seqscore.models.builtin import load_builtin
+from seqscore.models.examples import scored_examples
+from seqscore.models.loglikelihood import Tally, forced_items
+from seqscore.numerics.reductions import RANKABLE
+from seqscore.report.diagnosis import greedy_story
+from seqscore.report.scores import LMEVAL_NOTE, columns, table_row
+from seqscore.report.writers import FORMATS, open_output, write_records
+from seqscore.runs.candidate_records import collect_records
+from seqscore.runs.model_tasks import ModelJob
+from seqscore.runs.shards import ScoreSettings
 
 
 @click.command("score")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import click
 
-from ..errors import DataFormatError
-from ..formats.records import Rejected
-from ..report.rejects import rejection_message, rejection_record
-from ..report.writers import open_output, write_records
-from .hints import HINTS
+from seqscore.commands.hints import HINTS
+from seqscore.errors import DataFormatError, Rejected, rejection_message
+from seqscore.report.rejects import rejection_record
+from seqscore.report.writers import open_output, write_records
 
 __all__ = ["note_truncation", "report_rejects"]
 

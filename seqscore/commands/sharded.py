@@ -2,7 +2,7 @@
 
 A run is sharded when it names several files (or a directory, or a glob),
 writes ``-o DIR/``, or names a ``--scheduler`` other than ``local``. Each
-shard is one task (:mod:`seqscore.shards`); the records come back in shard
+shard is one task (:mod:`seqscore.runs.shards`); the records come back in shard
 order to one output, or each task writes its shard's part into ``DIR/``.
 """
 
@@ -16,19 +16,24 @@ from functools import partial
 
 import click
 
-from .. import model_tasks
-from ..candidate_records import collect_records
-from ..errors import InvalidInputError, MissingExtraError
-from ..formats.inputs import PARALLEL_MIN_BYTES
-from ..formats.texts import read_text_prompts
-from ..model_scoring import Tally
-from ..model_tasks import ModelJob, score_text_batch
-from ..models.examples import example_text_prompts
-from ..parallel import cpu_count
-from ..report.scores import LMEVAL_NOTE, columns, table_row
-from ..report.writers import open_output, write_records
-from ..schedulers import check_scheduler, import_distributed, open_scheduler
-from ..shards import (
+from seqscore.commands.hints import HINTS
+from seqscore.commands.options import progress_callback
+from seqscore.commands.score_output import note_truncation, report_rejects
+from seqscore.errors import InvalidInputError, MissingExtraError
+from seqscore.formats.inputs import PARALLEL_MIN_BYTES
+from seqscore.formats.texts import read_text_prompts
+from seqscore.models.examples import example_text_prompts
+from seqscore.models.loglikelihood import Tally
+from seqscore.numerics.parallel import cpu_count
+from seqscore.report.parquet import import_pyarrow
+from seqscore.report.scores import LMEVAL_NOTE, columns, table_row
+from seqscore.report.writers import open_output, write_records
+from seqscore.runs import model_tasks
+from seqscore.runs.candidate_records import collect_records
+from seqscore.runs.dask_model import model_on_workers
+from seqscore.runs.model_tasks import ModelJob, score_text_batch
+from seqscore.runs.schedulers import check_scheduler, import_distributed, open_scheduler
+from seqscore.runs.shards import (
     PART_FORMATS,
     ScoreSettings,
     Shard,
@@ -37,9 +42,6 @@ from ..shards import (
     score_shards,
     write_parts,
 )
-from .hints import HINTS
-from .options import progress_callback
-from .score_output import note_truncation, report_rejects
 
 __all__ = [
     "ShardedRun",
@@ -130,8 +132,6 @@ def _check_usage(files, run: ShardedRun, folder: bool) -> None:
     _check_scheduler(run)
     try:
         if run.fmt == "parquet":
-            from ..report.parquet import import_pyarrow
-
             import_pyarrow()
     except MissingExtraError as exc:
         raise click.UsageError(str(exc)) from None
@@ -265,13 +265,11 @@ def _write_folder(shards, sizes, run: ShardedRun, scheduler, progress) -> None:
 def run_model_tasks(file: str | None, job: ModelJob, run: ShardedRun, progress):
     """``seqscore score FILE --model MODEL --scheduler dask|tcp://...``: the
     texts read here, sent to the workers in batches, the model loaded once
-    per worker (:mod:`seqscore.model_tasks`); records in input order."""
+    per worker (:mod:`seqscore.runs.model_tasks`); records in input order."""
     if file == "-":
         raise click.UsageError("--scheduler with --model reads a FILE, not -")
     check_single(run.fmt, run.resume)
     _check_scheduler(run)
-    from ..dask_model import model_on_workers
-
     tally, limits = Tally(), set()
     rejected: list = []
     counts = {"prompts": 0, "candidates": 0}

@@ -9,11 +9,11 @@ import sys
 import click
 import numpy as np
 
-from ..errors import InvalidInputError
-from ..report.softmax import COLUMNS, softmax_records
-from ..report.writers import open_output, write_records
-from ..softmax import log_softmax, softmax
-from .options import format_option, output_option, positive_finite
+from seqscore.commands.options import format_option, output_option, positive_finite
+from seqscore.errors import InvalidInputError
+from seqscore.numerics.softmax import log_softmax, softmax
+from seqscore.report.softmax import COLUMNS, softmax_records
+from seqscore.report.writers import open_output, write_records
 
 
 @click.command(

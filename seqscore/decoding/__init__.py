@@ -4,20 +4,20 @@
 * :func:`greedy`, :func:`beam_search` (transformers' conventions) and
   :func:`beam_search_batch` (many prompts, one model call per step),
   :func:`exact_search` (the proven most probable sequence, within a node
-  budget), :func:`sample` (temperature, top-k, top-p, explicit ``rng``);
-* :func:`teacher_force` / :func:`teacher_force_text` -- per-token statistics
-  (log-prob, rank, argmax, entropy) of given continuations of a prompt.
+  budget), :func:`sample` (temperature, top-k, top-p, explicit ``rng``).
+
+Teacher forcing (per-token statistics of given continuations) is model
+scoring, one floor up: :func:`seqscore.models.forced.teacher_force`.
 
 Every decoder returns :class:`Decoded` sequences whose ``logprobs`` are the
 model's own, so results of different decoders compare directly.
 """
 
-from .beam import BeamResult, beam_search, beam_search_batch
-from .exact import ExactResult, exact_search
-from .forced import teacher_force, teacher_force_text
-from .greedy import greedy
-from .protocol import Decoded, LanguageModel, PrefixBatch
-from .sampling import sample, sampling_distribution
+from seqscore.decoding.beam import BeamResult, beam_search, beam_search_batch
+from seqscore.decoding.exact import ExactResult, exact_search
+from seqscore.decoding.greedy import greedy
+from seqscore.decoding.protocol import Decoded, LanguageModel, PrefixBatch
+from seqscore.decoding.sampling import sample, sampling_distribution
 
 __all__ = [
     "BeamResult",
@@ -31,6 +31,4 @@ __all__ = [
     "greedy",
     "sample",
     "sampling_distribution",
-    "teacher_force",
-    "teacher_force_text",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .handoff import Beams, Rule, Search, Store
+from seqscore.decoding.handoff import Beams, Rule, Search, Store
 
 __all__ = ["advance", "best_per_prompt", "select_and_advance"]
 

@@ -64,9 +64,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .beam_batch import search_batch
-from .beam_settings import BeamSettings
-from .protocol import (
+from seqscore.decoding.beam_batch import search_batch
+from seqscore.decoding.beam_settings import BeamSettings
+from seqscore.decoding.protocol import (
     Decoded,
     LanguageModel,
     check_prompt,
@@ -74,7 +74,7 @@ from .protocol import (
     make_decoded,
     next_logprobs,
 )
-from .selection import compiled_suits
+from seqscore.decoding.selection import compiled_suits
 
 __all__ = ["BeamResult", "beam_search", "beam_search_batch"]
 

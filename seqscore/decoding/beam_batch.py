@@ -45,17 +45,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..parallel import map_row_spans
-from . import handoff
-from .beam_settings import BeamSettings
-from .protocol import (
+from seqscore.decoding import handoff
+from seqscore.decoding.beam_settings import BeamSettings
+from seqscore.decoding.protocol import (
     Decoded,
     PrefixBatch,
     make_decoded_rows,
     model_rows,
     row_peaks,
 )
-from .selection import advance_compiled, compiled_suits
+from seqscore.decoding.selection import advance_compiled, compiled_suits
+from seqscore.numerics.parallel import map_row_spans
 
 __all__ = ["search_batch"]
 

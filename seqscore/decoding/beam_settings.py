@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._arrays import check_finite
-from ..errors import InvalidInputError
-from ..reductions import penalty_divisor
-from .protocol import check_count, check_max_tokens
+from seqscore.decoding.protocol import check_count, check_max_tokens
+from seqscore.errors import InvalidInputError
+from seqscore.numerics._arrays import check_finite
+from seqscore.numerics.reductions import penalty_divisor
 
 __all__ = ["BeamSettings"]
 

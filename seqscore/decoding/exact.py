@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .greedy import greedy
-from .protocol import (
+from seqscore.decoding.greedy import greedy
+from seqscore.decoding.protocol import (
     Decoded,
     LanguageModel,
     check_count,

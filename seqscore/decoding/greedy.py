@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .protocol import (
+from seqscore.decoding.protocol import (
     Decoded,
     LanguageModel,
     check_max_tokens,

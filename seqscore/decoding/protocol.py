@@ -40,10 +40,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .._arrays import check_integer, reject_masked
-from ..errors import InvalidInputError, ShapeError
-from ..parallel import map_row_spans
-from ..totals import row_totals, sequence_logprob
+from seqscore.errors import InvalidInputError, ShapeError
+from seqscore.numerics._arrays import check_integer, reject_masked
+from seqscore.numerics.parallel import map_row_spans
+from seqscore.numerics.totals import row_totals, sequence_logprob
 
 __all__ = [
     "Decoded",
@@ -193,7 +193,7 @@ def make_decoded(
 ) -> Decoded:
     """A :class:`Decoded` for ``ids`` with per-step ``logprobs``.
 
-    ``total`` is :func:`~seqscore.totals.sequence_logprob` (left to right in
+    ``total`` is :func:`~seqscore.numerics.totals.sequence_logprob` (left to right in
     float64), so every decoder and a brute-force check get bit-identical
     totals for the same path.
     """
@@ -218,7 +218,7 @@ def make_decoded_rows(
     all ``t`` by default), with ``scores[i]`` as its score, bit for bit the
     same values, in a few array passes.
 
-    The totals are :func:`~seqscore.totals.row_totals`, bit for bit the
+    The totals are :func:`~seqscore.numerics.totals.row_totals`, bit for bit the
     totals :func:`make_decoded` gives.
 
     >>> class Tiny:

@@ -10,7 +10,7 @@ distribution in transformers' order:
    kept (a token is kept while the mass ranked strictly above it is below
    ``p``; the best token is always kept);
 
-then renormalised with :func:`seqscore.softmax.softmax`, and a token is drawn
+then renormalised with :func:`seqscore.numerics.softmax.softmax`, and a token is drawn
 from the explicit ``rng`` by inverting the cumulative distribution with one
 uniform number per step. The :class:`~seqscore.decoding.protocol.Decoded`
 results carry the log-probs under the *unmodified* model, so samples are
@@ -23,10 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._arrays import check_temperature, real_or_nan
-from ..errors import InvalidInputError
-from ..softmax import softmax
-from .protocol import (
+from seqscore.decoding.protocol import (
     Decoded,
     LanguageModel,
     check_count,
@@ -35,6 +32,9 @@ from .protocol import (
     make_decoded,
     next_logprobs,
 )
+from seqscore.errors import InvalidInputError
+from seqscore.numerics._arrays import check_temperature, real_or_nan
+from seqscore.numerics.softmax import softmax
 
 __all__ = ["sample", "sampling_distribution"]
 

@@ -36,8 +36,8 @@ import warnings
 
 import numpy as np
 
-from ..parallel import map_row_spans
-from . import handoff
+from seqscore.decoding import handoff
+from seqscore.numerics.parallel import map_row_spans
 
 __all__ = [
     "MAX_COMPILED_NEED",
@@ -159,7 +159,7 @@ def _kernel():
 
         if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: plain Python, slow
             return None
-        from . import _compiled
+        from seqscore.decoding import _compiled
     except ImportError:  # numba is not installed, or not for this numpy
         return None
     except RuntimeError as error:  # e.g. no writable place for numba's cache

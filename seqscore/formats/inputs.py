@@ -28,15 +28,19 @@ from typing import IO, Any, TypeVar
 
 import numpy as np
 
-from .._pages import release_range
-from ..errors import DataFormatError
-from ..parallel import cpu_count, ordered_map
-from ..report.rejects import rejection_error
-from ..scoring import Prompt
-from . import jsonl, lmeval, openai, vllm
-from .lmeval_results import lmeval_settings
-from .npz import ZIP_SIGNATURES, read_npz
-from .records import Rejected, json_document, json_lines, records_to_prompts
+from seqscore.errors import DataFormatError, rejection_error
+from seqscore.formats import jsonl, lmeval, openai, vllm
+from seqscore.formats.lmeval_results import lmeval_settings
+from seqscore.formats.npz import ZIP_SIGNATURES, read_npz
+from seqscore.formats.records import (
+    Rejected,
+    json_document,
+    json_lines,
+    records_to_prompts,
+)
+from seqscore.numerics._pages import release_range
+from seqscore.numerics.parallel import cpu_count, ordered_map
+from seqscore.scoring.candidates import Prompt
 
 __all__ = [
     "INPUT_FORMATS",

@@ -34,9 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataFormatError
-from ..scoring import Candidate, Prompt, TokenScores, token_scores_from_logits
-from .records import (
+from seqscore.errors import DataFormatError
+from seqscore.formats.records import (
     INT64_MAX,
     as_id,
     as_integer,
@@ -47,6 +46,12 @@ from .records import (
     as_strings,
     field,
     optional,
+)
+from seqscore.scoring.candidates import (
+    Candidate,
+    Prompt,
+    TokenScores,
+    token_scores_from_logits,
 )
 
 __all__ = ["as_ranks", "convert_record", "token_scores", "top_alternatives"]

@@ -39,21 +39,20 @@ import itertools
 import math
 import re
 from collections.abc import Iterator
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
-from ..clamp import POSITIVE_TOLERANCE
-from ..errors import DataFormatError
-from ..scoring import Candidate, Prompt
-from .records import as_id, as_number, loads_line
-from .records import field as required
+from seqscore.errors import DataFormatError
+from seqscore.formats.records import as_id, as_number, loads_line
+from seqscore.formats.records import field as required
+from seqscore.lmeval.logged import Document
+from seqscore.numerics.clamp import POSITIVE_TOLERANCE
+from seqscore.scoring.candidates import Candidate, Prompt
 
 __all__ = [
     "DEFAULT_DELIMITER",
     "LOGGED_METRICS",
-    "Document",
     "careful_document",
     "convert_record",
-    "doc_value",
     "is_samples_record",
     "loads_samples_line",
     "read_document",
@@ -65,55 +64,6 @@ DEFAULT_DELIMITER = " "
 LOGGED_METRICS = ("acc", "acc_norm", "acc_bytes", "acc_mutual_info", "exact_match")
 
 _INTEGER = re.compile(r"-?[0-9]+")
-
-
-class Document(NamedTuple):
-    """One multiple-choice document of an lm-eval run, as logged.
-
-    (A named tuple, not a dataclass: one is made per document of files of
-    millions, and a tuple is made several times faster.)
-
-    ``choices`` are the continuations less the target delimiter (the texts
-    lm-eval's ``acc_norm`` and ``acc_bytes`` divide by); ``loglikelihoods``,
-    ``is_greedy`` and ``unconditional`` (``None`` unless the run logged
-    unconditional requests) have one entry per choice. ``gold`` holds the
-    indices of the right choices: one, several, or none when the target is
-    no choice (``gold_problem`` says why; lm-eval counts it wrong).
-    ``logged`` maps the per-document metrics of :data:`LOGGED_METRICS` that
-    the record holds to their values; ``doc`` is the record's ``doc``,
-    parsed, or its JSON text (a ``msgspec.Raw``) as the typed reader keeps
-    it (:func:`doc_value` parses either).
-    """
-
-    doc_id: str
-    location: str
-    context: str
-    choices: tuple[str, ...]
-    loglikelihoods: tuple[float, ...]
-    is_greedy: tuple[bool, ...]
-    unconditional: tuple[float, ...] | None
-    gold: tuple[int, ...]
-    gold_problem: str | None
-    target: str
-    filter: str
-    logged: dict[str, float]
-    doc_hash: str | None
-    prompt_hash: str | None
-    target_hash: str | None
-    doc: Any = None
-
-    @property
-    def label(self) -> str:
-        """How messages name the document: ``file:line (doc_id 7)``."""
-        return f"{self.location} (doc_id {self.doc_id})"
-
-
-def doc_value(document: Document) -> Any:
-    """The document's ``doc`` as parsed JSON (``None`` if it has none)."""
-    doc = document.doc
-    if msgspec is not None and isinstance(doc, msgspec.Raw):
-        return loads_line(bytes(doc))
-    return doc
 
 
 def is_samples_record(record: Any) -> bool:

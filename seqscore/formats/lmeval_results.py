@@ -27,14 +27,12 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
 
-from ..errors import DataFormatError
-from .lmeval import DEFAULT_DELIMITER
+from seqscore.errors import DataFormatError
+from seqscore.formats.lmeval import DEFAULT_DELIMITER
+from seqscore.lmeval.logged import RunResults, TaskResults
 
 __all__ = [
-    "RunResults",
-    "TaskResults",
     "lmeval_settings",
     "read_results",
     "results_beside",
@@ -65,43 +63,6 @@ def results_beside(samples_path: str) -> str | None:
         return None
     path = os.path.join(os.path.dirname(samples_path), f"results_{date}.json")
     return path if os.path.isfile(path) else None
-
-
-@dataclass(frozen=True)
-class TaskResults:
-    """What a results file reports for one task.
-
-    ``metrics`` maps ``(metric, filter)`` to ``(value, stderr)``; a stderr
-    lm-eval did not compute is ``None``.
-    """
-
-    task: str
-    metrics: dict[tuple[str, str], tuple[float, float | None]]
-    n_samples: int | None
-    task_hash: str | None
-    target_delimiter: str
-    target_field: str | None
-    config: dict = field(repr=False, default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RunResults:
-    """A results file: its path and its tasks."""
-
-    path: str
-    tasks: dict[str, TaskResults]
-    model: str | None
-    lm_eval_version: str | None
-
-    def task(self, name: str, samples: str) -> TaskResults:
-        """The task ``name``; an error naming both files if it is absent."""
-        if name in self.tasks:
-            return self.tasks[name]
-        listed = ", ".join(sorted(self.tasks)) or "none"
-        raise DataFormatError(
-            f"{self.path}: has no results for task {name!r} of {samples} "
-            f"(it has: {listed}); is it the results file of another run?"
-        )
 
 
 def read_results(path: str) -> RunResults:

@@ -59,12 +59,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._arrays import raise_for_bad_logit
-from ..errors import DataFormatError, SeqScoreError
-from ..parallel import cpu_count, ordered_map
-from ..scoring import Candidate, Prompt, TokenScores, token_scores_from_logits
-from ..shift import causal_window
-from .records import Rejected
+from seqscore.errors import DataFormatError, Rejected, SeqScoreError
+from seqscore.numerics._arrays import raise_for_bad_logit
+from seqscore.numerics.parallel import cpu_count, ordered_map
+from seqscore.numerics.shift import causal_window
+from seqscore.scoring.candidates import (
+    Candidate,
+    Prompt,
+    TokenScores,
+    token_scores_from_logits,
+)
 
 __all__ = ["ZIP_SIGNATURES", "NpzArrays", "open_npz", "read_npz"]
 

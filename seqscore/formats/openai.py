@@ -37,10 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataFormatError
-from ..scoring import Candidate, Prompt
-from .jsonl import token_scores
-from .records import (
+from seqscore.errors import DataFormatError
+from seqscore.formats.jsonl import token_scores
+from seqscore.formats.records import (
     as_id,
     as_integer,
     as_integers,
@@ -51,6 +50,7 @@ from .records import (
     field,
     optional,
 )
+from seqscore.scoring.candidates import Candidate, Prompt
 
 __all__ = ["convert_record", "unwrap"]
 

@@ -40,11 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from ..audit.run import PipelineRun, group_label
-from ..errors import DataFormatError, SeqScoreError
-from ..report.rejects import rejection_error
-from .npz import ZIP_SIGNATURES, open_npz
-from .records import Rejected, as_number, as_numbers, field, json_lines
+from seqscore.audit.run import PipelineRun, group_label
+from seqscore.errors import DataFormatError, Rejected, SeqScoreError, rejection_error
+from seqscore.formats.npz import ZIP_SIGNATURES, open_npz
+from seqscore.formats.records import as_number, as_numbers, field, json_lines
 
 __all__ = ["PIPELINE_FORMATS", "read_pipeline_run"]
 

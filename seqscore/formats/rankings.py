@@ -43,18 +43,16 @@ import math
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataFormatError
-from ..plackett_luce import pad_rankings
-from .records import json_document
+from seqscore.errors import DataFormatError
+from seqscore.formats.records import json_document
+from seqscore.plackett_luce import pad_rankings
+from seqscore.plackett_luce.data import RankingData, ScoreGroup
 
 __all__ = [
     "LAYOUTS",
-    "RankingData",
-    "ScoreGroup",
     "read_candidate_scores",
     "read_rankings",
 ]
@@ -67,35 +65,6 @@ _KNOWN_HEADERS = (
 )
 _SEPARATORS = re.compile(r"[\s,]+")
 _BYTE_ORDER_MARK = "\ufeff"
-
-
-@dataclass(frozen=True)
-class RankingData:
-    """Rankings read from a file.
-
-    ``rankings`` is the ``(N, L)`` ``-1``-padded array of ids into ``items``
-    (names in order of first appearance); ``labels[i]`` says where ranking
-    ``i`` came from (``"line 3"`` or ``"ranking 'R7'"``).
-    """
-
-    items: tuple[str, ...]
-    rankings: np.ndarray
-    labels: tuple[str, ...]
-    layout: str
-    source: str
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return (self.rankings >= 0).sum(axis=1)
-
-
-@dataclass(frozen=True)
-class ScoreGroup:
-    """One set of candidates to rank: their names and scores."""
-
-    name: str | None
-    items: tuple[str, ...]
-    scores: np.ndarray
 
 
 def _read_text(path: str) -> tuple[str, str]:

@@ -12,7 +12,7 @@ below, so the rules are the same in every format:
 * a number is a JSON number: never a string, null, NaN or a boolean (Python's
   ``json`` reads ``true`` as ``True``, which numpy would take for 1);
 * a log-prob is a number <= 0 or -inf. Values above 0 by at most
-  :data:`~seqscore.clamp.POSITIVE_TOLERANCE` (float32 rounding in the tool
+  :data:`~seqscore.numerics.clamp.POSITIVE_TOLERANCE` (float32 rounding in the tool
   that wrote them) are read as 0, so no score is ever positive; anything
   larger (or +inf) is rejected as not a log-prob;
 * an integer (a count, an offset, a rank, a token id) is a JSON integer in
@@ -32,18 +32,21 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..clamp import POSITIVE_TOLERANCE, clamped, first_too_positive, not_a_logprob
-from ..errors import DataFormatError, SeqScoreError
-from ..scoring import Prompt
+from seqscore.errors import DataFormatError, Rejected, SeqScoreError
+from seqscore.numerics.clamp import (
+    POSITIVE_TOLERANCE,
+    clamped,
+    first_too_positive,
+    not_a_logprob,
+)
+from seqscore.scoring.candidates import Prompt
 
 __all__ = [
     "INT64_MAX",
-    "Rejected",
     "as_id",
     "as_integer",
     "as_integers",
@@ -63,23 +66,6 @@ __all__ = [
 
 #: The largest integer an int64 array holds: the bound for ids and ranks.
 INT64_MAX = int(np.iinfo(np.int64).max)
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A record that could not be scored: where it is, why, and its text.
-
-    ``remedy`` is the rejecting error's :class:`~seqscore.errors.SeqScoreError`
-    ``remedy`` (e.g. ``"model"``: texts to be scored by a model): what the
-    caller could change, in the library's terms; the reason itself names no
-    command-line flag. :mod:`seqscore.report.rejects` writes a rejection as
-    a message or a rejects file's record, with a caller's words for its remedy.
-    """
-
-    location: str
-    reason: str
-    raw: str | None = None
-    remedy: str | None = None
 
 
 def _stdlib_loads(raw: bytes):

@@ -34,10 +34,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import DataFormatError
-from ..model_scoring import TextCandidate, TextPrompt
-from .inputs import open_binary
-from .records import (
+from seqscore.errors import DataFormatError
+from seqscore.formats.inputs import open_binary
+from seqscore.formats.records import (
     Rejected,
     as_id,
     as_string,
@@ -46,6 +45,7 @@ from .records import (
     optional,
     records_to_prompts,
 )
+from seqscore.models.loglikelihood import TextCandidate, TextPrompt
 
 __all__ = ["Document", "read_documents", "read_text_prompts", "text_prompts"]
 

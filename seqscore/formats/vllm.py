@@ -33,10 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataFormatError
-from ..scoring import Candidate, Prompt
-from .jsonl import token_scores
-from .records import (
+from seqscore.errors import DataFormatError
+from seqscore.formats.jsonl import token_scores
+from seqscore.formats.records import (
     INT64_MAX,
     as_id,
     as_integer,
@@ -46,6 +45,7 @@ from .records import (
     field,
     optional,
 )
+from seqscore.scoring.candidates import Candidate, Prompt
 
 __all__ = ["convert_record"]
 

@@ -2,30 +2,52 @@
 
 One module per job:
 
-* :mod:`seqscore.formats.lmeval` and :mod:`seqscore.formats.lmeval_results`
-  -- the readers of samples and results files;
+* :mod:`.logged` -- what a run logged: its documents and its results file's
+  figures (read by :mod:`seqscore.formats.lmeval` and
+  :mod:`seqscore.formats.lmeval_results`);
 * :mod:`.verdicts` -- :func:`judge`: each document's predictions under every
   normalisation, by lm-eval's rule, and the checks of what it logged;
 * :mod:`.statistics` -- standard errors, bootstrap intervals, McNemar's
   exact test, Kendall's tau-b;
 * :mod:`.tally` -- counts of judged documents, per chunk and merged;
-* :mod:`.evaluate` -- :func:`evaluate`: per task, accuracies, disagreements,
-  ties and the consistency of the run;
-* :mod:`.compare` -- :func:`compare_runs`: two runs on the same documents;
-* their text, markdown and JSON: :mod:`seqscore.report.evaluation` and
-  :mod:`seqscore.report.run_comparison`.
+* :mod:`.evaluation` -- per task, accuracies, disagreements, ties and the
+  consistency of the run (:class:`TaskEvaluation`);
+* :mod:`.comparison` -- two runs on the same documents (:class:`RunComparison`);
+* reading the files: :func:`seqscore.runs.lmeval.evaluate` and
+  :func:`seqscore.runs.lmeval.compare_runs`; their text, markdown and JSON:
+  :mod:`seqscore.report.evaluation` and :mod:`seqscore.report.run_comparison`.
 """
 
-from .compare import RunComparison, compare_runs
-from .evaluate import TaskEvaluation, evaluate
-from .verdicts import METRICS, Judgements, judge
+import importlib
+import warnings
+
+from seqscore.lmeval.comparison import RunComparison
+from seqscore.lmeval.evaluation import TaskEvaluation
+from seqscore.lmeval.verdicts import METRICS, Judgements, judge
 
 __all__ = [
     "METRICS",
     "Judgements",
     "RunComparison",
     "TaskEvaluation",
-    "compare_runs",
-    "evaluate",
     "judge",
 ]
+
+#: Names this package gave up in 0.2 for the runs floor, kept one release.
+_MOVED = {"evaluate": "seqscore.runs.lmeval", "compare_runs": "seqscore.runs.lmeval"}
+
+
+def __getattr__(name: str):
+    # A deprecated path, not a dependency: the jobs that read files live on
+    # the runs floor above this one, so the name is found by its string.
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"seqscore.lmeval.{name} moved to {_MOVED[name]}.{name}; the old path "
+        "goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    value = getattr(importlib.import_module(_MOVED[name]), name)
+    globals()[name] = value  # warn once: `from ... import` asks twice
+    return value

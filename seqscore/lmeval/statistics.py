@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betainc
 
-from ..errors import InvalidInputError
+from seqscore.errors import InvalidInputError
 
 __all__ = [
     "Interval",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .verdicts import CHECKED, METRICS, Judgements
+from seqscore.lmeval.verdicts import CHECKED, METRICS, Judgements
 
 __all__ = [
     "PAIRS",

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..formats.lmeval import Document, doc_value
+from seqscore.lmeval.logged import Document, doc_value
 
 __all__ = [
     "METRICS",

@@ -10,7 +10,10 @@
 
 from __future__ import annotations
 
-from ..errors import InvalidInputError
+from seqscore.errors import InvalidInputError
+from seqscore.models.builtin import load_builtin
+from seqscore.models.hf import load_hf
+from seqscore.models.tree import load_tree
 
 __all__ = ["MODEL_SPECS", "load_model"]
 
@@ -38,15 +41,9 @@ def load_model(spec: str, **hf_options):
         names = ", ".join(sorted(hf_options))
         raise InvalidInputError(f"{names}: only for hf: models, not {spec!r}")
     if kind == "builtin" and not target:
-        from .builtin import load_builtin
-
         return load_builtin()
     if kind == "tree" and target:
-        from .tree import load_tree
-
         return load_tree(target)
     if kind == "hf" and target:
-        from .hf import load_hf
-
         return load_hf(target, **hf_options)
     raise InvalidInputError(f"unknown model {spec!r}: use {MODEL_SPECS}")

@@ -1,7 +1,7 @@
 """How a model-backed scorer groups requests into forward passes.
 
 Pure bookkeeping, no model: given the token lengths of the requests
-(:class:`seqscore.requests.Request`), decide which run together.
+(:class:`seqscore.models.requests.Request`), decide which run together.
 
 * :func:`length_batches` cuts requests sorted longest first into batches of
   at most ``max_rows`` rows and ``max_positions`` padded positions (rows times

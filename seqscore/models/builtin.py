@@ -2,7 +2,7 @@ r"""The built-in language model: word-level softmax regression on CPython's docs
 
 Nothing to download: the weights (``seqscore/data/builtin_lm.npz``, float16,
 2.3 MB) were trained by ``tools/train_builtin.py`` with seqscore's own
-:class:`~seqscore.regression.SoftmaxRegression` on the prose sentences of
+:class:`~seqscore.numerics.regression.SoftmaxRegression` on the prose sentences of
 ``pydoc_data.topics`` (:mod:`seqscore.models.corpus`), deterministically.
 
 The model. Tokens are lower-case words; the 1,000 most frequent training
@@ -15,7 +15,7 @@ logits are
 one row of weights for the previous word and one for the word before it
 (``g`` keeps the 300 most frequent words and lumps the rest into one
 "other" row), i.e. a softmax regression on two one-hot features. The
-log-probabilities are :func:`seqscore.softmax.log_softmax` of ``z``.
+log-probabilities are :func:`seqscore.numerics.softmax.log_softmax` of ``z``.
 
 How good it is. Held out: every tenth sentence (273 sentences, 5,250 tokens
 counting one ``<eos>`` per sentence), over the same capped vocabulary:
@@ -46,10 +46,10 @@ from importlib import resources
 
 import numpy as np
 
-from ..decoding.protocol import PrefixBatch
-from ..errors import InvalidInputError
-from ..softmax import log_softmax
-from .corpus import words
+from seqscore.decoding.protocol import PrefixBatch
+from seqscore.errors import InvalidInputError
+from seqscore.models.corpus import words
+from seqscore.numerics.softmax import log_softmax
 
 __all__ = ["BuiltinLM", "builtin_info", "context_slots", "load_builtin"]
 

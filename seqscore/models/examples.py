@@ -5,9 +5,9 @@
 CPython's ``pydoc_data.topics`` and, for each, up to four real endings of
 corpus sentences that start that way, each ending with ``"."`` (the built-in
 model's ``<eos>``). They are what ``seqscore score`` ranks when it is given no
-input; score them with :func:`seqscore.decoding.teacher_force_text`:
+input; score them with :func:`seqscore.models.forced.teacher_force_text`:
 
->>> from seqscore.decoding import teacher_force_text
+>>> from seqscore.models.forced import teacher_force_text
 >>> from seqscore.models.builtin import load_builtin
 >>> example = example_prompts()[2]
 >>> example.prompt, len(example.candidates)
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from ..decoding.forced import teacher_force_text
-from ..model_scoring import TextCandidate, TextPrompt
-from ..scoring import Candidate, Prompt
+from seqscore.models.forced import teacher_force_text
+from seqscore.models.loglikelihood import TextCandidate, TextPrompt
+from seqscore.scoring.candidates import Candidate, Prompt
 
 __all__ = [
     "ExamplePrompt",
@@ -80,7 +80,7 @@ def scored_examples(model) -> Iterator[Prompt]:
 
 def example_text_prompts() -> list[TextPrompt]:
     """The packaged prompts as text, for any model
-    (:func:`seqscore.model_scoring.forced_items`); each candidate continues
+    (:func:`seqscore.models.loglikelihood.forced_items`); each candidate continues
     its prompt after a space.
 
     >>> example_text_prompts()[2].candidates[0].text[:1]

@@ -5,7 +5,7 @@ Needs the optional extra ``seqscore[hf]`` (transformers and torch).
 answers both questions seqscore asks of a model:
 
 **Scoring** (``continuation_logits``, used by
-:mod:`seqscore.model_scoring`): the logits of every position of a batch of
+:mod:`seqscore.models.loglikelihood`): the logits of every position of a batch of
 sequences in one forward pass, under ``torch.inference_mode()``.
 
 * Requests are sorted by length and batched with right padding; a batch
@@ -25,7 +25,7 @@ sequences in one forward pass, under ``torch.inference_mode()``.
 * Memory: each pass allocates tensors of new shapes, which the blocks
   glibc's malloc kept from earlier passes seldom fit, so its heaps grew
   with the run. Free heap pages go back to the system after each pass
-  once more than 64 MiB are free (:func:`seqscore._pages.release_free_heap`;
+  once more than 64 MiB are free (:func:`seqscore.numerics._pages.release_free_heap`;
   nothing elsewhere than glibc). Releasing after every logits block too
   took 12% more time for no lower peak.
 * Shared contexts: each distinct context runs once. A *packed row* holds
@@ -48,7 +48,7 @@ sequences in one forward pass, under ``torch.inference_mode()``.
   one whole sequence instead (the lm-eval layout).
 
 **Decoding** (``next_logprobs``): next-token log-probs after each prefix,
-float32 ``(B, V)``, normalised by :func:`seqscore.softmax.log_softmax`.
+float32 ``(B, V)``, normalised by :func:`seqscore.numerics.softmax.log_softmax`.
 Prefixes are grouped by length (no padding). The keys and values of the
 last call are kept, so a call whose prefixes each extend one of the last
 call's prefixes by one token -- a step of greedy or beam search, with the
@@ -91,18 +91,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._pages import release_free_heap
-from ..errors import InvalidInputError
-from ..softmax import log_softmax
-from .batching import context_chunks, length_batches, packed_rows, position_runs
-from .hf_keys import (
+from seqscore.errors import InvalidInputError
+from seqscore.models.batching import (
+    context_chunks,
+    length_batches,
+    packed_rows,
+    position_runs,
+)
+from seqscore.models.hf_keys import (
     Keys,
     cache_layers,
     continuation_cache,
     decoding_cache,
     plain_cache,
 )
-from .hf_packing import packed_inputs, packing_works
+from seqscore.models.hf_packing import packed_inputs, packing_works
+from seqscore.models.loglikelihood import LogitsBlock
+from seqscore.numerics._pages import release_free_heap
+from seqscore.numerics.softmax import log_softmax
 
 __all__ = ["DTYPES", "LOGITS_BUDGET", "HFModel", "load_hf"]
 
@@ -245,8 +251,8 @@ class HFModel:
     # ----------------------------------------------------------- scoring
 
     def continuation_logits(self, requests, *, share_contexts: bool = True):
-        """:class:`~seqscore.model_scoring.LogitsBlock` s over ``requests``
-        (:class:`~seqscore.requests.Request` s that fit the model): the
+        """:class:`~seqscore.models.loglikelihood.LogitsBlock` s over ``requests``
+        (:class:`~seqscore.models.requests.Request` s that fit the model): the
         logits of the positions that predict continuation tokens, at most
         :data:`LOGITS_BUDGET` bytes a block (see the module notes)."""
         for request in requests:
@@ -267,10 +273,8 @@ class HFModel:
         states, or logits without a separable head), one per token.
 
         Freed heap goes back to the system after the pass
-        (:func:`~seqscore._pages.release_free_heap`): every pass allocates
+        (:func:`~seqscore.numerics._pages.release_free_heap`): every pass allocates
         tensors of new shapes, which freed blocks seldom fit."""
-        from ..model_scoring import LogitsBlock
-
         release_free_heap()
         torch = self._torch
         flat = states.reshape(-1, states.shape[-1])

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .batching import PackedRow
+from seqscore.models.batching import PackedRow
 
 __all__ = ["packed_inputs", "packing_works"]
 

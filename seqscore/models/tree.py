@@ -20,7 +20,7 @@ The format::
 * ``default`` (optional) -- the logits of any prefix not listed. Without it
   an unlisted prefix is an error naming the prefix.
 
-Logits become log-probabilities with :func:`seqscore.softmax.log_softmax`,
+Logits become log-probabilities with :func:`seqscore.numerics.softmax.log_softmax`,
 so ``log`` of probabilities works as logits too. :func:`textbook_tree` is the
 example shipped as ``fixtures/textbook_tree.json``.
 """
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataFormatError, InvalidInputError
-from ..softmax import log_softmax
+from seqscore.errors import DataFormatError, InvalidInputError
+from seqscore.numerics.softmax import log_softmax
 
 __all__ = ["LogitTree", "load_tree", "textbook_tree"]
 

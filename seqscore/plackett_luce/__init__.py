@@ -23,10 +23,10 @@ padded with ``-1`` (see :mod:`._rankings` for ``universe``: sub-rankings
 model: an item may appear only once per ranking.
 """
 
-from ._rankings import pad_rankings
-from .estimability import Estimability, estimability
-from .fitting import PlackettLuceFit, fit
-from .likelihood import (
+from seqscore.plackett_luce._rankings import pad_rankings
+from seqscore.plackett_luce.estimability import Estimability, estimability
+from seqscore.plackett_luce.fitting import PlackettLuceFit, fit
+from seqscore.plackett_luce.likelihood import (
     gradient,
     hessian,
     hessian_vector_product,
@@ -34,9 +34,13 @@ from .likelihood import (
     ranking_log_likelihoods,
     selection_probabilities,
 )
-from .marginals import expected_ranks, marginal_rank_probabilities, top_k_probabilities
-from .sampling import sample
-from .temperature import TemperatureFit, fit_temperature
+from seqscore.plackett_luce.marginals import (
+    expected_ranks,
+    marginal_rank_probabilities,
+    top_k_probabilities,
+)
+from seqscore.plackett_luce.sampling import sample
+from seqscore.plackett_luce.temperature import TemperatureFit, fit_temperature
 
 __all__ = [
     "Estimability",

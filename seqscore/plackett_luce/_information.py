@@ -22,9 +22,13 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 
-from ._rankings import RankingSet
-from ._stages import Stages
-from .likelihood import listed_pair_values, listed_pairs, listed_square_terms
+from seqscore.plackett_luce._rankings import RankingSet
+from seqscore.plackett_luce._stages import Stages
+from seqscore.plackett_luce.likelihood import (
+    listed_pair_values,
+    listed_pairs,
+    listed_square_terms,
+)
 
 __all__ = ["SparseInformation", "solve_sparse"]
 

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._arrays import check_integer
-from ..errors import InvalidInputError, ShapeError
-from ..first_choice import check_scores
+from seqscore.errors import InvalidInputError, ShapeError
+from seqscore.numerics._arrays import check_integer
+from seqscore.numerics.first_choice import check_scores
 
 __all__ = ["RankingSet", "check_scores", "pad_rankings", "prepare"]
 

@@ -23,10 +23,10 @@ from functools import cached_property
 
 import numpy as np
 
-from .._normaliser import log_normaliser, merge_rests, rest_sum
-from ..softmax import logsumexp
-from ._cumulative import log_cumsum_exp, shifted_cumsum_exp
-from ._rankings import RankingSet
+from seqscore.numerics._normaliser import log_normaliser, merge_rests, rest_sum
+from seqscore.numerics.softmax import logsumexp
+from seqscore.plackett_luce._cumulative import log_cumsum_exp, shifted_cumsum_exp
+from seqscore.plackett_luce._rankings import RankingSet
 
 __all__ = ["Stages", "masked_column_logsumexp"]
 
@@ -256,7 +256,7 @@ class Stages:
                   = \frac{P_{r+1} + (1 + s_U)\, e^{c_U - c}}{e_r},
 
         the surprisal is :math:`\operatorname{log1p}(\rho_r)`
-        (:mod:`seqscore._normaliser`): the suffix sums :math:`P`, their terms
+        (:mod:`seqscore.numerics._normaliser`): the suffix sums :math:`P`, their terms
         :math:`e_r = e^{x_r - c}` and the universe's normaliser are sums of
         positive terms, each one ``exp`` of a difference of scores, so nothing
         is lost to a rounded logarithm. Rankings whose scores span more than

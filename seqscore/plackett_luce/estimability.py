@@ -31,7 +31,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ._rankings import RankingSet, prepare
+from seqscore.plackett_luce._rankings import RankingSet, prepare
 
 __all__ = ["Estimability", "estimability"]
 

@@ -58,15 +58,15 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse
 
-from .._arrays import check_integer, check_positive
-from ..errors import InvalidInputError, NoEstimateError
-from ..softmax import softmax
-from ._information import SparseInformation, solve_sparse
-from ._rankings import RankingSet, prepare
-from ._stages import Stages
-from .estimability import estimability_of
-from .likelihood import hessian_from_stages
-from .priors import Prior, make_prior
+from seqscore.errors import InvalidInputError, NoEstimateError
+from seqscore.numerics._arrays import check_integer, check_positive
+from seqscore.numerics.softmax import softmax
+from seqscore.plackett_luce._information import SparseInformation, solve_sparse
+from seqscore.plackett_luce._rankings import RankingSet, prepare
+from seqscore.plackett_luce._stages import Stages
+from seqscore.plackett_luce.estimability import estimability_of
+from seqscore.plackett_luce.likelihood import hessian_from_stages
+from seqscore.plackett_luce.priors import Prior, make_prior
 
 __all__ = ["MAX_ITEMS", "PlackettLuceFit", "fit"]
 

@@ -27,12 +27,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidInputError, ShapeError
-from ..first_choice import selection_probabilities
-from ._cumulative import log_cumsum_exp
-from ._rankings import RankingSet, check_scores, prepare, with_scores
-from ._scale import centred, compacted
-from ._stages import Stages, masked_column_logsumexp, masked_row_logsumexp
+from seqscore.errors import InvalidInputError, ShapeError
+from seqscore.numerics.first_choice import selection_probabilities
+from seqscore.plackett_luce._cumulative import log_cumsum_exp
+from seqscore.plackett_luce._rankings import (
+    RankingSet,
+    check_scores,
+    prepare,
+    with_scores,
+)
+from seqscore.plackett_luce._scale import centred, compacted
+from seqscore.plackett_luce._stages import (
+    Stages,
+    masked_column_logsumexp,
+    masked_row_logsumexp,
+)
 
 __all__ = [
     "gradient",

@@ -33,11 +33,11 @@ import itertools
 import numpy as np
 from scipy.special import expit
 
-from .._arrays import check_integer
-from ..errors import InvalidInputError
-from ._race import race_marginals
-from ._rankings import check_scores
-from ._subsets import subset_marginals
+from seqscore.errors import InvalidInputError
+from seqscore.numerics._arrays import check_integer
+from seqscore.plackett_luce._race import race_marginals
+from seqscore.plackett_luce._rankings import check_scores
+from seqscore.plackett_luce._subsets import subset_marginals
 
 __all__ = [
     "MAX_ITEMS",

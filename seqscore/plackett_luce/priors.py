@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from .._arrays import check_positive
-from ..errors import InvalidInputError
+from seqscore.errors import InvalidInputError
+from seqscore.numerics._arrays import check_positive
 
 __all__ = ["DEFAULT_STRENGTH", "PRIORS", "Prior", "make_prior"]
 

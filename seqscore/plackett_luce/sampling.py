@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._arrays import check_integer
-from ..errors import InvalidInputError
-from ._rankings import check_scores
-from ._scale import compacted
+from seqscore.errors import InvalidInputError
+from seqscore.numerics._arrays import check_integer
+from seqscore.plackett_luce._rankings import check_scores
+from seqscore.plackett_luce._scale import compacted
 
 __all__ = ["as_generator", "sample"]
 

@@ -37,12 +37,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._arrays import check_integer, check_positive
-from ..errors import NoEstimateError
-from ._rankings import RankingSet, check_scores, prepare, with_scores
-from ._scale import centred, compacted
-from ._stages import Stages
-from .likelihood import hessian_vector_from_stages
+from seqscore.errors import NoEstimateError
+from seqscore.numerics._arrays import check_integer, check_positive
+from seqscore.plackett_luce._rankings import (
+    RankingSet,
+    check_scores,
+    prepare,
+    with_scores,
+)
+from seqscore.plackett_luce._scale import centred, compacted
+from seqscore.plackett_luce._stages import Stages
+from seqscore.plackett_luce.likelihood import hessian_vector_from_stages
 
 __all__ = ["TemperatureFit", "fit_temperature"]
 

@@ -14,8 +14,8 @@ import json
 import math
 import textwrap
 
-from ..audit.core import AuditReport, HypothesisResult, fitted_parameter
-from .writers import json_value
+from seqscore.audit.core import AuditReport, HypothesisResult, fitted_parameter
+from seqscore.report.writers import json_value
 
 __all__ = ["FORMATS", "hypothesis_record", "render", "report_dict"]
 

@@ -1,6 +1,6 @@
 """Why a prompt's winner wins, in words: comparisons as text, markdown or JSON.
 
-:func:`explanation` puts one :class:`~seqscore.pairwise.Comparison` in plain
+:func:`explanation` puts one :class:`~seqscore.scoring.pairwise.Comparison` in plain
 English whose every number can be checked against its fields;
 :func:`write_comparisons` writes a file's worth of them.
 """
@@ -11,8 +11,8 @@ import json
 
 import numpy as np
 
-from ..pairwise import Comparison
-from .writers import json_value
+from seqscore.report.writers import json_value
+from seqscore.scoring.pairwise import Comparison
 
 __all__ = ["count", "explanation", "write_comparisons"]
 

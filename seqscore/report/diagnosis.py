@@ -9,8 +9,8 @@ import textwrap
 
 import click
 
-from ..diagnostics import GreedyDiagnosis, GreedySurvey
-from .writers import json_value
+from seqscore.diagnostics.greedy_vs_best import GreedyDiagnosis, GreedySurvey
+from seqscore.report.writers import json_value
 
 __all__ = ["greedy_story", "render_diagnosis", "render_survey"]
 

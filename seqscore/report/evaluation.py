@@ -1,4 +1,4 @@
-"""Reports of :func:`~seqscore.lmeval.evaluate.evaluate`: text, markdown, JSON."""
+"""Reports of :func:`~seqscore.runs.lmeval.evaluate`: text, markdown, JSON."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import dataclasses
 import json
 from typing import IO
 
-from ..lmeval.evaluate import TaskEvaluation
-from ..lmeval.verdicts import METRICS, TIE_TOLERANCE
-from .writers import json_value
+from seqscore.lmeval.evaluation import TaskEvaluation
+from seqscore.lmeval.verdicts import METRICS, TIE_TOLERANCE
+from seqscore.report.writers import json_value
 
 __all__ = ["RENDER", "evaluation_record"]
 

@@ -15,8 +15,8 @@ import itertools
 import os
 from collections.abc import Iterable
 
-from ..errors import MissingExtraError
-from .scores import RECORD_FIELDS, RECORD_TYPES
+from seqscore.errors import MissingExtraError
+from seqscore.report.scores import RECORD_FIELDS, RECORD_TYPES
 
 __all__ = ["PARQUET_INSTALL", "import_pyarrow", "write_parquet"]
 

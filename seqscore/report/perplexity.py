@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..perplexity import DocumentPerplexity, corpus_perplexity
-from .writers import Column
+from seqscore.models.perplexity import DocumentPerplexity, corpus_perplexity
+from seqscore.report.writers import Column
 
 __all__ = ["perplexity_columns", "perplexity_records"]
 

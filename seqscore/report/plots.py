@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 
-from ..diagnostics import GreedyDiagnosis
-from ..errors import InvalidInputError
-from .writers import atomic_path
+from seqscore.diagnostics.greedy_vs_best import GreedyDiagnosis
+from seqscore.errors import InvalidInputError
+from seqscore.report.writers import atomic_path
 
 __all__ = ["PLOT_SUFFIXES", "plot_diagnosis"]
 

@@ -7,9 +7,9 @@ import dataclasses
 
 import numpy as np
 
-from ..formats.rankings import RankingData, ScoreGroup
-from ..plackett_luce.fitting import PlackettLuceFit
-from .writers import Column, cell_text
+from seqscore.plackett_luce.data import RankingData, ScoreGroup
+from seqscore.plackett_luce.fitting import PlackettLuceFit
+from seqscore.report.writers import Column, cell_text
 
 __all__ = [
     "SAMPLE_COLUMNS",

@@ -1,4 +1,4 @@
-"""Reports of :func:`~seqscore.lmeval.compare.compare_runs`: text, markdown, JSON."""
+"""Reports of :func:`~seqscore.runs.lmeval.compare_runs`: text, markdown, JSON."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import dataclasses
 import json
 from typing import IO
 
-from ..lmeval.compare import RunComparison
-from .writers import json_value
+from seqscore.lmeval.comparison import RunComparison
+from seqscore.report.writers import json_value
 
 __all__ = ["RENDER", "comparison_record"]
 

@@ -11,8 +11,8 @@ choose and shape what the table shows.
 
 from __future__ import annotations
 
-from ..scoring import CandidateScore, TokenScores
-from .writers import Column
+from seqscore.report.writers import Column
+from seqscore.scoring.candidates import CandidateScore, TokenScores
 
 __all__ = [
     "LMEVAL_NOTE",

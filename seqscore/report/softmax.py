@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .writers import Column
+from seqscore.report.writers import Column
 
 __all__ = ["COLUMNS", "softmax_records"]
 

@@ -64,10 +64,10 @@ Strategies
 property tests.
 """
 
-from .batch import LAYOUTS, CandidateBatch, SequenceCase
-from .checks import LawResult, ScorerReport, audit_scorer, check_scorer
-from .laws import LAWS, Law, Options, Violation
-from .strategies import (
+from seqscore.testing.batch import LAYOUTS, CandidateBatch, SequenceCase
+from seqscore.testing.checks import LawResult, ScorerReport, audit_scorer, check_scorer
+from seqscore.testing.laws import LAWS, Law, Options, Violation
+from seqscore.testing.strategies import (
     FLOAT_DTYPES,
     candidate_batches,
     finite_floats,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..kernels import token_logprobs
+from seqscore.numerics.kernels import token_logprobs
 
 __all__ = ["LAYOUTS", "CandidateBatch", "SequenceCase"]
 

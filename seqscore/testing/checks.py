@@ -16,11 +16,10 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
-from .._arrays import check_integer
-from ..errors import InvalidInputError, ScorerLawError
-from ..report.laws import law_report_text
-from .batch import LAYOUTS
-from .laws import LAWS, Law, Options, Violation
+from seqscore.errors import InvalidInputError, ScorerLawError
+from seqscore.numerics._arrays import check_integer
+from seqscore.testing.batch import LAYOUTS
+from seqscore.testing.laws import LAWS, Law, Options, Violation
 
 __all__ = ["LawResult", "ScorerReport", "audit_scorer", "check_scorer"]
 
@@ -59,12 +58,27 @@ class ScorerReport:
 
     def render(self) -> str:
         """The report as text: one line per law, the minimal example under
-        each failure. The rendering lives in :mod:`seqscore.report.laws`
-        (:func:`~seqscore.report.laws.law_report_text`); this delegates to it."""
-        return law_report_text(self)
+        each failure, a last line that counts the failures (no final
+        newline)."""
+        lines = [
+            f"{self.scorer} ({self.layout} layout; up to {self.max_examples} "
+            f"examples per law, seed {self.seed})"
+        ]
+        for r in self.results:
+            lines.append(f"  {'pass' if r.passed else 'FAIL'}  {r.name}: {r.statement}")
+            if r.violation is not None:
+                body = r.violation.describe().replace("\n", "\n        ")
+                lines.append("        " + body)
+        failed = len(self.failed)
+        lines.append(
+            f"{failed} of {len(self.results)} laws failed"
+            if failed
+            else f"all {len(self.results)} laws passed"
+        )
+        return "\n".join(lines)
 
     def __str__(self) -> str:
-        return law_report_text(self)
+        return self.render()
 
 
 def audit_scorer(
@@ -136,7 +150,7 @@ def check_scorer(scorer: Callable, **kwargs) -> ScorerReport:
     """
     report = audit_scorer(scorer, **kwargs)
     if not report.passed:
-        raise ScorerLawError(law_report_text(report))
+        raise ScorerLawError(report.render())
     return report
 
 

@@ -27,9 +27,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 from hypothesis import strategies as st
 
-from ..report.laws import violation_text
-from .batch import CandidateBatch, SequenceCase
-from .strategies import candidate_batches, finite_floats, logits, sequence_cases
+from seqscore.testing.batch import CandidateBatch, SequenceCase
+from seqscore.testing.strategies import (
+    candidate_batches,
+    finite_floats,
+    logits,
+    sequence_cases,
+)
 
 __all__ = ["LAWS", "Law", "Options", "Violation"]
 
@@ -76,10 +80,21 @@ class Violation:
     change: str
 
     def describe(self) -> str:
-        """The minimal example, the change and the scores, as text. The
-        rendering lives in :mod:`seqscore.report.laws`
-        (:func:`~seqscore.report.laws.violation_text`); this delegates to it."""
-        return violation_text(self)
+        """The minimal failing example, the change the law made, and the
+        expected and actual scores (or what the scorer did instead of
+        scoring), as text."""
+        lines = ["minimal failing example: " + self.example.replace("\n", "\n  ")]
+        if self.change:
+            lines.append(f"change: {self.change}")
+        if self.error:
+            lines.append(f"the scorer {self.error}")
+        else:
+            want = "expected" if self.relation == "==" else "expected at most"
+            lines.append(
+                f"candidate {self.candidate}: {want} {self.expected!r}, "
+                f"got {self.actual!r}"
+            )
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .batch import CandidateBatch, SequenceCase
+from seqscore.testing.batch import CandidateBatch, SequenceCase
 
 __all__ = [
     "FLOAT_DTYPES",

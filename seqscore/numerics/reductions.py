@@ -33,7 +33,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from .errors import InvalidInputError
+from seqscore.errors import InvalidInputError
 
 __all__ = [
     "NO_TOKEN_COUNT",

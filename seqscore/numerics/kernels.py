@@ -27,7 +27,7 @@ float64 whatever the input dtype. Every row is shifted by its maximum before
 ``exp``, so the largest term is exactly 1 and entropies and log-probs never
 subtract two large numbers (an entropy is the same for ``z`` and ``z + 70``).
 The normaliser is ``log1p`` of the sum of the other terms
-(:mod:`seqscore._normaliser`), so a near-certain token's log-prob and a
+(:mod:`seqscore.numerics._normaliser`), so a near-certain token's log-prob and a
 peaked row's entropy keep their *relative* precision (``[0, -40]``:
 ``-4.248e-18`` and ``1.742e-16``, not 0): a few ulps of the compute dtype
 (float32 sums for float32 and float16 input, float64 otherwise), measured
@@ -49,7 +49,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._arrays import (
+from seqscore.errors import InvalidInputError, ShapeError
+from seqscore.numerics._arrays import (
     as_targets,
     check_integer,
     compute_dtype,
@@ -57,10 +58,9 @@ from ._arrays import (
     reject_masked,
     row_label,
 )
-from ._normaliser import log_normaliser, merge_rests, rest_sum
-from ._pages import release_range
-from .errors import InvalidInputError, ShapeError
-from .parallel import map_row_spans
+from seqscore.numerics._normaliser import log_normaliser, merge_rests, rest_sum
+from seqscore.numerics._pages import release_range
+from seqscore.numerics.parallel import map_row_spans
 
 __all__ = [
     "TokenStats",
@@ -100,7 +100,7 @@ class _Partial(NamedTuple):
     ``rest`` and ``weighted`` are taken relative to a per-row ``shift``
     (the row's maximum in the tile, 0 for a row entirely ``-inf``): the
     normaliser ``sum exp(z - shift)`` is ``1 + rest`` (``rest`` summed without
-    the maximal term, :func:`seqscore._normaliser.rest_sum`; ``-1`` for a row
+    the maximal term, :func:`seqscore.numerics._normaliser.rest_sum`; ``-1`` for a row
     entirely ``-inf``) and ``weighted = sum exp(z - shift) * (z - shift)``.
     """
 
@@ -405,7 +405,7 @@ def _merge(a: _Partial, b: _Partial, top_k: int) -> _Partial:
 
     The result is relative to the shift of the tile with the larger peak
     (``a`` on a tie), whose maximal term stays the one left out of ``rest``
-    (:func:`seqscore._normaliser.merge_rests`); the other tile's terms, its
+    (:func:`seqscore.numerics._normaliser.merge_rests`); the other tile's terms, its
     maximal one included, are scaled by ``exp(its shift - shift) <= 1`` (0
     for a tile entirely ``-inf``).
     """

@@ -40,8 +40,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._arrays import check_integer
-from .errors import InvalidInputError
+from seqscore.errors import InvalidInputError
+from seqscore.numerics._arrays import check_integer
 
 __all__ = [
     "Request",

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._arrays import check_integer
-from .decoding import Decoded, LanguageModel, beam_search, exact_search, greedy
-from .decoding.forced import teacher_force
-from .decoding.protocol import check_prompt
-from .errors import InvalidInputError
-from .models.examples import example_prompts
+from seqscore.decoding import Decoded, LanguageModel, beam_search, exact_search, greedy
+from seqscore.decoding.protocol import check_prompt
+from seqscore.errors import InvalidInputError
+from seqscore.models.examples import example_prompts
+from seqscore.models.forced import teacher_force
+from seqscore.numerics._arrays import check_integer
 
 __all__ = [
     "GreedyDiagnosis",

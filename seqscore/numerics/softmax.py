@@ -13,7 +13,7 @@ axis, last by default) and are exact to the precision of the compute dtype:
   maximum, ``(z - max z) / T``, so a small ``T`` cannot overflow.
 
 Precision: the log-normaliser is ``log1p`` of the sum of the non-maximal
-terms (:mod:`seqscore._normaliser`), so a log-probability near 0 keeps its
+terms (:mod:`seqscore.numerics._normaliser`), so a log-probability near 0 keeps its
 *relative* precision: ``log_softmax([0, -40])[0]`` is ``-4.248e-18``, not 0,
 and ``logsumexp([0, -20])`` is right in every digit. Measured against mpmath
 (``tests/test_normaliser.py``, which allows 4): under 2 ulps of the compute
@@ -93,16 +93,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._arrays import (
+from seqscore.errors import InvalidInputError, ShapeError
+from seqscore.numerics._arrays import (
     as_float_array,
     as_targets,
     check_temperature,
     raise_for_bad_logit,
     row_label,
 )
-from ._normaliser import log_normaliser, rest_sum
-from .errors import InvalidInputError, ShapeError
-from .kernels import token_logprobs
+from seqscore.numerics._normaliser import log_normaliser, rest_sum
+from seqscore.numerics.kernels import token_logprobs
 
 __all__ = [
     "cross_entropy",
@@ -162,7 +162,7 @@ def _shifted(z, axis: int, temperature: float, *, need_distribution: bool):
 
 def _log_normaliser(shifted: np.ndarray, top: np.ndarray, axis: int) -> np.ndarray:
     """``log sum exp(shifted)`` along ``axis``: ``log1p`` of the rest, summed in
-    float64 (:mod:`seqscore._normaliser`)."""
+    float64 (:mod:`seqscore.numerics._normaliser`)."""
     return log_normaliser(rest_sum(np.exp(shifted), top, axis, dtype=np.float64))
 
 
@@ -171,7 +171,7 @@ def logsumexp(z, axis: int = -1, *, keepdims: bool = False) -> np.ndarray:
 
     Computed as :math:`m + \operatorname{log1p}(s)` with :math:`m = \max_k
     z_k` and :math:`s = \sum_k e^{z_k - m} - 1`, summed over every entry but
-    one maximal one (:mod:`seqscore._normaliser`), so a dominant entry's
+    one maximal one (:mod:`seqscore.numerics._normaliser`), so a dominant entry's
     small excess keeps its relative precision. A row that is entirely
     ``-inf``, or empty, gives ``-inf`` (the log of an empty sum). NaN or
     ``+inf`` raises ``InvalidInputError``.
@@ -284,7 +284,7 @@ def cross_entropy_grad(logits, labels) -> np.ndarray:
 
     The true class's entry, :math:`-(1 - p_y)`, is taken as
     :math:`\operatorname{expm1}(\log p_y)` from the log-probability (see
-    :mod:`seqscore._normaliser`), not as :math:`p_y - 1`: for a confidently
+    :mod:`seqscore.numerics._normaliser`), not as :math:`p_y - 1`: for a confidently
     right model :math:`1 - p_y` is far below the float spacing at 1, and the
     difference would be 0.
 

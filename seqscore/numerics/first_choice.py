@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InvalidInputError, ShapeError
-from .softmax import softmax
+from seqscore.errors import InvalidInputError, ShapeError
+from seqscore.numerics.softmax import softmax
 
 __all__ = ["check_scores", "selection_probabilities"]
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
-from .errors import InvalidInputError
+from seqscore.errors import InvalidInputError
 
 __all__ = ["completed_map", "cpu_count", "map_row_spans", "ordered_map"]
 

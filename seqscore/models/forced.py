@@ -3,7 +3,7 @@ r"""Teacher forcing: per-token statistics of given continuations of a prompt.
 For a prompt :math:`c` and a candidate continuation :math:`x_1..x_n`, step
 :math:`t` feeds the model :math:`c, x_{<t}` and reads the distribution over
 :math:`x_t`. From that one distribution the token kernel
-(:func:`seqscore.kernels.token_stats`) gives the candidate token's log-prob,
+(:func:`seqscore.numerics.kernels.token_stats`) gives the candidate token's log-prob,
 its rank, the argmax token and its log-prob, and the entropy -- the same
 quantities, by the same code, as for logits read from a file. (Log-probs are
 valid logits: their log-softmax is themselves.)
@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import InvalidInputError
-from ..requests import Request
-from ..scoring import TokenScores
-from .protocol import LanguageModel, check_prompt
+from seqscore.decoding.protocol import LanguageModel, check_prompt
+from seqscore.errors import InvalidInputError
+from seqscore.models.loglikelihood import request_token_scores
+from seqscore.models.requests import Request
+from seqscore.scoring.candidates import TokenScores
 
 __all__ = ["teacher_force", "teacher_force_text"]
 
@@ -32,7 +33,7 @@ def teacher_force(
 ) -> tuple[TokenScores, ...]:
     """Score each continuation of ``prompt`` token by token (ids in, stats out).
 
-    This is :func:`seqscore.model_scoring.request_token_scores` on ids: a
+    This is :func:`seqscore.models.loglikelihood.request_token_scores` on ids: a
     sequence model (Hugging Face) runs one forward pass per continuation,
     any other model is asked for all prefixes of all continuations, 256 per
     call; each continuation gets the scorer's
@@ -48,13 +49,10 @@ def teacher_force(
     ([0.6, 0.3333, 1.0], [True, True, True])
     >>> np.exp(b.logprob).round(4).tolist(), b.is_argmax.tolist()
     ([0.4, 0.9, 1.0], [False, True, True])
-    >>> from seqscore.totals import sequence_logprob
+    >>> from seqscore.numerics.totals import sequence_logprob
     >>> round(float(np.exp(sequence_logprob(b.logprob))), 6), tree.vocab[b.argmax_id[0]]
     (0.36, 'A')
     """
-    # model_scoring reads models through this package's protocol: import late
-    from ..model_scoring import request_token_scores
-
     prompt = check_prompt(model, prompt)
     candidates = [_check_continuation(model, c, i) for i, c in enumerate(continuations)]
     return tuple(request_token_scores(model, [Request(prompt, c) for c in candidates]))

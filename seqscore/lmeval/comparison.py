@@ -1,8 +1,9 @@
 r"""Two lm-eval runs on the same documents: is A really better than B?
 
-:func:`compare_runs` reads two samples files of one task, matches their
-documents by ``doc_id`` (and ``doc_hash``, when logged: the same ``doc_id``
-with another ``doc_hash`` is another document), and gives per metric:
+:func:`compare_judged` takes the judged documents of two runs of one task
+(read by :func:`seqscore.runs.lmeval.compare_runs`), matches their documents
+by ``doc_id`` (and ``doc_hash``, when logged: the same ``doc_id`` with
+another ``doc_hash`` is another document), and gives per metric:
 
 * the accuracies of A and B and their difference :math:`\Delta = \hat p_A -
   \hat p_B`, with its paired standard error (of the per-document
@@ -42,21 +43,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataFormatError
-from ..formats.lmeval_results import RunResults, read_results
-from ..plackett_luce import ranking_log_likelihoods
-from ..softmax import logsumexp
-from .evaluate import CONFIDENCE, RESAMPLES, Listed, _beside, read_tally, task_name
-from .statistics import Interval, kendall_tau_b, mcnemar_exact, paired_bootstrap
-from .verdicts import METRICS
+from seqscore.errors import DataFormatError
+from seqscore.lmeval.evaluation import Listed
+from seqscore.lmeval.statistics import (
+    Interval,
+    kendall_tau_b,
+    mcnemar_exact,
+    paired_bootstrap,
+)
+from seqscore.lmeval.verdicts import METRICS
+from seqscore.numerics.softmax import logsumexp
+from seqscore.plackett_luce import ranking_log_likelihoods
 
 __all__ = [
     "MAX_RANKED",
     "Flip",
+    "JudgedRun",
     "MetricComparison",
     "RankAgreement",
     "RunComparison",
-    "compare_runs",
+    "compare_judged",
+    "few",
 ]
 
 
@@ -140,7 +147,7 @@ class RunComparison:
 
 
 @dataclass(frozen=True)
-class _Run:
+class JudgedRun:
     """One filter's judged documents of a run, concatenated."""
 
     doc_id: list[str]
@@ -151,94 +158,14 @@ class _Run:
     scores: list[tuple[float, ...]]
 
 
-def compare_runs(
-    a: str,
-    b: str,
-    *,
-    results_a: str | None = None,
-    results_b: str | None = None,
-    resamples: int = RESAMPLES,
-    seed: int = 0,
-    confidence: float = CONFIDENCE,
-    listed: int = 20,
-    workers: int | str = "auto",
-) -> tuple[RunComparison, ...]:
-    """Compare the samples files ``a`` and ``b`` of one task, per filter.
-
-    Each run is read with its task's settings from its results file
-    (``results_a`` / ``results_b``, else the one beside it, if any).
-    Raises :class:`~seqscore.errors.DataFormatError` when the two runs do not
-    hold the same documents, listing what does not match.
-    """
-    if task_name(a) != task_name(b):
-        raise DataFormatError(
-            f"{a} is task {task_name(a)!r} and {b} is task {task_name(b)!r}: "
-            "compare runs of one task"
-        )
-    run_a = _read(a, results_a, workers)
-    run_b = _read(b, results_b, workers)
-    if set(run_a) != set(run_b):
-        raise DataFormatError(
-            f"{a} has filters {sorted(run_a)} and {b} has {sorted(run_b)}"
-        )
-    bootstrap = {"resamples": resamples, "seed": seed, "confidence": confidence}
-    return tuple(
-        _compare(a, b, name, run_a[name], run_b[name], bootstrap, listed)
-        for name in run_a
-    )
-
-
-def _read(path: str, results: str | None, workers) -> dict[str, _Run]:
-    run: RunResults | None = read_results(results) if results else _beside(path)
-    _, _, chunks = read_tally(
-        path, run, listed=0, keep_scores=True, collect=True, workers=workers
-    )
-    if not chunks:
-        raise DataFormatError(f"{path}: no documents")
-    filters = [f for chunk in chunks for f in chunk.filter]
-    runs = {}
-    for name in dict.fromkeys(filters):
-        rows = np.flatnonzero(np.array(filters) == name)
-        runs[name] = _select(chunks, rows)
-        _check_unique(path, name, runs[name].doc_id)
-    return runs
-
-
-def _select(chunks, rows: np.ndarray) -> _Run:
-    def flat(name):
-        values = [v for chunk in chunks for v in getattr(chunk, name)]
-        return [values[i] for i in rows.tolist()]
-
-    return _Run(
-        doc_id=flat("doc_id"),
-        doc_hash=flat("doc_hash"),
-        gold=flat("gold"),
-        predicted=np.concatenate([c.predicted for c in chunks])[rows],
-        correct=np.concatenate([c.correct for c in chunks])[rows],
-        scores=flat("scores"),
-    )
-
-
-def _check_unique(path: str, filter_key: str, doc_ids: list[str]) -> None:
-    if len(set(doc_ids)) == len(doc_ids):
-        return
-    seen, repeated = set(), []
-    for doc_id in doc_ids:
-        if doc_id in seen:
-            repeated.append(doc_id)
-        seen.add(doc_id)
-    raise DataFormatError(
-        f"{path} (filter {filter_key}): doc_id {_few(repeated)} appear more than "
-        "once: documents cannot be matched"
-    )
-
-
-def _few(items: Sequence[str], at_most: int = 5) -> str:
+def few(items: Sequence[str], at_most: int = 5) -> str:
     shown = ", ".join(map(str, items[:at_most]))
     return shown + (f" and {len(items) - at_most} more" if len(items) > at_most else "")
 
 
-def _align(a: str, b: str, run_a: _Run, run_b: _Run) -> tuple[np.ndarray, str]:
+def _align(
+    a: str, b: str, run_a: JudgedRun, run_b: JudgedRun
+) -> tuple[np.ndarray, str]:
     """For each of A's documents, the index of the same document in B."""
     where_b = {doc_id: i for i, doc_id in enumerate(run_b.doc_id)}
     only_a = [d for d in run_a.doc_id if d not in where_b]
@@ -259,14 +186,14 @@ def _align(a: str, b: str, run_a: _Run, run_b: _Run) -> tuple[np.ndarray, str]:
     ]
     problems = []
     if only_a:
-        problems.append(f"{len(only_a)} doc_id only in A ({_few(only_a)})")
+        problems.append(f"{len(only_a)} doc_id only in A ({few(only_a)})")
     if only_b:
-        problems.append(f"{len(only_b)} doc_id only in B ({_few(only_b)})")
+        problems.append(f"{len(only_b)} doc_id only in B ({few(only_b)})")
     if other:
-        problems.append(f"{len(other)} with another doc_hash ({_few(other)})")
+        problems.append(f"{len(other)} with another doc_hash ({few(other)})")
     if choices:
         problems.append(
-            f"{len(choices)} with other numbers of choices ({_few(choices)})"
+            f"{len(choices)} with other numbers of choices ({few(choices)})"
         )
     if problems:
         raise DataFormatError(
@@ -276,7 +203,10 @@ def _align(a: str, b: str, run_a: _Run, run_b: _Run) -> tuple[np.ndarray, str]:
     return order, "doc_id and doc_hash" if hashed else "doc_id (no doc_hash logged)"
 
 
-def _compare(a, b, filter_key, run_a, run_b, bootstrap, listed) -> RunComparison:
+def compare_judged(
+    task, a, b, filter_key, run_a, run_b, bootstrap, listed
+) -> RunComparison:
+    """Runs ``a`` and ``b`` of ``task`` (one filter's judged documents each)."""
     order, matched_by = _align(a, b, run_a, run_b)
     predicted_b, correct_b = run_b.predicted[order], run_b.correct[order]
     metrics, flips = [], []
@@ -307,7 +237,7 @@ def _compare(a, b, filter_key, run_a, run_b, bootstrap, listed) -> RunComparison
         )
     scores_b = [run_b.scores[i] for i in order.tolist()]
     return RunComparison(
-        task=task_name(a),
+        task=task,
         filter=filter_key,
         a=a,
         b=b,

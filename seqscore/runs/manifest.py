@@ -33,10 +33,9 @@ import json
 import os
 from dataclasses import dataclass
 
-from . import __version__
-from .errors import DataFormatError
-from .formats.records import Rejected
-from .report.writers import open_output
+from seqscore import __version__
+from seqscore.errors import DataFormatError, Rejected
+from seqscore.report.writers import open_output
 
 __all__ = ["MANIFEST", "Manifest", "Part", "read_manifest", "sha256_file"]
 

@@ -13,7 +13,7 @@ The score of a candidate is the autoregressive log-probability
 
 a sum of log-probabilities (never a product of probabilities, which
 underflows, and never a sum of raw logits, which are not normalised).
-:func:`score_prompt` adds every reduction of :mod:`seqscore.reductions`, the
+:func:`score_prompt` adds every reduction of :mod:`seqscore.numerics.reductions`, the
 weakest token, whether the candidate is the greedy path, its rank among the
 prompt's candidates and its Plackett-Luce first-choice probability: the
 softmax of the summed scores, i.e. the model's probability of the candidate
@@ -30,14 +30,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._arrays import as_targets, check_integer
-from .clamp import POSITIVE_TOLERANCE, clamped, first_too_positive, not_a_logprob
-from .errors import InvalidInputError, ShapeError
-from .first_choice import selection_probabilities
-from .kernels import token_stats
-from .reductions import RANKABLE, Reductions, reduce
-from .shift import causal_window
-from .totals import sequence_logprob
+from seqscore.errors import InvalidInputError, ShapeError
+from seqscore.numerics._arrays import as_targets, check_integer
+from seqscore.numerics.clamp import (
+    POSITIVE_TOLERANCE,
+    clamped,
+    first_too_positive,
+    not_a_logprob,
+)
+from seqscore.numerics.first_choice import selection_probabilities
+from seqscore.numerics.kernels import token_stats
+from seqscore.numerics.reductions import RANKABLE, Reductions, reduce
+from seqscore.numerics.shift import causal_window
+from seqscore.numerics.totals import sequence_logprob
 
 __all__ = [
     "Candidate",
@@ -75,8 +80,8 @@ class TokenScores:
     """Per-token facts of one candidate, all of length ``n_tokens``.
 
     Only ``logprob`` is required; values above 0 by at most
-    :data:`~seqscore.clamp.POSITIVE_TOLERANCE` are read as 0, larger ones are
-    an error (:mod:`seqscore.clamp`, the readers' rule). ``is_argmax`` says
+    :data:`~seqscore.numerics.clamp.POSITIVE_TOLERANCE` are read as 0, larger ones are
+    an error (:mod:`seqscore.numerics.clamp`, the readers' rule). ``is_argmax`` says
     whether each token was the most probable at its step (decidable from
     logits, from ranks, or from top alternatives); ``rank`` is exact where
     given (1 = most probable).
@@ -193,7 +198,7 @@ class Candidate:
     @property
     def total(self) -> float:
         """The summed log-prob (left to right from 0.0,
-        :func:`~seqscore.totals.sequence_logprob`), or the logged total."""
+        :func:`~seqscore.numerics.totals.sequence_logprob`), or the logged total."""
         if self.tokens is None:
             return self.logged_total
         return sequence_logprob(self.tokens.logprob)
@@ -389,7 +394,7 @@ def token_scores_from_logits(
 def token_scores_from_stats(stats, span: slice, targets, token=None) -> TokenScores:
     """The :class:`TokenScores` of ``targets``, read from ``stats[span]``.
 
-    ``stats`` is a :class:`~seqscore.kernels.TokenStats` over flat steps;
+    ``stats`` is a :class:`~seqscore.numerics.kernels.TokenStats` over flat steps;
     one kernel pass can serve many candidates, each taking its span.
     """
     targets = np.asarray(targets).astype(np.int64)
@@ -424,7 +429,7 @@ def loglikelihood(logits, input_ids, n_context: int) -> Loglikelihood:
 
     ``logits`` has shape ``(T, V)`` for the ``T`` input ids: the logits at
     position ``i`` predict token ``i + 1``, so the continuation is scored by
-    positions ``n_context - 1 .. T - 2`` (:mod:`seqscore.shift`, lm-evaluation-harness's
+    positions ``n_context - 1 .. T - 2`` (:mod:`seqscore.numerics.shift`, lm-evaluation-harness's
     ``_loglikelihood_tokens`` rule). ``is_greedy`` is true when every
     continuation token is the argmax of its step.
 

@@ -4,11 +4,11 @@
 texts in this process and sends them to the workers in batches of
 :data:`PROMPTS_PER_TASK` prompts (and reader rejections, in input order).
 Each worker process loads the model once -- a Dask worker plugin
-(:mod:`seqscore.dask_model`) loads it when the worker starts or joins --
+(:mod:`seqscore.runs.dask_model`) loads it when the worker starts or joins --
 and every batch it scores reuses it: :func:`score_text_batch` runs
-:func:`~seqscore.model_scoring.forced_items` on the batch (one pass, as the
+:func:`~seqscore.models.loglikelihood.forced_items` on the batch (one pass, as the
 single-process path cuts its passes) and
-:func:`~seqscore.candidate_records.score_item` on each prompt, so the
+:func:`~seqscore.runs.candidate_records.score_item` on each prompt, so the
 records are those of ``seqscore score FILE --model MODEL`` in one process.
 """
 
@@ -17,9 +17,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from .candidate_records import score_item
-from .model_scoring import Tally, forced_items
-from .shards import ScoreSettings
+from seqscore.models import load_model
+from seqscore.models.loglikelihood import Tally, forced_items
+from seqscore.runs.candidate_records import score_item
+from seqscore.runs.shards import ScoreSettings
 
 __all__ = [
     "PROMPTS_PER_TASK",
@@ -75,8 +76,6 @@ def loaded_model(job: ModelJob):
     with _LOCK:
         key = job.model_key
         if key not in _MODELS:
-            from .models import load_model
-
             _quiet_transformers(job.spec)
             _MODELS[key] = load_model(
                 job.spec, batch_size=job.batch_size, dtype=job.dtype, device=job.device

@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from .errors import InvalidInputError, ShapeError, format_index
+from seqscore.errors import InvalidInputError, ShapeError, format_index
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:

@@ -11,7 +11,7 @@ minimises the regularised mean cross-entropy
 
 (the intercept is not penalised) by minibatch gradient descent with Nesterov
 momentum. The gradient of the data term is ``X.T @ (softmax(Z) - Y) / N`` --
-:func:`seqscore.softmax.cross_entropy_grad` -- so the layer shares the one
+:func:`seqscore.numerics.softmax.cross_entropy_grad` -- so the layer shares the one
 implementation of the loss and its gradient with the rest of seqscore.
 
 The step size defaults to ``1 / L`` with ``L = max_n ||x_n||^2 / 2 + 1/2 +
@@ -35,9 +35,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._arrays import as_targets, check_integer
-from .errors import InvalidInputError, ShapeError
-from .softmax import cross_entropy, cross_entropy_grad, log_softmax, softmax
+from seqscore.errors import InvalidInputError, ShapeError
+from seqscore.numerics._arrays import as_targets, check_integer
+from seqscore.numerics.softmax import (
+    cross_entropy,
+    cross_entropy_grad,
+    log_softmax,
+    softmax,
+)
 
 __all__ = ["SoftmaxRegression"]
 

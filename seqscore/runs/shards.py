@@ -7,9 +7,9 @@ name, ``**`` for subfolders). Shard order is the order of the names, each
 glob or directory expanded in place.
 
 A shard is scored where it is read -- a process of the local pool, or a Dask
-worker (:mod:`seqscore.schedulers`) -- by the same functions as a single
+worker (:mod:`seqscore.runs.schedulers`) -- by the same functions as a single
 file (:func:`~seqscore.formats.inputs.map_prompts` and
-:func:`~seqscore.candidate_records.score_item`), so a shard's records are
+:func:`~seqscore.runs.candidate_records.score_item`), so a shard's records are
 exactly those of ``seqscore score SHARD``, and its rejections name the shard
 and the line. Two ways back:
 
@@ -17,7 +17,7 @@ and the line. Two ways back:
   one output stream;
 * :func:`write_parts`: each task writes its shard's part into a folder (to a
   temporary name, renamed into place when complete) and sends back only its
-  :class:`~seqscore.manifest.Part` entry: counts and checksum. The manifest
+  :class:`~seqscore.runs.manifest.Part` entry: counts and checksum. The manifest
   is rewritten as each part completes, so an interrupted run loses nothing
   complete, and a task run twice (its worker died) writes the same part.
 """
@@ -31,15 +31,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 
-from .candidate_records import collect_records, score_item
-from .errors import DataFormatError, InvalidInputError
-from .formats.inputs import map_prompts
-from .formats.records import Rejected
-from .manifest import Manifest, Part, read_manifest, sha256_file
-from .report.rejects import rejection_record
-from .report.scores import RECORD_FIELDS
-from .report.writers import Column, atomic_path, open_output, write_records
-from .schedulers import LocalScheduler, Scheduler
+from seqscore.errors import DataFormatError, InvalidInputError, Rejected
+from seqscore.formats.inputs import map_prompts
+from seqscore.report.parquet import write_parquet
+from seqscore.report.rejects import rejection_record
+from seqscore.report.scores import RECORD_FIELDS
+from seqscore.report.writers import Column, atomic_path, open_output, write_records
+from seqscore.runs.candidate_records import collect_records, score_item
+from seqscore.runs.manifest import Manifest, Part, read_manifest, sha256_file
+from seqscore.runs.schedulers import LocalScheduler, Scheduler
 
 __all__ = [
     "PART_FORMATS",
@@ -162,7 +162,7 @@ def list_shards(names: Sequence[str]) -> tuple[Shard, ...]:
 @contextlib.contextmanager
 def _shard_records(shard: Shard, settings: ScoreSettings, rejected, counts, workers):
     """``(input format, records)`` of a shard, as a context (see
-    :func:`~seqscore.candidate_records.collect_records`)."""
+    :func:`~seqscore.runs.candidate_records.collect_records`)."""
     try:
         with map_prompts(
             shard.path,
@@ -256,8 +256,6 @@ def write_part(
     rejects = rejects_name(job.part)
     with _shard_records(shard, settings, rejected, counts, workers) as (kind, records):
         if job.format == "parquet":
-            from .report.parquet import write_parquet
-
             with atomic_path(target) as temporary:
                 write_parquet(records, temporary)
         else:
@@ -317,7 +315,7 @@ def write_parts(
     hints: Mapping[str, str] | None = None,
 ) -> PartsRun:
     """One part per shard in ``folder`` (made if need be) plus its manifest
-    (see :mod:`seqscore.manifest`).
+    (see :mod:`seqscore.runs.manifest`).
 
     ``resume``: keep the parts the folder's manifest lists as complete for
     the same shard (path, size, modification time), format and settings, and

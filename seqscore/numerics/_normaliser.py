@@ -44,16 +44,16 @@ to entry :math:`j` itself (:math:`\rho = \sum_{k \ne j} e^{z_k - z_j}`), it
 is :math:`-\operatorname{log1p}(\rho)`, the same step.
 
 This module is the one implementation of that step. Callers:
-:mod:`seqscore.softmax` (``logsumexp``, ``log_softmax``, the gradient of the
+:mod:`seqscore.numerics.softmax` (``logsumexp``, ``log_softmax``, the gradient of the
 cross-entropy; the cross-entropy itself through the kernel),
-:mod:`seqscore.kernels` (per tile, with :func:`merge_rests` merging column
+:mod:`seqscore.numerics.kernels` (per tile, with :func:`merge_rests` merging column
 tiles), the Plackett-Luce stages (the rest of each choice set, relative to
 the chosen item) and, through ``log_softmax``, the models' next-token rows
 that the decoders read and the audit's softmax across candidates. The
 decoders themselves (greedy, beam search numpy and compiled, exact search,
 sampling) never normalise a row: they read the model's
 log-probs as they are (sampling renormalises probabilities, not logs, with
-:func:`seqscore.softmax.softmax`).
+:func:`seqscore.numerics.softmax.softmax`).
 """
 
 from __future__ import annotations

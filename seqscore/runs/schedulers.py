@@ -6,7 +6,7 @@ as each completes (:meth:`completed`, for parts written by the tasks
 themselves). Three kinds, named as on the command line (``--scheduler``):
 
 * ``local`` -- a pool of ``workers`` processes on this machine
-  (:mod:`seqscore.parallel`; no dependency beyond seqscore's own);
+  (:mod:`seqscore.numerics.parallel`; no dependency beyond seqscore's own);
 * ``dask`` -- a ``dask.distributed.LocalCluster`` of ``workers`` processes
   of one thread each, started for the run and stopped after it;
 * ``tcp://HOST:PORT`` (any Dask address) -- an existing Dask cluster, whose
@@ -31,8 +31,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-from .errors import InvalidInputError, MissingExtraError, SchedulerError
-from .parallel import completed_map, cpu_count, ordered_map
+from seqscore.errors import InvalidInputError, MissingExtraError, SchedulerError
+from seqscore.numerics.parallel import completed_map, cpu_count, ordered_map
 
 __all__ = [
     "DASK_INSTALL",

@@ -24,7 +24,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .scoring import Candidate
+from seqscore.scoring.candidates import Candidate
 
 __all__ = ["WordSurprisal", "word_surprisals"]
 
@@ -43,7 +43,7 @@ def word_surprisals(candidate: Candidate) -> tuple[WordSurprisal, ...]:
     """The words of ``candidate`` and their surprisals.
 
     >>> import numpy as np
-    >>> from seqscore.scoring import TokenScores
+    >>> from seqscore.scoring.candidates import TokenScores
     >>> tokens = TokenScores([-1.0, -0.5, -2.0], token=("Ġ", "New", "ĠYork"),
     ...                      offsets=np.array([[0, 1], [1, 4], [4, 9]]))
     >>> [(w.word, w.n_tokens, w.surprisal)

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataFormatError, InvalidInputError
-from .reductions import RANKABLE
-from .scoring import Candidate, Prompt
-from .totals import sequence_logprob
+from seqscore.errors import DataFormatError, InvalidInputError
+from seqscore.numerics.reductions import RANKABLE
+from seqscore.numerics.totals import sequence_logprob
+from seqscore.scoring.candidates import Candidate, Prompt
 
 __all__ = ["Comparison", "compare", "prompt_comparisons"]
 
@@ -77,7 +77,7 @@ class Comparison:
 def compare(a: Candidate, b: Candidate, alpha: float = 1.0) -> Comparison:
     """Decompose the margin of candidate ``a`` over candidate ``b``.
 
-    >>> from seqscore.scoring import TokenScores
+    >>> from seqscore.scoring.candidates import TokenScores
     >>> a = Candidate("a", TokenScores([-0.1, -0.1, -0.1, -4.0]), text="x" * 16)
     >>> b = Candidate("b", TokenScores([-0.5, -0.5, -0.5, -0.5]), text="x" * 4)
     >>> c = compare(a, b)

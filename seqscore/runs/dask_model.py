@@ -3,7 +3,7 @@
 Imported only on the Dask path (it needs ``seqscore[dask]``). Registered by
 the client for a run, the plugin is set up on every worker -- and on any
 worker that joins or restarts later, e.g. after one was killed -- and loads
-the model there (:func:`~seqscore.model_tasks.loaded_model`), off the
+the model there (:func:`~seqscore.runs.model_tasks.loaded_model`), off the
 worker's event loop so that it keeps answering the scheduler meanwhile.
 Tasks then find the model loaded; teardown drops it.
 """
@@ -19,7 +19,7 @@ try:
 except ImportError:  # no seqscore[dask]: importable (for doctests), not usable
     WorkerPlugin = object
 
-from .model_tasks import ModelJob, loaded_model, unload_model
+from seqscore.runs.model_tasks import ModelJob, loaded_model, unload_model
 
 __all__ = ["ModelPlugin", "model_on_workers"]
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict
 
-from .errors import DataFormatError
-from .formats.records import Rejected
-from .report.rejects import rejection_error
-from .report.scores import score_record, token_detail
-from .scoring import Prompt, score_prompt
-from .words import word_surprisals
+from seqscore.errors import DataFormatError, Rejected, rejection_error
+from seqscore.report.scores import score_record, token_detail
+from seqscore.scoring.candidates import Prompt, score_prompt
+from seqscore.scoring.words import word_surprisals
 
 __all__ = ["collect_records", "score_item"]
 

@@ -1,0 +1,447 @@
+r"""Scoring candidate *texts* with a model.
+
+The path from a model and texts to scores:
+
+    texts -> :func:`~seqscore.models.requests.encode_request` (lm-eval's rule)
+      -> :func:`~seqscore.models.requests.fit_request` (left truncation)
+      -> the model's logits, block by block (:class:`LogitsBlock`)
+      -> :func:`~seqscore.numerics.kernels.token_stats` -> :class:`~seqscore.scoring.TokenScores`
+      -> :class:`~seqscore.scoring.Prompt` -> :func:`~seqscore.scoring.score_prompt`
+
+A model scores requests in one of two ways:
+
+* a *sequence model* has ``continuation_logits(requests)``, yielding
+  :class:`LogitsBlock` s: one forward pass gives the logits of every
+  position of a batch of sequences (the Hugging Face adapter, which also
+  runs each distinct context once for all its continuations);
+* any other :class:`~seqscore.decoding.LanguageModel` (the built-in model,
+  logit trees) is teacher-forced through ``next_logprobs``: every prefix of
+  every continuation, 256 prefixes per call (:func:`prefix_blocks`).
+
+Either way each block goes through the token kernel and is dropped, so the
+logits of all requests are never held at once, and a request's scores
+depend on nothing but its own ids.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+import numpy as np
+
+from seqscore.decoding.protocol import next_logprobs
+from seqscore.errors import InvalidInputError, Rejected
+from seqscore.models.requests import (
+    Request,
+    continuation_offsets,
+    encode_request,
+    fit_request,
+)
+from seqscore.numerics.kernels import token_stats
+from seqscore.scoring.candidates import (
+    Candidate,
+    CandidateScore,
+    Loglikelihood,
+    Prompt,
+    TokenScores,
+    score_prompt,
+    sequence_logprob,
+    token_scores_from_stats,
+)
+
+__all__ = [
+    "LogitsBlock",
+    "Tally",
+    "TextCandidate",
+    "TextPrompt",
+    "TextScoring",
+    "forced_items",
+    "forced_prompts",
+    "loglikelihoods",
+    "prefix_blocks",
+    "prompt_requests",
+    "request_token_scores",
+    "score_texts",
+]
+
+# prefixes per next_logprobs call of the teacher-forcing fallback: bounds
+# the (rows, V) block held at once
+PREFIXES_PER_CALL = 256
+
+Progress = Callable[[int, int], None]
+
+
+class LogitsBlock(NamedTuple):
+    """Logits of one forward pass, aligned to the continuations they score.
+
+    ``logits`` is ``(R, V)``; request ``requests[i]`` (an index into the
+    caller's list) is scored by rows ``offsets[i] .. offsets[i] + n - 1``
+    for its ``n`` continuation ids: row ``offsets[i] + t`` holds the logits
+    (or log-probs) that predict continuation token ``t``.
+    """
+
+    logits: np.ndarray
+    requests: Sequence[int]
+    offsets: Sequence[int]
+
+
+@dataclass(frozen=True)
+class TextCandidate:
+    """A candidate completion given as text."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TextPrompt:
+    """A context and its candidate completions, as text; ``source`` locates
+    the record in its file."""
+
+    id: str
+    context: str
+    candidates: tuple[TextCandidate, ...]
+    source: str = ""
+
+    def __post_init__(self):
+        if not self.candidates:
+            raise InvalidInputError(f"prompt {self.id!r} has no candidates")
+
+
+# ----------------------------------------------------------------- requests
+
+
+def request_token_scores(
+    model,
+    requests: Sequence[Request],
+    *,
+    top_k: int = 0,
+    share_contexts: bool = True,
+    labels: Sequence[str] | None = None,
+    on_progress: Progress | None = None,
+) -> list[TokenScores]:
+    """The :class:`~seqscore.scoring.TokenScores` of each request's
+    continuation under ``model``, in input order.
+
+    ``labels[i]`` names request ``i`` in errors (a record and candidate);
+    ``share_contexts=False`` makes a sequence model run every request as a
+    whole sequence (the results agree to float32 rounding: a check, not a
+    mode anyone needs).
+
+    >>> from seqscore.models.tree import textbook_tree
+    >>> tree = textbook_tree()
+    >>> requests = [Request((), (0, 2, 5)), Request((), (1, 2, 5))]
+    >>> a, b = request_token_scores(tree, requests)
+    >>> np.exp(a.logprob).round(4).tolist(), np.exp(b.logprob).round(4).tolist()
+    ([0.6, 0.3333, 1.0], [0.4, 0.9, 1.0])
+    """
+    out: list[TokenScores | None] = [None] * len(requests)
+    if hasattr(model, "continuation_logits"):
+        blocks = model.continuation_logits(requests, share_contexts=share_contexts)
+    else:
+        blocks = prefix_blocks(model, requests)
+    done = 0
+    for block in blocks:
+        for index, scores in _block_scores(model, block, requests, top_k, labels):
+            out[index] = scores
+        done += len(block.requests)
+        if on_progress is not None:
+            on_progress(done, len(requests))
+        del block  # not held while the model computes the next one
+    return out  # type: ignore[return-value]
+
+
+def prefix_blocks(model, requests: Sequence[Request]) -> Iterator[LogitsBlock]:
+    """Teacher forcing through ``model.next_logprobs``: blocks of the
+    next-token log-probs after every prefix of each continuation (for models
+    that only answer next-token questions)."""
+    batch: list[int] = []
+    prefixes: list[tuple[int, ...]] = []
+    for index, request in enumerate(requests):
+        ids = request.continuation
+        steps = [(*request.context, *ids[:t]) for t in range(len(ids))]
+        if batch and len(prefixes) + len(steps) > PREFIXES_PER_CALL:
+            yield _prefix_block(model, batch, prefixes, requests)
+            batch, prefixes = [], []
+        batch.append(index)
+        prefixes.extend(steps)
+    if batch:
+        yield _prefix_block(model, batch, prefixes, requests)
+
+
+def _prefix_block(model, batch, prefixes, requests) -> LogitsBlock:
+    rows = next_logprobs(model, prefixes)
+    sizes = [len(requests[i].continuation) for i in batch]
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
+    return LogitsBlock(rows, batch, offsets)
+
+
+def _block_scores(model, block: LogitsBlock, requests, top_k, labels):
+    """``(request index, TokenScores)`` for each request of ``block``; the
+    kernel runs once over a block whose requests tile it in order."""
+    sizes = [len(requests[i].continuation) for i in block.requests]
+    targets = [requests[i].continuation for i in block.requests]
+    if _tiles(block, sizes):
+        stats = _stats(block.logits, np.concatenate(targets), top_k, block, labels)
+        spans = np.concatenate([[0], np.cumsum(sizes)])
+        views = [(stats, slice(int(a), int(b))) for a, b in itertools.pairwise(spans)]
+    else:
+        views = [
+            (_stats(block.logits[o : o + n], ids, top_k, block, labels, i), slice(None))
+            for i, (o, n, ids) in enumerate(
+                zip(block.offsets, sizes, targets, strict=True)
+            )
+        ]
+    vocab = model.vocab
+    for index, ids, (stats, span) in zip(block.requests, targets, views, strict=True):
+        tokens = tuple(vocab[i] for i in ids)
+        yield index, token_scores_from_stats(stats, span, np.array(ids), tokens)
+
+
+def _tiles(block: LogitsBlock, sizes: list[int]) -> bool:
+    """The requests' rows are the whole block, in order, without gaps."""
+    return list(block.offsets) == np.concatenate(
+        [[0], np.cumsum(sizes)[:-1]]
+    ).tolist() and sum(sizes) == len(block.logits)
+
+
+def _stats(logits, targets, top_k, block, labels, position=None):
+    """The kernel's stats; a bad logit is reported against the request."""
+    try:
+        return token_stats(logits, np.asarray(targets, dtype=np.int64), top_k=top_k)
+    except InvalidInputError as exc:
+        which = (
+            f"request {block.requests[position]}"
+            if position is not None
+            else f"requests {block.requests[0]}..{block.requests[-1]}"
+        )
+        if labels is not None and position is not None:
+            which = labels[block.requests[position]]
+        raise InvalidInputError(f"the model's output for {which}: {exc}") from None
+
+
+# -------------------------------------------------------------------- texts
+
+
+@dataclass(frozen=True)
+class TextScoring:
+    """How texts are scored, beyond the model.
+
+    ``unconditional``: a text (``""`` is lm-eval's ``acc_mutual_info``
+    context) after which every candidate is scored too, for the ``pmi``
+    reduction; ``top_k``: alternatives kept per step; ``share_contexts``:
+    see :func:`request_token_scores`; ``offsets``: record each token's
+    characters in the candidate's text (for words, :mod:`seqscore.scoring.words`).
+    """
+
+    unconditional: str | None = None
+    top_k: int = 0
+    share_contexts: bool = True
+    offsets: bool = False
+
+
+def forced_prompts(
+    model,
+    prompts: Iterable[TextPrompt],
+    *,
+    on_progress: Progress | None = None,
+    **options,
+) -> list[Prompt]:
+    """Each text prompt as a scorer :class:`~seqscore.scoring.Prompt`, its
+    candidates teacher-forced through ``model`` after its context.
+
+    ``options`` are the fields of :class:`TextScoring`. Errors name the
+    prompt's ``source`` and the candidate.
+    """
+    settings = TextScoring(**options)
+    prompts = list(prompts)
+    encoded = []
+    for prompt in prompts:
+        try:
+            encoded.append(prompt_requests(model, prompt, settings.unconditional))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{_place(prompt)}: {exc}") from None
+    return _score_encoded(model, prompts, encoded, settings, on_progress=on_progress)
+
+
+def forced_items(
+    model,
+    items: Iterable,
+    *,
+    prompts_per_pass: int = 256,
+    tally: Tally | None = None,
+    **options,
+) -> Iterator:
+    """:func:`forced_prompts` over a stream of :class:`TextPrompt` s and
+    reader rejections, ``prompts_per_pass`` prompts at a time, in order.
+
+    A prompt that cannot be encoded (an empty candidate, a continuation
+    longer than the model) becomes a :class:`~seqscore.errors.Rejected`
+    naming it; the rest of its pass is scored. ``tally`` counts truncations.
+    """
+    settings = TextScoring(**options)
+    for chunk in _batched(items, prompts_per_pass):
+        out: list = list(chunk)
+        good, encoded = [], []
+        for position, item in enumerate(chunk):
+            if not isinstance(item, TextPrompt):
+                continue
+            try:
+                encoded.append(prompt_requests(model, item, settings.unconditional))
+            except InvalidInputError as exc:
+                out[position] = Rejected(_place(item), str(exc), None)
+                continue
+            good.append(position)
+        scored = _score_encoded(
+            model, [chunk[i] for i in good], encoded, settings, tally
+        )
+        for position, prompt in zip(good, scored, strict=True):
+            out[position] = prompt
+        yield from out
+
+
+@dataclass
+class Tally:
+    """What a scoring run did that its user should hear about."""
+
+    requests: int = 0
+    truncated: int = 0  # requests whose context was cut to fit the model
+
+
+def prompt_requests(model, prompt: TextPrompt, unconditional: str | None = None):
+    """``(requests, labels)``: each candidate of ``prompt`` after its context,
+    then (with ``unconditional``) after that text, fitted to the model."""
+    limit = getattr(model, "max_length", None)
+    contexts = [(prompt.context, "")]
+    if unconditional is not None:
+        contexts.append((unconditional, " (unconditional)"))
+    requests, labels = [], []
+    for context, suffix in contexts:
+        for candidate in prompt.candidates:
+            where = f"candidate {candidate.id!r}{suffix}"
+            request = encode_request(model, context, candidate.text, where)
+            requests.append(fit_request(request, limit, where))
+            labels.append(f"{_place(prompt)}: {where}")
+    return requests, labels
+
+
+def _score_encoded(
+    model, prompts, encoded, settings: TextScoring, tally=None, on_progress=None
+):
+    requests = [r for rs, _ in encoded for r in rs]
+    labels = [x for _, ls in encoded for x in ls]
+    if tally is not None:
+        tally.requests += len(requests)
+        tally.truncated += sum(1 for r in requests if r.truncated)
+    scores = iter(
+        request_token_scores(
+            model,
+            requests,
+            top_k=settings.top_k,
+            share_contexts=settings.share_contexts,
+            labels=labels,
+            on_progress=on_progress,
+        )
+    )
+    return [
+        _prompt(model, p, rs, [next(scores) for _ in rs], settings.offsets)
+        for p, (rs, _) in zip(prompts, encoded, strict=True)
+    ]
+
+
+def _place(prompt: TextPrompt) -> str:
+    return prompt.source or f"prompt {prompt.id!r}"
+
+
+def _prompt(model, prompt: TextPrompt, requests, scores, offsets: bool) -> Prompt:
+    """The scorer's prompt: the first scores are the candidates', the rest
+    (if any) their unconditional scores."""
+    size = len(prompt.candidates)
+    alone = scores[size:]
+    candidates = []
+    for i, (candidate, tokens) in enumerate(
+        zip(prompt.candidates, scores[:size], strict=True)
+    ):
+        if offsets:
+            spans = continuation_offsets(
+                model, prompt.context, candidate.text, requests[i]
+            )
+            if spans is not None:
+                tokens = replace(tokens, offsets=np.array(spans, dtype=np.int64))
+        base = sequence_logprob(alone[i].logprob) if alone else None
+        candidates.append(
+            Candidate(candidate.id, tokens, text=candidate.text, unconditional=base)
+        )
+    return Prompt(
+        prompt.id, tuple(candidates), text=prompt.context, source=prompt.source
+    )
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def score_texts(
+    model,
+    prompts: Iterable[TextPrompt],
+    normalize: str = "sum",
+    alpha: float = 1.0,
+    **options,
+) -> list[tuple[CandidateScore, ...]]:
+    """Score every candidate text of every prompt with ``model``: the same
+    :class:`~seqscore.scoring.CandidateScore` s as for dumps (every
+    reduction, rank, probability, ``is_greedy``, weakest token), one tuple
+    per prompt. ``options`` go to :func:`forced_prompts`.
+
+    >>> from seqscore.models.tree import textbook_tree
+    >>> prompt = TextPrompt("q", "", (TextCandidate("a", "A C <eos>"),
+    ...                               TextCandidate("b", "B C <eos>")))
+    >>> [(s.candidate_id, s.rank, round(s.probability, 3), s.is_greedy)
+    ...  for s in score_texts(textbook_tree(), [prompt])[0]]
+    [('a', 2, 0.357, True), ('b', 1, 0.643, False)]
+    """
+    return [
+        score_prompt(prompt, normalize, alpha)
+        for prompt in forced_prompts(model, prompts, **options)
+    ]
+
+
+def loglikelihoods(
+    model, pairs: Iterable[tuple[str, str]], **options
+) -> list[Loglikelihood]:
+    """lm-evaluation-harness's ``loglikelihood``: for each ``(context,
+    continuation)`` pair, the continuation's summed log-prob after the
+    context and whether greedy decoding would produce it.
+
+    >>> from seqscore.models.tree import textbook_tree
+    >>> [(round(float(np.exp(r.logprob)), 4), r.is_greedy)
+    ...  for r in loglikelihoods(textbook_tree(), [("", "B C"), ("A", " C")])]
+    [(0.36, False), (0.3333, True)]
+    """
+    pairs = list(pairs)
+    limit = getattr(model, "max_length", None)
+    requests = [
+        fit_request(encode_request(model, c, x, f"pair {i}"), limit, f"pair {i}")
+        for i, (c, x) in enumerate(pairs)
+    ]
+    labels = [f"pair {i}" for i in range(len(pairs))]
+    scores = request_token_scores(model, requests, labels=labels, **options)
+    return [
+        Loglikelihood(
+            logprob=sequence_logprob(s.logprob),
+            is_greedy=bool(np.all(s.is_argmax)),
+            token_logprobs=s.logprob,
+            tokens=s,
+        )
+        for s in scores
+    ]
