@@ -6,9 +6,11 @@ The layers, each usable on its own:
   ``cross_entropy`` and its gradient, with every edge case decided;
 * :mod:`seqscore.numerics.kernels` -- ``token_logprobs`` and ``token_stats``, the one
   fast pass over logits that everything else calls;
-* :mod:`seqscore.numerics.regression` -- ``SoftmaxRegression``, a trainable softmax layer;
+* :mod:`seqscore.numerics.regression` -- ``SoftmaxRegression``, a trainable
+  softmax layer;
 * :mod:`seqscore.scoring` -- candidates, ``loglikelihood`` (lm-eval's shift
-  rule), ``score_prompt``; :mod:`seqscore.numerics.reductions` -- every normalisation;
+  rule), ``score_prompt``; :mod:`seqscore.numerics.reductions` -- every
+  normalisation;
   :mod:`seqscore.scoring.pairwise` -- why one candidate beats another;
 * :mod:`seqscore.plackett_luce` -- ranking candidates: probabilities,
   likelihood, sampling, exact rank marginals, fitting worths and temperatures

@@ -1,4 +1,5 @@
-"""Deprecated: :mod:`seqscore.models.loglikelihood` (this path goes in the next release)."""
+"""Deprecated: :mod:`seqscore.models.loglikelihood` (this path goes in the
+next release)."""
 
 from seqscore._moved import moved_module
 

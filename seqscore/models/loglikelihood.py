@@ -5,7 +5,8 @@ The path from a model and texts to scores:
     texts -> :func:`~seqscore.models.requests.encode_request` (lm-eval's rule)
       -> :func:`~seqscore.models.requests.fit_request` (left truncation)
       -> the model's logits, block by block (:class:`LogitsBlock`)
-      -> :func:`~seqscore.numerics.kernels.token_stats` -> :class:`~seqscore.scoring.TokenScores`
+      -> :func:`~seqscore.numerics.kernels.token_stats`
+      -> :class:`~seqscore.scoring.TokenScores`
       -> :class:`~seqscore.scoring.Prompt` -> :func:`~seqscore.scoring.score_prompt`
 
 A model scores requests in one of two ways:

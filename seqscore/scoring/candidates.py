@@ -429,9 +429,9 @@ def loglikelihood(logits, input_ids, n_context: int) -> Loglikelihood:
 
     ``logits`` has shape ``(T, V)`` for the ``T`` input ids: the logits at
     position ``i`` predict token ``i + 1``, so the continuation is scored by
-    positions ``n_context - 1 .. T - 2`` (:mod:`seqscore.numerics.shift`, lm-evaluation-harness's
-    ``_loglikelihood_tokens`` rule). ``is_greedy`` is true when every
-    continuation token is the argmax of its step.
+    positions ``n_context - 1 .. T - 2`` (:mod:`seqscore.numerics.shift`,
+    lm-evaluation-harness's ``_loglikelihood_tokens`` rule). ``is_greedy`` is
+    true when every continuation token is the argmax of its step.
 
     ``n_context`` must be >= 1: no logits predict the first token. (lm-eval
     gives an empty context the end-of-text token as its context.)
