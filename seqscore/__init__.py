@@ -1,31 +1,33 @@
 """seqscore: exact scoring, ranking and explanation of language-model outputs.
 
-The layers, each usable on its own:
+The floors, each usable on its own (docs/ARCHITECTURE.md draws the map):
 
-* :mod:`seqscore.numerics.softmax` -- ``softmax``, ``log_softmax``, ``logsumexp``,
-  ``cross_entropy`` and its gradient, with every edge case decided;
-* :mod:`seqscore.numerics.kernels` -- ``token_logprobs`` and ``token_stats``, the one
-  fast pass over logits that everything else calls;
-* :mod:`seqscore.numerics.regression` -- ``SoftmaxRegression``, a trainable
+* :mod:`seqscore.numerics` -- ``softmax``, ``log_softmax``, ``logsumexp``,
+  ``cross_entropy`` and its gradient, with every edge case decided; the token
+  kernel (``token_logprobs``, ``token_stats``), the one fast pass over logits
+  that everything else calls; reductions; ``SoftmaxRegression``, a trainable
   softmax layer;
 * :mod:`seqscore.scoring` -- candidates, ``loglikelihood`` (lm-eval's shift
-  rule), ``score_prompt``; :mod:`seqscore.numerics.reductions` -- every
-  normalisation;
-  :mod:`seqscore.scoring.pairwise` -- why one candidate beats another;
+  rule), ``score_prompt``; :mod:`seqscore.scoring.pairwise` -- why one
+  candidate beats another;
 * :mod:`seqscore.plackett_luce` -- ranking candidates: probabilities,
   likelihood, sampling, exact rank marginals, fitting worths and temperatures
-  (``seqscore.plackett_luce.fit``, ``.log_likelihood``, ``.sample``, ...).
+  (``seqscore.plackett_luce.fit``, ``.log_likelihood``, ``.sample``, ...);
 * :mod:`seqscore.decoding` -- the ``LanguageModel`` protocol, greedy, beam,
-  exact and sampled decoding, teacher forcing;
-* :mod:`seqscore.models` -- the built-in model, logit trees, Hugging Face;
-* :mod:`seqscore.diagnostics` -- why greedy lost (``diagnose``).
+  exact and sampled decoding;
+* :mod:`seqscore.models` -- the built-in model, logit trees, Hugging Face
+  (``load_model``, ``load_hf``, ``load_builtin``), and scoring texts with a
+  model: lm-eval's ``loglikelihoods``, ``score_texts``, ``teacher_force``,
+  ``rolling_perplexity``;
+* :mod:`seqscore.diagnostics` -- why greedy lost (``diagnose``);
 * :mod:`seqscore.audit` -- ``seqscore.audit.audit(PipelineRun)``: which known
   bug explains a pipeline's reported scores (given its logits), with the
   consequences for rankings;
+* :mod:`seqscore.lmeval` and :mod:`seqscore.runs.lmeval` -- lm-eval runs
+  re-derived, checked and compared (``evaluate``, ``compare_runs``);
 * :mod:`seqscore.testing` -- hypothesis strategies and ``check_scorer``, the
   metamorphic laws for your own scoring function (needs hypothesis; import it
-  explicitly).
-"""
+  explicitly)."""
 
 import importlib
 
@@ -79,6 +81,14 @@ _LAZY = {
     "greedy": ("decoding", "greedy"),
     "sample": ("decoding", "sample"),
     "teacher_force": ("models.forced", "teacher_force"),
+    "load_model": ("models", "load_model"),
+    "load_builtin": ("models.builtin", "load_builtin"),
+    "load_hf": ("models.hf", "load_hf"),
+    "TextCandidate": ("models.loglikelihood", "TextCandidate"),
+    "TextPrompt": ("models.loglikelihood", "TextPrompt"),
+    "loglikelihoods": ("models.loglikelihood", "loglikelihoods"),
+    "score_texts": ("models.loglikelihood", "score_texts"),
+    "rolling_perplexity": ("models.perplexity", "rolling_perplexity"),
     "diagnose": ("diagnostics", "diagnose"),
     "survey_greedy": ("diagnostics", "survey_greedy"),
 }
@@ -120,6 +130,8 @@ __all__ = [
     "ShapeError",
     "SoftmaxRegression",
     "TemperatureFit",
+    "TextCandidate",
+    "TextPrompt",
     "TokenScores",
     "TokenStats",
     "beam_search",
@@ -131,14 +143,20 @@ __all__ = [
     "expected_ranks",
     "fit_temperature",
     "greedy",
+    "load_builtin",
+    "load_hf",
+    "load_model",
     "log_softmax",
     "loglikelihood",
+    "loglikelihoods",
     "logsumexp",
     "marginal_rank_probabilities",
     "plackett_luce",
     "reduce",
+    "rolling_perplexity",
     "sample",
     "score_prompt",
+    "score_texts",
     "selection_probabilities",
     "softmax",
     "survey_greedy",

@@ -43,3 +43,46 @@ def test_every_command_loads_and_has_examples():
         result = CliRunner().invoke(main, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
         assert "xample" in result.stdout, name
+
+
+def test_model_loading_and_model_scoring_are_exported():
+    from seqscore.models import load_model
+    from seqscore.models.hf import load_hf
+    from seqscore.models.loglikelihood import loglikelihoods, score_texts
+    from seqscore.models.perplexity import rolling_perplexity
+
+    assert seqscore.load_model is load_model
+    assert seqscore.load_hf is load_hf
+    assert seqscore.loglikelihoods is loglikelihoods
+    assert seqscore.score_texts is score_texts
+    assert seqscore.rolling_perplexity is rolling_perplexity
+
+
+def test_the_paths_the_readme_named_warn_and_still_work():
+    code = (
+        "import warnings\n"
+        "warnings.simplefilter('always')\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    from seqscore.model_scoring import loglikelihoods\n"
+        "    from seqscore.perplexity import rolling_perplexity\n"
+        "    from seqscore.lmeval import compare_runs, evaluate\n"
+        "import seqscore.models.loglikelihood as a, seqscore.models.perplexity as b\n"
+        "import seqscore.runs.lmeval as c\n"
+        "assert loglikelihoods is a.loglikelihoods\n"
+        "assert rolling_perplexity is b.rolling_perplexity\n"
+        "assert evaluate is c.evaluate and compare_runs is c.compare_runs\n"
+        "for w in caught: print(w.category.__name__, w.message)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [
+        "DeprecationWarning seqscore.model_scoring moved to "
+        "seqscore.models.loglikelihood; the old path goes in the next release",
+        "DeprecationWarning seqscore.perplexity moved to "
+        "seqscore.models.perplexity; the old path goes in the next release",
+        "DeprecationWarning seqscore.lmeval.compare_runs moved to "
+        "seqscore.runs.lmeval.compare_runs; the old path goes in the next release",
+        "DeprecationWarning seqscore.lmeval.evaluate moved to "
+        "seqscore.runs.lmeval.evaluate; the old path goes in the next release",
+    ]
