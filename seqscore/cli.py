@@ -2,14 +2,17 @@
 
 Exit codes: 0 success, 1 bad data (any :class:`~seqscore.errors.SeqScoreError`
 or an unreadable file, reported on one line of stderr), 2 bad usage (click's
-own usage errors).
+own usage errors), 143 stopped by SIGTERM and 1 by SIGINT (after removing the
+temporary output and stopping the workers, as for any error).
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
+import signal
 import sys
+import threading
 
 import click
 
@@ -62,6 +65,18 @@ class _Group(click.Group):
             _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
 
+def _stop_on_terminate() -> None:
+    """Make SIGTERM unwind like an error: its default kills the process
+    where it stands, leaving a hidden temporary output file behind and pool
+    workers running."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, frame) -> None:
+    sys.exit(128 + signum)
+
+
 def _fail(message: str):
     click.echo(f"seqscore: error: {message}", err=True)
     sys.exit(1)
@@ -76,6 +91,7 @@ def main():
     derived from one; sequence scores are sums of per-token log-probs.
     Run `seqscore COMMAND --help` for each command's details.
     """
+    _stop_on_terminate()
     # Everything imported so far lives until exit: keep the cyclic garbage
     # collector from rescanning it on every burst of parsed JSON objects.
     gc.freeze()

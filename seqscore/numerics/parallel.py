@@ -20,15 +20,27 @@ Two schedulers, for two kinds of work:
 Their thread pools are separate on purpose: an :func:`ordered_map` task may
 call the kernel, whose :func:`map_row_spans` would wait on a pool that its
 own caller's task occupies.
+
+A pool's processes never outlive the run that started them: each asks the
+kernel to kill it when its parent dies (``PR_SET_PDEATHSIG`` on Linux; a
+thread that watches the parent elsewhere), so a ``kill -9`` of the parent
+leaves no worker writing shards or hanging on its queue; and a map that
+stops before its end (an error, an interrupt, a consumer that gives up)
+kills the work in flight instead of waiting for it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import gc
 import itertools
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -137,6 +149,7 @@ def ordered_map(
     window = window or 2 * workers
     pool = _pool(workers, threads)
     pending: deque = deque()
+    finished = False
     try:
         for item in items:
             pending.append(pool.submit(function, item))
@@ -144,8 +157,9 @@ def ordered_map(
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+        finished = True
     finally:  # also when the consumer stops early: drop what is still queued
-        pool.shutdown(wait=True, cancel_futures=True)
+        _close(pool, finished)
 
 
 def completed_map(
@@ -166,16 +180,71 @@ def completed_map(
             yield index, function(item)
         return
     pool = _pool(workers, threads=False)
+    finished = False
     try:
         futures = {pool.submit(function, item): i for i, item in enumerate(items)}
         for future in as_completed(futures):
             yield futures[future], future.result()
+        finished = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        _close(pool, finished)
 
 
-def _pool(workers: int, threads: bool):
+def _pool(workers: int, threads: bool) -> ThreadPoolExecutor | ProcessPoolExecutor:
     if threads:
         return ThreadPoolExecutor(workers, thread_name_prefix="seqscore-map")
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=gc.freeze)
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+    )
+
+
+def _close(pool: ThreadPoolExecutor | ProcessPoolExecutor, finished: bool) -> None:
+    """Shut ``pool`` down. A map that did not finish also kills the processes
+    still working: their results are wanted by no one, and what they would
+    go on writing (a shard's part) would race a ``--resume``. Threads cannot
+    be killed; they are waited for."""
+    if finished or isinstance(pool, ThreadPoolExecutor):
+        pool.shutdown(wait=True, cancel_futures=True)
+        return
+    # the executor keeps its processes by pid; Python 3.14's kill_workers()
+    # does the same with a public name
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join()
+
+
+def _start_worker(parent: int) -> None:
+    """A pool process's first step: tie its life to ``parent``'s, then keep
+    the cyclic garbage collector off what it imported."""
+    if not _ask_to_die_with_parent():
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the request took hold
+        os._exit(1)
+    gc.freeze()
+
+
+#: prctl(2) option: the signal this process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _ask_to_die_with_parent() -> bool:
+    """Have the kernel send SIGKILL when the parent dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return False
+    return prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+
+
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    """Where the kernel cannot be asked: end this process once ``parent`` is
+    gone (it is re-parented, so ``getppid`` changes)."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
