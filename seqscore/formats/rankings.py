@@ -299,9 +299,16 @@ def _score_records(text: str, source: str):
                     f"{source}:{number}: not JSON: {exc.msg}"
                 ) from None
     else:
-        reader = csv.DictReader(io.StringIO(text))
-        for record in reader:
-            yield f"{source}:{reader.line_num}", record
+        # universal newlines: a bare carriage return ends a line, as it does
+        # for the other layouts (str.splitlines), instead of failing csv
+        reader = csv.DictReader(io.StringIO(text, newline=None))
+        try:
+            for record in reader:
+                yield f"{source}:{reader.line_num}", record
+        except csv.Error as exc:
+            raise DataFormatError(
+                f"{source}:{reader.line_num}: not CSV: {exc}"
+            ) from None
 
 
 def _score_value(record, field: str, where: str) -> float:

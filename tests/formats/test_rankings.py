@@ -226,3 +226,13 @@ def test_an_explicit_id_field_names_candidates(tmp_path):
     path = _write(tmp_path, "name,score\nx,1\ny,2\n", "s.csv")
     (group,) = read_candidate_scores(path, id_field="name")
     assert group.items == ("x", "y")
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
+def test_any_line_ending_of_a_scores_csv_reads_the_same(tmp_path, ending):
+    # a bare carriage return (old Mac line ends) raised csv's own error
+    path = tmp_path / "s.csv"
+    path.write_bytes(ending.join(["id,score", "a,-3.1", "b,-3.4", ""]).encode())
+    (group,) = read_candidate_scores(str(path))
+    assert group.items == ("a", "b")
+    assert group.scores.tolist() == [-3.1, -3.4]
