@@ -3,8 +3,9 @@
 Rankings (``seqscore fit-rankings``), two layouts:
 
 * **lines** -- one ranking per line, item names best first, separated by
-  whitespace or commas. Blank lines and lines starting with ``#`` are
-  skipped. Example: ``gpt-a gpt-c gpt-b``.
+  whitespace or commas, or a JSON array of names. Blank lines and lines
+  starting with ``#`` are skipped. Example: ``gpt-a gpt-c gpt-b`` or
+  ``["gpt-a", "gpt-c", "gpt-b"]``.
 * **long** -- a table with a header and one row per (item, ranking):
   ``item,ranking_id,position`` as CSV, or whitespace-separated like the
   NASCAR file ``DriverID Race Place``. Positions are whole numbers >= 1;
@@ -155,7 +156,7 @@ def _read_lines(lines, source: str):
     names: dict[str, int] = {}
     rankings, labels = [], []
     for number, line in lines:
-        tokens = [t for t in _SEPARATORS.split(line) if t]
+        tokens = _line_items(line, f"{source}:{number}")
         seen: dict[str, int] = {}
         for position, token in enumerate(tokens, start=1):
             if "=" in token:
@@ -173,6 +174,24 @@ def _read_lines(lines, source: str):
         rankings.append([_intern(names, t) for t in tokens])
         labels.append(f"line {number}")
     return names, rankings, labels
+
+
+def _line_items(line: str, where: str) -> list[str]:
+    """A ranking line's item names: a JSON array of strings (``["a", "b"]``,
+    as many tools write a list) or names separated by whitespace or commas.
+
+    >>> _line_items('["gpt a", "gpt-b"]', "x:1"), _line_items("a, b c", "x:1")
+    (['gpt a', 'gpt-b'], ['a', 'b', 'c'])
+    """
+    if not line.startswith("["):
+        return [t for t in _SEPARATORS.split(line) if t]
+    try:
+        items = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"{where}: not a JSON array: {exc.msg}") from None
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise DataFormatError(f"{where}: a JSON ranking lists item names (strings)")
+    return items
 
 
 def _long_rows(lines, source: str, columns):

@@ -236,3 +236,26 @@ def test_any_line_ending_of_a_scores_csv_reads_the_same(tmp_path, ending):
     (group,) = read_candidate_scores(str(path))
     assert group.items == ("a", "b")
     assert group.scores.tolist() == [-3.1, -3.4]
+
+
+def test_a_json_array_line_is_a_ranking_of_its_names(tmp_path):
+    # `["a"` was read as an item name
+    path = tmp_path / "r.txt"
+    path.write_text('["a", "b", "c"]\n["b c", "a"]\nc a\n')
+    data = read_rankings(str(path))
+    assert data.items == ("a", "b", "c", "b c")
+    assert data.rankings.tolist() == [[0, 1, 2], [3, 0, -1], [2, 0, -1]]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('["a", 1]', "r.txt:1: a JSON ranking lists item names"),
+        ('["a", "b"', "r.txt:1: not a JSON array"),
+    ],
+)
+def test_a_bad_json_array_line_is_named(tmp_path, line, message):
+    path = tmp_path / "r.txt"
+    path.write_text(line + "\n")
+    with pytest.raises(DataFormatError, match=message):
+        read_rankings(str(path))
