@@ -132,11 +132,41 @@ def _table(records: Iterable[dict], columns: list[Column], out: IO[str]) -> None
         " ".join(_fit(c.title, c.width, c.align) for c in columns).rstrip() + "\n"
     )
     for record in records:
-        cells = (
-            _fit(cell_text(record.get(c.key), c.spec), c.width, c.align)
-            for c in columns
-        )
+        cells = (_cell(record.get(c.key), c) for c in columns)
         out.write(" ".join(cells).rstrip() + "\n")
+
+
+def _cell(value: Any, column: Column) -> str:
+    """A table cell: text is cut to the column with an ellipsis; a number is
+    never cut (7841162089269 is not 784116208…): too wide for its column, it
+    is written in as few significant digits of scientific notation as fit,
+    and past that it overflows the column.
+
+    >>> _cell(7_841_162_089_269.0, Column("ppl", width=9, spec=".3f"))
+    '7.841e+12'
+    >>> _cell(12.5, Column("ppl", width=9, spec=".3f"))
+    '   12.500'
+    """
+    text = cell_text(value, column.spec)
+    if not _is_number(value) or len(text) <= column.width:
+        return _fit(text, column.width, column.align)
+    return f"{_narrow_number(float(value), column.width):{column.align}{column.width}}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _narrow_number(number: float, width: int) -> str:
+    """``number`` in scientific notation with the most digits that fit
+    ``width`` (at least one)."""
+    for digits in range(max(width - 6, 0), -1, -1):
+        text = format(number, f".{digits}e")
+        if len(text) <= width:
+            return text
+    return text
 
 
 def _json(records: Iterable[dict], columns: list[Column], out: IO[str]) -> None:
