@@ -25,12 +25,12 @@ def _table(records, columns) -> list[str]:
 )
 def test_a_number_too_wide_for_its_column_keeps_its_magnitude(ppl, shown):
     columns = [c for c in perplexity_columns("table") if c.key == "token_perplexity"]
-    header, row = _table([{"token_perplexity": ppl}], columns)
+    _header, row = _table([{"token_perplexity": ppl}], columns)
     assert row == shown
     assert float(row) == pytest.approx(ppl, rel=1e-3)
 
 
 def test_text_too_wide_for_its_column_is_cut_with_an_ellipsis():
     columns = [c for c in perplexity_columns("table") if c.key == "id"]
-    header, row = _table([{"id": "a-very-long-document-name"}], columns)
+    _header, row = _table([{"id": "a-very-long-document-name"}], columns)
     assert row == "a-very-long-doc…"
