@@ -100,7 +100,12 @@ def _insert(total, flat, kept, value, index):
 def _named(beams, search, settings):
     """The plain tuples of :mod:`.handoff`'s builders, named again (free in
     compiled code)."""
-    return Beams(*beams), Search(*search[:-1], Store(*search[-1])), Rule(*settings)
+    live, score, handle, stored, step_counts, store = search
+    return (
+        Beams(*beams),
+        Search(live, score, handle, stored, step_counts, Store(*store)),
+        Rule(*settings),
+    )
 
 
 @numba.njit(cache=True, nogil=True)

@@ -215,7 +215,8 @@ def _advance(eos, beams, rows, step, settings: BeamSettings, finished):
     vocab = rows.shape[1]
     width = settings.width
     last_step = step == settings.max_tokens
-    keep, keep_sums = [], []  # (parent, token) pairs, their totals
+    keep: list[tuple[int, int]] = []  # (parent, token) pairs
+    keep_sums: list[float] = []  # their totals
     for rank, (total, index) in enumerate(_top_candidates(rows, beams.sums, width)):
         parent, token = divmod(index, vocab)
         if token == eos or last_step:

@@ -344,7 +344,8 @@ def _select(rows, peaks, beams: _Beams, margin, need, eos, last) -> _Candidates:
     if counts.max() > 2 * need:
         keep, counts = _narrow(found[2], found[3], best, threshold, need)
         found = tuple(column[keep] for column in found)
-    return _rank(*found, counts, need, eos, last)
+    parent, token, total, owner = found
+    return _rank(parent, token, total, owner, counts, need, eos, last)
 
 
 def _gather(rows, beams: _Beams, threshold, subset=None):

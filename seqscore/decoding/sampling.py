@@ -118,14 +118,18 @@ def sample(
     prompt = check_prompt(model, prompt)
     max_tokens = check_max_tokens(max_tokens)
     num_samples = check_count(num_samples, "num_samples")
-    settings = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
-    sampling_distribution(np.zeros((1, 1)), **settings)  # validate up front
+    # validate up front
+    sampling_distribution(
+        np.zeros((1, 1)), temperature=temperature, top_k=top_k, top_p=top_p
+    )
     paths: list[list[int]] = [[] for _ in range(int(num_samples))]
     steps: list[list[float]] = [[] for _ in range(int(num_samples))]
     live = list(range(int(num_samples)))
     for _ in range(max_tokens):
         rows = next_logprobs(model, [[*prompt, *paths[i]] for i in live])
-        probs = sampling_distribution(rows, **settings)
+        probs = sampling_distribution(
+            rows, temperature=temperature, top_k=top_k, top_p=top_p
+        )
         cdf = np.cumsum(probs, axis=1)
         draws = rng.random(len(live)) * cdf[:, -1]
         tokens = (cdf <= draws[:, None]).sum(axis=1)  # first index with cdf > u

@@ -157,7 +157,9 @@ def _kernel():
     try:
         import numba
 
-        if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: plain Python, slow
+        # NUMBA_DISABLE_JIT=1: plain Python, slow. (numba.config sets its
+        # options from the environment at import, unseen by mypy.)
+        if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
             return None
         from seqscore.decoding import _compiled
     except ImportError:  # numba is not installed, or not for this numpy

@@ -107,11 +107,23 @@ class _Partial(NamedTuple):
     peak: np.ndarray  # max logit, compute dtype
     shift: np.ndarray  # float64
     rest: np.ndarray  # float64
-    weighted: np.ndarray | None  # float64
-    greater: np.ndarray | None  # count of logits strictly above the target's
-    argmax: np.ndarray | None  # column of the first maximum
-    top_values: np.ndarray | None  # (n, k) best logits, best first
-    top_ids: np.ndarray | None  # (n, k) their columns
+    full: _Full | None  # None when only the log-prob is asked for
+
+
+class _Full(NamedTuple):
+    """The part of a :class:`_Partial` beyond the log-prob (``plan.full``)."""
+
+    weighted: np.ndarray  # float64
+    greater: np.ndarray  # count of logits strictly above the target's
+    argmax: np.ndarray  # column of the first maximum
+    top: _Top | None  # None when no top-k is asked for
+
+
+class _Top(NamedTuple):
+    """A tile's ``k`` best logits per row, best first, and their columns."""
+
+    values: np.ndarray  # (n, k)
+    ids: np.ndarray  # (n, k)
 
 
 class _Plan(NamedTuple):
@@ -305,13 +317,16 @@ def _process_rows(rows, targets, plan, out, start, stop, scratch: _Scratch) -> N
     block = rows[start:stop]
     target_logit = block[np.arange(stop - start), targets[start:stop]]
     target_logit = target_logit.astype(np.float64)
-    partial = None
-    for c0 in range(0, block.shape[1], plan.cols_per_tile):
+
+    def column_partial(c0: int) -> _Partial:
         tile = block[:, c0 : c0 + plan.cols_per_tile]
         if scratch.widened is not None:
             tile = _into(scratch.widened, tile)
-        here = _tile_partial(tile, (start, c0), target_logit, plan, scratch)
-        partial = here if partial is None else _merge(partial, here, plan.top_k)
+        return _tile_partial(tile, (start, c0), target_logit, plan, scratch)
+
+    partial = column_partial(0)  # the vocabulary is never empty (_prepare)
+    for c0 in range(plan.cols_per_tile, block.shape[1], plan.cols_per_tile):
+        partial = _merge(partial, column_partial(c0), plan.top_k)
     _finish(partial, target_logit, plan, out, start, stop)
 
 
@@ -341,23 +356,22 @@ def _tile_partial(tile, origin, target_logit, plan, scratch: _Scratch) -> _Parti
     # pairwise summation in the compute dtype; the maximal term becomes 0 in
     # expd, which leaves the weighted sum below unchanged (its z - shift is 0)
     rest = rest_sum(expd, argmax)[:, 0]
-    if not plan.full:
-        return _Partial(peak, shift, rest, None, None, None, None, None)
+    flags = scratch.flags  # allocated exactly when plan.full
+    if flags is None:
+        return _Partial(peak, shift, rest, None)
     weighted = _weighted_sum(expd, shifted, (tile, shift), scratch.spare)
     # the target's value was read from this array, so the cast back is exact
     above = np.greater(
         tile,
         target_logit[:, None].astype(tile.dtype),
-        out=_view(scratch.flags, tile.shape),
+        out=_view(flags, tile.shape),
     )
     greater = np.array([np.count_nonzero(row) for row in above], dtype=np.int64)
-    top_values = top_ids = None
+    top = None
     if plan.top_k:
         top_values, top_ids = _top_k(tile, min(plan.top_k, tile.shape[1]))
-        top_ids = top_ids + c0
-    return _Partial(
-        peak, shift, rest, weighted, greater, argmax + c0, top_values, top_ids
-    )
+        top = _Top(top_values, top_ids + c0)
+    return _Partial(peak, shift, rest, _Full(weighted, greater, argmax + c0, top))
 
 
 def _shift(tile, peak, spare):
@@ -415,28 +429,30 @@ def _merge(a: _Partial, b: _Partial, top_k: int) -> _Partial:
     first = merged.b_first
     peak = np.where(first, b.peak, a.peak)
     shift = np.where(first, b.shift, a.shift)
-    if a.weighted is None:
-        return _Partial(peak, shift, merged.rest, None, None, None, None, None)
+    a_full, b_full = a.full, b.full  # both set or both None (plan.full)
+    if a_full is None or b_full is None:
+        return _Partial(peak, shift, merged.rest, None)
     small_shift = np.where(first, a.shift, b.shift)  # 0 for an all -inf tile
     small_total = 1.0 + np.where(first, a.rest, b.rest)
-    big_weighted = np.where(first, b.weighted, a.weighted)
-    small_weighted = np.where(first, a.weighted, b.weighted)
+    big_weighted = np.where(first, b_full.weighted, a_full.weighted)
+    small_weighted = np.where(first, a_full.weighted, b_full.weighted)
     # the small tile's sum of e (d + offset), rescaled; 0 for an all -inf tile
     weighted = big_weighted + merged.scale * (
         small_weighted + (small_shift - shift) * small_total
     )
-    greater = a.greater + b.greater
-    argmax = np.where(first, b.argmax, a.argmax)
-    top_values = top_ids = None
-    if top_k:
-        values = np.concatenate([a.top_values, b.top_values], axis=1)
-        ids = np.concatenate([a.top_ids, b.top_ids], axis=1)
+    greater = a_full.greater + b_full.greater
+    argmax = np.where(first, b_full.argmax, a_full.argmax)
+    top = None
+    a_top, b_top = a_full.top, b_full.top  # both set or both None (top_k)
+    if a_top is not None and b_top is not None:
+        values = np.concatenate([a_top.values, b_top.values], axis=1)
+        ids = np.concatenate([a_top.ids, b_top.ids], axis=1)
         order = np.lexsort((ids, -values.astype(np.float64)), axis=1)[:, :top_k]
-        top_values = np.take_along_axis(values, order, axis=1)
-        top_ids = np.take_along_axis(ids, order, axis=1)
-    return _Partial(
-        peak, shift, merged.rest, weighted, greater, argmax, top_values, top_ids
-    )
+        top = _Top(
+            np.take_along_axis(values, order, axis=1),
+            np.take_along_axis(ids, order, axis=1),
+        )
+    return _Partial(peak, shift, merged.rest, _Full(weighted, greater, argmax, top))
 
 
 def _top_k(tile: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -479,16 +495,17 @@ def _finish(partial: _Partial, target_logit, plan, out, start, stop) -> None:
     # log-prob 0 instead of -log 2. Both terms are <= 0 (rest >= 0), so a
     # log-prob is never above 0 and nothing cancels: no clamping needed.
     out["logprob"][where] = (target_logit - shift) - log_total
-    if not plan.full:
+    full = partial.full  # set exactly when plan.full
+    if full is None:
         return
-    out["rank"][where] = partial.greater + 1
-    out["argmax"][where] = partial.argmax
+    out["rank"][where] = full.greater + 1
+    out["argmax"][where] = full.argmax
     peak = partial.peak.astype(np.float64)
     out["argmax_logprob"][where] = (peak - shift) - log_total
-    out["entropy"][where] = _entropy(log_total, partial.weighted, partial.rest)
-    if plan.top_k:
-        top = partial.top_values.astype(np.float64)
-        out["top_ids"][where] = partial.top_ids
+    out["entropy"][where] = _entropy(log_total, full.weighted, partial.rest)
+    if full.top is not None:  # set exactly when plan.top_k
+        top = full.top.values.astype(np.float64)
+        out["top_ids"][where] = full.top.ids
         out["top_logprobs"][where] = (top - shift[:, None]) - log_total[:, None]
 
 

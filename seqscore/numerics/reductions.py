@@ -191,7 +191,11 @@ def _without_token_count(total, n_chars, n_bytes, unconditional, alpha) -> Reduc
     )
     return dataclasses.replace(
         known,
-        **dict.fromkeys(PER_TOKEN),
+        # the reductions of PER_TOKEN
+        mean=None,
+        length_penalty=None,
+        gnmt=None,
+        perplexity=None,
         undefined=known.undefined + tuple((n, NO_TOKEN_COUNT) for n in PER_TOKEN),
     )
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 import numpy as np
 
@@ -130,23 +131,23 @@ class SoftmaxRegression:
 
     def objective(self, X, y) -> float:
         """The regularised mean cross-entropy ``J(W, b)`` at the fitted weights."""
-        self._require_fit()
+        coef = self._fitted_coef()
         X = _features(X)
-        y = _labels(y, len_x=X.shape[0], n_classes=self.coef_.shape[1])
-        return self._objective(X, y, self.coef_, self.intercept_)
+        y = _labels(y, len_x=X.shape[0], n_classes=coef.shape[1])
+        return self._objective(X, y, coef, self.intercept_)
 
     # ---------------------------------------------------------- prediction
 
     def decision_function(self, X) -> np.ndarray:
         """The logits ``X W + b``, shape (N, K)."""
-        self._require_fit()
+        coef = self._fitted_coef()
         X = _features(X)
-        if X.shape[1] != self.coef_.shape[0]:
+        if X.shape[1] != coef.shape[0]:
             raise ShapeError(
                 f"X has {X.shape[1]} features but the model was fitted on "
-                f"{self.coef_.shape[0]}"
+                f"{coef.shape[0]}"
             )
-        return np.asarray(X @ self.coef_) + self.intercept_
+        return np.asarray(X @ coef) + self.intercept_
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Class log-probabilities ``log_softmax(X W + b)``, shape (N, K)."""
@@ -162,16 +163,16 @@ class SoftmaxRegression:
 
     def score(self, X, y) -> float:
         """Accuracy: the fraction of rows whose most probable class is ``y``."""
-        self._require_fit()
+        coef = self._fitted_coef()
         X = _features(X)
-        y = _labels(y, len_x=X.shape[0], n_classes=self.coef_.shape[1])
+        y = _labels(y, len_x=X.shape[0], n_classes=coef.shape[1])
         return float(np.mean(self.predict(X) == y))
 
     def log_loss(self, X, y) -> float:
         """Mean cross-entropy (nats per row) without the penalty."""
-        self._require_fit()
+        coef = self._fitted_coef()
         X = _features(X)
-        y = _labels(y, len_x=X.shape[0], n_classes=self.coef_.shape[1])
+        y = _labels(y, len_x=X.shape[0], n_classes=coef.shape[1])
         return cross_entropy(self.decision_function(X), y)
 
     # ------------------------------------------------------------ internals
@@ -225,12 +226,14 @@ class SoftmaxRegression:
                 f"learning_rate must be a finite number > 0 or 'auto', got {rate!r}"
             )
 
-    def _require_fit(self) -> None:
+    def _fitted_coef(self) -> np.ndarray:
+        """The fitted ``W``; an error before :meth:`fit`."""
         if self.coef_ is None:
             raise InvalidInputError("the model is not fitted yet: call fit(X, y)")
+        return self.coef_
 
 
-def _is_number(value) -> bool:
+def _is_number(value) -> TypeGuard[int | float | np.number]:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 

@@ -106,10 +106,10 @@ def pad_rankings(rankings: Sequence[Sequence[int]]) -> np.ndarray:
     out = np.full((len(lengths), width), -1, dtype=np.int64)
     if lengths.sum():
         flat = np.concatenate(rows)
-        rows = np.repeat(np.arange(len(lengths)), lengths)
+        row_of = np.repeat(np.arange(len(lengths)), lengths)
         starts = np.cumsum(lengths) - lengths
         cols = np.arange(len(flat)) - np.repeat(starts, lengths)
-        out[rows, cols] = flat
+        out[row_of, cols] = flat
     return out
 
 
@@ -168,12 +168,15 @@ def _as_int_matrix(rankings) -> np.ndarray:
     if isinstance(rankings, np.ndarray):
         array = rankings
     else:
+        parsed: np.ndarray | None
         try:
-            array = np.asarray(rankings)
+            parsed = np.asarray(rankings)
         except ValueError:  # ragged nested sequences
-            array = None
-        if array is None or array.dtype == object:
+            parsed = None
+        if parsed is None or parsed.dtype == object:
             array = pad_rankings(rankings)
+        else:
+            array = parsed
     if array.ndim == 1:
         # one ranking; but an empty list is no rankings, not one empty ranking
         array = array.reshape(0, 0) if array.size == 0 else array[None, :]

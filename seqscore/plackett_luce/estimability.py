@@ -149,10 +149,13 @@ def estimability_of(rs: RankingSet, items: Sequence[str] | None = None) -> Estim
         tuple(int(i) for i in compared[weak[compared] == label])
         for label in labels[np.argsort(-sizes, kind="stable")]
     )
-    ids = [tuple(int(i) for i in a) for a in (unbeaten, winless, uncompared)]
+    unbeaten_ids, winless_ids, uncompared_ids = (
+        tuple(int(i) for i in a) for a in (unbeaten, winless, uncompared)
+    )
     sizes = np.bincount(strong, minlength=n_strong)
     largest = int(np.argmax(sizes))
     bulk = np.flatnonzero(strong == largest) if 2 * sizes[largest] > n else ()
+    ids = unbeaten_ids, winless_ids, uncompared_ids
     message = _message(*ids, groups, items, bulk)
     return Estimability(False, *ids, groups, message)
 

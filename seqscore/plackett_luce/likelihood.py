@@ -170,7 +170,7 @@ def listed_square_terms(st: Stages) -> np.ndarray:
     return st.scatter(np.where(st.rs.order >= 0, square, 0.0))
 
 
-def _unranked_blocks(st: Stages) -> np.ndarray:
+def _unranked_blocks(st: Stages, unranked: np.ndarray) -> np.ndarray:
     """The unlisted-item part of ``sum w p_r p_r^T`` as a dense ``(n, n)``.
 
     Balanced so that no factor overflows: with ``c_i = max_{k in U_i} s_k``,
@@ -178,7 +178,7 @@ def _unranked_blocks(st: Stages) -> np.ndarray:
     ``Z^T diag(w exp(F_last + 2 c)) Z`` and listed-unlisted pairs ``Y^T Z``
     with ``Y_ia = w exp(x_q + F_q + c_i)``.
     """
-    unranked, s, n = st.rs.unranked, st.s, st.rs.n_items
+    s, n = st.s, st.rs.n_items
     any_unranked = unranked.any(axis=1)
     top = np.where(unranked, s[None, :], -np.inf).max(axis=1, initial=-np.inf)
     top = np.where(any_unranked, top, 0.0)
@@ -188,7 +188,8 @@ def _unranked_blocks(st: Stages) -> np.ndarray:
         last = st.at_last_stage(st.log_inverse_square_sum)
         scale = np.where(any_unranked, st.weights * np.exp(last + 2 * top), 0.0)
         y = np.exp(st.x + st.log_inverse_square_sum + top[None, :]) * st.weights
-    listed = (st.rs.order >= 0) & any_unranked[None, :]
+    # (L, N): the listed entries of rankings with unlisted items
+    listed = (st.rs.order >= 0) & any_unranked
     rows = np.broadcast_to(np.arange(st.rs.n_rankings), st.rs.order.shape)
     y_dense = np.zeros((st.rs.n_rankings, n))
     # (ranking, item) pairs are distinct, so plain fancy assignment is exact.
@@ -208,7 +209,7 @@ def hessian_from_stages(st: Stages) -> np.ndarray:
     outer += outer.T
     outer[np.diag_indices(n)] += listed_square_terms(st)
     if st.rs.unranked is not None:
-        outer += _unranked_blocks(st)
+        outer += _unranked_blocks(st, st.rs.unranked)
     outer[np.diag_indices(n)] -= st.expected_choices
     return outer
 

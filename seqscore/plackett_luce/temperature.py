@@ -86,11 +86,12 @@ class _Profile:
 
     def __init__(self, s: np.ndarray, rs: RankingSet):
         self.s, self.rs = s, rs
-        self._beta, self._stages = None, None
+        self._beta: float | None = None
+        self._stages: tuple[Stages, Stages] | None = None  # at _beta
 
     def stages(self, beta: float) -> tuple[Stages, Stages]:
         """Stages at ``beta * s`` as is (for values), and compacted."""
-        if beta != self._beta:
+        if beta != self._beta or self._stages is None:
             scaled = beta * self.s
             plain = Stages(scaled, self.rs)
             small = compacted(scaled)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -35,7 +36,6 @@ from seqscore.numerics._arrays import as_targets, check_integer
 from seqscore.numerics.clamp import (
     POSITIVE_TOLERANCE,
     clamped,
-    first_too_positive,
     not_a_logprob,
 )
 from seqscore.numerics.first_choice import selection_probabilities
@@ -113,7 +113,7 @@ class TokenScores:
         if not peak <= POSITIVE_TOLERANCE:
             if np.isnan(logprob).any():
                 raise InvalidInputError(f"logprobs[{_first(np.isnan(logprob))}] is NaN")
-            (i,) = first_too_positive(logprob)
+            i = _first(logprob > POSITIVE_TOLERANCE)
             raise InvalidInputError(not_a_logprob(f"logprobs[{i}]", logprob[i]))
         object.__setattr__(self, "logprob", clamped(logprob) if peak > 0 else logprob)
         n = len(logprob)
@@ -200,7 +200,8 @@ class Candidate:
         """The summed log-prob (left to right from 0.0,
         :func:`~seqscore.numerics.totals.sequence_logprob`), or the logged total."""
         if self.tokens is None:
-            return self.logged_total
+            # set exactly when tokens is not (__post_init__)
+            return cast(float, self.logged_total)
         return sequence_logprob(self.tokens.logprob)
 
     @property

@@ -31,7 +31,7 @@ import numpy as np
 from seqscore.errors import DataFormatError, InvalidInputError
 from seqscore.numerics.reductions import RANKABLE
 from seqscore.numerics.totals import sequence_logprob
-from seqscore.scoring.candidates import Candidate, Prompt
+from seqscore.scoring.candidates import Candidate, Prompt, TokenScores
 
 __all__ = ["Comparison", "compare", "prompt_comparisons"]
 
@@ -86,7 +86,8 @@ def compare(a: Candidate, b: Candidate, alpha: float = 1.0) -> Comparison:
     >>> {name: round(v, 4) for name, v in c.flips.items()}  # -4.3/16 vs -2/4
     {'char': 0.2313, 'byte': 0.2313}
     """
-    la, lb = a.tokens.logprob, b.tokens.logprob
+    tokens_a, tokens_b = _token_scores(a), _token_scores(b)
+    la, lb = tokens_a.logprob, tokens_b.logprob
     total_a, total_b = sequence_logprob(la), sequence_logprob(lb)
     if total_a == total_b == -np.inf:
         raise InvalidInputError(
@@ -110,12 +111,22 @@ def compare(a: Candidate, b: Candidate, alpha: float = 1.0) -> Comparison:
         tail_b=tail_b,
         deciding_steps=_deciding_steps(step_margin, margin),
         flips=_flips(a, b, margin, alpha),
-        tokens_a=_labels(a.tokens),
-        tokens_b=_labels(b.tokens),
+        tokens_a=_labels(tokens_a),
+        tokens_b=_labels(tokens_b),
     )
 
 
-def _labels(tokens) -> tuple[str, ...] | None:
+def _token_scores(candidate: Candidate) -> TokenScores:
+    """The candidate's token scores; an error for a logged total alone."""
+    if candidate.tokens is None:
+        raise InvalidInputError(
+            f"candidate {candidate.id!r}: compare explains scores step by step and "
+            "needs its token log-probs; the input logs only its total"
+        )
+    return candidate.tokens
+
+
+def _labels(tokens: TokenScores) -> tuple[str, ...] | None:
     """How the explanation names each token: its text, else its id."""
     if tokens.token is not None:
         return tuple(repr(text) for text in tokens.token)
@@ -170,7 +181,8 @@ def prompt_comparisons(
         )
     if len(prompt.candidates) < 2:
         return [], "only one candidate: nothing to compare"
-    totals = np.array([sequence_logprob(c.tokens.logprob) for c in prompt.candidates])
+    # every candidate has tokens (checked above), so each total is summed from them
+    totals = np.array([c.total for c in prompt.candidates])
     order = np.argsort(-totals, kind="stable")
     if totals[order[0]] == -np.inf:
         return [], "every candidate has probability 0 (a -inf token log-prob)"

@@ -24,6 +24,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from seqscore.errors import InvalidInputError
 from seqscore.scoring.candidates import Candidate
 
 __all__ = ["WordSurprisal", "word_surprisals"]
@@ -51,6 +52,11 @@ def word_surprisals(candidate: Candidate) -> tuple[WordSurprisal, ...]:
     [('New', 2, 1.5), ('York', 1, 2.0)]
     """
     tokens = candidate.tokens
+    if tokens is None:
+        raise InvalidInputError(
+            f"candidate {candidate.id!r}: word surprisals need its token log-probs; "
+            "the input logs only its total"
+        )
     surprisal = -tokens.logprob
     if tokens.offsets is None or candidate.text is None:
         names = tokens.token or tuple(str(i) for i in range(len(tokens)))
