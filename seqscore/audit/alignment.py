@@ -83,8 +83,8 @@ def _eos_dropped(ctx: Context) -> Evaluation:
 def _eos_appended(ctx: Context) -> Evaluation:
     table, run = ctx.table, ctx.run
     if table.eos_given:
-        eos = int(table.eos_ids[0, 0])
-        return Evaluation(_appended(ctx, table.eos_logprobs[:, 0]), float(eos))
+        given = int(table.eos_ids[0, 0])
+        return Evaluation(_appended(ctx, table.eos_logprobs[:, 0]), float(given))
     eos = _most_voted(ctx)
     if eos is None:
         nothing = np.full(run.n, np.nan)
@@ -141,7 +141,7 @@ def _eos_logprobs(ctx: Context, eos: int) -> tuple[np.ndarray, int]:
     known = hits.any(axis=1)
     out = np.where(known, np.where(hits, table.eos_logprobs, 0).sum(axis=1), np.nan)
     hopeless = ~known & _beyond_tolerance(ctx, table.eos_logprobs[:, -1])
-    for i in np.flatnonzero(~known & ~hopeless):
+    for i in np.flatnonzero(~known & ~hopeless).tolist():
         last = int(run.lengths[i]) - 1
         out[i] = float(run.rows(i)[last, eos]) - table.lse[i, last]
         release(run, i)  # a fault maps the pages around it too

@@ -48,7 +48,7 @@ class PipelineRun:
     (2, 4, [2, 1])
     """
 
-    logits: object
+    logits: np.ndarray | Sequence[np.ndarray]
     input_ids: np.ndarray
     lengths: np.ndarray
     n_context: np.ndarray

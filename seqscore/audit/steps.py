@@ -172,8 +172,8 @@ def _chunks(run: PipelineRun):
     bounds = np.flatnonzero(np.diff(run.group[order])) + 1
     chunk: list[int] = []
     groups: list[list[int]] = []
-    for members in np.split(order, bounds):
-        members = [int(i) for i in members]
+    for indices in np.split(order, bounds):
+        members = [int(i) for i in indices]
         if len(members) > MAX_BATCH_GROUP:
             yield from _split_large(members, chunk, groups, size)
             chunk, groups = [], []

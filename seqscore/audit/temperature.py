@@ -118,13 +118,13 @@ def _temperature(ctx: Context) -> Evaluation:
     temperature = math.exp(fit.parameter)
     on_subset = f"T fitted on {candidates.size} candidates"
     if fit.worst_ratio > 1:
-        sample = _spread(run.n, candidates, fit.prediction)
+        spread = _spread(run.n, candidates, fit.prediction)
         return Evaluation(
-            sample, temperature, f"{on_subset}; it does not fit them", fitted=1
+            spread, temperature, f"{on_subset}; it does not fit them", fitted=1
         )
     if _same_as_correct(ctx, candidates, fit.prediction):
-        sample = _spread(run.n, candidates, fit.prediction)
-        return Evaluation(sample, temperature, f"{on_subset}: same as T = 1", fitted=1)
+        spread = _spread(run.n, candidates, fit.prediction)
+        return Evaluation(spread, temperature, f"{on_subset}: same as T = 1", fitted=1)
     full = _everyone(ctx, temperature)
     note = f"{on_subset}, checked on all (second pass)"
     return Evaluation(full, temperature, note, fitted=1)

@@ -172,13 +172,19 @@ def _read(model, ids, paths) -> tuple[PathReading, ...]:
     forced = teacher_force(model, ids, [p.ids for p in paths])
     out = []
     for path, stats in zip(paths, forced, strict=True):
+        # teacher forcing reads them from the logits, so they are always there
+        entropy, rank, argmax_id = stats.entropy, stats.rank, stats.argmax_id
+        if entropy is None or rank is None or argmax_id is None:
+            raise InvalidInputError(
+                "teacher forcing gave no entropies, ranks or argmax tokens"
+            )
         out.append(
             PathReading(
                 decoded=path,
                 cumulative=tuple(float(x) for x in np.cumsum(path.logprobs)),
-                entropy=tuple(float(x) for x in stats.entropy),
-                rank=tuple(int(x) for x in stats.rank),
-                argmax_tokens=tuple(model.vocab[i] for i in stats.argmax_id),
+                entropy=tuple(float(x) for x in entropy),
+                rank=tuple(int(x) for x in rank),
+                argmax_tokens=tuple(model.vocab[i] for i in argmax_id),
             )
         )
     return tuple(out)

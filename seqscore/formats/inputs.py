@@ -24,7 +24,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -357,12 +357,13 @@ def _parses(line: bytes) -> bool:
 @contextlib.contextmanager
 def open_binary(
     path: str, name: str | None = None
-) -> Iterator[tuple[IO[bytes], str | None]]:
+) -> Iterator[tuple[io.BufferedReader, str | None]]:
     """``(binary stream, path or None for stdin)``; an unopenable file is a
     :class:`~seqscore.errors.DataFormatError` naming it (as ``name``, if
     given)."""
     if path == "-":
-        stream = sys.stdin.buffer
+        # typed BinaryIO: a BufferedReader in practice, else wrapped in one
+        stream: Any = sys.stdin.buffer
         # format detection peeks at the first bytes without consuming them
         yield (stream if hasattr(stream, "peek") else io.BufferedReader(stream)), None
         return

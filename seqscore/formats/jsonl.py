@@ -178,7 +178,8 @@ def top_alternatives(top: Any, names: Any, where: str):
     if top and set(map(type, top)) == {list} and len(set(map(len, top))) == 1:
         values = as_logprobs(top, where, ndim=2)
         return _top_names(names, values, where), values
-    tokens, logprobs = [], []
+    tokens: list[tuple[str, ...] | None] = []  # None: names from top_tokens
+    logprobs: list[np.ndarray] = []
     for t, step in enumerate(top):
         if isinstance(step, dict):
             tokens.append(tuple(str(k) for k in step))

@@ -367,7 +367,9 @@ def _check_arrays(shape, small, layout, source, extra=()) -> None:
     n, t, _ = shape
     if n == 0:
         raise DataFormatError(f"{source}: no candidates (logits has shape {shape})")
-    expected = {name: (n,) for name in (*_IDS[layout], *_OPTIONAL, *extra)}
+    expected: dict[str, tuple[int, ...]] = {
+        name: (n,) for name in (*_IDS[layout], *_OPTIONAL, *extra)
+    }
     expected[_IDS[layout][0]] = (n, t)
     for name, want in expected.items():
         if name in small and small[name].shape != want:

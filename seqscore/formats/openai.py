@@ -180,7 +180,8 @@ def _byte_total(byte_lists: list):
 
 
 def _chat_checked(content: list, where: str):
-    tokens, values, n_bytes, top_names, top_values = [], [], 0, [], []
+    tokens, values, top_names, top_values = [], [], [], []
+    n_bytes: int | None = 0  # None once a token lists no bytes
     for t, item in enumerate(content):
         at = f"{where}.content[{t}]"
         tokens.append(field(item, "token", at, str))

@@ -95,7 +95,9 @@ def text_prompts(
     if layout == "pairs":
         yield from _grouped_pairs(chain)
     else:
-        yield from records_to_prompts(chain, _prompt_record)
+        # records_to_prompts (formats/records.py) is typed for Prompt but yields
+        # whatever its converter does: TextPrompt here
+        yield from records_to_prompts(chain, _prompt_record)  # type: ignore[arg-type, misc]
 
 
 def _chain(first, rest):

@@ -54,6 +54,7 @@ def convert_record(record: Any, location: str) -> Iterator[Prompt]:
     """The prompt of one vLLM RequestOutput."""
     if not isinstance(record, dict):
         raise DataFormatError("expected a JSON object")
+    candidates: tuple[Candidate, ...]
     if "n_context" in record:
         candidates = (_prompt_continuation(record),)
     else:

@@ -10,10 +10,14 @@ audit all take their windows from :func:`causal_window`.
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["causal_window"]
 
 
-def causal_window(n_context: int, length: int) -> tuple[slice, slice]:
+def causal_window(
+    n_context: int | np.ndarray, length: int | np.ndarray
+) -> tuple[slice, slice]:
     """``(rows, targets)``: the logits rows and the input ids they score.
 
     ``n_context >= 1`` (no logits predict the first token) and

@@ -88,7 +88,7 @@ def token_detail(tokens: TokenScores) -> list[dict]:
     """``--tokens``: one dict per token, with whatever the input supplied."""
     detail = []
     for t, logprob in enumerate(tokens.logprob):
-        step = {"logprob": float(logprob)}
+        step: dict[str, object] = {"logprob": float(logprob)}
         if tokens.token is not None:
             step["token"] = tokens.token[t]
         if tokens.token_id is not None:
@@ -97,7 +97,8 @@ def token_detail(tokens: TokenScores) -> list[dict]:
             values = getattr(tokens, name)
             if values is not None:
                 step[name] = values[t].item()
-        if tokens.top_logprobs is not None:
+        # the readers give both or neither
+        if tokens.top_logprobs is not None and tokens.top_tokens is not None:
             step["top"] = [
                 [name, float(value)]
                 for name, value in zip(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -31,7 +32,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -276,8 +277,10 @@ def open_output(path: str | os.PathLike | None) -> Iterator[IO[str]]:
     its escape, ``\ud800``, which JSON reads back as the same string.
     """
     if path is None or str(path) == "-":
-        with contextlib.suppress(AttributeError, ValueError):  # not a TextIOWrapper
-            sys.stdout.reconfigure(errors="backslashreplace")
+        # typed TextIO, which has no reconfigure: a stream that is not a
+        # TextIOWrapper raises AttributeError, suppressed
+        with contextlib.suppress(AttributeError, ValueError):
+            cast(io.TextIOWrapper, sys.stdout).reconfigure(errors="backslashreplace")
         yield sys.stdout
         sys.stdout.flush()
         return

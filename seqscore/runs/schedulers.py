@@ -150,8 +150,10 @@ def open_scheduler(spec: str, workers: int | None = None) -> Iterator[Scheduler]
 class Scheduler:
     """What a sharded run asks of a scheduler."""
 
-    #: How many tasks run at once.
-    workers: int
+    @property
+    def workers(self) -> int:
+        """How many tasks run at once."""
+        raise NotImplementedError
 
     def ordered(self, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         """``map(function, items)``, results in order, a few tasks ahead."""
@@ -168,7 +170,11 @@ class LocalScheduler(Scheduler):
     """A pool of processes on this machine (in this process for one)."""
 
     def __init__(self, workers: int):
-        self.workers = workers
+        self._workers = workers
+
+    @property
+    def workers(self) -> int:
+        return self._workers
 
     def ordered(self, function, items):
         return ordered_map(function, items, self.workers)

@@ -23,6 +23,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -49,8 +50,10 @@ class Options:
     max_vocab: int = 8
     magnitude: float = 1e2
 
-    def batches(self, **overrides):
-        settings = {
+    def batches(self, **overrides: Any) -> st.SearchStrategy[CandidateBatch]:
+        """Batches of this size; ``overrides`` are more of
+        :func:`~seqscore.testing.strategies.candidate_batches`' arguments."""
+        settings: dict[str, Any] = {
             "max_candidates": self.max_candidates,
             "max_tokens": self.max_tokens,
             "max_vocab": self.max_vocab,

@@ -15,6 +15,7 @@ different lengths.
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import numpy as np
 from hypothesis import strategies as st
@@ -31,7 +32,11 @@ __all__ = [
 ]
 
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
-_WIDTH = {np.float16: 16, np.float32: 32, np.float64: 64}
+_WIDTH: dict[type, Literal[16, 32, 64]] = {
+    np.float16: 16,
+    np.float32: 32,
+    np.float64: 64,
+}
 
 
 def finite_floats(dtype=np.float64, magnitude: float = 1e4):
