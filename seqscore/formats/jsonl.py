@@ -29,7 +29,7 @@ as 0.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -166,7 +166,9 @@ def as_ranks(values, where: str) -> np.ndarray:
     return np.array(as_integers(values, where, 1, INT64_MAX), dtype=np.int64)
 
 
-def top_alternatives(top: Any, names: Any, where: str):
+def top_alternatives(
+    top: Any, names: Any, where: str
+) -> tuple[Sequence[Sequence[str]], np.ndarray | tuple[np.ndarray, ...]]:
     """Per-step alternatives from ``[[lp]]`` + ``[[tok]]``, or ``[{tok: lp}]``.
 
     Lists of equal length become one ``(n, k)`` array (the fast path);
@@ -178,22 +180,24 @@ def top_alternatives(top: Any, names: Any, where: str):
     if top and set(map(type, top)) == {list} and len(set(map(len, top))) == 1:
         values = as_logprobs(top, where, ndim=2)
         return _top_names(names, values, where), values
-    tokens: list[tuple[str, ...] | None] = []  # None: names from top_tokens
+    tokens: list[tuple[str, ...]] = []
     logprobs: list[np.ndarray] = []
+    named = True  # False once a step is a list: the names come from top_tokens
     for t, step in enumerate(top):
         if isinstance(step, dict):
             tokens.append(tuple(str(k) for k in step))
             logprobs.append(as_logprobs(list(step.values()), f"{where}[{t}]"))
         elif isinstance(step, list):
             logprobs.append(as_logprobs(step, f"{where}[{t}]"))
-            tokens.append(None)
+            tokens.append(())
+            named = False
         elif step is None:  # no alternatives at this step
             tokens.append(())
             logprobs.append(np.zeros(0))
         else:
             raise DataFormatError(f"{where}[{t}]: expected an object or a list")
-    if any(t is None for t in tokens):
-        tokens = _top_names(names, logprobs, where)
+    if not named:
+        return tuple(_top_names(names, logprobs, where)), tuple(logprobs)
     return tuple(tokens), tuple(logprobs)
 
 
