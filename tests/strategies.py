@@ -285,3 +285,268 @@ def lmeval_records(draw, max_choices: int = 5, layout: str | None = None):
         "target_hash": _sha256(str(target)),
     }
     return record
+
+
+# --- lm-eval samples lines, valid and then broken (issues #23, #24) --------
+
+#: Raw JSON text put where a value belongs after ``json.dumps`` (which cannot
+#: write most of these): what ``json`` reads and msgspec may not, or the
+#: reverse -- NaN, infinities, numbers out of range, integers too long for
+#: ``int()``, lone surrogates, bad UTF-8 inside a string, nesting.
+LMEVAL_RAW_VALUES = (
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b"1e400",
+    b"-1e400",
+    b"1E2",
+    b"-0",
+    b"123456789012345678901234567890",
+    b"9" * 4301,
+    b"-" + b"1" * 4400,
+    b"0." + b"1" * 5000,
+    b'"\\ud800"',
+    b'"a\\udc80b"',
+    b'"\\ud83d\\ude00"',
+    b'"\xff"',
+    b'"\xc0\xaf"',
+    b'"\xed\xa0\x80"',
+    b'"\xe2\x82"',
+    b'"\x7f"',
+    b'"\\u0000"',
+    b"[[[[[[[[[[]]]]]]]]]]",
+    b'{"a": {"b": [1, {"c": null}]}}',
+)
+#: Bytes a broken line may gain: bad UTF-8, control bytes, JSON punctuation.
+LMEVAL_STRAY_BYTES = (
+    b"\xff",
+    b"\x80",
+    b"\xc3",
+    b"\xc0\xaf",
+    b"\xed\xa0\x80",
+    b"\xf4\x90\x80\x80",
+    b"\xef\xbb\xbf",
+    b"\x00",
+    b"\x01",
+    b"\x1f",
+    b"\x7f",
+    b"\t",
+    b"\r",
+    b"\x0c",
+    b'"',
+    b"\\",
+    b",",
+    b":",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b"0",
+    b"-",
+    b"e",
+    b" ",
+    b"null",
+)
+#: Values a field may be flipped to: every JSON type, and the odd ones.
+LMEVAL_ODD_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            None,
+            True,
+            False,
+            0,
+            1,
+            -1,
+            2,
+            -0.5,
+            1.5,
+            2**63,
+            -(2**64) - 1,
+            10**30,
+            1e308,
+            5e-324,
+            float("nan"),
+            float("inf"),
+            float("-inf"),
+            "",
+            " ",
+            "0",
+            "1",
+            "-1.5",
+            " -1.5 ",
+            "1_0",
+            "0x1",
+            "True",
+            "False",
+            "true",
+            "nan",
+            "inf",
+            "-Infinity",
+            "1e400",
+            "[0, 1]",
+            "[0, x]",
+            "acc_mutual_info",
+            [],
+            {},
+            [0, 1],
+            [["-1.0", "False"]],
+            [[-1.0, False], [-2.0, True]],
+            ["acc", "acc_mutual_info"],
+            {"arg_0": "", "arg_1": " a"},
+            {"until": ["\n"]},
+        ]
+    ),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+    st.lists(st.one_of(st.none(), st.integers(-2, 5), st.text(max_size=2)), max_size=3),
+)
+#: Names a key may be renamed to.
+LMEVAL_KEYS = (
+    "doc_id",
+    "doc",
+    "target",
+    "arguments",
+    "resps",
+    "filtered_resps",
+    "filter",
+    "metrics",
+    "doc_hash",
+    "prompt_hash",
+    "target_hash",
+    "acc",
+    "acc_norm",
+    "acc_mutual_info",
+    "exact_match",
+    "gen_args_0",
+    "gen_args_1",
+    "gen_args_7",
+    "arg_0",
+    "arg_1",
+    "arg_2",
+    "label",
+    "",
+    "Doc_id",
+)
+
+
+@st.composite
+def lmeval_sample_records(draw):
+    """A valid samples record in one of the layouts lm-eval has written:
+    0.4.3+ (``gen_args_N``, responses as strings), older JSON values (in
+    either ``arguments`` layout), ``arguments`` as a list of pairs, with
+    ``acc_mutual_info``'s unconditional requests or not, a target that is an
+    index, a choice's text or several indices; with or without the logged
+    per-document metrics, ``doc``, hashes and ``filtered_resps``."""
+    record = draw(lmeval_records(max_choices=4))
+    listed = isinstance(record["arguments"], list)
+    choices = record["doc"]["choices"]
+    k = len(choices)
+    if not listed and draw(st.booleans()):  # 0.4.0-0.4.2: JSON values
+        record["filtered_resps"] = [
+            [float(ll), g == "True"] for ll, g in record["filtered_resps"]
+        ]
+        record["resps"] = [[r] for r in record["filtered_resps"]]
+    target = draw(st.sampled_from(["index", "text", "several"]))
+    if target == "text" and choices[0] and not choices[0].isdigit():
+        record["target"] = choices[0]
+    elif target == "several":
+        gold = sorted(draw(st.sets(st.integers(0, k - 1), min_size=1)))
+        record["target"] = str(gold) if not listed else gold
+    for name in draw(st.sets(st.sampled_from(LOGGED_FOR_TESTS))):
+        record[name] = draw(st.sampled_from([0.0, 1.0, 1, 0]))
+    for name in draw(
+        st.sets(st.sampled_from(["doc", "filtered_resps", "doc_hash", "filter"]))
+    ):
+        del record[name]
+    return record
+
+
+LOGGED_FOR_TESTS = ("acc", "acc_norm", "acc_bytes", "acc_mutual_info", "exact_match")
+
+
+def _json_paths(value, path=()):
+    """Every place in a parsed JSON value: ``(path, value)``, outer first."""
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _json_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _json_paths(item, (*path, i))
+
+
+def _at(value, path):
+    for step in path:
+        value = value[step]
+    return value
+
+
+@st.composite
+def _mutate_value(draw, record: dict, raw_values: list[bytes]) -> None:
+    """Change one place of ``record`` in place: flip its type, drop it,
+    rename its key, give its key a second value later in the object, or put
+    raw JSON text there (a placeholder string, replaced in the line by
+    :func:`mutated_lmeval_lines`)."""
+    import copy
+    import json
+
+    places = [path for path, _ in _json_paths(record) if path]
+    path = draw(st.sampled_from(places))
+    parent, last = _at(record, path[:-1]), path[-1]
+    how = draw(st.sampled_from(["flip", "flip", "drop", "rename", "twice", "raw"]))
+    if how == "twice" and isinstance(parent, dict):  # the key again, later
+        raw_values.append(json.dumps(last).encode())
+        parent[f"@@raw{len(raw_values) - 1}@@"] = copy.deepcopy(draw(LMEVAL_ODD_VALUES))
+    elif how == "drop":
+        del parent[last]
+    elif how == "rename" and isinstance(parent, dict):
+        new = draw(st.sampled_from(LMEVAL_KEYS))
+        items = [(new if key == last else key, item) for key, item in parent.items()]
+        parent.clear()
+        parent.update(items)  # a name already there: the later value stays
+    elif how == "raw":
+        raw_values.append(draw(st.sampled_from(LMEVAL_RAW_VALUES)))
+        parent[last] = f"@@raw{len(raw_values) - 1}@@"
+    else:  # a copy: the values drawn from lists are shared between draws
+        parent[last] = copy.deepcopy(draw(LMEVAL_ODD_VALUES))
+
+
+@st.composite
+def _mutate_bytes(draw, line: bytes) -> bytes:
+    """Cut, insert or replace bytes anywhere in ``line``."""
+    where = draw(st.integers(0, len(line)))
+    how = draw(st.sampled_from(["cut", "truncate", "insert", "insert", "replace"]))
+    if how == "truncate":
+        return line[:where]
+    if how == "cut":
+        return line[:where] + line[where + draw(st.integers(1, 8)) :]
+    stray = draw(st.sampled_from(LMEVAL_STRAY_BYTES))
+    if how == "insert":
+        return line[:where] + stray + line[where:]
+    return line[:where] + stray + line[where + len(stray) :]
+
+
+@st.composite
+def mutated_lmeval_lines(draw):
+    """A samples line (bytes, no newline) made from a valid record by a few
+    changes of its values (types flipped, keys dropped or renamed, huge,
+    NaN or infinite numbers, raw JSON text that ``json.dumps`` cannot write)
+    and then of its bytes (cut, inserted, replaced: bad UTF-8, control
+    bytes, punctuation). Sometimes unchanged, to keep the valid layouts
+    in the draw."""
+    import json
+
+    # a copy that shares no list (resps holds filtered_resps' own lists)
+    record = json.loads(json.dumps(draw(lmeval_sample_records())))
+    raw_values: list[bytes] = []
+    for _ in range(draw(st.integers(0, 3))):
+        draw(_mutate_value(record, raw_values))
+    line = json.dumps(record, ensure_ascii=draw(st.booleans())).encode(
+        "utf-8", "surrogatepass"
+    )
+    for i, raw in enumerate(raw_values):
+        line = line.replace(f'"@@raw{i}@@"'.encode(), raw)
+    for _ in range(draw(st.integers(0, 2))):
+        line = draw(_mutate_bytes(line))
+    return line.replace(b"\n", b" ")

@@ -31,6 +31,24 @@ Every number is checked (a log-likelihood is a number or a numeric string,
 <= 0 or -inf, or above 0 by at most float32 rounding, kept as logged so
 that the argmax is lm-eval's); errors name the file, line, document and
 field.
+
+One rule, two readers. :func:`careful_document` reads parsed JSON one field
+at a time: it is the rule. With msgspec installed, the lines of lm-eval
+0.4.3+ are also decoded into typed records (:func:`loads_samples_line`) and
+read by :func:`_typed_document`, several times faster. The fast path is
+not a second rule but a subset of the first: it gives a document only
+where it is sure the careful reader gives that same document, and hands
+everything else to it (the same record as JSON), so errors are always the
+careful reader's. At the line, msgspec's typed decoder accepts only what
+``json`` accepts too, or the line is parsed as JSON (``json`` raises
+its own error): what the decoder does not build it only scans, without
+checking UTF-8 or the length of integers, so :func:`_json_reads` checks
+those. Both readers are kept, and proven equal by a property test over
+broken lines of every layout (``tests/formats/test_lmeval_one_rule.py``):
+the same line gives the same document or the same error, with msgspec
+or without. (The one place they may differ is nesting within a few levels
+of Python's recursion limit, where msgspec reads a little deeper than
+``json``, and each still reads the line or names what is wrong with it.)
 """
 
 from __future__ import annotations
@@ -38,6 +56,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -91,8 +110,15 @@ def read_document(
     if _Sample is not None and type(record) is _Sample:
         try:
             document = _typed_document(record, location, delimiter, target_field)
-        except (ValueError, TypeError, KeyError, IndexError, OverflowError):
-            document = None  # DataFormatError too: the careful reader words it
+        except (
+            ValueError,  # DataFormatError too: the careful reader words it
+            TypeError,
+            KeyError,
+            IndexError,
+            OverflowError,
+            RecursionError,  # a doc nested nearly too deeply to parse
+        ):
+            document = None
         if document is not None:
             return document
         record = _as_json(record)
@@ -160,18 +186,20 @@ def _document(record, location, doc_id, delimiter, target_field) -> Document:
 #: lm-eval's names of the requests of a document, in order.
 _GEN_ARGS = tuple(f"gen_args_{i}" for i in range(1024))
 
+#: msgspec's typed record of a line (None without msgspec: every line is
+#: parsed JSON, read carefully).
+_Sample: type | None = None
 try:
     import msgspec
-except ImportError:  # the stdlib path: parsed JSON, read carefully
-    msgspec = None
-    _Sample = None
+except ImportError:  # the stdlib path
+    pass
 else:
 
     class _Request(msgspec.Struct):
         arg_0: str
         arg_1: str
 
-    class _Sample(msgspec.Struct):
+    class _TypedSample(msgspec.Struct):
         """A line in lm-eval 0.4.3+'s layout, as msgspec decodes it (typed:
         anything else fails to decode and is parsed as plain JSON)."""
 
@@ -191,7 +219,8 @@ else:
         exact_match: float | msgspec.UnsetType = msgspec.UNSET
         doc: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
-    _typed_decode = msgspec.json.Decoder(_Sample).decode
+    _Sample = _TypedSample
+    _typed_decode = msgspec.json.Decoder(_TypedSample).decode
     # lm-eval 0.4.3+ writes [str(loglikelihood), str(is_greedy)]: msgspec reads
     # the numbers' strings as float() does (JSON number syntax, inf, nan) and
     # refuses anything else, booleans included
@@ -200,23 +229,69 @@ else:
     ).decode
     _refused = msgspec.MsgspecError
     _UNSET = msgspec.UNSET
+    _NULL = msgspec.Raw(b"null")
 
 
 def loads_samples_line(raw: bytes):
     """One samples line: a typed record when msgspec is installed and the
     line has lm-eval 0.4.3+'s layout (most of ``doc`` is then only
-    scanned, not built), else :func:`~.records.loads_line`'s parsed JSON."""
+    scanned, not built), else :func:`~.records.loads_line`'s parsed JSON.
+
+    A line is typed only when ``json`` would read it too (see
+    :func:`_json_reads`): otherwise it is parsed by
+    :func:`~.records.loads_line`, which raises ``json``'s error.
+    """
     if _Sample is not None:
         try:
-            return _typed_decode(raw)
+            sample = _typed_decode(raw)
         except _refused:
             pass
+        else:
+            if _json_reads(raw):
+                return sample
     return loads_line(raw)
 
 
-def _as_json(sample) -> dict:
-    """A typed record as the plain JSON it was read from."""
-    return msgspec.json.decode(msgspec.json.encode(sample))  # lists, the raw doc
+def _json_reads(raw: bytes) -> bool:
+    """Whether ``json.loads`` surely reads a line that msgspec's typed
+    decoder has read, as it reads it (cheap; False: ask ``json``).
+
+    The typed decoder checks the JSON syntax of everything and refuses
+    NaN, infinities, numbers out of range and lone surrogates; but what it
+    does not build (``doc``, ``filtered_resps``, unknown fields) it only
+    *scans*: there it checks neither that the bytes are UTF-8 nor that an
+    integer is short enough for ``int()`` (``sys.get_int_max_str_digits()``
+    digits), both of which ``json`` refuses. UTF-8 is decoded only when the
+    line is not ASCII; a long integer is looked for only when the line is
+    long enough to hold one, by probing every ``(limit + 1) // 2``-th byte:
+    a run of more than ``limit`` digits covers two successive probes.
+    """
+    if not raw.isascii():
+        try:
+            raw.decode("utf-8", "surrogatepass")  # as json.loads decodes bytes
+        except UnicodeDecodeError:
+            return False
+    limit = _int_digits_limit()  # read each time: it may be changed
+    if not limit or len(raw) <= limit:
+        return True
+    probes = raw[:: (limit + 1) // 2].translate(_DIGIT_FLAGS)
+    return b"11" not in probes
+
+
+#: ``int()``'s limit on digits (0: none, as before Python 3.10.7 had one).
+_int_digits_limit = getattr(sys, "get_int_max_str_digits", lambda: 0)
+#: ``bytes.translate`` table: b"1" for an ASCII digit, b"0" else.
+_DIGIT_FLAGS = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))
+
+
+def _as_json(sample) -> Any:
+    """A typed record as the plain JSON it was read from (every field the
+    careful reader reads; the raw ``doc`` and ``filtered_resps`` as they
+    were), parsed as :func:`~.records.loads_line` parses the line."""
+    try:
+        return loads_line(msgspec.json.encode(sample))
+    except RecursionError:  # as json_lines words it
+        raise DataFormatError("malformed JSON (nested too deeply)") from None
 
 
 def _typed_document(s, location, delimiter, target_field) -> Document | None:
@@ -224,52 +299,26 @@ def _typed_document(s, location, delimiter, target_field) -> Document | None:
     must decide (it then gives the same document, or the error). Written for
     speed (it runs once per line of files of millions): whole-list
     operations, no call per choice."""
-    arguments = s.arguments
-    n = len(arguments)
-    if not 0 < n <= len(_GEN_ARGS) or tuple(arguments) != _GEN_ARGS[:n]:
+    requests = _typed_requests(s.arguments)
+    if requests is None:
         return None
-    requests = list(arguments.values())
-    contexts = [r.arg_0 for r in requests]
-    continuations = [r.arg_1 for r in requests]
+    contexts, continuations = requests
+    n = len(contexts)
     responses = _decode_responses(s.filtered_resps)
-    if len(responses) != n:
+    lls = _typed_loglikelihoods(responses, n)
+    if lls is None:
         return None
-    lls = [r[0] for r in responses]
-    total = sum(lls)
-    if not max(lls) <= POSITIVE_TOLERANCE or total != total:  # positive, NaN
+    logged = _typed_logged(s)
+    k = _typed_choice_count(s.metrics, logged, contexts, continuations)
+    choices = _typed_choices(contexts, continuations, k, delimiter)
+    if choices is None:
         return None
-    logged = {
-        name: float(value)
-        for name in LOGGED_METRICS
-        if (value := getattr(s, name)) is not _UNSET
-    }
-    listed = s.metrics
-    if "acc_mutual_info" in logged or (
-        listed is not _UNSET and "acc_mutual_info" in listed
-    ):
-        k = _conditional_count(
-            {"metrics": listed}, list(zip(contexts, continuations, strict=True)), logged
-        )
-    else:
-        k = n
-    context = contexts[0]
-    if contexts[:k].count(context) != k:  # one context for the choices
-        return None
-    heads = continuations[:k]
-    if not all(map(str.startswith, heads, itertools.repeat(delimiter, k))):
-        return None
-    width = len(delimiter)
-    choices = tuple([c[width:] for c in heads]) if width else tuple(heads)
-    target, lossy = s.target, True
-    if target_field is not None and s.doc is not _UNSET:
-        doc = msgspec.json.decode(s.doc)
-        if isinstance(doc, dict) and target_field in doc:
-            target, lossy = doc[target_field], False
+    target, lossy = _typed_target(s, target_field)
     gold, problem = _gold(target, choices, lossy)
     return Document(
         str(s.doc_id),
         location,
-        context,
+        contexts[0],
         choices,
         tuple(lls[:k]),
         tuple([r[1] == "True" for r in responses[:k]]),  # "True" or "False"
@@ -282,8 +331,71 @@ def _typed_document(s, location, delimiter, target_field) -> Document | None:
         s.doc_hash,
         s.prompt_hash,
         s.target_hash,
-        None if s.doc is _UNSET else s.doc,
+        None if s.doc is _UNSET or s.doc == _NULL else s.doc,  # as .get("doc")
     )
+
+
+def _typed_requests(arguments: dict) -> tuple[list[str], list[str]] | None:
+    """``(contexts, continuations)`` of ``gen_args_0`` on, in order; None
+    for any other keys."""
+    n = len(arguments)
+    if not 0 < n <= len(_GEN_ARGS) or tuple(arguments) != _GEN_ARGS[:n]:
+        return None
+    requests = list(arguments.values())
+    return [r.arg_0 for r in requests], [r.arg_1 for r in requests]
+
+
+def _typed_loglikelihoods(responses: list, n: int) -> list[float] | None:
+    """The responses' log-likelihoods: one per request, none NaN or above
+    0 by more than float32 rounding; else None."""
+    if len(responses) != n:
+        return None
+    lls = [r[0] for r in responses]
+    total = sum(lls)
+    if not max(lls) <= POSITIVE_TOLERANCE or total != total:  # positive, NaN
+        return None
+    return lls
+
+
+def _typed_logged(s) -> dict[str, float]:
+    """The per-document metrics of :data:`LOGGED_METRICS` the record holds."""
+    return {
+        name: float(value)
+        for name in LOGGED_METRICS
+        if (value := getattr(s, name)) is not _UNSET
+    }
+
+
+def _typed_choice_count(listed, logged: dict, contexts: list, continuations: list):
+    """:func:`_conditional_count` of a typed record (only asked when
+    ``acc_mutual_info`` is named)."""
+    if "acc_mutual_info" in logged or (
+        listed is not _UNSET and "acc_mutual_info" in listed
+    ):
+        pairs = list(zip(contexts, continuations, strict=True))
+        return _conditional_count({"metrics": listed}, pairs, logged)
+    return len(contexts)
+
+
+def _typed_choices(contexts: list, continuations: list, k: int, delimiter: str):
+    """The first ``k`` continuations less the delimiter, when they share
+    one context and all start with the delimiter; else None."""
+    if contexts[:k].count(contexts[0]) != k:  # one context for the choices
+        return None
+    heads = continuations[:k]
+    if not all(map(str.startswith, heads, itertools.repeat(delimiter, k))):
+        return None
+    width = len(delimiter)
+    return tuple([c[width:] for c in heads]) if width else tuple(heads)
+
+
+def _typed_target(s, target_field: str | None) -> tuple[Any, bool]:
+    """:func:`_target` of a typed record."""
+    if target_field is not None and s.doc is not _UNSET:
+        doc = msgspec.json.decode(s.doc)
+        if isinstance(doc, dict) and target_field in doc:
+            return doc[target_field], False
+    return s.target, True
 
 
 # ----------------------------------------------------------------- requests
@@ -447,22 +559,34 @@ def _gold(target, choices: tuple[str, ...], lossy: bool):
         return _indices(target, len(choices))
     if not isinstance(target, str):
         raise DataFormatError(f"target: {_show(target)} is not an index or a text")
+    return _text_gold(target, choices, lossy)
+
+
+def _text_gold(target: str, choices: tuple[str, ...], lossy: bool):
+    """:func:`_gold` of a string: a choice's text, or (``lossy``) what
+    ``str()`` made of a list of indices or of an index."""
     text = choices.index(target) if target in choices else None
     if lossy and target.startswith("[") and target.endswith("]"):
         return _indices(_index_list(target), len(choices))
     if lossy and _INTEGER.fullmatch(target):
-        index = int(target)
-        if text is not None and text != index:
-            raise DataFormatError(
-                f"target: {target!r} is the index of choice {index} and the text of "
-                f"choice {text}; lm-eval logged str(target), so which it was is "
-                "lost (give the run's results file: its task config names the "
-                "target field)"
-            )
-        return _indices([index], len(choices))
+        return _integer_gold(target, text, len(choices))
     if text is None:
         return (), f"target {target!r} is not one of the choices"
     return (text,), None
+
+
+def _integer_gold(target: str, text: int | None, n: int):
+    """:func:`_gold` of ``str(an integer)``: that index, unless it is also
+    the text of another choice (then which it was is lost)."""
+    index = int(target)
+    if text is not None and text != index:
+        raise DataFormatError(
+            f"target: {target!r} is the index of choice {index} and the text of "
+            f"choice {text}; lm-eval logged str(target), so which it was is "
+            "lost (give the run's results file: its task config names the "
+            "target field)"
+        )
+    return _indices([index], n)
 
 
 def _logged_target(target) -> str:

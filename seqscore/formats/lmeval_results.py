@@ -79,7 +79,9 @@ def read_results(path: str) -> RunResults:
             f"{path}: not an lm-eval results file (no 'results' object)"
         )
     chat = data.get("chat_template") is not None
-    configs = data.get("configs") if isinstance(data.get("configs"), dict) else {}
+    configs = data.get("configs")
+    if not isinstance(configs, dict):
+        configs = {}
     tasks = {
         name: _task(path, name, values, data, configs.get(name), chat)
         for name, values in data["results"].items()

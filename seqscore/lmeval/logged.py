@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from seqscore.errors import DataFormatError
 
-__all__ = ["Document", "RunResults", "TaskResults", "doc_value"]
+__all__ = ["Document", "RunResults", "TaskResults", "doc_value", "too_deep"]
 
 
 class Document(NamedTuple):
@@ -76,6 +76,13 @@ def doc_value(document: Document) -> Any:
         return json.loads(memoryview(doc).tobytes())
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError too
         raise DataFormatError(f"{document.label}: doc: not JSON text ({exc})") from None
+    except RecursionError:
+        raise DataFormatError(too_deep(document)) from None
+
+
+def too_deep(document: Document) -> str:
+    """The error of a ``doc`` nested too deeply for ``json`` to read or write."""
+    return f"{document.label}: doc: nested too deeply"
 
 
 @dataclass(frozen=True)

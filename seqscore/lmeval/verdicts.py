@@ -42,7 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqscore.lmeval.logged import Document, doc_value
+from seqscore.errors import DataFormatError
+from seqscore.lmeval.logged import Document, doc_value, too_deep
 
 __all__ = [
     "METRICS",
@@ -205,34 +206,13 @@ def judge(
     >>> j.mismatched[0].tolist()  # the logged acc_norm = 1 is wrong
     [False, True, False, False, False]
     """
-    n = len(documents)
-    predicted = np.full((n, len(METRICS)), -1, dtype=np.int64)
-    tied = np.zeros((n, len(METRICS)), dtype=bool)
-    n_choices = np.fromiter((len(d.choices) for d in documents), np.int64, count=n)
-    for k in np.unique(n_choices).tolist():
-        rows = np.flatnonzero(n_choices == k)
-        group = [documents[i] for i in rows.tolist()] if len(rows) < n else documents
-        known = np.ones(len(rows), dtype=bool)
-        for m, values in enumerate(_values(group, k)):
-            if values is None:
-                continue
-            if METRICS[m] == "acc_mutual_info":
-                known = np.array([d.unconditional is not None for d in group])
-            best = np.argmax(values, axis=1)
-            predicted[rows[known], m] = best[known]
-            tied[rows[known], m] = _ties(values, best)[known]
+    n_choices = np.fromiter(
+        (len(d.choices) for d in documents), np.int64, count=len(documents)
+    )
+    predicted, tied = _predictions(documents, n_choices)
     gold = [d.gold for d in documents]
     correct = _correct(predicted, gold)
-    logged = _matrix(
-        (d.logged.get(name, math.nan) for d in documents for name in CHECKED),
-        n,
-        len(CHECKED),
-    )
-    derived = np.full((n, len(CHECKED)), math.nan)
-    derived[:, : len(METRICS)] = np.where(predicted >= 0, correct, math.nan)
-    for i in np.flatnonzero(~np.isnan(logged[:, -1])).tolist():
-        d = documents[i]
-        derived[i, -1] = float(any(d.is_greedy[g] for g in d.gold))
+    logged = _logged(documents)
     return Judgements(
         doc_id=[d.doc_id for d in documents],
         location=[d.location for d in documents],
@@ -245,16 +225,71 @@ def judge(
         correct=correct,
         tied=tied,
         logged=logged,
-        derived=derived,
-        hashes=[
-            None
-            if None in (d.doc_hash, d.prompt_hash, d.target_hash)
-            else d.doc_hash + d.prompt_hash + d.target_hash
-            for d in documents
-        ],
+        derived=_derived(documents, predicted, correct, logged),
+        hashes=_joined_hashes(documents),
         hash_problems=_all_hash_problems(documents, check_doc_hash),
         scores=[d.loglikelihoods for d in documents] if keep_scores else None,
     )
+
+
+def _predictions(
+    documents: Sequence[Document], n_choices: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(predicted, tied)``: per document and metric, the argmax (-1: not
+    computable) and whether it is tied; one group of arrays per number of
+    choices."""
+    n = len(documents)
+    predicted = np.full((n, len(METRICS)), -1, dtype=np.int64)
+    tied = np.zeros((n, len(METRICS)), dtype=bool)
+    for k in np.unique(n_choices).tolist():
+        rows = np.flatnonzero(n_choices == k)
+        group = [documents[i] for i in rows.tolist()] if len(rows) < n else documents
+        _predict_group(group, k, rows, predicted, tied)
+    return predicted, tied
+
+
+def _predict_group(group, k: int, rows: np.ndarray, predicted, tied) -> None:
+    """Fill the ``rows`` of ``predicted`` and ``tied`` for ``group``, the
+    documents with ``k`` choices."""
+    known = np.ones(len(rows), dtype=bool)
+    for m, values in enumerate(_values(group, k)):
+        if values is None:
+            continue
+        if METRICS[m] == "acc_mutual_info":
+            known = np.array([d.unconditional is not None for d in group])
+        best = np.argmax(values, axis=1)
+        predicted[rows[known], m] = best[known]
+        tied[rows[known], m] = _ties(values, best)[known]
+
+
+def _logged(documents: Sequence[Document]) -> np.ndarray:
+    """What each document logged of :data:`CHECKED` (NaN: not logged)."""
+    return _matrix(
+        (d.logged.get(name, math.nan) for d in documents for name in CHECKED),
+        len(documents),
+        len(CHECKED),
+    )
+
+
+def _derived(documents, predicted, correct, logged) -> np.ndarray:
+    """What the log-likelihoods give of :data:`CHECKED` (NaN: not
+    computable; ``exact_match`` only where it was logged)."""
+    derived = np.full((len(documents), len(CHECKED)), math.nan)
+    derived[:, : len(METRICS)] = np.where(predicted >= 0, correct, math.nan)
+    for i in np.flatnonzero(~np.isnan(logged[:, -1])).tolist():
+        d = documents[i]
+        derived[i, -1] = float(any(d.is_greedy[g] for g in d.gold))
+    return derived
+
+
+def _joined_hashes(documents: Sequence[Document]) -> list[str | None]:
+    """``doc_hash + prompt_hash + target_hash`` (None if one is absent)."""
+    return [
+        None
+        if d.doc_hash is None or d.prompt_hash is None or d.target_hash is None
+        else d.doc_hash + d.prompt_hash + d.target_hash
+        for d in documents
+    ]
 
 
 def _correct(predicted: np.ndarray, gold: list[tuple[int, ...]]) -> np.ndarray:
@@ -304,8 +339,14 @@ def _hash_problems(document: Document, check_doc_hash: bool) -> tuple[str, ...]:
     if check_doc_hash and document.doc_hash is not None:
         if document.doc is None:
             problems.append("doc_hash cannot be checked: the record has no doc")
-        elif document.doc_hash != _sha256(
-            json.dumps(doc_value(document), indent=2, ensure_ascii=False)
-        ):
+        elif document.doc_hash != _sha256(_doc_text(document)):
             problems.append("doc_hash is not the SHA-256 of the doc")
     return tuple(problems)
+
+
+def _doc_text(document: Document) -> str:
+    """The text lm-eval hashes: ``json.dumps(doc, indent=2, ensure_ascii=False)``."""
+    try:
+        return json.dumps(doc_value(document), indent=2, ensure_ascii=False)
+    except RecursionError:
+        raise DataFormatError(too_deep(document)) from None
