@@ -78,7 +78,9 @@ class SparseInformation:
             weights=-np.concatenate([pair, pair]),
             minlength=len(self.indices),
         )
-        diagonal = st.expected_choices - listed_square_terms(st) + extra_diagonal
+        diagonal = (
+            st.choices.expected_choices - listed_square_terms(st) + extra_diagonal
+        )
         data[self.diagonal_slots] += diagonal
         return scipy.sparse.csr_matrix(
             (data, self.indices, self.indptr), shape=(self.n, self.n)

@@ -28,7 +28,7 @@ from seqscore.numerics.softmax import logsumexp
 from seqscore.plackett_luce._cumulative import log_cumsum_exp, shifted_cumsum_exp
 from seqscore.plackett_luce._rankings import RankingSet
 
-__all__ = ["Stages", "masked_column_logsumexp"]
+__all__ = ["Choices", "Stages", "last_stage_values", "masked_column_logsumexp"]
 
 # Widest score gap (nats) that a stage's rest is taken across directly: its
 # exponentials stay finite with room for 10**26 terms (exp(650) = 2e282).
@@ -83,7 +83,10 @@ def _grown_stage_log_probabilities(x: np.ndarray, universe) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Stages:
-    """Scores ``s`` seen through rankings ``rs``; every field is ``(L, N)``.
+    """Scores ``s`` seen through rankings ``rs``: the choice sets, their
+    log-denominators and the cumulative sums over them; every field is
+    ``(L, N)``. What the choices made say about the scores (likelihood,
+    gradient) is :attr:`choices`.
 
     Quantities are computed on first use and kept.
     """
@@ -184,63 +187,38 @@ class Stages:
         """``F_q = log sum_{r <= q} exp(-2 D_r)``."""
         return self.cumulative_over_stages(-2.0 * self.log_denominator)
 
-    def at_last_stage(self, values: np.ndarray) -> np.ndarray:
-        """``values[stage_count - 1, i]`` per ranking, ``-inf`` with no stage."""
-        count = self.rs.stage_count()
-        if values.shape[0] == 0:
-            return np.full(values.shape[1], -np.inf)
-        rows = np.maximum(count - 1, 0)
-        picked = values[rows, np.arange(values.shape[1])]
-        return np.where(count > 0, picked, -np.inf)
-
     @cached_property
     def weights(self) -> np.ndarray:
         if self.rs.weights is None:
             return np.ones(self.rs.n_rankings)
         return self.rs.weights
 
-    def listed_items(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """The flat item ids of all listed positions and the mask selecting them."""
-        if self.valid is None:
-            return self.rs.order.ravel(), None
-        return self.rs.order[self.valid], self.valid
-
     def scatter(self, values: np.ndarray) -> np.ndarray:
         """Sum ``(L, N)`` per-position ``values`` into one entry per item."""
-        items, mask = self.listed_items()
-        flat = values.ravel() if mask is None else values[mask]
+        if self.valid is None:
+            items, flat = self.rs.order.ravel(), values.ravel()
+        else:
+            items, flat = self.rs.order[self.valid], values[self.valid]
         out = np.bincount(items, weights=flat, minlength=self.rs.n_items)
         return out.astype(np.float64, copy=False)  # bincount of nothing is int
 
     @cached_property
-    def expected_choices(self) -> np.ndarray:
-        r"""Expected number of times each item is chosen, :math:`\sum w\,p_r(k)`.
+    def choices(self) -> Choices:
+        """What the choices made at these stages say about the scores."""
+        return Choices(self)
 
-        A listed item at position ``q`` is in the choice sets of stages
-        ``0..q``: ``sum_{r <= q} exp(x_q - D_r) = exp(x_q + C_q)``; an
-        unlisted universe item is in every stage's set.
-        """
-        w = self.weights
-        with np.errstate(invalid="ignore"):
-            listed = np.exp(self.x + self.log_inverse_sum) * w
-        out = self.scatter(np.where(self.rs.order >= 0, listed, 0.0))
-        if self.rs.unranked is not None:
-            last = self.at_last_stage(self.log_inverse_sum)
-            with np.errstate(divide="ignore"):
-                log_w = np.log(w)
-            column = masked_column_logsumexp(self.rs.unranked, log_w + last)
-            out += np.exp(self.s + column)
-        return out
 
-    @cached_property
-    def wins(self) -> np.ndarray:
-        """Weighted number of times each item is chosen (``(n,)``)."""
-        return self.scatter(np.where(self.stage, self.weights, 0.0))
+@dataclass(frozen=True)
+class Choices:
+    """What the choices made at a ranking set's stages say about the scores:
+    each stage's surprisal, the log-likelihood, and per item the (weighted)
+    wins, expected choices and their difference, the gradient.
 
-    @cached_property
-    def gradient(self) -> np.ndarray:
-        """Gradient of the log-likelihood: wins minus expected choices."""
-        return self.wins - self.expected_choices
+    Quantities are computed on first use and kept; reach it as
+    :attr:`Stages.choices`, so that every user of one scoring shares them.
+    """
+
+    stages: Stages
 
     @cached_property
     def stage_surprisals(self) -> np.ndarray:
@@ -264,46 +242,28 @@ class Stages:
         subnormal) are redone by :func:`_grown_stage_log_probabilities`,
         slower and as exact. Meaningful at stages only.
         """
-        peak, partial, terms = self.suffix_parts
+        peak, partial, terms = self.stages.suffix_parts
         rest = np.empty_like(partial)
         # padding (0 / 0) and wide rankings (redone below) may overflow or NaN
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if self.unranked_parts is None:
+            if self.stages.unranked_parts is None:
                 np.divide(partial[1:], terms[:-1], out=rest[:-1])
                 rest[-1:] = 0.0  # nothing after the last position
             else:
-                top, normaliser = self.unranked_parts
+                top, normaliser = self.stages.unranked_parts
                 universe = (1.0 + normaliser) * np.exp(top - peak)
                 np.add(partial[1:], universe, out=rest[:-1])
                 rest[-1:] = universe
                 np.divide(rest, terms, out=rest)
         surprisal = log_normaliser(rest)
-        redo = np.flatnonzero(self._wide() & (self.rs.stage_count() > 0))
+        redo = np.flatnonzero(_wide(self.stages) & (self.stages.rs.stage_count() > 0))
         if len(redo):
             universe = None
-            if self.unranked_parts is not None:
-                universe = tuple(part[redo] for part in self.unranked_parts)
-            grown = _grown_stage_log_probabilities(self.x[:, redo], universe)
+            if self.stages.unranked_parts is not None:
+                universe = tuple(part[redo] for part in self.stages.unranked_parts)
+            grown = _grown_stage_log_probabilities(self.stages.x[:, redo], universe)
             surprisal[:, redo] = -grown
         return surprisal
-
-    def _wide(self) -> np.ndarray:
-        """Rankings whose scores (and universe's) span more than _WIDEST nats.
-
-        Within it every term is >= e^-650: no suffix sum has lost terms to
-        underflow (TRUSTED_PARTIAL_SUM is e^-700) and no quotient overflows.
-        """
-        peak = self.suffix_parts[0]
-        lowest = self._lowest_listed()
-        wide = peak - lowest > _WIDEST
-        if self.unranked_parts is not None:
-            wide |= self.unranked_parts[0] - lowest > _WIDEST
-        return wide
-
-    def _lowest_listed(self) -> np.ndarray:
-        """Each ranking's lowest listed score (``+inf`` when none is listed)."""
-        listed = self.x if self.valid is None else np.where(self.valid, self.x, np.inf)
-        return listed.min(axis=0, initial=np.inf)
 
     @cached_property
     def log_likelihood_terms(self) -> np.ndarray:
@@ -311,12 +271,73 @@ class Stages:
 
         Summed stage by stage: every term is <= 0, so nothing cancels.
         """
-        return 0.0 - self.stage_sum(self.stage_surprisals)  # +0.0, never -0.0
+        return 0.0 - self.stages.stage_sum(self.stage_surprisals)  # +0.0, never -0.0
 
     @cached_property
     def log_likelihood(self) -> float:
         """The weighted log-likelihood."""
         terms = self.log_likelihood_terms
-        if self.rs.weights is None:
+        if self.stages.rs.weights is None:
             return float(terms.sum())
-        return float(terms @ self.rs.weights)
+        return float(terms @ self.stages.rs.weights)
+
+    @cached_property
+    def wins(self) -> np.ndarray:
+        """Weighted number of times each item is chosen (``(n,)``)."""
+        stages = self.stages
+        return stages.scatter(np.where(stages.stage, stages.weights, 0.0))
+
+    @cached_property
+    def expected_choices(self) -> np.ndarray:
+        r"""Expected number of times each item is chosen, :math:`\sum w\,p_r(k)`.
+
+        A listed item at position ``q`` is in the choice sets of stages
+        ``0..q``: ``sum_{r <= q} exp(x_q - D_r) = exp(x_q + C_q)``; an
+        unlisted universe item is in every stage's set.
+        """
+        w = self.stages.weights
+        with np.errstate(invalid="ignore"):
+            listed = np.exp(self.stages.x + self.stages.log_inverse_sum) * w
+        out = self.stages.scatter(np.where(self.stages.rs.order >= 0, listed, 0.0))
+        if self.stages.rs.unranked is not None:
+            last = last_stage_values(self.stages.rs, self.stages.log_inverse_sum)
+            with np.errstate(divide="ignore"):
+                log_w = np.log(w)
+            column = masked_column_logsumexp(self.stages.rs.unranked, log_w + last)
+            out += np.exp(self.stages.s + column)
+        return out
+
+    @cached_property
+    def gradient(self) -> np.ndarray:
+        """Gradient of the log-likelihood: wins minus expected choices."""
+        return self.wins - self.expected_choices
+
+
+def last_stage_values(rs: RankingSet, values: np.ndarray) -> np.ndarray:
+    """``values[stage_count - 1, i]`` per ranking, ``-inf`` with no stage."""
+    count = rs.stage_count()
+    if values.shape[0] == 0:
+        return np.full(values.shape[1], -np.inf)
+    rows = np.maximum(count - 1, 0)
+    picked = values[rows, np.arange(values.shape[1])]
+    return np.where(count > 0, picked, -np.inf)
+
+
+def _wide(st: Stages) -> np.ndarray:
+    """Rankings whose scores (and universe's) span more than _WIDEST nats.
+
+    Within it every term is >= e^-650: no suffix sum has lost terms to
+    underflow (TRUSTED_PARTIAL_SUM is e^-700) and no quotient overflows.
+    """
+    peak = st.suffix_parts[0]
+    lowest = _lowest_listed(st)
+    wide = peak - lowest > _WIDEST
+    if st.unranked_parts is not None:
+        wide |= st.unranked_parts[0] - lowest > _WIDEST
+    return wide
+
+
+def _lowest_listed(st: Stages) -> np.ndarray:
+    """Each ranking's lowest listed score (``+inf`` when none is listed)."""
+    listed = st.x if st.valid is None else np.where(st.valid, st.x, np.inf)
+    return listed.min(axis=0, initial=np.inf)

@@ -145,11 +145,11 @@ class PlackettLuceFit:
 
 def _objective(st: Stages, prior: Prior | None) -> float:
     extra = prior.value(st.s) if prior is not None else 0.0
-    return st.log_likelihood + extra
+    return st.choices.log_likelihood + extra
 
 
 def _gradient(st: Stages, prior: Prior | None) -> np.ndarray:
-    g = st.gradient
+    g = st.choices.gradient
     return g + prior.gradient(st.s) if prior is not None else g
 
 
@@ -241,7 +241,7 @@ def _minorise_maximise(rs: RankingSet, prior: Prior | None, steps: int) -> Stage
     if prior is not None and prior.name != "ghost":
         return st
     for _ in range(steps):
-        wins, rate = st.wins, st.expected_choices * np.exp(-st.s)
+        wins, rate = st.choices.wins, st.choices.expected_choices * np.exp(-st.s)
         if prior is not None:  # a wins and a losses against a ghost of worth 1
             wins = wins + prior.strength
             rate = rate + 2.0 * prior.strength / (1.0 + np.exp(st.s))
@@ -391,7 +391,7 @@ def fit(
     gradient = _gradient(st, the_prior)
     return PlackettLuceFit(
         log_worth=st.s - st.s.mean(),
-        log_likelihood=st.log_likelihood,
+        log_likelihood=st.choices.log_likelihood,
         objective=_objective(st, the_prior),
         n_iter=n_iter,
         converged=converged,

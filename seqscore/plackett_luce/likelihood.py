@@ -39,6 +39,7 @@ from seqscore.plackett_luce._rankings import (
 from seqscore.plackett_luce._scale import centred, compacted
 from seqscore.plackett_luce._stages import (
     Stages,
+    last_stage_values,
     masked_column_logsumexp,
     masked_row_logsumexp,
 )
@@ -88,7 +89,7 @@ def ranking_log_likelihoods(scores, rankings, *, universe=None) -> np.ndarray:
     >>> ranking_log_likelihoods([1000.0, 0.0], [[1, 0]]).round(6)
     array([-1000.])
     """
-    return _stages(scores, rankings, universe, None).log_likelihood_terms
+    return _stages(scores, rankings, universe, None).choices.log_likelihood_terms
 
 
 def log_likelihood(scores, rankings, weights=None, *, universe=None) -> float:
@@ -107,7 +108,7 @@ def log_likelihood(scores, rankings, weights=None, *, universe=None) -> float:
     >>> log_likelihood(s, [[0, 1, 2]], weights=[0.0])
     0.0
     """
-    return _stages(scores, rankings, universe, weights).log_likelihood
+    return _stages(scores, rankings, universe, weights).choices.log_likelihood
 
 
 def gradient(scores, rankings, weights=None, *, universe=None) -> np.ndarray:
@@ -120,7 +121,7 @@ def gradient(scores, rankings, weights=None, *, universe=None) -> np.ndarray:
     >>> gradient([0.0, 0.0], [[0, 1]])   # item 0 won one 50/50 choice
     array([ 0.5, -0.5])
     """
-    return _stages(scores, rankings, universe, weights, compacted).gradient
+    return _stages(scores, rankings, universe, weights, compacted).choices.gradient
 
 
 def listed_pairs(rs: RankingSet):
@@ -185,7 +186,7 @@ def _unranked_blocks(st: Stages, unranked: np.ndarray) -> np.ndarray:
     # Entries masked out below may overflow; only the kept ones are bounded.
     with np.errstate(over="ignore", invalid="ignore"):
         z = np.where(unranked, np.exp(s[None, :] - top[:, None]), 0.0)
-        last = st.at_last_stage(st.log_inverse_square_sum)
+        last = last_stage_values(st.rs, st.log_inverse_square_sum)
         scale = np.where(any_unranked, st.weights * np.exp(last + 2 * top), 0.0)
         y = np.exp(st.x + st.log_inverse_square_sum + top[None, :]) * st.weights
     # (L, N): the listed entries of rankings with unlisted items
@@ -210,7 +211,7 @@ def hessian_from_stages(st: Stages) -> np.ndarray:
     outer[np.diag_indices(n)] += listed_square_terms(st)
     if st.rs.unranked is not None:
         outer += _unranked_blocks(st, st.rs.unranked)
-    outer[np.diag_indices(n)] -= st.expected_choices
+    outer[np.diag_indices(n)] -= st.choices.expected_choices
     return outer
 
 
@@ -237,7 +238,7 @@ def _split_log(v: np.ndarray):
 def hessian_vector_from_stages(st: Stages, v: np.ndarray) -> np.ndarray:
     """``H v`` without forming ``H``; see :func:`hessian_vector_product`."""
     w = st.weights
-    result = -v * st.expected_choices
+    result = -v * st.choices.expected_choices
     for sign, log_part in zip((1.0, -1.0), _split_log(v), strict=True):
         # M_r = log sum_{j in A_r} e^{s_j} v_j^(+/-), then the stage-cumulative
         # K_q = log sum_{r <= q} exp(M_r - 2 D_r): each term stays <= max |v|.
@@ -255,7 +256,7 @@ def hessian_vector_from_stages(st: Stages, v: np.ndarray) -> np.ndarray:
         if st.rs.unranked is not None:
             with np.errstate(divide="ignore"):
                 log_w = np.log(w)
-            last = st.at_last_stage(k)
+            last = last_stage_values(st.rs, k)
             column = masked_column_logsumexp(st.rs.unranked, log_w + last)
             result += sign * np.exp(st.s + column)
     return result

@@ -100,10 +100,10 @@ class _Profile:
         return self._stages
 
     def value(self, beta: float) -> float:
-        return self.stages(beta)[0].log_likelihood
+        return self.stages(beta)[0].choices.log_likelihood
 
     def slope(self, beta: float) -> float:
-        return float(self.stages(beta)[1].gradient @ self.s)
+        return float(self.stages(beta)[1].choices.gradient @ self.s)
 
     def curvature(self, beta: float) -> float:
         st = self.stages(beta)[1]
