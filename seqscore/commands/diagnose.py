@@ -12,6 +12,7 @@ from seqscore.commands.options import (
 )
 from seqscore.diagnostics.greedy_vs_best import diagnose, survey_greedy
 from seqscore.models.corpus import sentence_starts
+from seqscore.models.loglikelihood import ModelScoring
 from seqscore.report.diagnosis import render_diagnosis, render_survey
 from seqscore.report.plots import plot_diagnosis
 from seqscore.report.writers import open_output
@@ -117,21 +118,12 @@ def diagnose_command(
         raise click.UsageError("--budget 0 and --beam 0 leave nothing to search with")
     if plot is not None and not plot.lower().endswith((".svg", ".png", ".pdf")):
         raise click.BadParameter("must end in .svg, .png or .pdf", param_hint="--plot")
+    if survey is not None and plot is not None:
+        raise click.UsageError("--plot draws one prompt: drop it with --survey")
+    model = load_cli_model(ModelScoring(model_spec, batch_size, dtype, device))
     if survey is not None:
-        if plot is not None:
-            raise click.UsageError("--plot draws one prompt: drop it with --survey")
-        _survey(
-            load_cli_model(model_spec, batch_size, dtype, device),
-            survey,
-            seed,
-            max_tokens,
-            beam,
-            budget,
-            fmt,
-            output,
-        )
+        _survey(model, survey, seed, max_tokens, beam, budget, fmt, output)
         return
-    model = load_cli_model(model_spec, batch_size, dtype, device)
     result = diagnose(
         model, prompt, max_tokens=max_tokens, beam=beam, node_budget=budget
     )

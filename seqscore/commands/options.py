@@ -11,6 +11,7 @@ import click
 from seqscore.formats.inputs import INPUT_FORMATS
 from seqscore.models import MODEL_SPECS, load_model
 from seqscore.models.hf import DTYPES
+from seqscore.models.loglikelihood import ModelScoring
 from seqscore.report.writers import FORMATS
 
 __all__ = [
@@ -206,11 +207,11 @@ def model_options(default: str | None = None):
     return decorate
 
 
-def load_cli_model(spec: str, batch_size=None, dtype=None, device=None):
+def load_cli_model(model: ModelScoring):
     """The model a command's ``--model`` names, with its hf options."""
-    if spec.startswith("hf:"):
+    if model.spec.startswith("hf:"):
         _quiet_transformers()
-    return load_model(spec, batch_size=batch_size, dtype=dtype, device=device)
+    return load_model(model.spec, **model.load_options)
 
 
 def _quiet_transformers() -> None:

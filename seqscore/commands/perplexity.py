@@ -14,6 +14,7 @@ from seqscore.commands.options import (
 )
 from seqscore.errors import Rejected, rejection_error
 from seqscore.formats.texts import read_documents
+from seqscore.models.loglikelihood import ModelScoring
 from seqscore.models.perplexity import rolling_perplexity
 from seqscore.report.perplexity import perplexity_columns, perplexity_records
 from seqscore.report.writers import open_output, write_records
@@ -60,7 +61,7 @@ def perplexity_command(
         raise click.UsageError(
             f"--stride ({stride}) must not exceed --window ({window})"
         )
-    model = load_cli_model(model_spec, batch_size, dtype, device)
+    model = load_cli_model(ModelScoring(model_spec, batch_size, dtype, device))
     with read_documents(file) as documents:
         texts = []
         for document in documents:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from functools import partial
 
 import click
 
@@ -26,17 +26,23 @@ from seqscore.commands.sharded import (
     run_model_tasks,
     run_sharded,
     text_prompts_of,
+    write_scores,
 )
 from seqscore.diagnostics.greedy_vs_best import first_greedy_miss
 from seqscore.errors import Rejected
 from seqscore.formats.inputs import map_prompts
 from seqscore.models.builtin import load_builtin
 from seqscore.models.examples import scored_examples
-from seqscore.models.loglikelihood import Tally, forced_items
+from seqscore.models.loglikelihood import (
+    ModelScoring,
+    Tally,
+    TextScoring,
+    forced_items,
+)
 from seqscore.numerics.reductions import RANKABLE
 from seqscore.report.diagnosis import greedy_story
-from seqscore.report.scores import LMEVAL_NOTE, columns, table_row
-from seqscore.report.writers import FORMATS, open_output, write_records
+from seqscore.report.scores import LMEVAL_NOTE
+from seqscore.report.writers import FORMATS, open_output
 from seqscore.runs.candidate_records import collect_records
 from seqscore.runs.model_tasks import ModelJob
 from seqscore.runs.shards import ScoreSettings
@@ -194,6 +200,38 @@ def score_command(
       seqscore score shards/ -o scores/ --format jsonl --scheduler tcp://head:8786
       seqscore score pairs.jsonl --model hf:./gpt2 --scheduler dask --workers 2
     """
+    _check_usage(fmt, output, on_error, rejects, with_tokens, with_words)
+    model = _model_scoring(
+        model_spec,
+        batch_size,
+        dtype,
+        device,
+        TextScoring(
+            unconditional=unconditional,
+            share_contexts=share_contexts,
+            offsets=with_words,
+        ),
+    )
+    settings = ScoreSettings(
+        input_format=input_format,
+        normalize=normalize,
+        alpha=alpha,
+        sort=sort,
+        top=top,
+        detail=_detail(with_tokens, with_words),
+        on_error=on_error,
+    )
+    run = ShardedRun(settings, fmt, output, scheduler, workers, resume, rejects)
+    if model is not None:
+        _score_texts(files, model, run, progress)
+    elif is_sharded(files, output, scheduler):
+        run_sharded(files, run, progress)
+    else:
+        _score_file(files[0] if files else None, run, None, progress)
+
+
+def _check_usage(fmt, output, on_error, rejects, with_tokens, with_words) -> None:
+    """Usage errors of the output options, in the order they are checked."""
     if rejects and on_error != "skip":
         raise click.UsageError("--rejects needs --on-error skip")
     for flag, given in (("--tokens", with_tokens), ("--words", with_words)):
@@ -201,112 +239,84 @@ def score_command(
             raise click.UsageError(f"{flag} needs --format json or jsonl")
     if rejects and output != "-" and _same_file(rejects, output):
         raise click.UsageError("--rejects and --output name the same file")
-    if model_spec is None and unconditional is not None:
+
+
+def _model_scoring(
+    spec, batch_size, dtype, device, texts: TextScoring
+) -> ModelScoring | None:
+    """The job's model settings (None without --model, where the model's
+    options are usage errors)."""
+    if spec is None and texts.unconditional is not None:
         raise click.UsageError("--unconditional needs --model")
-    if model_spec is None and (batch_size or dtype or device):
+    if spec is None and (batch_size or dtype or device):
         raise click.UsageError("--batch-size, --dtype and --device need --model")
-    settings = ScoreSettings(
-        input_format=input_format,
-        normalize=normalize,
-        alpha=alpha,
-        sort=sort,
-        top=top,
-        detail=tuple(
-            name
-            for name, given in (("tokens", with_tokens), ("words", with_words))
-            if given
-        ),
-        on_error=on_error,
-    )
-    run = ShardedRun(settings, fmt, output, scheduler, workers, resume, rejects)
-    if model_spec is not None and is_sharded(files, output, "local"):
+    if spec is None:
+        return None
+    return ModelScoring(spec, batch_size, dtype, device, texts)
+
+
+def _detail(with_tokens: bool, with_words: bool) -> tuple[str, ...]:
+    """The extras each record gets (--tokens, --words)."""
+    return (("tokens",) if with_tokens else ()) + (("words",) if with_words else ())
+
+
+def _score_texts(files, model: ModelScoring, run: ShardedRun, progress) -> None:
+    """--model: FILE's texts (or the packaged examples) scored by the model,
+    here or on Dask workers (--scheduler)."""
+    if is_sharded(files, run.output, "local"):
         raise click.UsageError(
             "--model scores one FILE (to standard output or -o FILE); several "
             "files and -o DIR/ are not supported with it yet"
         )
-    if model_spec is not None and scheduler != "local":
-        job = ModelJob(
-            model_spec,
-            batch_size,
-            dtype,
-            device,
-            unconditional,
-            share_contexts,
-            offsets=with_words,
-            settings=settings,
-        )
-        run_model_tasks(files[0] if files else None, job, run, progress)
-        return
-    if is_sharded(files, output, scheduler):
-        run_sharded(files, run, progress)
-        return
-    check_single(fmt, resume)
     file = files[0] if files else None
-    model = (
-        None
-        if model_spec is None
-        else load_cli_model(model_spec, batch_size, dtype, device)
-    )
+    if run.scheduler == "local":
+        _score_file(file, run, model, progress)
+    else:
+        run_model_tasks(file, ModelJob(model, run.settings), run, progress)
+
+
+def _score_file(
+    file: str | None, run: ShardedRun, model: ModelScoring | None, progress
+) -> None:
+    """One FILE (None: the packaged examples) scored in this process, to one
+    output: its records, or with ``model`` its texts."""
+    check_single(run.fmt, run.resume)
+    loaded = None if model is None else load_cli_model(model)
     tally = Tally()
+    force = (
+        None if model is None else partial(forced_items, loaded, scoring=model.texts)
+    )
     rejected: list[Rejected] = []
     counts = {"prompts": 0, "candidates": 0}
-    transform = settings.transform()
     with (
         progress_callback(progress, "scoring") as on_progress,
-        _inputs(
-            file,
-            transform,
-            input_format,
-            on_progress,
-            workers,
-            _ModelRun(model, unconditional, share_contexts, with_words, tally),
-        ) as (kind, results),
-        open_output(output) as out,
+        _inputs(file, run, on_progress, force, tally) as (kind, results),
+        open_output(run.output) as out,
     ):
-        records = collect_records(results, on_error, rejected, counts)
-        if fmt == "table":
-            records = map(table_row, records)
-        write_records(records, columns(fmt, normalize, kind), fmt, out)
-        if file is None and model is None and fmt == "table":
+        records = collect_records(results, run.settings.on_error, rejected, counts)
+        write_scores(records, run, kind, out)
+        if kind == "builtin" and run.fmt == "table":
             out.write("\n" + greedy_story(first_greedy_miss(load_builtin())) + "\n")
     if kind == "lmeval":
         click.echo(LMEVAL_NOTE, err=True)
-    report_rejects(rejected, rejects, counts)
-    note_truncation(tally, getattr(model, "max_length", None))
-
-
-@dataclass(frozen=True)
-class _ModelRun:
-    """What --model scoring needs (``model`` None: the input holds scores)."""
-
-    model: object
-    unconditional: str | None
-    share_contexts: bool
-    offsets: bool
-    tally: Tally
+    report_rejects(rejected, run.rejects, counts)
+    note_truncation(tally, getattr(loaded, "max_length", None))
 
 
 @contextlib.contextmanager
-def _inputs(file, transform, input_format, on_progress, workers, run: _ModelRun):
-    """``(format, transformed prompts)`` of FILE, or of the packaged example
-    (``"model"``: texts scored by ``run.model``)."""
-    if run.model is not None:
+def _inputs(file, run: ShardedRun, on_progress, force, tally: Tally):
+    """``(format, records or rejections)`` of FILE, or of the packaged example
+    (``"model"``: text prompts scored by ``force(texts, tally=tally)``)."""
+    transform = run.settings.transform()
+    if force is not None:
         with text_prompts_of(file, on_progress) as texts:
-            forced = forced_items(
-                run.model,
-                texts,
-                unconditional=run.unconditional,
-                share_contexts=run.share_contexts,
-                offsets=run.offsets,
-                tally=run.tally,
-            )
-            yield "model", map(transform, forced)
+            yield "model", map(transform, force(texts, tally=tally))
         return
     if file is None:
         yield "builtin", map(transform, scored_examples(load_builtin()))
         return
     with map_prompts(
-        file, transform, input_format, on_progress, workers or "auto"
+        file, transform, run.settings.input_format, on_progress, run.workers or "auto"
     ) as found:
         yield found
 

@@ -51,6 +51,7 @@ __all__ = [
     "run_model_tasks",
     "run_sharded",
     "text_prompts_of",
+    "write_scores",
 ]
 
 
@@ -186,6 +187,14 @@ def _size(shard: Shard) -> int:
         return 0  # its task names it
 
 
+def write_scores(records, run: ShardedRun, kind: str, out) -> None:
+    """Score records (of inputs in format ``kind``) to ``out``, in the run's
+    ``--format``."""
+    if run.fmt == "table":
+        records = map(table_row, records)
+    write_records(records, columns(run.fmt, run.settings.normalize, kind), run.fmt, out)
+
+
 def _write_stream(shards, sizes, run: ShardedRun, scheduler, progress) -> None:
     """Every shard's records, in shard order, to one output."""
     rejected: list = []
@@ -211,11 +220,7 @@ def _write_stream(shards, sizes, run: ShardedRun, scheduler, progress) -> None:
                 if on_progress is not None:
                     on_progress(done, total)
 
-        rows = records()
-        if run.fmt == "table":
-            rows = map(table_row, rows)
-        layout = columns(run.fmt, run.settings.normalize, first.input_format)
-        write_records(rows, layout, run.fmt, out)
+        write_scores(records(), run, first.input_format, out)
     if "lmeval" in kinds:
         click.echo(LMEVAL_NOTE, err=True)
     report_rejects(rejected, run.rejects, counts)
@@ -277,7 +282,7 @@ def run_model_tasks(file: str | None, job: ModelJob, run: ShardedRun, progress):
         progress_callback(progress, "scoring") as on_progress,
         text_prompts_of(file, on_progress) as texts,
         open_scheduler(run.scheduler, run.workers) as scheduler,
-        model_on_workers(scheduler.client, job),
+        model_on_workers(scheduler.client, job.model),
         open_output(run.output) as out,
     ):
 
@@ -290,10 +295,7 @@ def run_model_tasks(file: str | None, job: ModelJob, run: ShardedRun, progress):
                 yield from scored.results
 
         records = collect_records(results(), run.settings.on_error, rejected, counts)
-        if run.fmt == "table":
-            records = map(table_row, records)
-        layout = columns(run.fmt, run.settings.normalize, "model")
-        write_records(records, layout, run.fmt, out)
+        write_scores(records, run, "model", out)
     report_rejects(rejected, run.rejects, counts)
     note_truncation(tally, max(limits - {None}, default=None))
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -55,6 +55,7 @@ from seqscore.scoring.candidates import (
 
 __all__ = [
     "LogitsBlock",
+    "ModelScoring",
     "Tally",
     "TextCandidate",
     "TextPrompt",
@@ -244,20 +245,74 @@ class TextScoring:
     offsets: bool = False
 
 
+@dataclass(frozen=True)
+class ModelScoring:
+    """One job's model and how it scores texts: built once, from a command's
+    flags, and passed down whole (to the process that loads the model, or to
+    every Dask worker).
+
+    ``spec`` names the model (``builtin``, ``tree:FILE`` or ``hf:NAME_OR_PATH``);
+    every other field but ``texts`` is a keyword of
+    :func:`~seqscore.models.load_model` (an ``hf:`` model's options; None:
+    its default); ``texts`` is how it scores texts (:class:`TextScoring`).
+
+    >>> job = ModelScoring("hf:./gpt2", dtype="bfloat16")
+    >>> job.load_options
+    {'batch_size': None, 'dtype': 'bfloat16', 'device': None}
+    >>> job.load_key == ModelScoring("hf:./gpt2", dtype="bfloat16",
+    ...                              texts=TextScoring(unconditional="")).load_key
+    True
+    """
+
+    spec: str
+    batch_size: int | None = None
+    dtype: str | None = None
+    device: str | None = None
+    texts: TextScoring = TextScoring()
+
+    @property
+    def load_options(self) -> dict[str, object]:
+        """The keywords of :func:`~seqscore.models.load_model` besides the spec."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("spec", "texts")
+        }
+
+    @property
+    def load_key(self) -> tuple:
+        """What tells loaded models apart: the spec and its load options (how
+        texts are scored does not change the model)."""
+        return (self.spec, *self.load_options.values())
+
+
+def _text_scoring(scoring: TextScoring | None, keywords: dict) -> TextScoring:
+    """``scoring``, or a :class:`TextScoring` of its fields given as
+    ``keywords`` (the public functions' shorthand, e.g. ``unconditional=""``)."""
+    if scoring is None:
+        return TextScoring(**keywords)
+    if keywords:
+        raise TypeError(
+            f"give a TextScoring or its fields, not both: {sorted(keywords)}"
+        )
+    return scoring
+
+
 def forced_prompts(
     model,
     prompts: Iterable[TextPrompt],
+    scoring: TextScoring | None = None,
     *,
     on_progress: Progress | None = None,
-    **options,
+    **keywords,
 ) -> list[Prompt]:
     """Each text prompt as a scorer :class:`~seqscore.scoring.Prompt`, its
     candidates teacher-forced through ``model`` after its context.
 
-    ``options`` are the fields of :class:`TextScoring`. Errors name the
-    prompt's ``source`` and the candidate.
+    ``scoring`` says how (:class:`TextScoring`; or give its fields as
+    keywords). Errors name the prompt's ``source`` and the candidate.
     """
-    settings = TextScoring(**options)
+    settings = _text_scoring(scoring, keywords)
     prompts = list(prompts)
     encoded = []
     for prompt in prompts:
@@ -271,10 +326,10 @@ def forced_prompts(
 def forced_items(
     model,
     items: Iterable,
+    scoring: TextScoring = TextScoring(),
     *,
     prompts_per_pass: int = 256,
     tally: Tally | None = None,
-    **options,
 ) -> Iterator:
     """:func:`forced_prompts` over a stream of :class:`TextPrompt` s and
     reader rejections, ``prompts_per_pass`` prompts at a time, in order.
@@ -283,7 +338,6 @@ def forced_items(
     longer than the model) becomes a :class:`~seqscore.errors.Rejected`
     naming it; the rest of its pass is scored. ``tally`` counts truncations.
     """
-    settings = TextScoring(**options)
     for chunk in _batched(items, prompts_per_pass):
         out: list = list(chunk)
         good, encoded = [], []
@@ -291,13 +345,13 @@ def forced_items(
             if not isinstance(item, TextPrompt):
                 continue
             try:
-                encoded.append(prompt_requests(model, item, settings.unconditional))
+                encoded.append(prompt_requests(model, item, scoring.unconditional))
             except InvalidInputError as exc:
                 out[position] = Rejected(_place(item), str(exc), None)
                 continue
             good.append(position)
         scored = _score_encoded(
-            model, [chunk[i] for i in good], encoded, settings, tally
+            model, [chunk[i] for i in good], encoded, scoring, tally
         )
         for position, prompt in zip(good, scored, strict=True):
             out[position] = prompt
@@ -397,12 +451,14 @@ def score_texts(
     prompts: Iterable[TextPrompt],
     normalize: str = "sum",
     alpha: float = 1.0,
-    **options,
+    scoring: TextScoring | None = None,
+    **keywords,
 ) -> list[tuple[CandidateScore, ...]]:
     """Score every candidate text of every prompt with ``model``: the same
     :class:`~seqscore.scoring.CandidateScore` s as for dumps (every
     reduction, rank, probability, ``is_greedy``, weakest token), one tuple
-    per prompt. ``options`` go to :func:`forced_prompts`.
+    per prompt. ``scoring`` (or its fields as keywords) as for
+    :func:`forced_prompts`.
 
     >>> from seqscore.models.tree import textbook_tree
     >>> prompt = TextPrompt("q", "", (TextCandidate("a", "A C <eos>"),
@@ -413,7 +469,7 @@ def score_texts(
     """
     return [
         score_prompt(prompt, normalize, alpha)
-        for prompt in forced_prompts(model, prompts, **options)
+        for prompt in forced_prompts(model, prompts, _text_scoring(scoring, keywords))
     ]
 
 

@@ -19,31 +19,33 @@ try:
 except ImportError:  # no seqscore[dask]: importable (for doctests), not usable
     WorkerPlugin = object
 
-from seqscore.runs.model_tasks import ModelJob, loaded_model, unload_model
+from seqscore.models.loglikelihood import ModelScoring
+from seqscore.runs.model_tasks import loaded_model, unload_model
 
 __all__ = ["ModelPlugin", "model_on_workers"]
 
 
 class ModelPlugin(WorkerPlugin):
-    """Load ``job``'s model when a worker starts; drop it when it stops."""
+    """Load the model ``model`` names when a worker starts; drop it when it
+    stops."""
 
-    def __init__(self, job: ModelJob):
-        self.job = job
+    def __init__(self, model: ModelScoring):
+        self.model = model
         self.name = f"seqscore-model-{uuid.uuid4().hex[:8]}"
 
     async def setup(self, worker):
-        await asyncio.get_running_loop().run_in_executor(None, loaded_model, self.job)
+        await asyncio.get_running_loop().run_in_executor(None, loaded_model, self.model)
 
     def teardown(self, worker):
-        unload_model(self.job)
+        unload_model(self.model)
 
 
 @contextlib.contextmanager
-def model_on_workers(client, job: ModelJob):
-    """``job``'s model loaded on every worker of ``client``'s cluster (and on
-    those that join later) for the length of the block, then dropped. A
+def model_on_workers(client, model: ModelScoring):
+    """The model ``model`` names, loaded on every worker of ``client``'s
+    cluster (and on those that join later) for the length of the block, then dropped. A
     worker that cannot load it raises its error here."""
-    plugin = ModelPlugin(job)
+    plugin = ModelPlugin(model)
     try:
         answers = client.register_plugin(plugin, name=plugin.name)
         for answer in (answers or {}).values():

@@ -18,8 +18,7 @@ import threading
 from dataclasses import dataclass, field
 
 from seqscore.models import load_model
-from seqscore.models.loglikelihood import Tally, forced_items
-from seqscore.runs.candidate_records import score_item
+from seqscore.models.loglikelihood import ModelScoring, Tally, forced_items
 from seqscore.runs.shards import ScoreSettings
 
 __all__ = [
@@ -39,20 +38,12 @@ PROMPTS_PER_TASK = 256
 
 @dataclass(frozen=True)
 class ModelJob:
-    """The model a run scores with (a spec and its hf options) and how."""
+    """What a run's tasks need: the model and how it scores texts
+    (:class:`~seqscore.models.loglikelihood.ModelScoring`), and how records
+    are made of the scores."""
 
-    spec: str
-    batch_size: int | None = None
-    dtype: str | None = None
-    device: str | None = None
-    unconditional: str | None = None
-    share_contexts: bool = True
-    offsets: bool = False
+    model: ModelScoring
     settings: ScoreSettings = field(default_factory=ScoreSettings)
-
-    @property
-    def model_key(self) -> tuple:
-        return (self.spec, self.batch_size, self.dtype, self.device)
 
 
 @dataclass(frozen=True)
@@ -71,23 +62,21 @@ _LOADS: dict[tuple, int] = {}
 _LOCK = threading.Lock()
 
 
-def loaded_model(job: ModelJob):
-    """This process's copy of the job's model, loaded on first use."""
+def loaded_model(model: ModelScoring):
+    """This process's copy of the model ``model`` names, loaded on first use."""
     with _LOCK:
-        key = job.model_key
+        key = model.load_key
         if key not in _MODELS:
-            _quiet_transformers(job.spec)
-            _MODELS[key] = load_model(
-                job.spec, batch_size=job.batch_size, dtype=job.dtype, device=job.device
-            )
+            _quiet_transformers(model.spec)
+            _MODELS[key] = load_model(model.spec, **model.load_options)
             _LOADS[key] = _LOADS.get(key, 0) + 1
         return _MODELS[key]
 
 
-def unload_model(job: ModelJob) -> None:
-    """Drop this process's copy of the job's model."""
+def unload_model(model: ModelScoring) -> None:
+    """Drop this process's copy of the model ``model`` names."""
     with _LOCK:
-        _MODELS.pop(job.model_key, None)
+        _MODELS.pop(model.load_key, None)
 
 
 def model_loads() -> dict[tuple, int]:
@@ -97,31 +86,14 @@ def model_loads() -> dict[tuple, int]:
 
 def score_text_batch(batch: list, job: ModelJob) -> TextBatchScores:
     """Score a batch of text prompts and rejections (run by a worker)."""
-    model = loaded_model(job)
+    loaded = loaded_model(job.model)
     tally = Tally()
     forced = forced_items(
-        model,
-        batch,
-        prompts_per_pass=max(1, len(batch)),
-        unconditional=job.unconditional,
-        share_contexts=job.share_contexts,
-        offsets=job.offsets,
-        tally=tally,
+        loaded, batch, job.model.texts, prompts_per_pass=max(1, len(batch)), tally=tally
     )
-    settings = job.settings
-    results = tuple(
-        score_item(
-            item,
-            normalize=settings.normalize,
-            alpha=settings.alpha,
-            sort=settings.sort,
-            top=settings.top,
-            detail=settings.detail,
-        )
-        for item in forced
-    )
+    results = tuple(map(job.settings.transform(), forced))
     return TextBatchScores(
-        results, tally.requests, tally.truncated, getattr(model, "max_length", None)
+        results, tally.requests, tally.truncated, getattr(loaded, "max_length", None)
     )
 
 

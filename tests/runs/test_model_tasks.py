@@ -13,6 +13,7 @@ from seqscore.cli import main
 from seqscore.errors import Rejected
 from seqscore.models.builtin import load_builtin
 from seqscore.models.examples import example_text_prompts
+from seqscore.models.loglikelihood import ModelScoring
 from seqscore.runs.model_tasks import ModelJob, model_loads, score_text_batch
 from seqscore.runs.shards import ScoreSettings
 
@@ -35,7 +36,7 @@ def test_a_batch_scores_as_the_single_process_path(tmp_path):
     prompts = list(example_text_prompts())[:5]
     rejected = Rejected("x.jsonl:3", "no candidates")
     batch = [prompts[0], rejected, *prompts[1:]]
-    job = ModelJob("builtin", settings=ScoreSettings(normalize="mean"))
+    job = ModelJob(ModelScoring("builtin"), ScoreSettings(normalize="mean"))
     scored = score_text_batch(batch, job)
     assert scored.results[1] is rejected
     assert scored.requests == sum(len(p.candidates) for p in prompts)
@@ -47,9 +48,9 @@ def test_a_batch_scores_as_the_single_process_path(tmp_path):
     assert [json.loads(line) for line in lines[: len(records)]] == json.loads(
         json.dumps(records)
     )
-    assert model_loads()[job.model_key] == 1  # loaded once in this process
+    assert model_loads()[job.model.load_key] == 1  # loaded once in this process
     score_text_batch(batch, job)
-    assert model_loads()[job.model_key] == 1
+    assert model_loads()[job.model.load_key] == 1
     assert load_builtin() is not None
 
 
