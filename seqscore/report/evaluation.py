@@ -149,76 +149,116 @@ def _text_table(header: list[str], rows: list[list[str]], indent: str) -> list[s
 
 def _text(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
     for e in evaluations:
-        out.write(_heading(e) + "\n")
-        out.write(f"  samples  {e.samples}\n")
-        out.write(f"  results  {e.results or '(none)'}\n")
-        delimiter = f"the continuations less the target delimiter {e.delimiter!r}"
-        out.write(f"  choices  {delimiter}\n\n")
-        rows = []
-        for a in e.accuracies:
-            if a.unavailable:
-                rows.append([a.metric, a.reduction, "unavailable: " + a.unavailable])
-                continue
-            rows.append([a.metric, a.reduction, *_accuracy_cells(a)])
-        width = len(ACCURACY_HEADER)
-        available = [r for r in rows if len(r) == width]
-        lines = _text_table(ACCURACY_HEADER, available, "  ")
-        lines += [f"  {r[0]:<15}  {r[1]:<4}  {r[2]}" for r in rows if len(r) != width]
-        out.write("\n".join(lines) + "\n")
-        out.write(
-            f"  ({_bootstrap_note(e)}; stderr as lm-eval: sample sd / sqrt(n))\n\n"
-        )
-        if e.pairs:
-            pair_rows = [
-                [
-                    f"{p.first} vs {p.second}",
-                    p.both,
-                    p.only_first,
-                    p.only_second,
-                    p.neither,
-                ]
-                for p in e.pairs
-            ]
-            out.write("  right document by document:\n")
-            head = ["", "both", "only first", "only second", "neither"]
-            out.write("\n".join(_text_table(head, pair_rows, "    ")) + "\n\n")
-        if e.disagreements.total:
-            out.write(
-                f"  normalisations disagree on {e.disagreements.total:,} documents "
-                "(the choice each predicts; * = right):\n"
-            )
-            header, rows = _disagreement_rows(e)
-            out.write("\n".join(_text_table(header, rows, "    ")) + "\n")
-            out.write("".join("  " + line + "\n" for line in _more(e.disagreements)))
-        else:
-            out.write("  every normalisation predicts the same choice everywhere\n")
-        ties = _ties(e)
-        if ties:
-            for metric, listed in ties:
-                named = ", ".join(n.doc_id for n in listed.items)
-                more = f" and {listed.total - len(listed.items):,} more" * (
-                    listed.total > len(listed.items)
-                )
-                out.write(
-                    f"  ties under {metric} (another choice within {TIE_TOLERANCE:g} "
-                    f"of the best): {listed.total:,} documents: doc_id {named}{more}\n"
-                )
-        else:
-            out.write(f"  no ties (no choice within {TIE_TOLERANCE:g} of the best)\n")
-        if e.gold_problems.total:
-            out.write(
-                f"  {e.gold_problems.total:,} documents have no gold choice (lm-eval "
-                "counts them wrong):\n"
-            )
-            for n in e.gold_problems.items:
-                out.write(f"    doc_id {n.doc_id} ({n.location}): {n.note}\n")
-            out.write("".join("  " + line + "\n" for line in _more(e.gold_problems)))
-        verdict = "consistent" if e.consistent else "INCONSISTENT"
-        out.write(f"\n  consistency: {verdict}\n")
-        for line in _consistency_lines(e):
-            out.write(f"    {line}\n")
-        out.write("\n")
+        for section in _TEXT_SECTIONS:
+            out.write(section(e))
     out.write(_summary(evaluations) + "\n")
+
+
+def _text_head(e: TaskEvaluation) -> str:
+    delimiter = f"the continuations less the target delimiter {e.delimiter!r}"
+    return (
+        _heading(e)
+        + "\n"
+        + f"  samples  {e.samples}\n"
+        + f"  results  {e.results or '(none)'}\n"
+        + f"  choices  {delimiter}\n\n"
+    )
+
+
+def _text_accuracies(e: TaskEvaluation) -> str:
+    """The accuracy table (the unavailable metrics below it, each with why)."""
+    available = [
+        [a.metric, a.reduction, *_accuracy_cells(a)]
+        for a in e.accuracies
+        if not a.unavailable
+    ]
+    lines = _text_table(ACCURACY_HEADER, available, "  ")
+    lines += [
+        f"  {a.metric:<15}  {a.reduction:<4}  unavailable: {a.unavailable}"
+        for a in e.accuracies
+        if a.unavailable
+    ]
+    return (
+        "\n".join(lines)
+        + "\n"
+        + f"  ({_bootstrap_note(e)}; stderr as lm-eval: sample sd / sqrt(n))\n\n"
+    )
+
+
+def _text_pairs(e: TaskEvaluation) -> str:
+    if not e.pairs:
+        return ""
+    rows = [
+        [f"{p.first} vs {p.second}", p.both, p.only_first, p.only_second, p.neither]
+        for p in e.pairs
+    ]
+    head = ["", "both", "only first", "only second", "neither"]
+    table = "\n".join(_text_table(head, rows, "    "))
+    return "  right document by document:\n" + table + "\n\n"
+
+
+def _text_disagreements(e: TaskEvaluation) -> str:
+    if not e.disagreements.total:
+        return "  every normalisation predicts the same choice everywhere\n"
+    header, rows = _disagreement_rows(e)
+    return (
+        f"  normalisations disagree on {e.disagreements.total:,} documents "
+        "(the choice each predicts; * = right):\n"
+        + "\n".join(_text_table(header, rows, "    "))
+        + "\n"
+        + "".join("  " + line + "\n" for line in _more(e.disagreements))
+    )
+
+
+def _text_ties(e: TaskEvaluation) -> str:
+    ties = _ties(e)
+    if not ties:
+        return f"  no ties (no choice within {TIE_TOLERANCE:g} of the best)\n"
+    return "".join(
+        f"  ties under {metric} (another choice within {TIE_TOLERANCE:g} "
+        f"of the best): {listed.total:,} documents: doc_id "
+        + ", ".join(n.doc_id for n in listed.items)
+        + _and_more(listed)
+        + "\n"
+        for metric, listed in ties
+    )
+
+
+def _and_more(listed) -> str:
+    hidden = listed.total - len(listed.items)
+    return f" and {hidden:,} more" if hidden > 0 else ""
+
+
+def _text_gold(e: TaskEvaluation) -> str:
+    if not e.gold_problems.total:
+        return ""
+    return (
+        f"  {e.gold_problems.total:,} documents have no gold choice (lm-eval "
+        "counts them wrong):\n"
+        + "".join(
+            f"    doc_id {n.doc_id} ({n.location}): {n.note}\n"
+            for n in e.gold_problems.items
+        )
+        + "".join("  " + line + "\n" for line in _more(e.gold_problems))
+    )
+
+
+def _text_consistency(e: TaskEvaluation) -> str:
+    verdict = "consistent" if e.consistent else "INCONSISTENT"
+    lines = "".join(f"    {line}\n" for line in _consistency_lines(e))
+    return f"\n  consistency: {verdict}\n" + lines + "\n"
+
+
+# a task's report in text: these sections, in this order
+_TEXT_SECTIONS = (
+    _text_head,
+    _text_accuracies,
+    _text_pairs,
+    _text_disagreements,
+    _text_ties,
+    _text_gold,
+    _text_consistency,
+)
 
 
 def _summary(evaluations) -> str:
