@@ -91,13 +91,41 @@ def map_prompts(
     :data:`PARALLEL_MIN_BYTES`), so ``transform`` must be picklable and should
     return something small. Other inputs are read in this process. ``source``
     names the input in errors and rejections (default: ``path``).
+
+    Prompt ids are unique in an input: a prompt whose id an earlier one has
+    is a :class:`Rejected` naming the id and both places (its candidates
+    would otherwise be ranked against each other's twins under one id).
     """
-    job = partial(_transform_all, transform=transform)
+    job = partial(_transform_all, transform=partial(_with_id, transform))
     with map_chunks(path, job, input_format, on_progress, workers, source=source) as (
         kind,
         chunks,
     ):
-        yield kind, itertools.chain.from_iterable(chunks)
+        yield kind, _first_of_each_id(itertools.chain.from_iterable(chunks), transform)
+
+
+def _with_id(transform: Callable[[Prompt | Rejected], T], item) -> tuple:
+    """``(id, where, transform(item))`` in a worker; no id for a rejection."""
+    if isinstance(item, Prompt):
+        return item.id, item.source, transform(item)
+    return None, None, transform(item)
+
+
+def _first_of_each_id(results: Iterable[tuple], transform) -> Iterator:
+    """The results in order, a repeated prompt id's transformed as a
+    :class:`Rejected`. Holds one entry per prompt id seen."""
+    first_at: dict[str, str] = {}
+    for prompt_id, where, result in results:
+        if prompt_id is None or first_at.setdefault(prompt_id, where) == where:
+            yield result
+            continue
+        yield transform(
+            Rejected(
+                where,
+                f"prompt id {prompt_id!r} again (first at {first_at[prompt_id]}); "
+                "ids must be unique in a file",
+            )
+        )
 
 
 @contextlib.contextmanager

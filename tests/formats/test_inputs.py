@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqscore.errors import DataFormatError, Rejected, rejection_message
-from seqscore.formats.inputs import read_prompts
+from seqscore.formats.inputs import _same, map_prompts, read_prompts
 from seqscore.formats.npz import open_npz
 from seqscore.formats.records import loads_line
-from seqscore.scoring.candidates import score_prompt
+from seqscore.scoring.candidates import Prompt, score_prompt
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 
@@ -602,8 +602,34 @@ def test_a_bad_line_read_by_a_worker_is_named_by_its_line(tmp_path, monkeypatch)
 
     monkeypatch.setattr(inputs, "CHUNK_BYTES", 64)
     lines = (FIXTURES / "seqscore.jsonl").read_text().splitlines()
+    again = [_with_id_suffix(line, "-again") for line in lines]  # ids are unique
     path = tmp_path / "bad.jsonl"
-    path.write_text("\n".join([*lines, lines[0][:30], *lines]) + "\n")
+    path.write_text("\n".join([*lines, lines[0][:30], *again]) + "\n")
     with inputs.map_prompts(str(path), inputs._same, workers=2) as (_, items):
         rejected = [item for item in items if isinstance(item, Rejected)]
     assert [r.location for r in rejected] == [f"{path}:{len(lines) + 1}"]
+
+
+def _with_id_suffix(line: str, suffix: str) -> str:
+    record = json.loads(line)
+    return json.dumps({**record, "id": record["id"] + suffix})
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_repeated_prompt_id_is_rejected_naming_both_lines(tmp_path, workers):
+    # two prompts with one id came out as two rank-1 candidates under one id
+    lines = (FIXTURES / "seqscore.jsonl").read_text().splitlines()
+    path = tmp_path / "dup.jsonl"
+    path.write_text("\n".join([*lines, lines[1]]) + "\n")
+    first_id = json.loads(lines[1])["id"]
+    with map_prompts(str(path), _same, workers=workers) as (_, items):
+        items = list(items)
+    assert [p.id for p in items if isinstance(p, Prompt)] == [
+        json.loads(line)["id"] for line in lines
+    ]
+    (rejected,) = [r for r in items if isinstance(r, Rejected)]
+    assert rejected.location == f"{path}:{len(lines) + 1}"
+    assert rejected.reason == (
+        f"prompt id {first_id!r} again (first at {path}:2); "
+        "ids must be unique in a file"
+    )
