@@ -175,9 +175,28 @@ def read_tally(
         if collect:
             return task_results, settings, [c for c in chunks if len(c)]
         tally = Tally(listed, digest=hashlib.sha256())
-        for chunk in chunks:
+        first_at: dict[str, dict[str, str]] = {}  # filter -> doc_id -> where
+        for chunk, places in chunks:
+            for filter_key, (doc_ids, locations) in places.items():
+                _check_once(first_at.setdefault(filter_key, {}), doc_ids, locations)
             tally.merge(chunk)
     return task_results, settings, tally
+
+
+def _check_once(first_at: dict[str, str], doc_ids: list, locations: list) -> None:
+    """Record where each of a filter's documents is, refusing a ``doc_id``
+    seen before: a run scores each document once, and a repeat would be
+    counted twice (``compare-runs`` refuses it too)."""
+    if first_at.keys().isdisjoint(doc_ids) and len(set(doc_ids)) == len(doc_ids):
+        first_at.update(zip(doc_ids, locations, strict=True))
+        return
+    for doc_id, where in zip(doc_ids, locations, strict=True):
+        first = first_at.setdefault(doc_id, where)
+        if first != where:
+            raise DataFormatError(
+                f"{where}: doc_id {doc_id} again (first at {first}); a run logs "
+                "each document of a task and filter once"
+            )
 
 
 def _documents(record, location, *, delimiter, target_field):
@@ -213,7 +232,18 @@ def _judge_chunk(items, *, listed, check_doc_hash, keep_scores):
         return judged
     tally = Tally(listed)
     tally.add(judged)
-    return tally
+    return tally, _places(documents)
+
+
+def _places(documents) -> dict[str, tuple[list, list]]:
+    """Per filter, the chunk's doc_ids and where each is (for the check that
+    each appears once in the file)."""
+    places: dict[str, tuple[list, list]] = {}
+    for document in documents:
+        doc_ids, locations = places.setdefault(document.filter, ([], []))
+        doc_ids.append(document.doc_id)
+        locations.append(document.location)
+    return places
 
 
 def _evaluate_file(path, run, *, listed, bootstrap, **options) -> list[TaskEvaluation]:

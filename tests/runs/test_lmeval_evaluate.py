@@ -204,3 +204,20 @@ def test_every_metric_has_an_accuracy_row():
     assert [a.metric for a in e.accuracies] == list(METRICS)
     again = evaluate([str(samples("run_a", "seqscore_mc"))], seed=3, resamples=500)
     assert again[0].accuracies == e.accuracies
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_repeated_doc_id_is_an_error_naming_both_lines(tmp_path, monkeypatch, workers):
+    # a repeated doc_id was counted twice (31 documents for 30) and --check
+    # said consistent
+    monkeypatch.setattr(evaluate_module, "CHUNK_BYTES", 4096)  # several chunks
+    lines = samples("run_a", "seqscore_mc").read_text().splitlines()
+    path = tmp_path / "samples_seqscore_mc_2026-12-02T21-03-26.264835.jsonl"
+    path.write_text("\n".join([*lines, lines[2]]) + "\n")
+    doc_id = json.loads(lines[2])["doc_id"]
+    with pytest.raises(DataFormatError) as caught:
+        evaluate([str(path)], use_results=False, workers=workers)
+    assert str(caught.value) == (
+        f"{path}:{len(lines) + 1}: doc_id {doc_id} again (first at {path}:3); "
+        "a run logs each document of a task and filter once"
+    )
