@@ -207,7 +207,9 @@ def test_every_metric_has_an_accuracy_row():
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_repeated_doc_id_is_an_error_naming_both_lines(tmp_path, monkeypatch, workers):
+def test_a_repeated_doc_id_is_an_error_naming_both_lines(
+    tmp_path, monkeypatch, workers
+):
     # a repeated doc_id was counted twice (31 documents for 30) and --check
     # said consistent
     monkeypatch.setattr(evaluate_module, "CHUNK_BYTES", 4096)  # several chunks
