@@ -52,6 +52,9 @@ __all__ = [
 ]
 
 INPUT_FORMATS = ("auto", "seqscore", "openai", "vllm", "lmeval", "npz")
+#: Auto-detection looks this many lines into JSON Lines for a record whose
+#: format it can tell.
+DETECTION_LINES = 1000
 #: JSON Lines at least this large are parsed on every processor.
 PARALLEL_MIN_BYTES = 16 << 20
 #: Lines are handed to worker processes in chunks of about this size.
@@ -299,40 +302,67 @@ def _classify(first: tuple[str, Any] | None, source: str) -> str:
     location, record = first
     if isinstance(record, Rejected):
         raise rejection_error(record)
-    if isinstance(record, list) and record:  # a one-line JSON array of records
+    kind = _kind(record)
+    if kind is None:
+        raise _unknown_format(location, record)
+    return kind
+
+
+def _kind(record: Any) -> str | None:
+    """The input format a parsed record is in; None when it cannot be told."""
+    record = _unwrapped(record)
+    if not isinstance(record, dict):
+        return None
+    if "candidates" in record:
+        return "seqscore"
+    if "choices" in record:
+        return "openai"
+    if "outputs" in record or "prompt_logprobs" in record:
+        return "vllm"
+    if lmeval.is_samples_record(record):
+        return "lmeval"
+    return None
+
+
+def _unwrapped(record: Any) -> Any:
+    """A one-line JSON array's first record; an OpenAI Batch line's response."""
+    if isinstance(record, list) and record:
         record = record[0]
-    record, _ = openai.unwrap(record) if isinstance(record, dict) else (record, None)
-    if isinstance(record, dict):
-        if "candidates" in record:
-            return "seqscore"
-        if "choices" in record:
-            return "openai"
-        if "outputs" in record or "prompt_logprobs" in record:
-            return "vllm"
-        if lmeval.is_samples_record(record):
-            return "lmeval"
-        if "context" in record and "continuation" in record:
-            raise DataFormatError(
-                f"{location}: a context and a continuation are texts for a model "
-                "to score",
-                remedy="model",
-            )
-        keys = ", ".join(list(record)[:8])
-    else:
-        keys = type(record).__name__
-    raise DataFormatError(
-        f"{location}: cannot tell the input format from this record (keys: {keys}); "
-        "expected seqscore JSONL ('candidates'), an OpenAI response ('choices'), a "
-        "vLLM output ('outputs') or lm-eval samples ('doc_id', 'resps')",
+    return openai.unwrap(record)[0] if isinstance(record, dict) else record
+
+
+def _unknown_format(location: str, record: Any) -> DataFormatError:
+    record = _unwrapped(record)
+    if isinstance(record, dict) and "context" in record and "continuation" in record:
+        return DataFormatError(
+            f"{location}: a context and a continuation are texts for a model to score",
+            remedy="model",
+        )
+    keys = ", ".join(list(record)[:8]) if isinstance(record, dict) else None
+    return DataFormatError(
+        f"{location}: cannot tell the input format from this record "
+        f"(keys: {keys or type(record).__name__}); expected seqscore JSONL "
+        "('candidates'), an OpenAI response ('choices'), a vLLM output ('outputs') "
+        "or lm-eval samples ('doc_id', 'resps')",
         remedy="input_format",
     )
+
+
+def _first_telling(records: list[tuple[str, Any]]) -> tuple[str, Any] | None:
+    """The first record whose format can be told, else the first that parsed,
+    else the first (a rejection): what the format is detected from. Records
+    before it are read as that format, and rejected by it if they are not."""
+    good = [r for r in records if not isinstance(r[1], Rejected)]
+    telling = (r for r in good if _kind(r[1]) is not None)
+    return next(telling, good[0] if good else (records[0] if records else None))
 
 
 def _json_input(stream, source):
     """``(first good record, parsed records, numbered raw lines left)``.
 
-    JSON Lines are parsed here only up to the first record that parses (to
-    classify the format); the rest stay raw for :func:`_chunk_job`. A first
+    JSON Lines are parsed here only up to the first record whose format can
+    be told (at most :data:`DETECTION_LINES`), so that a bad first line is
+    one bad record, not a bad file; the rest stay raw for :func:`_chunk_job`. A first
     line that is not JSON by itself but opens an object or array starts a
     multi-line document -- unless the next line is a JSON value of its own,
     which makes the file JSON Lines with a broken first line.
@@ -348,15 +378,15 @@ def _json_input(stream, source):
         _through_content(stream, head)
         if not _parses(head[-1]):
             records = list(json_document(b"".join(head) + stream.read(), source))
-            first = next((r for r in records if not isinstance(r[1], Rejected)), None)
-            return first, iter(records), iter(())
+            return _first_telling(records), iter(records), iter(())
     numbered = enumerate(itertools.chain(head, stream), 1)
     parsed = []
     for location, record in json_lines(numbered, source):
         parsed.append((location, record))
-        if not isinstance(record, Rejected):
-            return (location, record), iter(parsed), numbered
-    return (parsed[0] if parsed else None), iter(parsed), iter(())
+        telling = not isinstance(record, Rejected) and _kind(record) is not None
+        if telling or len(parsed) >= DETECTION_LINES:
+            return _first_telling(parsed), iter(parsed), numbered
+    return _first_telling(parsed), iter(parsed), iter(())
 
 
 _UTF8_BOM = b"\xef\xbb\xbf"

@@ -633,3 +633,29 @@ def test_a_repeated_prompt_id_is_rejected_naming_both_lines(tmp_path, workers):
         f"prompt id {first_id!r} again (first at {path}:2); "
         "ids must be unique in a file"
     )
+
+
+def test_the_format_is_told_from_the_first_record_that_tells_it(tmp_path):
+    # a first line of no known format stopped --on-error skip for the file
+    good = (FIXTURES / "seqscore.jsonl").read_text().splitlines()
+    path = tmp_path / "odd-first.jsonl"
+    path.write_text("\n".join(['{"id": "x", "candidatez": []}', "[1, 2]", *good]))
+    with read_prompts(str(path)) as (kind, items):
+        items = list(items)
+    assert kind == "seqscore"
+    assert [r.location for r in items if isinstance(r, Rejected)] == [
+        f"{path}:1",
+        f"{path}:2[0]",
+        f"{path}:2[1]",
+    ]
+    assert sum(isinstance(r, Prompt) for r in items) == len(good)
+
+
+def test_a_file_of_no_known_format_is_still_named_as_such(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"foo": 1}\n{"bar": 2}\n')
+    with (
+        pytest.raises(DataFormatError, match=r"odd\.jsonl:1: cannot tell the input"),
+        read_prompts(str(path)) as (_, items),
+    ):
+        list(items)
