@@ -6,6 +6,9 @@ import click
 
 from seqscore.audit import audit, detect_noise
 from seqscore.commands.options import (
+    choice_option,
+    command,
+    count_option,
     input_format_option,
     output_option,
     progress_callback,
@@ -18,21 +21,20 @@ from seqscore.report.audit import FORMATS, render
 from seqscore.report.writers import open_output
 
 
-@click.command("audit")
+@command("audit")
 @click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
 @report_format_option(FORMATS)
 @output_option()
-@click.option(
+@choice_option(
     "--reduction",
-    type=click.Choice(["sum", "mean"]),
+    choices=["sum", "mean"],
     default="sum",
-    show_default=True,
     help="What the pipeline meant to report: the sum of the continuation's "
     "log-probabilities, or their mean per token.",
 )
-@click.option(
+@count_option(
     "--eos-id",
-    type=click.IntRange(min=0),
+    at_least=0,
     help="The EOS token id, for the appended-EOS hypothesis [default: fitted].",
 )
 @click.option(
@@ -40,28 +42,25 @@ from seqscore.report.writers import open_output
     type=click.IntRange(0, 300),
     help="The reported numbers were rounded to this many decimals [default: detected].",
 )
-@click.option(
+@choice_option(
     "--reported-dtype",
-    type=click.Choice(["auto", "float16", "float32", "float64"]),
+    choices=["auto", "float16", "float32", "float64"],
     default="auto",
-    show_default=True,
     help="How the reported numbers were stored (auto: the dtype of an .npz's "
     "float16 or float32 'reported' array, else float32 when every number is "
     "a float32; float16 is never guessed from the numbers alone).",
 )
-@click.option(
+@choice_option(
     "--compute-dtype",
-    type=click.Choice(["float32", "float64"]),
+    choices=["float32", "float64"],
     default="float32",
-    show_default=True,
     help="The pipeline's arithmetic; float32 allows for float32 rounding, "
     "float64 tightens every tolerance.",
 )
-@click.option(
+@count_option(
     "--worst",
-    type=click.IntRange(min=0),
+    at_least=0,
     default=5,
-    show_default=True,
     help="How many of the worst changed rankings to list.",
 )
 @input_format_option(PIPELINE_FORMATS)

@@ -10,31 +10,35 @@ import sys
 
 import click
 
-from seqscore.commands.options import output_option, report_format_option
+from seqscore.commands.options import (
+    choice_option,
+    command,
+    count_option,
+    output_option,
+    report_format_option,
+)
 from seqscore.errors import SeqScoreError
 from seqscore.report.laws import render_law_report
 from seqscore.report.writers import open_output
 
 
-@click.command("audit-fn")
+@command("audit-fn")
 @click.argument("target", metavar="MODULE:FUNCTION")
-@click.option(
+@choice_option(
     "--layout",
-    type=click.Choice(["aligned", "causal"]),
+    choices=["aligned", "causal"],
     default="aligned",
-    show_default=True,
     help="aligned: fn(logits, token_ids, lengths), row t scores token t. "
     "causal: fn(logits, input_ids, lengths, n_context), a causal LM's output "
     "over whole sequences (the function does the shift).",
 )
-@click.option(
+@count_option(
     "--max-examples",
-    type=click.IntRange(min=1),
+    at_least=1,
     default=100,
-    show_default=True,
     help="Examples hypothesis tries per law before it calls the law passed.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Search seed.")
+@click.option("--seed", type=int, default=0, help="Search seed.")
 @click.option(
     "--law",
     "laws",
@@ -147,6 +151,8 @@ def _import(name: str):
             raise FileNotFoundError(f"no such file: {name}")
         module_name = os.path.splitext(os.path.basename(path))[0]
         spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"{name} is not a Python file")
         module = importlib.util.module_from_spec(spec)
         with _on_path(os.path.dirname(path)):
             spec.loader.exec_module(module)

@@ -6,6 +6,7 @@ import click
 
 from seqscore.commands.options import (
     alpha_option,
+    command,
     input_format_option,
     output_option,
     report_format_option,
@@ -17,7 +18,7 @@ from seqscore.report.writers import open_output
 from seqscore.scoring.pairwise import prompt_comparisons
 
 
-@click.command("compare")
+@command("compare")
 @click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
 @input_format_option()
 @click.option("--prompt", "prompt_ids", multiple=True, help="Only these prompt ids.")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import click
 
-from seqscore.commands.evaluate import bootstrap_options, listed_option, workers_option
-from seqscore.commands.options import output_option, report_format_option
+from seqscore.commands.options import (
+    bootstrap_options,
+    command,
+    output_option,
+    report_format_option,
+)
 from seqscore.report.run_comparison import RENDER
 from seqscore.report.writers import open_output
 from seqscore.runs.lmeval import compare_runs
 
 
-@click.command("compare-runs")
+@command("compare-runs")
 @click.argument("a", type=click.Path(exists=True, dir_okay=False))
 @click.argument("b", type=click.Path(exists=True, dir_okay=False))
 @click.option(
@@ -24,9 +28,7 @@ from seqscore.runs.lmeval import compare_runs
     type=click.Path(exists=True, dir_okay=False),
     help="B's results_<date>.json [default: the one beside B, if any].",
 )
-@bootstrap_options
-@listed_option()
-@workers_option()
+@bootstrap_options()
 @report_format_option()
 @output_option()
 def compare_runs_command(
@@ -34,11 +36,7 @@ def compare_runs_command(
     b,
     results_a,
     results_b,
-    resamples,
-    seed,
-    confidence,
-    listed,
-    workers,
+    bootstrap,
     fmt,
     output,
 ):
@@ -70,11 +68,7 @@ def compare_runs_command(
         b,
         results_a=results_a,
         results_b=results_b,
-        resamples=resamples,
-        seed=seed,
-        confidence=confidence,
-        listed=listed,
-        workers=workers or "auto",
+        **bootstrap,
     )
     with open_output(output) as out:
         RENDER[fmt](comparisons, out)

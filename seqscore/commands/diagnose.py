@@ -6,6 +6,8 @@ import click
 import numpy as np
 
 from seqscore.commands.options import (
+    command,
+    count_option,
     load_cli_model,
     model_options,
     report_format_option,
@@ -20,34 +22,30 @@ from seqscore.report.writers import open_output
 __all__ = ["diagnose_command"]
 
 
-@click.command("diagnose")
+@command("diagnose")
 @model_options("builtin")
 @click.option(
     "-p",
     "--prompt",
     default="",
-    show_default=True,
     help="The text to continue ('' = the start of a sentence).",
 )
-@click.option(
+@count_option(
     "--max-tokens",
-    type=click.IntRange(min=1),
+    at_least=1,
     default=12,
-    show_default=True,
     help="Longest continuation considered.",
 )
-@click.option(
+@count_option(
     "--beam",
-    type=click.IntRange(min=0),
+    at_least=0,
     default=4,
-    show_default=True,
     help="Also run a plain-sum beam search this wide (0: none).",
 )
-@click.option(
+@count_option(
     "--budget",
-    type=click.IntRange(min=0),
+    at_least=0,
     default=100_000,
-    show_default=True,
     help="Node budget of the exact search (0: beam search only).",
 )
 @report_format_option()
@@ -56,12 +54,11 @@ __all__ = ["diagnose_command"]
     "--output",
     type=click.Path(dir_okay=False, allow_dash=True),
     default="-",
-    show_default=True,
     help="Write here; the file appears only on success.",
 )
-@click.option(
+@count_option(
     "--survey",
-    type=click.IntRange(min=1),
+    at_least=1,
     default=None,
     help="Instead of one prompt, diagnose N sentence starts drawn from held-out "
     "corpus text and report how often greedy is not the best, and its loss.",
@@ -70,7 +67,6 @@ __all__ = ["diagnose_command"]
     "--seed",
     type=int,
     default=0,
-    show_default=True,
     help="Seed for drawing the --survey prompts.",
 )
 @click.option(

@@ -5,63 +5,19 @@ from __future__ import annotations
 import click
 
 from seqscore.commands.options import (
+    bootstrap_options,
+    command,
     output_option,
     progress_callback,
     progress_option,
     report_format_option,
 )
-from seqscore.lmeval.evaluation import CONFIDENCE, RESAMPLES
 from seqscore.report.evaluation import RENDER
 from seqscore.report.writers import open_output
 from seqscore.runs.lmeval import evaluate
 
 
-def bootstrap_options(command):
-    """``--resamples``, ``--seed``, ``--confidence`` (also for compare-runs)."""
-    command = click.option(
-        "--confidence",
-        type=click.FloatRange(0, 1, min_open=True, max_open=True),
-        default=CONFIDENCE,
-        show_default=True,
-        help="Coverage of the bootstrap percentile intervals.",
-    )(command)
-    command = click.option(
-        "--seed",
-        type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="Seed of the bootstrap (numpy default_rng): the same seed gives the "
-        "same intervals.",
-    )(command)
-    return click.option(
-        "--resamples",
-        type=click.IntRange(min=1),
-        default=RESAMPLES,
-        show_default=True,
-        help="Bootstrap resamples.",
-    )(command)
-
-
-def listed_option():
-    return click.option(
-        "--listed",
-        type=click.IntRange(min=0),
-        default=20,
-        show_default=True,
-        help="Name at most this many documents per list (counts are complete).",
-    )
-
-
-def workers_option():
-    return click.option(
-        "--workers",
-        type=click.IntRange(min=1),
-        help="Processes that read the samples [default: every processor for "
-        "files over 16 MB, else 1].",
-    )
-
-
-@click.command("evaluate")
+@command("evaluate")
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True)
 )
@@ -85,9 +41,7 @@ def workers_option():
     is_flag=True,
     help="Also recompute every doc_hash from its doc (slower).",
 )
-@bootstrap_options
-@listed_option()
-@workers_option()
+@bootstrap_options()
 @report_format_option()
 @output_option()
 @progress_option()
@@ -99,11 +53,7 @@ def evaluate_command(
     no_results,
     check,
     doc_hashes,
-    resamples,
-    seed,
-    confidence,
-    listed,
-    workers,
+    bootstrap,
     fmt,
     output,
     progress,
@@ -146,13 +96,9 @@ def evaluate_command(
             files,
             results=results,
             use_results=not no_results,
-            resamples=resamples,
-            seed=seed,
-            confidence=confidence,
-            listed=listed,
             check_doc_hash=doc_hashes,
-            workers=workers or "auto",
             on_progress=on_progress,
+            **bootstrap,
         )
     with open_output(output) as out:
         RENDER[fmt](evaluations, out)

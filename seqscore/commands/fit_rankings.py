@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from seqscore.commands.options import format_option, output_option, positive_finite
+from seqscore.commands.options import (
+    choice_option,
+    command,
+    count_option,
+    format_option,
+    output_option,
+    positive_finite,
+)
 from seqscore.errors import InvalidInputError, NoEstimateError
 from seqscore.formats.rankings import LAYOUTS, read_rankings
 from seqscore.plackett_luce import estimability, fit
@@ -51,13 +58,12 @@ def _check_estimable(data: RankingData, universe: str | None) -> None:
         )
 
 
-@click.command("fit-rankings")
+@command("fit-rankings")
 @click.argument("rankings", metavar="FILE")
-@click.option(
+@choice_option(
     "--layout",
-    type=click.Choice(LAYOUTS),
+    choices=LAYOUTS,
     default="auto",
-    show_default=True,
     help="lines: one ranking per line, best first; long: a table with "
     "item, ranking and position columns; auto: long if the first line "
     "is such a header.",
@@ -68,19 +74,18 @@ def _check_estimable(data: RankingData, universe: str | None) -> None:
     metavar="ITEM,RANKING,POSITION",
     help="Names of the long table's columns, e.g. DriverID,Race,Place.",
 )
-@click.option(
+@choice_option(
     "--universe",
-    type=click.Choice(["listed", "all"]),
+    choices=["listed", "all"],
     default=None,
     help="What a ranking that lists fewer than all items ranks: only the "
     "items it lists (listed), or the top of all items (all). Required "
     "when some ranking is short.",
 )
-@click.option(
+@choice_option(
     "--prior",
-    type=click.Choice(["none", *PRIORS]),
+    choices=["none", *PRIORS],
     default="none",
-    show_default=True,
     help="ghost: half a win and half a loss against a reference item of "
     "log-worth 0 for every item; l2: a Gaussian prior on log-worths. "
     "Either makes every estimate finite.",
@@ -92,11 +97,10 @@ def _check_estimable(data: RankingData, universe: str | None) -> None:
     default=None,
     help="Pseudo-wins per item (ghost, default 0.5) or precision (l2, default 0.1).",
 )
-@click.option(
+@count_option(
     "--max-iter",
-    type=click.IntRange(min=1),
+    at_least=1,
     default=100,
-    show_default=True,
     help="Maximum number of iterations.",
 )
 @format_option()

@@ -35,4 +35,4 @@ def with_hint(error: SeqScoreError) -> str:
     >>> with_hint(SeqScoreError("x.csv: no position", remedy="columns"))
     'x.csv: no position; name them with --columns ITEM,RANKING,POSITION'
     """
-    return str(error) + HINTS.get(getattr(error, "remedy", None), "")
+    return str(error) + HINTS.get(getattr(error, "remedy", None) or "", "")

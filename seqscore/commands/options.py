@@ -1,23 +1,39 @@
-"""Options and helpers shared by several commands."""
+"""Options and helpers shared by several commands.
+
+Every command is made by :func:`command`, so that each option shows its
+default in the help (one without a default shows none): no option says
+``show_default``. The options that several commands take are one decorator
+per group here (:func:`model_options`, :func:`output_option`,
+:func:`input_format_option`, :func:`bootstrap_options`, ...), a group being a
+:func:`stack` of click options.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sys
+from collections.abc import Callable
 
 import click
 
 from seqscore.formats.inputs import INPUT_FORMATS
+from seqscore.lmeval.evaluation import CONFIDENCE, RESAMPLES
 from seqscore.models import MODEL_SPECS, load_model
 from seqscore.models.hf import DTYPES
-from seqscore.models.loglikelihood import ModelScoring
+from seqscore.models.loglikelihood import ModelScoring, TextScoring
 from seqscore.report.writers import FORMATS
 
 __all__ = [
     "ModelSpec",
     "alpha_option",
+    "bootstrap_options",
+    "choice_option",
+    "command",
+    "count_option",
     "format_option",
+    "gathered",
     "input_format_option",
     "load_cli_model",
     "model_options",
@@ -26,17 +42,46 @@ __all__ = [
     "progress_callback",
     "progress_option",
     "report_format_option",
+    "stack",
+    "temperature_option",
 ]
+
+
+def command(name: str, context_settings: dict | None = None, **attrs):
+    """``click.command``, its options showing their defaults in the help."""
+    settings = {"show_default": True, **(context_settings or {})}
+    return click.command(name, context_settings=settings, **attrs)
+
+
+def stack(*decorators):
+    """Click decorators as one, in the order they are listed (the first is
+    the first option in the help)."""
+
+    def decorate(function):
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return decorate
+
+
+def choice_option(*decls: str, choices, **attrs):
+    """``click.option`` whose value is one of ``choices``."""
+    return click.option(*decls, type=click.Choice(choices), **attrs)
+
+
+def count_option(*decls: str, at_least: int, **attrs):
+    """``click.option`` whose value is a whole number, ``at_least`` or more."""
+    return click.option(*decls, type=click.IntRange(min=at_least), **attrs)
 
 
 def format_option(default: str = "table", choices=FORMATS):
     """``--format`` with the formats every command offers."""
-    return click.option(
+    return choice_option(
         "--format",
         "fmt",
-        type=click.Choice(choices),
+        choices=choices,
         default=default,
-        show_default=True,
         help="Output format: an aligned table for reading, json, jsonl or csv "
         "for programs"
         + (", parquet for parts (-o DIR/)." if "parquet" in choices else "."),
@@ -52,12 +97,11 @@ REPORTS = {
 
 def report_format_option(choices=tuple(REPORTS)):
     """``--format`` for commands that write a report rather than records."""
-    return click.option(
+    return choice_option(
         "--format",
         "fmt",
-        type=click.Choice(choices),
+        choices=choices,
         default="text",
-        show_default=True,
         help="Output format: " + ", ".join(REPORTS[c] for c in choices) + ".",
     )
 
@@ -68,7 +112,6 @@ def alpha_option():
         "--alpha",
         type=float,
         default=1.0,
-        show_default=True,
         callback=_finite,
         help="Exponent of the length_penalty (sum / L^alpha) and gnmt "
         "(sum / ((5 + L) / 6)^alpha) reductions.",
@@ -90,11 +133,10 @@ def positive_finite(context, parameter, value):
 
 def input_format_option(choices=INPUT_FORMATS):
     """``--input-format`` for commands that read scorer inputs."""
-    return click.option(
+    return choice_option(
         "--input-format",
-        type=click.Choice(choices),
+        choices=choices,
         default="auto",
-        show_default=True,
         help="Input format; auto-detected from the content by default.",
     )
 
@@ -126,7 +168,6 @@ def output_option(folders: bool = False):
         "--output",
         type=click.Path(dir_okay=folders, writable=True, allow_dash=True),
         default="-",
-        show_default=True,
         help=help_text,
     )
 
@@ -167,44 +208,148 @@ class ModelSpec(click.ParamType):
         self.fail(f"{value!r} is not a model: use {MODEL_SPECS}", param, ctx)
 
 
-def model_options(default: str | None = None):
+def model_options(default: str | None = None, texts: bool = False):
     """``--model`` and the options of a Hugging Face model (``--batch-size``,
-    ``--dtype``, ``--device``), as one decorator."""
+    ``--dtype``, ``--device``); with ``texts``, also how the model scores
+    texts (``--unconditional``, ``--share-contexts``), reaching the command as
+    one argument, ``texts``: a
+    :class:`~seqscore.models.loglikelihood.TextScoring` (a new field of it
+    that a flag sets is a new option here, and nothing else)."""
+    options = [
+        click.option(
+            "-m",
+            "--model",
+            "model_spec",
+            type=ModelSpec(),
+            default=default,
+            help="builtin (a small English model, no download), tree:FILE.json "
+            "(a logit tree) or hf:NAME_OR_PATH (a Hugging Face causal LM: a "
+            "local folder or a name in its cache, nothing is downloaded; "
+            "needs seqscore[hf]).",
+        ),
+        count_option(
+            "--batch-size",
+            at_least=1,
+            help="hf: rows per forward pass (a row: one prompt's context "
+            "and its candidates, or one sequence with --no-share-contexts) "
+            "[default: as many as keep a pass's logits under 128 MiB].",
+        ),
+        choice_option(
+            "--dtype",
+            choices=DTYPES,
+            help="hf: the weights' dtype [default: float32]; logits are read "
+            "in float32 either way.",
+        ),
+        click.option("--device", help="hf: the torch device [default: cpu]."),
+    ]
+    if texts:
+        options.append(
+            gathered(
+                "texts",
+                TextScoring,
+                click.option(
+                    "--unconditional",
+                    metavar="TEXT",
+                    help="With --model: score each candidate after TEXT too, for "
+                    "the pmi reduction (--unconditional '' is lm-eval's "
+                    "acc_mutual_info).",
+                ),
+                click.option(
+                    "--share-contexts/--no-share-contexts",
+                    default=True,
+                    help="hf: run each distinct context once for all its "
+                    "candidates (the scores agree to float32 rounding either way).",
+                ),
+            )
+        )
+    return stack(*options)
 
-    def decorate(command):
-        options = [
-            click.option(
-                "-m",
-                "--model",
-                "model_spec",
-                type=ModelSpec(),
-                default=default,
-                show_default=default is not None,
-                help="builtin (a small English model, no download), tree:FILE.json "
-                "(a logit tree) or hf:NAME_OR_PATH (a Hugging Face causal LM: a "
-                "local folder or a name in its cache, nothing is downloaded; "
-                "needs seqscore[hf]).",
-            ),
-            click.option(
-                "--batch-size",
-                type=click.IntRange(min=1),
-                help="hf: rows per forward pass (a row: one prompt's context "
-                "and its candidates, or one sequence with --no-share-contexts) "
-                "[default: as many as keep a pass's logits under 128 MiB].",
-            ),
-            click.option(
-                "--dtype",
-                type=click.Choice(DTYPES),
-                help="hf: the weights' dtype [default: float32]; logits are read "
-                "in float32 either way.",
-            ),
-            click.option("--device", help="hf: the torch device [default: cpu]."),
-        ]
-        for option in reversed(options):
-            command = option(command)
-        return command
+
+def gathered(name: str, build: Callable[..., object], *options):
+    """``options`` as one decorator (a :func:`stack`) whose values reach the
+    command as one argument, ``name``: ``build`` called with them as keywords
+    (the options' parameter names)."""
+    probe = stack(*options)(lambda: None)
+    names = tuple(param.name for param in probe.__click_params__)
+
+    def decorate(function):
+        @functools.wraps(function)
+        def gather(*args, **kwargs):
+            values = {key: kwargs.pop(key) for key in names}
+            return function(*args, **kwargs, **{name: build(**values)})
+
+        return stack(*options)(gather)
 
     return decorate
+
+
+def bootstrap_options():
+    """What ``seqscore evaluate`` and ``compare-runs`` take for the bootstrap
+    intervals (``--resamples``, ``--seed``, ``--confidence``), the lists
+    (``--listed``) and reading the samples (``--workers``), reaching the
+    command as one argument, ``bootstrap``: the keywords of
+    :func:`~seqscore.runs.lmeval.evaluate` and
+    :func:`~seqscore.runs.lmeval.compare_runs` (:func:`_bootstrap_keywords`)."""
+    return gathered(
+        "bootstrap",
+        _bootstrap_keywords,
+        count_option(
+            "--resamples",
+            at_least=1,
+            default=RESAMPLES,
+            help="Bootstrap resamples.",
+        ),
+        count_option(
+            "--seed",
+            at_least=0,
+            default=0,
+            help="Seed of the bootstrap (numpy default_rng): the same seed gives "
+            "the same intervals.",
+        ),
+        click.option(
+            "--confidence",
+            type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            default=CONFIDENCE,
+            help="Coverage of the bootstrap percentile intervals.",
+        ),
+        count_option(
+            "--listed",
+            at_least=0,
+            default=20,
+            help="Name at most this many documents per list (counts are complete).",
+        ),
+        count_option(
+            "--workers",
+            at_least=1,
+            help="Processes that read the samples [default: every processor for "
+            "files over 16 MB, else 1].",
+        ),
+    )
+
+
+def _bootstrap_keywords(resamples, seed, confidence, listed, workers) -> dict:
+    """The values of :func:`bootstrap_options` as keywords (no ``--workers``:
+    ``"auto"``)."""
+    return {
+        "resamples": resamples,
+        "seed": seed,
+        "confidence": confidence,
+        "listed": listed,
+        "workers": workers or "auto",
+    }
+
+
+def temperature_option(divides: str):
+    """``-t/--temperature`` (rank, softmax); ``divides``: what it divides by
+    what (the help's words)."""
+    return click.option(
+        "-t",
+        "--temperature",
+        type=float,
+        default=1.0,
+        callback=positive_finite,
+        help=f"Divide {divides} first: T < 1 sharpens, T > 1 flattens.",
+    )
 
 
 def load_cli_model(model: ModelScoring):

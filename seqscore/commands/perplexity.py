@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from seqscore.commands.options import (
+    command,
+    count_option,
     format_option,
     load_cli_model,
     model_options,
@@ -20,18 +22,18 @@ from seqscore.report.perplexity import perplexity_columns, perplexity_records
 from seqscore.report.writers import open_output, write_records
 
 
-@click.command("perplexity")
+@command("perplexity")
 @click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
 @model_options("builtin")
-@click.option(
+@count_option(
     "--window",
-    type=click.IntRange(min=1),
+    at_least=1,
     help="Tokens the model reads per window [default: the model's length; "
     "the whole document for models without one].",
 )
-@click.option(
+@count_option(
     "--stride",
-    type=click.IntRange(min=1),
+    at_least=1,
     help="New tokens scored per window after the first [default: the window, "
     "lm-eval's loglikelihood_rolling]; smaller gives every token more context.",
 )

@@ -5,7 +5,13 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from seqscore.commands.options import format_option, output_option, positive_finite
+from seqscore.commands.options import (
+    command,
+    count_option,
+    format_option,
+    output_option,
+    temperature_option,
+)
 from seqscore.errors import InvalidInputError
 from seqscore.formats.rankings import read_candidate_scores
 from seqscore.plackett_luce import (
@@ -90,12 +96,18 @@ def _sample_table(groups, temperature, samples, k, seed):
     return columns, records
 
 
-@click.command("rank")
+def _ungrouped(columns, records):
+    """The table without its group column (no --group-field)."""
+    columns = [c for c in columns if c.key != "group"]
+    records = [{k: v for k, v in r.items() if k != "group"} for r in records]
+    return columns, records
+
+
+@command("rank")
 @click.argument("scores", default="-", metavar="[FILE]")
 @click.option(
     "--score-field",
     default="score",
-    show_default=True,
     help="Field (JSON) or column (CSV) holding each candidate's score.",
 )
 @click.option(
@@ -110,40 +122,31 @@ def _sample_table(groups, temperature, samples, k, seed):
     default=None,
     help="Field grouping candidates into separate rankings (e.g. prompt_id).",
 )
-@click.option(
-    "-t",
-    "--temperature",
-    type=float,
-    default=1.0,
-    show_default=True,
-    callback=positive_finite,
-    help="Divide the scores by a finite T > 0 first: T < 1 sharpens, T > 1 flattens.",
-)
-@click.option(
+@temperature_option("the scores by a finite T > 0")
+@count_option(
     "--ranks",
-    type=click.IntRange(min=0),
+    at_least=0,
     default=_DEFAULT_RANK_COLUMNS,
-    show_default=True,
     help="Show P[r], the probability of position r, for r = 1..RANKS. Only "
     "these positions are computed: the default takes about a second for 1000 "
     "candidates, all 1000 positions take minutes.",
 )
-@click.option(
+@count_option(
     "--top-k",
-    type=click.IntRange(min=1),
+    at_least=1,
     default=None,
     help="Also show P[topK], the probability of being among the first K "
     "(with --samples: sample only the first K places).",
 )
-@click.option(
+@count_option(
     "--samples",
-    type=click.IntRange(min=1),
+    at_least=1,
     default=None,
     help="Print N sampled rankings instead of the probabilities.",
 )
-@click.option(
+@count_option(
     "--seed",
-    type=click.IntRange(min=0),
+    at_least=0,
     default=None,
     help="Seed for --samples (required with it: samples are reproducible).",
 )
@@ -196,8 +199,7 @@ def rank_command(
     else:
         columns, records = _probability_table(groups, temperature, ranks, top_k)
     if not grouped:
-        columns = [c for c in columns if c.key != "group"]
-        records = [{k: v for k, v in r.items() if k != "group"} for r in records]
+        columns, records = _ungrouped(columns, records)
     if fmt == "table":
         columns = widened(columns, records)
     with open_output(output) as out:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import replace
 from functools import partial
 
 import click
 
 from seqscore.commands.options import (
     alpha_option,
+    choice_option,
+    command,
+    count_option,
     format_option,
     input_format_option,
     load_cli_model,
@@ -48,23 +52,22 @@ from seqscore.runs.model_tasks import ModelJob
 from seqscore.runs.shards import ScoreSettings
 
 
-@click.command("score")
+@command("score")
 @click.argument(
     "files", metavar="[FILE|DIR|GLOB]...", nargs=-1, type=click.Path(allow_dash=True)
 )
 @input_format_option()
-@click.option(
+@choice_option(
     "--normalize",
-    type=click.Choice(RANKABLE),
+    choices=RANKABLE,
     default="sum",
-    show_default=True,
     help="The reduction that ranks candidates: sum (total log-prob), mean (per "
     "token), char / byte (per character / UTF-8 byte, as lm-eval acc_norm / "
     "acc_bytes), length_penalty (sum / L^alpha, as Hugging Face), gnmt, pmi.",
 )
 @alpha_option()
 @click.option("--sort", is_flag=True, help="List each prompt's candidates best first.")
-@click.option("--top", type=click.IntRange(min=1), help="Keep the N best per prompt.")
+@count_option("--top", at_least=1, help="Keep the N best per prompt.")
 @click.option(
     "--tokens",
     "with_tokens",
@@ -81,11 +84,10 @@ from seqscore.runs.shards import ScoreSettings
 )
 @format_option(choices=(*FORMATS, "parquet"))
 @output_option(folders=True)
-@click.option(
+@choice_option(
     "--on-error",
-    type=click.Choice(["fail", "skip"]),
+    choices=["fail", "skip"],
     default="fail",
-    show_default=True,
     help="fail: stop at the first bad record (exit 1). skip: score the rest and "
     "report each bad record (to --rejects, or stderr).",
 )
@@ -94,9 +96,9 @@ from seqscore.runs.shards import ScoreSettings
     type=click.Path(dir_okay=False, writable=True),
     help="With --on-error skip: write rejected records and reasons here (JSONL).",
 )
-@click.option(
+@count_option(
     "--workers",
-    type=click.IntRange(min=1),
+    at_least=1,
     help="Processes that parse JSON Lines, or that score shards (one shard "
     "each at a time) [default: every processor for inputs over 16 MB in all, "
     "else 1; with --scheduler dask, every processor].",
@@ -104,7 +106,6 @@ from seqscore.runs.shards import ScoreSettings
 @click.option(
     "--scheduler",
     default="local",
-    show_default=True,
     metavar="local|dask|tcp://HOST:PORT",
     help="Where shards are scored: local (this machine's process pool), dask "
     "(a Dask LocalCluster of --workers processes) or the address of a running "
@@ -118,20 +119,7 @@ from seqscore.runs.shards import ScoreSettings
     help="With -o DIR/: keep the parts DIR's manifest lists as complete (same "
     "shard, options and checksum) and write only the others.",
 )
-@model_options()
-@click.option(
-    "--unconditional",
-    metavar="TEXT",
-    help="With --model: score each candidate after TEXT too, for the pmi "
-    "reduction (--unconditional '' is lm-eval's acc_mutual_info).",
-)
-@click.option(
-    "--share-contexts/--no-share-contexts",
-    default=True,
-    show_default=True,
-    help="hf: run each distinct context once for all its candidates (the "
-    "scores agree to float32 rounding either way).",
-)
+@model_options(texts=True)
 @progress_option()
 def score_command(
     files,
@@ -153,8 +141,7 @@ def score_command(
     batch_size,
     dtype,
     device,
-    unconditional,
-    share_contexts,
+    texts,
     progress,
 ):
     """Score candidate completions: total log-prob, reductions, rank, probability.
@@ -206,11 +193,7 @@ def score_command(
         batch_size,
         dtype,
         device,
-        TextScoring(
-            unconditional=unconditional,
-            share_contexts=share_contexts,
-            offsets=with_words,
-        ),
+        replace(texts, offsets=with_words),
     )
     settings = ScoreSettings(
         input_format=input_format,

@@ -32,7 +32,13 @@ from seqscore.runs import model_tasks
 from seqscore.runs.candidate_records import collect_records
 from seqscore.runs.dask_model import model_on_workers
 from seqscore.runs.model_tasks import ModelJob, score_text_batch
-from seqscore.runs.schedulers import check_scheduler, import_distributed, open_scheduler
+from seqscore.runs.schedulers import (
+    DaskScheduler,
+    Scheduler,
+    check_scheduler,
+    import_distributed,
+    open_scheduler,
+)
 from seqscore.runs.shards import (
     PART_FORMATS,
     ScoreSettings,
@@ -275,14 +281,15 @@ def run_model_tasks(file: str | None, job: ModelJob, run: ShardedRun, progress):
         raise click.UsageError("--scheduler with --model reads a FILE, not -")
     check_single(run.fmt, run.resume)
     _check_scheduler(run)
-    tally, limits = Tally(), set()
+    tally = Tally()
+    limits: set[int] = set()
     rejected: list = []
     counts = {"prompts": 0, "candidates": 0}
     with (
         progress_callback(progress, "scoring") as on_progress,
         text_prompts_of(file, on_progress) as texts,
         open_scheduler(run.scheduler, run.workers) as scheduler,
-        model_on_workers(scheduler.client, job.model),
+        model_on_workers(_client(scheduler), job.model),
         open_output(run.output) as out,
     ):
 
@@ -291,13 +298,14 @@ def run_model_tasks(file: str | None, job: ModelJob, run: ShardedRun, progress):
             for scored in scheduler.ordered(task, _batches(texts)):
                 tally.requests += scored.requests
                 tally.truncated += scored.truncated
-                limits.add(scored.max_length)
+                if scored.max_length is not None:
+                    limits.add(scored.max_length)
                 yield from scored.results
 
         records = collect_records(results(), run.settings.on_error, rejected, counts)
         write_scores(records, run, "model", out)
     report_rejects(rejected, run.rejects, counts)
-    note_truncation(tally, max(limits - {None}, default=None))
+    note_truncation(tally, max(limits, default=None))
 
 
 @contextlib.contextmanager
@@ -308,6 +316,13 @@ def text_prompts_of(file: str | None, on_progress):
         return
     with read_text_prompts(file, on_progress) as texts:
         yield texts
+
+
+def _client(scheduler: Scheduler):
+    """The Dask client of a ``--scheduler dask|tcp://...`` run."""
+    if not isinstance(scheduler, DaskScheduler):
+        raise TypeError(f"--model tasks run on Dask, not on {scheduler!r}")
+    return scheduler.client
 
 
 def _batches(items):

@@ -9,27 +9,24 @@ import sys
 import click
 import numpy as np
 
-from seqscore.commands.options import format_option, output_option, positive_finite
+from seqscore.commands.options import (
+    command,
+    format_option,
+    output_option,
+    temperature_option,
+)
 from seqscore.errors import InvalidInputError
 from seqscore.numerics.softmax import log_softmax, softmax
 from seqscore.report.softmax import COLUMNS, softmax_records
 from seqscore.report.writers import open_output, write_records
 
 
-@click.command(
+@command(
     "softmax",
     context_settings={"ignore_unknown_options": True},  # so "-1.5" is a number
 )
 @click.argument("logits", nargs=-1, required=True)
-@click.option(
-    "-t",
-    "--temperature",
-    type=float,
-    default=1.0,
-    show_default=True,
-    callback=positive_finite,
-    help="Divide the logits by T > 0 first: T < 1 sharpens, T > 1 flattens.",
-)
+@temperature_option("the logits by T > 0")
 @format_option()
 @output_option()
 def softmax_command(logits, temperature, fmt, output):

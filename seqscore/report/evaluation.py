@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from typing import IO
 
-from seqscore.lmeval.evaluation import TaskEvaluation
+from seqscore.lmeval.evaluation import Listed, TaskEvaluation
 from seqscore.lmeval.verdicts import METRICS, TIE_TOLERANCE
 from seqscore.report.writers import json_value
 
@@ -129,14 +130,14 @@ def _line(location: str) -> str:
     return location.rsplit(":", 1)[-1]
 
 
-def _ties(e: TaskEvaluation) -> list[tuple[str, object]]:
+def _ties(e: TaskEvaluation) -> list[tuple[str, Listed]]:
     return [(metric, listed) for metric, listed in e.ties if listed.total]
 
 
 # --------------------------------------------------------------------- text
 
 
-def _text_table(header: list[str], rows: list[list[str]], indent: str) -> list[str]:
+def _text_table(header: list[str], rows: Sequence[Sequence], indent: str) -> list[str]:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     return [
         indent
@@ -224,7 +225,7 @@ def _text_ties(e: TaskEvaluation) -> str:
     )
 
 
-def _and_more(listed) -> str:
+def _and_more(listed: Listed) -> str:
     hidden = listed.total - len(listed.items)
     return f" and {hidden:,} more" if hidden > 0 else ""
 

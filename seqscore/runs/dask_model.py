@@ -17,7 +17,7 @@ import uuid
 try:
     from distributed import WorkerPlugin
 except ImportError:  # no seqscore[dask]: importable (for doctests), not usable
-    WorkerPlugin = object
+    WorkerPlugin = object  # type: ignore[misc, assignment]
 
 from seqscore.models.loglikelihood import ModelScoring
 from seqscore.runs.model_tasks import loaded_model, unload_model

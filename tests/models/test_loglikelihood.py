@@ -23,8 +23,12 @@ from seqscore.models.forced import teacher_force_text
 from seqscore.models.hf import HFModel
 from seqscore.models.hf_keys import continuation_cache
 from seqscore.models.loglikelihood import (
+    ModelScoring,
+    Tally,
     TextCandidate,
     TextPrompt,
+    TextScoring,
+    forced_items,
     forced_prompts,
     loglikelihoods,
     prompt_requests,
@@ -367,6 +371,50 @@ def test_the_builtin_model_scores_texts_by_teacher_forcing():
     (forced,) = teacher_force_text(model, "if the", ["value is not."])
     assert scores[0].score == pytest.approx(float(np.sum(forced.logprob)), abs=1e-12)
     assert scores[0].n_tokens == len(forced.logprob) == 4  # value is not <eos>
+
+
+# ------------------------------------------------------------ settings
+
+
+def test_a_model_job_is_one_frozen_object_and_its_key_is_the_model():
+    texts = TextScoring(unconditional="", share_contexts=False, offsets=True)
+    job = ModelScoring("hf:./gpt2", batch_size=8, dtype="bfloat16", texts=texts)
+    assert job.load_options == {"batch_size": 8, "dtype": "bfloat16", "device": None}
+    assert job.load_key == ("hf:./gpt2", 8, "bfloat16", None)
+    # how texts are scored is no part of which model is loaded
+    assert job.load_key == ModelScoring("hf:./gpt2", 8, "bfloat16").load_key
+    assert ModelScoring("builtin").texts == TextScoring()
+    with pytest.raises(AttributeError):
+        job.texts = TextScoring()  # type: ignore[misc]
+    assert hash(job) == hash(ModelScoring("hf:./gpt2", 8, "bfloat16", None, texts))
+
+
+def test_text_scoring_given_whole_or_by_its_fields_scores_alike():
+    model = load_builtin()
+    prompts = [
+        TextPrompt(
+            "q", "if the", (TextCandidate("a", " value"), TextCandidate("b", " end"))
+        ),
+        TextPrompt("r", "", (TextCandidate("c", "the value is"),)),
+    ]
+    scoring = TextScoring(unconditional="", offsets=True)
+    whole = forced_prompts(model, prompts, scoring)
+    fields = forced_prompts(model, prompts, unconditional="", offsets=True)
+    tally = Tally()
+    streamed = list(forced_items(model, iter(prompts), scoring, tally=tally))
+    assert tally.requests == 2 * 3  # each candidate, and after the unconditional text
+    for a, b, c in zip(whole, fields, streamed, strict=True):
+        for x, y, z in zip(a.candidates, b.candidates, c.candidates, strict=True):
+            assert x.unconditional is not None
+            assert x.unconditional == y.unconditional == z.unconditional
+            np.testing.assert_array_equal(x.tokens.logprob, y.tokens.logprob)
+            np.testing.assert_array_equal(x.tokens.logprob, z.tokens.logprob)
+            np.testing.assert_array_equal(x.tokens.offsets, z.tokens.offsets)
+    assert score_texts(model, prompts, "sum", 1.0, scoring) == score_texts(
+        model, prompts, unconditional="", offsets=True
+    )
+    with pytest.raises(TypeError, match="not both"):
+        forced_prompts(model, prompts, scoring, offsets=True)
 
 
 # ------------------------------------------------------------ bad input
