@@ -317,7 +317,8 @@ LMEVAL_RAW_VALUES = (
     b"[[[[[[[[[[]]]]]]]]]]",
     b'{"a": {"b": [1, {"c": null}]}}',
 )
-#: Bytes a broken line may gain: bad UTF-8, control bytes, JSON punctuation.
+#: Bytes a broken line may gain: bad UTF-8 (the first seven, drawn half the
+#: time), control bytes, JSON punctuation.
 LMEVAL_STRAY_BYTES = (
     b"\xff",
     b"\x80",
@@ -431,18 +432,21 @@ LMEVAL_KEYS = (
 
 
 @st.composite
-def lmeval_sample_records(draw):
+def lmeval_sample_records(draw, recent: bool | None = None):
     """A valid samples record in one of the layouts lm-eval has written:
     0.4.3+ (``gen_args_N``, responses as strings), older JSON values (in
     either ``arguments`` layout), ``arguments`` as a list of pairs, with
     ``acc_mutual_info``'s unconditional requests or not, a target that is an
     index, a choice's text or several indices; with or without the logged
-    per-document metrics, ``doc``, hashes and ``filtered_resps``."""
-    record = draw(lmeval_records(max_choices=4))
+    per-document metrics, ``doc``, hashes and ``filtered_resps``.
+    ``recent``: only lm-eval 0.4.3+'s layout (True), or never (False)."""
+    recent = draw(st.booleans()) if recent is None else recent
+    layout = "gen_args" if recent else draw(st.sampled_from(["gen_args", "list"]))
+    record = draw(lmeval_records(max_choices=4, layout=layout))
     listed = isinstance(record["arguments"], list)
     choices = record["doc"]["choices"]
     k = len(choices)
-    if not listed and draw(st.booleans()):  # 0.4.0-0.4.2: JSON values
+    if not listed and not recent:  # 0.4.0-0.4.2: JSON values
         record["filtered_resps"] = [
             [float(ll), g == "True"] for ll, g in record["filtered_resps"]
         ]
@@ -455,10 +459,10 @@ def lmeval_sample_records(draw):
         record["target"] = str(gold) if not listed else gold
     for name in draw(st.sets(st.sampled_from(LOGGED_FOR_TESTS))):
         record[name] = draw(st.sampled_from([0.0, 1.0, 1, 0]))
-    for name in draw(
-        st.sets(st.sampled_from(["doc", "filtered_resps", "doc_hash", "filter"]))
-    ):
-        del record[name]
+    optional = ["doc", "filtered_resps", "doc_hash", "filter"]
+    for name in draw(st.sets(st.sampled_from(optional), max_size=2)):
+        if draw(st.booleans()):  # most records keep them all
+            del record[name]
     return record
 
 
@@ -513,15 +517,27 @@ def _mutate_value(draw, record: dict, raw_values: list[bytes]) -> None:
 
 
 @st.composite
-def _mutate_bytes(draw, line: bytes) -> bytes:
-    """Cut, insert or replace bytes anywhere in ``line``."""
-    where = draw(st.integers(0, len(line)))
-    how = draw(st.sampled_from(["cut", "truncate", "insert", "insert", "replace"]))
+def _mutate_bytes(draw, line: bytes, in_text: bool = False) -> bytes:
+    """Cut, insert or replace bytes anywhere in ``line``; or (``in_text``)
+    insert or replace them at the start of a string, where JSON stays JSON
+    and only the bytes of a text are wrong (what a reader that only scans
+    some fields may miss)."""
+    import re
+
+    if in_text:
+        starts = [m.end() for m in re.finditer(rb'(?:: |\[|, )"', line)]
+        where = draw(st.sampled_from(starts))
+        how = draw(st.sampled_from(["insert", "replace"]))
+    else:
+        where = draw(st.integers(0, len(line)))
+        how = draw(st.sampled_from(["cut", "truncate", "insert", "replace"]))
     if how == "truncate":
         return line[:where]
     if how == "cut":
         return line[:where] + line[where + draw(st.integers(1, 8)) :]
-    stray = draw(st.sampled_from(LMEVAL_STRAY_BYTES))
+    stray = draw(
+        st.sampled_from(LMEVAL_STRAY_BYTES[:7]) | st.sampled_from(LMEVAL_STRAY_BYTES)
+    )
     if how == "insert":
         return line[:where] + stray + line[where:]
     return line[:where] + stray + line[where + len(stray) :]
@@ -530,23 +546,30 @@ def _mutate_bytes(draw, line: bytes) -> bytes:
 @st.composite
 def mutated_lmeval_lines(draw):
     """A samples line (bytes, no newline) made from a valid record by a few
-    changes of its values (types flipped, keys dropped or renamed, huge,
-    NaN or infinite numbers, raw JSON text that ``json.dumps`` cannot write)
-    and then of its bytes (cut, inserted, replaced: bad UTF-8, control
-    bytes, punctuation). Sometimes unchanged, to keep the valid layouts
-    in the draw."""
+    changes of its values (types flipped, keys dropped, renamed or repeated,
+    huge, NaN or infinite numbers, raw JSON text that ``json.dumps`` cannot
+    write) and then of its bytes (cut, inserted, replaced: bad UTF-8,
+    control bytes, punctuation); sometimes unchanged, to keep the valid
+    layouts in the draw. Two lines in three are lm-eval 0.4.3+'s (the layout
+    the typed fast path reads) with one flaw only, which leaves the rest of
+    the line readable: one value changed, or bytes put in one text."""
     import json
 
+    flaw = draw(st.sampled_from(["many", "value", "text"]))
+    recent = flaw != "many" or draw(st.booleans())
     # a copy that shares no list (resps holds filtered_resps' own lists)
-    record = json.loads(json.dumps(draw(lmeval_sample_records())))
+    record = json.loads(json.dumps(draw(lmeval_sample_records(recent))))
     raw_values: list[bytes] = []
-    for _ in range(draw(st.integers(0, 3))):
+    values = {"many": (0, 3), "value": (1, 1), "text": (0, 0)}[flaw]
+    for _ in range(draw(st.integers(*values))):
         draw(_mutate_value(record, raw_values))
     line = json.dumps(record, ensure_ascii=draw(st.booleans())).encode(
         "utf-8", "surrogatepass"
     )
     for i, raw in enumerate(raw_values):
         line = line.replace(f'"@@raw{i}@@"'.encode(), raw)
-    for _ in range(draw(st.integers(0, 2))):
+    if flaw == "text":
+        line = draw(_mutate_bytes(line, in_text=True))
+    for _ in range(draw(st.integers(0, 2)) if flaw == "many" else 0):
         line = draw(_mutate_bytes(line))
     return line.replace(b"\n", b" ")

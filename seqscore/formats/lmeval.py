@@ -260,26 +260,42 @@ def _json_reads(raw: bytes) -> bool:
     NaN, infinities, numbers out of range and lone surrogates; but what it
     does not build (``doc``, ``filtered_resps``, unknown fields) it only
     *scans*: there it checks neither that the bytes are UTF-8 nor that an
-    integer is short enough for ``int()`` (``sys.get_int_max_str_digits()``
-    digits), both of which ``json`` refuses. UTF-8 is decoded only when the
-    line is not ASCII; a long integer is looked for only when the line is
-    long enough to hold one, by probing every ``(limit + 1) // 2``-th byte:
-    a run of more than ``limit`` digits covers two successive probes.
+    integer is short enough for ``int()``, both of which ``json`` refuses.
+    UTF-8 is decoded only when the line is not ASCII, and digits are looked
+    at only on lines longer than ``int()``'s limit.
     """
     if not raw.isascii():
         try:
             raw.decode("utf-8", "surrogatepass")  # as json.loads decodes bytes
         except UnicodeDecodeError:
             return False
-    limit = _int_digits_limit()  # read each time: it may be changed
+    return len(raw) <= _INT_DIGITS or not _maybe_long_integer(raw, _INT_DIGITS)
+
+
+def _maybe_long_integer(raw: bytes, limit: int) -> bool:
+    """Whether ``raw`` may hold more than ``limit`` digits in a row (an
+    integer ``int()`` refuses; 0: no limit).
+
+    Such a run covers two successive bytes of every ``(limit + 1) // 2``-th
+    and all the bytes between them: those are looked at only where both
+    probes are digits.
+    """
     if not limit or len(raw) <= limit:
-        return True
-    probes = raw[:: (limit + 1) // 2].translate(_DIGIT_FLAGS)
-    return b"11" not in probes
+        return False
+    step = (limit + 1) // 2
+    probes = raw[::step].translate(_DIGIT_FLAGS)
+    i = probes.find(b"11")
+    while i >= 0:
+        if raw[i * step : (i + 1) * step + 1].isdigit():
+            return True  # half the limit in a row: json decides
+        i = probes.find(b"11", i + 1)
+    return False
 
 
-#: ``int()``'s limit on digits (0: none, as before Python 3.10.7 had one).
-_int_digits_limit = getattr(sys, "get_int_max_str_digits", lambda: 0)
+#: ``int()``'s limit on digits, as the interpreter started (0: none, as
+#: before Python 3.10.7); read once, as reading it costs as much as the
+#: rest of the check (a later ``sys.set_int_max_str_digits`` is not seen).
+_INT_DIGITS = getattr(sys, "get_int_max_str_digits", lambda: 0)()
 #: ``bytes.translate`` table: b"1" for an ASCII digit, b"0" else.
 _DIGIT_FLAGS = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))
 
@@ -305,14 +321,25 @@ def _typed_document(s, location, delimiter, target_field) -> Document | None:
     contexts, continuations = requests
     n = len(contexts)
     responses = _decode_responses(s.filtered_resps)
-    lls = _typed_loglikelihoods(responses, n)
-    if lls is None:
+    if len(responses) != n:
         return None
-    logged = _typed_logged(s)
+    lls = [r[0] for r in responses]
+    total = sum(lls)
+    if not max(lls) <= POSITIVE_TOLERANCE or total != total:  # positive, NaN
+        return None
+    logged = {
+        name: float(value)
+        for name in LOGGED_METRICS
+        if (value := getattr(s, name)) is not _UNSET
+    }
     k = _typed_choice_count(s.metrics, logged, contexts, continuations)
-    choices = _typed_choices(contexts, continuations, k, delimiter)
-    if choices is None:
+    if contexts[:k].count(contexts[0]) != k:  # one context for the choices
         return None
+    heads = continuations[:k]
+    if not all(map(str.startswith, heads, itertools.repeat(delimiter, k))):
+        return None
+    width = len(delimiter)
+    choices = tuple([c[width:] for c in heads]) if width else tuple(heads)
     target, lossy = _typed_target(s, target_field)
     gold, problem = _gold(target, choices, lossy)
     return Document(
@@ -345,27 +372,6 @@ def _typed_requests(arguments: dict) -> tuple[list[str], list[str]] | None:
     return [r.arg_0 for r in requests], [r.arg_1 for r in requests]
 
 
-def _typed_loglikelihoods(responses: list, n: int) -> list[float] | None:
-    """The responses' log-likelihoods: one per request, none NaN or above
-    0 by more than float32 rounding; else None."""
-    if len(responses) != n:
-        return None
-    lls = [r[0] for r in responses]
-    total = sum(lls)
-    if not max(lls) <= POSITIVE_TOLERANCE or total != total:  # positive, NaN
-        return None
-    return lls
-
-
-def _typed_logged(s) -> dict[str, float]:
-    """The per-document metrics of :data:`LOGGED_METRICS` the record holds."""
-    return {
-        name: float(value)
-        for name in LOGGED_METRICS
-        if (value := getattr(s, name)) is not _UNSET
-    }
-
-
 def _typed_choice_count(listed, logged: dict, contexts: list, continuations: list):
     """:func:`_conditional_count` of a typed record (only asked when
     ``acc_mutual_info`` is named)."""
@@ -375,18 +381,6 @@ def _typed_choice_count(listed, logged: dict, contexts: list, continuations: lis
         pairs = list(zip(contexts, continuations, strict=True))
         return _conditional_count({"metrics": listed}, pairs, logged)
     return len(contexts)
-
-
-def _typed_choices(contexts: list, continuations: list, k: int, delimiter: str):
-    """The first ``k`` continuations less the delimiter, when they share
-    one context and all start with the delimiter; else None."""
-    if contexts[:k].count(contexts[0]) != k:  # one context for the choices
-        return None
-    heads = continuations[:k]
-    if not all(map(str.startswith, heads, itertools.repeat(delimiter, k))):
-        return None
-    width = len(delimiter)
-    return tuple([c[width:] for c in heads]) if width else tuple(heads)
 
 
 def _typed_target(s, target_field: str | None) -> tuple[Any, bool]:

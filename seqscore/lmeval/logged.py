@@ -63,7 +63,8 @@ def doc_value(document: Document) -> Any:
 
     A reader may keep ``doc`` as its JSON text (any bytes-like object, e.g.
     ``msgspec.Raw``) and leave the parsing to the few checks that need it
-    (the doc hash); text that is not JSON is an error naming the document.
+    (the doc hash); text that is not JSON, or is nested too deeply for
+    ``json``, is an error naming the document.
 
     >>> fields = dict.fromkeys(Document._fields)
     >>> doc_value(Document(**{**fields, "doc": b'{"q": 1}'}))

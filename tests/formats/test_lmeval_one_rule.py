@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
 from unittest import mock
 
-import msgspec
 import pytest
 from click.testing import CliRunner
 from hypothesis import example, given, settings
@@ -56,6 +56,12 @@ BAD_UTF8_DOC_ODD_RESPONSE = BAD_UTF8_DOC.replace(
     b'"gen_args_0": {',
     b'"gen_args_9": {"arg_0": "", "arg_1": " z"}, "gen_args_0": {',
     1,
+)
+
+
+#: The tests of the typed fast path itself need msgspec (the ``fast`` extra).
+needs_msgspec = pytest.mark.skipif(
+    lmeval._Sample is None, reason="the typed fast path needs msgspec"
 )
 
 
@@ -177,6 +183,7 @@ def test_lines_the_fast_path_read_otherwise_are_read_as_json_reads_them(line, ex
     assert reason.startswith(expected)
 
 
+@needs_msgspec
 @pytest.mark.parametrize(
     ("line", "typed"),
     [
@@ -186,8 +193,9 @@ def test_lines_the_fast_path_read_otherwise_are_read_as_json_reads_them(line, ex
         # record is not trusted with it, in case it were too long)
         (_edited(b'"doc": {', b'"doc": {"n": ' + LONG_INTEGER[1:] + b", "), False),
         (_edited(b'"doc": {', b'"doc": {"n": 0.' + LONG_INTEGER + b", "), False),
-        # a long line with short numbers stays on the fast path
-        (_edited(b'"doc": {', b'"doc": {"n": "' + b"no digits " * 900 + b'", '), True),
+        # a long line with many short numbers stays on the fast path
+        (_edited(b'"doc": {', b'"doc": {"n": "' + b"9 " * 4400 + b'", '), True),
+        (_edited(b'"doc": {', b'"doc": {"n": [' + b"12, " * 3000 + b"3], "), True),
     ],
 )
 def test_lines_json_reads_are_read_on_every_path(line, typed):
@@ -197,11 +205,25 @@ def test_lines_json_reads_are_read_on_every_path(line, typed):
     assert isinstance(loads_samples_line(line), lmeval._Sample) == typed
 
 
+@needs_msgspec
 def test_the_fixture_lines_are_read_by_the_typed_fast_path():
     for line in FIXTURE.read_bytes().splitlines():
         sample = loads_samples_line(line)
         assert isinstance(sample, lmeval._Sample)
         assert lmeval._typed_document(sample, "f:1", " ", "label") is not None
+
+
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.sampled_from([1, 7, 640, 2150, 2151, 4300, 4301])),
+        max_size=8,
+    )
+)
+def test_a_line_holding_an_integer_too_long_for_int_is_never_left_typed(runs):
+    line = b"".join((b"7" if digits else b"x") * n for digits, n in runs)
+    limit = sys.get_int_max_str_digits()
+    too_long = re.search(rb"[0-9]{%d}" % (limit + 1), line)
+    assert lmeval._maybe_long_integer(line, limit) or not too_long
 
 
 def test_a_null_doc_is_no_doc_on_every_path():
@@ -297,7 +319,10 @@ def test_a_parsed_doc_too_deep_to_hash_is_an_error_naming_the_document():
         judge([document], check_doc_hash=True)
 
 
+@needs_msgspec
 def test_a_typed_doc_too_deep_to_read_its_target_is_malformed_json():
+    import msgspec
+
     sample = loads_samples_line(GOOD_LINES[1])
     deep = msgspec.structs.replace(sample, doc=msgspec.Raw(_too_deep()))
     with pytest.raises(DataFormatError, match=r"^malformed JSON \(nested too deeply\)"):
