@@ -14,12 +14,15 @@ head_dim)`` tensors):
 * a step of cached decoding extends the rows it reselected and keeps the
   result for the next step: :func:`decoding_cache`.
 
-Needs transformers (imported when called).
+Needs torch and transformers (from :mod:`seqscore.models._torch`, when
+called).
 """
 
 from __future__ import annotations
 
 import functools
+
+from seqscore.models._torch import dynamic_layer_class, torch, transformers
 
 __all__ = [
     "Keys",
@@ -45,13 +48,17 @@ class Keys:
         ]
 
     def nbytes(self) -> int:
+        """Bytes of the keys and values (what the decoding budget counts)."""
         return sum(k.nelement() * k.element_size() * 2 for k, _ in self.layers)
 
     @classmethod
-    def join(cls, caches, prefixes, torch) -> Keys:
-        """One :class:`Keys` of the rows of several caches' layers, in order."""
+    def join(cls, caches, prefixes) -> Keys:
+        """One :class:`Keys` of the rows of several caches' layers, in order
+        (decoding runs a long group of prefixes in chunks, and keeps them as
+        one)."""
+        cat = torch().cat
         layers = [
-            (torch.cat([c[i][0] for c in caches]), torch.cat([c[i][1] for c in caches]))
+            (cat([c[i][0] for c in caches]), cat([c[i][1] for c in caches]))
             for i in range(len(caches[0]))
         ]
         return cls(layers, None, {p: i for i, p in enumerate(prefixes)})
@@ -65,9 +72,7 @@ def cache_layers(cache) -> list:
 def decoding_cache(layers, config):
     """A transformers ``DynamicCache`` holding ``layers``, for a forward
     pass that extends them and keeps the result."""
-    import transformers
-
-    return transformers.DynamicCache(ddp_cache_data=layers, config=config)
+    return transformers().DynamicCache(ddp_cache_data=layers, config=config)
 
 
 def plain_cache(config) -> bool:
@@ -83,14 +88,12 @@ def plain_cache(config) -> bool:
     """
     if _single_pass_layer() is None:
         return False
-    import transformers
-    from transformers.cache_utils import DynamicLayer
-
     try:
-        layers = transformers.DynamicCache(config=config).layers
+        layers = transformers().DynamicCache(config=config).layers
     except (TypeError, ValueError, AttributeError):  # a config it cannot read
         return False
-    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+    plain = dynamic_layer_class()
+    return bool(layers) and all(type(layer) is plain for layer in layers)
 
 
 def continuation_cache(keys: Keys, rows, config, *, plain: bool):
@@ -104,9 +107,7 @@ def continuation_cache(keys: Keys, rows, config, *, plain: bool):
     """
     if not plain:
         return decoding_cache(keys.select(rows), config)
-    import transformers
-
-    cache = transformers.DynamicCache(config=config)
+    cache = transformers().DynamicCache(config=config)
     cache.layers = [_single_pass_layer()(k, v, rows) for k, v in keys.layers]
     return cache
 
@@ -115,13 +116,12 @@ def continuation_cache(keys: Keys, rows, config, *, plain: bool):
 def _single_pass_layer():
     """The cache layer class of :func:`continuation_cache` (defined on
     first use: it subclasses transformers'), or None without one."""
-    try:
-        import torch
-        from transformers.cache_utils import DynamicLayer
-    except ImportError:
+    base = dynamic_layer_class()
+    if base is None:
         return None
 
-    class SinglePassLayer(DynamicLayer):
+    # the base is transformers' class, known only when this runs
+    class SinglePassLayer(base):  # type: ignore[misc, valid-type]
         """One layer's context keys and values, read by one pass of
         ``rows``: ``update`` returns each row's context keys followed by the
         pass's own and stores nothing. ``get_seq_length`` is the contexts'
@@ -135,10 +135,9 @@ def _single_pass_layer():
             self.is_initialized = True
 
         def update(self, key_states, value_states, *args, **kwargs):
-            keys = torch.cat([self.keys.index_select(0, self.rows), key_states], -2)
-            values = torch.cat(
-                [self.values.index_select(0, self.rows), value_states], -2
-            )
+            cat = torch().cat
+            keys = cat([self.keys.index_select(0, self.rows), key_states], -2)
+            values = cat([self.values.index_select(0, self.rows), value_states], -2)
             return keys, values
 
     return SinglePassLayer

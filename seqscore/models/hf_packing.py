@@ -29,14 +29,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from seqscore.models._torch import torch
 from seqscore.models.batching import PackedRow
 
 __all__ = ["packed_inputs", "packing_works"]
 
 
-def packed_inputs(
-    rows: Sequence[PackedRow], continuations, pad_id: int, dtype, torch, device
-):
+def packed_inputs(rows: Sequence[PackedRow], continuations, pad_id: int, dtype, device):
     """``(ids, mask, positions, picks)`` of a batch of packed rows.
 
     ``continuations[r]`` is request ``r``'s continuation; ``ids`` and
@@ -50,70 +49,85 @@ def packed_inputs(
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     positions = np.zeros((len(rows), width), dtype=np.int64)
     segments = np.full((len(rows), width), -1, dtype=np.int64)  # -1: padding
-    picks = []
+    picks: list[list[int]] = []
     for b, row in enumerate(rows):
-        length = len(row.context)
-        ids[b, :length] = row.context
-        positions[b, :length] = np.arange(length)
-        segments[b, :length] = 0
-        last, at = b * width + length - 1, length
-        for segment, request in enumerate(row.requests, start=1):
-            tokens = continuations[request][:-1]
-            stop = at + len(tokens)
-            ids[b, at:stop] = tokens
-            positions[b, at:stop] = np.arange(length, length + len(tokens))
-            segments[b, at:stop] = segment
-            picks.append([last, *range(b * width + at, b * width + stop)])
-            at = stop
-    mask = _packed_mask(torch.from_numpy(segments), dtype, torch)
-    ids, positions = torch.from_numpy(ids), torch.from_numpy(positions)
-    return ids.to(device), mask.to(device), positions.to(device), picks
+        arrays = ids[b], positions[b], segments[b]
+        picks += _write_row(row, continuations, arrays, b * width)
+    from_numpy = torch().from_numpy
+    mask = _packed_mask(from_numpy(segments), dtype)
+    ids_on, positions_on = from_numpy(ids).to(device), from_numpy(positions).to(device)
+    return ids_on, mask.to(device), positions_on, picks
 
 
-def _packed_mask(segments, dtype, torch):
+def _write_row(row: PackedRow, continuations, arrays, offset: int) -> list[list[int]]:
+    """Write one packed row into its ``(ids, positions, segments)`` rows and
+    return, per request, the flat positions (the row's start is ``offset``)
+    that predict its tokens."""
+    ids, positions, segments = arrays
+    length = len(row.context)
+    ids[:length] = row.context
+    positions[:length] = np.arange(length)
+    segments[:length] = 0
+    picks, at = [], length
+    for segment, request in enumerate(row.requests, start=1):
+        tokens = continuations[request][:-1]
+        stop = at + len(tokens)
+        ids[at:stop] = tokens
+        # each continuation is placed as if it came straight after the context
+        positions[at:stop] = np.arange(length, length + len(tokens))
+        segments[at:stop] = segment
+        picks.append([offset + length - 1, *range(offset + at, offset + stop)])
+        at = stop
+    return picks
+
+
+def _packed_mask(segments, dtype):
     """The additive mask of rows whose positions belong to ``segments``
     (0: the context, ``j``: the ``j``-th continuation, -1: padding): a
     query attends to the keys at or before it of the context and of its own
     segment (padding queries to the context and padding, never empty)."""
     width = segments.shape[1]
-    index = torch.arange(width)
+    index = torch().arange(width)
     causal = index[None, :] <= index[:, None]
     keys, queries = segments[:, None, :], segments[:, :, None]
     allowed = causal & ((keys == 0) | (keys == queries))
-    mask = torch.zeros(allowed.shape, dtype=dtype)
-    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
+    mask = torch().zeros(allowed.shape, dtype=dtype)
+    return mask.masked_fill_(~allowed, torch().finfo(dtype).min)[:, None]
 
 
-def packing_works(model, torch) -> bool:
+def packing_works(model, _ignored: object = None) -> bool:
     """Whether ``model``'s logits for a packed row equal its logits for
     the same sequences run one by one (to 1e-4 of their largest magnitude
     in float32 and float64, 2e-2 in half precision): a probe of 3 context
-    tokens and continuations of 3 and 2 tokens."""
+    tokens and continuations of 3 and 2 tokens.
+
+    The second argument is ignored: it was the torch module, and callers
+    written before :mod:`seqscore.models._torch` still pass it."""
     size = int(model.get_output_embeddings().weight.shape[0])
-    context, first, second = (1, 2, 3), (4, 5, 6), (7, 8)
     context, first, second = (
-        tuple(t % size for t in s) for s in (context, first, second)
+        tuple(t % size for t in s) for s in ((1, 2, 3), (4, 5, 6), (7, 8))
     )
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     row = PackedRow(context, (0, 1), 3 + 3 + 2)
     ids, mask, positions, _ = packed_inputs(
-        [row], [(*first, 0), (*second, 0)], 0, dtype, torch, device
+        [row], [(*first, 0), (*second, 0)], 0, dtype, device
     )
     try:
-        with torch.inference_mode():
+        with torch().inference_mode():
             packed = model(
                 input_ids=ids, attention_mask=mask, position_ids=positions
             ).logits[0]
             alone = [
-                model(input_ids=torch.tensor([context + tokens], device=device)).logits[
-                    0
-                ]
+                model(
+                    input_ids=torch().tensor([context + tokens], device=device)
+                ).logits[0]
                 for tokens in (first, second)
             ]
     except (TypeError, ValueError, RuntimeError, IndexError):
         return False
-    expected = torch.cat([alone[0], alone[1][3:]]).float()
+    expected = torch().cat([alone[0], alone[1][3:]]).float()
     scale = float(expected.abs().max())
-    tolerance = (1e-4 if dtype in (torch.float32, torch.float64) else 2e-2) * scale
+    exact = dtype in (torch().float32, torch().float64)
+    tolerance = (1e-4 if exact else 2e-2) * scale
     return bool((packed.float() - expected).abs().max() <= tolerance)
