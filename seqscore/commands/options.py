@@ -65,6 +65,24 @@ def stack(*decorators):
     return decorate
 
 
+def gathered(name: str, build: Callable[..., object], *options):
+    """``options`` as one decorator (a :func:`stack`) whose values reach the
+    command as one argument, ``name``: ``build`` called with them as keywords
+    (the options' parameter names)."""
+    probe = stack(*options)(lambda: None)
+    names = tuple(param.name for param in probe.__click_params__)
+
+    def decorate(function):
+        @functools.wraps(function)
+        def gather(*args, **kwargs):
+            values = {key: kwargs.pop(key) for key in names}
+            return function(*args, **kwargs, **{name: build(**values)})
+
+        return stack(*options)(gather)
+
+    return decorate
+
+
 def choice_option(*decls: str, choices, **attrs):
     """``click.option`` whose value is one of ``choices``."""
     return click.option(*decls, type=click.Choice(choices), **attrs)
@@ -263,24 +281,6 @@ def model_options(default: str | None = None, texts: bool = False):
             )
         )
     return stack(*options)
-
-
-def gathered(name: str, build: Callable[..., object], *options):
-    """``options`` as one decorator (a :func:`stack`) whose values reach the
-    command as one argument, ``name``: ``build`` called with them as keywords
-    (the options' parameter names)."""
-    probe = stack(*options)(lambda: None)
-    names = tuple(param.name for param in probe.__click_params__)
-
-    def decorate(function):
-        @functools.wraps(function)
-        def gather(*args, **kwargs):
-            values = {key: kwargs.pop(key) for key in names}
-            return function(*args, **kwargs, **{name: build(**values)})
-
-        return stack(*options)(gather)
-
-    return decorate
 
 
 def bootstrap_options():

@@ -206,7 +206,7 @@ def score_command(
     )
     run = ShardedRun(settings, fmt, output, scheduler, workers, resume, rejects)
     if model is not None:
-        _score_texts(files, model, run, progress)
+        _score_with_model(files, model, run, progress)
     elif is_sharded(files, output, scheduler):
         run_sharded(files, run, progress)
     else:
@@ -243,7 +243,7 @@ def _detail(with_tokens: bool, with_words: bool) -> tuple[str, ...]:
     return (("tokens",) if with_tokens else ()) + (("words",) if with_words else ())
 
 
-def _score_texts(files, model: ModelScoring, run: ShardedRun, progress) -> None:
+def _score_with_model(files, model: ModelScoring, run: ShardedRun, progress) -> None:
     """--model: FILE's texts (or the packaged examples) scored by the model,
     here or on Dask workers (--scheduler)."""
     if is_sharded(files, run.output, "local"):
@@ -267,13 +267,15 @@ def _score_file(
     loaded = None if model is None else load_cli_model(model)
     tally = Tally()
     force = (
-        None if model is None else partial(forced_items, loaded, scoring=model.texts)
+        None
+        if model is None
+        else partial(forced_items, loaded, scoring=model.texts, tally=tally)
     )
     rejected: list[Rejected] = []
     counts = {"prompts": 0, "candidates": 0}
     with (
         progress_callback(progress, "scoring") as on_progress,
-        _inputs(file, run, on_progress, force, tally) as (kind, results),
+        _inputs(file, run, on_progress, force) as (kind, results),
         open_output(run.output) as out,
     ):
         records = collect_records(results, run.settings.on_error, rejected, counts)
@@ -287,13 +289,13 @@ def _score_file(
 
 
 @contextlib.contextmanager
-def _inputs(file, run: ShardedRun, on_progress, force, tally: Tally):
+def _inputs(file, run: ShardedRun, on_progress, force):
     """``(format, records or rejections)`` of FILE, or of the packaged example
-    (``"model"``: text prompts scored by ``force(texts, tally=tally)``)."""
+    (``"model"``: text prompts, scored by ``force``)."""
     transform = run.settings.transform()
     if force is not None:
         with text_prompts_of(file, on_progress) as texts:
-            yield "model", map(transform, force(texts, tally=tally))
+            yield "model", map(transform, force(texts))
         return
     if file is None:
         yield "builtin", map(transform, scored_examples(load_builtin()))
