@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import math
+import os
 import sys
 from collections.abc import Callable
 
@@ -48,9 +50,55 @@ __all__ = [
 
 
 def command(name: str, context_settings: dict | None = None, **attrs):
-    """``click.command``, its options showing their defaults in the help."""
+    """``click.command``, its options showing their defaults in the help, and
+    refusing to write over any of its own input files."""
     settings = {"show_default": True, **(context_settings or {})}
-    return click.command(name, context_settings=settings, **attrs)
+    return click.command(name, cls=_Command, context_settings=settings, **attrs)
+
+
+#: Parameters that name a file the command writes.
+OUTPUTS = ("output", "rejects", "plot")
+
+
+def _files_named(given: str) -> list[str]:
+    """The files an argument names: itself, a folder's files (shards), or
+    a glob's matches."""
+    if os.path.isfile(given):
+        return [given]
+    if os.path.isdir(given):
+        return [entry.path for entry in os.scandir(given) if entry.is_file()]
+    return glob.glob(given) if any(c in given for c in "*?[") else []
+
+
+class _Command(click.Command):
+    """A command that checks, before it runs, that no file it would write is
+    one it reads: ``score same.jsonl -o same.jsonl`` would replace its input."""
+
+    def invoke(self, ctx: click.Context):
+        _refuse_writing_over_inputs(ctx.params)
+        return super().invoke(ctx)
+
+
+def _refuse_writing_over_inputs(params: dict) -> None:
+    inputs = [
+        path
+        for name, value in params.items()
+        if name not in OUTPUTS
+        for given in (value if isinstance(value, (tuple, list)) else (value,))
+        if isinstance(given, str) and given != "-"
+        for path in _files_named(given)
+    ]
+    for name in OUTPUTS:
+        target = params.get(name)
+        if not isinstance(target, str) or not os.path.isfile(target):
+            continue  # standard output, a folder, or a file not there yet
+        same = next((p for p in inputs if os.path.samefile(p, target)), None)
+        if same is not None:
+            flag = "-o/--output" if name == "output" else f"--{name}"
+            raise click.UsageError(
+                f"{flag} {target} is the input file {same}: writing it would "
+                "replace what is being read; choose another path"
+            )
 
 
 def stack(*decorators):
