@@ -16,16 +16,16 @@ from seqscore.runs.lmeval import compare_runs
 
 
 @command("compare-runs")
-@click.argument("a", type=click.Path(exists=True, dir_okay=False))
-@click.argument("b", type=click.Path(exists=True, dir_okay=False))
+@click.argument("a", type=click.Path(dir_okay=False))
+@click.argument("b", type=click.Path(dir_okay=False))
 @click.option(
     "--results-a",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(dir_okay=False),
     help="A's results_<date>.json [default: the one beside A, if any].",
 )
 @click.option(
     "--results-b",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(dir_okay=False),
     help="B's results_<date>.json [default: the one beside B, if any].",
 )
 @bootstrap_options()

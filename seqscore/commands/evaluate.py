@@ -19,11 +19,11 @@ from seqscore.runs.lmeval import evaluate
 
 @command("evaluate")
 @click.argument(
-    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True)
+    "files", nargs=-1, required=True, type=click.Path(dir_okay=True)
 )
 @click.option(
     "--results",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(dir_okay=False),
     help="The run's results_<date>.json [default: the one beside each samples "
     "file, if any].",
 )

@@ -24,7 +24,7 @@ from functools import partial
 import numpy as np
 
 from seqscore.errors import DataFormatError, Rejected, rejection_error
-from seqscore.formats.inputs import map_chunks
+from seqscore.formats.inputs import map_chunks, open_binary
 from seqscore.formats.lmeval import loads_samples_line, read_document
 from seqscore.formats.lmeval_results import (
     lmeval_settings,
@@ -289,6 +289,9 @@ def compare_runs(
     Raises :class:`~seqscore.errors.DataFormatError` when the two runs do not
     hold the same documents, listing what does not match.
     """
+    for path in (a, b):  # a missing run is that, not another task
+        with open_binary(path):
+            pass
     if task_name(a) != task_name(b):
         raise DataFormatError(
             f"{a} is task {task_name(a)!r} and {b} is task {task_name(b)!r}: "

@@ -1,5 +1,6 @@
-"""No command writes over a file it reads (``score same.jsonl -o same.jsonl``
-replaced its input and exited 0)."""
+"""Files the commands read and write: none writes over a file it reads
+(``score same.jsonl -o same.jsonl`` replaced its input and exited 0), and a
+file that cannot be read is exit 1 in every command."""
 
 import shutil
 from pathlib import Path
@@ -73,3 +74,26 @@ def test_another_path_is_written(scores, tmp_path):
     result = CliRunner().invoke(main, ["score", str(scores), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text().startswith("prompt")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["score", "{missing}"],
+        ["compare", "{missing}"],
+        ["rank", "{missing}"],
+        ["fit-rankings", "{missing}"],
+        ["perplexity", "{missing}", "--model", "builtin"],
+        ["evaluate", "{missing}"],
+        ["compare-runs", "{missing}", "{missing}"],
+        ["audit", "{missing}"],
+        ["evaluate", str(FIXTURES / "lmeval" / "run_a"), "--results", "{missing}"],
+    ],
+)
+def test_a_file_that_cannot_be_read_is_exit_1_everywhere(tmp_path, command):
+    # evaluate and compare-runs said exit 2 (click's usage error), the rest 1
+    missing = tmp_path / "missing.jsonl"
+    args = [part.format(missing=missing) for part in command]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert f"{missing}: " in result.output
