@@ -143,8 +143,9 @@ def json_document(text: str | bytes, source: str) -> Iterator[tuple[str, Any]]:
     except RecursionError:
         raise DataFormatError(f"{source}: malformed JSON (nested too deeply)") from None
     except ValueError as exc:
-        decode = isinstance(exc, json.JSONDecodeError)
-        line = f":{_error_place(exc)[0]}" if decode else ""
+        line = (
+            f":{_error_place(exc)[0]}" if isinstance(exc, json.JSONDecodeError) else ""
+        )
         raise DataFormatError(
             f"{source}{line}: malformed JSON ({_decode_error(exc)})"
         ) from None
