@@ -16,8 +16,8 @@ from seqscore.runs.lmeval import compare_runs
 
 
 @command("compare-runs")
-@click.argument("a", type=click.Path(dir_okay=False))
-@click.argument("b", type=click.Path(dir_okay=False))
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path())
 @click.option(
     "--results-a",
     type=click.Path(dir_okay=False),
@@ -43,8 +43,9 @@ def compare_runs_command(
     """Is run A really better than run B? Two lm-eval runs, document by document.
 
     A and B are samples files (samples_<task>_<date>.jsonl) of one task, say
-    two models or two prompts. Their documents are matched by doc_id and
-    doc_hash; if they differ, the error lists what does not match.
+    two models or two prompts, or two run folders (lm-eval's output paths),
+    compared task by task. Documents are matched by doc_id and doc_hash; if
+    they differ, the error lists what does not match.
 
     \b
     Per metric (acc, acc_norm, acc_bytes, acc_mutual_info):
@@ -62,6 +63,7 @@ def compare_runs_command(
     Examples:
       seqscore compare-runs runA/samples_arc_easy_*.jsonl runB/samples_arc_easy_*.jsonl
       seqscore compare-runs a.jsonl b.jsonl --format json --seed 3 -o diff.json
+      seqscore compare-runs out/model-a out/model-b
     """
     comparisons = compare_runs(
         a,

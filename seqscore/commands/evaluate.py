@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from seqscore.commands.options import (
@@ -18,9 +20,7 @@ from seqscore.runs.lmeval import evaluate
 
 
 @command("evaluate")
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(dir_okay=True)
-)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option(
     "--results",
     type=click.Path(dir_okay=False),
@@ -89,6 +89,7 @@ def evaluate_command(
       seqscore evaluate out/model --check --format markdown -o report.md
       seqscore evaluate samples.jsonl --results results.json --seed 7
     """
+    files, results = _results_among(files, results)
     if results and no_results:
         raise click.UsageError("--results and --no-results contradict each other")
     with progress_callback(progress, "evaluating") as on_progress:
@@ -108,3 +109,26 @@ def evaluate_command(
             f"seqscore: the run is inconsistent ({bad}): see the report", err=True
         )
         ctx.exit(1)
+
+
+def _results_among(files: tuple[str, ...], results: str | None):
+    """``(samples, results)``: a results file given among the samples files
+    (``evaluate SAMPLES RESULTS``) is taken as ``--results``; more than one,
+    or one beside ``--results``, says which goes with what no longer."""
+    given = [f for f in files if _is_results_file(f)]
+    if not given:
+        return files, results
+    if results is not None or len(given) > 1:
+        raise click.UsageError(
+            f"{', '.join(given)}: give one results file, after the samples "
+            "files or with --results"
+        )
+    samples = tuple(f for f in files if f != given[0])
+    if not samples:
+        raise click.UsageError(f"{given[0]} is a results file: give its samples files")
+    return samples, given[0]
+
+
+def _is_results_file(path: str) -> bool:
+    name = os.path.basename(path)
+    return name.startswith("results_") and name.endswith(".json")

@@ -282,13 +282,52 @@ def compare_runs(
     listed: int = 20,
     workers: int | str = "auto",
 ) -> tuple[RunComparison, ...]:
-    """Compare the samples files ``a`` and ``b`` of one task, per filter.
+    """Compare runs ``a`` and ``b`` per task and filter: two samples files of
+    one task, or two run folders (each task of one against the same task of
+    the other).
 
     Each run is read with its task's settings from its results file
     (``results_a`` / ``results_b``, else the one beside it, if any).
     Raises :class:`~seqscore.errors.DataFormatError` when the two runs do not
-    hold the same documents, listing what does not match.
+    hold the same tasks or documents, listing what does not match.
     """
+    bootstrap = {"resamples": resamples, "seed": seed, "confidence": confidence}
+    return tuple(
+        comparison
+        for file_a, file_b in _same_tasks(a, b)
+        for comparison in _compare_files(
+            file_a, file_b, results_a, results_b, bootstrap, listed, workers
+        )
+    )
+
+
+def _same_tasks(a: str, b: str) -> list[tuple[str, str]]:
+    """The samples files of ``a`` and ``b`` paired by task."""
+    if not (os.path.isdir(a) or os.path.isdir(b)):
+        return [(a, b)]
+    tasks_a, tasks_b = _files_by_task(a), _files_by_task(b)
+    if set(tasks_a) != set(tasks_b):
+        raise DataFormatError(
+            f"{a} has tasks {sorted(tasks_a)} and {b} has {sorted(tasks_b)}: "
+            "compare runs of the same tasks (or give two samples files)"
+        )
+    return [(tasks_a[task], tasks_b[task]) for task in sorted(tasks_a)]
+
+
+def _files_by_task(path: str) -> dict[str, str]:
+    """A run's samples files by task; two of one task are two runs."""
+    by_task: dict[str, str] = {}
+    for file in samples_files([path]):
+        other = by_task.setdefault(task_name(file), file)
+        if other != file:
+            raise DataFormatError(
+                f"{path}: holds two runs of task {task_name(file)!r} ({other} "
+                f"and {file}): give the samples files to compare"
+            )
+    return by_task
+
+
+def _compare_files(a, b, results_a, results_b, bootstrap, listed, workers):
     for path in (a, b):  # a missing run is that, not another task
         with open_binary(path):
             pass
@@ -303,13 +342,12 @@ def compare_runs(
         raise DataFormatError(
             f"{a} has filters {sorted(run_a)} and {b} has {sorted(run_b)}"
         )
-    bootstrap = {"resamples": resamples, "seed": seed, "confidence": confidence}
-    return tuple(
+    return [
         compare_judged(
             task_name(a), a, b, name, run_a[name], run_b[name], bootstrap, listed
         )
         for name in run_a
-    )
+    ]
 
 
 def _read(path: str, results: str | None, workers) -> dict[str, JudgedRun]:

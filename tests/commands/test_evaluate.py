@@ -3,6 +3,7 @@ formats, exit codes, errors, atomic output; and `seqscore score` on lm-eval
 samples (totals only: token-count reductions unavailable, said so)."""
 
 import glob
+import io
 import json
 from pathlib import Path
 
@@ -226,3 +227,51 @@ def test_compare_needs_token_log_probs():
     result = run("compare", samples("run_a"))
     assert result.exit_code == 1
     assert "needs each candidate's token log-probs" in result.stderr
+
+
+def test_a_results_file_after_the_samples_is_the_results_file():
+    # `evaluate SAMPLES RESULTS` was exit 1 ("is an lm-eval results file")
+    (results,) = glob.glob(str(FIXTURES / "run_a" / "results_*.json"))
+    given = run("evaluate", samples("run_a"), results)
+    beside = run("evaluate", samples("run_a"), "--results", results)
+    assert given.exit_code == 0, given.output
+    assert given.stdout == beside.stdout
+
+
+@pytest.mark.parametrize("case", ["alone", "twice", "and --results"])
+def test_results_files_that_say_nothing_clear_are_usage_errors(case):
+    (results,) = glob.glob(str(FIXTURES / "run_a" / "results_*.json"))
+    args = {
+        "alone": [results],
+        "twice": [samples("run_a"), results, results],
+        "and --results": [samples("run_a"), results, "--results", results],
+    }[case]
+    assert run("evaluate", *args).exit_code == 2
+
+
+def test_compare_runs_takes_two_run_folders_task_by_task():
+    from seqscore.report.run_comparison import RENDER
+    from seqscore.runs.lmeval import compare_runs
+
+    folders = run("compare-runs", FIXTURES / "run_a", FIXTURES / "run_b")
+    assert folders.exit_code == 0, folders.output
+    by_file = tuple(
+        comparison
+        for task in ("seqscore_mc", "seqscore_mc_pmi")
+        for comparison in compare_runs(samples("run_a", task), samples("run_b", task))
+    )
+    expected = io.StringIO()
+    RENDER["text"](by_file, expected)
+    assert folders.stdout == expected.getvalue()
+    assert {c.task for c in by_file} == {"seqscore_mc", "seqscore_mc_pmi"}
+
+
+def test_run_folders_of_other_tasks_are_refused(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / Path(samples("run_b")).name).write_bytes(
+        Path(samples("run_b")).read_bytes()
+    )
+    result = run("compare-runs", FIXTURES / "run_a", folder)
+    assert result.exit_code == 1
+    assert "has tasks ['seqscore_mc', 'seqscore_mc_pmi']" in result.output
