@@ -23,6 +23,7 @@ import click
 from seqscore.formats.inputs import INPUT_FORMATS
 from seqscore.lmeval.evaluation import CONFIDENCE, RESAMPLES
 from seqscore.models import MODEL_SPECS, load_model
+from seqscore.models._torch import quiet_loading
 from seqscore.models.hf import DTYPES
 from seqscore.models.loglikelihood import ModelScoring, TextScoring
 from seqscore.report.writers import FORMATS
@@ -403,15 +404,5 @@ def temperature_option(divides: str):
 def load_cli_model(model: ModelScoring):
     """The model a command's ``--model`` names, with its hf options."""
     if model.spec.startswith("hf:"):
-        _quiet_transformers()
+        quiet_loading()
     return load_model(model.spec, **model.load_options)
-
-
-def _quiet_transformers() -> None:
-    """No "Loading weights" bar from transformers on a command's stderr: the
-    command draws its own progress (--progress)."""
-    try:
-        from transformers.utils import logging
-    except ImportError:
-        return  # load_model says what to install
-    logging.disable_progress_bar()

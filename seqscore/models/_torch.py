@@ -16,7 +16,7 @@ from typing import Any
 
 from seqscore.errors import InvalidInputError
 
-__all__ = ["dynamic_layer_class", "torch", "transformers"]
+__all__ = ["dynamic_layer_class", "quiet_loading", "torch", "transformers"]
 
 
 @functools.cache
@@ -54,3 +54,13 @@ def dynamic_layer_class() -> Any:
         return transformers().cache_utils.DynamicLayer
     except (InvalidInputError, AttributeError, ImportError):
         return None
+
+
+def quiet_loading() -> None:
+    """No "Loading weights" bar from transformers: a command draws its own
+    progress (``--progress``), and a worker's log is no terminal. Without
+    transformers, nothing to quiet (loading the model says what to install)."""
+    try:
+        transformers().utils.logging.disable_progress_bar()
+    except (InvalidInputError, AttributeError):
+        return

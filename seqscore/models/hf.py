@@ -108,8 +108,7 @@ import numpy as np
 from seqscore.errors import InvalidInputError
 from seqscore.models._torch import torch, transformers
 from seqscore.models.hf_decoding import DECODE_CACHE_BUDGET, CachedDecoder
-from seqscore.models.hf_forward import HEAD_SLICE, ForwardRunner, apply_head
-from seqscore.models.hf_keys import Keys
+from seqscore.models.hf_forward import HEAD_SLICE, ForwardRunner
 from seqscore.models.hf_passes import (
     LOGITS_BUDGET,
     CachedPasses,
@@ -177,12 +176,12 @@ class HFModel:
         traits = probe_model(model)
         # _packs may be switched off to score a packing model through cached
         # contexts (the tests compare the two ways)
-        self._plain_cache, self._packs = traits.plain_cache, traits.packs
+        self._packs = traits.packs
         runner = self._runner = ForwardRunner(model, traits, pad_id=self.eos_id)
         limits = PassLimits.of(self.batch_size, len(self.vocab))
         self._whole = WholePasses(runner, self.bos_id, limits)
         self._packed = PackedPasses(runner, self.bos_id, limits, self.max_length)
-        self._cached = CachedPasses(runner, self.bos_id, limits, self._plain_cache)
+        self._cached = CachedPasses(runner, self.bos_id, limits, traits.plain_cache)
         self._decoder = CachedDecoder(
             runner,
             bos_id=self.bos_id,
@@ -233,38 +232,11 @@ class HFModel:
             return self._whole
         return self._packed if self._packs else self._cached
 
-    def _context_pass(self, contexts) -> Keys | None:
-        """The keys and values of a context pass of ``contexts``
-        (:meth:`~seqscore.models.hf_passes.CachedPasses.context_pass`), for
-        tests that drive the cached passes by hand."""
-        return self._cached.context_pass(contexts)
-
-    def _forward(self, ids, mask=None, **options):
-        """One forward pass (:meth:`~seqscore.models.hf_forward.ForwardRunner.forward`),
-        for tests that drive one by hand."""
-        return self._runner.forward(ids, mask, **options)
-
     # ----------------------------------------------------------- decoding
 
     def next_logprobs(self, prefixes) -> np.ndarray:
         """Next-token log-probs after each prefix, float32 ``(B, V)``."""
         return self._decoder.next_logprobs(prefixes)
-
-    @property
-    def _decode_cache(self) -> dict[int, Keys]:
-        """The keys and values kept from the last :meth:`next_logprobs` call,
-        by prefix length (a test empties it to decode without them)."""
-        return self._decoder.cache.kept
-
-    @_decode_cache.setter
-    def _decode_cache(self, kept: dict[int, Keys]) -> None:
-        self._decoder.cache.kept = kept
-
-
-def _apply_head(head, states, _ignored: object = None):
-    """:func:`seqscore.models.hf_forward.apply_head` under its old name;
-    the third argument (the torch module, once) is ignored."""
-    return apply_head(head, states)
 
 
 def load_hf(

@@ -95,14 +95,11 @@ def _packed_mask(segments, dtype):
     return mask.masked_fill_(~allowed, torch().finfo(dtype).min)[:, None]
 
 
-def packing_works(model, _ignored: object = None) -> bool:
+def packing_works(model) -> bool:
     """Whether ``model``'s logits for a packed row equal its logits for
     the same sequences run one by one (to 1e-4 of their largest magnitude
     in float32 and float64, 2e-2 in half precision): a probe of 3 context
-    tokens and continuations of 3 and 2 tokens.
-
-    The second argument is ignored: it was the torch module, and callers
-    written before :mod:`seqscore.models._torch` still pass it."""
+    tokens and continuations of 3 and 2 tokens."""
     size = int(model.get_output_embeddings().weight.shape[0])
     context, first, second = (
         tuple(t % size for t in s) for s in ((1, 2, 3), (4, 5, 6), (7, 8))

@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass, field
 
 from seqscore.models import load_model
+from seqscore.models._torch import quiet_loading
 from seqscore.models.loglikelihood import ModelScoring, Tally, forced_items
 from seqscore.runs.shards import ScoreSettings
 
@@ -67,7 +68,8 @@ def loaded_model(model: ModelScoring):
     with _LOCK:
         key = model.load_key
         if key not in _MODELS:
-            _quiet_transformers(model.spec)
+            if model.spec.startswith("hf:"):
+                quiet_loading()
             _MODELS[key] = load_model(model.spec, **model.load_options)
             _LOADS[key] = _LOADS.get(key, 0) + 1
         return _MODELS[key]
@@ -95,14 +97,3 @@ def score_text_batch(batch: list, job: ModelJob) -> TextBatchScores:
     return TextBatchScores(
         results, tally.requests, tally.truncated, getattr(loaded, "max_length", None)
     )
-
-
-def _quiet_transformers(spec: str) -> None:
-    """No "Loading weights" bar from transformers in a worker's log."""
-    if not spec.startswith("hf:"):
-        return
-    try:
-        from transformers.utils import logging
-    except ImportError:
-        return  # load_model says what to install
-    logging.disable_progress_bar()

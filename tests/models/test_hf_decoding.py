@@ -36,7 +36,7 @@ def test_a_step_that_extends_the_last_call_reads_its_keys():
     )
     model = HFModel(transformers.GPT2LMHeadModel(config), eos_id=1)
     first = model.next_logprobs([[3, 4], [5, 6]])
-    assert set(model._decode_cache) == {2}
+    assert set(model._decoder.cache.kept) == {2}
     step = model.next_logprobs([[5, 6, 7], [3, 4, 7]])  # reselected, reordered
     fresh = HFModel(model.model, eos_id=1).next_logprobs([[5, 6, 7], [3, 4, 7]])
     np.testing.assert_allclose(step, fresh, atol=1e-5)

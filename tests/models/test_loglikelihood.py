@@ -201,8 +201,8 @@ def test_a_continuation_pass_reads_context_keys_and_keeps_none(gpt2, tokenizer):
     # (the context's tensors are untouched after the pass), and the pass
     # computes what it computes from a DynamicCache filled with copies
     model = HFModel(gpt2, tokenizer)
-    assert model._plain_cache
-    keys = model._context_pass([(5, 6, 7, 8), (9, 10)])  # padded to 3
+    assert model._cached.plain_cache
+    keys = model._cached.context_pass([(5, 6, 7, 8), (9, 10)])  # padded to 3
     layers = list(keys.layers)
     rows = torch.tensor([0, 0, 1])
     ids = torch.tensor([[8, 11], [8, 12], [10, 13]])
@@ -211,7 +211,7 @@ def test_a_continuation_pass_reads_context_keys_and_keeps_none(gpt2, tokenizer):
     caches, states = {}, {}
     for plain in (True, False):
         caches[plain] = continuation_cache(keys, rows, gpt2.config, plain=plain)
-        states[plain] = model._forward(
+        states[plain] = model._runner.forward(
             ids, mask, positions=positions, cache=caches[plain], head=False
         )[0]
     torch.testing.assert_close(states[True], states[False], rtol=0, atol=1e-6)
@@ -447,7 +447,7 @@ class _Uncached(HFModel):
     """The adapter with its key-value cache emptied before every call."""
 
     def next_logprobs(self, prefixes):
-        self._decode_cache = {}
+        self._decoder.cache.kept = {}
         return super().next_logprobs(prefixes)
 
 
@@ -483,14 +483,14 @@ def test_cached_decoding_equals_uncached_and_runs_one_position_per_step(
 @pytest.mark.parametrize("bias", [False, True])
 def test_the_head_in_slices_is_the_linear_layer(bias):
     # 1,500 outputs: two whole slices of 512 and a part one
-    from seqscore.models.hf import _apply_head
+    from seqscore.models.hf_forward import apply_head
 
     torch.manual_seed(0)
     head = torch.nn.Linear(64, 1500, bias=bias)
     states = torch.randn(37, 64)
     with torch.inference_mode():
         torch.testing.assert_close(
-            _apply_head(head, states, torch), head(states), rtol=1e-6, atol=1e-6
+            apply_head(head, states), head(states), rtol=1e-6, atol=1e-6
         )
 
 
@@ -504,9 +504,9 @@ class _IgnoresMasks(transformers.GPT2LMHeadModel):
 def test_packing_is_used_only_where_the_probe_finds_the_mask_applied(gpt2, tokenizer):
     from seqscore.models.hf_packing import packing_works
 
-    assert packing_works(gpt2, torch)
+    assert packing_works(gpt2)
     ignoring = _IgnoresMasks(gpt2.config)
     ignoring.load_state_dict(gpt2.state_dict())
     ignoring.eval()
-    assert not packing_works(ignoring, torch)
+    assert not packing_works(ignoring)
     assert not HFModel(ignoring, tokenizer)._packs
