@@ -1,9 +1,7 @@
 """The package surface: lazy exports resolve, and start-up stays light."""
 
-import subprocess
-import sys
-
 import seqscore
+from tests.fresh_python import printed
 
 
 def test_every_exported_name_resolves():
@@ -28,10 +26,7 @@ def test_starting_the_cli_does_not_import_the_heavy_layers():
         " 'seqscore.plackett_luce', 'seqscore.decoding') if m in sys.modules]\n"
         "print(heavy)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == "[]"
+    assert printed(code) == ["[]"]
 
 
 def test_every_command_loads_and_has_examples():
@@ -73,10 +68,7 @@ def test_the_paths_the_readme_named_warn_and_still_work():
         "assert evaluate is c.evaluate and compare_runs is c.compare_runs\n"
         "for w in caught: print(w.category.__name__, w.message)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-    assert out == [
+    assert printed(code) == [
         "DeprecationWarning seqscore.model_scoring moved to "
         "seqscore.models.loglikelihood; the old path goes in the next release",
         "DeprecationWarning seqscore.perplexity moved to "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from seqscore.errors import InvalidInputError
 from seqscore.models import _torch
+from tests.fresh_python import printed
 
 MODELS = Path(__file__).resolve().parents[2] / "seqscore" / "models"
 
@@ -40,10 +40,7 @@ def test_importing_the_adapter_imports_neither():
         "import sys, seqscore.models.hf\n"
         "print([m for m in ('torch', 'transformers') if m in sys.modules])"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == "[]"
+    assert printed(code) == ["[]"]
 
 
 def test_the_accessors_give_the_modules_once():
