@@ -78,3 +78,17 @@ def test_the_paths_the_readme_named_warn_and_still_work():
         "DeprecationWarning seqscore.lmeval.evaluate moved to "
         "seqscore.runs.lmeval.evaluate; the old path goes in the next release",
     ]
+
+
+def test_the_score_command_loads_no_heavy_library():
+    # `seqscore score` once paid 0.7 s at start-up for distributed (the Dask
+    # plugin's module) and Plackett-Luce with scipy.sparse (through the
+    # lm-eval package, which every reader of lm-eval files imports)
+    code = (
+        "import sys, seqscore.commands.score\n"
+        "heavy = ('distributed', 'scipy.sparse', 'scipy.optimize', 'torch', "
+        "'transformers', 'matplotlib', 'pyarrow', 'numba', "
+        "'seqscore.plackett_luce', 'seqscore.lmeval.comparison')\n"
+        "print([m for m in heavy if m in sys.modules])"
+    )
+    assert printed(code) == ["[]"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from seqscore.commands.lmeval_options import bootstrap_options
 from seqscore.commands.options import (
-    bootstrap_options,
     command,
     output_option,
     report_format_option,

@@ -6,8 +6,8 @@ import os
 
 import click
 
+from seqscore.commands.lmeval_options import bootstrap_options
 from seqscore.commands.options import (
-    bootstrap_options,
     command,
     output_option,
     progress_callback,

@@ -21,7 +21,6 @@ from collections.abc import Callable
 import click
 
 from seqscore.formats.inputs import INPUT_FORMATS
-from seqscore.lmeval.evaluation import CONFIDENCE, RESAMPLES
 from seqscore.models import MODEL_SPECS, load_model
 from seqscore.models._torch import quiet_loading
 from seqscore.models.hf import DTYPES
@@ -31,7 +30,6 @@ from seqscore.report.writers import FORMATS
 __all__ = [
     "ModelSpec",
     "alpha_option",
-    "bootstrap_options",
     "choice_option",
     "command",
     "count_option",
@@ -330,62 +328,6 @@ def model_options(default: str | None = None, texts: bool = False):
             )
         )
     return stack(*options)
-
-
-def bootstrap_options():
-    """What ``seqscore evaluate`` and ``compare-runs`` take for the bootstrap
-    intervals (``--resamples``, ``--seed``, ``--confidence``), the lists
-    (``--listed``) and reading the samples (``--workers``), reaching the
-    command as one argument, ``bootstrap``: the keywords of
-    :func:`~seqscore.runs.lmeval.evaluate` and
-    :func:`~seqscore.runs.lmeval.compare_runs` (:func:`_bootstrap_keywords`)."""
-    return gathered(
-        "bootstrap",
-        _bootstrap_keywords,
-        count_option(
-            "--resamples",
-            at_least=1,
-            default=RESAMPLES,
-            help="Bootstrap resamples.",
-        ),
-        count_option(
-            "--seed",
-            at_least=0,
-            default=0,
-            help="Seed of the bootstrap (numpy default_rng): the same seed gives "
-            "the same intervals.",
-        ),
-        click.option(
-            "--confidence",
-            type=click.FloatRange(0, 1, min_open=True, max_open=True),
-            default=CONFIDENCE,
-            help="Coverage of the bootstrap percentile intervals.",
-        ),
-        count_option(
-            "--listed",
-            at_least=0,
-            default=20,
-            help="Name at most this many documents per list (counts are complete).",
-        ),
-        count_option(
-            "--workers",
-            at_least=1,
-            help="Processes that read the samples [default: every processor for "
-            "files over 16 MB, else 1].",
-        ),
-    )
-
-
-def _bootstrap_keywords(resamples, seed, confidence, listed, workers) -> dict:
-    """The values of :func:`bootstrap_options` as keywords (no ``--workers``:
-    ``"auto"``)."""
-    return {
-        "resamples": resamples,
-        "seed": seed,
-        "confidence": confidence,
-        "listed": listed,
-        "workers": workers or "auto",
-    }
 
 
 def temperature_option(divides: str):

@@ -30,7 +30,6 @@ from seqscore.report.scores import LMEVAL_NOTE, columns, table_row
 from seqscore.report.writers import open_output, write_records
 from seqscore.runs import model_tasks
 from seqscore.runs.candidate_records import collect_records
-from seqscore.runs.dask_model import model_on_workers
 from seqscore.runs.model_tasks import ModelJob, score_text_batch
 from seqscore.runs.schedulers import (
     DaskScheduler,
@@ -289,7 +288,7 @@ def run_model_tasks(file: str | None, job: ModelJob, run: ShardedRun, progress):
         progress_callback(progress, "scoring") as on_progress,
         text_prompts_of(file, on_progress) as texts,
         open_scheduler(run.scheduler, run.workers) as scheduler,
-        model_on_workers(_client(scheduler), job.model),
+        _model_on_workers(_client(scheduler), job.model),
         open_output(run.output) as out,
     ):
 
@@ -328,3 +327,11 @@ def _client(scheduler: Scheduler):
 def _batches(items):
     while batch := list(itertools.islice(items, model_tasks.PROMPTS_PER_TASK)):
         yield batch
+
+
+def _model_on_workers(client, model):
+    # the Dask plugin's module imports distributed (a fifth of a second):
+    # only a run on Dask pays for it, not every command's start-up
+    from seqscore.runs.dask_model import model_on_workers
+
+    return model_on_workers(client, model)

@@ -21,10 +21,6 @@ One module per job:
 import importlib
 import warnings
 
-from seqscore.lmeval.comparison import RunComparison
-from seqscore.lmeval.evaluation import TaskEvaluation
-from seqscore.lmeval.verdicts import METRICS, Judgements, judge
-
 __all__ = [
     "METRICS",
     "Judgements",
@@ -33,21 +29,39 @@ __all__ = [
     "judge",
 ]
 
+# name -> module; loaded on first use (PEP 562): every reader of lm-eval files
+# imports this package (for .logged), and the comparison's Plackett-Luce and
+# scipy need not load with them
+_EXPORTS = {
+    "METRICS": "seqscore.lmeval.verdicts",
+    "Judgements": "seqscore.lmeval.verdicts",
+    "judge": "seqscore.lmeval.verdicts",
+    "RunComparison": "seqscore.lmeval.comparison",
+    "TaskEvaluation": "seqscore.lmeval.evaluation",
+}
+
 #: Names this package gave up in 0.2 for the runs floor, kept one release.
 _MOVED = {"evaluate": "seqscore.runs.lmeval", "compare_runs": "seqscore.runs.lmeval"}
 
 
 def __getattr__(name: str):
-    # A deprecated path, not a dependency: the jobs that read files live on
-    # the runs floor above this one, so the name is found by its string.
-    if name not in _MOVED:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _MOVED:
+        # a deprecated path, not a dependency: the jobs that read files live
+        # on the runs floor above this one, so the name is found by its string
+        warnings.warn(
+            f"seqscore.lmeval.{name} moved to {_MOVED[name]}.{name}; the old "
+            "path goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        value = getattr(importlib.import_module(_MOVED[name]), name)
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(
-        f"seqscore.lmeval.{name} moved to {_MOVED[name]}.{name}; the old path "
-        "goes in the next release",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    value = getattr(importlib.import_module(_MOVED[name]), name)
-    globals()[name] = value  # warn once: `from ... import` asks twice
+    globals()[name] = value  # once: `from ... import` asks twice
     return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

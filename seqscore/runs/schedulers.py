@@ -23,6 +23,7 @@ and renamed into place).
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import gc
 import logging
@@ -147,23 +148,23 @@ def open_scheduler(spec: str, workers: int | None = None) -> Iterator[Scheduler]
         yield DaskScheduler(client)
 
 
-class Scheduler:
+class Scheduler(abc.ABC):
     """What a sharded run asks of a scheduler."""
 
     @property
+    @abc.abstractmethod
     def workers(self) -> int:
         """How many tasks run at once."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def ordered(self, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         """``map(function, items)``, results in order, a few tasks ahead."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def completed(
         self, function: Callable[[T], R], items: Iterable[T]
     ) -> Iterator[tuple[int, R]]:
         """``(index, function(item))`` for every item as it completes."""
-        raise NotImplementedError
 
 
 class LocalScheduler(Scheduler):
