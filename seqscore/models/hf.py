@@ -260,8 +260,42 @@ def load_hf(
             f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}"
         )
     source = os.fspath(name_or_path)
+    _check_device(device)
     model = _load_model(source, dtype, device)
     return HFModel(model, _load_tokenizer(source), **kwargs)
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device this torch cannot use, naming what it has (torch
+    itself fails later, with an AssertionError from deep inside)."""
+    try:
+        wanted = torch().device(device)
+    except (RuntimeError, ValueError):
+        raise InvalidInputError(
+            f"device {device!r} is not a torch device (cpu, cuda, cuda:N, mps)"
+        ) from None
+    if wanted.type == "cuda":
+        count = torch().cuda.device_count() if torch().cuda.is_available() else 0
+        # the index from the text: torch keeps it in 8 bits (cuda:999 is -25)
+        _, _, number = device.partition(":")
+        if int(number or 0) < count:  # no index: the first device
+            return
+        have = f"{count} CUDA device(s)" if count else "no CUDA"
+        raise InvalidInputError(
+            f"device {device!r}: this torch ({torch().__version__}) has {have}; "
+            f"available: {', '.join(_devices())}"
+        )
+    if wanted.type == "mps" and not torch().backends.mps.is_available():
+        raise InvalidInputError(
+            f"device {device!r}: MPS is not available here; available: "
+            f"{', '.join(_devices())}"
+        )
+
+
+def _devices() -> list[str]:
+    """The devices this torch can use."""
+    cuda = torch().cuda.device_count() if torch().cuda.is_available() else 0
+    return ["cpu", *(f"cuda:{i}" for i in range(cuda))]
 
 
 def _load_model(source: str, dtype: str, device: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -193,3 +194,29 @@ def test_bfloat16_weights_score_close_to_float32(model_dir, tmp_path):
     # bfloat16 keeps 8 bits of mantissa: scores move, by well under a nat here
     assert rows["bfloat16"] != rows["float32"]
     assert rows["bfloat16"] == pytest.approx(rows["float32"], abs=0.5)
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        # no machine has a thousand GPUs: refused with or without CUDA
+        (
+            "cuda:999",
+            "device 'cuda:999': this torch (.+) has (no CUDA|\\d+ CUDA "
+            "device\\(s\\)); available: cpu",
+        ),
+        ("gpu", "device 'gpu' is not a torch device"),
+    ],
+)
+def test_a_device_this_torch_cannot_use_is_named_with_what_it_has(
+    model_dir, tmp_path, device, message
+):
+    # `--device cuda` where torch has no CUDA was an AssertionError traceback
+    texts = tmp_path / "t.jsonl"
+    texts.write_text('{"context": "a b", "continuation": " c"}\n')
+    result = CliRunner().invoke(
+        main, ["score", str(texts), "--model", f"hf:{model_dir}", "--device", device]
+    )
+    assert result.exit_code == 1
+    assert re.search(message, result.output), result.output
+    assert "Traceback" not in result.output
