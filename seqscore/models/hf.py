@@ -275,7 +275,7 @@ def _check_device(device: str) -> None:
             f"device {device!r} is not a torch device (cpu, cuda, cuda:N, mps)"
         ) from None
     if wanted.type == "cuda":
-        count = torch().cuda.device_count() if torch().cuda.is_available() else 0
+        count = _cuda_devices()
         # the index from the text: torch keeps it in 8 bits (cuda:999 is -25)
         _, _, number = device.partition(":")
         if int(number or 0) < count:  # no index: the first device
@@ -294,8 +294,12 @@ def _check_device(device: str) -> None:
 
 def _devices() -> list[str]:
     """The devices this torch can use."""
-    cuda = torch().cuda.device_count() if torch().cuda.is_available() else 0
-    return ["cpu", *(f"cuda:{i}" for i in range(cuda))]
+    return ["cpu", *(f"cuda:{i}" for i in range(_cuda_devices()))]
+
+
+def _cuda_devices() -> int:
+    """How many CUDA devices this torch sees (0 for a CPU build)."""
+    return torch().cuda.device_count() if torch().cuda.is_available() else 0
 
 
 def _load_model(source: str, dtype: str, device: str):
