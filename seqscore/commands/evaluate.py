@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from seqscore.commands.lmeval_options import bootstrap_options
@@ -14,6 +12,7 @@ from seqscore.commands.options import (
     progress_option,
     report_format_option,
 )
+from seqscore.formats.lmeval_results import is_results_file
 from seqscore.report.evaluation import RENDER
 from seqscore.report.writers import open_output
 from seqscore.runs.lmeval import evaluate
@@ -115,7 +114,7 @@ def _results_among(files: tuple[str, ...], results: str | None):
     """``(samples, results)``: a results file given among the samples files
     (``evaluate SAMPLES RESULTS``) is taken as ``--results``; more than one,
     or one beside ``--results``, says which goes with what no longer."""
-    given = [f for f in files if _is_results_file(f)]
+    given = [f for f in files if is_results_file(f)]
     if not given:
         return files, results
     if results is not None or len(given) > 1:
@@ -127,8 +126,3 @@ def _results_among(files: tuple[str, ...], results: str | None):
     if not samples:
         raise click.UsageError(f"{given[0]} is a results file: give its samples files")
     return samples, given[0]
-
-
-def _is_results_file(path: str) -> bool:
-    name = os.path.basename(path)
-    return name.startswith("results_") and name.endswith(".json")

@@ -33,6 +33,7 @@ from seqscore.formats.lmeval import DEFAULT_DELIMITER
 from seqscore.lmeval.logged import RunResults, TaskResults
 
 __all__ = [
+    "is_results_file",
     "lmeval_settings",
     "read_results",
     "results_beside",
@@ -54,6 +55,18 @@ def samples_task(path: str) -> tuple[str | None, str | None]:
     """
     match = _SAMPLES_NAME.fullmatch(os.path.basename(path))
     return (match["task"], match["date"]) if match else (None, None)
+
+
+def is_results_file(path: str) -> bool:
+    """Whether ``path`` is named as lm-eval names a results file.
+
+    >>> is_results_file("out/results_2024-05-01T10-00-00.json")
+    True
+    >>> is_results_file("out/samples_arc_2024-05-01T10-00-00.jsonl")
+    False
+    """
+    name = os.path.basename(path)
+    return name.startswith("results_") and name.endswith(".json")
 
 
 def results_beside(samples_path: str) -> str | None:

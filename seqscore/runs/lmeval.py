@@ -27,6 +27,7 @@ from seqscore.errors import DataFormatError, Rejected, rejection_error
 from seqscore.formats.inputs import map_chunks, open_binary
 from seqscore.formats.lmeval import loads_samples_line, read_document
 from seqscore.formats.lmeval_results import (
+    is_results_file,
     lmeval_settings,
     read_results,
     results_beside,
@@ -63,7 +64,7 @@ def samples_files(paths: Iterable[str]) -> list[str]:
             if not found:
                 raise DataFormatError(f"{path}: no samples_*.jsonl in this folder")
             files.extend(found)
-        elif os.path.basename(path).startswith("results_") and path.endswith(".json"):
+        elif is_results_file(path):
             raise DataFormatError(
                 f"{path}: is an lm-eval results file; give the samples files "
                 "(samples_<task>_<date>.jsonl) or their folder, and the results "
