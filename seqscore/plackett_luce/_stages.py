@@ -231,7 +231,7 @@ class Choices:
 
         .. math:: \rho_r = \sum_{j > r} e^{x_j - x_r}
                   + \sum_{k \in U} e^{s_k - x_r}
-                  = \frac{P_{r+1} + (1 + s_U)\, e^{c_U - c}}{e_r},
+                  = \frac{P_{r+1}}{e_r} + (1 + s_U)\, e^{c_U - x_r},
 
         the surprisal is :math:`\operatorname{log1p}(\rho_r)`
         (:mod:`seqscore.numerics._normaliser`): the suffix sums :math:`P`, their terms
@@ -242,19 +242,17 @@ class Choices:
         subnormal) are redone by :func:`_grown_stage_log_probabilities`,
         slower and as exact. Meaningful at stages only.
         """
-        peak, partial, terms = self.stages.suffix_parts
-        rest = np.empty_like(partial)
+        _, partial, terms = self.stages.suffix_parts
+        rest = np.zeros_like(partial)  # nothing after the last position
         # padding (0 / 0) and wide rankings (redone below) may overflow or NaN
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if self.stages.unranked_parts is None:
-                np.divide(partial[1:], terms[:-1], out=rest[:-1])
-                rest[-1:] = 0.0  # nothing after the last position
-            else:
+            np.divide(partial[1:], terms[:-1], out=rest[:-1])
+            if self.stages.unranked_parts is not None:
+                # the universe relative to each chosen item in one exp: taken
+                # relative to the peak first, e^(c_U - c) may be subnormal
+                # (and lose bits) though its quotient by e_r is not
                 top, normaliser = self.stages.unranked_parts
-                universe = (1.0 + normaliser) * np.exp(top - peak)
-                np.add(partial[1:], universe, out=rest[:-1])
-                rest[-1:] = universe
-                np.divide(rest, terms, out=rest)
+                rest += (1.0 + normaliser) * np.exp(top - self.stages.x)
         surprisal = log_normaliser(rest)
         redo = np.flatnonzero(_wide(self.stages) & (self.stages.rs.stage_count() > 0))
         if len(redo):

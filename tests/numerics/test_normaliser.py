@@ -418,6 +418,16 @@ def test_plackett_luce_log_likelihoods_of_any_rankings(path, data):
         assert ulps(got[i], exact, np.float64) <= ULPS
 
 
+def test_a_universe_far_below_the_listed_peak_keeps_every_bit():
+    # found by the property test above in CI: listed [340.375, -15.875] and
+    # an unranked -370.5; taken relative to the peak, the universe's weight
+    # e^-710.875 is subnormal and lost 7 ulps of the last stage's surprisal
+    scores = np.array([-15.875, -370.5, 340.375])
+    got = pl.ranking_log_likelihoods(scores, [[2, 0]], universe="all")[0]
+    exact = exact_ranking_log_likelihood(scores, [2, 0], [1])
+    assert ulps(got, exact, np.float64) <= ULPS
+
+
 def test_the_reference_agrees_with_a_plain_log_at_high_precision():
     for row in ([0.0, -40.0], [0.0, -700.0, -701.5], [3.0, 3.0, -200.0]):
         with mp.workdps(400):
