@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -227,7 +228,16 @@ def write_records(
     """
     if fmt not in _WRITERS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    _WRITERS[fmt](records, columns, out)
+    _WRITERS[fmt](_first_read(records), columns, out)
+
+
+def _first_read(records: Iterable[dict]) -> Iterable[dict]:
+    """``records`` with the first one already read: a stream that fails on
+    its first record fails before a header or ``[`` is written, so standard
+    output holds nothing that looks like the start of a result."""
+    stream = iter(records)
+    first = next(stream, None)
+    return stream if first is None else itertools.chain([first], stream)
 
 
 def _file_mode(path: str) -> int:

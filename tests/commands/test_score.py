@@ -348,3 +348,13 @@ def test_a_truncated_line_is_placed_at_its_end_not_on_the_next_line():
     assert "<stdin>:2: malformed JSON (Expecting ',' delimiter at column 40" in (
         second.output
     )
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_a_bad_first_record_leaves_stdout_empty(fmt):
+    # issue 24 item 8: the table header came out before the error
+    bad = '{"id": "q", "candidates": [{"id": "c", "logprobs": ["x"]}]}\n'
+    result = run("-", "--format", fmt, input=bad)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "<stdin>:1" in result.stderr

@@ -34,3 +34,24 @@ def test_text_too_wide_for_its_column_is_cut_with_an_ellipsis():
     columns = [c for c in perplexity_columns("table") if c.key == "id"]
     _header, row = _table([{"id": "a-very-long-document-name"}], columns)
     assert row == "a-very-long-doc…"
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv"])
+def test_a_stream_failing_on_its_first_record_writes_nothing(fmt):
+    # issue 24 item 8: `score` printed the table header before the first
+    # record's error, so stdout began like a result
+    def failing():
+        raise ValueError("record 1 is bad")
+        yield {}
+
+    out = io.StringIO()
+    with pytest.raises(ValueError, match="record 1"):
+        write_records(failing(), perplexity_columns(fmt), fmt, out)
+    assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize(("fmt", "empty"), [("json", "[\n]\n"), ("jsonl", "")])
+def test_an_empty_stream_is_still_a_whole_empty_result(fmt, empty):
+    out = io.StringIO()
+    write_records(iter([]), perplexity_columns(fmt), fmt, out)
+    assert out.getvalue() == empty
