@@ -114,21 +114,38 @@ from seqscore.models.hf_passes import (
     CachedPasses,
     PackedPasses,
     PassLimits,
+    PrefixSharing,
     ScoringPasses,
     WholePasses,
 )
-from seqscore.models.hf_probes import DEFAULT_MAX_LENGTH, model_max_length, probe_model
+from seqscore.models.hf_probes import (
+    DEFAULT_MAX_LENGTH,
+    ModelTraits,
+    model_max_length,
+    probe_model,
+)
 from seqscore.models.hf_tokens import HFTokens, check_length
 
 __all__ = [
     "DECODE_CACHE_BUDGET",
     "DEFAULT_MAX_LENGTH",
+    "DEFAULT_PREFIX_CACHE_MB",
     "DTYPES",
     "HEAD_SLICE",
     "LOGITS_BUDGET",
+    "MIN_SHARED_PREFIX",
     "HFModel",
     "load_hf",
 ]
+
+#: MiB of shared prefixes' keys and values held at once by default
+#: (``--max-prefix-cache``): 7,281 tokens of GPT-2 small in float32 (72 KiB
+#: a token), 1,024 of a 7B Llama in bfloat16 (512 KiB).
+DEFAULT_PREFIX_CACHE_MB = 512
+
+#: The shortest prefix that runs once for the contexts sharing it: a
+#: shorter one saves less than the pass that computes it costs.
+MIN_SHARED_PREFIX = 16
 
 #: ``--dtype`` names and their torch dtypes' attribute names.
 DTYPES = ("float32", "bfloat16", "float16")
@@ -162,6 +179,7 @@ class HFModel:
         bos_id=None,
         batch_size: int | None = None,
         max_length: int | None = None,
+        max_prefix_cache: int | None = None,
     ):
         torch()  # without the extra, say so before touching the model
         self.model = model.eval()
@@ -173,14 +191,20 @@ class HFModel:
         self.bos_id = self._tokens.bos_id
         self.max_length = max_length or model_max_length(model.config, tokenizer)
         self.device = next(model.parameters()).device
-        traits = probe_model(model)
+        traits = self.traits = probe_model(model)
         # _packs may be switched off to score a packing model through cached
         # contexts (the tests compare the two ways)
         self._packs = traits.packs
         runner = self._runner = ForwardRunner(model, traits, pad_id=self.eos_id)
         limits = PassLimits.of(self.batch_size, len(self.vocab))
         self._whole = WholePasses(runner, self.bos_id, limits)
-        self._packed = PackedPasses(runner, self.bos_id, limits, self.max_length)
+        self._packed = PackedPasses(
+            runner,
+            self.bos_id,
+            limits,
+            self.max_length,
+            _prefix_sharing(traits, max_prefix_cache),
+        )
         self._cached = CachedPasses(runner, self.bos_id, limits, traits.plain_cache)
         self._decoder = CachedDecoder(
             runner,
@@ -225,6 +249,22 @@ class HFModel:
             check_length(request.input_length, request.context, self.max_length)
         yield from self._scoring_passes(share_contexts).blocks(requests)
 
+    def scoring_route(self, share_contexts: bool = True) -> str:
+        """How this model scores requests, and why (``--verbose``)."""
+        if not share_contexts:
+            return "whole sequences, one a row (--no-share-contexts)"
+        route = self.traits.route()
+        sharing = self._packed.sharing
+        if self._packs and self.traits.shares_prefixes:
+            if sharing is None:
+                return "packed rows (--max-prefix-cache 0): no shared prefixes"
+            return (
+                f"{route} of {MIN_SHARED_PREFIX}+ tokens, holding at most "
+                f"{sharing.max_path_tokens:,} prefix tokens' keys and values "
+                f"({self.traits.token_bytes:,} bytes a token)"
+            )
+        return route
+
     def _scoring_passes(self, share_contexts: bool) -> ScoringPasses:
         """The fastest way this model allows: packed rows, else cached
         contexts; whole sequences when contexts are not to be shared."""
@@ -237,6 +277,18 @@ class HFModel:
     def next_logprobs(self, prefixes) -> np.ndarray:
         """Next-token log-probs after each prefix, float32 ``(B, V)``."""
         return self._decoder.next_logprobs(prefixes)
+
+
+def _prefix_sharing(traits: ModelTraits, megabytes: int | None) -> PrefixSharing | None:
+    """Shared prefixes of :data:`MIN_SHARED_PREFIX` tokens or more, their
+    keys and values within ``megabytes`` MiB (default
+    :data:`DEFAULT_PREFIX_CACHE_MB`); None where the model cannot (or 0 MiB)."""
+    if megabytes is None:
+        megabytes = DEFAULT_PREFIX_CACHE_MB
+    if not traits.shares_prefixes or megabytes <= 0:
+        return None
+    tokens = (megabytes << 20) // max(traits.token_bytes, 1)
+    return PrefixSharing(MIN_SHARED_PREFIX, tokens)
 
 
 def load_hf(

@@ -32,7 +32,7 @@ import numpy as np
 from seqscore.models._torch import torch
 from seqscore.models.batching import PackedRow
 
-__all__ = ["packed_inputs", "packing_works"]
+__all__ = ["packed_inputs", "packing_works", "prefix_packing_works"]
 
 
 def packed_inputs(rows: Sequence[PackedRow], continuations, pad_id: int, dtype, device):
@@ -97,15 +97,13 @@ def _packed_mask(segments, dtype):
 
 def packing_works(model) -> bool:
     """Whether ``model``'s logits for a packed row equal its logits for
-    the same sequences run one by one (to 1e-4 of their largest magnitude
-    in float32 and float64, 2e-2 in half precision): a probe of 3 context
-    tokens and continuations of 3 and 2 tokens."""
-    size = int(model.get_output_embeddings().weight.shape[0])
+    the same sequences run one by one (:func:`_agree`): a probe of 3
+    context tokens and continuations of 3 and 2 tokens."""
+    size = _vocabulary_size(model)
     context, first, second = (
         tuple(t % size for t in s) for s in ((1, 2, 3), (4, 5, 6), (7, 8))
     )
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
+    device, dtype = _placement(model)
     row = PackedRow(context, (0, 1), 3 + 3 + 2)
     ids, mask, positions, _ = packed_inputs(
         [row], [(*first, 0), (*second, 0)], 0, dtype, device
@@ -115,16 +113,69 @@ def packing_works(model) -> bool:
             packed = model(
                 input_ids=ids, attention_mask=mask, position_ids=positions
             ).logits[0]
-            alone = [
-                model(
-                    input_ids=torch().tensor([context + tokens], device=device)
-                ).logits[0]
-                for tokens in (first, second)
-            ]
+            alone = [_alone(model, context + tokens) for tokens in (first, second)]
     except (TypeError, ValueError, RuntimeError, IndexError):
         return False
-    expected = torch().cat([alone[0], alone[1][3:]]).float()
+    return _agree(packed, torch().cat([alone[0], alone[1][3:]]), dtype)
+
+
+def prefix_packing_works(model, cache_argument: str) -> bool:
+    """Whether a packed row run after a prefix's cached keys and values,
+    with the mask widened to let every query see the prefix, gives the
+    logits of the whole sequences run one by one (:func:`_agree`): a
+    2-token prefix, then a row of 1 context token and continuations of 3
+    and 2 tokens (the layout of shared-prefix scoring,
+    :class:`~seqscore.models.hf_passes.PackedPasses`)."""
+    size = _vocabulary_size(model)
+    prefix, rest, first, second = (
+        tuple(t % size for t in s) for s in ((1, 2), (3,), (4, 5, 6), (7, 8))
+    )
+    device, dtype = _placement(model)
+    row = PackedRow(rest, (0, 1), 1 + 3 + 2)
+    ids, mask, positions, _ = packed_inputs(
+        [row], [(*first, 0), (*second, 0)], 0, dtype, device
+    )
+    seen = torch().zeros((1, 1, ids.shape[1], len(prefix)), dtype=dtype, device=device)
+    try:
+        with torch().inference_mode():
+            out = model(
+                input_ids=torch().tensor([prefix], device=device), use_cache=True
+            )
+            packed = model(
+                input_ids=ids,
+                attention_mask=torch().cat([seen, mask], dim=-1),
+                position_ids=positions + len(prefix),
+                use_cache=False,
+                **{cache_argument: getattr(out, cache_argument)},
+            ).logits[0]
+            whole = prefix + rest
+            alone = [_alone(model, whole + tokens)[2:] for tokens in (first, second)]
+    except (TypeError, ValueError, RuntimeError, IndexError, AttributeError):
+        return False
+    return _agree(packed, torch().cat([alone[0], alone[1][1:]]), dtype)
+
+
+def _vocabulary_size(model) -> int:
+    return int(model.get_output_embeddings().weight.shape[0])
+
+
+def _placement(model):
+    """The device and dtype of ``model``'s parameters."""
+    parameter = next(model.parameters())
+    return parameter.device, parameter.dtype
+
+
+def _alone(model, tokens):
+    """The logits of one sequence, run alone."""
+    device = next(model.parameters()).device
+    return model(input_ids=torch().tensor([tokens], device=device)).logits[0]
+
+
+def _agree(got, expected, dtype) -> bool:
+    """Equal to 1e-4 of the largest magnitude in float32 and float64, 2e-2
+    in half precision."""
+    expected = expected.float()
     scale = float(expected.abs().max())
     exact = dtype in (torch().float32, torch().float64)
     tolerance = (1e-4 if exact else 2e-2) * scale
-    return bool((packed.float() - expected).abs().max() <= tolerance)
+    return bool((got.float() - expected).abs().max() <= tolerance)

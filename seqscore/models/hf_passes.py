@@ -39,10 +39,16 @@ from seqscore.models.batching import (
     position_runs,
 )
 from seqscore.models.hf_forward import ForwardRunner
-from seqscore.models.hf_keys import Keys, cache_layers, continuation_cache
+from seqscore.models.hf_keys import (
+    Keys,
+    cache_layers,
+    continuation_cache,
+    decoding_cache,
+)
 from seqscore.models.hf_packing import packed_inputs
 from seqscore.models.hf_tokens import model_input
 from seqscore.models.loglikelihood import LogitsBlock
+from seqscore.models.prefixes import PrefixNode, shared_prefix_tree
 from seqscore.numerics._pages import release_free_heap
 
 __all__ = [
@@ -51,6 +57,7 @@ __all__ = [
     "PackedPasses",
     "Pass",
     "PassLimits",
+    "PrefixSharing",
     "ScoringPasses",
     "WholePasses",
 ]
@@ -148,11 +155,29 @@ class WholePasses(ScoringPasses):
             del states
 
 
+@dataclass(frozen=True)
+class PrefixSharing:
+    """Which shared prefixes :class:`PackedPasses` computes once: those of
+    at least ``min_length`` tokens, holding at most ``max_path_tokens``
+    prefix tokens' keys and values at once
+    (:func:`~seqscore.models.prefixes.shared_prefix_tree`)."""
+
+    min_length: int
+    max_path_tokens: int
+
+
 class PackedPasses(ScoringPasses):
     """Each distinct context once, its continuations after it in the same
     row (:mod:`seqscore.models.hf_packing`); a row is at most
     ``min(positions, max_length)`` wide, so a context whose continuations
-    do not fit gets more rows."""
+    do not fit gets more rows.
+
+    With ``sharing``, a prefix that several contexts begin with runs once
+    (:mod:`seqscore.models.prefixes`): its keys and values are computed in
+    one row, each after its parent prefix's, and the rows of the contexts
+    below it hold only their remainders, reading the prefix's keys. The
+    prefixes are visited depth first, so only those on one path of the tree
+    are held at a time."""
 
     def __init__(
         self,
@@ -160,14 +185,65 @@ class PackedPasses(ScoringPasses):
         bos_id: int | None,
         limits: PassLimits,
         max_length: int,
+        sharing: PrefixSharing | None = None,
     ):
         super().__init__(runner, bos_id, limits)
         self.max_width = min(limits.positions, max_length)
+        self.sharing = sharing
 
     def passes(self, requests) -> Iterator[Pass]:
-        continuations = [r.continuation for r in requests]
+        contexts = [self._context(r) for r in requests]
+        by_context: dict[tuple[int, ...], list[int]] = {}
+        for index, context in enumerate(contexts):
+            by_context.setdefault(context, []).append(index)
+        work = _Work(
+            contexts, [r.continuation for r in requests], list(by_context.values())
+        )
+        yield from self._below(self._tree(list(by_context)), None, work)
+
+    def _tree(self, distinct: list[tuple[int, ...]]) -> PrefixNode:
+        """The shared prefixes of the ``distinct`` contexts (none at all
+        without ``sharing``)."""
+        if self.sharing is None:
+            return PrefixNode((), list(range(len(distinct))))
+        return shared_prefix_tree(
+            distinct,
+            min_length=self.sharing.min_length,
+            max_path_tokens=self.sharing.max_path_tokens,
+        )
+
+    def _below(self, node: PrefixNode, keys: Keys | None, work: _Work):
+        """The passes of every context below ``node``, after ``keys`` (those
+        of ``node.prefix``; None for the empty prefix)."""
+        members = [r for c in node.contexts for r in work.groups[c]]
+        yield from self._rows_after(len(node.prefix), keys, members, work)
+        for child in node.children:
+            held = self._extended(keys, node.prefix, child.prefix)
+            yield from self._below(child, held, work)
+            del held  # a prefix's keys live while the contexts below it run
+
+    def _extended(self, keys: Keys | None, prefix, longer) -> Keys:
+        """The keys and values of ``longer``, computed after ``keys`` (those
+        of ``prefix``, which it extends): one row, the base model only."""
+        runner = self.runner
+        ids = runner.tensor([longer[len(prefix) :]])
+        positions = runner.tensor([list(range(len(prefix), len(longer)))])
+        cache = None if keys is None else decoding_cache(keys.layers, runner.config)
+        _, cache = runner.forward(
+            ids, positions=positions, cache=cache, use_cache=True, head=False
+        )
+        return Keys(cache_layers(cache), None)
+
+    def _rows_after(
+        self, start: int, keys: Keys | None, members: list[int], work: _Work
+    ) -> Iterator[Pass]:
+        """Packed rows of ``members``' contexts past their first ``start``
+        tokens (a prefix whose ``keys`` they read) and their continuations."""
+        if not members:
+            return
+        continuations = [work.continuations[r] for r in members]
         packed = packed_rows(
-            [self._context(r) for r in requests],
+            [work.contexts[r][start:] for r in members],
             [len(c) for c in continuations],
             max_width=self.max_width,
         )
@@ -179,9 +255,42 @@ class PackedPasses(ScoringPasses):
             ids, mask, places, picks = packed_inputs(
                 chosen, continuations, runner.pad_id, runner.dtype, runner.device
             )
-            states = runner.states(ids, mask, positions=places)
-            yield Pass([r for row in chosen for r in row.requests], states, picks)
+            states = self._after(keys, start, ids, mask, places)
+            yield Pass(
+                [members[r] for row in chosen for r in row.requests], states, picks
+            )
             del states
+
+    def _after(self, keys: Keys | None, start: int, ids, mask, positions):
+        """The states of packed rows placed after a prefix of ``start``
+        tokens whose ``keys`` every row reads (each query may see all of
+        it); the rows alone without one."""
+        runner = self.runner
+        if keys is None:
+            return runner.states(ids, mask, positions=positions)
+        rows, width = ids.shape
+        seen = torch().zeros(
+            (rows, 1, width, start), dtype=mask.dtype, device=mask.device
+        )
+        cache = continuation_cache(
+            keys, runner.tensor([0] * rows), runner.config, plain=True
+        )
+        return runner.states(
+            ids,
+            torch().cat([seen, mask], dim=-1),
+            positions=positions + start,
+            cache=cache,
+        )
+
+
+class _Work(NamedTuple):
+    """The requests of one :meth:`PackedPasses.passes`: their contexts and
+    continuations, and the requests of each distinct context, in the order
+    of the prefix tree's context indices."""
+
+    contexts: list[tuple[int, ...]]
+    continuations: list
+    groups: list[list[int]]
 
 
 class CachedPasses(ScoringPasses):

@@ -13,7 +13,11 @@ itself, on a few tokens, before the first request
 * whether its cache layers are all plain full attention
   (:func:`~seqscore.models.hf_keys.plain_cache`) and whether its attention
   applies a custom 4-D mask (:func:`~seqscore.models.hf_packing.packing_works`):
-  only then may contexts be packed with their continuations.
+  only then may contexts be packed with their continuations;
+* whether it applies one after cached keys and values too
+  (:func:`~seqscore.models.hf_packing.prefix_packing_works`), and how many
+  bytes of keys and values a token of context costs
+  (:func:`cache_token_bytes`): only then may shared prefixes run once.
 
 :func:`model_max_length` reads the positions the model takes, by lm-eval's
 rule.
@@ -26,12 +30,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqscore.models._torch import torch
-from seqscore.models.hf_keys import plain_cache
-from seqscore.models.hf_packing import packing_works
+from seqscore.models.hf_keys import Keys, cache_layers, plain_cache
+from seqscore.models.hf_packing import packing_works, prefix_packing_works
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",
     "ModelTraits",
+    "cache_token_bytes",
     "model_max_length",
     "probe_model",
     "separable_head",
@@ -51,7 +56,9 @@ class ModelTraits:
     from transformers 5.x, ``past_key_values`` before); ``keeps_logits``:
     whether ``forward`` takes ``logits_to_keep``; ``head``: the output layer
     when it may run apart from the base model (:func:`separable_head`), else
-    None; ``plain_cache`` and ``packs``: see the module notes.
+    None; ``plain_cache``, ``packs`` and ``shares_prefixes``: see the
+    module notes; ``token_bytes``: bytes of keys and values per context
+    token (0 when prefixes are not shared).
     """
 
     cache_argument: str
@@ -59,21 +66,56 @@ class ModelTraits:
     head: Any
     plain_cache: bool
     packs: bool
+    shares_prefixes: bool = False
+    token_bytes: int = 0
+
+    def route(self) -> str:
+        """How requests sharing a context run, and why (``--verbose``)."""
+        if not self.plain_cache:
+            return (
+                "cached contexts, one a pass (its cache keeps a sliding window, "
+                "or its layers cannot be told): no packed rows, no shared prefixes"
+            )
+        if not self.packs:
+            return (
+                "cached contexts (its attention does not apply a custom 4-D "
+                "mask): no packed rows, no shared prefixes"
+            )
+        if not self.shares_prefixes:
+            return (
+                "packed rows (its attention ignores a custom 4-D mask after "
+                "cached keys): no shared prefixes"
+            )
+        return "packed rows after shared prefixes"
 
 
 def probe_model(model) -> ModelTraits:
     """Run every probe on ``model`` (an ``AutoModelForCausalLM``-like module
     in eval mode)."""
     names = inspect.signature(model.forward).parameters
-    head = separable_head(model)
+    cache_argument = "cache" if "cache" in names else "past_key_values"
     plain = plain_cache(model.config)
+    packs = plain and packing_works(model)
+    shares = packs and prefix_packing_works(model, cache_argument)
     return ModelTraits(
-        cache_argument="cache" if "cache" in names else "past_key_values",
+        cache_argument=cache_argument,
         keeps_logits="logits_to_keep" in names,
-        head=head,
+        head=separable_head(model),
         plain_cache=plain,
-        packs=plain and packing_works(model),
+        packs=packs,
+        shares_prefixes=shares,
+        token_bytes=cache_token_bytes(model, cache_argument) if shares else 0,
     )
+
+
+def cache_token_bytes(model, cache_argument: str) -> int:
+    """Bytes of keys and values the model keeps per token of one row
+    (every layer's), read off the cache of a 2-token probe."""
+    device = next(model.parameters()).device
+    probe = torch().zeros((1, 2), dtype=torch().long, device=device)
+    with torch().inference_mode():
+        out = model(input_ids=probe, use_cache=True)
+    return Keys(cache_layers(getattr(out, cache_argument)), None).nbytes() // 2
 
 
 def separable_head(model):
