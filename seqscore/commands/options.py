@@ -23,7 +23,7 @@ import click
 from seqscore.formats.inputs import INPUT_FORMATS
 from seqscore.models import MODEL_SPECS, load_model
 from seqscore.models._torch import quiet_loading
-from seqscore.models.hf import DTYPES
+from seqscore.models.hf import DEFAULT_PREFIX_CACHE_MB, DTYPES
 from seqscore.models.loglikelihood import ModelScoring, TextScoring
 from seqscore.report.writers import FORMATS
 
@@ -327,6 +327,24 @@ def model_options(default: str | None = None, texts: bool = False):
                 ),
             )
         )
+        options += [
+            count_option(
+                "--max-prefix-cache",
+                metavar="MB",
+                at_least=0,
+                help="hf: run each prefix of 16+ tokens that several contexts "
+                "share (few-shot examples, a description) once, holding at most "
+                "MB MiB of their keys and values at a time; 0 runs every "
+                f"context whole [default: {DEFAULT_PREFIX_CACHE_MB}].",
+            ),
+            click.option(
+                "-v",
+                "--verbose",
+                is_flag=True,
+                help="Say on stderr how the model runs its requests (packed "
+                "rows, shared prefixes, cached contexts) and why.",
+            ),
+        ]
     return stack(*options)
 
 
@@ -343,8 +361,13 @@ def temperature_option(divides: str):
     )
 
 
-def load_cli_model(model: ModelScoring):
-    """The model a command's ``--model`` names, with its hf options."""
+def load_cli_model(model: ModelScoring, verbose: bool = False):
+    """The model a command's ``--model`` names, with its hf options; with
+    ``verbose``, how it will score (on stderr)."""
     if model.spec.startswith("hf:"):
         quiet_loading()
-    return load_model(model.spec, **model.load_options)
+    loaded = load_model(model.spec, **model.load_options)
+    route = getattr(loaded, "scoring_route", None)
+    if verbose and route is not None:
+        click.echo(f"seqscore: scoring: {route(model.texts.share_contexts)}", err=True)
+    return loaded

@@ -142,6 +142,8 @@ def score_command(
     dtype,
     device,
     texts,
+    max_prefix_cache,
+    verbose,
     progress,
 ):
     """Score candidate completions: total log-prob, reductions, rank, probability.
@@ -194,6 +196,7 @@ def score_command(
         dtype,
         device,
         replace(texts, offsets=with_words),
+        max_prefix_cache,
     )
     settings = ScoreSettings(
         input_format=input_format,
@@ -206,7 +209,7 @@ def score_command(
     )
     run = ShardedRun(settings, fmt, output, scheduler, workers, resume, rejects)
     if model is not None:
-        _score_with_model(files, model, run, progress)
+        _score_with_model(files, model, run, progress, verbose)
     elif is_sharded(files, output, scheduler):
         run_sharded(files, run, progress)
     else:
@@ -225,17 +228,20 @@ def _check_usage(fmt, output, on_error, rejects, with_tokens, with_words) -> Non
 
 
 def _model_scoring(
-    spec, batch_size, dtype, device, texts: TextScoring
+    spec, batch_size, dtype, device, texts: TextScoring, max_prefix_cache
 ) -> ModelScoring | None:
     """The job's model settings (None without --model, where the model's
     options are usage errors)."""
     if spec is None and texts.unconditional is not None:
         raise click.UsageError("--unconditional needs --model")
-    if spec is None and (batch_size or dtype or device):
-        raise click.UsageError("--batch-size, --dtype and --device need --model")
+    given = batch_size or dtype or device or max_prefix_cache is not None
+    if spec is None and given:
+        raise click.UsageError(
+            "--batch-size, --dtype, --device and --max-prefix-cache need --model"
+        )
     if spec is None:
         return None
-    return ModelScoring(spec, batch_size, dtype, device, texts)
+    return ModelScoring(spec, batch_size, dtype, device, texts, max_prefix_cache)
 
 
 def _detail(with_tokens: bool, with_words: bool) -> tuple[str, ...]:
@@ -243,7 +249,9 @@ def _detail(with_tokens: bool, with_words: bool) -> tuple[str, ...]:
     return (("tokens",) if with_tokens else ()) + (("words",) if with_words else ())
 
 
-def _score_with_model(files, model: ModelScoring, run: ShardedRun, progress) -> None:
+def _score_with_model(
+    files, model: ModelScoring, run: ShardedRun, progress, verbose: bool
+) -> None:
     """--model: FILE's texts (or the packaged examples) scored by the model,
     here or on Dask workers (--scheduler)."""
     if is_sharded(files, run.output, "local"):
@@ -253,18 +261,22 @@ def _score_with_model(files, model: ModelScoring, run: ShardedRun, progress) -> 
         )
     file = files[0] if files else None
     if run.scheduler == "local":
-        _score_file(file, run, model, progress)
+        _score_file(file, run, model, progress, verbose)
     else:
         run_model_tasks(file, ModelJob(model, run.settings), run, progress)
 
 
 def _score_file(
-    file: str | None, run: ShardedRun, model: ModelScoring | None, progress
+    file: str | None,
+    run: ShardedRun,
+    model: ModelScoring | None,
+    progress,
+    verbose: bool = False,
 ) -> None:
     """One FILE (None: the packaged examples) scored in this process, to one
     output: its records, or with ``model`` its texts."""
     check_single(run.fmt, run.resume)
-    loaded = None if model is None else load_cli_model(model)
+    loaded = None if model is None else load_cli_model(model, verbose)
     tally = Tally()
     force = (
         None

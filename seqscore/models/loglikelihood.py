@@ -258,7 +258,7 @@ class ModelScoring:
 
     >>> job = ModelScoring("hf:./gpt2", dtype="bfloat16")
     >>> job.load_options
-    {'batch_size': None, 'dtype': 'bfloat16', 'device': None}
+    {'batch_size': None, 'dtype': 'bfloat16', 'device': None, 'max_prefix_cache': None}
     >>> job.load_key == ModelScoring("hf:./gpt2", dtype="bfloat16",
     ...                              texts=TextScoring(unconditional="")).load_key
     True
@@ -269,6 +269,7 @@ class ModelScoring:
     dtype: str | None = None
     device: str | None = None
     texts: TextScoring = TextScoring()
+    max_prefix_cache: int | None = None  # MiB (seqscore.models.hf.HFModel)
 
     @property
     def load_options(self) -> dict[str, object]:

@@ -53,13 +53,16 @@ def test_the_text_scoring_options_arrive_as_a_text_scoring():
 
     @command("probe")
     @model_options(texts=True)
-    def probe(model_spec, batch_size, dtype, device, texts):
-        seen.update(model=(model_spec, batch_size, dtype, device), texts=texts)
+    def probe(model_spec, batch_size, dtype, device, texts, max_prefix_cache, verbose):
+        seen.update(
+            model=(model_spec, batch_size, dtype, device, max_prefix_cache, verbose),
+            texts=texts,
+        )
 
     runner = CliRunner()
     argv = ["--model", "builtin", "--unconditional", "", "--no-share-contexts"]
     assert runner.invoke(probe, argv).exit_code == 0
-    assert seen["model"] == ("builtin", None, None, None)
+    assert seen["model"] == ("builtin", None, None, None, None, False)
     assert seen["texts"] == TextScoring(unconditional="", share_contexts=False)
     assert runner.invoke(probe, []).exit_code == 0
     assert seen["texts"] == TextScoring()

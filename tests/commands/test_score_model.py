@@ -220,3 +220,51 @@ def test_a_device_this_torch_cannot_use_is_named_with_what_it_has(
     assert result.exit_code == 1
     assert re.search(message, result.output), result.output
     assert "Traceback" not in result.output
+
+
+def _few_shot_pairs():
+    """Two subjects' questions, each after its subject's shots (a shared
+    prefix well over 16 tokens), with three answers each."""
+    shots = {
+        s: "".join(f"Question: the {s} of item {i}?\nAnswer: {i}\n\n" for i in range(4))
+        for s in ("value", "class")
+    }
+    return [
+        {"context": f"{shots[s]}Question: the {s} of {q}?\nAnswer:", "continuation": a}
+        for s in shots
+        for q in ("a list", "the object", "None")
+        for a in (" yes", " no", " it is")
+    ]
+
+
+def test_shared_prefixes_change_no_score(tmp_path_factory, tmp_path):
+    # the unshared run (--max-prefix-cache 0) is the reference
+    model = save_tiny_gpt2(tmp_path_factory.mktemp("long-gpt2"), n_positions=512)
+    path = _write(tmp_path / "few.jsonl", _few_shot_pairs())
+    scores = {}
+    for cache in ("0", "512"):
+        result = run(
+            path,
+            "--model",
+            f"hf:{model}",
+            "--max-prefix-cache",
+            cache,
+            "--format",
+            "jsonl",
+            "--verbose",
+        )
+        assert result.exit_code == 0, result.stderr
+        scores[cache] = [
+            json.loads(line)["score"] for line in result.stdout.splitlines()
+        ]
+        assert "seqscore: scoring: packed rows" in result.stderr
+    assert "after shared prefixes of 16+ tokens" in result.stderr
+    assert len(scores["0"]) == 18
+    assert scores["512"] == pytest.approx(scores["0"], abs=1e-4)
+
+
+def test_the_prefix_cache_needs_a_model(tmp_path):
+    path = _write(tmp_path / "p.jsonl", PAIRS)
+    result = run(path, "--max-prefix-cache", "64")
+    assert result.exit_code == 2
+    assert "--max-prefix-cache need --model" in result.stderr

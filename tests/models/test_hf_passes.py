@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 import transformers
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seqscore.models.hf import HFModel
 from seqscore.models.hf_passes import (
@@ -13,6 +15,7 @@ from seqscore.models.hf_passes import (
     CachedPasses,
     PackedPasses,
     PassLimits,
+    PrefixSharing,
     WholePasses,
 )
 from seqscore.models.requests import Request
@@ -73,3 +76,77 @@ def test_the_model_picks_packed_rows_else_cached_contexts(model):
         assert model._scoring_passes(share_contexts=True) is model._cached
     finally:
         model._packs = True
+
+
+@st.composite
+def few_shot_requests(draw):
+    """Requests whose contexts begin with planted shared prefixes (nested
+    ones too), in a random order, with 1-3 continuations each."""
+    token = st.integers(2, 31)
+    shots = [tuple(draw(st.lists(token, min_size=1, max_size=8))) for _ in range(3)]
+    requests = []
+    for _ in range(draw(st.integers(1, 8))):
+        chosen = draw(st.lists(st.sampled_from(shots), max_size=2))
+        question = tuple(draw(st.lists(token, min_size=1, max_size=4)))
+        context = sum(chosen, ()) + question
+        for _ in range(draw(st.integers(1, 3))):
+            answer = tuple(draw(st.lists(token, min_size=1, max_size=3)))
+            requests.append(Request(context, answer))
+    return draw(st.permutations(requests))
+
+
+def _logits_of(passes, requests) -> dict[int, np.ndarray]:
+    rows = {}
+    for block in passes.blocks(requests):
+        ends = [*block.offsets[1:], len(block.logits)]
+        for request, start, end in zip(
+            block.requests, block.offsets, ends, strict=True
+        ):
+            rows[request] = block.logits[start:end]
+    return rows
+
+
+@settings(max_examples=40)
+@given(
+    requests=few_shot_requests(),
+    min_length=st.integers(1, 6),
+    bound=st.integers(0, 40),
+    rows=st.integers(1, 5),
+)
+def test_shared_prefixes_give_the_logits_of_whole_sequences(
+    model, requests, min_length, bound, rows
+):
+    # the lm-eval layout (each request one whole sequence) is the reference;
+    # any prefix sharing, bound and batch size must give its logits
+    whole = _logits_of(model._whole, requests)
+    runner = model._packed.runner
+    limits = PassLimits(rows, 1 << 62)
+    sharing = PrefixSharing(min_length, bound)
+    shared = PackedPasses(runner, model.bos_id, limits, model.max_length, sharing)
+    got = _logits_of(shared, requests)
+    assert sorted(got) == list(range(len(requests)))
+    for request, logits in whole.items():
+        np.testing.assert_allclose(got[request], logits, atol=2e-5)
+
+
+def test_a_shared_prefix_runs_once(model, monkeypatch):
+    # 6 questions of 2 tokens after one 12-token block of shots, 2 one-token
+    # answers each: unshared, each question's row runs the shots again
+    shots = tuple(range(2, 14))
+    requests = [
+        Request((*shots, 20 + q, 21), (22 + a,)) for q in range(6) for a in range(2)
+    ]
+    runner = model._packed.runner
+    counted = []
+    forward = runner.forward
+
+    def counting(ids, *args, **kwargs):
+        counted.append(int(ids.shape[0] * ids.shape[1]))
+        return forward(ids, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "forward", counting)
+    for sharing, expected in ((None, 6 * 14), (PrefixSharing(8, 100), 12 + 6 * 2)):
+        counted.clear()
+        passes = PackedPasses(runner, 0, PassLimits(6, 1 << 62), 32, sharing)
+        _logits_of(passes, requests)
+        assert sum(counted) == expected

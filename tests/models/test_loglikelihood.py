@@ -379,8 +379,13 @@ def test_the_builtin_model_scores_texts_by_teacher_forcing():
 def test_a_model_job_is_one_frozen_object_and_its_key_is_the_model():
     texts = TextScoring(unconditional="", share_contexts=False, offsets=True)
     job = ModelScoring("hf:./gpt2", batch_size=8, dtype="bfloat16", texts=texts)
-    assert job.load_options == {"batch_size": 8, "dtype": "bfloat16", "device": None}
-    assert job.load_key == ("hf:./gpt2", 8, "bfloat16", None)
+    assert job.load_options == {
+        "batch_size": 8,
+        "dtype": "bfloat16",
+        "device": None,
+        "max_prefix_cache": None,
+    }
+    assert job.load_key == ("hf:./gpt2", 8, "bfloat16", None, None)
     # how texts are scored is no part of which model is loaded
     assert job.load_key == ModelScoring("hf:./gpt2", 8, "bfloat16").load_key
     assert ModelScoring("builtin").texts == TextScoring()
