@@ -6,6 +6,8 @@
     python bench/bench_model_score.py --only floor,seqscore
     python bench/bench_model_score.py --memory   # peak RSS of 10,000 candidates
     python bench/bench_model_score.py --decode   # greedy and beam vs generate()
+    python bench/bench_model_score.py --few-shot # 5-shot prompts (issue 25)
+    python bench/bench_model_score.py --few-shot --small  # a 4-layer, 256-wide model
 
 The model: a randomly initialised GPT-2 of GPT-2 small's size (12 layers,
 768 wide, 12 heads, vocabulary 50,257, 1,024 positions), float32, on the CPU
@@ -24,14 +26,23 @@ times (medians):
   check; run at each of ``--floor-batch-sizes`` (8 and 32: large batches
   of 50,257-wide logits cost memory traffic), the fastest is the reference;
 * ``seqscore``: :func:`seqscore.models.loglikelihood.loglikelihoods` (texts in,
-  tokenisation by lm-eval's rule included) with the default shared contexts;
-  ``seqscore-whole`` the same with ``share_contexts=False``;
+  tokenisation by lm-eval's rule included) with the default shared contexts
+  and prefixes; ``seqscore-noprefix`` without shared prefixes
+  (``max_prefix_cache=0``: each distinct context whole, as before issue 25);
+  ``seqscore-whole`` with ``share_contexts=False``;
 * ``lm-eval``: ``lm_eval.models.huggingface.HFLM(pretrained=model,
   tokenizer=..., batch_size=N).loglikelihood`` (0.4.13) on the same pairs;
 * ``minicons``: ``scorer.IncrementalLMScorer(model, tokenizer=...)
   .conditional_score(contexts, continuations, separator="",
   reduction=sum)`` in batches of ``--batch-size`` (separator "" joins the
   texts as lm-eval does, so the tokens scored are the same).
+
+``--few-shot`` (issue 25) replaces the workload by MMLU's shape: 3
+subjects x 20 questions, every question of a subject after the same 5
+shots (about 400 tokens: a question of about 40 tokens, four options,
+"Answer: X" each), answers " A" to " D"; ``--small`` replaces the model by
+a 4-layer, 256-wide GPT-2 with the same vocabulary (small models expose
+per-request overheads).
 
 Every method's scores are compared with the fastest floor's (max
 |difference|). An untimed floor pass warms torch up first.
@@ -137,6 +148,54 @@ def workload(tok, n_prompts: int, per_prompt: int, seed: int = 0):
     return pairs
 
 
+def few_shot_workload(tok, subjects: int = 3, questions: int = 20, seed: int = 0):
+    """MMLU-shaped ``(context, continuation)`` pairs: per subject 5 shots
+    (each a ~40-token question, options A-D and its answer), then each
+    question with its options and "Answer:", continued by " A" ... " D"."""
+    from pydoc_data.topics import topics
+
+    rng = np.random.default_rng(seed)
+    words = " ".join(topics[k] for k in sorted(topics)).split()
+
+    def question() -> str:
+        at = int(rng.integers(0, len(words) - 60))
+        stem = " ".join(words[at : at + int(rng.integers(22, 30))])
+        options = "".join(
+            f"\n{letter}. {words[int(rng.integers(0, len(words)))]}"
+            for letter in "ABCD"
+        )
+        return f"Question: {stem}{options}\nAnswer:"
+
+    pairs = []
+    for s in range(subjects):
+        shots = "".join(
+            f"{question()} {'ABCD'[int(rng.integers(0, 4))]}\n\n" for _ in range(5)
+        )
+        head = f"The following are multiple choice questions about subject {s}.\n\n"
+        for _ in range(questions):
+            context = head + shots + question()
+            pairs.extend((context, f" {letter}") for letter in "ABCD")
+    return pairs
+
+
+def small_gpt2(vocab_size: int, seed: int = 0):
+    """A 4-layer, 256-wide GPT-2 with GPT-2's vocabulary."""
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    config = transformers.GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=1024,
+        n_embd=256,
+        n_layer=4,
+        n_head=4,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    return transformers.GPT2LMHeadModel(config).eval()
+
+
 # --------------------------------------------------------------- methods
 
 
@@ -183,12 +242,13 @@ def floor(model, requests, batch_size):
     return out
 
 
-def seqscore_method(share):
+def seqscore_method(share, prefix_cache=None):
     def run(model, tok, pairs, batch_size):
         from seqscore.models.hf import HFModel
         from seqscore.models.loglikelihood import loglikelihoods
 
-        results = loglikelihoods(HFModel(model, tok), pairs, share_contexts=share)
+        scorer = HFModel(model, tok, max_prefix_cache=prefix_cache)
+        results = loglikelihoods(scorer, pairs, share_contexts=share)
         return [(r.logprob, r.is_greedy) for r in results]
 
     return run
@@ -367,6 +427,24 @@ def memory_benchmark(tok, n_candidates: int = 10_000):
         )
 
 
+def cpu_name() -> str:
+    """The CPU's model name, and whether it has AVX-512 (figures differ)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return "unknown CPU"
+    name = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in info.splitlines()
+            if "model name" in line
+        ),
+        "unknown CPU",
+    )
+    return f"{name} ({'AVX-512' if 'avx512f' in info else 'AVX2, no AVX-512'})"
+
+
 def warm_up(model, requests) -> None:
     """One untimed pass, so that the first method timed does not pay for
     torch's thread pool and first allocations."""
@@ -393,9 +471,12 @@ def main():
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--only", default="floor,seqscore,seqscore-whole,lm-eval,minicons"
+        "--only",
+        default="floor,seqscore,seqscore-noprefix,seqscore-whole,lm-eval,minicons",
     )  # "floor": every size of --floor-batch-sizes
     parser.add_argument("--memory", action="store_true", help="peak RSS only")
+    parser.add_argument("--few-shot", action="store_true", help="5-shot prompts")
+    parser.add_argument("--small", action="store_true", help="a 4-layer model")
     parser.add_argument("--decode", action="store_true", help="decoding only")
     args = parser.parse_args()
     if args.memory:
@@ -412,13 +493,19 @@ def main():
 
     floor_sizes = [int(b) for b in args.floor_batch_sizes.split(",")]
     tok = tokenizer()
-    model = gpt2_small(max(VOCAB, len(tok)))
-    pairs = workload(tok, args.prompts, args.per_prompt)
+    model = (small_gpt2 if args.small else gpt2_small)(max(VOCAB, len(tok)))
+    if args.few_shot:
+        pairs = few_shot_workload(tok)
+        args.prompts, args.per_prompt = len(pairs) // 4, 4
+    else:
+        pairs = workload(tok, args.prompts, args.per_prompt)
     requests = encoded(tok, pairs)
     n_tokens = [len(r.continuation) for r in requests]
     n_context = sorted({len(r.context) for r in requests})
+    print(cpu_name())
     print(
-        f"GPT-2 small size, vocab {model.config.vocab_size}, torch "
+        f"GPT-2 {model.config.n_layer} layers x {model.config.n_embd}, vocab "
+        f"{model.config.vocab_size}, torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads; {args.prompts} "
         f"prompts x {args.per_prompt} "
         f"candidates, contexts {n_context[0]}-{n_context[-1]} tokens, continuations "
@@ -431,6 +518,9 @@ def main():
             for size in floor_sizes
         },
         "seqscore": lambda: seqscore_method(True)(model, tok, pairs, args.batch_size),
+        "seqscore-noprefix": lambda: seqscore_method(True, 0)(
+            model, tok, pairs, args.batch_size
+        ),
         "seqscore-whole": lambda: seqscore_method(False)(
             model, tok, pairs, args.batch_size
         ),

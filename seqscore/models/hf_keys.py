@@ -136,8 +136,16 @@ def _single_pass_layer():
 
         def update(self, key_states, value_states, *args, **kwargs):
             cat = torch().cat
-            keys = cat([self.keys.index_select(0, self.rows), key_states], -2)
-            values = cat([self.values.index_select(0, self.rows), value_states], -2)
+            keys = cat([self._of_rows(self.keys), key_states], -2)
+            values = cat([self._of_rows(self.values), value_states], -2)
             return keys, values
+
+        def _of_rows(self, kept):
+            """``kept[rows]``: a view where one row is kept (a shared
+            prefix read by every row: ``cat`` then copies it once, not
+            twice), a gathered copy otherwise."""
+            if kept.shape[0] == 1:
+                return kept.expand(len(self.rows), *kept.shape[1:])
+            return kept.index_select(0, self.rows)
 
     return SinglePassLayer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 import transformers
 
@@ -54,3 +55,28 @@ def test_max_length_from_the_config_then_the_tokenizer_then_the_default():
     assert model_max_length(empty, SimpleNamespace(model_max_length=512)) == 512
     unset = SimpleNamespace(model_max_length=int(1e30))
     assert model_max_length(empty, unset) == DEFAULT_MAX_LENGTH
+
+
+class _MaskDroppedAfterACache(transformers.GPT2LMHeadModel):
+    """Applies a custom 4-D mask, but not after cached keys and values."""
+
+    def forward(self, *args, **kwargs):
+        if kwargs.get("cache") is not None or kwargs.get("past_key_values") is not None:
+            kwargs.pop("attention_mask", None)
+        return super().forward(*args, **kwargs)
+
+
+def test_a_gpt2_shares_prefixes_and_counts_its_cache_bytes():
+    traits = probe_model(_gpt2())
+    assert traits.shares_prefixes
+    # 1 layer x (keys + values) x 8 wide x 4 bytes of float32
+    assert traits.token_bytes == 1 * 2 * 8 * 4
+    assert traits.route() == "packed rows after shared prefixes"
+
+
+@pytest.mark.filterwarnings("ignore:`past_key_values` is deprecated")
+def test_a_model_that_drops_the_mask_after_a_cache_packs_but_shares_no_prefix():
+    traits = probe_model(_MaskDroppedAfterACache(_gpt2().config).eval())
+    assert traits.packs and not traits.shares_prefixes
+    assert traits.token_bytes == 0
+    assert "no shared prefixes" in traits.route()

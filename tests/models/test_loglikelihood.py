@@ -195,6 +195,44 @@ def test_a_rotary_model_packs_its_rows_and_scores_as_whole_sequences(
         np.testing.assert_allclose(logprob, reference[key], atol=1e-5, rtol=0)
 
 
+def _few_shot_prompts(seed: int, count: int = 12) -> list[TextPrompt]:
+    """Prompts after one of two blocks of shots (each well over 16 tokens),
+    one block inside the other: nested shared prefixes."""
+    rng = np.random.default_rng(seed)
+    words = [*LONG.split(), "value", "object", "return", "class"]
+    shots = " ".join(rng.choice(words, 20))
+    blocks = [shots, shots + " " + " ".join(rng.choice(words, 12))]
+    prompts = []
+    for p in range(count):
+        question = " ".join(rng.choice(words, rng.integers(1, 6)))
+        candidates = tuple(
+            TextCandidate(
+                f"c{c}", " " + " ".join(rng.choice(words, rng.integers(1, 4)))
+            )
+            for c in range(rng.integers(1, 4))
+        )
+        prompts.append(TextPrompt(f"p{p}", f"{blocks[p % 2]} {question}", candidates))
+    return prompts
+
+
+@pytest.mark.parametrize("make", ["gpt2", "llama"])
+@pytest.mark.parametrize("batch_size", [1, 5, None])
+def test_shared_prefixes_score_as_whole_sequences(gpt2, tokenizer, make, batch_size):
+    # rotary positions (Llama) and learned ones (GPT-2) both continue after
+    # the prefix: each remainder is placed as in its own sequence
+    lm = gpt2 if make == "gpt2" else tiny_llama(tokenizer)
+    prompts = _few_shot_prompts(1)
+    reference = _scores(
+        HFModel(lm, tokenizer, batch_size=1), prompts, share_contexts=False
+    )
+    model = HFModel(lm, tokenizer, batch_size=batch_size)
+    assert model._packed.sharing is not None
+    ours = _scores(model, prompts)
+    assert ours.keys() == reference.keys()
+    for key, logprob in ours.items():
+        np.testing.assert_allclose(logprob, reference[key], atol=1e-5, rtol=0)
+
+
 def test_a_continuation_pass_reads_context_keys_and_keeps_none(gpt2, tokenizer):
     # GPT-2's layers are plain full attention: each layer of a continuation
     # pass gathers its rows' context keys when it runs and stores nothing
