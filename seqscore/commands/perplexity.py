@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from seqscore.commands.options import (
@@ -14,7 +16,7 @@ from seqscore.commands.options import (
     progress_callback,
     progress_option,
 )
-from seqscore.errors import Rejected, rejection_error
+from seqscore.errors import Rejected, SeqScoreError, rejection_error
 from seqscore.formats.texts import read_documents
 from seqscore.models.loglikelihood import ModelScoring
 from seqscore.models.perplexity import rolling_perplexity
@@ -70,10 +72,21 @@ def perplexity_command(
             if isinstance(document, Rejected):
                 raise rejection_error(document)
             texts.append((document.id, document.text))
-    with progress_callback(progress, "scoring") as on_progress:
+    with progress_callback(progress, "scoring") as on_progress, _in_file(file):
         results = rolling_perplexity(
             model, texts, window=window, stride=stride, on_progress=on_progress
         )
     records = perplexity_records(results, fmt)
     with open_output(output) as out:
         write_records(iter(records), perplexity_columns(fmt), fmt, out)
+
+
+@contextlib.contextmanager
+def _in_file(file: str):
+    """Errors of the model's (a document it cannot score, named by its id)
+    with the file's name in front."""
+    try:
+        yield
+    except SeqScoreError as exc:
+        name = "<stdin>" if file == "-" else file
+        raise type(exc)(f"{name}: {exc}", remedy=exc.remedy) from None

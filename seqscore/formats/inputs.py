@@ -37,6 +37,7 @@ from seqscore.formats.records import (
     json_document,
     json_lines,
     records_to_prompts,
+    repeated_id,
 )
 from seqscore.numerics._pages import release_range
 from seqscore.numerics.parallel import cpu_count, ordered_map
@@ -122,13 +123,7 @@ def _first_of_each_id(results: Iterable[tuple], transform) -> Iterator:
         if prompt_id is None or first_at.setdefault(prompt_id, where) == where:
             yield result
             continue
-        yield transform(
-            Rejected(
-                where,
-                f"prompt id {prompt_id!r} again (first at {first_at[prompt_id]}); "
-                "ids must be unique in a file",
-            )
-        )
+        yield transform(repeated_id(prompt_id, where, first_at[prompt_id]))
 
 
 @contextlib.contextmanager

@@ -78,8 +78,9 @@ ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 _OPTIONAL = ("group", "unconditional", "n_chars", "n_bytes")
 _IDS = {"aligned": ("targets", "lengths"), "raw": ("input_ids", "lengths", "n_context")}
 # what a damaged archive raises while it is read: a bad directory or local
-# header, a bad CRC, a deflate stream cut short or corrupt, an unknown method
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+# header, a bad CRC, a deflate stream cut short or corrupt, an unknown method,
+# a member's offset before the start of the file (seek: OSError EINVAL)
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError)
 
 
 def read_npz(
@@ -395,7 +396,9 @@ def _group_labels(group: np.ndarray, source: str) -> np.ndarray:
             f"{source}: group must be integers or strings (one prompt label per "
             f"candidate), got dtype {group.dtype}"
         )
-    # 2**53: every whole float up to there is exactly one integer
+    # 2**53: every whole float up to there is exactly one integer (compared
+    # in float64: 2**53 overflows a float16 with a warning)
+    group = group.astype(np.float64)
     bad = ~(np.isfinite(group) & (group == np.round(group)) & (abs(group) <= 2**53))
     if bad.any():
         index = int(np.argmax(bad))

@@ -163,6 +163,7 @@ def _chat_fast(content: list):
     values = as_logprobs([item["logprob"] for item in content], "")
     tops = [item["top_logprobs"] for item in content]
     top_names = [[alt["token"] for alt in top] for top in tops]
+    as_strings(list(itertools.chain.from_iterable(top_names)), "")
     top_values = as_logprobs([[alt["logprob"] for alt in top] for top in tops], "", 2)
     n_bytes = _byte_total([item.get("bytes") for item in content])
     return tokens, values, top_names, top_values, n_bytes

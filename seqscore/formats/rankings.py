@@ -187,11 +187,23 @@ def _line_items(line: str, where: str) -> list[str]:
         return [t for t in _SEPARATORS.split(line) if t]
     try:
         items = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{where}: not a JSON array: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:
+        raise DataFormatError(
+            f"{where}: not a JSON array: {_json_error(exc)}"
+        ) from None
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise DataFormatError(f"{where}: a JSON ranking lists item names (strings)")
     return items
+
+
+def _json_error(exc: ValueError | RecursionError) -> str:
+    """What ``json.loads`` found wrong with a line: its message, or an
+    integer too long for ``int()``, or nesting too deep to parse."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(";")[0]
 
 
 def _long_rows(lines, source: str, columns):
@@ -313,9 +325,9 @@ def _score_records(text: str, source: str):
         for number, line in _content_lines(text):
             try:
                 yield f"{source}:{number}", json.loads(line)
-            except json.JSONDecodeError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise DataFormatError(
-                    f"{source}:{number}: not JSON: {exc.msg}"
+                    f"{source}:{number}: not JSON: {_json_error(exc)}"
                 ) from None
     else:
         # universal newlines: a bare carriage return ends a line, as it does

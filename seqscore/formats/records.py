@@ -20,10 +20,11 @@ below, so the rules are the same in every format:
 * an id is a string or an integer; null or absent means the reader's default.
 
 JSON Lines are parsed with msgspec when it is installed (``seqscore[fast]``,
-about 2.7x faster than ``json``); a line msgspec refuses is parsed again by
-``json``, which decides. msgspec only ever refuses what it does not read
-exactly as ``json`` does (``NaN``, ``1e400``, lone surrogates, a byte-order
-mark), so the values are always ``json``'s and so are the error messages.
+about 2.7x faster than ``json``); a line msgspec refuses, or finds nested
+too deeply, is parsed again by ``json``, which decides. msgspec only ever
+refuses what it does not read exactly as ``json`` does (``NaN``, ``1e400``,
+lone surrogates, a byte-order mark), so the values are always ``json``'s and
+so are the error messages.
 """
 
 from __future__ import annotations
@@ -56,12 +57,14 @@ __all__ = [
     "as_numbers",
     "as_string",
     "as_strings",
+    "as_text",
     "field",
     "json_document",
     "json_lines",
     "loads_line",
     "optional",
     "records_to_prompts",
+    "repeated_id",
 ]
 
 #: The largest integer an int64 array holds: the bound for ids and ranks.
@@ -84,7 +87,9 @@ def _fast_loads():
     def loads(raw: bytes):
         try:
             return decode(raw)
-        except refused:
+        # msgspec stops at nesting too deep before it reads on to bad UTF-8
+        # or bad syntax further along: json decides what the line's error is
+        except (refused, RecursionError):
             return json.loads(raw)
 
     return loads
@@ -181,6 +186,16 @@ def _convert(convert, record: Any, location: str) -> list[Prompt | Rejected]:
         return [Rejected(location, str(exc), _dump(record), exc.remedy)]
 
 
+def repeated_id(prompt_id: str, where: str, first: str) -> Rejected:
+    """The rejection of a prompt at ``where`` whose id the prompt at
+    ``first`` has (its candidates would be ranked with the other's)."""
+    return Rejected(
+        where,
+        f"prompt id {prompt_id!r} again (first at {first}); ids must be unique "
+        "in a file",
+    )
+
+
 def field(record: Any, key: str, where: str, kind: type | tuple = object) -> Any:
     """``record[key]``, required and of type ``kind``; errors name the field."""
     if not isinstance(record, dict):
@@ -205,6 +220,21 @@ def as_string(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise DataFormatError(f"{where}: expected a string, got {_json_type(value)}")
     return value
+
+
+def as_text(value: Any, where: str) -> str:
+    """A string that is text: a lone surrogate, which JSON can spell
+    (``"\\ud800"``) and ``json`` reads, has no UTF-8 bytes to count or
+    tokenise."""
+    text = as_string(value, where)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DataFormatError(
+            f"{where}: a lone surrogate ({text[exc.start]!r} at {exc.start}) "
+            "is not a character"
+        ) from None
+    return text
 
 
 def as_strings(values: Any, where: str) -> tuple[str, ...]:

@@ -22,8 +22,10 @@ Documents for rolling perplexity are JSON Lines of ``{"id", "text"}``
 (``id`` optional: ``line N``) or, for any other file, its whole text as one
 document named after the file.
 
-Every record is read by the rules of :mod:`.records`; a bad one becomes a
-:class:`~.records.Rejected` naming the line and field.
+Every record is read by the rules of :mod:`.records`, texts without lone
+surrogates (they have no UTF-8 bytes); a bad one becomes a
+:class:`~.records.Rejected` naming the line and field, and so does a prompt
+whose id an earlier prompt has.
 """
 
 from __future__ import annotations
@@ -39,11 +41,12 @@ from seqscore.formats.inputs import open_binary
 from seqscore.formats.records import (
     Rejected,
     as_id,
-    as_string,
+    as_text,
     field,
     json_lines,
     optional,
     records_to_prompts,
+    repeated_id,
 )
 from seqscore.models.loglikelihood import TextCandidate, TextPrompt
 
@@ -93,11 +96,24 @@ def text_prompts(
     layout = _layout(kept[-1]) if kept else None
     chain = _chain(kept, records)
     if layout == "pairs":
-        yield from _grouped_pairs(chain)
+        yield from _unique_ids(_grouped_pairs(chain))
     else:
         # records_to_prompts (formats/records.py) is typed for Prompt but yields
         # whatever its converter does: TextPrompt here
-        yield from records_to_prompts(chain, _prompt_record)  # type: ignore[arg-type, misc]
+        yield from _unique_ids(records_to_prompts(chain, _prompt_record))  # type: ignore[arg-type]
+
+
+def _unique_ids(items) -> Iterator[TextPrompt | Rejected]:
+    """The prompts in order, one whose id an earlier one has rejected (as
+    :func:`~.inputs.map_prompts` does for scored prompts)."""
+    first_at: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, TextPrompt):
+            first = first_at.setdefault(item.id, item.source)
+            if first != item.source:
+                yield repeated_id(item.id, item.source, first)
+                continue
+        yield item
 
 
 def _chain(first, rest):
@@ -131,7 +147,7 @@ def _prompt_record(record: Any, location: str) -> Iterator[TextPrompt]:
         raise DataFormatError("candidates: the list is empty (nothing to score)")
     yield TextPrompt(
         id=as_id(record.get("id"), "id", f"line {_line(location)}"),
-        context=optional(as_string, record, "prompt", "") or "",
+        context=optional(as_text, record, "prompt", "") or "",
         candidates=tuple(_candidate(c, i) for i, c in enumerate(candidates)),
         source=location,
     )
@@ -141,7 +157,7 @@ def _candidate(record: Any, index: int) -> TextCandidate:
     where = f"candidates[{index}]"
     if not isinstance(record, dict):
         raise DataFormatError(f"{where}: expected a JSON object")
-    text = as_string(field(record, "text", where), f"{where}.text")
+    text = as_text(field(record, "text", where), f"{where}.text")
     if not text:
         raise DataFormatError(f"{where}.text: empty (an empty text has no score)")
     return TextCandidate(as_id(record.get("id"), f"{where}.id", index), text)
@@ -166,8 +182,8 @@ def _grouped_pairs(records) -> Iterator[TextPrompt | Rejected]:
 
 def _pair(record: Any, location: str) -> dict | Rejected:
     try:
-        context = as_string(field(record, "context", ""), "context")
-        text = as_string(field(record, "continuation", ""), "continuation")
+        context = as_text(field(record, "context", ""), "context")
+        text = as_text(field(record, "continuation", ""), "continuation")
         if not text:
             raise DataFormatError("continuation: empty (an empty text has no score)")
         prompt_id = record.get("id")
@@ -235,7 +251,7 @@ def _documents(records) -> Iterator[Document | Rejected]:
             yield record
             continue
         try:
-            text = as_string(field(record, "text", ""), "text")
+            text = as_text(field(record, "text", ""), "text")
             if not text:
                 raise DataFormatError("text: empty (an empty text has no score)")
             name = as_id(record.get("id"), "id", f"line {_line(location)}")

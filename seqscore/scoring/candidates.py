@@ -189,7 +189,7 @@ class Candidate:
             )
         if self.text is not None:
             if self.n_bytes is None:
-                object.__setattr__(self, "n_bytes", len(self.text.encode("utf-8")))
+                object.__setattr__(self, "n_bytes", _utf8_length(self.text, self.id))
             if self.n_chars is None:
                 object.__setattr__(self, "n_chars", len(self.text))
         if self.unconditional is not None and np.isnan(self.unconditional):
@@ -226,6 +226,19 @@ class Candidate:
         if self.tokens is None:
             return self.logged_greedy
         return self.tokens.is_greedy
+
+
+def _utf8_length(text: str, candidate_id: str) -> int:
+    """The UTF-8 bytes of a candidate's text; a lone surrogate (which JSON
+    can spell, and Python's ``json`` reads) has none."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"candidate {candidate_id!r}: its text holds a lone surrogate "
+            f"({text[exc.start]!r} at {exc.start}), not a character: it has no "
+            "UTF-8 bytes to count"
+        ) from None
 
 
 def _check_total(total, candidate_id: str) -> None:

@@ -1,0 +1,265 @@
+"""Inputs the fuzz suite (tests/fuzz, issue #24) found mishandled, pinned.
+
+Each test names the input it pins and what the reader did with it before:
+a traceback (an exception outside seqscore's errors), a fast path that read
+what the careful one rejects, or a record passed on silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqscore.errors import DataFormatError, Rejected
+from seqscore.formats import records
+from seqscore.formats.inputs import read_prompts
+from seqscore.formats.lmeval_results import read_results
+from seqscore.formats.rankings import read_candidate_scores, read_rankings
+from seqscore.formats.records import json_lines, records_to_prompts
+from seqscore.formats.texts import read_documents, read_text_prompts
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+#: Nesting too deep for json and msgspec, wherever the stack stands.
+TOO_DEEP = b"[" * (sys.getrecursionlimit() + 10) + b"]" * (sys.getrecursionlimit() + 10)
+
+
+def _first_line(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_bytes().splitlines()[0])
+
+
+def _read(path: Path) -> list:
+    with read_prompts(str(path)) as (_, items):
+        return list(items)
+
+
+def _only_rejection(items: list) -> str:
+    [rejected] = items
+    assert isinstance(rejected, Rejected), rejected
+    return rejected.reason
+
+
+def _parsed_alike(line: bytes) -> str:
+    """The rejection of ``line`` by msgspec-then-json and by json alone,
+    which must agree; its reason."""
+    reasons = {
+        _only_rejection([item for _, item in json_lines([(1, line)], "f", loads)])
+        for loads in (records.loads_line, records._stdlib_loads)
+    }
+    assert len(reasons) == 1, reasons
+    return reasons.pop()
+
+
+def test_a_line_too_deep_for_msgspec_with_bad_utf8_after_is_judged_by_json():
+    """Pins ``{"a": [[[...]]], "b": "\\x80"}`` (nesting past the recursion
+    limit, then a byte that is not UTF-8). msgspec stopped at the nesting
+    (RecursionError, which the fast path did not hand to json): "nested too
+    deeply" with msgspec, "'utf-8' codec can't decode" without."""
+    line = b'{"a": ' + TOO_DEEP + b', "b": "\x80"}'
+    assert _parsed_alike(line).startswith(
+        "malformed JSON ('utf-8' codec can't decode byte 0x80"
+    )
+
+
+def test_a_line_only_too_deep_is_nested_too_deeply_on_both_paths():
+    """Pins ``[[[...]]]`` past the recursion limit: the one verdict."""
+    assert _parsed_alike(TOO_DEEP) == "malformed JSON (nested too deeply)"
+
+
+def _chat_text(record: dict, text: str) -> None:
+    """The first choice's message is ``text``, its tokens' bytes unknown
+    (so that its bytes are counted from the text)."""
+    choice = record["choices"][0]
+    choice["message"]["content"] = text
+    for item in choice["logprobs"]["content"]:
+        item["bytes"] = None
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        # a vLLM output's text: "\ud800" (json reads a lone surrogate)
+        ("vllm.jsonl", lambda r: r["outputs"][0].update(text="\ud800")),
+        # an OpenAI chat message's content, its tokens' bytes not listed
+        ("openai_chat.jsonl", lambda r: _chat_text(r, "a\udc80")),
+        # an OpenAI legacy token (the text is the tokens joined)
+        (
+            "openai_legacy_echo.jsonl",
+            lambda r: r["choices"][0]["logprobs"]["tokens"].__setitem__(5, "\ud800"),
+        ),
+    ],
+)
+def test_a_candidate_text_with_a_lone_surrogate_is_rejected(tmp_path, name, edit):
+    """Pins a candidate text holding a lone surrogate (JSON ``"\\ud800"``):
+    counting its UTF-8 bytes raised UnicodeEncodeError, a traceback."""
+    record = _first_line(name)
+    edit(record)
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    assert "lone surrogate" in _only_rejection(_read(path))
+
+
+def test_a_top_token_name_that_is_no_string_is_rejected_on_the_fast_path():
+    """Pins an OpenAI chat top alternative ``{"token": 5, "logprob": ...}``:
+    the fast path took the 5 as a token name (the careful path rejects it),
+    and any JSON value with it (a list nested 950 deep went into the
+    output)."""
+    record = _first_line("openai_chat.jsonl")
+    record["choices"][0]["logprobs"]["content"][0]["top_logprobs"][0]["token"] = 5
+    [rejected] = records_to_prompts([("f.jsonl:1", record)], _openai_convert())
+    assert isinstance(rejected, Rejected)
+    assert rejected.reason == (
+        "choices[0].logprobs.content[0].top_logprobs[0].token: expected a "
+        "string, got int"
+    )
+
+
+def _openai_convert():
+    from seqscore.formats.openai import convert_record
+
+    return convert_record
+
+
+@pytest.mark.parametrize("name", ["raw.npz", "raw_compressed.npz", "aligned.npz"])
+def test_an_npz_with_bytes_cut_out_is_a_damaged_archive(tmp_path, name):
+    """Pins a fixture ``.npz`` with 3 bytes cut at offset 200 (inside the
+    first member): zipfile placed the member before the file's start and
+    its seek raised OSError (EINVAL), outside seqscore's errors."""
+    data = (FIXTURES / name).read_bytes()
+    path = tmp_path / "cut.npz"
+    path.write_bytes(data[:200] + data[203:])
+    with pytest.raises(DataFormatError, match=r"not a readable \.npz"):
+        _read(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # an integer too long for int(): ValueError, not JSONDecodeError
+        (
+            b'{"id": "a", "score": ' + b"9" * 4301 + b"}\n",
+            "s.jsonl:1: not JSON: Exceeds the limit (4300 digits)",
+        ),
+        (b'{"id": "a", "score": ' + TOO_DEEP + b"}\n", "s.jsonl:1: not JSON: nested"),
+    ],
+)
+def test_a_scores_line_json_cannot_read_is_named(tmp_path, text, message):
+    """Pins a JSON Lines scores line with a 4301-digit integer or nesting
+    past the recursion limit: ValueError / RecursionError tracebacks."""
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(text)
+    with pytest.raises(DataFormatError, match=re.escape(message)):
+        read_candidate_scores(str(path))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b'["a", ' + b"9" * 4301 + b"]\n", "r.txt:1: not a JSON array: Exceeds"),
+        (b'["a", ' + TOO_DEEP + b"]\n", "r.txt:1: not a JSON array: nested too"),
+    ],
+)
+def test_a_ranking_line_json_cannot_read_is_named(tmp_path, text, message):
+    """Pins a JSON-array ranking line with a 4301-digit integer or nesting
+    past the recursion limit: ValueError / RecursionError tracebacks."""
+    path = tmp_path / "r.txt"
+    path.write_bytes(text)
+    with pytest.raises(DataFormatError, match=message):
+        read_rankings(str(path))
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            {"id": "q", "candidates": [{"text": "\ud800"}]},
+            "candidates[0].text: a lone surrogate ('\\ud800' at 0)",
+        ),
+        (
+            {"id": "q", "prompt": "x\udc80", "candidates": [{"text": " a"}]},
+            "prompt: a lone surrogate ('\\udc80' at 1)",
+        ),
+        (
+            {"context": "x", "continuation": "\ud800"},
+            "continuation: a lone surrogate",
+        ),
+    ],
+)
+def test_a_text_for_a_model_with_a_lone_surrogate_is_rejected(tmp_path, line, reason):
+    """Pins texts for ``--model`` holding a lone surrogate: the model's
+    scoring raised on it mid-run (UnicodeEncodeError, or a candidate error
+    naming no line that stopped ``--on-error skip``)."""
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    with read_text_prompts(str(path)) as prompts:
+        assert _only_rejection(list(prompts)).startswith(reason)
+
+
+def test_a_document_with_a_lone_surrogate_is_rejected(tmp_path):
+    """Pins ``{"id": "d", "text": "a\\ud800"}`` for ``perplexity``: a
+    UnicodeEncodeError traceback counting its bytes."""
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"id": "d", "text": "a\ud800"}) + "\n")
+    with read_documents(str(path)) as documents:
+        assert _only_rejection(list(documents)).startswith("text: a lone surrogate")
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [
+            {"id": "q2", "prompt": "if", "candidates": [{"text": " a"}]},
+            {"id": "q2", "prompt": "if", "candidates": [{"text": " b"}]},
+        ],
+        [
+            {"context": "The cat", "continuation": " sat", "id": "p"},
+            {"context": "A dog", "continuation": " ran"},
+            {"context": "The cat", "continuation": " ran", "id": "p"},
+        ],
+    ],
+)
+def test_a_repeated_prompt_id_of_texts_is_rejected(tmp_path, lines):
+    """Pins two prompts of texts with one id (both layouts): both were
+    scored, as two rank-1 candidates under one id (issue #24 item 4 for
+    ``score --model``)."""
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with read_text_prompts(str(path)) as prompts:
+        *_, last = prompts
+    assert isinstance(last, Rejected)
+    assert last.location == f"{path}:{len(lines)}"
+    assert last.reason.startswith(f"prompt id {lines[0]['id']!r} again (first at")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="lmeval_results.read_results lets json's RecursionError out (the "
+    "file is another engineer's while this was found; see the fuzz report)",
+)
+def test_a_results_file_nested_too_deeply_is_a_data_error(tmp_path):
+    """Pins a results file whose ``results`` holds nesting past the
+    recursion limit: RecursionError, not a DataFormatError naming it."""
+    path = tmp_path / "results_2026-01-01T00-00-00.json"
+    path.write_bytes(b'{"results": ' + TOO_DEEP + b"}")
+    with pytest.raises(DataFormatError, match=str(path)):
+        read_results(str(path))
+
+
+def test_float16_groups_are_read_without_a_warning(tmp_path):
+    """Pins ``raw.npz`` with ``group`` saved as float16: numpy warned
+    "overflow encountered in cast" (2**53 as a float16) on stderr."""
+    with np.load(FIXTURES / "raw.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["group"] = arrays["group"].astype(np.float16)
+    path = tmp_path / "g.npz"
+    np.savez(path, **arrays)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prompts = _read(path)
+    assert [p.id for p in prompts] == ["1", "2", "3"]
