@@ -221,9 +221,10 @@ def _range_job(span, *, path, source, convert, job, parse=None):
     with open(path, "rb") as handle:
         handle.seek(start)
         data = handle.read(end - start)
-    # split at "\n" only, as iterating over a binary file does
+    # the lines as iterating over the file gives them here (split after each
+    # "\n" only, which they keep): a bad line gets the same message
     return _chunk_job(
-        enumerate(data.split(b"\n"), first),
+        enumerate(io.BytesIO(data), first),
         source=source,
         convert=convert,
         job=job,

@@ -52,6 +52,7 @@ import os
 import shutil
 import struct
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -81,6 +82,9 @@ _IDS = {"aligned": ("targets", "lengths"), "raw": ("input_ids", "lengths", "n_co
 # header, a bad CRC, a deflate stream cut short or corrupt, an unknown method,
 # a member's offset before the start of the file (seek: OSError EINVAL)
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError)
+# what numpy raises on a bad .npy header: a header cut inside its dict is a
+# tokenize error, not a ValueError
+_HEADER_ERRORS = (ValueError, tokenize.TokenError)
 
 
 def read_npz(
@@ -413,7 +417,7 @@ def _load(archive: zipfile.ZipFile, name: str, source: str) -> np.ndarray:
     with _member(archive, name + ".npy", source) as handle:
         try:
             return np.lib.format.read_array(handle, allow_pickle=False)
-        except ValueError as exc:
+        except _HEADER_ERRORS as exc:
             raise DataFormatError(
                 f"{source}: cannot read array {name!r}: {exc}"
             ) from None
@@ -466,7 +470,7 @@ def _logits_member(path: str, archive: zipfile.ZipFile, source: str) -> _Member:
         try:
             version = np.lib.format.read_magic(handle)
             shape, fortran, dtype = _read_header(handle, version)
-        except ValueError as exc:
+        except _HEADER_ERRORS as exc:
             raise DataFormatError(
                 f"{source}: cannot read array 'logits': {exc}"
             ) from None
@@ -524,17 +528,22 @@ def _streamed(handle, member: _Member):
 
     A damaged stream raises zipfile's own errors, which fail the whole file
     (see :func:`_damage`): the rows after a bad block cannot be trusted.
+    Candidates not asked for (rejected before their rows were read) are
+    read past, so that the next one gets its own rows.
     """
     block = member.data_size // member.shape[0]
     state = {"next": 0}
 
     def read(index: int) -> np.ndarray:
-        if index != state["next"]:
+        if index < state["next"]:
             raise DataFormatError("compressed logits must be read in order")
-        state["next"] += 1
-        data = handle.read(block)
-        if len(data) != block:
-            raise DataFormatError(f"logits member is truncated at candidate {index}")
+        while state["next"] <= index:
+            data = handle.read(block)
+            if len(data) != block:
+                raise DataFormatError(
+                    f"logits member is truncated at candidate {state['next']}"
+                )
+            state["next"] += 1
         return np.frombuffer(data, dtype=member.dtype).reshape(member.shape[1:])
 
     return read

@@ -317,8 +317,9 @@ def as_numbers(values: Any, where: str, ndim: int = 1) -> np.ndarray:
         return array
     if ndim == 1:  # something is off: name it, or convert one by one
         return np.array([as_number(v, f"{where}[{i}]") for i, v in enumerate(values)])
-    for i, row in enumerate(values):
-        as_numbers(row, f"{where}[{i}]")
+    rows = [as_numbers(row, f"{where}[{i}]") for i, row in enumerate(values)]
+    if len({len(row) for row in rows}) == 1:  # an integer past 64 bits, say
+        return np.array(rows)
     raise DataFormatError(f"{where}: expected rows of numbers of one length")
 
 

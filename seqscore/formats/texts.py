@@ -71,7 +71,18 @@ def read_text_prompts(
     with _lines(path) as (source, numbered):
         if on_progress is not None and path != "-":
             numbered = _counted(numbered, os.path.getsize(path), on_progress)
-        yield text_prompts(json_lines(numbered, source))
+        yield _not_empty(text_prompts(json_lines(numbered, source)), source)
+
+
+def _not_empty(items: Iterator, source: str) -> Iterator:
+    """``items``; none at all is an error naming ``source`` (as for every
+    other input: an empty file scored nothing, and said so by exit 0)."""
+    empty = True
+    for item in items:
+        empty = False
+        yield item
+    if empty:
+        raise DataFormatError(f"{source}: no records (the input is empty)")
 
 
 def _counted(numbered, size: int, on_progress):

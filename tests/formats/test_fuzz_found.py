@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -263,3 +265,94 @@ def test_float16_groups_are_read_without_a_warning(tmp_path):
         warnings.simplefilter("error")
         prompts = _read(path)
     assert [p.id for p in prompts] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("content", [b"", b"\n", b"\n\r\n  \n"])
+def test_texts_without_a_record_are_an_error(tmp_path, content):
+    """Pins an empty or blank file of texts for ``score --model``: it read
+    as no prompts, and the command said nothing and exited 0 (every other
+    input is "no records (the input is empty)", exit 1)."""
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(content)
+    with (
+        pytest.raises(DataFormatError, match=r"t\.jsonl: no records"),
+        read_text_prompts(str(path)) as prompts,
+    ):
+        list(prompts)
+
+
+def test_a_compressed_npz_reads_past_a_candidate_rejected_before_its_rows(tmp_path):
+    """Pins ``raw.npz`` with ``lengths[0] = -1`` saved compressed: the
+    streamed logits were not read past candidate 0, so every later
+    candidate was rejected ("compressed logits must be read in order"),
+    where the same arrays stored read the other prompts."""
+    with np.load(FIXTURES / "raw.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["lengths"][0] = -1
+    read = {}
+    for save in (np.savez, np.savez_compressed):
+        path = tmp_path / f"{save.__name__}.npz"
+        save(path, **arrays)
+        items = _read(path)
+        read[save.__name__] = [
+            item.reason if isinstance(item, Rejected) else item.id for item in items
+        ]
+    assert read["savez"] == read["savez_compressed"]
+    assert read["savez"] == [
+        "n_context[0] = 4 and lengths[0] = -1 must satisfy 1 <= n_context "
+        "< lengths <= 9 (prompt '1' skipped)",
+        "2",
+        "3",
+    ]
+
+
+def test_alternatives_with_an_integer_past_64_bits_read_as_one_value_does(tmp_path):
+    """Pins ``"top_logprobs": [[-18446744073709551616, -1.0]]`` (-2**64, a
+    log-prob): rows read at once fell back to one by one for the big
+    integer and then said "expected rows of numbers of one length"; the
+    same value in ``logprobs`` was read."""
+    candidate = {"logprobs": [-1.0], "top_logprobs": [[-(2**64), -1.0]]}
+    path = tmp_path / "big.jsonl"
+    path.write_text(json.dumps({"id": "q", "candidates": [candidate]}) + "\n")
+    [prompt] = _read(path)
+    assert prompt.candidates[0].tokens.top_logprobs.tolist() == [[-(2.0**64), -1.0]]
+
+
+def test_a_bad_line_gets_one_message_from_workers_and_from_this_process(
+    tmp_path, monkeypatch
+):
+    """Pins a truncated line ``{"`` (then a newline) among good ones: read
+    here (with its newline) it was "Invalid control character at column 3",
+    read by a worker (split at the newline) "Unterminated string starting
+    at column 2" (issue #24 item 8)."""
+    from seqscore.formats import inputs
+
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", 64)
+    lines = (FIXTURES / "seqscore.jsonl").read_bytes().splitlines()
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\n".join([*lines, b'{"']) + b"\n")
+    reasons = []
+    for workers in (1, 2):
+        with inputs.map_prompts(str(path), inputs._same, workers=workers) as (_, items):
+            reasons += [i.reason for i in items if isinstance(i, Rejected)]
+    assert len(reasons) == 2
+    assert reasons[0] == reasons[1]
+
+
+@pytest.mark.parametrize("member", ["logits", "lengths"])
+def test_an_npy_header_cut_inside_its_dict_is_named(tmp_path, member):
+    """Pins an ``.npz`` member whose header is ``{'descr': '<f4', `` and
+    spaces: numpy's parser raised tokenize.TokenError ("EOF in multi-line
+    statement"), not a ValueError, and it escaped."""
+    header = b"{'descr': '<f4', "
+    header += b" " * (64 - 10 - len(header) - 1) + b"\n"
+    broken = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+    path = tmp_path / "h.npz"
+    with (
+        zipfile.ZipFile(FIXTURES / "raw.npz") as old,
+        zipfile.ZipFile(path, "w") as new,
+    ):
+        for name in old.namelist():
+            new.writestr(name, broken if name == f"{member}.npy" else old.read(name))
+    with pytest.raises(DataFormatError, match=f"cannot read array '{member}'"):
+        _read(path)
