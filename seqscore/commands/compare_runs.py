@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from seqscore.commands.lmeval_options import bootstrap_options
+from seqscore.commands.lmeval_options import bootstrap_options, task_option
 from seqscore.commands.options import (
     command,
     output_option,
@@ -28,6 +28,7 @@ from seqscore.runs.lmeval import compare_runs
     type=click.Path(dir_okay=False),
     help="B's results_<date>.json [default: the one beside B, if any].",
 )
+@task_option()
 @bootstrap_options()
 @report_format_option()
 @output_option()
@@ -36,6 +37,7 @@ def compare_runs_command(
     b,
     results_a,
     results_b,
+    task,
     bootstrap,
     fmt,
     output,
@@ -45,7 +47,9 @@ def compare_runs_command(
     A and B are samples files (samples_<task>_<date>.jsonl) of one task, say
     two models or two prompts, or two run folders (lm-eval's output paths),
     compared task by task. Documents are matched by doc_id and doc_hash; if
-    they differ, the error lists what does not match.
+    they differ, the error lists what does not match. Runs of lm-eval before
+    0.4.3 (<model_args>_<task>.jsonl) are paired by the task their results
+    files say, or by --task.
 
     \b
     Per metric (acc, acc_norm, acc_bytes, acc_mutual_info):
@@ -70,6 +74,7 @@ def compare_runs_command(
         b,
         results_a=results_a,
         results_b=results_b,
+        task=task,
         **bootstrap,
     )
     with open_output(output) as out:

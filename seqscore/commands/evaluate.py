@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from seqscore.commands.lmeval_options import bootstrap_options
+from seqscore.commands.lmeval_options import bootstrap_options, task_option
 from seqscore.commands.options import (
     command,
     output_option,
@@ -15,7 +15,7 @@ from seqscore.commands.options import (
 from seqscore.formats.lmeval_results import is_results_file
 from seqscore.report.evaluation import RENDER
 from seqscore.report.writers import open_output
-from seqscore.runs.lmeval import evaluate
+from seqscore.runs.lmeval import evaluate, samples_files
 
 
 @command("evaluate")
@@ -29,6 +29,7 @@ from seqscore.runs.lmeval import evaluate
 @click.option(
     "--no-results", is_flag=True, help="Check no results file, even one beside."
 )
+@task_option()
 @click.option(
     "--check",
     is_flag=True,
@@ -50,6 +51,7 @@ def evaluate_command(
     files,
     results,
     no_results,
+    task,
     check,
     doc_hashes,
     bootstrap,
@@ -61,7 +63,11 @@ def evaluate_command(
 
     FILES are lm-eval samples files (lm_eval ... --log_samples writes
     samples_<task>_<date>.jsonl) or folders of them; the results file written
-    with them (results_<date>.json, beside) is found and checked too.
+    with them (results_<date>.json, beside) is found and checked too. A
+    results file among FILES (after the samples) is taken as --results.
+    Runs of lm-eval before 0.4.3 are read too: <model_args>_<task>.jsonl
+    beside results.json, and the 0.4.0 development versions' lines, which
+    log the first request only (what they do not say is said so).
 
     \b
     Per task and filter:
@@ -87,15 +93,21 @@ def evaluate_command(
       seqscore evaluate out/model/samples_arc_easy_2024-05-01T10-00-00.jsonl
       seqscore evaluate out/model --check --format markdown -o report.md
       seqscore evaluate samples.jsonl --results results.json --seed 7
+      seqscore evaluate old/pretrained__gpt2_winogrande.jsonl old/results.json
     """
     files, results = _results_among(files, results)
     if results and no_results:
         raise click.UsageError("--results and --no-results contradict each other")
+    if task and len(samples_files(files)) > 1:
+        raise click.UsageError(
+            "--task names the task of one samples file; FILES hold several"
+        )
     with progress_callback(progress, "evaluating") as on_progress:
         evaluations = evaluate(
             files,
             results=results,
             use_results=not no_results,
+            task=task,
             check_doc_hash=doc_hashes,
             on_progress=on_progress,
             **bootstrap,

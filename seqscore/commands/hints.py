@@ -26,6 +26,11 @@ HINTS = {
         f"; add that column, name the columns with {_COLUMNS}, or read one "
         "ranking per line with --layout lines"
     ),
+    "task": (
+        " (a samples file named as before lm-eval 0.4.3, <model_args>_<task>"
+        ".jsonl, says its task only against its results file: give that, or "
+        "the task with --task NAME)"
+    ),
 }
 
 

@@ -9,7 +9,19 @@ import click
 from seqscore.commands.options import count_option, gathered
 from seqscore.lmeval.evaluation import CONFIDENCE, RESAMPLES
 
-__all__ = ["bootstrap_options"]
+__all__ = ["bootstrap_options", "task_option"]
+
+
+def task_option():
+    """``--task NAME``: the task of samples files whose names do not say it
+    (lm-eval before 0.4.3 named them ``<model_args>_<task>.jsonl``)."""
+    return click.option(
+        "--task",
+        metavar="NAME",
+        help="The task of the samples [default: what each file's name says: "
+        "samples_<task>_<date>.jsonl; before lm-eval 0.4.3, "
+        "<model_args>_<task>.jsonl, read against its results file].",
+    )
 
 
 def bootstrap_options():

@@ -19,7 +19,18 @@ request's ``[loglikelihood, is_greedy]`` (lm-eval 0.4.3 on writes both as
 strings, ``"-4.06"`` and ``"False"``; earlier versions as JSON values).
 With ``acc_mutual_info`` the requests go on with one unconditional request
 per choice (context ``""``). The older layout gives ``arguments`` as a list
-of ``[context, continuation]`` pairs.
+of ``[context, continuation]`` pairs; lm-eval 0.4.0-dev (July 2023) gave the
+first request's pair only, ``["Question: ...", " Paris"]``, with every
+choice's response in ``resps`` (``[[[-4.06, false]], ...]``) and
+``filtered_resps``, and ``target`` the gold choice's text (the gold index
+came from the task's ``gold_alias``, not logged). Such a line tells the
+first choice's text only, and the gold only when ``target`` is an index;
+where it does not, the document says so (``gold_unread``) and whether the
+target names the first choice, against which the logged ``acc`` of a
+document predicting that choice can still be checked. A multiple-input
+task (winogrande: one context per choice, one continuation) logs no gold
+index either; winogrande's is its ``doc.answer``, read when the requests
+are lm-eval's for that document.
 
 ``target`` is ``str()`` of what the task's ``doc_to_target`` returned: a
 choice index, a choice's text or a list of indices (several right answers).
@@ -58,7 +69,7 @@ import math
 import re
 import sys
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from seqscore.errors import DataFormatError
 from seqscore.formats.records import as_id, as_number, loads_line
@@ -144,33 +155,52 @@ def careful_document(
         raise DataFormatError(f"doc_id {doc_id}: {exc}") from None
 
 
+class _Reading(NamedTuple):
+    """What a line says of its choices' texts and of its gold (the fields of
+    :class:`Document` of those names)."""
+
+    choices: tuple[str, ...]
+    gold: tuple[int, ...]
+    gold_problem: str | None
+    gold_unread: str | None = None
+    first_is_gold: bool | None = None
+
+
 def _document(record, location, doc_id, delimiter, target_field) -> Document:
-    requests = _requests(required(record, "arguments", "", (dict, list)))
+    arguments = required(record, "arguments", "", (dict, list))
+    if _is_first_request(arguments):
+        return _first_request_document(
+            record, location, doc_id, delimiter, target_field
+        )
+    requests = _requests(arguments)
     responses = _responses(record, len(requests))
     metrics = _logged(record)
     n = _conditional_count(record, requests, metrics)
-    contexts = {context for context, _ in requests[:n]}
-    if len(contexts) > 1:
-        raise DataFormatError(
-            "arguments: the requests have different contexts and one "
-            "continuation (a multiple-input task such as winogrande): its gold "
-            "choice is not in the samples file"
-        )
-    choices = tuple(_choice(requests[i][1], i, delimiter) for i in range(n))
-    target, lossy = _target(record, target_field)
-    gold, problem = _gold(target, choices, lossy)
+    if [context for context, _ in requests[:n]].count(requests[0][0]) != n:
+        reading = _multiple_input(record, requests[:n], delimiter)
+    else:
+        choices = tuple(_choice(requests[i][1], i, delimiter) for i in range(n))
+        target, lossy = _target(record, target_field)
+        reading = _Reading(choices, *_gold(target, choices, lossy))
+    context = requests[0][0]
+    return _built(record, location, doc_id, reading, context, responses, n, metrics)
+
+
+def _built(record, location, doc_id, reading, context, responses, n, metrics):
+    """The :class:`Document` of a record read: ``n`` of its ``responses``
+    are the choices', the rest unconditional; ``metrics`` as logged."""
     return Document(
         doc_id=doc_id,
         location=location,
-        context=requests[0][0],
-        choices=choices,
+        context=context,
+        choices=reading.choices,
         loglikelihoods=tuple(ll for ll, _ in responses[:n]),
         is_greedy=tuple(greedy for _, greedy in responses[:n]),
         unconditional=(
-            None if n == len(requests) else tuple(ll for ll, _ in responses[n:])
+            None if n == len(responses) else tuple(ll for ll, _ in responses[n:])
         ),
-        gold=gold,
-        gold_problem=problem,
+        gold=reading.gold,
+        gold_problem=reading.gold_problem,
         target=_logged_target(record.get("target")),
         filter=_string(record.get("filter", "none"), "filter"),
         logged=metrics,
@@ -178,6 +208,8 @@ def _document(record, location, doc_id, delimiter, target_field) -> Document:
         prompt_hash=_hash(record, "prompt_hash"),
         target_hash=_hash(record, "target_hash"),
         doc=record.get("doc"),
+        gold_unread=reading.gold_unread,
+        first_is_gold=reading.first_is_gold,
     )
 
 
@@ -406,7 +438,9 @@ def _requests(arguments) -> list[tuple[str, str]]:
                 )
             if not isinstance(request, dict) or "arg_0" not in request:
                 raise DataFormatError(f"arguments.{key}: expected arg_0 and arg_1")
-            pairs.append(_request(request.get("arg_0"), request.get("arg_1"), key))
+            pairs.append(
+                _request(request.get("arg_0"), request.get("arg_1"), f"arguments.{key}")
+            )
     else:
         pairs = [_listed_request(request, i) for i, request in enumerate(arguments)]
     if not pairs:
@@ -414,31 +448,43 @@ def _requests(arguments) -> list[tuple[str, str]]:
     return pairs
 
 
+def _is_first_request(arguments) -> bool:
+    """Whether ``arguments`` is one ``[context, continuation]`` pair, as
+    lm-eval 0.4.0-dev wrote it (July 2023: the first request's only)."""
+    return (
+        isinstance(arguments, list)
+        and len(arguments) == 2
+        and isinstance(arguments[0], str)
+    )
+
+
 def _listed_request(request, i: int) -> tuple[str, str]:
     if not isinstance(request, list) or len(request) < 2:
         raise DataFormatError(f"arguments[{i}]: expected [context, continuation]")
-    return _request(request[0], request[1], f"[{i}]")
+    return _request(request[0], request[1], f"arguments[{i}]")
 
 
 def _request(context, continuation, where: str) -> tuple[str, str]:
+    """A request's ``(context, continuation)``; ``where`` names it in errors."""
     if type(context) is str and type(continuation) is str:
         return context, continuation
     if isinstance(continuation, dict):
         raise DataFormatError(
-            f"arguments.{where}: a generation request (generate_until), not a "
+            f"{where}: a generation request (generate_until), not a "
             "log-likelihood of a choice: only multiple-choice runs can be read"
         )
-    raise DataFormatError(
-        f"arguments.{where}: context and continuation must be strings"
-    )
+    raise DataFormatError(f"{where}: context and continuation must be strings")
 
 
-def _responses(record: dict, n: int) -> list[tuple[float, bool]]:
+def _responses(record: dict, n: int | None) -> list[tuple[float, bool]]:
     """``(loglikelihood, is_greedy)`` per request: ``filtered_resps`` (what
-    lm-eval's metrics read), else the only response of each ``resps``."""
+    lm-eval's metrics read), else the only response of each ``resps``;
+    ``n`` of them (``None``: as many as there are, at least one)."""
     name = "filtered_resps" if "filtered_resps" in record else "resps"
     responses = required(record, name, "", list)
-    if len(responses) != n:
+    if n is None and not responses:
+        raise DataFormatError(f"{name}: no responses (a document with no choices)")
+    if n is not None and len(responses) != n:
         raise DataFormatError(
             f"{name}: {len(responses)} responses for {n} requests (arguments)"
         )
@@ -488,15 +534,19 @@ def _greedy(value, where: str) -> bool:
     )
 
 
+def _mutual_info(record: dict, metrics: dict) -> bool:
+    """Whether the run computed ``acc_mutual_info`` (logged or listed)."""
+    listed = record.get("metrics")
+    return "acc_mutual_info" in metrics or (
+        isinstance(listed, list) and "acc_mutual_info" in listed
+    )
+
+
 def _conditional_count(record: dict, requests: list, metrics: dict) -> int:
     """How many requests are the choices; the rest, with ``acc_mutual_info``,
     are the same continuations without the context."""
-    listed = record.get("metrics")
-    mutual = "acc_mutual_info" in metrics or (
-        isinstance(listed, list) and "acc_mutual_info" in listed
-    )
     n = len(requests)
-    if not mutual:
+    if not _mutual_info(record, metrics):
         return n
     half = n // 2
     paired = n % 2 == 0 and all(
@@ -517,6 +567,101 @@ def _choice(continuation: str, i: int, delimiter: str) -> str:
             f"with the target delimiter {delimiter!r}"
         )
     return continuation[len(delimiter) :]
+
+
+# ------------------------------------------------------------ partial lines
+
+#: Why a line of lm-eval 0.4.0-dev does not tell its gold choice.
+_FIRST_ONLY = (
+    "lm-eval 0.4.0-dev logged only the first request, and the target is not an index"
+)
+#: Why a line of a multiple-input task does not.
+_MULTIPLE_INPUT = (
+    "a multiple-input task (the choices are in the contexts): lm-eval took "
+    "the gold from doc_to_text, which is not logged"
+)
+
+
+def _first_request_document(
+    record, location, doc_id, delimiter, target_field
+) -> Document:
+    """A line of lm-eval 0.4.0-dev (July 2023): ``arguments`` is the first
+    request's ``[context, continuation]`` only; every choice's response is
+    in ``resps`` and ``filtered_resps``, and ``target`` is what the task's
+    ``doc_to_target`` gave (lm-eval took the gold from ``gold_alias``)."""
+    first = record["arguments"]
+    context, continuation = _request(first[0], first[1], "arguments")
+    responses = _responses(record, None)
+    metrics = _logged(record)
+    if _mutual_info(record, metrics):
+        raise DataFormatError(
+            "arguments: acc_mutual_info is logged, but the line holds the first "
+            "request only (lm-eval 0.4.0-dev): which responses are unconditional "
+            "cannot be told"
+        )
+    n = len(responses)
+    reading = _winogrande(record, [context], [continuation], n, delimiter)
+    if reading is None:
+        reading = _first_choice(record, continuation, n, delimiter, target_field)
+    return _built(record, location, doc_id, reading, context, responses, n, metrics)
+
+
+def _first_choice(record, continuation, n, delimiter, target_field) -> _Reading:
+    """A line with the first request only: its choice's text; the gold when
+    the target (or the task's target field) is an index or a list of them,
+    else unread, and whether the target is the first choice's text."""
+    first = _choice(continuation, 0, delimiter)
+    target, _ = _target(record, target_field)
+    if type(target) is int:
+        return _Reading((first,), *_indices([target], n))
+    if isinstance(target, list) and target and all(type(i) is int for i in target):
+        return _Reading((first,), *_indices(target, n))
+    return _Reading((first,), (), None, _FIRST_ONLY, _names_first(target, first))
+
+
+def _names_first(target, first: str) -> bool | None:
+    """Whether ``target``, the gold choice's text as lm-eval 0.4.0-dev's
+    tasks logged it (some with the delimiter before it), is the first
+    choice's; ``None`` when it may be an index."""
+    if not isinstance(target, str) or (target.isdigit() and target.isascii()):
+        return None
+    return target.strip() == first.strip()
+
+
+def _multiple_input(record, requests, delimiter) -> _Reading:
+    """A document whose choices are contexts, one continuation for all."""
+    contexts = [context for context, _ in requests]
+    continuations = [continuation for _, continuation in requests]
+    reading = _winogrande(record, contexts, continuations, len(requests), delimiter)
+    return reading or _Reading((), (), None, _MULTIPLE_INPUT)
+
+
+def _winogrande(record, contexts, continuations, n, delimiter) -> _Reading | None:
+    """A winogrande document's gold, ``doc.answer`` ("1" or "2": lm-eval's
+    ``doc_to_text``, the gold index plus one), when the requests are
+    lm-eval's for it: each context ends with the sentence up to its blank
+    and that choice's option, the continuation is the rest of the sentence
+    after the delimiter (None: not winogrande's)."""
+    doc = record.get("doc")
+    if n != 2 or not isinstance(doc, dict):
+        return None
+    sentence = doc.get("sentence")
+    options = [o for o in (doc.get("option1"), doc.get("option2")) if type(o) is str]
+    if type(sentence) is not str or "_" not in sentence or len(options) != 2:
+        return None
+    blank = sentence.index("_")
+    rest = delimiter + sentence[blank + 1 :].strip()
+    partials = [sentence[:blank] + option for option in options]
+    if any(continuation != rest for continuation in continuations) or not all(
+        context.endswith(partial)
+        for context, partial in zip(contexts, partials, strict=False)
+    ):
+        return None
+    answer = doc.get("answer")
+    if type(answer) is not str or answer not in ("1", "2"):
+        unread = f"doc.answer {_show(answer)} is not winogrande's '1' or '2'"
+        return _Reading((), (), None, unread)
+    return _Reading((), (int(answer) - 1,), None)
 
 
 # ------------------------------------------------------------------- target
@@ -646,12 +791,14 @@ def convert_record(
 ) -> Iterator[Prompt]:
     """The prompt of one samples record, for ``seqscore score``.
 
-    One candidate per choice (id: its index, text: the choice), scored by
-    its logged total log-likelihood, greedy as logged; the token count is
-    unknown, so per-token reductions are ``None``.
+    One candidate per choice (id: its index, text: the choice, if the line
+    holds it), scored by its logged total log-likelihood, greedy as logged;
+    the token count is unknown, so per-token reductions are ``None``.
     """
     document = read_document(record, location, delimiter, target_field)
-    unconditional = document.unconditional or (None,) * len(document.choices)
+    n = len(document.loglikelihoods)
+    texts = document.choices + (None,) * (n - len(document.choices))
+    unconditional = document.unconditional or (None,) * n
     yield Prompt(
         id=document.doc_id,
         candidates=tuple(
@@ -665,7 +812,7 @@ def convert_record(
             )
             for i, (choice, ll, greedy, u) in enumerate(
                 zip(
-                    document.choices,
+                    texts,
                     document.loglikelihoods,
                     document.is_greedy,
                     unconditional,

@@ -108,7 +108,12 @@ class AggregateCheck:
 
 @dataclass(frozen=True)
 class TaskEvaluation:
-    """Everything :func:`evaluate` found about one task and filter."""
+    """Everything :func:`evaluate` found about one task and filter.
+
+    ``gold_unread`` lists the documents whose lines do not say which choice
+    is gold (no accuracy is re-derived from them); ``unchecked`` counts the
+    logged per-document values the log-likelihoods cannot check.
+    """
 
     task: str
     filter: str
@@ -126,6 +131,8 @@ class TaskEvaluation:
     aggregate: tuple[AggregateCheck, ...]
     gold_problems: Listed
     hash_problems: Listed
+    gold_unread: Listed
+    unchecked: int
 
     @property
     def consistent(self) -> bool:
@@ -180,6 +187,8 @@ def task_evaluation(
         aggregate=_aggregate(task_results, filter_key, counts, accuracies, task_hash),
         gold_problems=_listed(counts.gold_problems),
         hash_problems=_listed(counts.hash_problems),
+        gold_unread=_listed(counts.gold_unread),
+        unchecked=counts.unchecked,
     )
 
 
@@ -200,19 +209,27 @@ def _accuracy(m, counts, task_results, filter_key, bootstrap) -> Accuracy:
         value=correct / n if n else None,
         stderr=sample_stderr(correct, n) if n else None,
         interval=bootstrap_accuracy(correct, n, **bootstrap) if n else None,
-        unavailable=None if n else _unavailable(metric),
+        unavailable=None if n else _unavailable(metric, counts),
         logged=logged_sum / logged_n if logged_n else None,
         reported=reported[0],
         reported_stderr=reported[1],
     )
 
 
-def _unavailable(metric: str) -> str:
+def _unavailable(metric: str, counts) -> str:
+    """Why no document gives ``metric``."""
     if metric == "acc_mutual_info":
         return (
             "no unconditional requests in the run (lm-eval makes them only for "
             "acc_mutual_info)"
         )
+    if metric in ("acc_norm", "acc_bytes") and counts.partial == counts.n:
+        return (
+            "the samples do not hold the choices' texts (lm-eval 0.4.0-dev logged "
+            "the first request only; a multiple-input task's choices are contexts)"
+        )
+    if counts.gold_unread.total == counts.n:
+        return "the samples do not say which choice is gold"
     return "no document could be scored"
 
 

@@ -33,6 +33,17 @@ class Document(NamedTuple):
     the record holds to their values; ``doc`` is the record's ``doc``,
     parsed, or its JSON text (a ``msgspec.Raw``) as the typed reader keeps
     it (:func:`doc_value` parses either).
+
+    Some lines hold less (lm-eval 0.4.0-dev logged the first request's
+    arguments only; a multiple-input task such as winogrande puts its
+    choices in the contexts). Then ``choices`` holds fewer texts than there
+    are log-likelihoods (those the line has; ``acc_norm`` and ``acc_bytes``
+    cannot be re-derived), and ``gold_unread``, when not ``None``, says why
+    the line does not tell which choice is gold (``gold`` is then empty,
+    and no accuracy of the document is re-derived); ``first_is_gold`` then
+    says what the target tells of the first choice, the only one whose
+    continuation such a line holds: that it is the gold (``True``), that it
+    is not (``False``), or nothing (``None``).
     """
 
     doc_id: str
@@ -51,6 +62,8 @@ class Document(NamedTuple):
     prompt_hash: str | None
     target_hash: str | None
     doc: Any = None
+    gold_unread: str | None = None
+    first_is_gold: bool | None = None
 
     @property
     def label(self) -> str:
@@ -105,12 +118,14 @@ class TaskResults:
 
 @dataclass(frozen=True)
 class RunResults:
-    """A results file: its path and its tasks."""
+    """A results file: its path and its tasks (``model_args`` as the run
+    was given them, when the file says)."""
 
     path: str
     tasks: dict[str, TaskResults]
     model: str | None
     lm_eval_version: str | None
+    model_args: str | None = None
 
     def task(self, name: str, samples: str) -> TaskResults:
         """The task ``name``; an error naming both files if it is absent."""

@@ -5,9 +5,10 @@ samples file: per filter, counts per metric, the 2x2 table of every pair of
 metrics, the moments of the logged per-document values, and the first
 ``listed`` documents of each kind worth naming (normalisations that
 disagree, ties, logged metrics that do not follow, hashes that do not
-match, targets that are no choice), plus the chunk's concatenated hashes
-for the task hash. Merging keeps file order, so the listed documents are
-the file's first ones and memory stays bounded however large the file.
+match, targets that are no choice, lines that do not say which choice is
+gold), plus the chunk's concatenated hashes for the task hash. Merging
+keeps file order, so the listed documents are the file's first ones and
+memory stays bounded however large the file.
 """
 
 from __future__ import annotations
@@ -103,6 +104,10 @@ class FilterTally:
     logged_squares: np.ndarray = field(
         default_factory=lambda: _zeros(len(CHECKED), float)
     )
+    # logged per-document values the log-likelihoods cannot check
+    unchecked: int = 0
+    # documents whose lines lack some choice's text
+    partial: int = 0
     # per pair of PAIRS: both right, only the first, only the second, neither
     pairs: np.ndarray = field(default_factory=lambda: np.zeros((len(PAIRS), 4), int))
     disagreements: Listing = field(init=False)
@@ -110,6 +115,7 @@ class FilterTally:
     mismatches: Listing = field(init=False)
     gold_problems: Listing = field(init=False)
     hash_problems: Listing = field(init=False)
+    gold_unread: Listing = field(init=False)
 
     def __post_init__(self):
         self.disagreements = Listing(self.listed)
@@ -117,6 +123,7 @@ class FilterTally:
         self.mismatches = Listing(self.listed)
         self.gold_problems = Listing(self.listed)
         self.hash_problems = Listing(self.listed)
+        self.gold_unread = Listing(self.listed)
 
     def add(self, j: Judgements, rows: np.ndarray) -> None:
         """Count the judged documents ``rows`` (indices into ``j``)."""
@@ -135,6 +142,8 @@ class FilterTally:
         self.logged_count += known.sum(axis=0)
         self.logged_sum += np.where(known, logged, 0.0).sum(axis=0)
         self.logged_squares += np.where(known, logged * logged, 0.0).sum(axis=0)
+        self.unchecked += int(np.sum(known & np.isnan(j.derived[rows])))
+        self.partial += int(np.sum(j.partial[rows]))
         for p, (a, b) in enumerate(PAIRS):
             both = computable[:, a] & computable[:, b]
             ra, rb = correct[both, a], correct[both, b]
@@ -172,6 +181,10 @@ class FilterTally:
         self.gold_problems.extend(len(notes), _notes(j, notes))
         notes = [(i, p) for i in rows.tolist() for p in j.hash_problems[i]]
         self.hash_problems.extend(len(notes), _notes(j, notes))
+        notes = [
+            (i, j.gold_unread[i]) for i in rows.tolist() if j.gold_unread[i] is not None
+        ]
+        self.gold_unread.extend(len(notes), _notes(j, notes))
 
     def merge(self, other: FilterTally) -> None:
         if not other.n:
@@ -181,6 +194,8 @@ class FilterTally:
         )
         self.most_choices = max(self.most_choices, other.most_choices)
         self.n += other.n
+        self.unchecked += other.unchecked
+        self.partial += other.partial
         for name in (
             "computable",
             "correct",
@@ -192,7 +207,13 @@ class FilterTally:
             getattr(self, name).__iadd__(getattr(other, name))
         for mine, theirs in zip(self.ties, other.ties, strict=True):
             mine.merge(theirs)
-        for name in ("disagreements", "mismatches", "gold_problems", "hash_problems"):
+        for name in (
+            "disagreements",
+            "mismatches",
+            "gold_problems",
+            "hash_problems",
+            "gold_unread",
+        ):
             getattr(self, name).merge(getattr(other, name))
 
 

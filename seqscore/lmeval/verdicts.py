@@ -84,6 +84,10 @@ class Judgements:
     ``hashes`` is each document's ``doc_hash + prompt_hash + target_hash``
     (``None`` if one is absent), ``hash_problems`` names each logged hash
     that does not match; ``scores`` (the log-likelihoods) only when asked.
+    ``gold_unread`` says why a document's gold choice is not in its line
+    (``None``: it is; ``gold_known`` marks those); such a document has
+    predictions but no correctness.
+    ``partial`` marks the documents whose lines lack some choice's text.
     """
 
     doc_id: list[str]
@@ -101,14 +105,18 @@ class Judgements:
     hashes: list[str | None]
     hash_problems: list[tuple[str, ...]]
     scores: list[tuple[float, ...]] | None
+    gold_unread: list[str | None]
+    gold_known: np.ndarray
+    partial: np.ndarray
 
     def __len__(self) -> int:
         return len(self.doc_id)
 
     @property
     def computable(self) -> np.ndarray:
-        """Where each metric could be computed."""
-        return self.predicted >= 0
+        """Where each metric could be computed: a prediction, and a gold
+        choice to judge it by."""
+        return (self.predicted >= 0) & self.gold_known[:, None]
 
     @property
     def mismatched(self) -> np.ndarray:
@@ -138,7 +146,7 @@ def metric_values(document: Document) -> dict[str, list[float] | None]:
     >>> values["acc"], values["acc_norm"], values["acc_mutual_info"]
     ([-2.0, -1.5], [-1.0, -1.5], None)
     """
-    arrays = _values([document], len(document.choices))
+    arrays = _values([document], len(document.loglikelihoods))
     return {
         metric: None if values is None else values[0].tolist()
         for metric, values in zip(METRICS, arrays, strict=True)
@@ -147,25 +155,53 @@ def metric_values(document: Document) -> dict[str, list[float] | None]:
 
 def _values(documents: Sequence[Document], k: int) -> list[np.ndarray | None]:
     """Per metric, the ``(n, k)`` values of documents with ``k`` choices
-    (``None`` for ``acc_mutual_info`` when no document has unconditional
-    scores; rows of NaN for the documents that lack them)."""
+    (``None`` for a metric no document can give: ``acc_mutual_info``
+    without unconditional scores, ``acc_norm`` and ``acc_bytes`` without the
+    choices' texts; rows of NaN for the documents that lack them)."""
     n = len(documents)
     chain = itertools.chain.from_iterable
     lls = _matrix(chain(d.loglikelihoods for d in documents), n, k)
     choices = list(chain(d.choices for d in documents))
-    chars = _matrix(map(len, choices), n, k)
-    if all(map(str.isascii, choices)):
-        nbytes = chars
+    if len(choices) == n * k:  # every line holds every choice's text
+        lengths = _lengths(choices, n, k)
     else:
-        nbytes = _matrix((len(c.encode("utf-8")) for c in choices), n, k)
+        lengths = _partial_lengths(documents, n, k)
     with np.errstate(divide="ignore", invalid="ignore"):  # numpy's x / 0, as lm-eval
-        values = [lls, lls / chars, lls / nbytes]
+        values = [lls, *(None if ls is None else lls / ls for ls in lengths)]
         if all(d.unconditional is None for d in documents):
             return [*values, None]
         unconditional = _matrix(
             chain(d.unconditional or (math.nan,) * k for d in documents), n, k
         )
         return [*values, lls - unconditional]
+
+
+def _lengths(choices: list[str], n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(n, k)`` lengths of the choices in characters and UTF-8 bytes."""
+    chars = _matrix(map(len, choices), n, k)
+    if all(map(str.isascii, choices)):
+        return chars, chars
+    return chars, _matrix((len(c.encode("utf-8")) for c in choices), n, k)
+
+
+def _partial_lengths(documents, n: int, k: int):
+    """:func:`_lengths` where some lines lack choices' texts (their rows
+    NaN; ``(None, None)`` when every line does)."""
+    whole = np.flatnonzero(_texts_known(documents, k)).tolist()
+    if not whole:
+        return None, None
+    chars, nbytes = np.full((n, k), math.nan), np.full((n, k), math.nan)
+    for i in whole:
+        chars[i] = [len(c) for c in documents[i].choices]
+        nbytes[i] = [len(c.encode("utf-8")) for c in documents[i].choices]
+    return chars, nbytes
+
+
+def _texts_known(documents: Sequence[Document], k: int) -> np.ndarray:
+    """Which documents' lines hold every choice's text."""
+    return np.fromiter(
+        (len(d.choices) == k for d in documents), bool, count=len(documents)
+    )
 
 
 def _matrix(values, n: int, k: int) -> np.ndarray:
@@ -207,12 +243,15 @@ def judge(
     [False, True, False, False, False]
     """
     n_choices = np.fromiter(
-        (len(d.choices) for d in documents), np.int64, count=len(documents)
+        (len(d.loglikelihoods) for d in documents), np.int64, count=len(documents)
     )
-    predicted, tied = _predictions(documents, n_choices)
+    partial = _texts(documents) != n_choices
+    predicted, tied = _predictions(documents, n_choices, ~partial)
     gold = [d.gold for d in documents]
     correct = _correct(predicted, gold)
     logged = _logged(documents)
+    unread = [d.gold_unread for d in documents]
+    gold_known = np.fromiter((u is None for u in unread), bool, len(documents))
     return Judgements(
         doc_id=[d.doc_id for d in documents],
         location=[d.location for d in documents],
@@ -225,38 +264,50 @@ def judge(
         correct=correct,
         tied=tied,
         logged=logged,
-        derived=_derived(documents, predicted, correct, logged),
+        derived=_derived(documents, gold_known, predicted, correct, logged, tied),
         hashes=_joined_hashes(documents),
         hash_problems=_all_hash_problems(documents, check_doc_hash),
         scores=[d.loglikelihoods for d in documents] if keep_scores else None,
+        gold_unread=unread,
+        gold_known=gold_known,
+        partial=partial,
     )
 
 
+def _texts(documents: Sequence[Document]) -> np.ndarray:
+    """How many choices' texts each document's line holds."""
+    return np.fromiter((len(d.choices) for d in documents), np.int64, len(documents))
+
+
 def _predictions(
-    documents: Sequence[Document], n_choices: np.ndarray
+    documents: Sequence[Document], n_choices: np.ndarray, texts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(predicted, tied)``: per document and metric, the argmax (-1: not
     computable) and whether it is tied; one group of arrays per number of
-    choices."""
+    choices. ``texts`` marks the documents whose lines hold every choice's
+    text (the others get no ``acc_norm`` or ``acc_bytes``)."""
     n = len(documents)
     predicted = np.full((n, len(METRICS)), -1, dtype=np.int64)
     tied = np.zeros((n, len(METRICS)), dtype=bool)
     for k in np.unique(n_choices).tolist():
         rows = np.flatnonzero(n_choices == k)
         group = [documents[i] for i in rows.tolist()] if len(rows) < n else documents
-        _predict_group(group, k, rows, predicted, tied)
+        _predict_group(group, k, rows, texts[rows], predicted, tied)
     return predicted, tied
 
 
-def _predict_group(group, k: int, rows: np.ndarray, predicted, tied) -> None:
+def _predict_group(group, k: int, rows, texts, predicted, tied) -> None:
     """Fill the ``rows`` of ``predicted`` and ``tied`` for ``group``, the
-    documents with ``k`` choices."""
-    known = np.ones(len(rows), dtype=bool)
+    documents with ``k`` choices (``texts``: whose lines hold their texts)."""
     for m, values in enumerate(_values(group, k)):
         if values is None:
             continue
-        if METRICS[m] == "acc_mutual_info":
+        if METRICS[m] == "acc":
+            known = np.ones(len(group), dtype=bool)
+        elif METRICS[m] == "acc_mutual_info":
             known = np.array([d.unconditional is not None for d in group])
+        else:  # acc_norm, acc_bytes: the lengths of the choices' texts
+            known = texts
         best = np.argmax(values, axis=1)
         predicted[rows[known], m] = best[known]
         tied[rows[known], m] = _ties(values, best)[known]
@@ -271,15 +322,36 @@ def _logged(documents: Sequence[Document]) -> np.ndarray:
     )
 
 
-def _derived(documents, predicted, correct, logged) -> np.ndarray:
+def _derived(documents, gold_known, predicted, correct, logged, tied) -> np.ndarray:
     """What the log-likelihoods give of :data:`CHECKED` (NaN: not
-    computable; ``exact_match`` only where it was logged)."""
+    computable; ``exact_match`` only where it was logged). Where a line does
+    not tell the gold, ``acc`` only where its target tells whether the
+    first choice is gold (:func:`_acc_by_first`)."""
     derived = np.full((len(documents), len(CHECKED)), math.nan)
     derived[:, : len(METRICS)] = np.where(predicted >= 0, correct, math.nan)
+    for i in np.flatnonzero(~gold_known).tolist():
+        derived[i] = math.nan
+        derived[i, 0] = _acc_by_first(documents[i], predicted[i, 0], tied[i, 0])
     for i in np.flatnonzero(~np.isnan(logged[:, -1])).tolist():
         d = documents[i]
-        derived[i, -1] = float(any(d.is_greedy[g] for g in d.gold))
+        if gold_known[i]:
+            derived[i, -1] = float(any(d.is_greedy[g] for g in d.gold))
     return derived
+
+
+def _acc_by_first(document: Document, best: int, tied: bool) -> float:
+    """``acc`` of a document whose gold is not in its line, as far as the
+    logged ``acc`` can be checked against the argmax: when the target says
+    whether the first choice (the only one such a line names) is gold, the
+    argmax being the first choice is right exactly when it is, and another
+    is wrong when it is (NaN otherwise, or when the argmax is tied: a
+    choice of the same text may be the gold)."""
+    first = document.first_is_gold
+    if first is None or tied:
+        return math.nan
+    if best == 0:
+        return float(first)
+    return 0.0 if first else math.nan
 
 
 def _joined_hashes(documents: Sequence[Document]) -> list[str | None]:

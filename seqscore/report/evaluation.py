@@ -70,6 +70,12 @@ def _consistency_lines(e: TaskEvaluation) -> list[str]:
             for m in e.mismatches.items
         )
         lines.extend(_more(e.mismatches))
+    elif logged and e.unchecked:
+        lines.append(
+            f"per-document {', '.join(logged)}: those checked follow from the "
+            f"log-likelihoods; {e.unchecked:,} cannot be checked from what "
+            "their lines hold (the gold choice, or every choice's text)"
+        )
     elif logged:
         lines.append(
             f"per-document {', '.join(logged)}: all {e.n_documents:,} follow from "
@@ -167,11 +173,12 @@ def _text_head(e: TaskEvaluation) -> str:
 
 
 def _text_accuracies(e: TaskEvaluation) -> str:
-    """The accuracy table (the unavailable metrics below it, each with why)."""
+    """The accuracy table (the unavailable metrics below it, each with why;
+    in it too when their logged or reported figures are known)."""
     available = [
         [a.metric, a.reduction, *_accuracy_cells(a)]
         for a in e.accuracies
-        if not a.unavailable
+        if not a.unavailable or _figures(a)
     ]
     lines = _text_table(ACCURACY_HEADER, available, "  ")
     lines += [
@@ -179,11 +186,15 @@ def _text_accuracies(e: TaskEvaluation) -> str:
         for a in e.accuracies
         if a.unavailable
     ]
-    return (
-        "\n".join(lines)
-        + "\n"
-        + f"  ({_bootstrap_note(e)}; stderr as lm-eval: sample sd / sqrt(n))\n\n"
+    note = "; ".join(
+        n for n in (_bootstrap_note(e), "stderr as lm-eval: sample sd / sqrt(n)") if n
     )
+    return "\n".join(lines) + "\n" + f"  ({note})\n\n"
+
+
+def _figures(accuracy) -> bool:
+    """Whether a metric has a logged or a reported figure."""
+    return accuracy.logged is not None or accuracy.reported is not None
 
 
 def _text_pairs(e: TaskEvaluation) -> str:
@@ -244,6 +255,41 @@ def _text_gold(e: TaskEvaluation) -> str:
     )
 
 
+def _unread_head(e: TaskEvaluation) -> str:
+    return (
+        f"{e.gold_unread.total:,} documents do not say which choice is gold (no "
+        "accuracy is re-derived from them; a logged acc is checked against the "
+        "argmax where the target says whether the first choice is gold):"
+    )
+
+
+def _text_unread(e: TaskEvaluation) -> str:
+    if not e.gold_unread.total:
+        return ""
+    return (
+        f"  {_unread_head(e)}\n"
+        + "".join(
+            f"    doc_id {n.doc_id} ({n.location}): {n.note}\n"
+            for n in e.gold_unread.items
+        )
+        + "".join("  " + line + "\n" for line in _more(e.gold_unread))
+    )
+
+
+def _md_unread(e: TaskEvaluation) -> str:
+    if not e.gold_unread.total:
+        return ""
+    return (
+        f"{_unread_head(e)}\n\n"
+        + "".join(
+            f"- doc_id {n.doc_id} ({n.location}): {n.note}\n"
+            for n in e.gold_unread.items
+        )
+        + "".join(f"- {line.strip()}\n" for line in _more(e.gold_unread))
+        + "\n"
+    )
+
+
 def _text_consistency(e: TaskEvaluation) -> str:
     verdict = "consistent" if e.consistent else "INCONSISTENT"
     lines = "".join(f"    {line}\n" for line in _consistency_lines(e))
@@ -258,6 +304,7 @@ _TEXT_SECTIONS = (
     _text_disagreements,
     _text_ties,
     _text_gold,
+    _text_unread,
     _text_consistency,
 )
 
@@ -294,11 +341,12 @@ def _markdown(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
         rows = [
             [f"`{a.metric}`", a.reduction, *_accuracy_cells(a)]
             if not a.unavailable
-            else [f"`{a.metric}`", a.reduction, "unavailable", "", "", "", ""]
+            else [f"`{a.metric}`", a.reduction, "unavailable", "", "", *_md_logged(a)]
             for a in e.accuracies
         ]
         out.write(_md_table(ACCURACY_HEADER, rows) + "\n")
-        out.write(f"{_bootstrap_note(e)}.\n\n")
+        if _bootstrap_note(e):
+            out.write(f"{_bootstrap_note(e)}.\n\n")
         if e.disagreements.total:
             out.write(
                 f"Normalisations disagree on {e.disagreements.total:,} documents "
@@ -315,11 +363,19 @@ def _markdown(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
             out.write(
                 f"Ties under `{metric}`: {listed.total:,} documents ({named}).\n\n"
             )
+        out.write(_md_unread(e))
         verdict = "consistent" if e.consistent else "**inconsistent**"
         out.write(f"Consistency: {verdict}.\n\n")
         out.write("".join(f"- {line.strip()}\n" for line in _consistency_lines(e)))
         out.write("\n")
     out.write(_summary(evaluations) + "\n")
+
+
+def _md_logged(accuracy) -> list[str]:
+    """The logged and reported cells of an unavailable metric's row."""
+    if not _figures(accuracy):
+        return ["", ""]
+    return [_f(accuracy.logged), _f(accuracy.reported)]
 
 
 # --------------------------------------------------------------------- json

@@ -6,6 +6,11 @@ or a folder of them) and their results files and gives a
 :func:`compare_runs` reads two runs of one task and gives a
 :class:`~seqscore.lmeval.comparison.RunComparison` per filter.
 
+A samples file's task is what its name says (:func:`task_name`): lm-eval
+0.4.3+ names it, earlier versions name it only against their results file
+(``<model_args>_<task>.jsonl``); where the name does not say it, the caller
+can (``task``).
+
 Files are streamed: chunks are read and judged in worker processes
 (:func:`seqscore.formats.inputs.map_chunks`), so memory holds counts and the
 first ``listed`` documents of each kind, never the file.
@@ -29,9 +34,9 @@ from seqscore.formats.lmeval import loads_samples_line, read_document
 from seqscore.formats.lmeval_results import (
     is_results_file,
     lmeval_settings,
+    named_task,
     read_results,
     results_beside,
-    samples_task,
 )
 from seqscore.lmeval.comparison import JudgedRun, RunComparison, compare_judged, few
 from seqscore.lmeval.evaluation import (
@@ -54,16 +59,12 @@ CHUNK_BYTES = 4 << 20
 
 def samples_files(paths: Iterable[str]) -> list[str]:
     """The samples files named: files as given, folders by their
-    ``samples_*.jsonl`` (sorted); a results file is an error."""
+    ``samples_*.jsonl`` (sorted; else, as lm-eval before 0.4.3 named them,
+    their ``*.jsonl``); a results file is an error."""
     files = []
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(
-                glob.glob(os.path.join(glob.escape(path), "samples_*.jsonl"))
-            )
-            if not found:
-                raise DataFormatError(f"{path}: no samples_*.jsonl in this folder")
-            files.extend(found)
+            files.extend(_folder_samples(path))
         elif is_results_file(path):
             raise DataFormatError(
                 f"{path}: is an lm-eval results file; give the samples files "
@@ -75,11 +76,24 @@ def samples_files(paths: Iterable[str]) -> list[str]:
     return files
 
 
+def _folder_samples(path: str) -> list[str]:
+    folder = glob.escape(path)
+    found = glob.glob(os.path.join(folder, "samples_*.jsonl"))
+    found = found or glob.glob(os.path.join(folder, "*.jsonl"))
+    if not found:
+        raise DataFormatError(
+            f"{path}: no samples_*.jsonl in this folder (nor, as lm-eval before "
+            "0.4.3 named them, <model_args>_<task>.jsonl)"
+        )
+    return sorted(found)
+
+
 def evaluate(
     paths: Sequence[str],
     *,
     results: str | None = None,
     use_results: bool = True,
+    task: str | None = None,
     resamples: int = RESAMPLES,
     seed: int = 0,
     confidence: float = CONFIDENCE,
@@ -92,7 +106,9 @@ def evaluate(
 
     ``results`` names the results file for all of them; by default each
     samples file's own (``results_<date>.json`` beside it) is used if it
-    exists, and none with ``use_results=False``. ``listed`` caps the
+    exists, and none with ``use_results=False``. ``task`` names the task
+    of every samples file (else each one's name says it, :func:`task_name`).
+    ``listed`` caps the
     documents named in each list (counts are always complete). The
     bootstrap draws ``resamples`` from ``numpy.random.default_rng(seed)``.
     Raises :class:`~seqscore.errors.DataFormatError` naming file, line,
@@ -106,6 +122,7 @@ def evaluate(
             _evaluate_file(
                 path,
                 run,
+                task=task,
                 listed=listed,
                 check_doc_hash=check_doc_hash,
                 workers=workers,
@@ -125,10 +142,28 @@ def _beside(path: str) -> RunResults | None:
     return read_results(beside) if beside else None
 
 
-def task_name(path: str) -> str:
-    """The task of a samples file: from lm-eval's file name, else its stem."""
-    task, _ = samples_task(path)
-    return task or os.path.splitext(os.path.basename(path))[0]
+def task_name(path: str, run: RunResults | None = None, task: str | None = None) -> str:
+    """The task of a samples file: ``task`` when given, else what its name
+    says (:func:`~seqscore.formats.lmeval_results.named_task`, against the
+    run's results ``run``), else its name less ``.jsonl``."""
+    if task:
+        return task
+    named = named_task(path, run)
+    if named is not None:
+        return named
+    name = os.path.basename(path)
+    return name[: -len(".jsonl")] if name.endswith(".jsonl") else name
+
+
+def _task_results(run: RunResults, task: str, path: str, given: bool):
+    """``run``'s results of ``task``; where it has none and the name of
+    ``path`` did not say the task, the error says how to name it."""
+    if given or task in run.tasks or named_task(path, run) is not None:
+        return run.task(task, path)
+    try:
+        return run.task(task, path)
+    except DataFormatError as exc:
+        raise DataFormatError(str(exc), remedy="task") from None
 
 
 def read_tally(
@@ -136,6 +171,7 @@ def read_tally(
     run: RunResults | None,
     *,
     listed: int,
+    task: str | None = None,
     check_doc_hash: bool = False,
     keep_scores: bool = False,
     collect: bool = False,
@@ -147,11 +183,13 @@ def read_tally(
 
     With ``collect`` the third is the list of the chunks' :class:`Judgements`
     (in file order), for comparing two runs; else the chunks are tallied
-    where they are read.
+    where they are read. ``task`` is the task (default: :func:`task_name`).
     """
-    task = task_name(path)
-    task_results = run.task(task, path) if run is not None else None
-    settings = lmeval_settings(path, run) if run is not None else lmeval_settings(None)
+    name = task_name(path, run, task)
+    task_results = (
+        _task_results(run, name, path, bool(task)) if run is not None else None
+    )
+    settings = lmeval_settings(path, run, name) if run else lmeval_settings(None)
     job = partial(
         _judge_chunk,
         listed=None if collect else listed,
@@ -247,14 +285,18 @@ def _places(documents) -> dict[str, tuple[list, list]]:
     return places
 
 
-def _evaluate_file(path, run, *, listed, bootstrap, **options) -> list[TaskEvaluation]:
-    task_results, settings, tally = read_tally(path, run, listed=listed, **options)
+def _evaluate_file(
+    path, run, *, task, listed, bootstrap, **options
+) -> list[TaskEvaluation]:
+    task_results, settings, tally = read_tally(
+        path, run, listed=listed, task=task, **options
+    )
     if not tally.filters:
         raise DataFormatError(f"{path}: no documents")
     task_hash = tally.digest.hexdigest() if tally.complete_hashes else None
     return [
         task_evaluation(
-            task_name(path),
+            task_name(path, run, task),
             path,
             run.path if run is not None else None,
             task_results,
@@ -277,6 +319,7 @@ def compare_runs(
     *,
     results_a: str | None = None,
     results_b: str | None = None,
+    task: str | None = None,
     resamples: int = RESAMPLES,
     seed: int = 0,
     confidence: float = CONFIDENCE,
@@ -289,72 +332,118 @@ def compare_runs(
 
     Each run is read with its task's settings from its results file
     (``results_a`` / ``results_b``, else the one beside it, if any).
+    ``task`` names the task of both (then each run is one samples file);
+    else each file's name says it (:func:`task_name`).
     Raises :class:`~seqscore.errors.DataFormatError` when the two runs do not
     hold the same tasks or documents, listing what does not match.
     """
     bootstrap = {"resamples": resamples, "seed": seed, "confidence": confidence}
     return tuple(
         comparison
-        for file_a, file_b in _same_tasks(a, b)
+        for file_a, file_b in _same_tasks(a, b, results_a, results_b, task)
         for comparison in _compare_files(
-            file_a, file_b, results_a, results_b, bootstrap, listed, workers
+            file_a,
+            file_b,
+            _results(file_a, results_a),
+            _results(file_b, results_b),
+            task,
+            bootstrap,
+            listed,
+            workers,
         )
     )
 
 
-def _same_tasks(a: str, b: str) -> list[tuple[str, str]]:
+def _results(path: str, results: str | None) -> RunResults | None:
+    """The results given for a samples file, else those beside it, if any."""
+    return read_results(results) if results else _beside(path)
+
+
+def _same_tasks(a, b, results_a, results_b, task) -> list[tuple[str, str]]:
     """The samples files of ``a`` and ``b`` paired by task."""
     if not (os.path.isdir(a) or os.path.isdir(b)):
         return [(a, b)]
-    tasks_a, tasks_b = _files_by_task(a), _files_by_task(b)
+    if task:
+        return [(_only_file(a, task), _only_file(b, task))]
+    tasks_a, tasks_b = _files_by_task(a, results_a), _files_by_task(b, results_b)
     if set(tasks_a) != set(tasks_b):
+        unsaid = _unsaid(tasks_a, results_a) or _unsaid(tasks_b, results_b)
         raise DataFormatError(
             f"{a} has tasks {sorted(tasks_a)} and {b} has {sorted(tasks_b)}: "
-            "compare runs of the same tasks (or give two samples files)"
+            "compare runs of the same tasks (or give two samples files)",
+            remedy="task" if unsaid else None,
         )
-    return [(tasks_a[task], tasks_b[task]) for task in sorted(tasks_a)]
+    return [(tasks_a[name], tasks_b[name]) for name in sorted(tasks_a)]
 
 
-def _files_by_task(path: str) -> dict[str, str]:
+def _only_file(path: str, task: str) -> str:
+    """A run's one samples file, of the task the caller names."""
+    files = samples_files([path])
+    if len(files) != 1:
+        raise DataFormatError(
+            f"{path}: holds {len(files)} samples files; task {task!r} can be "
+            "named for one"
+        )
+    return files[0]
+
+
+def _files_by_task(path: str, results: str | None) -> dict[str, str]:
     """A run's samples files by task; two of one task are two runs."""
     by_task: dict[str, str] = {}
     for file in samples_files([path]):
-        other = by_task.setdefault(task_name(file), file)
+        name = task_name(file, _results(file, results))
+        other = by_task.setdefault(name, file)
         if other != file:
             raise DataFormatError(
-                f"{path}: holds two runs of task {task_name(file)!r} ({other} "
-                f"and {file}): give the samples files to compare"
+                f"{path}: holds two runs of task {name!r} ({other} and {file}): "
+                "give the samples files to compare"
             )
     return by_task
 
 
-def _compare_files(a, b, results_a, results_b, bootstrap, listed, workers):
+def _unsaid(files_by_task: dict[str, str], results: str | None) -> bool:
+    """Whether the name of one of the files does not say its task."""
+    return any(
+        named_task(file, _results(file, results)) is None
+        for file in files_by_task.values()
+    )
+
+
+def _compare_files(a, b, run_a, run_b, task, bootstrap, listed, workers):
     for path in (a, b):  # a missing run is that, not another task
         with open_binary(path):
             pass
-    if task_name(a) != task_name(b):
+    name_a, name_b = task_name(a, run_a, task), task_name(b, run_b, task)
+    if name_a != name_b:
+        unsaid = named_task(a, run_a) is None or named_task(b, run_b) is None
         raise DataFormatError(
-            f"{a} is task {task_name(a)!r} and {b} is task {task_name(b)!r}: "
-            "compare runs of one task"
+            f"{a} is task {name_a!r} and {b} is task {name_b!r}: compare runs of "
+            "one task",
+            remedy="task" if unsaid else None,
         )
-    run_a = _read(a, results_a, workers)
-    run_b = _read(b, results_b, workers)
-    if set(run_a) != set(run_b):
+    judged_a = _read(a, run_a, task, workers)
+    judged_b = _read(b, run_b, task, workers)
+    if set(judged_a) != set(judged_b):
         raise DataFormatError(
-            f"{a} has filters {sorted(run_a)} and {b} has {sorted(run_b)}"
+            f"{a} has filters {sorted(judged_a)} and {b} has {sorted(judged_b)}"
         )
     return [
         compare_judged(
-            task_name(a), a, b, name, run_a[name], run_b[name], bootstrap, listed
+            name_a, a, b, name, judged_a[name], judged_b[name], bootstrap, listed
         )
-        for name in run_a
+        for name in judged_a
     ]
 
 
-def _read(path: str, results: str | None, workers) -> dict[str, JudgedRun]:
-    run: RunResults | None = read_results(results) if results else _beside(path)
+def _read(path: str, run: RunResults | None, task, workers) -> dict[str, JudgedRun]:
     _, _, chunks = read_tally(
-        path, run, listed=0, keep_scores=True, collect=True, workers=workers
+        path,
+        run,
+        listed=0,
+        task=task,
+        keep_scores=True,
+        collect=True,
+        workers=workers,
     )
     if not chunks:
         raise DataFormatError(f"{path}: no documents")
@@ -376,7 +465,10 @@ def _select(chunks, rows: np.ndarray) -> JudgedRun:
         doc_id=flat("doc_id"),
         doc_hash=flat("doc_hash"),
         gold=flat("gold"),
-        predicted=np.concatenate([c.predicted for c in chunks])[rows],
+        # -1 where not computable: no prediction, or no gold to judge it by
+        predicted=np.concatenate(
+            [np.where(c.computable, c.predicted, -1) for c in chunks]
+        )[rows],
         correct=np.concatenate([c.correct for c in chunks])[rows],
         scores=flat("scores"),
     )

@@ -275,3 +275,56 @@ def test_run_folders_of_other_tasks_are_refused(tmp_path):
     result = run("compare-runs", FIXTURES / "run_a", folder)
     assert result.exit_code == 1
     assert "has tasks ['seqscore_mc', 'seqscore_mc_pmi']" in result.output
+
+
+# ------------------------------------ runs of lm-eval before 0.4.3 (#24 item 7)
+
+DEV_A, DEV_B = FIXTURES / "run_040dev_a", FIXTURES / "run_040dev_b"
+DEV_WINOGRANDE = DEV_A / "pretrained=toy__trigram_winogrande.jsonl"
+V040 = FIXTURES / "run_040"
+
+
+@pytest.mark.parametrize(
+    ("samples_file", "results"),
+    [
+        (DEV_WINOGRANDE, DEV_A / "trigram.json"),  # --output_path's name
+        (V040 / "pretrained__toy__trigram_winogrande.jsonl", V040 / "results.json"),
+    ],
+    ids=["0.4.0-dev", "0.4.0"],
+)
+def test_an_older_results_file_after_the_samples_is_the_results_file(
+    samples_file, results
+):
+    # was exit 1: the results file was read as samples
+    given = run("evaluate", samples_file, results, "--resamples", 100)
+    beside = run("evaluate", samples_file, "--results", results, "--resamples", 100)
+    assert given.exit_code == 0, given.output
+    assert given.stdout == beside.stdout
+    assert given.stdout.startswith("winogrande (filter none): 10 documents")
+
+
+def test_older_run_folders_are_evaluated_and_compared():
+    evaluated = run("evaluate", DEV_A, "--check", "--resamples", 100)
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "8 documents do not say which choice is gold" in evaluated.stdout
+    compared = run("compare-runs", DEV_A, DEV_B, "--resamples", 100)
+    assert compared.exit_code == 0, compared.output
+    assert compared.stdout.count("documents in both runs") == 2
+
+
+def test_the_task_an_older_name_does_not_say_is_given_with_task(tmp_path):
+    a = tmp_path / "a" / DEV_WINOGRANDE.name
+    b = tmp_path / "b" / "pretrained=toy__trigram-small_winogrande.jsonl"
+    for path, source in ((a, DEV_WINOGRANDE), (b, DEV_B / b.name)):
+        path.parent.mkdir()
+        path.write_bytes(source.read_bytes())
+    unnamed = run("compare-runs", a, b)
+    assert unnamed.exit_code == 1
+    assert "with --task NAME" in unnamed.stderr
+    named = run("compare-runs", a, b, "--task", "winogrande", "--resamples", 100)
+    assert named.exit_code == 0, named.output
+    assert named.stdout.startswith("winogrande (filter none)")
+    labelled = run("evaluate", a, "--task", "winogrande", "--resamples", 100)
+    assert labelled.stdout.startswith("winogrande (filter none)")
+    several = run("evaluate", a, b, "--task", "winogrande")
+    assert several.exit_code == 2

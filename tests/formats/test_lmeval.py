@@ -245,6 +245,7 @@ def test_a_generation_task_is_not_read_as_multiple_choice():
 
 
 def test_a_multiple_input_task_says_its_gold_is_not_logged():
+    # was refused whole (#24 item 7): now read, its gold said to be unread
     raw = record(
         arguments={
             "gen_args_0": {"arg_0": "The cat sat", "arg_1": " down"},
@@ -252,8 +253,10 @@ def test_a_multiple_input_task_says_its_gold_is_not_logged():
         },
         filtered_resps=[["-1", "False"], ["-2", "False"]],
     )
-    with pytest.raises(DataFormatError, match="multiple-input task such as winogrande"):
-        read(raw)
+    document = read(raw)
+    assert document.gold == () and "multiple-input task" in document.gold_unread
+    assert document.choices == ()  # acc_norm's texts are the contexts
+    assert document.loglikelihoods == (-1.0, -2.0)
 
 
 def test_a_continuation_without_the_delimiter_is_named():
