@@ -162,6 +162,8 @@ def _chat_fast(content: list):
     tokens = as_strings([item["token"] for item in content], "")
     values = as_logprobs([item["logprob"] for item in content], "")
     tops = [item["top_logprobs"] for item in content]
+    if set(map(type, tops)) != {list}:  # "" or {} would pass as no alternatives
+        raise TypeError("top_logprobs must be lists")
     top_names = [[alt["token"] for alt in top] for top in tops]
     as_strings(list(itertools.chain.from_iterable(top_names)), "")
     top_values = as_logprobs([[alt["logprob"] for alt in top] for top in tops], "", 2)

@@ -352,7 +352,7 @@ def _score_value(record, field: str, where: str) -> float:
         raise DataFormatError(f"{where}: field {field!r} is {raw!r}, not a number")
     try:
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 10**400
         value = math.nan
     if not math.isfinite(value):
         raise DataFormatError(

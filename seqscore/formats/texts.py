@@ -156,12 +156,25 @@ def _prompt_record(record: Any, location: str) -> Iterator[TextPrompt]:
     candidates = field(record, "candidates", "", list)
     if not candidates:
         raise DataFormatError("candidates: the list is empty (nothing to score)")
+    prompt_id = as_id(record.get("id"), "id", f"line {_line(location)}")
+    texts = tuple(_candidate(c, i) for i, c in enumerate(candidates))
+    _check_unique(prompt_id, texts)
     yield TextPrompt(
-        id=as_id(record.get("id"), "id", f"line {_line(location)}"),
+        id=prompt_id,
         context=optional(as_text, record, "prompt", "") or "",
-        candidates=tuple(_candidate(c, i) for i, c in enumerate(candidates)),
+        candidates=texts,
         source=location,
     )
+
+
+def _check_unique(prompt_id: str, candidates: tuple[TextCandidate, ...]) -> None:
+    """A prompt's candidate ids are unique (its scores would be ambiguous)."""
+    ids = [c.id for c in candidates]
+    duplicate = next((i for i in ids if ids.count(i) > 1), None)
+    if duplicate is not None:
+        raise DataFormatError(
+            f"prompt {prompt_id!r} has two candidates with id {duplicate!r}"
+        )
 
 
 def _candidate(record: Any, index: int) -> TextCandidate:
@@ -219,11 +232,10 @@ def _flush(group) -> list[TextPrompt | Rejected]:
         TextCandidate(as_id(p["candidate"], "candidate", i), p["text"])
         for i, (_, p) in enumerate(group)
     )
-    ids = [c.id for c in candidates]
-    duplicate = next((i for i in ids if ids.count(i) > 1), None)
-    if duplicate is not None:
-        reason = f"prompt {prompt_id!r} has two candidates with id {duplicate!r}"
-        return [Rejected(location, reason, None)]
+    try:
+        _check_unique(prompt_id, candidates)
+    except DataFormatError as exc:
+        return [Rejected(location, str(exc), None)]
     return [TextPrompt(prompt_id, first["context"], candidates, source=location)]
 
 

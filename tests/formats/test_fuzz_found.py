@@ -356,3 +356,44 @@ def test_an_npy_header_cut_inside_its_dict_is_named(tmp_path, member):
             new.writestr(name, broken if name == f"{member}.npy" else old.read(name))
     with pytest.raises(DataFormatError, match=f"cannot read array '{member}'"):
         _read(path)
+
+
+def test_a_text_prompt_with_two_candidates_of_one_id_is_rejected(tmp_path):
+    """Pins ``{"id": "q1", "candidates": [{"id": "c", "text": " a"}, {"id":
+    "c", "text": " b"}]}`` for ``score --model``: read, then refused when
+    scored ("prompt 'q1' has two candidates with id 'c'", naming no line),
+    which stopped ``--on-error skip``. Lm-eval style pairs were rejected."""
+    candidates = [{"id": "c", "text": " a"}, {"id": "c", "text": " b"}]
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"id": "q1", "candidates": candidates}) + "\n")
+    with read_text_prompts(str(path)) as prompts:
+        [rejected] = prompts
+    assert rejected == Rejected(
+        f"{path}:1",
+        "prompt 'q1' has two candidates with id 'c'",
+        json.dumps({"id": "q1", "candidates": candidates}),
+    )
+
+
+@pytest.mark.parametrize("top", ["", {}])
+def test_chat_alternatives_that_are_no_list_are_rejected_on_the_fast_path(top):
+    """Pins an OpenAI chat choice whose tokens list no alternatives, the
+    first as ``[]``, the second as ``""`` (or ``{}``): the fast path
+    iterated it as no alternatives, the careful path rejects it ("expected
+    a list")."""
+    record = _first_line("openai_chat.jsonl")
+    content = record["choices"][0]["logprobs"]["content"]
+    content[0]["top_logprobs"], content[1]["top_logprobs"] = [], top
+    [rejected] = records_to_prompts([("f.jsonl:1", record)], _openai_convert())
+    assert rejected.reason == (
+        "choices[0].logprobs.content[1].top_logprobs: expected a list"
+    )
+
+
+def test_a_score_too_large_for_a_float_is_named(tmp_path):
+    """Pins ``{"id": "a", "score": 10**400}`` (an integer of 401 digits) for
+    ``rank``: float() raised OverflowError, a traceback."""
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "a", "score": 1' + "0" * 400 + "}\n")
+    with pytest.raises(DataFormatError, match=r"s\.jsonl:1: field 'score' is 1000"):
+        read_candidate_scores(str(path))
