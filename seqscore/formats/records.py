@@ -167,11 +167,14 @@ def records_to_prompts(
 
     A JSON array where a record belongs (``json.dump([r1, r2], f)`` writes one
     line) holds records: each element is converted on its own, located
-    ``file:N[i]`` (the elements of a multi-line array document are ``file:[i]``).
+    ``file:N[i]`` (the elements of a multi-line array document are ``file:[i]``);
+    an empty array is rejected (it holds no record to read).
     """
     for location, record in records:
         if isinstance(record, Rejected):
             yield record
+        elif record == []:  # nothing to read: said, not passed over
+            yield Rejected(location, "an empty JSON array where a record belongs", "[]")
         elif isinstance(record, list):
             for i, item in enumerate(record):
                 yield from _convert(convert, item, f"{location}[{i}]")

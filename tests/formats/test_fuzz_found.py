@@ -397,3 +397,17 @@ def test_a_score_too_large_for_a_float_is_named(tmp_path):
     path.write_text('{"id": "a", "score": 1' + "0" * 400 + "}\n")
     with pytest.raises(DataFormatError, match=r"s\.jsonl:1: field 'score' is 1000"):
         read_candidate_scores(str(path))
+
+
+def test_an_empty_json_array_line_is_rejected_not_passed_over(tmp_path):
+    """Pins a line ``[]`` after a good record: a JSON array where a record
+    belongs holds records, and this one none, so the line was neither read
+    nor rejected (``score`` exited 0 without a word about it)."""
+    good = (FIXTURES / "seqscore.jsonl").read_bytes().splitlines()[0]
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(good + b"\n[]\n")
+    first, second = _read(path)
+    assert first.id == "q1"
+    assert second == Rejected(
+        f"{path}:2", "an empty JSON array where a record belongs", "[]"
+    )
