@@ -249,23 +249,38 @@ def _line(location: str) -> str:
 @contextlib.contextmanager
 def read_documents(path: str) -> Iterator[Iterator[Document | Rejected]]:
     """The documents of ``path``: JSON Lines of ``{"id", "text"}``, or the
-    whole file as one text (UTF-8) when its first line is not a JSON object."""
+    whole file as one text (UTF-8) when its first line that is not blank is
+    not a JSON object. A leading byte-order mark is not part of either."""
     with _lines(path) as (source, numbered):
-        head = next(numbered, None)
-        if head is None:
+        head = _through_content(numbered)
+        if not head:
             raise DataFormatError(f"{source}: empty (no text to score)")
-        if head[1].lstrip()[:1] == b"{":
-            yield _documents(json_lines(_chain([head], numbered), source))
+        if head[-1][1].removeprefix(_BOM).lstrip()[:1] == b"{":
+            yield _documents(json_lines(_chain(head, numbered), source))
             return
-        raw = b"".join([head[1], *(line for _, line in numbered)])
+        raw = b"".join([*(line for _, line in head), *(line for _, line in numbered)])
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise DataFormatError(
                 f"{source}: not UTF-8 text (byte {exc.start})"
             ) from None
         name = os.path.basename(source) if source != "<stdin>" else "stdin"
         yield iter([Document(name, text, source)])
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _through_content(numbered) -> list[tuple[int, bytes]]:
+    """The numbered lines up to and including the first that is not blank
+    (a lone byte-order mark is blank)."""
+    head = []
+    for number, line in numbered:
+        head.append((number, line))
+        if line.removeprefix(_BOM).strip():
+            break
+    return head
 
 
 def _documents(records) -> Iterator[Document | Rejected]:

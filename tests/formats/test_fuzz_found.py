@@ -411,3 +411,24 @@ def test_an_empty_json_array_line_is_rejected_not_passed_over(tmp_path):
     assert second == Rejected(
         f"{path}:2", "an empty JSON array where a record belongs", "[]"
     )
+
+
+@pytest.mark.parametrize("start", [b"\xef\xbb\xbf", b"\n", b" \r\n\xef\xbb\xbf"])
+def test_documents_as_json_lines_are_told_past_a_bom_or_blank_lines(tmp_path, start):
+    """Pins documents as JSON Lines that start with a byte-order mark or a
+    blank line: the first line did not open an object, so the whole file,
+    JSON and all, was scored as one document named after it, silently."""
+    path = tmp_path / "docs.jsonl"
+    path.write_bytes(start + b'{"id": "d1", "text": "a"}\n{"text": "b"}\n')
+    second = "line " + str(2 + start.count(b"\n"))
+    with read_documents(str(path)) as documents:
+        assert [(d.id, d.text) for d in documents] == [("d1", "a"), (second, "b")]
+
+
+def test_a_text_read_whole_drops_its_byte_order_mark(tmp_path):
+    """Pins a plain text starting with a byte-order mark: the mark was the
+    first character of the document (scored, and counted as 3 bytes)."""
+    path = tmp_path / "essay.txt"
+    path.write_bytes(b"\xef\xbb\xbfThe cat sat.\n")
+    with read_documents(str(path)) as documents:
+        assert [d.text for d in documents] == ["The cat sat.\n"]

@@ -7,8 +7,8 @@ A :class:`Format`'s ``build(draws)`` returns the bytes of one input file
 (see :mod:`.mutations` for the operators and for :class:`~.mutations.Draws`);
 ``read(path)`` yields what the library reads from it (prompts, documents,
 rankings, rejections); ``commands`` are argument lists for ``seqscore``,
-with ``{input}``, ``{folder}`` and ``{rejects}`` filled in by
-:mod:`.harness`.
+with ``{input}`` (the file), ``{stdin}`` (``-``, the file on standard
+input), ``{folder}`` and ``{rejects}`` filled in by :mod:`.harness`.
 """
 
 from __future__ import annotations
@@ -48,10 +48,12 @@ RESULTS_NAME = f"results_{DATE}.json"
 
 
 def never(data: bytes) -> bool:
+    """No line is a record of its own (the file is one record)."""
     return False
 
 
 def always(data: bytes) -> bool:
+    """Every non-blank line is a record of its own."""
     return True
 
 
@@ -67,8 +69,12 @@ def _not_pairs(data: bytes) -> bool:
 
 
 def _json_lines_documents(data: bytes) -> bool:
-    """Documents as JSON Lines (the first line opens an object)."""
-    return data.split(b"\n", 1)[0].lstrip()[:1] == b"{"
+    """Documents as JSON Lines (the first line that is not blank opens an
+    object, past a byte-order mark)."""
+    for line in data.removeprefix(b"\xef\xbb\xbf").split(b"\n"):
+        if line.strip():
+            return line.lstrip()[:1] == b"{"
+    return False
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,7 @@ class Format:
     pairs, grouped by context, and a text read whole). ``parses_json``: its
     lines are parsed by :data:`seqscore.formats.records.loads_line`
     (msgspec when installed), so the fast and careful parsers must agree
-    on it. ``beside``: fixed
-    files written into the input's folder.
+    on it. ``beside``: fixed files written into the input's folder.
     """
 
     name: str
