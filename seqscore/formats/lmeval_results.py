@@ -210,6 +210,8 @@ def read_results(path: str) -> RunResults:
         raise DataFormatError(f"{path}: cannot open ({exc.strerror})") from None
     except ValueError as exc:
         raise DataFormatError(f"{path}: not JSON ({exc})") from None
+    except RecursionError:
+        raise DataFormatError(f"{path}: not JSON (nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise DataFormatError(
             f"{path}: not an lm-eval results file (no 'results' object)"

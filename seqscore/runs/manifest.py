@@ -148,8 +148,9 @@ def read_manifest(folder: str) -> Manifest | None:
             data = json.load(handle)
     except FileNotFoundError:
         return None
-    except ValueError as exc:
-        raise DataFormatError(f"{path}: not a seqscore manifest ({exc})") from None
+    except (ValueError, RecursionError) as exc:
+        why = exc if isinstance(exc, ValueError) else "nested too deeply"
+        raise DataFormatError(f"{path}: not a seqscore manifest ({why})") from None
     try:
         return Manifest(
             format=data["format"],

@@ -238,15 +238,9 @@ def test_a_repeated_prompt_id_of_texts_is_rejected(tmp_path, lines):
     assert last.reason.startswith(f"prompt id {lines[0]['id']!r} again (first at")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="lmeval_results.read_results lets json's RecursionError out (the "
-    "file is another engineer's while this was found; see the fuzz report)",
-)
 def test_a_results_file_nested_too_deeply_is_a_data_error(tmp_path):
     """Pins a results file whose ``results`` holds nesting past the
-    recursion limit: RecursionError, not a DataFormatError naming it."""
+    recursion limit: it was a RecursionError traceback."""
     path = tmp_path / "results_2026-01-01T00-00-00.json"
     path.write_bytes(b'{"results": ' + TOO_DEEP + b"}")
     with pytest.raises(DataFormatError, match=str(path)):
