@@ -11,6 +11,7 @@ may run apart from the base model, on the scored positions only.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from seqscore.models._torch import torch
 from seqscore.models.hf_probes import ModelTraits
+from seqscore.numerics.parallel import map_dealt
 
 __all__ = ["HEAD_SLICE", "ForwardRunner", "apply_head"]
 
@@ -117,17 +119,45 @@ def apply_head(head, states):
     """``head(states)``: a plain linear layer in slices of
     :data:`HEAD_SLICE` output rows written into one ``(N, V)`` tensor, the
     same products as one ``linear`` (each logit is the same dot product);
-    any other module as it is."""
+    any other module as it is.
+
+    On the CPU the slices are dealt to seqscore's threads, one core each
+    (:func:`~seqscore.numerics.parallel.map_dealt`), each product on one
+    torch thread: torch's own threads would split every slice and meet at
+    a barrier after it, 99 barriers for GPT-2's vocabulary, each of which
+    waits out a whole time slice when another process holds one of the
+    cores (4x the time beside one busy process, where dealt slices take
+    1.1-1.4x: BENCHMARKS.md, issue 25)."""
     if type(head) is not torch().nn.Linear:
         return head(states)
     weight, bias = head.weight, head.bias
     out = torch().empty(
         (states.shape[0], weight.shape[0]), dtype=weight.dtype, device=states.device
     )
-    for start in range(0, weight.shape[0], HEAD_SLICE):
-        part = slice(start, start + HEAD_SLICE)
-        if bias is None:
-            torch().mm(states, weight[part].t(), out=out[:, part])
-        else:
-            torch().addmm(bias[part], states, weight[part].t(), out=out[:, part])
+
+    def product(part: slice) -> None:
+        with torch().inference_mode():  # a mode is per thread
+            if bias is None:
+                torch().mm(states, weight[part].t(), out=out[:, part])
+            else:
+                torch().addmm(bias[part], states, weight[part].t(), out=out[:, part])
+
+    parts = [slice(s, s + HEAD_SLICE) for s in range(0, weight.shape[0], HEAD_SLICE)]
+    if states.device.type != "cpu":
+        for part in parts:
+            product(part)
+        return out
+    with _one_torch_thread():
+        map_dealt(product, parts)
     return out
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """torch's intra-op threads set to one while the block runs (and back)."""
+    threads = torch().get_num_threads()
+    torch().set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch().set_num_threads(threads)

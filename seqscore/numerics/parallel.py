@@ -1,6 +1,6 @@
 """Every way seqscore spreads work: one module for processes and threads.
 
-Two schedulers, for two kinds of work:
+Schedulers for three kinds of work:
 
 - :func:`map_row_spans` cuts a block of rows (logits, beams) into one span
   per core and runs a function on each, this thread taking the first span
@@ -8,7 +8,9 @@ Two schedulers, for two kinds of work:
   kernels and compiled code release the GIL, so threads share them out
   without pickling their (large) arguments, and many small calls do not pay
   for starting threads. The token kernel, the decoders and beam selection
-  use it.
+  use it. :func:`map_dealt` deals many small items to the same threads one
+  at a time instead, so that a core another process takes costs only its
+  share (a model's output layer, in slices of the vocabulary).
 - :func:`ordered_map` sends a stream of items to a pool of processes (or
   threads) and yields the results in input order, keeping at most
   ``window`` items in flight, so a file larger than memory streams through
@@ -42,13 +44,19 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
 from seqscore.errors import InvalidInputError
 
-__all__ = ["completed_map", "cpu_count", "map_row_spans", "ordered_map"]
+__all__ = [
+    "completed_map",
+    "cpu_count",
+    "map_dealt",
+    "map_row_spans",
+    "ordered_map",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -107,6 +115,40 @@ def map_row_spans(
     finally:
         done = [future.result() for future in futures]  # re-raises the first error
     return [first, *done]
+
+
+def map_dealt(fn, items: Sequence, *, workers: int | None = None) -> list:
+    """``[fn(item) for item in items]``, the items dealt one at a time to
+    threads (one per core unless ``workers`` says otherwise, this one
+    among them) as each finishes its last.
+
+    Where :func:`map_row_spans` gives each thread an equal span, this
+    suits many small, equal items on cores that may be shared: a thread
+    whose core another process takes simply gets fewer items, where a
+    fixed split would wait for it (and where one parallel call per item,
+    each with its own barrier, would wait at every barrier). ``fn`` should
+    release the GIL for most of its time. Results come back in item order.
+
+    >>> map_dealt(lambda x: x * x, [1, 2, 3])
+    [1, 4, 9]
+    """
+    workers = min(_worker_count(workers), len(items))
+    if workers <= 1:
+        return [fn(item) for item in items]
+    results: list = [None] * len(items)
+    dealt = itertools.count()  # next() of a count is atomic under the GIL
+
+    def take() -> None:
+        while (index := next(dealt)) < len(items):
+            results[index] = fn(items[index])
+
+    futures = [_span_pool(workers - 1).submit(take) for _ in range(workers - 1)]
+    try:
+        take()
+    finally:
+        for future in futures:
+            future.result()  # re-raises the first error
+    return results
 
 
 @functools.cache
