@@ -26,13 +26,15 @@ values where it does not hold.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from seqscore.models._torch import torch
 from seqscore.models.batching import PackedRow
+from seqscore.models.hf_keys import Keys, cache_layers
 
-__all__ = ["packed_inputs", "packing_works", "prefix_packing_works"]
+__all__ = ["PackingProbe", "packed_inputs", "packing_works", "probe_packing"]
 
 
 def packed_inputs(rows: Sequence[PackedRow], continuations, pad_id: int, dtype, device):
@@ -95,80 +97,93 @@ def _packed_mask(segments, dtype):
     return mask.masked_fill_(~allowed, torch().finfo(dtype).min)[:, None]
 
 
+@dataclass(frozen=True)
+class PackingProbe:
+    """What :func:`probe_packing` found: whether packed rows give the
+    logits of whole sequences (``packs``), whether they do after a prefix's
+    cached keys and values too (``shares_prefixes``), and the bytes of keys
+    and values one token of one row costs (``token_bytes``; 0 when not
+    measured)."""
+
+    packs: bool
+    shares_prefixes: bool = False
+    token_bytes: int = 0
+
+
 def packing_works(model) -> bool:
     """Whether ``model``'s logits for a packed row equal its logits for
-    the same sequences run one by one (:func:`_agree`): a probe of 3
-    context tokens and continuations of 3 and 2 tokens."""
-    size = _vocabulary_size(model)
-    context, first, second = (
-        tuple(t % size for t in s) for s in ((1, 2, 3), (4, 5, 6), (7, 8))
-    )
-    device, dtype = _placement(model)
-    row = PackedRow(context, (0, 1), 3 + 3 + 2)
-    ids, mask, positions, _ = packed_inputs(
-        [row], [(*first, 0), (*second, 0)], 0, dtype, device
-    )
-    try:
-        with torch().inference_mode():
-            packed = model(
-                input_ids=ids, attention_mask=mask, position_ids=positions
-            ).logits[0]
-            alone = [_alone(model, context + tokens) for tokens in (first, second)]
-    except (TypeError, ValueError, RuntimeError, IndexError):
-        return False
-    return _agree(packed, torch().cat([alone[0], alone[1][3:]]), dtype)
+    the same sequences run one by one (:func:`probe_packing`)."""
+    return probe_packing(model, None).packs
 
 
-def prefix_packing_works(model, cache_argument: str) -> bool:
-    """Whether a packed row run after a prefix's cached keys and values,
-    with the mask widened to let every query see the prefix, gives the
-    logits of the whole sequences run one by one (:func:`_agree`): a
-    2-token prefix, then a row of 1 context token and continuations of 3
-    and 2 tokens (the layout of shared-prefix scoring,
-    :class:`~seqscore.models.hf_passes.PackedPasses`)."""
-    size = _vocabulary_size(model)
-    prefix, rest, first, second = (
-        tuple(t % size for t in s) for s in ((1, 2), (3,), (4, 5, 6), (7, 8))
-    )
-    device, dtype = _placement(model)
-    row = PackedRow(rest, (0, 1), 1 + 3 + 2)
-    ids, mask, positions, _ = packed_inputs(
-        [row], [(*first, 0), (*second, 0)], 0, dtype, device
-    )
-    seen = torch().zeros((1, 1, ids.shape[1], len(prefix)), dtype=dtype, device=device)
-    try:
-        with torch().inference_mode():
-            out = model(
-                input_ids=torch().tensor([prefix], device=device), use_cache=True
-            )
-            packed = model(
-                input_ids=ids,
-                attention_mask=torch().cat([seen, mask], dim=-1),
-                position_ids=positions + len(prefix),
-                use_cache=False,
-                **{cache_argument: getattr(out, cache_argument)},
-            ).logits[0]
-            whole = prefix + rest
-            alone = [_alone(model, whole + tokens)[2:] for tokens in (first, second)]
-    except (TypeError, ValueError, RuntimeError, IndexError, AttributeError):
-        return False
-    return _agree(packed, torch().cat([alone[0], alone[1][1:]]), dtype)
+#: What a model that cannot take a probe's inputs raises.
+_REFUSALS = (TypeError, ValueError, RuntimeError, IndexError, AttributeError)
 
 
-def _vocabulary_size(model) -> int:
-    return int(model.get_output_embeddings().weight.shape[0])
-
-
-def _placement(model):
-    """The device and dtype of ``model``'s parameters."""
+def probe_packing(model, cache_argument: str | None) -> PackingProbe:
+    """Run the sequences ``1 2 3 4 5 6`` and ``1 2 3 7 8`` one by one, then
+    as one packed row (context ``1 2 3``, continuations ``4 5 6`` and
+    ``7 8``), then, with a ``cache_argument``, as a 2-token prefix's keys
+    and values followed by the packed row of the rest (``3 | 4 5 6 | 7
+    8``, the layout of :class:`~seqscore.models.hf_passes.PackedPasses`),
+    and compare the logits (:func:`_agree`)."""
+    size = int(model.get_output_embeddings().weight.shape[0])
+    rows = tuple(tuple(t % size for t in s) for s in ((1, 2, 3), (4, 5, 6), (7, 8)))
+    context, first, second = rows
     parameter = next(model.parameters())
-    return parameter.device, parameter.dtype
+    place = parameter.dtype, parameter.device
+    try:
+        with torch().inference_mode():
+            alone = [
+                _logits(model, input_ids=_ids(context + t, place))
+                for t in (first, second)
+            ]
+            expected = torch().cat([alone[0], alone[1][3:]])
+            packed = _logits(model, **_packed(context, first, second, 0, place))
+    except _REFUSALS:
+        return PackingProbe(False)
+    if not _agree(packed, expected, place[0]):
+        return PackingProbe(False)
+    if cache_argument is None:
+        return PackingProbe(True)
+    try:
+        with torch().inference_mode():
+            out = model(input_ids=_ids(context[:2], place), use_cache=True)
+            cache = getattr(out, cache_argument)
+            token_bytes = Keys(cache_layers(cache), None).nbytes() // 2
+            inputs = _packed(context[2:], first, second, 2, place)
+            after = _logits(model, **inputs, use_cache=False, **{cache_argument: cache})
+    except _REFUSALS:
+        return PackingProbe(True)
+    if not _agree(after, expected[2:], place[0]):
+        return PackingProbe(True)
+    return PackingProbe(True, True, token_bytes)
 
 
-def _alone(model, tokens):
-    """The logits of one sequence, run alone."""
-    device = next(model.parameters()).device
-    return model(input_ids=torch().tensor([tokens], device=device)).logits[0]
+def _logits(model, **inputs):
+    """The logits of a one-row forward pass."""
+    return model(**inputs).logits[0]
+
+
+def _ids(tokens, place):
+    """One row of ids on the model's device."""
+    return torch().tensor([tokens], device=place[1])
+
+
+def _packed(context, first, second, start: int, place) -> dict:
+    """The inputs of one packed row of ``context`` and two continuations,
+    placed after ``start`` tokens whose keys every query may read."""
+    dtype, device = place
+    row = PackedRow(context, (0, 1), len(context) + len(first) + len(second))
+    ids, mask, positions, _ = packed_inputs(
+        [row], [(*first, 0), (*second, 0)], 0, dtype, device
+    )
+    seen = torch().zeros((1, 1, ids.shape[1], start), dtype=dtype, device=device)
+    return {
+        "input_ids": ids,
+        "attention_mask": torch().cat([seen, mask], dim=-1),
+        "position_ids": positions + start,
+    }
 
 
 def _agree(got, expected, dtype) -> bool:

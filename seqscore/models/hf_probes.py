@@ -12,12 +12,11 @@ itself, on a few tokens, before the first request
   head run on the scored positions alone;
 * whether its cache layers are all plain full attention
   (:func:`~seqscore.models.hf_keys.plain_cache`) and whether its attention
-  applies a custom 4-D mask (:func:`~seqscore.models.hf_packing.packing_works`):
-  only then may contexts be packed with their continuations;
-* whether it applies one after cached keys and values too
-  (:func:`~seqscore.models.hf_packing.prefix_packing_works`), and how many
-  bytes of keys and values a token of context costs
-  (:func:`cache_token_bytes`): only then may shared prefixes run once.
+  applies a custom 4-D mask, and whether it does after cached keys and
+  values too (:func:`~seqscore.models.hf_packing.probe_packing`, which
+  also reads how many bytes of keys and values a token costs): only then
+  may contexts be packed with their continuations, and shared prefixes run
+  once.
 
 :func:`model_max_length` reads the positions the model takes, by lm-eval's
 rule.
@@ -30,13 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqscore.models._torch import torch
-from seqscore.models.hf_keys import Keys, cache_layers, plain_cache
-from seqscore.models.hf_packing import packing_works, prefix_packing_works
+from seqscore.models.hf_keys import plain_cache
+from seqscore.models.hf_packing import PackingProbe, probe_packing
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",
     "ModelTraits",
-    "cache_token_bytes",
     "model_max_length",
     "probe_model",
     "separable_head",
@@ -95,27 +93,16 @@ def probe_model(model) -> ModelTraits:
     names = inspect.signature(model.forward).parameters
     cache_argument = "cache" if "cache" in names else "past_key_values"
     plain = plain_cache(model.config)
-    packs = plain and packing_works(model)
-    shares = packs and prefix_packing_works(model, cache_argument)
+    packing = probe_packing(model, cache_argument) if plain else PackingProbe(False)
     return ModelTraits(
         cache_argument=cache_argument,
         keeps_logits="logits_to_keep" in names,
         head=separable_head(model),
         plain_cache=plain,
-        packs=packs,
-        shares_prefixes=shares,
-        token_bytes=cache_token_bytes(model, cache_argument) if shares else 0,
+        packs=packing.packs,
+        shares_prefixes=packing.shares_prefixes,
+        token_bytes=packing.token_bytes,
     )
-
-
-def cache_token_bytes(model, cache_argument: str) -> int:
-    """Bytes of keys and values the model keeps per token of one row
-    (every layer's), read off the cache of a 2-token probe."""
-    device = next(model.parameters()).device
-    probe = torch().zeros((1, 2), dtype=torch().long, device=device)
-    with torch().inference_mode():
-        out = model(input_ids=probe, use_cache=True)
-    return Keys(cache_layers(getattr(out, cache_argument)), None).nbytes() // 2
 
 
 def separable_head(model):
