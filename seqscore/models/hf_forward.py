@@ -121,9 +121,9 @@ def apply_head(head, states):
     same products as one ``linear`` (each logit is the same dot product);
     any other module as it is.
 
-    On the CPU the slices are dealt to seqscore's threads, one core each
-    (:func:`~seqscore.numerics.parallel.map_dealt`), each product on one
-    torch thread: torch's own threads would split every slice and meet at
+    On the CPU the slices are dealt to as many of seqscore's threads as
+    torch may use (:func:`~seqscore.numerics.parallel.map_dealt`), each
+    product on one torch thread: torch's own threads would split every slice and meet at
     a barrier after it, 99 barriers for GPT-2's vocabulary, each of which
     waits out a whole time slice when another process holds one of the
     cores (4x the time beside one busy process, where dealt slices take
@@ -147,15 +147,17 @@ def apply_head(head, states):
         for part in parts:
             product(part)
         return out
-    with _one_torch_thread():
-        map_dealt(product, parts)
+    threads = torch().get_num_threads()  # what the user (or a worker) allows
+    with _one_torch_thread(threads):
+        map_dealt(product, parts, workers=threads)
     return out
 
 
 @contextlib.contextmanager
-def _one_torch_thread():
-    """torch's intra-op threads set to one while the block runs (and back)."""
-    threads = torch().get_num_threads()
+def _one_torch_thread(threads: int):
+    """torch's intra-op threads set to one while the block runs, then back
+    to ``threads`` (the setting is the process's: torch work of other
+    threads meanwhile runs on one thread too)."""
     torch().set_num_threads(1)
     try:
         yield
