@@ -32,11 +32,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import warnings
 
 import numpy as np
 
 from seqscore.decoding import handoff
+from seqscore.numerics._numba import load_compiled
 from seqscore.numerics.parallel import map_row_spans
 
 __all__ = [
@@ -154,22 +154,8 @@ def advance_compiled(rows, need, beams, search, settings):
 def _kernel():
     if os.environ.get("SEQSCORE_NUMBA", "1") == "0":
         return None
-    try:
-        import numba
-
-        # NUMBA_DISABLE_JIT=1: plain Python, slow. (numba.config sets its
-        # options from the environment at import, unseen by mypy.)
-        if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
-            return None
-        from seqscore.decoding import _compiled
-    except ImportError:  # numba is not installed, or not for this numpy
-        return None
-    except RuntimeError as error:  # e.g. no writable place for numba's cache
-        warnings.warn(
-            f"seqscore: numba is installed but unusable ({error}); batched beam "
-            "search selects with numpy (same results, slower)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return None
-    return _compiled
+    return load_compiled(
+        "seqscore.decoding._compiled",
+        "batched beam search selects with numpy (same results, slower)",
+        stacklevel=3,
+    )

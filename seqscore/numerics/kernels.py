@@ -57,7 +57,6 @@ import contextlib
 import functools
 import os
 import threading
-import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -73,6 +72,7 @@ from seqscore.numerics._arrays import (
     row_label,
 )
 from seqscore.numerics._normaliser import log_normaliser, merge_rests, rest_sum
+from seqscore.numerics._numba import load_compiled
 from seqscore.numerics._pages import release_range
 from seqscore.numerics.parallel import map_row_spans
 
@@ -382,24 +382,11 @@ def _fused_module():
 @functools.cache
 def _load_fused():
     """Import the compiled pass once per process (None if it cannot be)."""
-    try:
-        import numba
-
-        # NUMBA_DISABLE_JIT=1 would run the pass as plain Python: far slower
-        if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
-            return None
-        from seqscore.numerics import _fused
-    except ImportError:  # numba is not installed, or not for this numpy
-        return None
-    except RuntimeError as error:  # e.g. no writable place for numba's cache
-        warnings.warn(
-            f"seqscore: numba is installed but unusable ({error}); the token "
-            "kernel runs on numpy (same numbers within a few ulps, slower)",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-        return None
-    return _fused
+    return load_compiled(
+        "seqscore.numerics._fused",
+        "the token kernel runs on numpy (same numbers within a few ulps, slower)",
+        stacklevel=4,
+    )
 
 
 _THREAD_BUFFERS = threading.local()
