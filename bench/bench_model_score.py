@@ -104,7 +104,9 @@ def tokenizer():
     return transformers.AutoTokenizer.from_pretrained(folder)
 
 
-def gpt2_small(vocab_size: int, seed: int = 0):
+def gpt2_small(vocab_size: int, seed: int = 0, layers: int = 12, width: int = 768):
+    """A random GPT-2 of GPT-2 small's size (or ``layers`` x ``width``, one
+    head per 64), float32, in eval mode."""
     import torch
     import transformers
 
@@ -112,9 +114,9 @@ def gpt2_small(vocab_size: int, seed: int = 0):
     config = transformers.GPT2Config(
         vocab_size=vocab_size,
         n_positions=1024,
-        n_embd=768,
-        n_layer=12,
-        n_head=12,
+        n_embd=width,
+        n_layer=layers,
+        n_head=width // 64,
         bos_token_id=0,
         eos_token_id=0,
     )
@@ -180,20 +182,7 @@ def few_shot_workload(tok, subjects: int = 3, questions: int = 20, seed: int = 0
 
 def small_gpt2(vocab_size: int, seed: int = 0):
     """A 4-layer, 256-wide GPT-2 with GPT-2's vocabulary."""
-    import torch
-    import transformers
-
-    torch.manual_seed(seed)
-    config = transformers.GPT2Config(
-        vocab_size=vocab_size,
-        n_positions=1024,
-        n_embd=256,
-        n_layer=4,
-        n_head=4,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
-    return transformers.GPT2LMHeadModel(config).eval()
+    return gpt2_small(vocab_size, seed, layers=4, width=256)
 
 
 # --------------------------------------------------------------- methods
