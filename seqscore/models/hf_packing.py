@@ -37,15 +37,20 @@ from seqscore.models.hf_keys import Keys, cache_layers
 __all__ = ["PackingProbe", "packed_inputs", "packing_works", "probe_packing"]
 
 
-def packed_inputs(rows: Sequence[PackedRow], continuations, pad_id: int, dtype, device):
-    """``(ids, mask, positions, picks)`` of a batch of packed rows.
+def packed_inputs(
+    rows: Sequence[PackedRow], continuations, pad_id: int, dtype, device, start: int = 0
+):
+    """``(ids, mask, positions, picks)`` of a batch of packed rows, placed
+    after ``start`` tokens (a shared prefix whose cached keys every query
+    may read).
 
     ``continuations[r]`` is request ``r``'s continuation; ``ids`` and
-    ``positions`` are ``(B, W)`` (right padding), ``mask`` the additive
-    ``(B, 1, W, W)`` mask in ``dtype`` (0 where a query may attend, the
-    dtype's most negative number elsewhere), and ``picks[i]`` the flat
-    positions (into ``B * W``) whose outputs predict the tokens of the
-    ``i``-th request of the rows, in the rows' order.
+    ``positions`` are ``(B, W)`` (right padding; positions count from
+    ``start``), ``mask`` the additive ``(B, 1, W, start + W)`` mask in
+    ``dtype`` (0 where a query may attend, the dtype's most negative number
+    elsewhere), and ``picks[i]`` the flat positions (into ``B * W``) whose
+    outputs predict the tokens of the ``i``-th request of the rows, in the
+    rows' order.
     """
     width = max(row.width for row in rows)
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
@@ -56,7 +61,8 @@ def packed_inputs(rows: Sequence[PackedRow], continuations, pad_id: int, dtype, 
         arrays = ids[b], positions[b], segments[b]
         picks += _write_row(row, continuations, arrays, b * width)
     from_numpy = torch().from_numpy
-    mask = _packed_mask(from_numpy(segments), dtype)
+    mask = _packed_mask(from_numpy(segments), dtype, start)
+    positions += start
     ids_on, positions_on = from_numpy(ids).to(device), from_numpy(positions).to(device)
     return ids_on, mask.to(device), positions_on, picks
 
@@ -83,16 +89,20 @@ def _write_row(row: PackedRow, continuations, arrays, offset: int) -> list[list[
     return picks
 
 
-def _packed_mask(segments, dtype):
+def _packed_mask(segments, dtype, start: int = 0):
     """The additive mask of rows whose positions belong to ``segments``
     (0: the context, ``j``: the ``j``-th continuation, -1: padding): a
-    query attends to the keys at or before it of the context and of its own
-    segment (padding queries to the context and padding, never empty)."""
-    width = segments.shape[1]
+    query attends to the ``start`` keys before the rows (a prefix's) and to
+    the keys at or before it of the context and of its own segment (padding
+    queries to the context and padding, never empty)."""
+    rows, width = segments.shape
     index = torch().arange(width)
     causal = index[None, :] <= index[:, None]
     keys, queries = segments[:, None, :], segments[:, :, None]
     allowed = causal & ((keys == 0) | (keys == queries))
+    if start:
+        prefix = torch().ones((rows, width, start), dtype=torch().bool)
+        allowed = torch().cat([prefix, allowed], dim=-1)
     mask = torch().zeros(allowed.shape, dtype=dtype)
     return mask.masked_fill_(~allowed, torch().finfo(dtype).min)[:, None]
 
@@ -173,17 +183,12 @@ def _ids(tokens, place):
 def _packed(context, first, second, start: int, place) -> dict:
     """The inputs of one packed row of ``context`` and two continuations,
     placed after ``start`` tokens whose keys every query may read."""
-    dtype, device = place
     row = PackedRow(context, (0, 1), len(context) + len(first) + len(second))
+    dtype, device = place
     ids, mask, positions, _ = packed_inputs(
-        [row], [(*first, 0), (*second, 0)], 0, dtype, device
+        [row], [(*first, 0), (*second, 0)], 0, dtype, device, start=start
     )
-    seen = torch().zeros((1, 1, ids.shape[1], start), dtype=dtype, device=device)
-    return {
-        "input_ids": ids,
-        "attention_mask": torch().cat([seen, mask], dim=-1),
-        "position_ids": positions + start,
-    }
+    return {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
 
 
 def _agree(got, expected, dtype) -> bool:

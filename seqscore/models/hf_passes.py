@@ -253,34 +253,29 @@ class PackedPasses(ScoringPasses):
         for batch in length_batches(widths, order, limits.rows, limits.positions):
             chosen = [packed[i] for i in batch]
             ids, mask, places, picks = packed_inputs(
-                chosen, continuations, runner.pad_id, runner.dtype, runner.device
+                chosen,
+                continuations,
+                runner.pad_id,
+                runner.dtype,
+                runner.device,
+                start=start,
             )
-            states = self._after(keys, start, ids, mask, places)
+            states = self._after(keys, ids, mask, places)
             yield Pass(
                 [members[r] for row in chosen for r in row.requests], states, picks
             )
             del states
 
-    def _after(self, keys: Keys | None, start: int, ids, mask, positions):
-        """The states of packed rows placed after a prefix of ``start``
-        tokens whose ``keys`` every row reads (each query may see all of
-        it); the rows alone without one."""
+    def _after(self, keys: Keys | None, ids, mask, positions):
+        """The states of packed rows after a prefix whose ``keys`` every row
+        reads (``mask`` and ``positions`` already reach past it); the rows
+        alone without one."""
         runner = self.runner
         if keys is None:
             return runner.states(ids, mask, positions=positions)
-        rows, width = ids.shape
-        seen = torch().zeros(
-            (rows, 1, width, start), dtype=mask.dtype, device=mask.device
-        )
-        cache = continuation_cache(
-            keys, runner.tensor([0] * rows), runner.config, plain=True
-        )
-        return runner.states(
-            ids,
-            torch().cat([seen, mask], dim=-1),
-            positions=positions + start,
-            cache=cache,
-        )
+        rows = runner.tensor([0] * ids.shape[0])
+        cache = continuation_cache(keys, rows, runner.config, plain=True)
+        return runner.states(ids, mask, positions=positions, cache=cache)
 
 
 class _Work(NamedTuple):
