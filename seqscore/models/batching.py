@@ -31,6 +31,7 @@ __all__ = [
     "length_batches",
     "packed_rows",
     "position_runs",
+    "requests_by_context",
 ]
 
 
@@ -80,7 +81,7 @@ def position_runs(lengths: Sequence[int], max_positions: int) -> list[list[int]]
     return runs
 
 
-def _requests_by_context(
+def requests_by_context(
     contexts: Sequence[tuple[int, ...]],
 ) -> dict[tuple[int, ...], list[int]]:
     """Each distinct context, in order of first appearance, with the
@@ -122,7 +123,7 @@ def packed_rows(
     >>> [(r.context, r.requests, r.width) for r in rows]
     [((1, 2), (0, 1), 5), ((1, 2), (3,), 6), ((3,), (2,), 4)]
     """
-    by_context = _requests_by_context(contexts)
+    by_context = requests_by_context(contexts)
     rows = []
     for context, members in by_context.items():
         start, width = 0, len(context)
@@ -178,7 +179,7 @@ def context_chunks(
     >>> [(c.contexts, c.requests, c.slots, c.batches) for c in chunks]
     [(((1, 2),), (0, 1), (0, 0), ((1, 0),)), (((3,),), (2,), (0,), ((0,),))]
     """
-    by_context = _requests_by_context(contexts)
+    by_context = requests_by_context(contexts)
     distinct = sorted(by_context, key=len, reverse=True)
     if max_contexts is None:
         max_contexts = max_rows

@@ -37,6 +37,7 @@ from seqscore.models.batching import (
     length_batches,
     packed_rows,
     position_runs,
+    requests_by_context,
 )
 from seqscore.models.hf_forward import ForwardRunner
 from seqscore.models.hf_keys import (
@@ -193,9 +194,7 @@ class PackedPasses(ScoringPasses):
 
     def passes(self, requests) -> Iterator[Pass]:
         contexts = [self._context(r) for r in requests]
-        by_context: dict[tuple[int, ...], list[int]] = {}
-        for index, context in enumerate(contexts):
-            by_context.setdefault(context, []).append(index)
+        by_context = requests_by_context(contexts)
         work = _Work(
             contexts, [r.continuation for r in requests], list(by_context.values())
         )
