@@ -11,14 +11,12 @@ cut, inserted or replaced (bad UTF-8, control bytes, punctuation).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import sys
 import tempfile
 from pathlib import Path
-from unittest import mock
 
 import pytest
 from click.testing import CliRunner
@@ -36,6 +34,7 @@ from seqscore.formats.lmeval import (
 from seqscore.formats.records import json_lines, records_to_prompts
 from seqscore.lmeval.logged import doc_value
 from seqscore.lmeval.verdicts import judge
+from tests.fuzz.harness import without_msgspec
 from tests.strategies import mutated_lmeval_lines
 
 FIXTURE = (
@@ -237,18 +236,6 @@ def test_a_null_doc_is_no_doc_on_every_path():
 
 
 # ------------------------------------------------------------ the commands
-
-
-@contextlib.contextmanager
-def without_msgspec():
-    """The readers as they are when msgspec is not installed."""
-    plain = records._stdlib_loads
-    with (
-        mock.patch.object(lmeval, "_Sample", None),
-        mock.patch.object(lmeval, "loads_line", plain),
-        mock.patch.object(records, "loads_line", plain),
-    ):
-        yield
 
 
 def _invoke(args: list[str]):
