@@ -117,18 +117,23 @@ def test_a_greedy_continuation_is_greedy_as_in_lm_eval(gpt2, tokenizer):
     assert found >= 3
 
 
+def _candidates(rng, words, *, longest: int, most: int) -> tuple[TextCandidate, ...]:
+    """1 to ``most`` candidates of 1 to ``longest`` random words each."""
+    return tuple(
+        TextCandidate(
+            f"c{c}", " " + " ".join(rng.choice(words, rng.integers(1, longest + 1)))
+        )
+        for c in range(rng.integers(1, most + 1))
+    )
+
+
 def _prompts(seed: int, count: int = 24) -> list[TextPrompt]:
     rng = np.random.default_rng(seed)
     words = [*LONG.split(), "value", "object", "return", "class", "the", "of"]
     prompts = []
     for p in range(count):
         context = " ".join(rng.choice(words, rng.integers(0, 12)))
-        candidates = tuple(
-            TextCandidate(
-                f"c{c}", " " + " ".join(rng.choice(words, rng.integers(1, 9)))
-            )
-            for c in range(rng.integers(1, 6))
-        )
+        candidates = _candidates(rng, words, longest=8, most=5)
         prompts.append(TextPrompt(f"p{p}", context, candidates))
     return prompts
 
@@ -205,12 +210,7 @@ def _few_shot_prompts(seed: int, count: int = 12) -> list[TextPrompt]:
     prompts = []
     for p in range(count):
         question = " ".join(rng.choice(words, rng.integers(1, 6)))
-        candidates = tuple(
-            TextCandidate(
-                f"c{c}", " " + " ".join(rng.choice(words, rng.integers(1, 4)))
-            )
-            for c in range(rng.integers(1, 4))
-        )
+        candidates = _candidates(rng, words, longest=3, most=3)
         prompts.append(TextPrompt(f"p{p}", f"{blocks[p % 2]} {question}", candidates))
     return prompts
 
