@@ -31,6 +31,7 @@ __all__ = [
     "SchedulerError",
     "ScorerLawError",
     "SeqScoreError",
+    "ServerError",
     "ShapeError",
     "format_index",
     "rejection_error",
@@ -76,6 +77,12 @@ class MissingExtraError(SeqScoreError, ImportError):
 
 class SchedulerError(SeqScoreError, RuntimeError):
     """A Dask scheduler that cannot be reached, or that gave up on a task."""
+
+
+class ServerError(SeqScoreError, RuntimeError):
+    """A served model that cannot be reached, that still fails after its
+    retries, or whose answers fail seqscore's checks (misaligned log-probs,
+    tokens that do not cover the prompt)."""
 
 
 class NoEstimateError(SeqScoreError, ValueError):

@@ -25,6 +25,7 @@ from seqscore.models import MODEL_SPECS, load_model
 from seqscore.models._torch import quiet_loading
 from seqscore.models.hf import DEFAULT_PREFIX_CACHE_MB, DTYPES
 from seqscore.models.loglikelihood import ModelScoring, TextScoring
+from seqscore.models.served import DEFAULT_CONCURRENCY, ServedOptions
 from seqscore.report.writers import FORMATS
 
 __all__ = [
@@ -262,15 +263,84 @@ def progress_callback(enabled: bool | None, label: str):
 
 
 class ModelSpec(click.ParamType):
-    """``builtin``, ``tree:FILE`` or ``hf:NAME_OR_PATH`` (checked, not loaded)."""
+    """``builtin``, ``tree:FILE``, ``hf:NAME_OR_PATH`` or, where ``served``,
+    ``openai:URL`` (checked, not loaded)."""
 
     name = "MODEL"
+
+    def __init__(self, served: bool = False):
+        self.served = served
 
     def convert(self, value, param, ctx):
         kind, colon, target = value.partition(":")
         if (kind == "builtin" and not colon) or (kind in ("tree", "hf") and target):
             return value
+        if kind == "openai" and target and self.served:
+            return value
+        if kind == "openai" and target:
+            self.fail(
+                "a served model (openai:URL) scores texts: use it with "
+                "seqscore score; this command needs a model loaded here "
+                "(builtin, tree:FILE or hf:PATH)",
+                param,
+                ctx,
+            )
         self.fail(f"{value!r} is not a model: use {MODEL_SPECS}", param, ctx)
+
+
+def served_options():
+    """How to reach and use an ``openai:URL`` model, reaching the command
+    as one argument, ``served``: a
+    :class:`~seqscore.models.served.ServedOptions`."""
+    return gathered(
+        "served",
+        ServedOptions,
+        click.option(
+            "--served-model",
+            metavar="NAME",
+            help="openai: the model name to send [default: the server's only "
+            "model, from GET /v1/models].",
+        ),
+        click.option(
+            "--api-key-env",
+            metavar="VAR",
+            help="openai: read the API key (sent as a Bearer token) from "
+            "environment variable VAR.",
+        ),
+        click.option(
+            "--tokenizer",
+            metavar="PATH",
+            help="openai: the served model's tokenizer (a local Hugging Face "
+            "folder): continuation tokens are counted by lm-eval's rule with it "
+            "and every request's token count is checked against the server's "
+            "[default: found by spelling the prompt with the server's tokens].",
+        ),
+        count_option(
+            "--concurrency",
+            at_least=1,
+            help="openai: requests in flight at once "
+            f"[default: {DEFAULT_CONCURRENCY}].",
+        ),
+        click.option(
+            "--request-timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="openai: seconds one try of a request may take [default: 120]; "
+            "timeouts, 429 and 5xx answers are retried with exponential backoff.",
+        ),
+        count_option(
+            "--retries",
+            at_least=0,
+            help="openai: tries after the first for a request that times out or "
+            "gets 429/5xx [default: 5].",
+        ),
+        click.option(
+            "--cache",
+            metavar="DIR",
+            help="openai: keep the server's answers in DIR/responses.sqlite; a "
+            "run started again asks only what is not there yet.",
+        ),
+    )
 
 
 def model_options(default: str | None = None, texts: bool = False):
@@ -285,12 +355,19 @@ def model_options(default: str | None = None, texts: bool = False):
             "-m",
             "--model",
             "model_spec",
-            type=ModelSpec(),
+            type=ModelSpec(served=texts),
             default=default,
             help="builtin (a small English model, no download), tree:FILE.json "
-            "(a logit tree) or hf:NAME_OR_PATH (a Hugging Face causal LM: a "
+            "(a logit tree), hf:NAME_OR_PATH (a Hugging Face causal LM: a "
             "local folder or a name in its cache, nothing is downloaded; "
-            "needs seqscore[hf]).",
+            "needs seqscore[hf])"
+            + (
+                " or openai:URL (a model behind an OpenAI-compatible server, "
+                "e.g. openai:http://127.0.0.1:8000/v1: vLLM, SGLang, "
+                "llama-cpp-python; needs seqscore[serve])."
+                if texts
+                else "."
+            ),
         ),
         count_option(
             "--batch-size",
@@ -344,6 +421,7 @@ def model_options(default: str | None = None, texts: bool = False):
                 help="Say on stderr how the model runs its requests (packed "
                 "rows, shared prefixes, cached contexts) and why.",
             ),
+            served_options(),
         ]
     return stack(*options)
 

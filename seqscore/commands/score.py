@@ -144,6 +144,7 @@ def score_command(
     texts,
     max_prefix_cache,
     verbose,
+    served,
     progress,
 ):
     """Score candidate completions: total log-prob, reductions, rank, probability.
@@ -197,6 +198,7 @@ def score_command(
         device,
         replace(texts, offsets=with_words),
         max_prefix_cache,
+        served,
     )
     settings = ScoreSettings(
         input_format=input_format,
@@ -228,7 +230,7 @@ def _check_usage(fmt, output, on_error, rejects, with_tokens, with_words) -> Non
 
 
 def _model_scoring(
-    spec, batch_size, dtype, device, texts: TextScoring, max_prefix_cache
+    spec, batch_size, dtype, device, texts: TextScoring, max_prefix_cache, served
 ) -> ModelScoring | None:
     """The job's model settings (None without --model, where the model's
     options are usage errors)."""
@@ -239,9 +241,32 @@ def _model_scoring(
         raise click.UsageError(
             "--batch-size, --dtype, --device and --max-prefix-cache need --model"
         )
+    if spec is None and served.given:
+        raise click.UsageError(f"{', '.join(served.given)}: need --model openai:URL")
     if spec is None:
         return None
-    return ModelScoring(spec, batch_size, dtype, device, texts, max_prefix_cache)
+    hf_flags = [
+        flag
+        for flag, value in (
+            ("--batch-size", batch_size),
+            ("--dtype", dtype),
+            ("--device", device),
+            ("--max-prefix-cache", max_prefix_cache),
+        )
+        if value is not None
+    ]
+    if spec.startswith("openai:") and hf_flags:
+        raise click.UsageError(
+            f"{', '.join(hf_flags)}: for models loaded here (hf:), not for "
+            "a served model (the server decides)"
+        )
+    if served.given and not spec.startswith("openai:"):
+        raise click.UsageError(
+            f"{', '.join(served.given)}: only for a served model (--model openai:URL)"
+        )
+    return ModelScoring(
+        spec, batch_size, dtype, device, texts, max_prefix_cache, served
+    )
 
 
 def _detail(with_tokens: bool, with_words: bool) -> tuple[str, ...]:

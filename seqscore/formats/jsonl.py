@@ -51,10 +51,11 @@ from seqscore.scoring.candidates import (
     Candidate,
     Prompt,
     TokenScores,
+    token_scores_from_alternatives,
     token_scores_from_logits,
 )
 
-__all__ = ["as_ranks", "convert_record", "token_scores", "top_alternatives"]
+__all__ = ["as_ranks", "convert_record", "top_alternatives"]
 
 
 def convert_record(record: Any, location: str, folder: str = ".") -> Iterator[Prompt]:
@@ -115,50 +116,13 @@ def _scores(record: dict, where: str, folder: str) -> TokenScores:
         if top is None
         else top_alternatives(top, record.get("top_tokens"), f"{where}.top_logprobs")
     )
-    return token_scores(
+    return token_scores_from_alternatives(
         logprobs,
         token=optional(as_strings, record, "tokens", where),
         rank=optional(as_ranks, record, "ranks", where),
         top_tokens=top_tokens,
         top_logprobs=top_logprobs,
     )
-
-
-def token_scores(
-    logprobs, *, token=None, rank=None, top_tokens=None, top_logprobs=None
-):
-    """TokenScores from API-style data, deciding ``is_argmax`` where possible.
-
-    A token is the argmax of its step when its rank is 1, or when its
-    log-prob is at least every listed alternative's (the best alternative's
-    log-prob is then the step's ``argmax_logprob``). With no ranks and no
-    alternatives at some step, greediness is undecidable (``None``).
-    """
-    best = _best_alternative(top_logprobs)
-    if rank is not None:
-        is_argmax = rank == 1
-    else:
-        is_argmax = None if best is None else logprobs >= best
-    return TokenScores(
-        logprob=logprobs,
-        token=token,
-        is_argmax=is_argmax,
-        rank=rank,
-        argmax_logprob=None if best is None else np.maximum(best, logprobs),
-        top_tokens=top_tokens,
-        top_logprobs=top_logprobs,
-    )
-
-
-def _best_alternative(top_logprobs) -> np.ndarray | None:
-    """Each step's best listed log-prob; ``None`` unless every step lists some."""
-    if top_logprobs is None:
-        return None
-    if isinstance(top_logprobs, np.ndarray):  # (n, k): every step has k
-        return top_logprobs.max(axis=1) if top_logprobs.shape[1] else None
-    if not all(len(step) for step in top_logprobs):
-        return None
-    return np.array([step.max() for step in top_logprobs])
 
 
 def as_ranks(values, where: str) -> np.ndarray:

@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 
 from seqscore.errors import DataFormatError
-from seqscore.formats.jsonl import token_scores
 from seqscore.formats.records import (
     as_id,
     as_integer,
@@ -50,7 +49,11 @@ from seqscore.formats.records import (
     field,
     optional,
 )
-from seqscore.scoring.candidates import Candidate, Prompt
+from seqscore.scoring.candidates import (
+    Candidate,
+    Prompt,
+    token_scores_from_alternatives,
+)
 
 __all__ = ["convert_record", "unwrap"]
 
@@ -148,7 +151,7 @@ def _chat_choice(choice: dict, logprobs: dict, where: str, index: str) -> Candid
     text = message.get("content") if isinstance(message, dict) else None
     return Candidate(
         id=f"choice {index}",
-        tokens=token_scores(
+        tokens=token_scores_from_alternatives(
             values, token=tokens, top_tokens=top_names, top_logprobs=top_values
         ),
         text=text if isinstance(text, str) else "".join(tokens),
@@ -232,7 +235,7 @@ def _legacy_choice(logprobs: dict, where: str, index: str, outer: dict) -> Candi
     completion = tokens[start:]
     return Candidate(
         id=f"choice {index}",
-        tokens=token_scores(
+        tokens=token_scores_from_alternatives(
             scored, token=completion, top_tokens=top_names, top_logprobs=top_values
         ),
         text="".join(completion),

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 
 from seqscore.errors import DataFormatError
-from seqscore.formats.jsonl import token_scores
 from seqscore.formats.records import (
     INT64_MAX,
     as_id,
@@ -45,7 +44,11 @@ from seqscore.formats.records import (
     field,
     optional,
 )
-from seqscore.scoring.candidates import Candidate, Prompt
+from seqscore.scoring.candidates import (
+    Candidate,
+    Prompt,
+    token_scores_from_alternatives,
+)
 
 __all__ = ["convert_record"]
 
@@ -118,7 +121,7 @@ def _steps(steps: list, ids: list, where: str, offset: int = 0):
         others = sorted(step.items(), key=lambda kv: -_logprob(kv[1], at, kv[0]))
         top_names.append(tuple(str(v.get("decoded_token", k)) for k, v in others))
         top_values.append(np.array([_logprob(v, at, k) for k, v in others]))
-    return token_scores(
+    return token_scores_from_alternatives(
         np.array(values),
         token=tuple(names),
         rank=None if None in ranks else np.array(ranks, dtype=np.int64),

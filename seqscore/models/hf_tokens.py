@@ -36,12 +36,16 @@ ENCODED_KEPT = 1024
 
 class HFTokens:
     """A model's tokenizer (or None) and its special ids, as seqscore asks
-    for them."""
+    for them; ``model`` None: the tokenizer alone (of a served model)."""
 
     def __init__(self, model, tokenizer=None, *, eos_id=None, bos_id=None):
         self.tokenizer = tokenizer
         self._ids = functools.lru_cache(maxsize=ENCODED_KEPT)(self._encoded)
-        size = int(model.get_output_embeddings().weight.shape[0])
+        size = (
+            len(tokenizer)  # a tokenizer alone (a served model's)
+            if model is None
+            else int(model.get_output_embeddings().weight.shape[0])
+        )
         self.vocab = _vocabulary(tokenizer, size)
         self.eos_id: int = _first_id(
             eos_id, _config_value(model, "eos_token_id"), tokenizer, "eos"
@@ -158,7 +162,8 @@ def _config_value(model, key: str):
     generation config is what ``generate`` follows."""
     generation = getattr(model, "generation_config", None)
     value = getattr(generation, key, None) if generation is not None else None
-    return value if value is not None else getattr(model.config, key, None)
+    config = getattr(model, "config", None)
+    return value if value is not None else getattr(config, key, None)
 
 
 def _first_id(given, configured, tokenizer, kind: str, required: bool = True):

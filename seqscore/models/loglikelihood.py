@@ -41,6 +41,7 @@ from seqscore.models.requests import (
     encode_request,
     fit_request,
 )
+from seqscore.models.served import ServedOptions
 from seqscore.numerics.kernels import token_stats
 from seqscore.scoring.candidates import (
     Candidate,
@@ -63,6 +64,7 @@ __all__ = [
     "forced_items",
     "forced_prompts",
     "loglikelihoods",
+    "model_request",
     "prefix_blocks",
     "prompt_requests",
     "request_token_scores",
@@ -140,6 +142,10 @@ def request_token_scores(
     >>> np.exp(a.logprob).round(4).tolist(), np.exp(b.logprob).round(4).tolist()
     ([0.6, 0.3333, 1.0], [0.4, 0.9, 1.0])
     """
+    if hasattr(model, "request_scores"):  # a served model: no logits here
+        return model.request_scores(
+            requests, top_k=top_k, labels=labels, on_progress=on_progress
+        )
     out: list[TokenScores | None] = [None] * len(requests)
     if hasattr(model, "continuation_logits"):
         blocks = model.continuation_logits(requests, share_contexts=share_contexts)
@@ -257,8 +263,10 @@ class ModelScoring:
     its default); ``texts`` is how it scores texts (:class:`TextScoring`).
 
     >>> job = ModelScoring("hf:./gpt2", dtype="bfloat16")
-    >>> job.load_options
-    {'batch_size': None, 'dtype': 'bfloat16', 'device': None, 'max_prefix_cache': None}
+    >>> sorted(job.load_options)
+    ['batch_size', 'device', 'dtype', 'max_prefix_cache', 'served']
+    >>> job.load_options["dtype"]
+    'bfloat16'
     >>> job.load_key == ModelScoring("hf:./gpt2", dtype="bfloat16",
     ...                              texts=TextScoring(unconditional="")).load_key
     True
@@ -270,6 +278,7 @@ class ModelScoring:
     device: str | None = None
     texts: TextScoring = TextScoring()
     max_prefix_cache: int | None = None  # MiB (seqscore.models.hf.HFModel)
+    served: ServedOptions = ServedOptions()  # noqa: RUF009 (frozen: shared safely)
 
     @property
     def load_options(self) -> dict[str, object]:
@@ -370,7 +379,6 @@ class Tally:
 def prompt_requests(model, prompt: TextPrompt, unconditional: str | None = None):
     """``(requests, labels)``: each candidate of ``prompt`` after its context,
     then (with ``unconditional``) after that text, fitted to the model."""
-    limit = getattr(model, "max_length", None)
     contexts = [(prompt.context, "")]
     if unconditional is not None:
         contexts.append((unconditional, " (unconditional)"))
@@ -378,10 +386,20 @@ def prompt_requests(model, prompt: TextPrompt, unconditional: str | None = None)
     for context, suffix in contexts:
         for candidate in prompt.candidates:
             where = f"candidate {candidate.id!r}{suffix}"
-            request = encode_request(model, context, candidate.text, where)
-            requests.append(fit_request(request, limit, where))
+            requests.append(model_request(model, context, candidate.text, where))
             labels.append(f"{_place(prompt)}: {where}")
     return requests, labels
+
+
+def model_request(model, context: str, continuation: str, where: str):
+    """What ``model`` scores for ``continuation`` after ``context``: token
+    ids by lm-eval's rule, fitted to its positions, or (a served model) the
+    texts it sends (``model.text_request``)."""
+    text_request = getattr(model, "text_request", None)
+    if text_request is not None:
+        return text_request(context, continuation, where)
+    request = encode_request(model, context, continuation, where)
+    return fit_request(request, getattr(model, "max_length", None), where)
 
 
 def _score_encoded(
@@ -487,10 +505,8 @@ def loglikelihoods(
     [(0.36, False), (0.3333, True)]
     """
     pairs = list(pairs)
-    limit = getattr(model, "max_length", None)
     requests = [
-        fit_request(encode_request(model, c, x, f"pair {i}"), limit, f"pair {i}")
-        for i, (c, x) in enumerate(pairs)
+        model_request(model, c, x, f"pair {i}") for i, (c, x) in enumerate(pairs)
     ]
     labels = [f"pair {i}" for i in range(len(pairs))]
     scores = request_token_scores(model, requests, labels=labels, **options)

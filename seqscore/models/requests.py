@@ -48,6 +48,7 @@ __all__ = [
     "continuation_offsets",
     "encode_request",
     "fit_request",
+    "move_whitespace",
     "rolling_requests",
 ]
 
@@ -97,9 +98,7 @@ def _encode(model, context: str, continuation: str, prefix: str) -> Request:
         raise InvalidInputError(
             f"{prefix}the continuation is empty: an empty text has no score"
         )
-    spaces = len(context) - len(context.rstrip())
-    if spaces:
-        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    context, continuation = move_whitespace(context, continuation)
     if context:
         whole = list(model.encode(context + continuation))
         context_ids = list(model.encode(context))
@@ -114,6 +113,19 @@ def _encode(model, context: str, continuation: str, prefix: str) -> Request:
     if ids and ids[0] == start:
         return _request(ids[:1], ids[1:], prefix)
     return _request([start], ids, prefix)
+
+
+def move_whitespace(context: str, continuation: str) -> tuple[str, str]:
+    """Step 1 of lm-eval's rule: whitespace at the end of ``context`` moves
+    to the start of ``continuation``.
+
+    >>> move_whitespace("Answer: ", "Paris")
+    ('Answer:', ' Paris')
+    """
+    spaces = len(context) - len(context.rstrip())
+    if not spaces:
+        return context, continuation
+    return context[:-spaces], context[-spaces:] + continuation
 
 
 def _encode_plain(model, text: str) -> list[int]:

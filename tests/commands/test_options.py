@@ -14,6 +14,7 @@ from seqscore.commands.options import (
     stack,
 )
 from seqscore.models.loglikelihood import TextScoring
+from seqscore.models.served import ServedOptions
 
 
 def _pair(first, second):
@@ -53,10 +54,13 @@ def test_the_text_scoring_options_arrive_as_a_text_scoring():
 
     @command("probe")
     @model_options(texts=True)
-    def probe(model_spec, batch_size, dtype, device, texts, max_prefix_cache, verbose):
+    def probe(
+        model_spec, batch_size, dtype, device, texts, max_prefix_cache, verbose, served
+    ):
         seen.update(
             model=(model_spec, batch_size, dtype, device, max_prefix_cache, verbose),
             texts=texts,
+            served=served,
         )
 
     runner = CliRunner()
@@ -66,6 +70,10 @@ def test_the_text_scoring_options_arrive_as_a_text_scoring():
     assert seen["texts"] == TextScoring(unconditional="", share_contexts=False)
     assert runner.invoke(probe, []).exit_code == 0
     assert seen["texts"] == TextScoring()
+    assert seen["served"] == ServedOptions()
+    argv = ["--model", "openai:http://h/v1", "--concurrency", "3", "--cache", "d"]
+    assert runner.invoke(probe, argv).exit_code == 0
+    assert seen["served"] == ServedOptions(concurrency=3, cache="d")
 
 
 def test_a_stack_applies_its_decorators_top_first():

@@ -34,6 +34,7 @@ from seqscore.models.loglikelihood import (
     prompt_requests,
     score_texts,
 )
+from seqscore.models.served import ServedOptions
 from tests.tiny_lm import bpe_tokenizer, tiny_gpt2, tiny_llama, tiny_sliding_mistral
 
 MAX = 64
@@ -422,8 +423,9 @@ def test_a_model_job_is_one_frozen_object_and_its_key_is_the_model():
         "dtype": "bfloat16",
         "device": None,
         "max_prefix_cache": None,
+        "served": ServedOptions(),
     }
-    assert job.load_key == ("hf:./gpt2", 8, "bfloat16", None, None)
+    assert job.load_key == ("hf:./gpt2", 8, "bfloat16", None, None, ServedOptions())
     # how texts are scored is no part of which model is loaded
     assert job.load_key == ModelScoring("hf:./gpt2", 8, "bfloat16").load_key
     assert ModelScoring("builtin").texts == TextScoring()
