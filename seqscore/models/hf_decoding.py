@@ -122,7 +122,9 @@ class CachedDecoder:
             part = prefixes[start : start + size]
             ids = self.runner.tensor([model_input(p, self.bos_id) for p in part])
             logits, cache = self.runner.forward(ids, keep_last=True, use_cache=keep)
-            chunks.append(self.runner.numpy(logits)[:, -1])
+            # the last position only leaves the device (a model without
+            # logits_to_keep gives every position's)
+            chunks.append(self.runner.numpy(logits[:, -1]))
             if keep:
                 caches.append(cache_layers(cache))
         keys = Keys.join(caches, prefixes) if keep else None
@@ -146,4 +148,4 @@ class CachedDecoder:
         )
         if not self.cache.may_keep(len(prefixes), length):
             keys = None
-        return runner.numpy(logits)[:, -1], keys
+        return runner.numpy(logits[:, -1]), keys

@@ -116,10 +116,12 @@ class ForwardRunner:
 
 
 def apply_head(head, states):
-    """``head(states)``: a plain linear layer in slices of
+    """``head(states)``: on the CPU, a plain linear layer in slices of
     :data:`HEAD_SLICE` output rows written into one ``(N, V)`` tensor, the
     same products as one ``linear`` (each logit is the same dot product);
-    any other module as it is.
+    any other module, and any head on another device (a GPU runs one
+    product best: slices would be 99 small kernels for GPT-2's
+    vocabulary), as it is.
 
     On the CPU the slices are dealt to as many of seqscore's threads as
     torch may use (:func:`~seqscore.numerics.parallel.map_dealt`), each
@@ -128,7 +130,7 @@ def apply_head(head, states):
     waits out a whole time slice when another process holds one of the
     cores (4x the time beside one busy process, where dealt slices take
     1.1-1.4x: BENCHMARKS.md, issue 25)."""
-    if type(head) is not torch().nn.Linear:
+    if type(head) is not torch().nn.Linear or states.device.type != "cpu":
         return head(states)
     weight, bias = head.weight, head.bias
     out = torch().empty(
@@ -143,10 +145,6 @@ def apply_head(head, states):
                 torch().addmm(bias[part], states, weight[part].t(), out=out[:, part])
 
     parts = [slice(s, s + HEAD_SLICE) for s in range(0, weight.shape[0], HEAD_SLICE)]
-    if states.device.type != "cpu":
-        for part in parts:
-            product(part)
-        return out
     threads = torch().get_num_threads()  # what the user (or a worker) allows
     with _one_torch_thread(threads):
         map_dealt(product, parts, workers=threads)

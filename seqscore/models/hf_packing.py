@@ -60,11 +60,12 @@ def packed_inputs(
     for b, row in enumerate(rows):
         arrays = ids[b], positions[b], segments[b]
         picks += _write_row(row, continuations, arrays, b * width)
-    from_numpy = torch().from_numpy
-    mask = _packed_mask(from_numpy(segments), dtype, start)
     positions += start
-    ids_on, positions_on = from_numpy(ids).to(device), from_numpy(positions).to(device)
-    return ids_on, mask.to(device), positions_on, picks
+    # the (B, W) segments go to the device, not the (B, W, start + W) mask
+    ids_on, positions_on, segments_on = (
+        torch().from_numpy(a).to(device) for a in (ids, positions, segments)
+    )
+    return ids_on, _packed_mask(segments_on, dtype, start), positions_on, picks
 
 
 def _write_row(row: PackedRow, continuations, arrays, offset: int) -> list[list[int]]:
@@ -94,16 +95,18 @@ def _packed_mask(segments, dtype, start: int = 0):
     (0: the context, ``j``: the ``j``-th continuation, -1: padding): a
     query attends to the ``start`` keys before the rows (a prefix's) and to
     the keys at or before it of the context and of its own segment (padding
-    queries to the context and padding, never empty)."""
+    queries to the context and padding, never empty), on the segments'
+    device."""
     rows, width = segments.shape
-    index = torch().arange(width)
+    device = segments.device
+    index = torch().arange(width, device=device)
     causal = index[None, :] <= index[:, None]
     keys, queries = segments[:, None, :], segments[:, :, None]
     allowed = causal & ((keys == 0) | (keys == queries))
     if start:
-        prefix = torch().ones((rows, width, start), dtype=torch().bool)
+        prefix = torch().ones((rows, width, start), dtype=torch().bool, device=device)
         allowed = torch().cat([prefix, allowed], dim=-1)
-    mask = torch().zeros(allowed.shape, dtype=dtype)
+    mask = torch().zeros(allowed.shape, dtype=dtype, device=device)
     return mask.masked_fill_(~allowed, torch().finfo(dtype).min)[:, None]
 
 

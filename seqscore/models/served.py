@@ -29,15 +29,15 @@ asking again (:mod:`.served_cache`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from seqscore.errors import InvalidInputError, ServerError
+from seqscore.errors import InvalidInputError, SeqScoreError, ServerError
 from seqscore.models.requests import encode_request, move_whitespace
 from seqscore.models.served_cache import ResponseCache, request_key
-from seqscore.models.served_echo import read_echo, spelled_start, split_echo
+from seqscore.models.served_echo import read_echo, split_echo
 from seqscore.models.served_http import ServerClient, api_key_from_env, concurrently
 from seqscore.scoring.candidates import TokenScores
 
@@ -57,6 +57,15 @@ DEFAULT_TIMEOUT = 120.0  # seconds per try
 DEFAULT_RETRIES = 5
 
 Progress = Callable[[int, int], None]
+
+#: Why a pair whose context and continuation share a token is refused.
+BOUNDARY_SPANNED = (
+    "a token spans the end of the context and the start of the continuation, "
+    "so lm-eval's input (the context's own tokens, then the continuation's) "
+    "is not the prompt's tokens, and a server that tokenises the prompt "
+    "whole cannot score it as lm-eval does: end the context at a word "
+    "boundary, or score with --model hf:PATH"
+)
 
 
 @dataclass(frozen=True)
@@ -142,10 +151,8 @@ class ServedModel:
         count = length = None
         if self.tokens is not None:
             ids = encode_request(self.tokens, context, continuation, where)
-            count, length = (
-                len(ids.continuation),
-                len(ids.context) + len(ids.continuation),
-            )
+            _check_joint(self.tokens, moved_context + moved, ids, where)
+            count, length = len(ids.continuation), len(ids.context + ids.continuation)
         return TextRequest(moved_context, moved, len(context), count, length)
 
     def completion(self, prompt: str, *, echo: bool, logprobs: int) -> Any:
@@ -183,10 +190,8 @@ class ServedModel:
         def score(index: int) -> TokenScores:
             try:
                 return self._scores(requests[index], top_k, names[index])
-            except ServerError as exc:
-                if str(exc).startswith(names[index]):
-                    raise
-                raise ServerError(f"{names[index]}: {exc}") from None
+            except SeqScoreError as exc:  # named by its record and candidate
+                raise type(exc)(f"{names[index]}: {exc}") from None
 
         def done(count: int) -> None:
             if on_progress is not None:
@@ -211,10 +216,13 @@ class ServedModel:
                 f"--tokenizer counts {request.length}: they are not the same "
                 "tokenizer"
             )
-        tokens, logprobs, tops = split_echo(
+        tokens, logprobs, tops, starts = split_echo(
             echo, request.prompt, request.context, request.count, "the server's answer"
         )
-        return _token_scores(tokens, logprobs, tops, top_k, request)
+        scores = _token_scores(tokens, logprobs, tops, top_k)
+        if starts is None:
+            return scores
+        return replace(scores, offsets=_offsets(tokens, starts, request.start))
 
     def scoring_route(self, share_contexts: bool = True) -> str:
         """How requests are scored (for ``--verbose``)."""
@@ -237,11 +245,32 @@ class ServedModel:
             self.cache.close()
 
 
-def _token_scores(tokens, logprobs, tops, top_k: int, request: TextRequest):
+def _check_joint(tokens, prompt: str, request, where: str) -> None:
+    """The server tokenises the prompt whole; lm-eval's input is the
+    context's own ids then the continuation's. Where the two differ (a token
+    spans the boundary, or an empty context's prefix token is not one the
+    tokenizer adds), the server would condition on other tokens: refused."""
+    if list(tokens.encode(prompt)) == [*request.context, *request.continuation]:
+        return
+    if request.context and request.context != (tokens.prefix_id,):
+        raise InvalidInputError(f"{where}: {BOUNDARY_SPANNED}")
+    raise InvalidInputError(
+        f"{where}: lm-eval scores an empty context after the prefix token "
+        f"(id {tokens.prefix_id}), which this tokenizer does not add to a "
+        "prompt: a served model cannot score it as lm-eval does; give the "
+        "record a context"
+    )
+
+
+def _token_scores(tokens, logprobs, tops, top_k: int) -> TokenScores:
     """TokenScores of the continuation: ``is_argmax`` from each step's best
-    listed alternative (decidable wherever the server lists any)."""
+    listed alternative, where every step lists some and names its token
+    (else None: greediness unknown, never guessed)."""
     best = [max(step.values()) if step else None for step in tops]
-    known = all(b is not None for b in best)
+    # a token echoed as "" (part of a multi-byte character) shares its key
+    # with other such tokens, and llama-cpp-python writes the token's own
+    # log-prob over theirs: its step's best alternative is unknown
+    known = all(b is not None for b in best) and all(tokens)
     is_argmax = (
         np.array([lp >= b for lp, b in zip(logprobs, best, strict=True)])
         if known
@@ -261,19 +290,16 @@ def _token_scores(tokens, logprobs, tops, top_k: int, request: TextRequest):
         else None,
         top_tokens=top_tokens,
         top_logprobs=top_logprobs,
-        offsets=_offsets(tokens, request),
     )
 
 
-def _offsets(tokens, request: TextRequest) -> np.ndarray | None:
-    """Each token's characters in the candidate's text, where the tokens
-    spell the prompt's end (they may start before 0: the context's space)."""
-    if spelled_start(tokens, request.prompt[-len("".join(tokens)) :]) != 0:
-        return None
-    ends = len(request.prompt) - np.cumsum([len(t) for t in reversed(tokens)])[::-1]
-    starts = ends - request.start
-    lengths = np.array([len(t) for t in tokens])
-    return np.stack([starts, starts + lengths], axis=1).astype(np.int64)
+def _offsets(tokens, starts, text_start: int) -> np.ndarray:
+    """Each token's characters ``[start, end)`` in the candidate's text
+    (which begins at ``text_start`` in the prompt; a token may start before
+    it: the context's space)."""
+    begin = np.array(starts, dtype=np.int64) - text_start
+    lengths = np.array([len(t) for t in tokens], dtype=np.int64)
+    return np.stack([begin, begin + lengths], axis=1)
 
 
 def served_model_name(client: ServerClient) -> str:

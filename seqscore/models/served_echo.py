@@ -11,18 +11,23 @@ generated::
         "text_offset": [0, 3, 7, 11]}}],
      "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
 
-:func:`read_echo` checks that shape and drops the generated tokens
-(``usage.completion_tokens`` of them, at the end). :func:`split_echo` then
-finds the continuation's tokens: the last ``n`` of the prompt when a local
-tokenizer counted them (lm-eval's rule, exactly), else those that start at
-or after the context's last character, found by spelling the prompt with
-the tokens' own texts. Servers differ in what they echo before the prompt
-(vLLM echoes a BOS token, llama-cpp-python does not), so the tokens that
-spell the prompt are found from the end, never assumed from offsets.
+:func:`read_echo` checks that shape, drops the generated token and finds
+where each prompt token starts in the prompt (:func:`token_starts`): by
+spelling the prompt with the tokens' own texts, from the end (servers
+differ in what they echo before it: vLLM echoes a BOS token,
+llama-cpp-python does not), else from ``text_offset`` where those offsets
+agree with the text (a token holding part of a multi-byte character is
+echoed as ``""`` by llama-cpp-python, so its tokens do not spell the
+prompt, but its offsets are right). :func:`split_echo` then takes the
+continuation's tokens: the last ``n`` of the prompt when a local tokenizer
+counted them (lm-eval's rule, exactly), else those that start at or after
+the end of the context; a token that spans that boundary is an error,
+never a guess.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,20 +35,23 @@ from typing import Any
 
 import numpy as np
 
-from seqscore.errors import ServerError
+from seqscore.errors import InvalidInputError, ServerError
 
-__all__ = ["Echo", "read_echo", "spelled_start", "split_echo"]
+__all__ = ["Echo", "read_echo", "spelled_start", "split_echo", "token_starts"]
 
 
 @dataclass(frozen=True)
 class Echo:
-    """The prompt's echoed tokens (without the generated ones): each token's
+    """The prompt's echoed tokens (without the generated one): each token's
     text, log-prob (None where the server gives none: the first), and
-    alternatives ``{token: log-prob}`` (None where none)."""
+    alternatives ``{token: log-prob}`` (None where none); ``starts``: each
+    token's first character in the prompt (-1 for tokens before it, such as
+    an echoed BOS), None where neither spelling nor offsets tell."""
 
     tokens: tuple[str, ...]
     logprobs: tuple[float | None, ...]
     top: tuple[dict[str, float] | None, ...]
+    starts: tuple[int, ...] | None
     prompt_tokens: int | None  # usage.prompt_tokens, where given
 
 
@@ -56,21 +64,18 @@ def read_echo(body: Any, prompt: str, where: str) -> Echo:
             f"{where}: the answer has no logprobs.tokens: this server does not "
             "echo prompt log-probs (echo + logprobs on /v1/completions)"
         )
-    tokens = logprobs["tokens"]
-    values = logprobs.get("token_logprobs")
-    top = logprobs.get("top_logprobs")
-    if not isinstance(values, list) or len(values) != len(tokens):
-        raise ServerError(f"{where}: tokens and token_logprobs differ in length")
-    if top is None:
-        top = [None] * len(tokens)
-    if not isinstance(top, list) or len(top) != len(tokens):
-        raise ServerError(f"{where}: tokens and top_logprobs differ in length")
+    tokens = [
+        _text(t, f"{where}: tokens[{i}]") for i, t in enumerate(logprobs["tokens"])
+    ]
+    values = _aligned(logprobs, "token_logprobs", len(tokens), where, required=True)
+    top = _aligned(logprobs, "top_logprobs", len(tokens), where)
+    offsets = _offsets(logprobs.get("text_offset"), len(tokens))
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-    end = _prompt_end(tokens, prompt, _count(usage.get("completion_tokens")), where)
+    end, starts = _prompt_end(
+        tokens, offsets, prompt, _count(usage.get("completion_tokens")), where
+    )
     return Echo(
-        tokens=tuple(
-            _text(t, f"{where}: tokens[{i}]") for i, t in enumerate(tokens[:end])
-        ),
+        tokens=tuple(tokens[:end]),
         logprobs=tuple(
             _logprob(v, f"{where}: token_logprobs[{i}]")
             for i, v in enumerate(values[:end])
@@ -78,6 +83,7 @@ def read_echo(body: Any, prompt: str, where: str) -> Echo:
         top=tuple(
             _top(s, f"{where}: top_logprobs[{i}]") for i, s in enumerate(top[:end])
         ),
+        starts=starts,
         prompt_tokens=_count(usage.get("prompt_tokens")),
     )
 
@@ -89,27 +95,85 @@ def _first_choice(body: Any, where: str) -> dict:
     return choices[0]
 
 
-def _prompt_end(tokens: list, prompt: str, generated: int | None, where: str) -> int:
-    """Where the prompt's tokens end: the generated token (at most one,
-    ``max_tokens`` is 1) comes after them, when the server echoes it at all
-    (llama-cpp-python leaves it out unless it added BOS, while still
-    counting it in ``usage``). The count that leaves tokens spelling the
-    prompt wins; without one that does, ``usage`` is believed."""
-    texts = [t if isinstance(t, str) else "" for t in tokens]
-    counts = dict.fromkeys([c for c in (generated, 1, 0) if c is not None])
-    for count in counts:
-        if (
-            count <= len(texts)
-            and spelled_start(texts[: len(texts) - count], prompt) is not None
-        ):
-            return len(texts) - count
+def _aligned(logprobs: dict, name: str, size: int, where: str, required=False):
+    """``logprobs[name]``: a list with one entry per token (a missing
+    ``top_logprobs`` is a list of None)."""
+    values = logprobs.get(name)
+    if values is None and not required:
+        return [None] * size
+    if not isinstance(values, list) or len(values) != size:
+        raise ServerError(f"{where}: tokens and {name} differ in length")
+    return values
+
+
+def _offsets(values: Any, size: int) -> list[int] | None:
+    """``text_offset`` when it is one integer per token, else None (it is
+    then not used)."""
+    if not isinstance(values, list) or len(values) != size:
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return None
+    return values
+
+
+def _prompt_end(tokens, offsets, prompt: str, generated: int | None, where: str):
+    """``(end, starts)``: where the prompt's tokens end and where each
+    starts. The generated token (at most one: ``max_tokens`` is 1) comes
+    after them when the server echoes it at all (llama-cpp-python leaves it
+    out unless it added BOS, while still counting it in ``usage``): the
+    count that leaves tokens whose starts can be found wins; without one,
+    ``usage`` is believed."""
+    for count in dict.fromkeys([c for c in (generated, 1, 0) if c is not None]):
+        if count > len(tokens):
+            continue
+        end = len(tokens) - count
+        starts = token_starts(
+            tokens[:end], None if offsets is None else offsets[:end], prompt
+        )
+        if starts is not None:
+            return end, starts
     count = 1 if generated is None else generated
-    if count > len(texts):
+    if count > len(tokens):
         raise ServerError(
             f"{where}: usage.completion_tokens ({count}) exceeds the tokens echoed "
-            f"({len(texts)})"
+            f"({len(tokens)})"
         )
-    return len(texts) - count
+    return len(tokens) - count, None
+
+
+def token_starts(tokens: Sequence[str], offsets, prompt: str) -> tuple[int, ...] | None:
+    """Each token's first character in ``prompt`` (-1 for tokens echoed
+    before it): by spelling, else from ``offsets`` where they agree with
+    the text; None where neither works.
+
+    >>> token_starts(["<s>", "The", " cat"], None, "The cat")
+    (-1, 0, 3)
+    >>> token_starts(["caf", "", "é"], [0, 3, 3], "café")  # "é" split in two
+    (0, 3, 3)
+    >>> token_starts(["caf", "x"], [0, 3], "café") is None  # "x" is not there
+    True
+    """
+    start = spelled_start(tokens, prompt)
+    if start is not None:
+        lengths = np.cumsum([0, *map(len, tokens[start:])])[:-1]
+        return (-1,) * start + tuple(int(x) for x in lengths)
+    if offsets is None or not _offsets_agree(tokens, offsets, prompt):
+        return None
+    return tuple(offsets)
+
+
+def _offsets_agree(tokens, offsets, prompt: str) -> bool:
+    """Offsets that rise, stay inside the prompt, and put every token's
+    text (those that have one) where the prompt has it."""
+    if not tokens or offsets[0] != 0:
+        return False
+    if any(b < a for a, b in itertools.pairwise(offsets)):
+        return False
+    return all(
+        o < len(prompt) and prompt.startswith(t, o)
+        for t, o in zip(tokens, offsets, strict=True)
+        if t
+    )
 
 
 def _count(value: Any) -> int | None:
@@ -174,12 +238,12 @@ def spelled_start(tokens: Sequence[str], text: str) -> int | None:
 
 
 def split_echo(echo: Echo, prompt: str, context: str, count: int | None, where: str):
-    """The continuation's ``(tokens, log-probs, alternatives)``: the last
-    ``count`` prompt tokens where a local tokenizer counted them, else the
-    tokens that start at or after ``len(context)`` in the spelled prompt.
+    """The continuation's ``(tokens, log-probs, alternatives, starts)``: the
+    last ``count`` prompt tokens where a local tokenizer counted them, else
+    the tokens that start at or after ``len(context)``.
 
     >>> echo = Echo(("The", " cat", " sat"), (None, -1.0, -2.0),
-    ...             (None, {" cat": -1.0}, {" sat": -2.0}), None)
+    ...             (None, {" cat": -1.0}, {" sat": -2.0}), (0, 3, 7), None)
     >>> split_echo(echo, "The cat sat", "The", None, "r")[0]
     (' cat', ' sat')
     >>> split_echo(echo, "The cat sat", "The ca", None, "r")  # doctest: +ELLIPSIS
@@ -188,43 +252,50 @@ def split_echo(echo: Echo, prompt: str, context: str, count: int | None, where: 
     seqscore.errors.ServerError: r: the server's token ' cat' spans ...
     """
     if count is None:
-        count = _counted_by_spelling(echo.tokens, prompt, len(context), where)
+        count = _count_after(echo, len(context), where)
     if not 0 < count <= len(echo.tokens):
         raise ServerError(
             f"{where}: the server echoed {len(echo.tokens)} prompt tokens, fewer "
             f"than the {count} of the continuation"
         )
-    start = len(echo.tokens) - count
-    values = echo.logprobs[start:]
+    first = len(echo.tokens) - count
+    values = echo.logprobs[first:]
     missing = [i for i, v in enumerate(values) if v is None]
     if missing:
         raise ServerError(
             f"{where}: the server gives no log-prob for continuation token "
-            f"{missing[0]} ({echo.tokens[start + missing[0]]!r}); servers leave out "
+            f"{missing[0]} ({echo.tokens[first + missing[0]]!r}); servers leave out "
             "the first token of a prompt, so an empty context cannot be scored "
             "this way: give the record a context"
         )
-    return echo.tokens[start:], np.array(values, dtype=np.float64), echo.top[start:]
+    starts = None if echo.starts is None else echo.starts[first:]
+    return (
+        echo.tokens[first:],
+        np.array(values, dtype=np.float64),
+        echo.top[first:],
+        starts,
+    )
 
 
-def _counted_by_spelling(tokens, prompt: str, boundary: int, where: str) -> int:
-    start = spelled_start(tokens, prompt)
-    if start is None:
+def _count_after(echo: Echo, boundary: int, where: str) -> int:
+    """How many prompt tokens start at or after ``boundary``; a token that
+    starts before it and ends after it is an error."""
+    if echo.starts is None:
         raise ServerError(
-            f"{where}: the server's tokens do not spell the prompt (bytes split "
-            "between tokens?): give --tokenizer PATH (the model's tokenizer) to "
-            "find the continuation's tokens by count"
+            f"{where}: the server's tokens and offsets do not locate the prompt's "
+            "characters: give --tokenizer PATH (the model's tokenizer) to find "
+            "the continuation's tokens by count"
         )
-    position = 0
-    for index in range(start, len(tokens)):
-        if position >= boundary:
-            return len(tokens) - index
-        following = position + len(tokens[index])
-        if following > boundary:
-            raise ServerError(
-                f"{where}: the server's token {tokens[index]!r} spans the end of "
-                "the context and the start of the continuation; lm-eval's rule "
-                "needs the context's own token count: give --tokenizer PATH"
-            )
-        position = following
-    return 0
+    first = next(
+        (i for i, s in enumerate(echo.starts) if s >= boundary), len(echo.starts)
+    )
+    if first < len(echo.starts) and echo.starts[first] > boundary and first > 0:
+        raise InvalidInputError(
+            f"{where}: the server's token {echo.tokens[first - 1]!r} spans the "
+            "end of the context and the start of the continuation, so lm-eval's "
+            "input (the context's own tokens, then the continuation's) is not "
+            "the prompt's tokens: a server that tokenises the prompt whole "
+            "cannot score it as lm-eval does; end the context at a word "
+            "boundary, or score with --model hf:PATH"
+        )
+    return len(echo.starts) - first

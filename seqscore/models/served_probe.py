@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqscore.errors import ServerError
-from seqscore.models.served_echo import read_echo, spelled_start
+from seqscore.models.served_echo import read_echo
 
 __all__ = ["PROBE_TEXT", "ProbeReport", "probe_server"]
 
@@ -69,7 +69,7 @@ def probe_server(model) -> ProbeReport:
     where = f"{model.url} ({model.name})"
     body = _echoed(model, where)
     echo = read_echo(body, PROBE_TEXT, f"{where}: probe")
-    start = spelled_start(echo.tokens, PROBE_TEXT)
+    start = None if echo.starts is None else echo.starts.count(-1)
     if start is None:
         raise ServerError(
             f"{where}: the probe's echoed tokens do not spell its text "
