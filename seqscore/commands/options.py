@@ -343,19 +343,24 @@ def served_options():
     )
 
 
-def model_options(default: str | None = None, texts: bool = False):
+def model_options(
+    default: str | None = None, texts: bool = False, served: bool | None = None
+):
     """``--model`` and the options of a Hugging Face model (``--batch-size``,
     ``--dtype``, ``--device``); with ``texts``, also how the model scores
     texts (``--unconditional``, ``--share-contexts``), reaching the command as
     one argument, ``texts``: a
     :class:`~seqscore.models.loglikelihood.TextScoring` (a new field of it
-    that a flag sets is a new option here, and nothing else)."""
+    that a flag sets is a new option here, and nothing else); with
+    ``served`` (default: ``texts``), ``openai:URL`` models and their options
+    (:func:`served_options`, the argument ``served``)."""
+    served = texts if served is None else served
     options = [
         click.option(
             "-m",
             "--model",
             "model_spec",
-            type=ModelSpec(served=texts),
+            type=ModelSpec(served=served),
             default=default,
             help="builtin (a small English model, no download), tree:FILE.json "
             "(a logit tree), hf:NAME_OR_PATH (a Hugging Face causal LM: a "
@@ -365,7 +370,7 @@ def model_options(default: str | None = None, texts: bool = False):
                 " or openai:URL (a model behind an OpenAI-compatible server, "
                 "e.g. openai:http://127.0.0.1:8000/v1: vLLM, SGLang, "
                 "llama-cpp-python; needs seqscore[serve])."
-                if texts
+                if served
                 else "."
             ),
         ),
@@ -421,9 +426,47 @@ def model_options(default: str | None = None, texts: bool = False):
                 help="Say on stderr how the model runs its requests (packed "
                 "rows, shared prefixes, cached contexts) and why.",
             ),
-            served_options(),
         ]
+    if served:
+        options.append(served_options())
     return stack(*options)
+
+
+def model_scoring(
+    spec: str | None,
+    batch_size=None,
+    dtype=None,
+    device=None,
+    served: ServedOptions | None = None,
+    **settings,
+) -> ModelScoring | None:
+    """The job's :class:`~seqscore.models.loglikelihood.ModelScoring` (None
+    without --model); flags for another kind of model are usage errors.
+    ``settings``: its other fields (``texts``, ``max_prefix_cache``)."""
+    served = served or ServedOptions()
+    hf_flags = {
+        "--batch-size": batch_size,
+        "--dtype": dtype,
+        "--device": device,
+        "--max-prefix-cache": settings.get("max_prefix_cache"),
+    }
+    hf_given = [flag for flag, value in hf_flags.items() if value is not None]
+    if spec is None and (hf_given or served.given):
+        given = hf_given + served.given
+        verb = "needs" if len(given) == 1 else "need"
+        raise click.UsageError(f"{', '.join(given)} {verb} --model")
+    if spec is None:
+        return None
+    if spec.startswith("openai:") and hf_given:
+        raise click.UsageError(
+            f"{', '.join(hf_given)}: for models loaded here (hf:), not for "
+            "a served model (the server decides)"
+        )
+    if served.given and not spec.startswith("openai:"):
+        raise click.UsageError(
+            f"{', '.join(served.given)}: only for a served model (--model openai:URL)"
+        )
+    return ModelScoring(spec, batch_size, dtype, device, served=served, **settings)
 
 
 def temperature_option(divides: str):

@@ -12,6 +12,7 @@ from seqscore.commands.options import (
     format_option,
     load_cli_model,
     model_options,
+    model_scoring,
     output_option,
     progress_callback,
     progress_option,
@@ -26,7 +27,7 @@ from seqscore.report.writers import open_output, write_records
 
 @command("perplexity")
 @click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
-@model_options("builtin")
+@model_options("builtin", served=True)
 @count_option(
     "--window",
     at_least=1,
@@ -43,7 +44,17 @@ from seqscore.report.writers import open_output, write_records
 @output_option()
 @progress_option()
 def perplexity_command(
-    file, model_spec, batch_size, dtype, device, window, stride, fmt, output, progress
+    file,
+    model_spec,
+    batch_size,
+    dtype,
+    device,
+    served,
+    window,
+    stride,
+    fmt,
+    output,
+    progress,
 ):
     """Rolling log-likelihood and perplexity of each document in FILE.
 
@@ -60,12 +71,18 @@ def perplexity_command(
       seqscore perplexity docs.jsonl --model hf:./gpt2
       seqscore perplexity essay.txt --model hf:./gpt2 --window 512 --stride 256
       seqscore perplexity docs.jsonl --format csv -o ppl.csv
+      seqscore perplexity docs.jsonl --model openai:http://127.0.0.1:8000/v1
+
+    A served model (openai:URL) scores each document whole, in one request:
+    no --window or --stride, and the server must give the first token's
+    log-prob after BOS (vLLM does; llama-cpp-python does not).
     """
     if stride is not None and window is not None and stride > window:
         raise click.UsageError(
             f"--stride ({stride}) must not exceed --window ({window})"
         )
-    model = load_cli_model(ModelScoring(model_spec, batch_size, dtype, device))
+    job = model_scoring(model_spec, batch_size, dtype, device, served)
+    model = load_cli_model(job or ModelScoring("builtin"))
     with read_documents(file) as documents:
         texts = []
         for document in documents:

@@ -18,6 +18,7 @@ from seqscore.commands.options import (
     input_format_option,
     load_cli_model,
     model_options,
+    model_scoring,
     output_option,
     progress_callback,
     progress_option,
@@ -236,36 +237,14 @@ def _model_scoring(
     options are usage errors)."""
     if spec is None and texts.unconditional is not None:
         raise click.UsageError("--unconditional needs --model")
-    given = batch_size or dtype or device or max_prefix_cache is not None
-    if spec is None and given:
-        raise click.UsageError(
-            "--batch-size, --dtype, --device and --max-prefix-cache need --model"
-        )
-    if spec is None and served.given:
-        raise click.UsageError(f"{', '.join(served.given)}: need --model openai:URL")
-    if spec is None:
-        return None
-    hf_flags = [
-        flag
-        for flag, value in (
-            ("--batch-size", batch_size),
-            ("--dtype", dtype),
-            ("--device", device),
-            ("--max-prefix-cache", max_prefix_cache),
-        )
-        if value is not None
-    ]
-    if spec.startswith("openai:") and hf_flags:
-        raise click.UsageError(
-            f"{', '.join(hf_flags)}: for models loaded here (hf:), not for "
-            "a served model (the server decides)"
-        )
-    if served.given and not spec.startswith("openai:"):
-        raise click.UsageError(
-            f"{', '.join(served.given)}: only for a served model (--model openai:URL)"
-        )
-    return ModelScoring(
-        spec, batch_size, dtype, device, texts, max_prefix_cache, served
+    return model_scoring(
+        spec,
+        batch_size,
+        dtype,
+        device,
+        served,
+        texts=texts,
+        max_prefix_cache=max_prefix_cache,
     )
 
 

@@ -111,6 +111,8 @@ def rolling_perplexity(
     (0.36, 3, 2)
     """
     documents = list(documents)
+    if hasattr(model, "document_logprobs"):  # a served model: whole documents
+        return _whole_documents(model, documents, window, stride, on_progress)
     limit = getattr(model, "max_length", None)
     if window is not None and limit is not None and window > limit:
         raise InvalidInputError(
@@ -132,6 +134,21 @@ def rolling_perplexity(
         model, requests, labels=labels, on_progress=on_progress
     )
     return _per_document(documents, owners, scores, ids_per_doc)
+
+
+def _whole_documents(model, documents, window, stride, on_progress):
+    """Each document in one request to a served model (which takes text, so
+    no token windows: a document must fit the server's context)."""
+    if window is not None or stride is not None:
+        raise InvalidInputError(
+            "window and stride: a served model scores each document whole, in "
+            "one request (windows need token ids, which servers do not all take)"
+        )
+    scores = model.document_logprobs(documents, on_progress=on_progress)
+    return [
+        document_perplexity(name, sequence_logprob(values), len(values), text)
+        for (name, text), values in zip(documents, scores, strict=True)
+    ]
 
 
 def _per_document(documents, owners: Sequence[int], scores, sizes):

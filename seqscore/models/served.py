@@ -155,18 +155,22 @@ class ServedModel:
             count, length = len(ids.continuation), len(ids.context + ids.continuation)
         return TextRequest(moved_context, moved, len(context), count, length)
 
-    def completion(self, prompt: str, *, echo: bool, logprobs: int) -> Any:
-        """The server's answer to a one-token completion of ``prompt``
-        (from the cache when it has it)."""
-        payload = {
+    def payload(self, prompt: str, *, echo: bool, logprobs: int) -> dict:
+        """The body of a one-token completion of ``prompt``."""
+        return {
             "model": self.name,
             "prompt": prompt,
             "echo": echo,
             "logprobs": logprobs,
-            # never 0: some servers read max_tokens 0 as "no limit"
+            # never 0: llama-cpp-python reads max_tokens 0 as "no limit"
             "max_tokens": 1,
             "temperature": 0,
         }
+
+    def completion(self, prompt: str, *, echo: bool, logprobs: int) -> Any:
+        """The server's answer to a one-token completion of ``prompt``
+        (from the cache when it has it)."""
+        payload = self.payload(prompt, echo=echo, logprobs=logprobs)
         key = None if self.cache is None else request_key(self.url, self.name, payload)
         if key is not None and (found := self.cache.get(key)) is not None:  # type: ignore[union-attr]
             return found
@@ -223,6 +227,56 @@ class ServedModel:
         if starts is None:
             return scores
         return replace(scores, offsets=_offsets(tokens, starts, request.start))
+
+    def document_logprobs(
+        self, documents: Sequence[tuple[str, str]], on_progress: Progress | None = None
+    ) -> list[np.ndarray]:
+        """Each ``(id, text)`` document's token log-probs, the document sent
+        whole as one prompt (a served model takes text, not the token
+        windows of a rolling pass): lm-eval's ``loglikelihood_rolling`` for
+        a document that fits the server's context, where the server gives
+        the first token's log-prob after BOS."""
+
+        def score(index: int) -> np.ndarray:
+            name, text = documents[index]
+            try:
+                return self._document(text)
+            except SeqScoreError as exc:
+                raise type(exc)(f"document {name!r}: {exc}") from None
+
+        def done(count: int) -> None:
+            if on_progress is not None:
+                on_progress(count, len(documents))
+
+        out: list[Any] = [None] * len(documents)
+        for index, values in concurrently(
+            score, range(len(documents)), self.concurrency, done
+        ):
+            out[index] = values
+        return out
+
+    def _document(self, text: str) -> np.ndarray:
+        if not text:
+            raise InvalidInputError("the document is empty: it has no tokens")
+        body = self.completion(text, echo=True, logprobs=1)
+        echo = read_echo(body, text, "the server's answer")
+        if echo.starts is None:
+            raise ServerError(
+                "the server's tokens and offsets do not locate the document's "
+                "characters, so its tokens cannot be told from special ones"
+            )
+        values = echo.logprobs[echo.starts.count(-1) :]
+        if values and values[0] is None:
+            raise ServerError(
+                "the server gives no log-prob for the document's first token "
+                "(llama-cpp-python leaves it out even after BOS; a model that "
+                "adds no BOS has none), which lm-eval's rolling log-likelihood "
+                "scores after the prefix token: score documents with --model "
+                "hf:PATH, or serve the model with vLLM, which gives it"
+            )
+        if any(v is None for v in values):
+            raise ServerError("the server's echo has a token without a log-prob")
+        return np.array(values, dtype=np.float64)
 
     def scoring_route(self, share_contexts: bool = True) -> str:
         """How requests are scored (for ``--verbose``)."""

@@ -163,17 +163,20 @@ def token_starts(tokens: Sequence[str], offsets, prompt: str) -> tuple[int, ...]
 
 
 def _offsets_agree(tokens, offsets, prompt: str) -> bool:
-    """Offsets that rise, stay inside the prompt, and put every token's
-    text (those that have one) where the prompt has it."""
+    """Offsets that rise, put every token's text (those that have one)
+    where the prompt has it, and reach the prompt's end: the last token
+    ends there (a token echoed as ``""``, part of a character, covers the
+    character it starts at)."""
     if not tokens or offsets[0] != 0:
         return False
     if any(b < a for a, b in itertools.pairwise(offsets)):
         return False
-    return all(
-        o < len(prompt) and prompt.startswith(t, o)
-        for t, o in zip(tokens, offsets, strict=True)
-        if t
-    )
+    if not all(
+        prompt.startswith(t, o) for t, o in zip(tokens, offsets, strict=True) if t
+    ):
+        return False
+    ends = (o + (len(t) or 1) for t, o in zip(tokens, offsets, strict=True))
+    return max(ends) == len(prompt) and offsets[-1] < len(prompt)
 
 
 def _count(value: Any) -> int | None:
@@ -195,7 +198,10 @@ def _logprob(value: Any, where: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ServerError(f"{where}: expected a number, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise ServerError(f"{where}: {value} is not a log-probability") from None
     if math.isnan(number) or number > 1e-4:
         raise ServerError(f"{where}: {number!r} is not a log-probability")
     return min(number, 0.0)
@@ -249,7 +255,7 @@ def split_echo(echo: Echo, prompt: str, context: str, count: int | None, where: 
     >>> split_echo(echo, "The cat sat", "The ca", None, "r")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    seqscore.errors.ServerError: r: the server's token ' cat' spans ...
+    seqscore.errors.InvalidInputError: r: the server's token ' cat' spans ...
     """
     if count is None:
         count = _count_after(echo, len(context), where)
@@ -289,7 +295,9 @@ def _count_after(echo: Echo, boundary: int, where: str) -> int:
     first = next(
         (i for i, s in enumerate(echo.starts) if s >= boundary), len(echo.starts)
     )
-    if first < len(echo.starts) and echo.starts[first] > boundary and first > 0:
+    # the continuation is not empty, so a last token that starts before the
+    # boundary ends after it, as does one followed by a token after it
+    if first > 0 and (first == len(echo.starts) or echo.starts[first] > boundary):
         raise InvalidInputError(
             f"{where}: the server's token {echo.tokens[first - 1]!r} spans the "
             "end of the context and the start of the continuation, so lm-eval's "

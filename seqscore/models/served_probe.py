@@ -84,7 +84,9 @@ def probe_server(model) -> ProbeReport:
 
 def _echoed(model, where: str) -> Any:
     try:
-        return model.client.post("completions", _payload(model, PROBE_TEXT, True))
+        return model.client.post(
+            "completions", model.payload(PROBE_TEXT, echo=True, logprobs=PROBE_LOGPROBS)
+        )
     except ServerError as exc:
         raise ServerError(
             f"{where}: this server does not echo prompt log-probs on "
@@ -94,17 +96,6 @@ def _echoed(model, where: str) -> Any:
             "whose /v1/completions echo them, or score it locally with "
             "--model hf:PATH"
         ) from None
-
-
-def _payload(model, prompt: str, echo: bool) -> dict:
-    return {
-        "model": model.name,
-        "prompt": prompt,
-        "echo": echo,
-        "logprobs": PROBE_LOGPROBS,
-        "max_tokens": 1,
-        "temperature": 0,
-    }
 
 
 def _check_count(model, echo, where: str) -> None:
@@ -139,7 +130,9 @@ def _difference(model, echo, start: int, step: int, where: str) -> float:
     """The largest difference between the echo's alternatives at ``step``
     and those the server generates after the text before it."""
     prefix = "".join(echo.tokens[start:step])
-    body = model.client.post("completions", _payload(model, prefix, False))
+    body = model.client.post(
+        "completions", model.payload(prefix, echo=False, logprobs=PROBE_LOGPROBS)
+    )
     generated = _generated_alternatives(body, where)
     echoed = echo.top[step]
     if not echoed:

@@ -267,4 +267,4 @@ def test_the_prefix_cache_needs_a_model(tmp_path):
     path = _write(tmp_path / "p.jsonl", PAIRS)
     result = run(path, "--max-prefix-cache", "64")
     assert result.exit_code == 2
-    assert "--max-prefix-cache need --model" in result.stderr
+    assert "--max-prefix-cache needs --model" in result.stderr

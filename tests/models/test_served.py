@@ -23,9 +23,11 @@ from seqscore.cli import main
 from seqscore.errors import InvalidInputError, ServerError
 from seqscore.models import load_model
 from seqscore.models.loglikelihood import loglikelihoods
-from seqscore.models.served import ServedOptions, load_served
+from seqscore.models.perplexity import rolling_perplexity
+from seqscore.models.served import ServedModel, ServedOptions, load_served
+from seqscore.models.served_cache import request_key
 from tests.served_proxy import Faults, proxy
-from tests.served_server import free_port
+from tests.served_server import FIXTURES, free_port
 
 PAIRS = [
     ("The capital of France is", " Paris"),
@@ -294,7 +296,7 @@ def test_an_unreachable_server_is_named(tmp_path):
     [
         (["--model", "openai:http://h/v1", "--dtype", "float16"], "--dtype"),
         (["--model", "openai:http://h/v1", "--batch-size", "2"], "--batch-size"),
-        (["--concurrency", "2"], "need --model openai:URL"),
+        (["--concurrency", "2"], "--concurrency needs --model"),
         (["--model", "builtin", "--cache", "d"], "only for a served model"),
     ],
 )
@@ -304,8 +306,41 @@ def test_options_of_the_wrong_kind_of_model_are_usage_errors(argv, words, tmp_pa
     assert words in result.output
 
 
-@pytest.mark.parametrize("command", ["diagnose", "perplexity"])
-def test_commands_that_need_a_model_here_refuse_a_served_one(command):
-    result = CliRunner().invoke(main, [command, "--model", "openai:http://h/v1"])
+def test_diagnose_needs_a_model_here_and_refuses_a_served_one():
+    result = CliRunner().invoke(main, ["diagnose", "--model", "openai:http://h/v1"])
     assert result.exit_code == 2
     assert "served model" in result.output
+
+
+# ------------------------------------------------------------ perplexity
+
+
+def test_perplexity_needs_the_first_tokens_logprob(llama_server_bos, tmp_path):
+    # llama-cpp-python echoes no log-prob for a prompt's first token, even
+    # after BOS: lm-eval's rolling log-likelihood cannot be had from it
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps({"id": "d1", "text": "A short document."}) + "\n")
+    result = CliRunner().invoke(
+        main, ["perplexity", str(path), "--model", f"openai:{llama_server_bos.url}"]
+    )
+    assert result.exit_code == 1
+    assert "document 'd1'" in result.output and "first token" in result.output
+
+
+def test_a_document_after_an_echoed_prefix_token_is_scored_whole(tmp_path):
+    """A recorded OpenAI answer (ada, prompt <|endoftext|> + "test", from
+    lm-evaluation-harness's test data; fixtures/served/responses/) served
+    from the cache: the prefix token is echoed with a null log-prob, the
+    document's one token with -11.65008 (read off the answer)."""
+    recorded = json.loads(
+        (FIXTURES / "responses" / "openai_ada_echo_endoftext_first.json").read_text()
+    )
+    options = ServedOptions(served_model="ada", cache=str(tmp_path), retries=0)
+    model = ServedModel("http://127.0.0.1:9/v1", options)  # never asked
+    payload = model.payload("test", echo=True, logprobs=1)
+    model.cache.put(request_key(model.url, model.name, payload), recorded["response"])
+    (document,) = rolling_perplexity(model, [("d", "test")])
+    assert document.loglikelihood == pytest.approx(-11.65008, abs=1e-12)
+    assert document.n_tokens == 1
+    with pytest.raises(InvalidInputError, match="window and stride"):
+        rolling_perplexity(model, [("d", "test")], window=8)

@@ -52,21 +52,6 @@ def answer(tokens, logprobs, *, top=None, offsets=None, usage=None) -> dict:
     return body
 
 
-#: A parser bug (see test_unechoed_generated_token_with_text_offset_keeps_
-#: the_last_prompt_token): every recorded OpenAI answer (max_tokens 0, no
-#: usage, text_offset given) loses its last prompt token.
-LAST_TOKEN_TAKEN_FOR_GENERATED = pytest.mark.xfail(
-    strict=True,
-    raises=(AssertionError, ServerError),
-    reason="served_echo._prompt_end tries 'one generated token' first and "
-    "token_starts accepts tokens[:-1] by their text_offset, because "
-    "_offsets_agree checks each token against the prompt but not that the "
-    "tokens reach its end: an answer that does not echo a generated token "
-    "(llama-cpp-python without BOS, usage.completion_tokens 1; OpenAI "
-    "max_tokens 0, no usage) loses its last prompt token",
-)
-
-
 # --------------------------------------------------------------- recorded
 
 
@@ -82,7 +67,6 @@ def test_every_fixture_has_provenance_request_and_response():
         assert data["response"]["choices"], name
 
 
-@LAST_TOKEN_TAKEN_FOR_GENERATED
 def test_openai_ada_echo_with_ten_alternatives():
     """OpenAI, ada, June 2021 (lm-eval's recorded test answer): no generated
     token (max_tokens 0, no usage), first log-prob null. Expected values
@@ -110,7 +94,6 @@ def test_openai_ada_echo_with_ten_alternatives():
     )
 
 
-@LAST_TOKEN_TAKEN_FOR_GENERATED
 def test_openai_ada_echo_capped_at_five_alternatives_without_the_token():
     """OpenAI, ada, November 2021, the same request: 5 alternatives where 10
     were asked, and the scored token is not among them. Expected values
@@ -130,7 +113,6 @@ def test_openai_ada_echo_capped_at_five_alternatives_without_the_token():
     assert all(len(t) == 5 for t in body["choices"][0]["logprobs"]["top_logprobs"][1:])
 
 
-@LAST_TOKEN_TAKEN_FOR_GENERATED
 def test_openai_echoes_endoftext_first_and_it_is_skipped_by_spelling():
     """OpenAI echoes the <|endoftext|> that the request put first (as vLLM
     echoes BOS), null log-prob, its 13 characters counted by text_offset.
@@ -254,7 +236,6 @@ def test_generated_token_dropped_whether_or_not_echoed(echoed, usage):
     np.testing.assert_array_equal(logprobs, [-1.0, -2.0])
 
 
-@LAST_TOKEN_TAKEN_FOR_GENERATED
 @pytest.mark.parametrize(
     "usage",
     [
@@ -296,14 +277,6 @@ def test_token_spanning_the_boundary_is_an_error_naming_it():
         continuation(body, "The cat sat", "The ca")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="served_echo._count_after: when the LAST prompt token spans the "
-    "boundary no token starts at or after it, so it returns 0 and split_echo "
-    "says 'the server echoed 2 prompt tokens, fewer than the 0 of the "
-    "continuation' instead of naming the spanning token",
-)
 def test_last_token_spanning_the_boundary_is_an_error_naming_it():
     body = answer(["The", " cat", "."], [None, -1.0, -0.5])
     with pytest.raises(SeqScoreError, match=r"token ' cat' spans"):
@@ -473,12 +446,6 @@ def test_malformed_answers_are_server_errors(body, message):
         continuation(body, "The cat", "The")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="served_echo._logprob: float(value) of an integer too large for a "
-    "float raises OverflowError, not ServerError",
-)
 @pytest.mark.parametrize("where", ["token_logprobs", "top_logprobs"])
 def test_integer_logprob_too_large_for_a_float_is_a_server_error(where):
     huge = -(10**400)  # what json.loads gives for a 401-digit integer literal
