@@ -126,11 +126,15 @@ def request_token_scores(
     share_contexts: bool = True,
     labels: Sequence[str] | None = None,
     on_progress: Progress | None = None,
+    refused: dict[int, str] | None = None,
 ) -> list[TokenScores]:
     """The :class:`~seqscore.scoring.TokenScores` of each request's
     continuation under ``model``, in input order.
 
     ``labels[i]`` names request ``i`` in errors (a record and candidate);
+    with ``refused``, a served model's requests that the server or the
+    split refuses (:class:`~seqscore.errors.InvalidInputError`) are kept
+    there, ``{index: reason}``, their scores None, instead of raised;
     ``share_contexts=False`` makes a sequence model run every request as a
     whole sequence (the results agree to float32 rounding: a check, not a
     mode anyone needs).
@@ -144,7 +148,11 @@ def request_token_scores(
     """
     if hasattr(model, "request_scores"):  # a served model: no logits here
         return model.request_scores(
-            requests, top_k=top_k, labels=labels, on_progress=on_progress
+            requests,
+            top_k=top_k,
+            labels=labels,
+            on_progress=on_progress,
+            refused=refused,
         )
     out: list[TokenScores | None] = [None] * len(requests)
     if hasattr(model, "continuation_logits"):
@@ -345,8 +353,9 @@ def forced_items(
     reader rejections, ``prompts_per_pass`` prompts at a time, in order.
 
     A prompt that cannot be encoded (an empty candidate, a continuation
-    longer than the model) becomes a :class:`~seqscore.errors.Rejected`
-    naming it; the rest of its pass is scored. ``tally`` counts truncations.
+    longer than the model), or one a served model refuses, becomes a
+    :class:`~seqscore.errors.Rejected` naming it; the rest of its pass is
+    scored. ``tally`` counts truncations.
     """
     for chunk in _batched(items, prompts_per_pass):
         out: list = list(chunk)
@@ -361,7 +370,7 @@ def forced_items(
                 continue
             good.append(position)
         scored = _score_encoded(
-            model, [chunk[i] for i in good], encoded, scoring, tally
+            model, [chunk[i] for i in good], encoded, scoring, tally, refused={}
         )
         for position, prompt in zip(good, scored, strict=True):
             out[position] = prompt
@@ -403,27 +412,44 @@ def model_request(model, context: str, continuation: str, where: str):
 
 
 def _score_encoded(
-    model, prompts, encoded, settings: TextScoring, tally=None, on_progress=None
+    model,
+    prompts,
+    encoded,
+    settings: TextScoring,
+    tally=None,
+    on_progress=None,
+    refused: dict[int, str] | None = None,
 ):
+    """Each prompt scored (a :class:`Prompt`), or with ``refused`` a
+    :class:`Rejected` where a served model refused one of its requests."""
     requests = [r for rs, _ in encoded for r in rs]
     labels = [x for _, ls in encoded for x in ls]
     if tally is not None:
         tally.requests += len(requests)
         tally.truncated += sum(1 for r in requests if r.truncated)
-    scores = iter(
-        request_token_scores(
-            model,
-            requests,
-            top_k=settings.top_k,
-            share_contexts=settings.share_contexts,
-            labels=labels,
-            on_progress=on_progress,
-        )
+    scores = request_token_scores(
+        model,
+        requests,
+        top_k=settings.top_k,
+        share_contexts=settings.share_contexts,
+        labels=labels,
+        on_progress=on_progress,
+        refused=refused,
     )
-    return [
-        _prompt(model, p, rs, [next(scores) for _ in rs], settings.offsets)
-        for p, (rs, _) in zip(prompts, encoded, strict=True)
-    ]
+    out: list[Prompt | Rejected] = []
+    start = 0
+    for prompt, (rs, _) in zip(prompts, encoded, strict=True):
+        span = range(start, start + len(rs))
+        start += len(rs)
+        failed = next((i for i in span if i in refused), None) if refused else None
+        if failed is not None:  # named by its candidate: the label past the place
+            where = labels[failed].removeprefix(f"{_place(prompt)}: ")
+            reason = f"{where}: {refused[failed]}"  # type: ignore[index]
+            out.append(Rejected(_place(prompt), reason, None))
+            continue
+        mine = [scores[i] for i in span]
+        out.append(_prompt(model, prompt, rs, mine, settings.offsets))
+    return out
 
 
 def _place(prompt: TextPrompt) -> str:

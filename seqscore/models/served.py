@@ -186,14 +186,24 @@ class ServedModel:
         top_k: int = 0,
         labels: Sequence[str] | None = None,
         on_progress: Progress | None = None,
+        refused: dict[int, str] | None = None,
     ) -> list[TokenScores]:
         """Each request's :class:`~seqscore.scoring.TokenScores`, in order;
-        an error names the request's label (its record and candidate)."""
+        an error names the request's label (its record and candidate). With
+        ``refused``, a request refused for what it is (an
+        :class:`~seqscore.errors.InvalidInputError`: a token across the
+        boundary, a prompt too long for the server) goes there as
+        ``{index: reason}``, its scores None; the run goes on."""
         names = labels or [f"request {i}" for i in range(len(requests))]
 
-        def score(index: int) -> TokenScores:
+        def score(index: int) -> TokenScores | None:
             try:
                 return self._scores(requests[index], top_k, names[index])
+            except InvalidInputError as exc:
+                if refused is None:
+                    raise InvalidInputError(f"{names[index]}: {exc}") from None
+                refused[index] = str(exc)
+                return None
             except SeqScoreError as exc:  # named by its record and candidate
                 raise type(exc)(f"{names[index]}: {exc}") from None
 

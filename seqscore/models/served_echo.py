@@ -267,8 +267,8 @@ def split_echo(echo: Echo, prompt: str, context: str, count: int | None, where: 
     first = len(echo.tokens) - count
     values = echo.logprobs[first:]
     missing = [i for i, v in enumerate(values) if v is None]
-    if missing:
-        raise ServerError(
+    if missing:  # this record's problem: the server can score others
+        raise InvalidInputError(
             f"{where}: the server gives no log-prob for continuation token "
             f"{missing[0]} ({echo.tokens[first + missing[0]]!r}); servers leave out "
             "the first token of a prompt, so an empty context cannot be scored "

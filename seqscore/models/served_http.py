@@ -34,6 +34,10 @@ MAX_BACKOFF = 8.0
 #: Statuses that say "try again later" rather than "this request is wrong".
 RETRIED_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
+#: Statuses that say "this request is wrong" (a prompt too long for the
+#: model, a value out of range): the record's fault, not the run's.
+REFUSED_REQUEST = frozenset({400, 413, 422})
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -143,9 +147,10 @@ def _body(response, where: str, tries: int) -> Any:
     own words (its ``error.message`` when it sends one)."""
     if response.status_code >= 400:
         after = f" (after {tries} tries)" if tries > 1 else ""
-        raise ServerError(
-            f"{where}: HTTP {response.status_code}{after}: {_message(response)}"
-        )
+        text = f"{where}: HTTP {response.status_code}{after}: {_message(response)}"
+        if response.status_code in REFUSED_REQUEST:
+            raise InvalidInputError(f"the server refused the request: {text}")
+        raise ServerError(text)
     try:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):

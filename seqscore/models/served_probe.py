@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from seqscore.errors import ServerError
+from seqscore.errors import SeqScoreError, ServerError
 from seqscore.models.served_echo import read_echo
 
 __all__ = ["PROBE_TEXT", "ProbeReport", "probe_server"]
@@ -87,7 +87,7 @@ def _echoed(model, where: str) -> Any:
         return model.client.post(
             "completions", model.payload(PROBE_TEXT, echo=True, logprobs=PROBE_LOGPROBS)
         )
-    except ServerError as exc:
+    except SeqScoreError as exc:  # a 404, or a 400 refusing echo or logprobs
         raise ServerError(
             f"{where}: this server does not echo prompt log-probs on "
             f"/v1/completions ({exc}). seqscore needs the log-prob of every "

@@ -344,3 +344,31 @@ def test_a_document_after_an_echoed_prefix_token_is_scored_whole(tmp_path):
     assert document.n_tokens == 1
     with pytest.raises(InvalidInputError, match="window and stride"):
         rolling_perplexity(model, [("d", "test")], window=8)
+
+
+def test_records_the_server_refuses_are_skipped_with_on_error_skip(
+    llama_server_bos, tmp_path
+):
+    # three records a served model cannot score as lm-eval does, each for
+    # its own reason, between two it can
+    long_context = "word " * 700  # past the server's 512 positions: HTTP 400
+    pairs = [
+        ("The capital of France is", " Paris"),
+        ("The lighthou", "se keeper"),  # a token across the boundary
+        ("", "Nothing before"),  # no log-prob for the first token
+        (long_context.strip(), " end"),
+        ("She said", " hello"),
+    ]
+    file, rejects = _pairs_file(tmp_path, pairs), tmp_path / "rejects.jsonl"
+    argv = [file, "--model", f"openai:{llama_server_bos.url}", "--format", "jsonl"]
+    failed = CliRunner().invoke(main, ["score", *argv])
+    assert failed.exit_code == 1 and "pairs.jsonl:2: candidate '0'" in failed.output
+    skipped = CliRunner().invoke(
+        main, ["score", *argv, "--on-error", "skip", "--rejects", str(rejects)]
+    )
+    assert skipped.exit_code == 0, skipped.output
+    assert [r["prompt"] for r in _records(skipped.stdout)] == ["line 1", "line 5"]
+    reasons = [json.loads(line) for line in rejects.read_text().splitlines()]
+    text = json.dumps(reasons)
+    assert len(reasons) == 3
+    assert "spans the" in text and "first token" in text and "HTTP 400" in text

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqscore.errors import SeqScoreError, ServerError
+from seqscore.errors import InvalidInputError, SeqScoreError, ServerError
 from seqscore.models.served_echo import read_echo, spelled_start, split_echo
 
 RESPONSES = Path(__file__).resolve().parents[2] / "fixtures" / "served" / "responses"
@@ -339,15 +339,17 @@ def test_count_outside_the_echoed_tokens_is_a_server_error(count):
         split_echo(echo, "The cat sat", "The", count, "r")
 
 
-def test_null_first_logprob_makes_an_empty_context_a_server_error():
+def test_null_first_logprob_makes_an_empty_context_the_records_error():
+    # the record's error (InvalidInputError: --on-error skip skips it), not
+    # the server's: the server scores other records
     body = answer(["The", " cat", "."], [None, -1.0, -0.5])
-    with pytest.raises(ServerError, match=r"'The'.*give the record a context"):
+    with pytest.raises(InvalidInputError, match=r"'The'.*give the record a context"):
         continuation(body, "The cat", "")
 
 
-def test_null_logprob_inside_the_continuation_is_a_server_error():
+def test_null_logprob_inside_the_continuation_is_the_records_error():
     body = answer(["The", " cat", " sat", "."], [None, -1.0, None, -0.5])
-    with pytest.raises(ServerError, match=r"continuation token 1 \(' sat'\)"):
+    with pytest.raises(InvalidInputError, match=r"continuation token 1 \(' sat'\)"):
         continuation(body, "The cat sat", "The")
 
 
