@@ -28,6 +28,14 @@ sequences in one forward pass, under ``torch.inference_mode()``.
   once more than 64 MiB are free (:func:`seqscore.numerics._pages.release_free_heap`;
   nothing elsewhere than glibc). Releasing after every logits block too
   took 12% more time for no lower peak.
+* Devices (``load_hf(device="cuda")``): ids, positions and packed rows'
+  segments are built on the host and copied to the model's device once a
+  pass; the 4-D mask, index tensors and caches are made there; only the
+  scored positions' logits come back, as float32 (bfloat16 and float16
+  included). On a GPU the head is one product, not slices, and torch's
+  CPU threads are left alone. ``tests/models/test_hf_devices.py`` checks
+  every route's inputs against a virtual device on the CPU;
+  ``bench/gpu_check.py`` compares a GPU with the CPU.
 * Shared contexts: each distinct context runs once. A *packed row* holds
   the context and then several of its continuations (each but its last
   token), with a 4-D attention mask that lets each continuation see the
