@@ -4,6 +4,7 @@ server's own time and against lm-eval's ``local-completions``.
 
     python bench/bench_served.py                 # 500 pairs, 3 repeats
     python bench/bench_served.py --pairs 100 --repeats 1
+    python bench/bench_served.py --choices       # 125 contexts x 4 candidates
 
 Needs llama-cpp-python[server] (the ``server-tests`` extra), httpx (the
 ``serve`` extra) and, for the lm-eval row, lm-eval 0.4.13 in the same
@@ -11,7 +12,9 @@ environment. The server: llama-cpp-python 0.3.36 on the tiny Llama of
 ``fixtures/served/tiny-llama-bos`` (float32 weights and KV cache), started
 here on 127.0.0.1, as in the tests. The workload: ``--pairs`` (context,
 continuation) pairs cut from the standard library's documentation at word
-boundaries: contexts of 20 to 60 words, continuations of 1 to 8 words.
+boundaries: contexts of 20 to 60 words, continuations of 1 to 8 words;
+with ``--choices``, multiple choice: a quarter as many contexts, each with
+its true continuation and three cut from elsewhere.
 
 What is timed, on the same pairs, interleaved ``--repeats`` times (medians):
 
@@ -81,6 +84,20 @@ def make_pairs(count: int, seed: int = 0) -> list[tuple[str, str]]:
             words[start + n_context : start + n_context + n_continuation]
         )
         pairs.append((context, continuation))
+    return pairs
+
+
+def make_choices(count: int, per_context: int = 4, seed: int = 0):
+    """``count`` pairs as multiple choice: ``count / per_context`` contexts,
+    each followed by its true continuation and ``per_context - 1`` others
+    cut from elsewhere (a context's candidates are consecutive pairs)."""
+    base = make_pairs(count // per_context, seed)
+    others = make_pairs(count, seed + 1)
+    pairs = []
+    for i, (context, truth) in enumerate(base):
+        pairs.append((context, truth))
+        for j in range(per_context - 1):
+            pairs.append((context, others[i * per_context + j][1]))
     return pairs
 
 
@@ -157,6 +174,12 @@ def time_lmeval(url: str, name: str, folder: str, pairs):
     return time.perf_counter() - start, [float(r[0]) for r in results]
 
 
+def count_off(numbers, tolerance: float = 1e-4) -> int:
+    """Pairs where lm-eval's log-likelihood is not seqscore's."""
+    pairs = zip(numbers["seqscore"], numbers["lm-eval"], strict=True)
+    return sum(abs(a - b) > tolerance for a, b in pairs)
+
+
 def largest_difference(a, b) -> float:
     return max(abs(x - y) for x, y in zip(a, b, strict=True))
 
@@ -166,9 +189,14 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-lmeval", action="store_true")
+    parser.add_argument(
+        "--choices",
+        action="store_true",
+        help="multiple choice: 4 candidates per context (pairs / 4 contexts)",
+    )
     args = parser.parse_args()
 
-    pairs = make_pairs(args.pairs)
+    pairs = make_choices(args.pairs) if args.choices else make_pairs(args.pairs)
     folder = str(model_folder("bos"))
     url, process = start_server(gguf_path("bos"), n_ctx=512)
     try:
@@ -202,8 +230,9 @@ def main() -> None:
         stop_server(process)
 
     reference = statistics.median(times["server (sum of per-request times)"])
+    shape = "4 candidates per context" if args.choices else "one per context"
     print(
-        f"# {args.pairs} pairs, {args.repeats} repeats, {cpu_name()}, "
+        f"# {args.pairs} pairs ({shape}), {args.repeats} repeats, {cpu_name()}, "
         f"{os.cpu_count()} cores; llama-cpp-python server, tiny-llama-bos"
     )
     print("| method | median s | min s | max s | / server |")
@@ -220,7 +249,8 @@ def main() -> None:
         print(f"\nlm-eval / seqscore: {lm / ours:.2f}x")
         print(
             "largest |seqscore - lm-eval| per pair: "
-            f"{largest_difference(numbers['seqscore'], numbers['lm-eval']):.2e}"
+            f"{largest_difference(numbers['seqscore'], numbers['lm-eval']):.2e}; "
+            f"pairs off by more than 1e-4: {count_off(numbers)} of {len(pairs)}"
         )
     print(
         "largest |concurrency 8 - concurrency 1|: "
