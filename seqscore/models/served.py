@@ -38,7 +38,7 @@ from seqscore.errors import InvalidInputError, SeqScoreError, ServerError
 from seqscore.models.requests import encode_request, move_whitespace
 from seqscore.models.served_cache import ResponseCache, request_key
 from seqscore.models.served_echo import read_echo, split_echo
-from seqscore.models.served_http import ServerClient, api_key_from_env, concurrently
+from seqscore.models.served_http import ServerClient, api_key_from_env, in_order
 from seqscore.scoring.candidates import TokenScores
 
 __all__ = [
@@ -187,7 +187,7 @@ class ServedModel:
         labels: Sequence[str] | None = None,
         on_progress: Progress | None = None,
         refused: dict[int, str] | None = None,
-    ) -> list[TokenScores]:
+    ) -> list[TokenScores | None]:
         """Each request's :class:`~seqscore.scoring.TokenScores`, in order;
         an error names the request's label (its record and candidate). With
         ``refused``, a request refused for what it is (an
@@ -207,16 +207,7 @@ class ServedModel:
             except SeqScoreError as exc:  # named by its record and candidate
                 raise type(exc)(f"{names[index]}: {exc}") from None
 
-        def done(count: int) -> None:
-            if on_progress is not None:
-                on_progress(count, len(requests))
-
-        out: list[Any] = [None] * len(requests)
-        for index, scores in concurrently(
-            score, range(len(requests)), self.concurrency, done
-        ):
-            out[index] = scores
-        return out
+        return in_order(score, len(requests), self.concurrency, on_progress)
 
     def _scores(self, request: TextRequest, top_k: int, where: str) -> TokenScores:
         body = self.completion(request.prompt, echo=True, logprobs=max(1, top_k))
@@ -254,16 +245,7 @@ class ServedModel:
             except SeqScoreError as exc:
                 raise type(exc)(f"document {name!r}: {exc}") from None
 
-        def done(count: int) -> None:
-            if on_progress is not None:
-                on_progress(count, len(documents))
-
-        out: list[Any] = [None] * len(documents)
-        for index, values in concurrently(
-            score, range(len(documents)), self.concurrency, done
-        ):
-            out[index] = values
-        return out
+        return in_order(score, len(documents), self.concurrency, on_progress)
 
     def _document(self, text: str) -> np.ndarray:
         if not text:

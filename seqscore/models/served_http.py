@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from seqscore.errors import InvalidInputError, MissingExtraError, ServerError
 
-__all__ = ["MAX_BACKOFF", "ServerClient", "api_key_from_env", "concurrently"]
+__all__ = ["MAX_BACKOFF", "ServerClient", "api_key_from_env", "in_order"]
 
 #: The longest wait between two tries, in seconds.
 MAX_BACKOFF = 8.0
@@ -38,7 +38,6 @@ RETRIED_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 #: model, a value out of range): the record's fault, not the run's.
 REFUSED_REQUEST = frozenset({400, 413, 422})
 
-T = TypeVar("T")
 R = TypeVar("R")
 
 
@@ -179,30 +178,33 @@ def _describe(exc: Exception) -> str:
     return f"{name}: {text}" if text else name
 
 
-def concurrently(
-    work: Callable[[T], R],
-    items: Iterable[T],
+def in_order(
+    work: Callable[[int], R],
+    count: int,
     workers: int,
-    on_done: Callable[[int], None] | None = None,
-) -> Iterator[tuple[int, R]]:
-    """``(index, work(item))`` for each item, ``workers`` at a time, in
-    the order they finish; ``on_done(count)`` after each. The first
-    exception stops the rest (queued items are cancelled) and propagates.
-    """
-    items = list(items)
-    if workers <= 1 or len(items) <= 1:
-        for index, item in enumerate(items):
-            yield index, work(item)
-            if on_done is not None:
-                on_done(index + 1)
-        return
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[R]:
+    """``[work(0), ..., work(count - 1)]``, computed ``workers`` at a time;
+    ``on_progress(done, count)`` as each finishes. The first exception
+    cancels the queued calls and propagates."""
+    out: list[Any] = [None] * count
+    done = 0
+    if workers <= 1 or count <= 1:
+        for index in range(count):
+            out[index] = work(index)
+            done += 1
+            if on_progress is not None:
+                on_progress(done, count)
+        return out
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(work, item): i for i, item in enumerate(items)}
+        futures = {pool.submit(work, index): index for index in range(count)}
         try:
-            for count, future in enumerate(as_completed(futures), start=1):
-                yield futures[future], future.result()
-                if on_done is not None:
-                    on_done(count)
+            for future in as_completed(futures):
+                out[futures[future]] = future.result()
+                done += 1
+                if on_progress is not None:
+                    on_progress(done, count)
         finally:
             for future in futures:
                 future.cancel()
+    return out
