@@ -118,11 +118,13 @@ def _offsets(values: Any, size: int) -> list[int] | None:
 
 def _prompt_end(tokens, offsets, prompt: str, generated: int | None, where: str):
     """``(end, starts)``: where the prompt's tokens end and where each
-    starts. The generated token (at most one: ``max_tokens`` is 1) comes
-    after them when the server echoes it at all (llama-cpp-python leaves it
-    out unless it added BOS, while still counting it in ``usage``): the
-    count that leaves tokens whose starts can be found wins; without one,
-    ``usage`` is believed."""
+    starts. The generated tokens come after them when the server echoes
+    them at all (llama-cpp-python leaves them out unless it added BOS,
+    while still counting them in ``usage``), and there may be more than
+    the one ``max_tokens`` asks for (llama-cpp-python goes on while the
+    first is part of a character). Of ``usage.completion_tokens``, 1 and 0,
+    the first count that leaves tokens whose starts can be found wins;
+    without one, ``usage`` is believed."""
     for count in dict.fromkeys([c for c in (generated, 1, 0) if c is not None]):
         if count > len(tokens):
             continue
