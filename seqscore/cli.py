@@ -33,6 +33,7 @@ COMMANDS = {
     "diagnose": "seqscore.commands.diagnose:diagnose_command",
     "evaluate": "seqscore.commands.evaluate:evaluate_command",
     "fit-rankings": "seqscore.commands.fit_rankings:fit_rankings_command",
+    "lm-eval": "seqscore.commands.lmeval_run:lmeval_command",
     "perplexity": "seqscore.commands.perplexity:perplexity_command",
     "rank": "seqscore.commands.rank:rank_command",
     "score": "seqscore.commands.score:score_command",
