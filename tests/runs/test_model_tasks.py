@@ -111,7 +111,7 @@ def test_the_model_is_loaded_once_per_worker_not_once_per_task(
             assert result.exit_code == 0, result.output
             assert len(result.stdout.splitlines()) == 61
         after = client.run(model_loads)
-    key = ("builtin", None, None, None, None)  # spec and load options
+    key = ModelScoring("builtin").load_key  # spec and load options
     for worker, loads in after.items():
         assert loads.get(key, 0) - before[worker].get(key, 0) == 2
 
