@@ -53,7 +53,14 @@ from seqscore.models.perplexity import rolling_perplexity
 from seqscore.models.served import ServedOptions, load_served
 from seqscore.models.served_http import in_order
 
-__all__ = ["BACKENDS", "SeqScoreLM", "SeqScoreOpenAILM", "register", "run_lm_eval"]
+# SeqScoreLM and SeqScoreOpenAILM come from __getattr__ (they import lm-eval)
+__all__ = [  # noqa: F822
+    "BACKENDS",
+    "SeqScoreLM",
+    "SeqScoreOpenAILM",
+    "register",
+    "run_lm_eval",
+]
 
 #: lm-eval's name for each backend -> the class's name in this module.
 BACKENDS = {"seqscore": "SeqScoreLM", "seqscore-openai": "SeqScoreOpenAILM"}
@@ -244,8 +251,9 @@ class _LocalBackend(_Backend):
         return bool(text) or bool(self.model.encode(text))
 
     def _generate(self, context: str, gen_kwargs: dict) -> str:
-        from seqscore.models._torch import torch
         from lm_eval.models.utils_hf import stop_sequences_criteria
+
+        from seqscore.models._torch import torch
 
         model, tokenizer = self.model, self.model.tokenizer
         eos = tokenizer.decode(model.eos_id, skip_special_tokens=False)
@@ -407,7 +415,10 @@ def _classes() -> dict[str, type]:
             "lm-evaluation-harness is not installed: pip install 'seqscore[lm-eval]'"
         ) from None
     out = {}
-    for name, base in (("SeqScoreLM", _LocalBackend), ("SeqScoreOpenAILM", _ServedBackend)):
+    for name, base in (
+        ("SeqScoreLM", _LocalBackend),
+        ("SeqScoreOpenAILM", _ServedBackend),
+    ):
         out[name] = type(
             name, (base, LM), {"__module__": __name__, "__doc__": base.__doc__}
         )

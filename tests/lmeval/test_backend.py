@@ -16,6 +16,7 @@ Where lm-eval is missing these tests skip, unless
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -25,6 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from seqscore.lmeval import backend
+from tests.tiny_lm import save_tiny_gpt2
 
 REQUIRE_ENV = "SEQSCORE_REQUIRE_LMEVAL"
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -42,9 +46,6 @@ except ImportError as exc:  # pragma: no cover - CI has the extra
         f"(set {REQUIRE_ENV}=1 to fail instead)",
         allow_module_level=True,
     )
-
-from seqscore.lmeval import backend
-from tests.tiny_lm import save_tiny_gpt2
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS_DIR = ROOT / "fixtures" / "lmeval_tasks"
@@ -69,13 +70,19 @@ def in_tasks_folder():
         os.chdir(before)
 
 
+@functools.cache
+def task_manager():
+    """Our tasks only (indexing lm-eval's thousands of YAMLs takes seconds)."""
+    return TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+
+
 def evaluate(model, model_args=None, tasks=ALL_TASKS, **options):
     with in_tasks_folder():
         return lm_eval.simple_evaluate(
             model=model,
             model_args=model_args,
             tasks=list(tasks),
-            task_manager=TaskManager(include_path=str(TASKS_DIR)),
+            task_manager=task_manager(),
             log_samples=True,
             device="cpu",
             **options,
@@ -129,8 +136,9 @@ def response_differences(reference: dict, ours: dict):
                 if isinstance(x, str):
                     assert x == y, (task, a["doc_id"])
                     continue
-                x, y = (x, None) if isinstance(x, float) else x, (
-                    (y, None) if isinstance(y, float) else y
+                x, y = (
+                    (x, None) if isinstance(x, float) else x,
+                    ((y, None) if isinstance(y, float) else y),
                 )
                 assert x[1] == y[1], (task, a["doc_id"], "is_greedy")
                 largest = max(largest, abs(x[0] - y[0]))
@@ -143,9 +151,7 @@ def response_differences(reference: dict, ours: dict):
 
 @pytest.mark.parametrize("model", ["llama", "gpt2"])
 def test_per_request_loglikelihoods_match_lm_evals_hf(runs, model):
-    largest, count = response_differences(
-        runs[model]["hf"], runs[model]["seqscore"]
-    )
+    largest, count = response_differences(runs[model]["hf"], runs[model]["seqscore"])
     assert count > 100
     assert largest <= TOLERANCE
 
@@ -276,3 +282,25 @@ def test_the_served_backend_matches_the_local_one(llama_server_bos):
     largest, count = response_differences(reference, ours)
     assert count == 96 and largest <= TOLERANCE
     assert numbers(ours) == pytest.approx(numbers(reference))
+
+
+def test_the_entry_points_resolve_through_lm_evals_registry():
+    # lm-eval's PR #4013 (after 0.4.13) reads the group "lm_eval.models" and
+    # registers each entry point as a placeholder; 0.4.13's registry already
+    # takes EntryPoint placeholders, so the resolution is the same
+    from importlib.metadata import entry_points
+
+    from lm_eval.api.model import LM
+    from lm_eval.api.registry import get_model, model_registry
+
+    found = {e.name: e for e in entry_points(group="lm_eval.models")}
+    assert found["seqscore"].value == "seqscore.lmeval.backend:SeqScoreLM"
+    for name, point in found.items():
+        if not name.startswith("seqscore"):
+            continue
+        alias = f"plugin-test-{name}"
+        if alias not in model_registry:
+            model_registry.register(alias, target=point)
+        resolved = get_model(alias)
+        assert issubclass(resolved, LM)
+        assert resolved is getattr(backend, backend.BACKENDS[name])
