@@ -23,6 +23,7 @@ import click
 from seqscore.formats.inputs import INPUT_FORMATS
 from seqscore.models import MODEL_SPECS, load_model
 from seqscore.models._torch import quiet_loading
+from seqscore.models.chat import ChatSettings
 from seqscore.models.hf import DEFAULT_PREFIX_CACHE_MB, DTYPES
 from seqscore.models.loglikelihood import ModelScoring, TextScoring
 from seqscore.models.served import DEFAULT_CONCURRENCY, ServedOptions
@@ -393,7 +394,7 @@ def model_options(
         options.append(
             gathered(
                 "texts",
-                TextScoring,
+                _text_scoring,
                 click.option(
                     "--unconditional",
                     metavar="TEXT",
@@ -406,6 +407,19 @@ def model_options(
                     default=True,
                     help="hf: run each distinct context once for all its "
                     "candidates (the scores agree to float32 rounding either way).",
+                ),
+                click.option(
+                    "--chat-template",
+                    type=click.Path(exists=True, dir_okay=False),
+                    metavar="FILE",
+                    help="A Jinja chat template for contexts given as chat "
+                    "messages, in place of the tokenizer's own.",
+                ),
+                click.option(
+                    "--system",
+                    metavar="TEXT",
+                    help="A system message put first in every conversation "
+                    "context that has none.",
                 ),
             )
         )
@@ -467,6 +481,20 @@ def model_scoring(
             f"{', '.join(served.given)}: only for a served model (--model openai:URL)"
         )
     return ModelScoring(spec, batch_size, dtype, device, served=served, **settings)
+
+
+def _text_scoring(unconditional, share_contexts, chat_template, system) -> TextScoring:
+    """The text-scoring flags as a TextScoring (the chat ones as its
+    ChatSettings, the template read from its file)."""
+    template = None
+    if chat_template is not None:
+        with open(chat_template, encoding="utf-8") as file:
+            template = file.read()
+    return TextScoring(
+        unconditional=unconditional,
+        share_contexts=share_contexts,
+        chat=ChatSettings(template, system),
+    )
 
 
 def temperature_option(divides: str):

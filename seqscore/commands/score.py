@@ -34,14 +34,16 @@ from seqscore.commands.sharded import (
     write_scores,
 )
 from seqscore.diagnostics.greedy_vs_best import first_greedy_miss
-from seqscore.errors import Rejected
+from seqscore.errors import Rejected, SeqScoreError
 from seqscore.formats.inputs import map_prompts
 from seqscore.models.builtin import load_builtin
 from seqscore.models.examples import scored_examples
 from seqscore.models.loglikelihood import (
     ModelScoring,
     Tally,
+    TextPrompt,
     TextScoring,
+    context_text,
     forced_items,
 )
 from seqscore.numerics.reductions import RANKABLE
@@ -287,6 +289,8 @@ def _score_file(
         if model is None
         else partial(forced_items, loaded, scoring=model.texts, tally=tally)
     )
+    if model is not None and verbose:
+        force = _showing_first_chat(force, loaded, model)
     rejected: list[Rejected] = []
     counts = {"prompts": 0, "candidates": 0}
     with (
@@ -302,6 +306,27 @@ def _score_file(
         click.echo(LMEVAL_NOTE, err=True)
     report_rejects(rejected, run.rejects, counts)
     note_truncation(tally, getattr(loaded, "max_length", None))
+
+
+def _showing_first_chat(force, loaded, model: ModelScoring):
+    """``force`` that first says on stderr how the first conversation
+    context renders (--verbose): what the chat template makes of it."""
+
+    def shown(items):
+        first = True
+        for item in items:
+            if (
+                first
+                and isinstance(item, TextPrompt)
+                and not isinstance(item.context, str)
+            ):
+                first = False
+                with contextlib.suppress(SeqScoreError):  # scoring will say
+                    text = context_text(loaded, item, model.texts.chat)
+                    click.echo(f"seqscore: a rendered chat context: {text!r}", err=True)
+            yield item
+
+    return lambda items: force(shown(items))
 
 
 @contextlib.contextmanager

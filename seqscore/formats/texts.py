@@ -18,6 +18,10 @@ Two JSON Lines layouts hold candidate texts (``seqscore score FILE --model
   Optional: ``id`` (the prompt's; default ``line N`` of its first line) and
   ``candidate`` (default: its index in the prompt).
 
+In either layout the context (``prompt``, ``context``) may be a conversation,
+a list of ``{"role": ..., "content": ...}`` messages, which the model's chat
+template renders (:mod:`seqscore.models.chat`).
+
 Documents for rolling perplexity are JSON Lines of ``{"id", "text"}``
 (``id`` optional: ``line N``) or, for any other file, its whole text as one
 document named after the file.
@@ -48,6 +52,7 @@ from seqscore.formats.records import (
     records_to_prompts,
     repeated_id,
 )
+from seqscore.models.chat import Message
 from seqscore.models.loglikelihood import TextCandidate, TextPrompt
 
 __all__ = ["Document", "read_documents", "read_text_prompts", "text_prompts"]
@@ -161,10 +166,34 @@ def _prompt_record(record: Any, location: str) -> Iterator[TextPrompt]:
     _check_unique(prompt_id, texts)
     yield TextPrompt(
         id=prompt_id,
-        context=optional(as_text, record, "prompt", "") or "",
+        context=optional(as_context, record, "prompt", "") or "",
         candidates=texts,
         source=location,
     )
+
+
+def as_context(value: Any, where: str) -> str | tuple[Message, ...]:
+    """A context: a text, or a conversation (a non-empty list of
+    ``{"role", "content"}`` messages, both strings, the role not empty)."""
+    if not isinstance(value, list):
+        return as_text(value, where)
+    if not value:
+        raise DataFormatError(f"{where}: an empty list of messages")
+    return tuple(_message(m, f"{where}[{i}]") for i, m in enumerate(value))
+
+
+def _message(value: Any, where: str) -> Message:
+    if not isinstance(value, dict):
+        raise DataFormatError(
+            f'{where}: expected a message, {{"role": ..., "content": ...}}'
+        )
+    for key in ("role", "content"):
+        if key not in value:
+            raise DataFormatError(f"{where}: a message needs a {key!r}")
+    role = as_text(value["role"], f"{where}.role")
+    if not role:
+        raise DataFormatError(f"{where}.role: empty")
+    return Message(role, as_text(value["content"], f"{where}.content"))
 
 
 def _check_unique(prompt_id: str, candidates: tuple[TextCandidate, ...]) -> None:
@@ -206,7 +235,7 @@ def _grouped_pairs(records) -> Iterator[TextPrompt | Rejected]:
 
 def _pair(record: Any, location: str) -> dict | Rejected:
     try:
-        context = as_text(field(record, "context", ""), "context")
+        context = as_context(field(record, "context", ""), "context")
         text = as_text(field(record, "continuation", ""), "continuation")
         if not text:
             raise DataFormatError("continuation: empty (an empty text has no score)")

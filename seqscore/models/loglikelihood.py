@@ -35,6 +35,7 @@ import numpy as np
 
 from seqscore.decoding.protocol import next_logprobs
 from seqscore.errors import InvalidInputError, Rejected
+from seqscore.models.chat import ChatSettings, Message, render_chat
 from seqscore.models.requests import (
     Request,
     continuation_offsets,
@@ -61,6 +62,7 @@ __all__ = [
     "TextCandidate",
     "TextPrompt",
     "TextScoring",
+    "context_text",
     "forced_items",
     "forced_prompts",
     "loglikelihoods",
@@ -103,10 +105,12 @@ class TextCandidate:
 @dataclass(frozen=True)
 class TextPrompt:
     """A context and its candidate completions, as text; ``source`` locates
-    the record in its file."""
+    the record in its file. The context may be a conversation (chat
+    :class:`~seqscore.models.chat.Message` s), rendered with the model's
+    chat template when scored."""
 
     id: str
-    context: str
+    context: str | tuple[Message, ...]
     candidates: tuple[TextCandidate, ...]
     source: str = ""
 
@@ -250,13 +254,16 @@ class TextScoring:
     context) after which every candidate is scored too, for the ``pmi``
     reduction; ``top_k``: alternatives kept per step; ``share_contexts``:
     see :func:`request_token_scores`; ``offsets``: record each token's
-    characters in the candidate's text (for words, :mod:`seqscore.scoring.words`).
+    characters in the candidate's text (for words, :mod:`seqscore.scoring.words`);
+    ``chat``: how a conversation context becomes text
+    (:class:`~seqscore.models.chat.ChatSettings`).
     """
 
     unconditional: str | None = None
     top_k: int = 0
     share_contexts: bool = True
     offsets: bool = False
+    chat: ChatSettings = ChatSettings()  # noqa: RUF009 (frozen: shared safely)
 
 
 @dataclass(frozen=True)
@@ -335,7 +342,7 @@ def forced_prompts(
     encoded = []
     for prompt in prompts:
         try:
-            encoded.append(prompt_requests(model, prompt, settings.unconditional))
+            encoded.append(prompt_requests(model, prompt, settings))
         except InvalidInputError as exc:
             raise InvalidInputError(f"{_place(prompt)}: {exc}") from None
     return _score_encoded(model, prompts, encoded, settings, on_progress=on_progress)
@@ -364,7 +371,7 @@ def forced_items(
             if not isinstance(item, TextPrompt):
                 continue
             try:
-                encoded.append(prompt_requests(model, item, scoring.unconditional))
+                encoded.append(prompt_requests(model, item, scoring))
             except InvalidInputError as exc:
                 out[position] = Rejected(_place(item), str(exc), None)
                 continue
@@ -385,12 +392,14 @@ class Tally:
     truncated: int = 0  # requests whose context was cut to fit the model
 
 
-def prompt_requests(model, prompt: TextPrompt, unconditional: str | None = None):
+def prompt_requests(model, prompt: TextPrompt, scoring: TextScoring = TextScoring()):
     """``(requests, labels)``: each candidate of ``prompt`` after its context,
-    then (with ``unconditional``) after that text, fitted to the model."""
-    contexts = [(prompt.context, "")]
-    if unconditional is not None:
-        contexts.append((unconditional, " (unconditional)"))
+    then (with ``scoring.unconditional``) after that text, fitted to the
+    model."""
+    context = context_text(model, prompt, scoring.chat)
+    contexts = [(context, "")]
+    if scoring.unconditional is not None:
+        contexts.append((scoring.unconditional, " (unconditional)"))
     requests, labels = [], []
     for context, suffix in contexts:
         for candidate in prompt.candidates:
@@ -398,6 +407,14 @@ def prompt_requests(model, prompt: TextPrompt, unconditional: str | None = None)
             requests.append(model_request(model, context, candidate.text, where))
             labels.append(f"{_place(prompt)}: {where}")
     return requests, labels
+
+
+def context_text(model, prompt: TextPrompt, chat: ChatSettings | None = None) -> str:
+    """``prompt``'s context as the text the model reads: itself, or a
+    conversation rendered with the chat template."""
+    if isinstance(prompt.context, str):
+        return prompt.context
+    return render_chat(model, prompt.context, chat or ChatSettings(), _place(prompt))
 
 
 def model_request(model, context: str, continuation: str, where: str):
@@ -448,7 +465,7 @@ def _score_encoded(
             out.append(Rejected(_place(prompt), reason, None))
             continue
         mine = [scores[i] for i in span]
-        out.append(_prompt(model, prompt, rs, mine, settings.offsets))
+        out.append(_prompt(model, prompt, rs, mine, settings))
     return out
 
 
@@ -456,28 +473,25 @@ def _place(prompt: TextPrompt) -> str:
     return prompt.source or f"prompt {prompt.id!r}"
 
 
-def _prompt(model, prompt: TextPrompt, requests, scores, offsets: bool) -> Prompt:
+def _prompt(model, prompt: TextPrompt, requests, scores, settings) -> Prompt:
     """The scorer's prompt: the first scores are the candidates', the rest
     (if any) their unconditional scores."""
+    context = context_text(model, prompt, settings.chat)
     size = len(prompt.candidates)
     alone = scores[size:]
     candidates = []
     for i, (candidate, tokens) in enumerate(
         zip(prompt.candidates, scores[:size], strict=True)
     ):
-        if offsets:
-            spans = continuation_offsets(
-                model, prompt.context, candidate.text, requests[i]
-            )
+        if settings.offsets:
+            spans = continuation_offsets(model, context, candidate.text, requests[i])
             if spans is not None:
                 tokens = replace(tokens, offsets=np.array(spans, dtype=np.int64))
         base = sequence_logprob(alone[i].logprob) if alone else None
         candidates.append(
             Candidate(candidate.id, tokens, text=candidate.text, unconditional=base)
         )
-    return Prompt(
-        prompt.id, tuple(candidates), text=prompt.context, source=prompt.source
-    )
+    return Prompt(prompt.id, tuple(candidates), text=context, source=prompt.source)
 
 
 def _batched(items: Iterable, size: int) -> Iterator[list]:

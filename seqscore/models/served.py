@@ -135,6 +135,12 @@ class ServedModel:
         self.probe: Any = None  # the ProbeReport, set by load_served
 
     @property
+    def tokenizer(self):
+        """The ``--tokenizer`` (a Hugging Face tokenizer), or None: it renders
+        chat templates (:mod:`seqscore.models.chat`)."""
+        return None if self.tokens is None else self.tokens.tokenizer
+
+    @property
     def concurrency(self) -> int:
         return self.options.concurrency or DEFAULT_CONCURRENCY
 
@@ -148,12 +154,14 @@ class ServedModel:
                 f"{where}: the continuation is empty: an empty text has no score"
             )
         moved_context, moved = move_whitespace(context, continuation)
-        count = length = None
-        if self.tokens is not None:
-            ids = encode_request(self.tokens, context, continuation, where)
-            _check_joint(self.tokens, moved_context + moved, ids, where)
-            count, length = len(ids.continuation), len(ids.context + ids.continuation)
-        return TextRequest(moved_context, moved, len(context), count, length)
+        if self.tokens is None:
+            return TextRequest(moved_context, moved, len(context))
+        ids = encode_request(self.tokens, context, continuation, where)
+        sent = _without_bos_text(self.tokens, moved_context)
+        _check_joint(self.tokens, sent + moved, ids, where)
+        start = len(context) - (len(moved_context) - len(sent))
+        size = len(ids.context + ids.continuation)
+        return TextRequest(sent, moved, start, len(ids.continuation), size)
 
     def payload(self, prompt: str, *, echo: bool, logprobs: int) -> dict:
         """The body of a one-token completion of ``prompt``."""
@@ -289,6 +297,19 @@ class ServedModel:
         self.client.close()
         if self.cache is not None:
             self.cache.close()
+
+
+def _without_bos_text(tokens, context: str) -> str:
+    """``context`` without a leading BOS string (a chat template's
+    ``{{ bos_token }}``) where the tokenizer adds BOS itself: the server adds
+    its own, and would read the string as a second one."""
+    if tokens.bos_id is None:
+        return context
+    text = tokens.decode([tokens.bos_id])
+    adds = tokens.encode("a", add_special_tokens=True)[:1] == [tokens.bos_id]
+    return (
+        context[len(text) :] if adds and text and context.startswith(text) else context
+    )
 
 
 def _check_joint(tokens, prompt: str, request, where: str) -> None:
