@@ -35,6 +35,7 @@ COMMANDS = {
     "fit-rankings": "seqscore.commands.fit_rankings:fit_rankings_command",
     "lm-eval": "seqscore.commands.lmeval_run:lmeval_command",
     "perplexity": "seqscore.commands.perplexity:perplexity_command",
+    "preference": "seqscore.commands.preference:preference_command",
     "rank": "seqscore.commands.rank:rank_command",
     "score": "seqscore.commands.score:score_command",
     "softmax": "seqscore.commands.softmax:softmax_command",

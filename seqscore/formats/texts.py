@@ -22,6 +22,14 @@ In either layout the context (``prompt``, ``context``) may be a conversation,
 a list of ``{"role": ..., "content": ...}`` messages, which the model's chat
 template renders (:mod:`seqscore.models.chat`).
 
+Preference pairs (``seqscore preference``) are JSON Lines in TRL's formats:
+``{"prompt", "chosen", "rejected"}`` with texts or messages (a response
+given as messages is one assistant message), or the "implicit prompt" form
+where ``chosen`` and ``rejected`` are whole conversations that share their
+first turns and differ in their last: the shared turns are the prompt. Each
+pair becomes a :class:`TextPrompt` with the candidates ``chosen`` and
+``rejected``.
+
 Documents for rolling perplexity are JSON Lines of ``{"id", "text"}``
 (``id`` optional: ``line N``) or, for any other file, its whole text as one
 document named after the file.
@@ -55,7 +63,13 @@ from seqscore.formats.records import (
 from seqscore.models.chat import Message
 from seqscore.models.loglikelihood import TextCandidate, TextPrompt
 
-__all__ = ["Document", "read_documents", "read_text_prompts", "text_prompts"]
+__all__ = [
+    "Document",
+    "read_documents",
+    "read_preference_pairs",
+    "read_text_prompts",
+    "text_prompts",
+]
 
 
 @dataclass(frozen=True)
@@ -177,6 +191,11 @@ def as_context(value: Any, where: str) -> str | tuple[Message, ...]:
     ``{"role", "content"}`` messages, both strings, the role not empty)."""
     if not isinstance(value, list):
         return as_text(value, where)
+    return as_messages(value, where)
+
+
+def as_messages(value: list, where: str) -> tuple[Message, ...]:
+    """A non-empty list of messages."""
     if not value:
         raise DataFormatError(f"{where}: an empty list of messages")
     return tuple(_message(m, f"{where}[{i}]") for i, m in enumerate(value))
@@ -270,6 +289,87 @@ def _flush(group) -> list[TextPrompt | Rejected]:
 
 def _line(location: str) -> str:
     return location.rsplit(":", 1)[-1]
+
+
+# ------------------------------------------------------------- preferences
+
+
+@contextlib.contextmanager
+def read_preference_pairs(path: str) -> Iterator[Iterator[TextPrompt | Rejected]]:
+    """The preference pairs of ``path`` (``-``: stdin), lazily, each a
+    :class:`TextPrompt` whose candidates are ``chosen`` and ``rejected``."""
+    with _lines(path) as (source, numbered):
+        records = json_lines(numbered, source)
+        yield _unique_ids(_not_empty(map(_preference_or_rejected, records), source))
+
+
+def _preference_or_rejected(item) -> TextPrompt | Rejected:
+    location, record = item
+    if isinstance(record, Rejected):
+        return record
+    try:
+        return _preference(record, location)
+    except DataFormatError as exc:
+        return Rejected(location, str(exc), None)
+
+
+def _preference(record: Any, location: str) -> TextPrompt:
+    if not isinstance(record, dict):
+        raise DataFormatError("expected a JSON object {prompt, chosen, rejected}")
+    for key in ("chosen", "rejected"):
+        if key not in record:
+            raise DataFormatError(f"a preference pair needs {key!r}")
+    pair_id = as_id(record.get("id"), "id", f"line {_line(location)}")
+    if "prompt" in record:
+        prompt = as_context(record["prompt"], "prompt")
+        chosen = _response(record["chosen"], "chosen")
+        rejected = _response(record["rejected"], "rejected")
+    else:
+        prompt, chosen, rejected = _implicit_prompt(record)
+    candidates = (TextCandidate("chosen", chosen), TextCandidate("rejected", rejected))
+    return TextPrompt(pair_id, prompt, candidates, source=location)
+
+
+def _response(value: Any, where: str) -> str:
+    """A response: a text, or one message (TRL's conversational form)."""
+    if isinstance(value, list):
+        messages = as_messages(value, where)
+        if len(messages) != 1:
+            raise DataFormatError(
+                f"{where}: a response is one message, not {len(messages)} (put "
+                "the earlier turns in 'prompt')"
+            )
+        value = messages[0].content
+    text = as_text(value, where)
+    if not text:
+        raise DataFormatError(f"{where}: empty (an empty response has no score)")
+    return text
+
+
+def _implicit_prompt(record: dict):
+    """TRL's implicit prompt: two conversations sharing their first turns."""
+    chosen, rejected = record["chosen"], record["rejected"]
+    if not (isinstance(chosen, list) and isinstance(rejected, list)):
+        raise DataFormatError(
+            "without a 'prompt', 'chosen' and 'rejected' must be conversations "
+            "(lists of messages) that share their first turns"
+        )
+    a, b = as_messages(chosen, "chosen"), as_messages(rejected, "rejected")
+    shared = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+        min(len(a), len(b)),
+    )
+    if shared == 0 or len(a) != shared + 1 or len(b) != shared + 1:
+        raise DataFormatError(
+            "'chosen' and 'rejected' must share their first turns (the prompt) "
+            f"and differ in their last message only: they share {shared} of "
+            f"{len(a)} and {len(b)} messages"
+        )
+    return (
+        a[:shared],
+        _response([chosen[shared]], "chosen"),
+        _response([rejected[shared]], "rejected"),
+    )
 
 
 # ---------------------------------------------------------------- documents

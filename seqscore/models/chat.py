@@ -42,26 +42,24 @@ class ChatSettings:
     system: str | None = None
 
 
-def render_chat(
-    model, messages: tuple[Message, ...], settings: ChatSettings, where: str
-) -> str:
+def render_chat(model, messages: tuple[Message, ...], settings: ChatSettings) -> str:
     """``messages`` as the text ``model`` reads before its answer.
 
     ``model.tokenizer`` renders it (a Hugging Face tokenizer: an ``hf:``
     model's, or a served model's ``--tokenizer``); without one, or without
-    a template, the error says what to give.
+    a template, the error says what to give (the caller names the record).
     """
     tokenizer = getattr(model, "tokenizer", None)
     if tokenizer is None:
         raise InvalidInputError(
-            f"{where}: the context is a list of chat messages, and this model has "
+            "the context is a list of chat messages, and this model has "
             "no tokenizer to render them with its chat template (a served model: "
             "give --tokenizer PATH)"
         )
     template = settings.template or getattr(tokenizer, "chat_template", None)
     if not template:
         raise InvalidInputError(
-            f"{where}: the context is a list of chat messages, and the model's "
+            "the context is a list of chat messages, and the model's "
             "tokenizer has no chat template: give --chat-template FILE"
         )
     conversation = [{"role": m.role, "content": m.content} for m in messages]
@@ -76,7 +74,6 @@ def render_chat(
         )
     except Exception as exc:  # jinja2's errors, and the template's own raise
         raise InvalidInputError(
-            f"{where}: the chat template failed on these messages: "
-            f"{type(exc).__name__}: {exc}"
+            f"the chat template failed on these messages: {type(exc).__name__}: {exc}"
         ) from None
     return str(text)

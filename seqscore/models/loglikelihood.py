@@ -414,7 +414,7 @@ def context_text(model, prompt: TextPrompt, chat: ChatSettings | None = None) ->
     conversation rendered with the chat template."""
     if isinstance(prompt.context, str):
         return prompt.context
-    return render_chat(model, prompt.context, chat or ChatSettings(), _place(prompt))
+    return render_chat(model, prompt.context, chat or ChatSettings())
 
 
 def model_request(model, context: str, continuation: str, where: str):
