@@ -250,6 +250,23 @@ class _LocalBackend(_Backend):
     def _has_tokens(self, text: str) -> bool:
         return bool(text) or bool(self.model.encode(text))
 
+    def apply_chat_template(self, chat_history, add_generation_prompt: bool = True):
+        """lm-eval's ``hf`` rule (``--apply_chat_template``): the tokenizer's
+        template, the system turn dropped where the template refuses one."""
+        import jinja2
+
+        options = {
+            "tokenize": False,
+            "add_generation_prompt": add_generation_prompt,
+            "continue_final_message": not add_generation_prompt,
+        }
+        template = self.model.tokenizer.apply_chat_template
+        try:
+            return template(chat_history, **options)
+        except jinja2.exceptions.TemplateError:
+            turns = [turn for turn in chat_history if turn["role"] != "system"]
+            return template(turns, **options)
+
     def _generate(self, context: str, gen_kwargs: dict) -> str:
         from lm_eval.models.utils_hf import stop_sequences_criteria
 
