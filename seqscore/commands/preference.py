@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import click
 
@@ -18,6 +19,7 @@ from seqscore.commands.options import (
 )
 from seqscore.formats.texts import read_preference_pairs
 from seqscore.models.loglikelihood import ModelScoring
+from seqscore.models.served import ServedOptions
 from seqscore.numerics.reductions import RANKABLE
 from seqscore.report.preference import write_preferences
 from seqscore.report.writers import open_output
@@ -120,10 +122,6 @@ def preference_command(
 def _same_options(job: ModelScoring, spec: str) -> ModelScoring:
     """The reference model's job: ``spec`` with the policy's options where
     they apply to its kind."""
-    from dataclasses import replace
-
-    from seqscore.models.served import ServedOptions
-
     served = spec.startswith("openai:")
     return replace(
         job,

@@ -35,10 +35,13 @@ from typing import Any
 import numpy as np
 
 from seqscore.errors import InvalidInputError, SeqScoreError, ServerError
+from seqscore.models._torch import transformers
+from seqscore.models.hf_tokens import HFTokens
 from seqscore.models.requests import encode_request, move_whitespace
 from seqscore.models.served_cache import ResponseCache, request_key
 from seqscore.models.served_echo import read_echo, split_echo
 from seqscore.models.served_http import ServerClient, api_key_from_env, in_order
+from seqscore.models.served_probe import probe_server
 from seqscore.scoring.candidates import TokenScores
 
 __all__ = [
@@ -393,8 +396,6 @@ def served_model_name(client: ServerClient) -> str:
 def load_served(url: str, options: ServedOptions | None = None) -> ServedModel:
     """The served model at ``url``, probed (see
     :func:`~seqscore.models.served_probe.probe_server`)."""
-    from seqscore.models.served_probe import probe_server
-
     if not url.startswith(("http://", "https://")):
         raise InvalidInputError(
             f"openai:{url}: give the server's URL, e.g. openai:http://127.0.0.1:8000/v1"
@@ -409,9 +410,6 @@ def _local_tokens(path: str | None):
     """The tokenizer at ``path`` (``--tokenizer``) as seqscore's HFTokens."""
     if path is None:
         return None
-    from seqscore.models._torch import transformers
-    from seqscore.models.hf_tokens import HFTokens
-
     try:
         tokenizer = transformers().AutoTokenizer.from_pretrained(
             path, local_files_only=True
