@@ -195,6 +195,7 @@ class HFModel:
         self.batch_size = None if batch_size is None else int(batch_size)
         self._tokens = HFTokens(model, tokenizer, eos_id=eos_id, bos_id=bos_id)
         self.vocab = self._tokens.vocab
+        self.vocab_text = self._tokens.vocab_text
         self.eos_id = self._tokens.eos_id
         self.bos_id = self._tokens.bos_id
         self.max_length = max_length or model_max_length(model.config, tokenizer)

@@ -11,7 +11,8 @@ lm-eval does:
   context of an empty context;
 * ``vocab`` is the tokenizer's token strings, ``<id N>`` for ids it does
   not name (and for every id of a model without a tokenizer, which then
-  works on ids only);
+  works on ids only); ``vocab_text`` each one's decoded text
+  (:mod:`seqscore.models.token_text`: ``Ġthe`` is `` the``);
 * ``eos_id`` and ``bos_id`` come from the argument, else the generation
   config, else the config, else the tokenizer (the first of several).
 
@@ -25,6 +26,7 @@ import functools
 from collections.abc import Sequence
 
 from seqscore.errors import InvalidInputError
+from seqscore.models.token_text import token_texts
 
 __all__ = ["ENCODED_KEPT", "HFTokens", "check_length", "model_input"]
 
@@ -47,6 +49,7 @@ class HFTokens:
             else int(model.get_output_embeddings().weight.shape[0])
         )
         self.vocab = _vocabulary(tokenizer, size)
+        self.vocab_text = token_texts(tokenizer, self.vocab)
         self.eos_id: int = _first_id(
             eos_id, _config_value(model, "eos_token_id"), tokenizer, "eos"
         )

@@ -29,17 +29,19 @@ the same):
 * everything else (letters, digits, punctuation, CJK, emoji, combining
   marks) is itself.
 
-It also holds how wide text is on a terminal (:func:`display_width`) and
-how to cut it to a width (:func:`truncate`), since a readable table must
-count columns, not code points: a CJK character takes two, a combining
-mark none.
+It also holds how wide text is on a terminal (:func:`display_width`), how
+to cut it to a width (:func:`truncate`) and pad it to one (:func:`pad`,
+:func:`fit`), since a readable table must count columns, not code points:
+a CJK character takes two, a combining mark none. Python's ``f"{text:<10}"``
+and ``str.ljust`` count code points, so a column of Chinese candidates
+misaligns by one column per character.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["display_width", "truncate", "visible"]
+__all__ = ["display_width", "fit", "pad", "truncate", "visible"]
 
 #: Characters with a fixed visible form.
 _NAMED = {
@@ -101,38 +103,95 @@ def visible(text: str) -> str:
     return "".join(out)
 
 
+#: Unicode categories that take no column: combining marks (nonspacing,
+#: enclosing and, as ``wcwidth`` counts them, spacing), format characters
+#: (zero-width space and joiner), controls, line and paragraph separators.
+_ZERO_CATEGORIES = frozenset({"Mn", "Me", "Mc", "Cf", "Cc", "Zl", "Zp"})
+#: Format characters that do print: the soft hyphen, and the prepended
+#: concatenation marks (Arabic number sign and its kin).
+_PRINTING_FORMAT = frozenset(
+    "\u00ad\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f"
+    "\u0890\u0891\u08e2\U000110bd\U000110cd"
+)
+_ZWJ, _VS16 = "\u200d", "\ufe0f"
+#: Keycap bases, which an emoji presentation selector (VS16) widens.
+_KEYCAPS = frozenset("#*0123456789")
+
+
 def _char_width(char: str) -> int:
-    """Columns one character takes on a terminal: 2 for East Asian wide and
-    fullwidth (W, F), 0 for combining marks (Mn, Me), format characters
-    (Cf, such as the zero-width joiner), the Hangul medial vowels and final
-    consonants that join the syllable before them, and control characters;
-    1 otherwise. The rule of ``wcwidth`` (checked against it in the tests),
-    from the standard library alone."""
+    """Columns one character takes on its own: 2 for East Asian wide and
+    fullwidth (W, F) and regional indicators (flag letters), 0 for the
+    categories of ``_ZERO_CATEGORIES`` and the Hangul medial vowels, final
+    consonants and fillers (they join the syllable before them), 1
+    otherwise. The rule of ``wcwidth``, from the standard library alone
+    (checked against ``wcwidth`` in the tests)."""
     if char.isascii():
         return 1 if char.isprintable() else 0
-    if char == "\u00ad":  # the soft hyphen: Cf, but wcwidth prints it
+    if char in _PRINTING_FORMAT:
         return 1
-    category = unicodedata.category(char)
-    if category in ("Mn", "Me", "Cf", "Cc") or "\u1160" <= char <= "\u11ff":
+    if (
+        unicodedata.category(char) in _ZERO_CATEGORIES
+        or "\u1160" <= char <= "\u11ff"
+        or "\ud7b0" <= char <= "\ud7ff"
+        or char in "\u3164\uffa0"
+    ):
         return 0
+    if "\U0001f1e6" <= char <= "\U0001f1ff":
+        return 2
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
-def display_width(text: str) -> int:
-    """Columns *text* takes on a terminal (see :func:`_char_width`).
+def _clusters(text: str):
+    """``(start, end, width)`` of each run of characters a terminal draws
+    as one: a character with the zero-width ones after it, where a
+    character after a zero-width joiner, an emoji skin-tone modifier and
+    the second regional indicator of a flag join the one before; an emoji
+    presentation selector (VS16) makes a narrow symbol or keycap base two
+    columns wide."""
+    start, width, base = 0, 0, ""
+    joined = pair = False
+    for index, char in enumerate(text):
+        w = _char_width(char)
+        flag = "\U0001f1e6" <= char <= "\U0001f1ff"
+        if index and (
+            w == 0 or joined or "\U0001f3fb" <= char <= "\U0001f3ff" or (flag and pair)
+        ):
+            if (
+                char == _VS16
+                and width == 1
+                and (base in _KEYCAPS or unicodedata.category(base) == "So")
+            ):
+                width = 2
+            joined = char == _ZWJ
+            pair = False
+            continue
+        if index:
+            yield start, index, width
+        start, width, base = index, w, char
+        joined = char == _ZWJ
+        pair = flag
+    if text:
+        yield start, len(text), width
 
-    >>> display_width("Paris"), display_width("日本"), display_width("e\\u0301")
+
+def display_width(text: str) -> int:
+    """Columns *text* takes on a terminal (see :func:`_char_width` and
+    :func:`_clusters`).
+
+    >>> display_width("Paris"), display_width("日本"), display_width("e\u0301")
     (5, 4, 1)
+    >>> display_width("👍🏽"), display_width("🇫🇷"), display_width("❤\ufe0f")
+    (2, 2, 2)
     """
     if text.isascii():
         return sum(1 for char in text if char.isprintable())
-    return sum(_char_width(char) for char in text)
+    return sum(width for _, _, width in _clusters(text))
 
 
 def truncate(text: str, width: int) -> str:
     """*text* cut to at most *width* columns, ending in ``…`` when cut (a
     wide character that would straddle the edge goes whole; combining marks
-    stay with their letter).
+    and joined emoji stay with their first character).
 
     >>> truncate("abcdef", 4)
     'abc…'
@@ -146,10 +205,37 @@ def truncate(text: str, width: int) -> str:
     room = width - 1
     used = 0
     end = 0
-    for index, char in enumerate(text):
-        w = _char_width(char)
+    for _, stop, w in _clusters(text):
         if used + w > room:
             break
         used += w
-        end = index + 1
+        end = stop
     return text[:end] + "…"
+
+
+def pad(text: str, width: int, align: str = "<") -> str:
+    """*text* padded with spaces to *width* columns: ``<`` left-aligned,
+    ``>`` right-aligned, ``^`` centred (as a format spec aligns, but by
+    display width); text already as wide is returned as it is.
+
+    >>> pad("日本", 6) + "|", pad("ab", 4, ">") + "|"
+    ('日本  |', '  ab|')
+    """
+    room = width - display_width(text)
+    if room <= 0:
+        return text
+    if align == ">":
+        return " " * room + text
+    if align == "^":
+        return " " * (room // 2) + text + " " * (room - room // 2)
+    return text + " " * room
+
+
+def fit(text: str, width: int, align: str = "<") -> str:
+    """*text* cut (:func:`truncate`) and padded (:func:`pad`) to exactly
+    *width* columns (a table cell).
+
+    >>> fit("東京都庁舎", 7) + "|"
+    '東京都…|'
+    """
+    return pad(truncate(text, width), width, align)

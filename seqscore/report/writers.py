@@ -13,8 +13,9 @@ Conventions shared by every format:
   as ``-inf`` / ``inf`` / ``nan`` in CSV and tables. A log-probability of
   ``-inf`` (a masked token) is a legal value and survives every format.
 * JSON is one array of records; JSON Lines one record per line; CSV has a
-  header row; the table is aligned for a terminal and truncates long text
-  with an ellipsis.
+  header row; the table is aligned for a terminal by display width (a
+  CJK character takes two columns) and truncates long text with an
+  ellipsis.
 * :func:`open_output` writes a named file through a temporary file in the same
   folder, renamed into place only when the command succeeds, so a failed run
   never leaves a file that looks complete. ``-`` means standard output.
@@ -36,6 +37,8 @@ from dataclasses import dataclass
 from typing import IO, Any, cast
 
 import numpy as np
+
+from seqscore.report.readable import fit
 
 __all__ = [
     "FORMATS",
@@ -122,11 +125,15 @@ def cell_text(value: Any, spec: str = "") -> str:
 
 
 def _fit(text: str, width: int, align: str) -> str:
+    """A cell of ``width`` terminal columns (a CJK character takes two, a
+    combining mark none: :mod:`.readable`), cut with an ellipsis.
+
+    >>> _fit("北京", 6, "<") + "|", _fit("東京都庁舎", 7, ">") + "|"
+    ('北京  |', '東京都…|')
+    """
     # one table row per record: line breaks inside a value are shown escaped
     text = text.replace("\r", "\\r").replace("\n", "\\n")
-    if len(text) > width:
-        text = text[: max(0, width - 1)] + "…"
-    return f"{text:{align}{width}}"
+    return fit(text, width, align)
 
 
 def _table(records: Iterable[dict], columns: list[Column], out: IO[str]) -> None:
