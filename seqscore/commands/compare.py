@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from seqscore.commands.options import (
+    REPORT_FORMATS,
     alpha_option,
+    check_html,
     command,
     input_format_option,
     output_option,
@@ -14,6 +16,7 @@ from seqscore.commands.options import (
 from seqscore.errors import DataFormatError, Rejected, rejection_error
 from seqscore.formats.inputs import read_prompts
 from seqscore.report.comparison import write_comparisons
+from seqscore.report.pages import write_comparisons_page
 from seqscore.report.writers import open_output
 from seqscore.scoring.pairwise import prompt_comparisons
 
@@ -26,7 +29,7 @@ from seqscore.scoring.pairwise import prompt_comparisons
     "--all", "every_pair", is_flag=True, help="Compare the winner with every candidate."
 )
 @alpha_option()
-@report_format_option()
+@report_format_option((*REPORT_FORMATS, "html"))
 @output_option()
 def compare_command(file, input_format, prompt_ids, every_pair, alpha, fmt, output):
     """Explain, step by step, why each prompt's best candidate beats the others.
@@ -40,7 +43,9 @@ def compare_command(file, input_format, prompt_ids, every_pair, alpha, fmt, outp
     Examples:
       seqscore compare responses.jsonl
       seqscore compare run.npz --prompt 17 --all --format markdown
+      seqscore compare responses.jsonl --format html -o why.html
     """
+    check_html(fmt)
     wanted = set(prompt_ids)
     with read_prompts(file, input_format) as (_, prompts), open_output(output) as out:
         results = []
@@ -53,4 +58,7 @@ def compare_command(file, input_format, prompt_ids, every_pair, alpha, fmt, outp
         if wanted - {result[0].id for result in results}:
             missing = ", ".join(sorted(wanted - {result[0].id for result in results}))
             raise DataFormatError(f"no prompt with id {missing}")
-        write_comparisons(results, fmt, out)
+        if fmt == "html":
+            write_comparisons_page(results, out, alpha=alpha, source=file)
+        else:
+            write_comparisons(results, fmt, out)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import click
 
+from seqscore.errors import MissingExtraError
 from seqscore.formats.inputs import INPUT_FORMATS
 from seqscore.models import MODEL_SPECS, load_model
 from seqscore.models._torch import quiet_loading
@@ -27,11 +28,15 @@ from seqscore.models.chat import ChatSettings
 from seqscore.models.hf import DEFAULT_PREFIX_CACHE_MB, DTYPES
 from seqscore.models.loglikelihood import ModelScoring, TextScoring
 from seqscore.models.served import DEFAULT_CONCURRENCY, ServedOptions
+from seqscore.models.word_marks import vocab_marks
+from seqscore.report.html import import_jinja2
 from seqscore.report.writers import FORMATS
 
 __all__ = [
+    "REPORT_FORMATS",
     "ModelSpec",
     "alpha_option",
+    "check_html",
     "choice_option",
     "command",
     "count_option",
@@ -151,7 +156,9 @@ def format_option(default: str = "table", choices=FORMATS):
         default=default,
         help="Output format: an aligned table for reading, json, jsonl or csv "
         "for programs"
-        + (", parquet for parts (-o DIR/)." if "parquet" in choices else "."),
+        + (", parquet for parts (-o DIR/)" if "parquet" in choices else "")
+        + (f", {REPORTS['html']}" if "html" in choices else "")
+        + ".",
     )
 
 
@@ -159,10 +166,25 @@ REPORTS = {
     "text": "text for reading",
     "markdown": "markdown for a document",
     "json": "json for programs",
+    "html": "html for a page to look at in a browser (-o FILE.html; needs "
+    "seqscore[html])",
 }
+#: The report formats every report command offers (html: those that name it).
+REPORT_FORMATS = ("text", "markdown", "json")
 
 
-def report_format_option(choices=tuple(REPORTS)):
+def check_html(fmt: str) -> None:
+    """``--format html`` without Jinja2 is bad usage (exit 2), said before
+    any work is done, naming what to install."""
+    if fmt != "html":
+        return
+    try:
+        import_jinja2()
+    except MissingExtraError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def report_format_option(choices=REPORT_FORMATS):
     """``--format`` for commands that write a report rather than records."""
     return choice_option(
         "--format",
@@ -519,4 +541,22 @@ def load_cli_model(model: ModelScoring, verbose: bool = False):
     route = getattr(loaded, "scoring_route", None)
     if verbose and route is not None:
         click.echo(f"seqscore: scoring: {route(model.texts.share_contexts)}", err=True)
+    if model.texts.words:
+        _say_word_marks(loaded, verbose)
     return loaded
+
+
+def _say_word_marks(loaded, verbose: bool) -> None:
+    """--words: which tokens begin a word (--verbose), or, always, why the
+    words' own surprisal cannot be had from this model."""
+    marks = vocab_marks(loaded)
+    if marks is None:
+        click.echo(
+            "seqscore: --words: word_surprisal is null for this model (it needs "
+            "every token's probability after each word, which a served model "
+            "does not return, and a tokenizer to tell which tokens begin a "
+            "word); subword_sum is given",
+            err=True,
+        )
+    elif verbose:
+        click.echo(f"seqscore: words: {marks.rule}", err=True)

@@ -11,6 +11,7 @@ import click
 
 from seqscore.commands.options import (
     alpha_option,
+    check_html,
     choice_option,
     command,
     count_option,
@@ -75,7 +76,7 @@ from seqscore.runs.shards import ScoreSettings
     "--tokens",
     "with_tokens",
     is_flag=True,
-    help="Add per-token detail (json and jsonl output).",
+    help="Add per-token detail (json and jsonl output; html always has it).",
 )
 @click.option(
     "--words",
@@ -85,7 +86,7 @@ from seqscore.runs.shards import ScoreSettings
     "by the tokenizer's offsets (json and jsonl output; without offsets, "
     "each token is a word).",
 )
-@format_option(choices=(*FORMATS, "parquet"))
+@format_option(choices=(*FORMATS, "parquet", "html"))
 @output_option(folders=True)
 @choice_option(
     "--on-error",
@@ -196,6 +197,7 @@ def score_command(
     _check_usage(fmt, output, on_error, rejects, with_tokens, with_words)
     model = _model_scoring(
         model_spec,
+    check_html(fmt)
         batch_size,
         dtype,
         device,
@@ -209,10 +211,19 @@ def score_command(
         alpha=alpha,
         sort=sort,
         top=top,
-        detail=_detail(with_tokens, with_words),
+        detail=_detail(with_tokens or fmt == "html", with_words),
         on_error=on_error,
     )
-    run = ShardedRun(settings, fmt, output, scheduler, workers, resume, rejects)
+    run = ShardedRun(
+        settings,
+        fmt,
+        output,
+        scheduler,
+        workers,
+        resume,
+        rejects,
+        source=", ".join(files) if files else "the built-in examples",
+    )
     if model is not None:
         _score_with_model(files, model, run, progress, verbose)
     elif is_sharded(files, output, scheduler):
@@ -225,9 +236,10 @@ def _check_usage(fmt, output, on_error, rejects, with_tokens, with_words) -> Non
     """Usage errors of the output options, in the order they are checked."""
     if rejects and on_error != "skip":
         raise click.UsageError("--rejects needs --on-error skip")
-    for flag, given in (("--tokens", with_tokens), ("--words", with_words)):
-        if given and fmt not in ("json", "jsonl"):
-            raise click.UsageError(f"{flag} needs --format json or jsonl")
+    if with_tokens and fmt not in ("json", "jsonl", "html"):
+        raise click.UsageError("--tokens needs --format json, jsonl or html")
+    if with_words and fmt not in ("json", "jsonl"):
+        raise click.UsageError("--words needs --format json or jsonl")
     if rejects and output != "-" and _same_file(rejects, output):
         raise click.UsageError("--rejects and --output name the same file")
 

@@ -25,6 +25,7 @@ from seqscore.formats.texts import read_text_prompts
 from seqscore.models.examples import example_text_prompts
 from seqscore.models.loglikelihood import Tally
 from seqscore.numerics.parallel import cpu_count
+from seqscore.report.pages import write_scores_page
 from seqscore.report.parquet import import_pyarrow
 from seqscore.report.scores import LMEVAL_NOTE, columns, table_row
 from seqscore.report.writers import open_output, write_records
@@ -71,6 +72,8 @@ class ShardedRun:
     workers: int | None
     resume: bool
     rejects: str | None
+    #: what was scored, in words (the title of --format html's page)
+    source: str = ""
 
 
 def is_folder(output: str) -> bool:
@@ -195,6 +198,11 @@ def _size(shard: Shard) -> int:
 def write_scores(records, run: ShardedRun, kind: str, out) -> None:
     """Score records (of inputs in format ``kind``) to ``out``, in the run's
     ``--format``."""
+    if run.fmt == "html":
+        write_scores_page(
+            records, out, normalize=run.settings.normalize, source=run.source
+        )
+        return
     if run.fmt == "table":
         records = map(table_row, records)
     write_records(records, columns(run.fmt, run.settings.normalize, kind), run.fmt, out)

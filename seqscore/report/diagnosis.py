@@ -12,10 +12,12 @@ import click
 from seqscore.diagnostics.greedy_vs_best import GreedyDiagnosis, GreedySurvey
 from seqscore.report.writers import json_value
 
-__all__ = ["greedy_story", "render_diagnosis", "render_survey"]
+__all__ = ["greedy_story", "render_diagnosis", "render_survey", "survey_summary"]
 
 
-def _survey_summary(s: GreedySurvey) -> str:
+def survey_summary(s: GreedySurvey) -> str:
+    """A survey in one paragraph: how often greedy lost, by how much, and
+    how many best sequences are proven (every format's words)."""
     q = s.loss_quantiles
     spread = (
         f"; loss when it lost: mean {s.mean_loss:.3f} nats, median {q[0.5]:.3f}, "
@@ -59,7 +61,7 @@ def _survey_rows(s: GreedySurvey):
 def _survey_text(s: GreedySurvey) -> str:
     rows = [_SURVEY_HEAD, *_survey_rows(s)]
     widths = [min(40, max(len(str(r[i])) for r in rows)) for i in range(6)]
-    lines = [click.wrap_text(_survey_summary(s), 78), ""]
+    lines = [click.wrap_text(survey_summary(s), 78), ""]
     for row in rows:
         cells = [
             f"{str(c)[:w]:<{w}}" if i == 0 else f"{c!s:>{w}}"
@@ -70,7 +72,7 @@ def _survey_text(s: GreedySurvey) -> str:
 
 
 def _survey_markdown(s: GreedySurvey) -> str:
-    lines = ["## Greedy versus best over corpus prompts", "", _survey_summary(s), ""]
+    lines = ["## Greedy versus best over corpus prompts", "", survey_summary(s), ""]
     lines.append("| " + " | ".join(_SURVEY_HEAD) + " |")
     lines.append("|---|" + "---:|" * 5 + "---|---|")
     for row in _survey_rows(s):
@@ -87,7 +89,7 @@ def _survey_json(s: GreedySurvey) -> str:
         "mean_loss": s.mean_loss,
         "loss_quantiles": {str(k): v for k, v in s.loss_quantiles.items()},
         "rows": [dataclasses.asdict(r) for r in s.rows],
-        "summary": _survey_summary(s),
+        "summary": survey_summary(s),
     }
     return json.dumps(json_value(record), indent=2, ensure_ascii=False) + "\n"
 

@@ -11,7 +11,7 @@ from seqscore.lmeval.evaluation import Listed, TaskEvaluation
 from seqscore.lmeval.verdicts import METRICS, TIE_TOLERANCE
 from seqscore.report.writers import json_value
 
-__all__ = ["RENDER", "evaluation_record"]
+__all__ = ["RENDER", "consistency_lines", "evaluation_record"]
 
 # the accuracy table's columns, in text and markdown
 ACCURACY_HEADER = [
@@ -55,7 +55,7 @@ def _heading(e: TaskEvaluation) -> str:
     )
 
 
-def _consistency_lines(e: TaskEvaluation) -> list[str]:
+def consistency_lines(e: TaskEvaluation) -> list[str]:
     """What the consistency check found, one finding a line."""
     logged = [a.metric for a in e.accuracies if a.logged is not None]
     lines = []
@@ -292,7 +292,7 @@ def _md_unread(e: TaskEvaluation) -> str:
 
 def _text_consistency(e: TaskEvaluation) -> str:
     verdict = "consistent" if e.consistent else "INCONSISTENT"
-    lines = "".join(f"    {line}\n" for line in _consistency_lines(e))
+    lines = "".join(f"    {line}\n" for line in consistency_lines(e))
     return f"\n  consistency: {verdict}\n" + lines + "\n"
 
 
@@ -366,7 +366,7 @@ def _markdown(evaluations: tuple[TaskEvaluation, ...], out: IO[str]) -> None:
         out.write(_md_unread(e))
         verdict = "consistent" if e.consistent else "**inconsistent**"
         out.write(f"Consistency: {verdict}.\n\n")
-        out.write("".join(f"- {line.strip()}\n" for line in _consistency_lines(e)))
+        out.write("".join(f"- {line.strip()}\n" for line in consistency_lines(e)))
         out.write("\n")
     out.write(_summary(evaluations) + "\n")
 

@@ -22,6 +22,7 @@ import contextlib
 import gc
 import glob
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
@@ -45,11 +46,18 @@ from seqscore.lmeval.evaluation import (
     TaskEvaluation,
     task_evaluation,
 )
-from seqscore.lmeval.logged import RunResults
+from seqscore.lmeval.logged import Document, RunResults
 from seqscore.lmeval.tally import Tally
 from seqscore.lmeval.verdicts import judge
 
-__all__ = ["compare_runs", "evaluate", "read_tally", "samples_files", "task_name"]
+__all__ = [
+    "compare_runs",
+    "evaluate",
+    "listed_documents",
+    "read_tally",
+    "samples_files",
+    "task_name",
+]
 
 #: Samples are read in chunks of about this many bytes: a chunk's judgement
 #: costs a few dozen numpy calls whatever its size (4 MiB: about 1,600
@@ -308,6 +316,48 @@ def _evaluate_file(
         )
         for filter_key, counts in tally.filters.items()
     ]
+
+
+def listed_documents(
+    evaluations: Sequence[TaskEvaluation], locations: Iterable[str]
+) -> dict[str, Document]:
+    """The documents at ``locations`` (``file:line``, as the evaluations name
+    them), read again from their samples files with each task's settings.
+
+    An evaluation keeps counts and the first documents of each list, not
+    their log-likelihoods (memory holds no file); a report that shows a
+    listed document's choices reads those few lines again, one pass over
+    each file. A line that no longer reads (the file changed since) is
+    left out: the report says it cannot show it.
+    """
+    wanted: dict[str, set[int]] = {}
+    for location in locations:
+        path, _, line = location.rpartition(":")
+        if line.isdigit():
+            wanted.setdefault(path, set()).add(int(line))
+    settings = {}
+    for e in evaluations:
+        if e.samples in wanted and e.samples not in settings:
+            run = read_results(e.results) if e.results else None
+            settings[e.samples] = lmeval_settings(e.samples, run, e.task)
+    found: dict[str, Document] = {}
+    for path, lines in wanted.items():
+        if path not in settings:
+            continue
+        left = set(lines)
+        with open_binary(path) as (stream, _):
+            for number, raw in enumerate(stream, start=1):
+                if number not in left:
+                    continue
+                location = f"{path}:{number}"
+                with contextlib.suppress(ValueError):  # DataFormatError too
+                    found[location] = read_document(
+                        json.loads(raw), location, **settings[path]
+                    )
+                left.discard(number)
+                if not left:
+                    break
+    return found
 
 
 # ------------------------------------------------------------ two runs

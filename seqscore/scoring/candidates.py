@@ -50,6 +50,7 @@ __all__ = [
     "Loglikelihood",
     "Prompt",
     "TokenScores",
+    "competition_ranks",
     "loglikelihood",
     "score_prompt",
     "sequence_logprob",
@@ -329,7 +330,7 @@ def score_prompt(
         keys = np.array([r.value(normalize) for r in reductions])
     except InvalidInputError as exc:
         raise InvalidInputError(f"prompt {prompt.id!r}: {exc}") from None
-    ranks = 1 + np.sum(keys[None, :] > keys[:, None], axis=1)
+    ranks = competition_ranks(keys)
     probabilities = _first_choice(np.array([r.sum for r in reductions]))
     return tuple(
         _scored(prompt.id, c, r, int(rank), p, normalize)
@@ -337,6 +338,18 @@ def score_prompt(
             prompt.candidates, reductions, ranks, probabilities, strict=True
         )
     )
+
+
+def competition_ranks(keys) -> np.ndarray:
+    """Each key's rank, highest first: 1 + the number of keys strictly
+    higher, so ties share a rank (the rule of :func:`score_prompt`, and of
+    every report that ranks a prompt's candidates under another reduction).
+
+    >>> competition_ranks([-1.0, -0.5, -1.0]).tolist()
+    [2, 1, 2]
+    """
+    keys = np.asarray(keys, dtype=np.float64)
+    return 1 + np.sum(keys[None, :] > keys[:, None], axis=1)
 
 
 def _first_choice(totals: np.ndarray) -> list[float | None]:

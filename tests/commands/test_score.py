@@ -233,7 +233,7 @@ def test_an_output_folder_that_does_not_exist_is_named_as_given(tmp_path):
 def test_tokens_without_a_json_format_is_a_usage_error():
     result = run(FIXTURES / "seqscore.jsonl", "--tokens", "--format", "csv")
     assert result.exit_code == 2
-    assert "--tokens needs --format json or jsonl" in result.output
+    assert "--tokens needs --format json, jsonl or html" in result.output
 
 
 def test_rejects_and_output_on_the_same_file_is_a_usage_error(tmp_path):
