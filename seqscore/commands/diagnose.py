@@ -6,6 +6,8 @@ import click
 import numpy as np
 
 from seqscore.commands.options import (
+    REPORT_FORMATS,
+    check_html,
     command,
     count_option,
     load_cli_model,
@@ -16,6 +18,7 @@ from seqscore.diagnostics.greedy_vs_best import diagnose, survey_greedy
 from seqscore.models.corpus import sentence_starts
 from seqscore.models.loglikelihood import ModelScoring
 from seqscore.report.diagnosis import render_diagnosis, render_survey
+from seqscore.report.pages import write_diagnosis_page, write_survey_page
 from seqscore.report.plots import plot_diagnosis
 from seqscore.report.writers import open_output
 
@@ -48,7 +51,7 @@ __all__ = ["diagnose_command"]
     default=100_000,
     help="Node budget of the exact search (0: beam search only).",
 )
-@report_format_option()
+@report_format_option((*REPORT_FORMATS, "html"))
 @click.option(
     "-o",
     "--output",
@@ -104,12 +107,14 @@ def diagnose_command(
       seqscore diagnose --model hf:./my-gpt2 --prompt "Once upon" --beam 8
       seqscore diagnose --prompt "the" --format json -o report.json
       seqscore diagnose --prompt "the" --plot paths.svg
+      seqscore diagnose --prompt "if the" --format html -o greedy.html
       seqscore diagnose --survey 50 --max-tokens 8 --budget 20000
 
     All numbers are natural-log probabilities (nats). Exit codes: 0 success,
     1 bad data (an unreadable tree file, a prompt the model cannot encode),
     2 bad usage.
     """
+    check_html(fmt)
     if budget == 0 and beam == 0:
         raise click.UsageError("--budget 0 and --beam 0 leave nothing to search with")
     if plot is not None and not plot.lower().endswith((".svg", ".png", ".pdf")):
@@ -126,7 +131,10 @@ def diagnose_command(
     if plot is not None:
         plot_diagnosis(result, plot)
     with open_output(output) as out:
-        out.write(render_diagnosis(result, fmt))
+        if fmt == "html":
+            write_diagnosis_page(result, out)
+        else:
+            out.write(render_diagnosis(result, fmt))
 
 
 def _survey(model, count, seed, max_tokens, beam, budget, fmt, output) -> None:
@@ -135,4 +143,7 @@ def _survey(model, count, seed, max_tokens, beam, budget, fmt, output) -> None:
         model, prompts, max_tokens=max_tokens, beam=beam, node_budget=budget
     )
     with open_output(output) as out:
-        out.write(render_survey(result, fmt))
+        if fmt == "html":
+            write_survey_page(result, out)
+        else:
+            out.write(render_survey(result, fmt))

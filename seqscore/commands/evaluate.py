@@ -6,6 +6,8 @@ import click
 
 from seqscore.commands.lmeval_options import bootstrap_options, task_option
 from seqscore.commands.options import (
+    REPORT_FORMATS,
+    check_html,
     command,
     output_option,
     progress_callback,
@@ -14,8 +16,9 @@ from seqscore.commands.options import (
 )
 from seqscore.formats.lmeval_results import is_results_file
 from seqscore.report.evaluation import RENDER
+from seqscore.report.pages import listed_locations, write_evaluation_page
 from seqscore.report.writers import open_output
-from seqscore.runs.lmeval import evaluate, samples_files
+from seqscore.runs.lmeval import evaluate, listed_documents, samples_files
 
 
 @command("evaluate")
@@ -42,7 +45,7 @@ from seqscore.runs.lmeval import evaluate, samples_files
     help="Also recompute every doc_hash from its doc (slower).",
 )
 @bootstrap_options()
-@report_format_option()
+@report_format_option((*REPORT_FORMATS, "html"))
 @output_option()
 @progress_option()
 @click.pass_context
@@ -94,7 +97,9 @@ def evaluate_command(
       seqscore evaluate out/model --check --format markdown -o report.md
       seqscore evaluate samples.jsonl --results results.json --seed 7
       seqscore evaluate old/pretrained__gpt2_winogrande.jsonl old/results.json
+      seqscore evaluate out/model --format html -o run.html
     """
+    check_html(fmt)
     files, results = _results_among(files, results)
     if results and no_results:
         raise click.UsageError("--results and --no-results contradict each other")
@@ -112,8 +117,13 @@ def evaluate_command(
             on_progress=on_progress,
             **bootstrap,
         )
-    with open_output(output) as out:
-        RENDER[fmt](evaluations, out)
+    if fmt == "html":
+        documents = listed_documents(evaluations, listed_locations(evaluations))
+        with open_output(output) as out:
+            write_evaluation_page(evaluations, documents, out)
+    else:
+        with open_output(output) as out:
+            RENDER[fmt](evaluations, out)
     if check and not all(e.consistent for e in evaluations):
         bad = ", ".join(e.task for e in evaluations if not e.consistent)
         click.echo(

@@ -221,6 +221,7 @@ def cell(text, logprob, rank, top, *, weakest=False, deciding=False, alt=None):
     return {
         "text": visible(str(text)) or "∅",
         "logprob": number(logprob),
+        "value": logprob,
         "rank": number(rank),
         "shade": shade(logprob),
         "top": top,

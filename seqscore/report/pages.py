@@ -357,12 +357,26 @@ def _task_view(e: TaskEvaluation, documents: Mapping[str, Document]) -> dict:
     interval = next((a.interval for a in e.accuracies if a.interval), None)
     return {
         "e": e,
+        "accuracies": [{"a": a, "bar": _bar(a)} for a in e.accuracies],
         "metrics": [e.accuracies[i].metric for i in columns],
         "disagreements": disagreements,
         "mismatches": mismatches,
         "ties": [(metric, listed) for metric, listed in e.ties if listed.total],
         "consistency": consistency_lines(e),
         "interval": interval,
+    }
+
+
+def _bar(accuracy) -> dict | None:
+    """Where an accuracy and its interval lie on 0..1, in percent (the
+    accuracy table's bar)."""
+    ci, value = accuracy.interval, accuracy.value
+    if ci is None or value is None:
+        return None
+    return {
+        "low": round(100 * ci.low, 2),
+        "width": round(100 * (ci.high - ci.low), 2),
+        "point": round(100 * value, 2),
     }
 
 
