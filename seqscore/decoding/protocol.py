@@ -16,7 +16,10 @@ for either.
 
 A model also names its tokens (``vocab``, a sequence of strings indexed by
 id), its end-of-sequence id (``eos_id``), and turns text into ids and back
-(``encode`` / ``decode``), so that commands can take a prompt as text.
+(``encode`` / ``decode``), so that commands can take a prompt as text. A
+model whose names are a tokenizer's pieces (``Ġthe``) may also give each
+id's decoded text (``vocab_text``: `` the``); :func:`vocab_text` reads it,
+and :class:`Decoded` tokens are that text.
 
 Every sequence a decoder returns is a :class:`Decoded`: the generated ids
 (the prompt excluded), their token strings, the per-step log-probabilities
@@ -57,6 +60,7 @@ __all__ = [
     "model_rows",
     "next_logprobs",
     "row_peaks",
+    "vocab_text",
 ]
 
 
@@ -81,6 +85,21 @@ class LanguageModel(Protocol):
     def encode(self, text: str) -> list[int]: ...
 
     def decode(self, ids: Sequence[int]) -> str: ...
+
+
+def vocab_text(model) -> Sequence[str]:
+    """Each id's text: the model's ``vocab_text`` where it has one (a
+    tokenizer's pieces decoded, :mod:`seqscore.models.token_text`), else its
+    ``vocab`` (names that are text already: the built-in model's words).
+
+    >>> class Tiny:
+    ...     vocab = ("Ġa", "<eos>")
+    ...     vocab_text = (" a", "<eos>")
+    >>> vocab_text(Tiny()), vocab_text(type("Words", (), {"vocab": ("a",)})())
+    ((' a', '<eos>'), ('a',))
+    """
+    text = getattr(model, "vocab_text", None)
+    return model.vocab if text is None else text
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,9 +173,10 @@ class Decoded:
     r"""One generated sequence and its log-probabilities under the model.
 
     ``ids`` / ``tokens`` exclude the prompt and include the final EOS when
-    ``finished``. ``logprobs[t]`` is :math:`\log p(x_{t+1} \mid
-    \mathrm{prompt}, x_{\le t})` under the *unmodified* model (also for
-    sampling, whatever temperature or truncation drew the token), and
+    ``finished``; ``tokens`` are the tokens' texts (:func:`vocab_text`).
+    ``logprobs[t]`` is :math:`\log p(x_{t+1} \mid \mathrm{prompt}, x_{\le t})`
+    under the *unmodified* model (also for sampling, whatever temperature or
+    truncation drew the token), and
     ``total`` is their sum, accumulated left to right in float64.
     ``score`` is what the decoder ranked by: ``total`` for greedy, exact
     search and sampling; ``total / len(ids) ** length_penalty`` for beam
@@ -202,7 +222,7 @@ def make_decoded(
     total = sequence_logprob(steps)
     return Decoded(
         ids=ids,
-        tokens=tuple(map(model.vocab.__getitem__, ids)),
+        tokens=tuple(map(vocab_text(model).__getitem__, ids)),
         logprobs=steps,
         total=total,
         score=total if score is None else float(score),
@@ -245,7 +265,7 @@ def make_decoded_rows(
     # one flat list of the entries in use, cut per row: no padding converted
     flat_ids = ids[inside]
     id_list, logprob_list = flat_ids.tolist(), logprobs[inside].tolist()
-    token_list = _tokens(model.vocab, flat_ids)
+    token_list = _tokens(vocab_text(model), flat_ids)
     ends = np.cumsum(lengths).tolist()
     return [
         Decoded(

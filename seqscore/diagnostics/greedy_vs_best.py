@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seqscore.decoding import Decoded, LanguageModel, beam_search, exact_search, greedy
-from seqscore.decoding.protocol import check_prompt
+from seqscore.decoding.protocol import check_prompt, vocab_text
 from seqscore.errors import InvalidInputError
 from seqscore.models.examples import example_prompts
 from seqscore.models.forced import teacher_force
@@ -58,7 +58,9 @@ class PathReading:
 
     ``cumulative[t]`` is the sum of ``logprobs[:t+1]``; ``entropy[t]`` and
     ``argmax_tokens[t]`` describe the distribution the step-``t+1`` token was
-    drawn from.
+    drawn from. Tokens are text (`` the``); ``pieces`` are the tokenizer's
+    names for the path's tokens (``Ġthe``) where the model has both (a
+    Hugging Face model), else None.
     """
 
     decoded: Decoded
@@ -66,6 +68,7 @@ class PathReading:
     entropy: tuple[float, ...]
     rank: tuple[int, ...]
     argmax_tokens: tuple[str, ...]
+    pieces: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ def _best_found(model, ids, max_tokens, beam, node_budget, g: Decoded):
 
 def _read(model, ids, paths) -> tuple[PathReading, ...]:
     forced = teacher_force(model, ids, [p.ids for p in paths])
+    texts = vocab_text(model)
+    named = texts is not model.vocab  # pieces that are not the text
     out = []
     for path, stats in zip(paths, forced, strict=True):
         # teacher forcing reads them from the logits, so they are always there
@@ -184,7 +189,8 @@ def _read(model, ids, paths) -> tuple[PathReading, ...]:
                 cumulative=tuple(float(x) for x in np.cumsum(path.logprobs)),
                 entropy=tuple(float(x) for x in entropy),
                 rank=tuple(int(x) for x in rank),
-                argmax_tokens=tuple(model.vocab[i] for i in argmax_id),
+                argmax_tokens=tuple(texts[i] for i in argmax_id),
+                pieces=tuple(model.vocab[i] for i in path.ids) if named else None,
             )
         )
     return tuple(out)

@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqscore.decoding.protocol import next_logprobs
+from seqscore.decoding.protocol import next_logprobs, vocab_text
 from seqscore.errors import InvalidInputError, Rejected
 from seqscore.models.chat import ChatSettings, Message, render_chat
 from seqscore.models.requests import (
@@ -215,10 +215,19 @@ def _block_scores(model, block: LogitsBlock, requests, top_k, labels):
                 zip(block.offsets, sizes, targets, strict=True)
             )
         ]
-    vocab = model.vocab
+    vocab, texts = model.vocab, vocab_text(model)
+    named = texts is not vocab  # a tokenizer's pieces, besides their texts
     for index, ids, (stats, span) in zip(block.requests, targets, views, strict=True):
-        tokens = tuple(vocab[i] for i in ids)
-        yield index, token_scores_from_stats(stats, span, np.array(ids), tokens)
+        yield (
+            index,
+            token_scores_from_stats(
+                stats,
+                span,
+                np.array(ids),
+                tuple(texts[i] for i in ids),
+                tuple(vocab[i] for i in ids) if named else None,
+            ),
+        )
 
 
 def _tiles(block: LogitsBlock, sizes: list[int]) -> bool:

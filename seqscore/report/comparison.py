@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 
+from seqscore.report.readable import visible
 from seqscore.report.writers import json_value
 from seqscore.scoring.pairwise import Comparison
 
@@ -50,8 +51,8 @@ def _explain(c: Comparison):
         )
     for t in c.deciding_steps:
         yield (
-            f"  step {t}: {_token(c.tokens_a, t)} costs {-c.step_margin[t]:.3f} nats "
-            f"against {_token(c.tokens_b, t)}"
+            f"  step {t}: {_token(c.tokens_a, c.ids_a, t)} costs "
+            f"{-c.step_margin[t]:.3f} nats against {_token(c.tokens_b, c.ids_b, t)}"
         )
     if c.deciding_steps:
         yield (
@@ -72,8 +73,17 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _token(labels, t: int) -> str:
-    return "its token" if labels is None else labels[t]
+def _token(texts, ids, t: int) -> str:
+    """A token named in the explanation: its text as a person reads it,
+    quoted (``'␣mat'``: :func:`~seqscore.report.readable.visible`), else
+    its id.
+
+    >>> _token((" mat",), None, 0), _token(None, (7,), 0), _token(None, None, 0)
+    ("'␣mat'", 'token id 7', 'its token')
+    """
+    if texts is not None:
+        return f"'{visible(texts[t])}'"
+    return "its token" if ids is None else f"token id {ids[t]}"
 
 
 def _text(results, out) -> None:

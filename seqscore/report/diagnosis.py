@@ -10,6 +10,7 @@ import textwrap
 import click
 
 from seqscore.diagnostics.greedy_vs_best import GreedyDiagnosis, GreedySurvey
+from seqscore.report.readable import display_width, pad, truncate, visible
 from seqscore.report.writers import json_value
 
 __all__ = ["greedy_story", "render_diagnosis", "render_survey", "survey_summary"]
@@ -53,18 +54,18 @@ def _survey_rows(s: GreedySurvey):
             f"{r.loss:.3f}",
             "" if r.diverge_step is None else r.diverge_step,
             "yes" if r.proven_optimal else "no",
-            " ".join(r.greedy_tokens),
-            " ".join(r.best_tokens),
+            " ".join(map(visible, r.greedy_tokens)),
+            " ".join(map(visible, r.best_tokens)),
         )
 
 
 def _survey_text(s: GreedySurvey) -> str:
     rows = [_SURVEY_HEAD, *_survey_rows(s)]
-    widths = [min(40, max(len(str(r[i])) for r in rows)) for i in range(6)]
+    widths = [min(40, max(display_width(str(r[i])) for r in rows)) for i in range(6)]
     lines = [click.wrap_text(survey_summary(s), 78), ""]
     for row in rows:
         cells = [
-            f"{str(c)[:w]:<{w}}" if i == 0 else f"{c!s:>{w}}"
+            pad(truncate(str(c), w, ellipsis=""), w) if i == 0 else pad(str(c), w, ">")
             for i, (c, w) in enumerate(zip(row[:6], widths, strict=True))
         ]
         lines.append("  ".join(cells) + "  " + " | ".join(map(str, row[6:])))
@@ -117,7 +118,7 @@ def _cells(reading, t):
     if t >= len(reading.decoded):
         return ("", "", "", "")
     return (
-        reading.decoded.tokens[t],
+        visible(reading.decoded.tokens[t]),
         f"{reading.decoded.logprobs[t]:.3f}",
         f"{reading.cumulative[t]:.3f}",
         f"{reading.entropy[t]:.3f}",
@@ -140,10 +141,10 @@ _HEAD = (
 def _text(d: GreedyDiagnosis) -> str:
     lines = [f"prompt: {d.prompt!r}", "", click.wrap_text(d.explanation, 78), ""]
     rows = [_HEAD, *_rows(d)]
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(_HEAD))]
+    widths = [max(display_width(str(r[i])) for r in rows) for i in range(len(_HEAD))]
     for row in rows:
         cells = [
-            f"{c!s:>{w}}" if i != 1 and i != 5 else f"{c!s:<{w}}"
+            pad(str(c), w, "<" if i in (1, 5) else ">")
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append("  ".join(cells).rstrip())
@@ -183,8 +184,10 @@ def _summary(d: GreedyDiagnosis) -> str:
 
 def _json(d: GreedyDiagnosis) -> str:
     def path(reading):
+        pieces = {} if reading.pieces is None else {"pieces": reading.pieces}
         return {
             "tokens": reading.decoded.tokens,
+            **pieces,
             "ids": reading.decoded.ids,
             "logprobs": reading.decoded.logprobs,
             "cumulative": reading.cumulative,

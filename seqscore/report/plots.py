@@ -13,6 +13,7 @@ import os
 
 from seqscore.diagnostics.greedy_vs_best import GreedyDiagnosis
 from seqscore.errors import InvalidInputError
+from seqscore.report.readable import visible
 from seqscore.report.writers import atomic_path
 
 __all__ = ["PLOT_SUFFIXES", "plot_diagnosis"]
@@ -76,7 +77,7 @@ def plot_diagnosis(diagnosis: GreedyDiagnosis, path: str | os.PathLike) -> None:
         )
         for bar, token in zip(bars, reading.decoded.tokens, strict=True):
             bottom.annotate(
-                token,
+                visible(token),
                 (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                 ha="center",
                 va="top",

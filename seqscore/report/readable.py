@@ -188,21 +188,21 @@ def display_width(text: str) -> int:
     return sum(width for _, _, width in _clusters(text))
 
 
-def truncate(text: str, width: int) -> str:
-    """*text* cut to at most *width* columns, ending in ``…`` when cut (a
-    wide character that would straddle the edge goes whole; combining marks
-    and joined emoji stay with their first character).
+def truncate(text: str, width: int, ellipsis: str = "…") -> str:
+    """*text* cut to at most *width* columns, ending in *ellipsis* when cut
+    (a wide character that would straddle the edge goes whole; combining
+    marks and joined emoji stay with their first character).
 
     >>> truncate("abcdef", 4)
     'abc…'
-    >>> truncate("日本語テキスト", 6)
-    '日本…'
+    >>> truncate("日本語テキスト", 6), truncate("日本語テキスト", 5, ellipsis="")
+    ('日本…', '日本')
     >>> truncate("日本", 4)
     '日本'
     """
     if display_width(text) <= width:
         return text
-    room = width - 1
+    room = width - display_width(ellipsis)
     used = 0
     end = 0
     for _, stop, w in _clusters(text):
@@ -210,7 +210,7 @@ def truncate(text: str, width: int) -> str:
             break
         used += w
         end = stop
-    return text[:end] + "…"
+    return text[:end] + ellipsis
 
 
 def pad(text: str, width: int, align: str = "<") -> str:

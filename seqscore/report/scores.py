@@ -85,12 +85,22 @@ def score_record(scored: CandidateScore) -> dict:
 
 
 def token_detail(tokens: TokenScores) -> list[dict]:
-    """``--tokens``: one dict per token, with whatever the input supplied."""
+    """``--tokens``: one dict per token, with whatever the input supplied:
+    ``token`` is its text (`` the``), ``piece`` the tokenizer's name for it
+    (``Ġthe``, a Hugging Face model's) and ``token_id`` its id.
+
+    >>> import numpy as np
+    >>> token_detail(TokenScores([-0.5], token=(" the",), piece=("Ġthe",),
+    ...                          token_id=np.array([262])))
+    [{'logprob': -0.5, 'token': ' the', 'piece': 'Ġthe', 'token_id': 262}]
+    """
     detail = []
     for t, logprob in enumerate(tokens.logprob):
         step: dict[str, object] = {"logprob": float(logprob)}
         if tokens.token is not None:
             step["token"] = tokens.token[t]
+        if tokens.piece is not None:
+            step["piece"] = tokens.piece[t]
         if tokens.token_id is not None:
             step["token_id"] = int(tokens.token_id[t])
         for name in ("rank", "is_argmax", "argmax_id", "argmax_logprob", "entropy"):

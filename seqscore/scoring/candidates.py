@@ -86,7 +86,12 @@ class TokenScores:
     an error (:mod:`seqscore.numerics.clamp`, the readers' rule). ``is_argmax`` says
     whether each token was the most probable at its step (decidable from
     logits, from ranks, or from top alternatives); ``rank`` is exact where
-    given (1 = most probable).
+    given (1 = most probable). ``token`` is each token's text, as a
+    person would read it decoded (`` the``; bytes that are no character on
+    their own as ``surrogateescape`` code points, see
+    :mod:`seqscore.models.token_text`), and ``piece`` the tokenizer's own
+    name for it (``Ġthe``, ``▁the``) where the source has one that differs
+    in kind (a Hugging Face model's; API dumps give text alone).
     ``argmax_id`` (from logits) and ``argmax_logprob`` describe each step's
     most probable token; from API data the best listed alternative stands in.
     ``top_tokens`` / ``top_logprobs`` list each step's alternatives, best
@@ -107,6 +112,7 @@ class TokenScores:
     top_tokens: Sequence[Sequence[str]] | None = None
     top_logprobs: np.ndarray | Sequence[np.ndarray] | None = None
     offsets: np.ndarray | None = None
+    piece: tuple[str, ...] | None = None
 
     def __post_init__(self):
         logprob = _float_array(self.logprob, "logprobs")
@@ -129,6 +135,7 @@ class TokenScores:
             "top_tokens",
             "top_logprobs",
             "offsets",
+            "piece",
         ):
             value = getattr(self, name)
             if value is not None and len(value) != n:
@@ -456,8 +463,11 @@ def _best_alternative(top_logprobs) -> np.ndarray | None:
     return np.array([step.max() for step in top_logprobs])
 
 
-def token_scores_from_stats(stats, span: slice, targets, token=None) -> TokenScores:
-    """The :class:`TokenScores` of ``targets``, read from ``stats[span]``.
+def token_scores_from_stats(
+    stats, span: slice, targets, token=None, piece=None
+) -> TokenScores:
+    """The :class:`TokenScores` of ``targets``, read from ``stats[span]``
+    (``token``: their texts, ``piece``: their tokenizer pieces, if any).
 
     ``stats`` is a :class:`~seqscore.numerics.kernels.TokenStats` over flat steps;
     one kernel pass can serve many candidates, each taking its span.
@@ -476,6 +486,7 @@ def token_scores_from_stats(stats, span: slice, targets, token=None) -> TokenSco
         entropy=stats.entropy[span],
         top_logprobs=stats.top_logprobs[span] if top_k else None,
         top_tokens=stats.top_ids[span].astype(str) if top_k else None,
+        piece=piece,
     )
 
 

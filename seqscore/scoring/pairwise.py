@@ -49,9 +49,10 @@ class Comparison:
     ``tail_b`` are the summed log-probs past the shorter candidate;
     ``deciding_steps`` are ``a``'s losses that decide it (empty when ``a``
     wins); ``flips`` maps each normalisation whose winner differs from the
-    sum's to its margin ``a - b``. ``tokens_a`` and ``tokens_b`` name each
-    token in the explanation (the repr of its text, else ``token id N``;
-    None when the input has neither).
+    sum's to its margin ``a - b``. ``tokens_a`` and ``tokens_b`` are the
+    tokens' texts and ``ids_a`` and ``ids_b`` their ids (each None where the
+    input has none), for the explanation to name them by
+    (:mod:`seqscore.report.comparison` renders them).
     """
 
     a: str
@@ -67,6 +68,8 @@ class Comparison:
     flips: dict
     tokens_a: tuple[str, ...] | None
     tokens_b: tuple[str, ...] | None
+    ids_a: tuple[int, ...] | None = None
+    ids_b: tuple[int, ...] | None = None
 
     @property
     def paradox(self) -> bool:
@@ -111,8 +114,10 @@ def compare(a: Candidate, b: Candidate, alpha: float = 1.0) -> Comparison:
         tail_b=tail_b,
         deciding_steps=_deciding_steps(step_margin, margin),
         flips=_flips(a, b, margin, alpha),
-        tokens_a=_labels(tokens_a),
-        tokens_b=_labels(tokens_b),
+        tokens_a=tokens_a.token,
+        tokens_b=tokens_b.token,
+        ids_a=_ids(tokens_a),
+        ids_b=_ids(tokens_b),
     )
 
 
@@ -126,13 +131,8 @@ def _token_scores(candidate: Candidate) -> TokenScores:
     return candidate.tokens
 
 
-def _labels(tokens: TokenScores) -> tuple[str, ...] | None:
-    """How the explanation names each token: its text, else its id."""
-    if tokens.token is not None:
-        return tuple(repr(text) for text in tokens.token)
-    if tokens.token_id is not None:
-        return tuple(f"token id {int(i)}" for i in tokens.token_id)
-    return None
+def _ids(tokens: TokenScores) -> tuple[int, ...] | None:
+    return None if tokens.token_id is None else tuple(map(int, tokens.token_id))
 
 
 def _deciding_steps(step_margin: np.ndarray, margin: float) -> tuple[int, ...]:

@@ -268,3 +268,30 @@ def test_the_prefix_cache_needs_a_model(tmp_path):
     result = run(path, "--max-prefix-cache", "64")
     assert result.exit_code == 2
     assert "--max-prefix-cache needs --model" in result.stderr
+
+
+def test_tokens_are_text_beside_their_pieces_and_ids(model_dir, tmp_path):
+    """A byte-level tokenizer's pieces (``Ġobject``) are decoded: ``token``
+    is the text, ``piece`` the tokenizer's name, ``token_id`` the id; the
+    texts put together are the continuation, even where a CJK character
+    is split between tokens (its bytes, as surrogateescape code points)."""
+    pairs = [
+        {"context": "The value of the", "continuation": " object\n"},
+        {"context": "The value of the", "continuation": " 東京"},
+    ]
+    path = _write(tmp_path / "pairs.jsonl", pairs)
+    result = run(path, "--model", f"hf:{model_dir}", "--format", "jsonl", "--tokens")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    model = load_hf(model_dir)
+    for row, pair in zip(rows, pairs, strict=True):
+        steps = row["tokens"]
+        pieces = [model.vocab[s["token_id"]] for s in steps]
+        assert [s["piece"] for s in steps] == pieces
+        text = "".join(s["token"] for s in steps)
+        assert text.encode("utf-8", "surrogateescape") == pair["continuation"].encode()
+        weakest = steps[row["weakest_position"]]
+        assert row["weakest_token"] == weakest["token"]
+    first = rows[0]["tokens"]
+    assert first[0]["piece"].startswith("Ġ") and first[0]["token"].startswith(" ")
+    assert first[-1] == {**first[-1], "token": "\n", "piece": "Ċ"}

@@ -74,7 +74,9 @@ def test_the_textbook_paradox_is_explained_with_checkable_numbers():
         "more likely token 3 times and the less likely 1 time: 1.200 nats "
         "gained, 3.500 nats lost" in text
     )
-    assert "step 3: ' dog' costs 3.500 nats against ' cat'" in text
+    # the tokens as a person reads them: the space before each word shown
+    assert "step 3: '␣dog' costs 3.500 nats against '␣cat'" in text
+    assert c.tokens_a == (" the", " big", " red", " dog")  # data: the texts
     assert "Normalised by mean" not in text  # per token, b still wins
 
 
