@@ -28,10 +28,13 @@ from seqscore.report.comparison import explanation
 from seqscore.report.diagnosis import survey_summary
 from seqscore.report.evaluation import consistency_lines
 from seqscore.report.html import PAGE_SIZE, cell, token_cells, write_page
-from seqscore.report.readable import visible
+from seqscore.report.readable import truncate, visible
 from seqscore.report.scores import score_record, token_detail
 from seqscore.scoring.candidates import Prompt, competition_ranks, score_prompt
 from seqscore.scoring.pairwise import Comparison
+
+#: Columns of a candidate's text in the rankings table (cut with "…").
+LABEL_WIDTH = 40
 
 __all__ = [
     "listed_locations",
@@ -64,25 +67,31 @@ def _rankings(records: Sequence[dict]) -> list[dict]:
                 "entries": [
                     {
                         "rank": int(ranks[i]),
-                        "label": _label(records[i]),
+                        "candidate": records[i]["candidate"],
+                        "label": truncate(_label(records[i]), LABEL_WIDTH),
                         "value": values[i],
                     }
                     for i in order
                 ],
-                "winners": {_label(records[i]) for i in order if ranks[i] == 1},
+                "winners": {records[i]["candidate"] for i in order if ranks[i] == 1},
             }
         )
     if columns:  # a candidate another normalisation puts elsewhere than sum
-        reference = [entry["label"] for entry in columns[0]["entries"]]
+        reference = [entry["candidate"] for entry in columns[0]["entries"]]
         for column in columns:
-            for entry, label in zip(column["entries"], reference, strict=True):
-                entry["moved"] = entry["label"] != label
+            for entry, candidate in zip(column["entries"], reference, strict=True):
+                entry["moved"] = entry["candidate"] != candidate
     return columns
 
 
 def _label(record: dict) -> str:
+    """A candidate as a person reads it in a table: its text with spaces
+    left as spaces (the token cells show each one), every other hidden
+    character made visible; its id when it has no text."""
     text = record.get("text")
-    return visible(text) if text else str(record["candidate"])
+    if not text:
+        return str(record["candidate"])
+    return " ".join(visible(part) for part in text.split(" "))
 
 
 def _prompt_view(

@@ -209,6 +209,26 @@ def test_a_large_run_is_paged_and_keeps_every_token(chromium, tmp_path):
     assert len(elements.tokens()) == 45 * 3 * 4
 
 
+def test_hovering_a_token_shows_its_logprob_rank_and_alternatives(chromium, tmp_path):
+    page = tmp_path / "page.html"
+    seqscore("score", FIXTURES / "vllm.jsonl", "--format", "html", "-o", page)
+    hover = (
+        "<script>addEventListener('load', () => document.querySelector("
+        "'.t[data-top]').dispatchEvent(new MouseEvent('mouseover', {bubbles: true})))"
+        "</script></body>"
+    )
+    hovered = tmp_path / "hovered.html"
+    hovered.write_text(page.read_text().replace("</body>", hover))
+    elements = Elements(dump_dom(chromium, hovered, tmp_path))
+    token = elements.tokens()[0]
+    tip = next(e for e in elements.found if e["attrs"].get("id") == "tip")
+    assert "hidden" not in tip["attrs"]
+    assert f"log-prob{token['attrs']['data-logprob']}" in tip["text"]
+    assert f"rank{token['attrs']['data-rank']}" in tip["text"]
+    listed = token["attrs"]["data-top"].split("\t")[0::2]
+    assert listed and all(name in tip["text"] for name in listed)
+
+
 # --------------------------------------------------------- nothing fetched
 
 
@@ -323,14 +343,16 @@ def test_compare_marks_the_deciding_tokens(chromium, tmp_path):
         seqscore("compare", FIXTURES / "seqscore.jsonl", "--format", "json")
     )
     spans = Elements(dump_dom(chromium, page, tmp_path)).tokens()
-    marked = {
-        (
-            _owner(s, "data-prompt"),
-            _owner(s, "data-candidate"),
-            int(s["attrs"]["data-position"]),
+    cells = defaultdict(list)  # each candidate's tokens, in order
+    for span in spans:
+        cells[(_owner(span, "data-prompt"), _owner(span, "data-candidate"))].append(
+            span
         )
-        for s in spans
-        if "dc" in s["attrs"]["class"].split()
+    marked = {
+        (*key, position)
+        for key, tokens in cells.items()
+        for position, span in enumerate(tokens)
+        if "dc" in span["attrs"]["class"].split()
     }
     expected = {
         (c["prompt"], c["candidate"], step)

@@ -33,7 +33,9 @@
     row(facts, "probability", probability(lp));
     row(facts, "surprisal", lp === -Infinity ? "∞ nats" : (-lp).toFixed(3) + " nats");
     row(facts, "rank", data.rank ? data.rank : "not in the input");
-    if (data.position) row(facts, "position", data.position);
+    if (token.parentNode.dataset.candidate !== undefined) {  // its place in the candidate
+      row(facts, "position", String(Array.prototype.indexOf.call(token.parentNode.children, token)));
+    }
     tip.appendChild(facts);
     if (data.top !== undefined) {
       tip.appendChild(el("div", "hint", "Top alternatives listed at this step:"));
@@ -41,6 +43,7 @@
       for (var i = 0; i + 1 < parts.length; i += 2) {
         var value = logprobOf(parts[i + 1]);
         var tr = alts.insertRow();
+        if (parts[i] === token.textContent) tr.className = "this";  // the token itself
         tr.appendChild(el("td", "", parts[i]));
         tr.appendChild(el("td", "", value === -Infinity ? "-inf" : value.toFixed(4)));
         tr.appendChild(el("td", "", probability(value)));
