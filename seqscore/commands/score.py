@@ -84,7 +84,9 @@ from seqscore.runs.shards import ScoreSettings
     is_flag=True,
     help="Add per-word surprisal in nats and bits, words split at whitespace "
     "by the tokenizer's offsets (json and jsonl output; without offsets, "
-    "each token is a word).",
+    "each token is a word): word_surprisal, the word's own (with --model, "
+    "corrected for tokens that carry the space before a word, Pimentel & "
+    "Meister 2024), and subword_sum, the sum of its tokens' surprisals.",
 )
 @format_option(choices=(*FORMATS, "parquet", "html"))
 @output_option(folders=True)
@@ -195,13 +197,13 @@ def score_command(
       seqscore score pairs.jsonl --model hf:./gpt2 --scheduler dask --workers 2
     """
     _check_usage(fmt, output, on_error, rejects, with_tokens, with_words)
+    check_html(fmt)
     model = _model_scoring(
         model_spec,
-    check_html(fmt)
         batch_size,
         dtype,
         device,
-        replace(texts, offsets=with_words),
+        replace(texts, offsets=with_words, words=with_words),
         max_prefix_cache,
         served,
     )

@@ -26,7 +26,6 @@ depend on nothing but its own ids.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
@@ -43,6 +42,8 @@ from seqscore.models.requests import (
     fit_request,
 )
 from seqscore.models.served import ServedOptions
+from seqscore.models.word_marks import VocabMarks, vocab_marks
+from seqscore.numerics.boundaries import class_logmass
 from seqscore.numerics.kernels import token_stats
 from seqscore.scoring.candidates import (
     Candidate,
@@ -131,6 +132,7 @@ def request_token_scores(
     labels: Sequence[str] | None = None,
     on_progress: Progress | None = None,
     refused: dict[int, str] | None = None,
+    words: VocabMarks | None = None,
 ) -> list[TokenScores]:
     """The :class:`~seqscore.scoring.TokenScores` of each request's
     continuation under ``model``, in input order.
@@ -141,7 +143,11 @@ def request_token_scores(
     there, ``{index: reason}``, their scores None, instead of raised;
     ``share_contexts=False`` makes a sequence model run every request as a
     whole sequence (the results agree to float32 rounding: a check, not a
-    mode anyone needs).
+    mode anyone needs). ``words`` (a model's
+    :class:`~seqscore.models.word_marks.VocabMarks`) adds what word
+    probabilities need to each :class:`~seqscore.scoring.TokenScores`
+    (``word_start``, ``boundary_logmass``): each request runs with one more
+    position, the row after its last token, where the model has room.
 
     >>> from seqscore.models.tree import textbook_tree
     >>> tree = textbook_tree()
@@ -159,13 +165,17 @@ def request_token_scores(
             refused=refused,
         )
     out: list[TokenScores | None] = [None] * len(requests)
+    sizes = [len(r.continuation) for r in requests]
+    if words is not None:
+        requests = [_with_next_row(r, words, model) for r in requests]
     if hasattr(model, "continuation_logits"):
         blocks = model.continuation_logits(requests, share_contexts=share_contexts)
     else:
         blocks = prefix_blocks(model, requests)
     done = 0
     for block in blocks:
-        for index, scores in _block_scores(model, block, requests, top_k, labels):
+        scored = _block_scores(model, block, requests, top_k, labels, sizes, words)
+        for index, scores in scored:
             out[index] = scores
         done += len(block.requests)
         if on_progress is not None:
@@ -199,35 +209,57 @@ def _prefix_block(model, batch, prefixes, requests) -> LogitsBlock:
     return LogitsBlock(rows, batch, offsets)
 
 
-def _block_scores(model, block: LogitsBlock, requests, top_k, labels):
-    """``(request index, TokenScores)`` for each request of ``block``; the
-    kernel runs once over a block whose requests tile it in order."""
+def _with_next_row(request: Request, words: VocabMarks, model) -> Request:
+    """``request`` scoring one more token (end of sequence, never reported),
+    so that the model computes the row after the continuation's last token;
+    unchanged where that would not fit the model."""
+    longer = replace(request, continuation=(*request.continuation, words.end_id))
+    limit = getattr(model, "max_length", None)
+    return request if limit is not None and longer.input_length > limit else longer
+
+
+def _block_scores(model, block: LogitsBlock, requests, top_k, labels, real, words):
+    """``(request index, TokenScores)`` for each request of ``block``, over
+    its ``real[index]`` own tokens (a token past them asks for the row after
+    the last); the kernel runs once over a block whose requests tile it in
+    order."""
     sizes = [len(requests[i].continuation) for i in block.requests]
     targets = [requests[i].continuation for i in block.requests]
     if _tiles(block, sizes):
         stats = _stats(block.logits, np.concatenate(targets), top_k, block, labels)
-        spans = np.concatenate([[0], np.cumsum(sizes)])
-        views = [(stats, slice(int(a), int(b))) for a, b in itertools.pairwise(spans)]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
     else:
-        views = [
-            (_stats(block.logits[o : o + n], ids, top_k, block, labels, i), slice(None))
-            for i, (o, n, ids) in enumerate(
-                zip(block.offsets, sizes, targets, strict=True)
-            )
-        ]
+        stats = None
+        starts = [0] * len(sizes)
     vocab, texts = model.vocab, vocab_text(model)
     named = texts is not vocab  # a tokenizer's pieces, besides their texts
-    for index, ids, (stats, span) in zip(block.requests, targets, views, strict=True):
-        yield (
-            index,
-            token_scores_from_stats(
-                stats,
-                span,
-                np.array(ids),
-                tuple(texts[i] for i in ids),
-                tuple(vocab[i] for i in ids) if named else None,
-            ),
+    for j, index in enumerate(block.requests):
+        rows = block.logits[block.offsets[j] : block.offsets[j] + sizes[j]]
+        mine = stats
+        if mine is None:
+            mine = _stats(rows, targets[j], top_k, block, labels, j)
+        ids = targets[j][: real[index]]
+        span = slice(int(starts[j]), int(starts[j]) + len(ids))
+        tokens = token_scores_from_stats(
+            mine,
+            span,
+            np.array(ids),
+            tuple(texts[i] for i in ids),
+            tuple(vocab[i] for i in ids) if named else None,
         )
+        if words is not None:
+            tokens = replace(tokens, **_word_facts(rows, ids, words))
+        yield index, tokens
+
+
+def _word_facts(rows, ids, words: VocabMarks) -> dict[str, np.ndarray]:
+    """``word_start`` and ``boundary_logmass`` of a continuation ``ids``
+    from its rows (one per token, and the row after the last where the
+    model had room for it)."""
+    mass = np.full((len(ids) + 1, 2), np.nan)
+    mass[: len(rows), 0] = class_logmass(rows, words.begin_class)
+    mass[: len(rows), 1] = class_logmass(rows, words.inside_class)
+    return {"word_start": words.begins[np.asarray(ids)], "boundary_logmass": mass}
 
 
 def _tiles(block: LogitsBlock, sizes: list[int]) -> bool:
@@ -264,6 +296,8 @@ class TextScoring:
     reduction; ``top_k``: alternatives kept per step; ``share_contexts``:
     see :func:`request_token_scores`; ``offsets``: record each token's
     characters in the candidate's text (for words, :mod:`seqscore.scoring.words`);
+    ``words``: also what a word's probability needs, the masses of a word
+    boundary after each token (one more row per candidate);
     ``chat``: how a conversation context becomes text
     (:class:`~seqscore.models.chat.ChatSettings`).
     """
@@ -272,6 +306,7 @@ class TextScoring:
     top_k: int = 0
     share_contexts: bool = True
     offsets: bool = False
+    words: bool = False
     chat: ChatSettings = ChatSettings()  # noqa: RUF009 (frozen: shared safely)
 
 
@@ -461,6 +496,7 @@ def _score_encoded(
         labels=labels,
         on_progress=on_progress,
         refused=refused,
+        words=vocab_marks(model) if settings.words else None,
     )
     out: list[Prompt | Rejected] = []
     start = 0

@@ -99,6 +99,14 @@ class TokenScores:
     step. ``offsets`` (``(n, 2)``) are each token's characters ``[start,
     end)`` in the candidate's text, where the tokenizer says (a token may
     start before 0: the space it took from the end of the context).
+
+    For word probabilities (:mod:`seqscore.scoring.words`): ``word_start``
+    says whether each token begins a word (its text starts with
+    whitespace), and ``boundary_logmass`` (``(n + 1, 2)``) holds, after
+    each prefix of the candidate (none of its tokens, then 1, ..., all
+    ``n``), the log-probability that the next token begins a word or ends
+    the sequence (column 0) and that it does not begin a word (column 1);
+    NaN where the model had no room for the row after the last token.
     """
 
     logprob: np.ndarray
@@ -112,6 +120,8 @@ class TokenScores:
     top_tokens: Sequence[Sequence[str]] | None = None
     top_logprobs: np.ndarray | Sequence[np.ndarray] | None = None
     offsets: np.ndarray | None = None
+    word_start: np.ndarray | None = None
+    boundary_logmass: np.ndarray | None = None
     piece: tuple[str, ...] | None = None
 
     def __post_init__(self):
@@ -135,6 +145,7 @@ class TokenScores:
             "top_tokens",
             "top_logprobs",
             "offsets",
+            "word_start",
             "piece",
         ):
             value = getattr(self, name)
@@ -142,6 +153,12 @@ class TokenScores:
                 raise ShapeError(
                     f"{name} has {len(value)} entries but logprobs has {n}"
                 )
+        mass = self.boundary_logmass
+        if mass is not None and np.shape(mass) != (n + 1, 2):
+            raise ShapeError(
+                f"boundary_logmass has shape {np.shape(mass)}, not ({n + 1}, 2): "
+                "one row per prefix of the candidate, empty and whole included"
+            )
 
     def __len__(self) -> int:
         return len(self.logprob)
