@@ -265,7 +265,7 @@ def test_against_wordsprobability(tiny, tmp_path):
     EOS twice in that class (its ``mid`` mask already holds EOS, and it adds
     the EOS mask again), so there the two differ by exactly log(P(inside))
     - log(P(inside) + P(EOS)), which is checked too."""
-    wordsprobability = pytest.importorskip("wordsprobability")
+    import wordsprobability  # the test extra's: never skipped
     from wordsprobability.models import MODELS
     from wordsprobability.models.bow_lm import GPT2BaseModel
 
