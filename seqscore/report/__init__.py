@@ -6,6 +6,9 @@ turns them into records, columns and text, and writes them:
 * :mod:`.writers` -- records as table, json, jsonl or csv, written
   atomically (``-o FILE`` appears only when complete);
 * :mod:`.parquet` -- score records as Parquet parts (``seqscore[parquet]``);
+* :mod:`.html` and :mod:`.pages` -- ``--format html``: one self-contained
+  page of ``score``, ``compare``, ``diagnose`` or ``evaluate``
+  (``seqscore[html]``; the layout in ``templates/``);
 * :mod:`.scores` -- the score record: its schema, values and table columns;
 * :mod:`.comparison` -- why a prompt's winner wins, in words;
 * :mod:`.diagnosis` and :mod:`.plots` -- greedy against best, and a survey;

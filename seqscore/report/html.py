@@ -44,6 +44,7 @@ __all__ = [
     "fixed",
     "import_jinja2",
     "number",
+    "readable",
     "shade",
     "token_cells",
     "write_page",
@@ -86,6 +87,7 @@ def _environment():
     environment.filters["fixed"] = fixed
     environment.filters["number"] = number
     environment.filters["visible"] = visible
+    environment.filters["readable"] = readable
     environment.globals.update(legend=_legend(), version=_version())
     return environment
 
@@ -141,6 +143,17 @@ def fixed(value: Any, digits: int = 3) -> str:
     if math.isinf(number_):
         return "∞" if number_ > 0 else "−∞"
     return f"{number_:.{digits}f}"
+
+
+def readable(text: str) -> str:
+    """Text in a sentence or a table cell (a candidate, a prompt): spaces
+    left as spaces, every other hidden character made visible; the token
+    cells show every space as ``␣`` (:func:`~.readable.visible`).
+
+    >>> readable(" the cat\\n")
+    ' the cat\\\\n'
+    """
+    return " ".join(visible(part) for part in text.split(" "))
 
 
 def shade(logprob: float) -> int:

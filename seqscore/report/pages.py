@@ -27,7 +27,13 @@ from seqscore.numerics.reductions import RANKABLE
 from seqscore.report.comparison import explanation
 from seqscore.report.diagnosis import survey_summary
 from seqscore.report.evaluation import consistency_lines
-from seqscore.report.html import PAGE_SIZE, cell, token_cells, write_page
+from seqscore.report.html import (
+    PAGE_SIZE,
+    cell,
+    readable,
+    token_cells,
+    write_page,
+)
 from seqscore.report.readable import truncate, visible
 from seqscore.report.scores import score_record, token_detail
 from seqscore.scoring.candidates import Prompt, competition_ranks, score_prompt
@@ -89,9 +95,7 @@ def _label(record: dict) -> str:
     left as spaces (the token cells show each one), every other hidden
     character made visible; its id when it has no text."""
     text = record.get("text")
-    if not text:
-        return str(record["candidate"])
-    return " ".join(visible(part) for part in text.split(" "))
+    return readable(text) if text else str(record["candidate"])
 
 
 def _prompt_view(
@@ -291,7 +295,7 @@ def write_diagnosis_page(d: GreedyDiagnosis, out: IO[str]) -> None:
     write_page(
         "diagnosis.html",
         out,
-        title=f"seqscore diagnose: {visible(d.prompt) or '(start of a sentence)'}",
+        title=f"seqscore diagnose: {readable(d.prompt) or '(start of a sentence)'}",
         command="diagnose",
         d=d,
         steps=steps,
