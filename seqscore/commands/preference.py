@@ -17,6 +17,7 @@ from seqscore.commands.options import (
     model_scoring,
     output_option,
 )
+from seqscore.commands.score_output import note_unknown
 from seqscore.formats.texts import read_preference_pairs
 from seqscore.models.loglikelihood import ModelScoring
 from seqscore.models.served import ServedOptions
@@ -24,6 +25,7 @@ from seqscore.numerics.reductions import RANKABLE
 from seqscore.report.preference import write_preferences
 from seqscore.report.writers import open_output
 from seqscore.runs.preference import pair_scores, preference_summary, scored_pairs
+from seqscore.runs.unknown import UnknownWords
 
 
 @command("preference")
@@ -108,15 +110,18 @@ def preference_command(
     reference = None
     if reference_model is not None:
         reference = load_cli_model(_same_options(job, reference_model), verbose)
+    unknown = UnknownWords.of(model)  # the policy's: it decides the margins
     with read_preference_pairs(file) as pairs:
-        rows = [
-            pair_scores(mine, theirs, normalize, beta)
-            for mine, theirs in scored_pairs(model, reference, pairs, job.texts)
-        ]
+        rows = []
+        for mine, theirs in scored_pairs(model, reference, pairs, job.texts):
+            if unknown is not None:
+                unknown.add(mine)
+            rows.append(pair_scores(mine, theirs, normalize, beta))
     summary = preference_summary(rows)
     with open_output(output) as out:
         records = [row.as_record() for row in rows]
         write_preferences(records, summary, fmt, out, sys.stderr)
+    note_unknown(unknown)
 
 
 def _same_options(job: ModelScoring, spec: str) -> ModelScoring:

@@ -24,7 +24,11 @@ from seqscore.commands.options import (
     progress_callback,
     progress_option,
 )
-from seqscore.commands.score_output import note_truncation, report_rejects
+from seqscore.commands.score_output import (
+    note_truncation,
+    note_unknown,
+    report_rejects,
+)
 from seqscore.commands.sharded import (
     ShardedRun,
     check_single,
@@ -54,6 +58,7 @@ from seqscore.report.writers import FORMATS, open_output
 from seqscore.runs.candidate_records import collect_records
 from seqscore.runs.model_tasks import ModelJob
 from seqscore.runs.shards import ScoreSettings
+from seqscore.runs.unknown import UnknownWords
 
 
 @command("score")
@@ -297,6 +302,9 @@ def _score_file(
     output: its records, or with ``model`` its texts."""
     check_single(run.fmt, run.resume)
     loaded = None if model is None else load_cli_model(model, verbose)
+    # without FILE and --model: the packaged examples, the built-in model's
+    scorer = loaded if model is not None else load_builtin() if file is None else None
+    unknown = None if scorer is None else UnknownWords.of(scorer)
     tally = Tally()
     force = (
         None
@@ -305,11 +313,13 @@ def _score_file(
     )
     if model is not None and verbose:
         force = _showing_first_chat(force, loaded, model)
+    if force is not None and unknown is not None:
+        force = _counting_unknown(force, unknown)
     rejected: list[Rejected] = []
     counts = {"prompts": 0, "candidates": 0}
     with (
         progress_callback(progress, "scoring") as on_progress,
-        _inputs(file, run, on_progress, force) as (kind, results),
+        _inputs(file, run, on_progress, force, unknown) as (kind, results),
         open_output(run.output) as out,
     ):
         records = collect_records(results, run.settings.on_error, rejected, counts)
@@ -320,6 +330,13 @@ def _score_file(
         click.echo(LMEVAL_NOTE, err=True)
     report_rejects(rejected, run.rejects, counts)
     note_truncation(tally, getattr(loaded, "max_length", None))
+    note_unknown(unknown)
+
+
+def _counting_unknown(force, unknown: UnknownWords):
+    """``force`` whose scored prompts are counted for the unknown-word
+    warning as they pass (all their candidates, before --top drops any)."""
+    return lambda items: unknown.seen(force(items))
 
 
 def _showing_first_chat(force, loaded, model: ModelScoring):
@@ -344,16 +361,20 @@ def _showing_first_chat(force, loaded, model: ModelScoring):
 
 
 @contextlib.contextmanager
-def _inputs(file, run: ShardedRun, on_progress, force):
+def _inputs(file, run: ShardedRun, on_progress, force, unknown=None):
     """``(format, records or rejections)`` of FILE, or of the packaged example
-    (``"model"``: text prompts, scored by ``force``)."""
+    (``"model"``: text prompts, scored by ``force``; the examples counted
+    in ``unknown``)."""
     transform = run.settings.transform()
     if force is not None:
         with text_prompts_of(file, on_progress) as texts:
             yield "model", map(transform, force(texts))
         return
     if file is None:
-        yield "builtin", map(transform, scored_examples(load_builtin()))
+        examples = scored_examples(load_builtin())
+        if unknown is not None:
+            examples = unknown.seen(examples)
+        yield "builtin", map(transform, examples)
         return
     with map_prompts(
         file, transform, run.settings.input_format, on_progress, run.workers or "auto"

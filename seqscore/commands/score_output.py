@@ -7,10 +7,12 @@ import click
 
 from seqscore.commands.hints import HINTS
 from seqscore.errors import DataFormatError, Rejected, rejection_message
+from seqscore.report.readable import visible
 from seqscore.report.rejects import rejection_record
 from seqscore.report.writers import open_output, write_records
+from seqscore.runs.unknown import UnknownWords
 
-__all__ = ["note_truncation", "report_rejects"]
+__all__ = ["note_truncation", "note_unknown", "report_rejects"]
 
 
 def report_rejects(rejected: list[Rejected], rejects: str | None, counts: dict) -> None:
@@ -44,3 +46,27 @@ def note_truncation(tally, max_length: int | None) -> None:
             f"{max_length} positions (as lm-eval does)",
             err=True,
         )
+
+
+def note_unknown(unknown: UnknownWords | None) -> None:
+    """One warning on stderr when candidates hit the model's unknown-word
+    token: how many, how many of them tie for it, and a few as the model
+    read them (``<unk>`` where a word was)."""
+    if unknown is None or not unknown.hit:
+        return
+    shown = "; ".join(
+        f"{prompt}/{candidate} reads '{' '.join(map(visible, texts))}'"
+        for prompt, candidate, texts in unknown.examples
+    )
+    ties = (
+        f" ({unknown.tied} here tie with another candidate of their prompt)"
+        if unknown.tied
+        else ""
+    )
+    click.echo(
+        f"seqscore: warning: {unknown.hit} of {unknown.candidates} candidates "
+        f"hold words the model does not know, each read as {unknown.token}: "
+        f"candidates that differ only in such words tie{ties}. "
+        f"For example: {shown}",
+        err=True,
+    )
