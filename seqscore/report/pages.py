@@ -331,7 +331,7 @@ def _choices_view(document: Document | None, predicted: Sequence[int | None]):
         rows.append(
             {
                 "index": i,
-                "text": None if text is None else visible(text),
+                "text": None if text is None else readable(text),
                 "loglikelihood": loglikelihood,
                 "is_greedy": document.is_greedy[i],
                 "unconditional": None
@@ -367,6 +367,10 @@ def _task_view(e: TaskEvaluation, documents: Mapping[str, Document]) -> dict:
         }
         for m in e.mismatches.items
     ]
+    hashes = [
+        {"item": n, "choices": _choices_view(documents.get(n.location), ())}
+        for n in e.hash_problems.items
+    ]
     interval = next((a.interval for a in e.accuracies if a.interval), None)
     return {
         "e": e,
@@ -374,6 +378,7 @@ def _task_view(e: TaskEvaluation, documents: Mapping[str, Document]) -> dict:
         "metrics": [e.accuracies[i].metric for i in columns],
         "disagreements": disagreements,
         "mismatches": mismatches,
+        "hashes": hashes,
         "ties": [(metric, listed) for metric, listed in e.ties if listed.total],
         "consistency": consistency_lines(e),
         "interval": interval,
@@ -423,3 +428,5 @@ def listed_locations(evaluations: Sequence[TaskEvaluation]) -> Iterator[str]:
             yield d.location
         for m in e.mismatches.items:
             yield m.location
+        for n in e.hash_problems.items:
+            yield n.location

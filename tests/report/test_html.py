@@ -387,17 +387,26 @@ def test_evaluate_opens_documents_onto_their_logged_loglikelihoods(chromium, tmp
     lines = SAMPLES.read_text().splitlines()
     tampered = json.loads(lines[0])
     tampered["acc"] = 1.0 - float(tampered["acc"])  # a logged metric that is wrong
-    samples.write_text("\n".join([json.dumps(tampered), *lines[1:]]) + "\n")
+    hashed = json.loads(lines[1])
+    hashed["target_hash"] = "0" * 64  # a hash that does not match
+    samples.write_text(
+        "\n".join([json.dumps(tampered), json.dumps(hashed), *lines[2:]]) + "\n"
+    )
     page = tmp_path / "page.html"
     result = CliRunner().invoke(
         main, ["evaluate", str(samples), "--format", "html", "-o", str(page)]
     )
     assert result.exit_code == 0, result.output
     report = json.loads(seqscore("evaluate", samples, "--format", "json"))["tasks"][0]
-    assert report["mismatches"]["total"] == 1 and report["disagreements"]["total"]
+    assert report["mismatches"]["total"] == report["hash_problems"]["total"] == 1
+    assert report["disagreements"]["total"]
     elements = Elements(dump_dom(chromium, page, tmp_path))
     documents = [e for e in elements.found if e["tag"] == "details"]
-    listed = report["disagreements"]["items"] + report["mismatches"]["items"]
+    listed = [
+        *report["disagreements"]["items"],
+        *report["mismatches"]["items"],
+        *report["hash_problems"]["items"],
+    ]
     assert len(documents) == len(listed)
     for document, item in zip(documents, listed, strict=True):
         assert f"doc_id {item['doc_id']}" in document["text"]
@@ -408,7 +417,7 @@ def test_evaluate_opens_documents_onto_their_logged_loglikelihoods(chromium, tmp
             for e in elements.found
             if e["tag"] == "span"
             and "title" in e["attrs"]
-            and document["attrs"] in e["within"]
+            and any(a is document["attrs"] for a in e["within"])
             and e["within"][0].get("class") == "num"
         ]
         assert titles == [number(v) for v in logged]
