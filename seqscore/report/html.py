@@ -115,6 +115,8 @@ def number(value: Any) -> str:
     >>> number(-1.2008724330424196), number(float("-inf")), number(3), number(None)
     ('-1.2008724330424196', '-inf', '3', '')
     """
+    if type(value) is float and math.isfinite(value):
+        return repr(value)  # json's own float text (this runs once a token)
     value = json_value(value)
     if value is None:
         return ""
