@@ -196,6 +196,7 @@ def score_command(
       seqscore score questions.jsonl --model hf:./gpt2 --unconditional ''
       seqscore score pairs.jsonl --model builtin --tokens --format jsonl
       seqscore score run.npz --normalize mean --format csv -o scores.csv
+      seqscore score responses.jsonl --format html -o scores.html
       cat api_dump.jsonl | seqscore score - --on-error skip --rejects bad.jsonl
       seqscore score 'shards/*.jsonl' -o scores/ --format parquet --resume
       seqscore score shards/ -o scores/ --format jsonl --scheduler tcp://head:8786
