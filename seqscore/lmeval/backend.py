@@ -47,6 +47,7 @@ from typing import Any
 
 from seqscore.errors import InvalidInputError
 from seqscore.models import load_model
+from seqscore.models._torch import torch, transformers
 from seqscore.models.hf import DTYPES, HFModel
 from seqscore.models.loglikelihood import loglikelihoods
 from seqscore.models.perplexity import rolling_perplexity
@@ -121,7 +122,6 @@ def _device(device) -> str:
     has it (``cuda``, ``cpu``, ``mps``, ``cuda:N`` of its GPUs), else CUDA
     where there is one, else the CPU (the command line's default,
     ``cuda:0``, on a machine without a GPU)."""
-    from seqscore.models._torch import torch
 
     count = torch().cuda.device_count() if torch().cuda.is_available() else 0
     known = {"cuda", "cpu", "mps", "mps:0", *(f"cuda:{i}" for i in range(count))}
@@ -270,8 +270,6 @@ class _LocalBackend(_Backend):
     def _generate(self, context: str, gen_kwargs: dict) -> str:
         from lm_eval.models.utils_hf import stop_sequences_criteria
 
-        from seqscore.models._torch import torch
-
         model, tokenizer = self.model, self.model.tokenizer
         eos = tokenizer.decode(model.eos_id, skip_special_tokens=False)
         until, max_gen_toks, kwargs = _generation_settings(
@@ -324,8 +322,6 @@ def _with_bos_choice(pretrained: str, add_bos: bool, options: dict) -> HFModel:
     """The model with its tokenizer loaded as lm-eval's ``add_bos_token``
     loads it (``AutoTokenizer.from_pretrained(..., add_bos_token=...)``)
     and encoding with ``add_special_tokens`` set to it."""
-    from seqscore.models._torch import transformers
-
     loaded = load_model(f"hf:{pretrained}", **options)
     tokenizer = transformers().AutoTokenizer.from_pretrained(
         pretrained, local_files_only=True, add_bos_token=add_bos
