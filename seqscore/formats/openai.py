@@ -24,6 +24,13 @@ needs to know where the prompt ends: put the prompt text in the record's
 token count in ``n_context``. Without either, an echoed response is rejected
 rather than scored with its prompt included.
 
+A token that is no character on its own (part of a UTF-8 character split
+between tokens) is spelled by OpenAI as ``bytes:`` and its bytes escaped,
+``bytes:\\xe6\\x97``; seqscore reads it as those bytes, carried as Python's
+``surrogateescape`` code points like every token text of partial characters
+(:mod:`seqscore.models.token_text`), and a candidate's text made of its
+tokens joins such bytes back into their characters.
+
 Every number is checked as :mod:`.records` says (a log-prob is <= 0 or
 -inf; booleans are not numbers); a chat token's ``bytes`` is null or a list
 of integers 0..255, and ``text_offset`` has one integer per token.
@@ -32,7 +39,8 @@ of integers 0..255, and ``text_offset`` has one integer per token.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,7 +63,43 @@ from seqscore.scoring.candidates import (
     token_scores_from_alternatives,
 )
 
-__all__ = ["convert_record", "unwrap"]
+__all__ = ["convert_record", "token_text", "unwrap"]
+
+#: OpenAI's spelling of a token that is bytes, not text.
+_BYTES_TOKEN = re.compile(r"bytes:((?:\\x[0-9a-fA-F]{2})+)")
+
+
+def token_text(token: str) -> str:
+    r"""A token's text: ``bytes:\xe6\x97`` as its bytes (``surrogateescape``
+    code points), any other token as it is.
+
+    >>> token_text("bytes:\\xe6\\x97") == "\udce6\udc97", token_text(" the")
+    (True, ' the')
+    """
+    match = _BYTES_TOKEN.fullmatch(token) if token.startswith("bytes:") else None
+    if match is None:
+        return token
+    raw = bytes.fromhex(match.group(1).replace("\\x", ""))
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _texts(tokens: Sequence[str]) -> tuple[str, ...]:
+    """:func:`token_text` of each token (one scan when none is bytes)."""
+    if not any(token.startswith("bytes:") for token in tokens):
+        return tuple(tokens)
+    return tuple(map(token_text, tokens))
+
+
+def _joined(tokens: Sequence[str]) -> str:
+    r"""The text of consecutive tokens: bytes split between them joined
+    back into their characters (a character cut off at the end is U+FFFD).
+
+    >>> _joined([" 東", "\udce4", "\udcba\udcac"])
+    ' 東京'
+    """
+    text = "".join(tokens)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
 
 #: What :func:`unwrap` gives for a Batch line whose request failed: an OpenAI
 #: record still (so format detection picks this reader even when the failure
@@ -147,6 +191,8 @@ def _chat_choice(choice: dict, logprobs: dict, where: str, index: str) -> Candid
         # something is off (DataFormatError is a ValueError too): walk the
         # fields one by one to name it
         tokens, values, top_names, top_values, n_bytes = _chat_checked(content, where)
+    tokens = _texts(tokens)
+    top_names = [_texts(names) for names in top_names]
     message = choice.get("message") or {}
     text = message.get("content") if isinstance(message, dict) else None
     return Candidate(
@@ -154,7 +200,7 @@ def _chat_choice(choice: dict, logprobs: dict, where: str, index: str) -> Candid
         tokens=token_scores_from_alternatives(
             values, token=tokens, top_tokens=top_names, top_logprobs=top_values
         ),
-        text=text if isinstance(text, str) else "".join(tokens),
+        text=text if isinstance(text, str) else _joined(tokens),
         n_bytes=n_bytes,
     )
 
@@ -232,13 +278,15 @@ def _legacy_choice(logprobs: dict, where: str, index: str, outer: dict) -> Candi
         raise DataFormatError(f"{where}: no completion tokens after the prompt")
     scored = as_logprobs(values[start:], f"{where}.token_logprobs[{start}:]")
     top_names, top_values = _legacy_tops(logprobs, len(tokens), start, where)
-    completion = tokens[start:]
+    completion = _texts(tokens[start:])
+    if top_names is not None:
+        top_names = tuple(_texts(names) for names in top_names)
     return Candidate(
         id=f"choice {index}",
         tokens=token_scores_from_alternatives(
             scored, token=completion, top_tokens=top_names, top_logprobs=top_values
         ),
-        text="".join(completion),
+        text=_joined(completion),
     )
 
 
