@@ -207,6 +207,8 @@ def test_a_large_run_is_paged_and_keeps_every_token(chromium, tmp_path):
         e["tag"] == "nav" and "1–20 of 45 prompts" in e["text"] for e in elements.found
     )
     assert len(elements.tokens()) == 45 * 3 * 4
+    summary = next(e for e in elements.found if e["attrs"].get("id") == "summary")
+    assert summary["text"].startswith("45 prompts · 135 candidates")
 
 
 def test_hovering_a_token_shows_its_logprob_rank_and_alternatives(chromium, tmp_path):

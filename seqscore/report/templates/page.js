@@ -182,6 +182,18 @@
   }
   Array.prototype.forEach.call(document.querySelectorAll("[data-pages]"), paginate);
 
+  // The counts of a page of prompts (the file is written as it is read, so
+  // they are known only once it is all there).
+  var summary = document.getElementById("summary");
+  if (summary) {
+    var prompts = document.querySelectorAll("#prompts > .item");
+    var candidates = document.querySelectorAll("#prompts td.tokens").length;
+    var disagree = document.querySelectorAll('#prompts > .item[data-disagree="1"]').length;
+    summary.textContent = prompts.length + " prompt" + (prompts.length === 1 ? "" : "s")
+      + " · " + candidates + " candidate" + (candidates === 1 ? "" : "s")
+      + " · the normalisations disagree on the winner of " + disagree;
+  }
+
   // A link to #an-id shows the page that holds it.
   function reveal() {
     var id = decodeURIComponent(location.hash.slice(1));
