@@ -9,6 +9,7 @@ from typing import IO
 
 from seqscore.lmeval.evaluation import Listed, TaskEvaluation
 from seqscore.lmeval.verdicts import METRICS, TIE_TOLERANCE
+from seqscore.report.readable import display_width, pad
 from seqscore.report.writers import json_value
 
 __all__ = ["RENDER", "consistency_lines", "evaluation_record"]
@@ -144,11 +145,14 @@ def _ties(e: TaskEvaluation) -> list[tuple[str, Listed]]:
 
 
 def _text_table(header: list[str], rows: Sequence[Sequence], indent: str) -> list[str]:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    widths = [
+        max(display_width(str(r[i])) for r in [header, *rows])
+        for i in range(len(header))
+    ]
     return [
         indent
         + "  ".join(
-            f"{cell!s:<{w}}" for cell, w in zip(row, widths, strict=True)
+            pad(str(cell), w) for cell, w in zip(row, widths, strict=True)
         ).rstrip()
         for row in [header, *rows]
     ]

@@ -7,6 +7,7 @@ import json
 from typing import IO
 
 from seqscore.lmeval.comparison import RunComparison
+from seqscore.report.readable import display_width, pad
 from seqscore.report.writers import json_value
 
 __all__ = ["RENDER", "comparison_record"]
@@ -108,10 +109,12 @@ def _verdict(c: RunComparison) -> str:
 
 
 def _table(header, rows, indent: str) -> list[str]:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    widths = [
+        max(display_width(r[i]) for r in [header, *rows]) for i in range(len(header))
+    ]
     return [
         (
-            indent + "  ".join(f"{v:<{w}}" for v, w in zip(row, widths, strict=True))
+            indent + "  ".join(pad(v, w) for v, w in zip(row, widths, strict=True))
         ).rstrip()
         for row in [header, *rows]
     ]
