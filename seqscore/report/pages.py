@@ -57,7 +57,9 @@ __all__ = [
 
 def _rankings(records: Sequence[dict]) -> list[dict]:
     """The prompt's candidates ranked under every normalisation all of them
-    have (the rule of :func:`~seqscore.scoring.candidates.score_prompt`)."""
+    have (the rule of :func:`~seqscore.scoring.candidates.score_prompt`),
+    among the candidates shown (``--top`` shows fewer); each entry says
+    whether the sum's ranking has another candidate in its place."""
     columns: list[dict[str, Any]] = []
     for name in RANKABLE:
         key = "score" if name == "sum" else name
@@ -105,6 +107,10 @@ def _prompt_view(
     comparisons: Sequence[Comparison] = (),
     note: str | None = None,
 ) -> dict:
+    """One prompt's section: its candidates best first (a candidate's
+    record, its readable label and token cells, the deciding steps of the
+    comparisons it lost marked), its rankings, whether the normalisations
+    disagree on the winner, and the comparisons in words."""
     deciding: dict[str, set[int]] = {}
     for c in comparisons:
         deciding.setdefault(c.a, set()).update(c.deciding_steps)
@@ -133,6 +139,8 @@ def _prompt_view(
 
 
 def _comparison_view(c: Comparison) -> dict:
+    """A comparison in the words of ``seqscore compare``'s text (its first
+    line as the headline)."""
     lines = explanation(c).splitlines()
     return {
         "a": c.a,
@@ -198,6 +206,8 @@ def write_comparisons_page(
 
 
 def _prompt_records(prompt: Prompt, alpha: float) -> list[dict]:
+    """A prompt's records as ``seqscore score --tokens --alpha`` writes them
+    (ranked by the sum, which ``compare`` explains)."""
     records = []
     for scored, candidate in zip(
         score_prompt(prompt, "sum", alpha), prompt.candidates, strict=True
@@ -213,6 +223,9 @@ def _prompt_records(prompt: Prompt, alpha: float) -> list[dict]:
 
 
 def _path_cells(reading) -> list[dict]:
+    """A path's steps: each token's cell (the step's most probable token for
+    the hover: what the decoder saw instead of a top-k), cumulative log-prob
+    and entropy, as ``diagnose --format json`` gives them."""
     decoded = reading.decoded
     return [
         {
