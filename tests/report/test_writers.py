@@ -55,3 +55,23 @@ def test_an_empty_stream_is_still_a_whole_empty_result(fmt, empty):
     out = io.StringIO()
     write_records(iter([]), perplexity_columns(fmt), fmt, out)
     assert out.getvalue() == empty
+
+
+def test_wide_candidates_align_in_the_score_table():
+    """CJK labels take two columns a character: the cells after them line
+    up (by wcwidth's count, a terminal's), and a cut label ends in … within
+    its 14 columns."""
+    wcwidth = pytest.importorskip("wcwidth")
+    from seqscore.report.scores import columns
+
+    records = [
+        {"prompt": "q", "label": label, "rank": rank, "score": -1.0}
+        for rank, label in enumerate(
+            ["Paris", "北京", "東京都庁舎ビルディング", "cafe\u0301"], start=1
+        )
+    ]
+    lines = _table(records, columns("table", "sum"))
+    rank_ends = {wcwidth.wcswidth(line[: line.index(" -1.000")]) for line in lines[1:]}
+    assert len(rank_ends) == 1
+    cut = lines[3].split()[1]
+    assert cut.endswith("…") and wcwidth.wcswidth(cut) <= 14
