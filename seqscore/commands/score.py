@@ -81,7 +81,9 @@ from seqscore.runs.unknown import UnknownWords
     "--tokens",
     "with_tokens",
     is_flag=True,
-    help="Add per-token detail (json and jsonl output; html always has it).",
+    help="Add per-token detail (json and jsonl output; html always has it): "
+    "token (its decoded text), piece (the tokenizer's name for it, Hugging "
+    "Face models), token_id, and what else the input gives.",
 )
 @click.option(
     "--words",
