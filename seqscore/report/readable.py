@@ -24,8 +24,10 @@ the same):
   and format characters (Unicode categories Cc, Cf: ``\\x00``, zero-width
   space, zero-width joiner, byte order mark), other surrogates and private
   use (Cs, Co), other spaces (Zs: no-break space, ideographic space) and
-  line and paragraph separators (Zl, Zp) is ``\\xNN``, ``\\uNNNN`` or
-  ``\\UNNNNNNNN`` by its code point, as Python's ``repr`` writes it;
+  line and paragraph separators (Zl, Zp) is ``\\xNN`` (ASCII controls),
+  ``\\uNNNN`` or ``\\UNNNNNNNN`` by its code point: ``\\xNN`` above
+  ``\\x7f`` always means a byte, so U+0085 or a no-break space (U+00A0)
+  is ``\\u0085`` or ``\\u00a0``, never mistaken for the byte 0x85 or 0xA0;
 * everything else (letters, digits, punctuation, CJK, emoji, combining
   marks) is itself.
 
@@ -62,7 +64,7 @@ def _escape(char: str) -> str:
     code = ord(char)
     if 0xDC80 <= code <= 0xDCFF:
         return f"\\x{code - 0xDC00:02x}"
-    if code < 0x100:
+    if code < 0x80:  # an ASCII control: it cannot be a stray byte
         return f"\\x{code:02x}"
     if code < 0x10000:
         return f"\\u{code:04x}"
@@ -81,7 +83,7 @@ def visible(text: str) -> str:
     >>> print(visible("a\\tb\\\\c"))
     a\\tb\\\\c
     >>> print(visible("zero\\u200bwidth\\u00a0nbsp"))
-    zero\\u200bwidth\\xa0nbsp
+    zero\\u200bwidth\\u00a0nbsp
     >>> visible("日本語") == "日本語"
     True
     >>> print(visible(b"\\xe6\\x97".decode("utf-8", "surrogateescape")))

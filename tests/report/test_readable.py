@@ -36,7 +36,8 @@ wcwidth = pytest.importorskip("wcwidth")
         ("␣", "\\u2423"),  # a literal open box is not a space
         ("\x00\x1b", "\\x00\\x1b"),
         ("\x7f", "\\x7f"),
-        ("\u00a0", "\\xa0"),  # no-break space
+        ("\u00a0", "\\u00a0"),  # no-break space: \xa0 would be a byte
+        ("\x85\xad", "\\u0085\\u00ad"),  # next line, soft hyphen
         ("\u3000", "\\u3000"),  # ideographic space
         ("\u200b", "\\u200b"),  # zero-width space
         ("\ufeff", "\\ufeff"),  # byte order mark
@@ -68,14 +69,8 @@ def _unvisible(shown: str) -> str:
         if code in ("n", "t", "r", "\\"):
             return {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}[code]
         value = int(code[1:], 16)
-        # a \xNN that is not a Latin-1 control or space stands for a byte
-        if code[0] == "x" and unicodedata.category(chr(value)) not in (
-            "Cc",
-            "Cf",
-            "Zs",
-        ):
-            return chr(0xDC00 + value)
-        return chr(value)
+        # \xNN above \x7f is a byte (surrogateescape); below, an ASCII control
+        return chr(0xDC00 + value if code[0] == "x" and value >= 0x80 else value)
 
     return _ESCAPE.sub(one, shown)
 
@@ -87,7 +82,7 @@ def _unvisible(shown: str) -> str:
         "tab\there\\there",
         "␣ and \u00a0 and \u200b",
         b"\xe6\x97\xa5 \xe6".decode("utf-8", "surrogateescape"),
-        "\x00\x85\xad",
+        "\x00\x85\xad\udc85\udcad\xa0\udca0",  # characters and bytes alike
         "日本語\r\n",
     ],
 )
