@@ -29,6 +29,7 @@ Token ids and ranks are JSON integers, log-probs follow :mod:`.records`
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -121,13 +122,15 @@ def _steps(steps: list, ids: list, where: str, offset: int = 0):
         others = sorted(step.items(), key=lambda kv: -_logprob(kv[1], at, kv[0]))
         top_names.append(tuple(str(v.get("decoded_token", k)) for k, v in others))
         top_values.append(np.array([_logprob(v, at, k) for k, v in others]))
-    return token_scores_from_alternatives(
+    scores = token_scores_from_alternatives(
         np.array(values),
         token=tuple(names),
         rank=None if None in ranks else np.array(ranks, dtype=np.int64),
         top_tokens=tuple(top_names),
         top_logprobs=tuple(top_values),
     )
+    # the ids too: ``--tokens`` gives programs each token's id beside its text
+    return replace(scores, token_id=np.array(ids, dtype=np.int64))
 
 
 def _logprob(entry: Any, where: str, key: str) -> float:
