@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import IO, Any
+from typing import IO
 
 from seqscore.diagnostics.greedy_vs_best import GreedyDiagnosis, GreedySurvey
 from seqscore.lmeval.evaluation import TaskEvaluation
@@ -55,41 +55,42 @@ __all__ = [
 # ------------------------------------------------------------ score pages
 
 
-def _rankings(records: Sequence[dict]) -> list[dict]:
-    """The prompt's candidates ranked under every normalisation all of them
-    have (the rule of :func:`~seqscore.scoring.candidates.score_prompt`),
-    among the candidates shown (``--top`` shows fewer); each entry says
-    whether the sum's ranking has another candidate in its place."""
-    columns: list[dict[str, Any]] = []
+def _rankings(records: Sequence[dict]) -> dict:
+    """Each candidate's rank under every normalisation all of them have (the
+    rule of :func:`~seqscore.scoring.candidates.score_prompt`), among the
+    candidates shown (``--top`` shows fewer): one row a candidate, best by
+    the sum first, one column a normalisation, and which ranks differ from
+    the sum's."""
+    names, ranked = [], []
     for name in RANKABLE:
         key = "score" if name == "sum" else name
         values = [record.get(key) for record in records]
         if any(value is None for value in values):
             continue
-        ranks = competition_ranks(values)
-        order = sorted(range(len(records)), key=lambda i: (ranks[i], i))
-        columns.append(
-            {
-                "name": name,
-                "key": key,
-                "entries": [
-                    {
-                        "rank": int(ranks[i]),
-                        "candidate": records[i]["candidate"],
-                        "label": truncate(_label(records[i]), LABEL_WIDTH),
-                        "value": values[i],
-                    }
-                    for i in order
-                ],
-                "winners": {records[i]["candidate"] for i in order if ranks[i] == 1},
-            }
-        )
-    if columns:  # a candidate another normalisation puts elsewhere than sum
-        reference = [entry["candidate"] for entry in columns[0]["entries"]]
-        for column in columns:
-            for entry, candidate in zip(column["entries"], reference, strict=True):
-                entry["moved"] = entry["candidate"] != candidate
-    return columns
+        names.append(name)
+        ranked.append((competition_ranks(values), values))
+    if not names:
+        return {"names": [], "rows": [], "disagree": False}
+    by_sum = ranked[0][0]
+    rows = [
+        {
+            "label": truncate(_label(records[i]), LABEL_WIDTH),
+            "cells": [
+                {
+                    "rank": int(ranks[i]),
+                    "value": values[i],
+                    "moved": int(ranks[i]) != int(by_sum[i]),
+                }
+                for ranks, values in ranked
+            ],
+        }
+        for i in sorted(range(len(records)), key=lambda i: (by_sum[i], i))
+    ]
+    winners = {
+        frozenset(i for i in range(len(records)) if ranks[i] == 1)
+        for ranks, _ in ranked
+    }
+    return {"names": names, "rows": rows, "disagree": len(winners) > 1}
 
 
 def _label(record: dict) -> str:
@@ -115,7 +116,6 @@ def _prompt_view(
     for c in comparisons:
         deciding.setdefault(c.a, set()).update(c.deciding_steps)
     rankings = _rankings(records)
-    winners = {frozenset(column["winners"]) for column in rankings}
     return {
         "id": prompt_id,
         "text": text,
@@ -132,7 +132,7 @@ def _prompt_view(
             for record in sorted(records, key=lambda record: record["rank"])
         ],
         "rankings": rankings,
-        "disagree": len(winners) > 1,
+        "disagree": rankings["disagree"],
         "comparisons": [_comparison_view(c) for c in comparisons],
         "note": note,
     }

@@ -156,8 +156,10 @@
       var start = page * size, end = Math.min(shown.length, start + size);
       for (var i = start; i < end; i++) shown[i].classList.add("on");
       count.textContent = shown.length
-        ? (start + 1) + "–" + end + " of " + shown.length + " " + (box.dataset.noun || "items")
-          + " (page " + (page + 1) + " of " + pages + ")"
+        ? (start + 1).toLocaleString("en") + "–" + end.toLocaleString("en") + " of "
+          + shown.length.toLocaleString("en") + " " + (box.dataset.noun || "items")
+          + " (page " + (page + 1).toLocaleString("en") + " of "
+          + pages.toLocaleString("en") + ")"
         : "nothing matches";
       first.disabled = prev.disabled = page === 0;
       next.disabled = last.disabled = page >= pages - 1;
@@ -189,9 +191,10 @@
     var prompts = document.querySelectorAll("#prompts > .item");
     var candidates = document.querySelectorAll("#prompts td.tokens").length;
     var disagree = document.querySelectorAll('#prompts > .item[data-disagree="1"]').length;
-    summary.textContent = prompts.length + " prompt" + (prompts.length === 1 ? "" : "s")
-      + " · " + candidates + " candidate" + (candidates === 1 ? "" : "s")
-      + " · the normalisations disagree on the winner of " + disagree;
+    summary.textContent = prompts.length.toLocaleString("en") + " prompt"
+      + (prompts.length === 1 ? "" : "s") + " · " + candidates.toLocaleString("en")
+      + " candidate" + (candidates === 1 ? "" : "s")
+      + " · the normalisations disagree on the winner of " + disagree.toLocaleString("en");
   }
 
   // A link to #an-id shows the page that holds it.
