@@ -90,15 +90,24 @@ def _texts(tokens: Sequence[str]) -> tuple[str, ...]:
     return tuple(map(token_text, tokens))
 
 
-def _joined(tokens: Sequence[str]) -> str:
-    r"""The text of consecutive tokens: bytes split between them joined
-    back into their characters (a character cut off at the end is U+FFFD).
+def _joined(spelled: Sequence[str]) -> str:
+    r"""The text of consecutive tokens as the API spelled them: bytes split
+    between ``bytes:`` tokens joined back into their characters (a
+    character cut off at the end is U+FFFD); without such tokens, the
+    tokens as they are (a lone surrogate JSON spelled stays, for the
+    candidate's check to name).
 
-    >>> _joined([" 東", "\udce4", "\udcba\udcac"])
+    >>> _joined([" 東", "bytes:\\xe4", "bytes:\\xba\\xac"])
     ' 東京'
     """
-    text = "".join(tokens)
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if not any(token.startswith("bytes:") for token in spelled):
+        return "".join(spelled)
+    text = "".join(_texts(spelled))
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate besides the bytes
+        return text
+    return raw.decode("utf-8", "replace")
 
 
 #: What :func:`unwrap` gives for a Batch line whose request failed: an OpenAI
@@ -191,7 +200,7 @@ def _chat_choice(choice: dict, logprobs: dict, where: str, index: str) -> Candid
         # something is off (DataFormatError is a ValueError too): walk the
         # fields one by one to name it
         tokens, values, top_names, top_values, n_bytes = _chat_checked(content, where)
-    tokens = _texts(tokens)
+    spelled, tokens = tokens, _texts(tokens)
     top_names = [_texts(names) for names in top_names]
     message = choice.get("message") or {}
     text = message.get("content") if isinstance(message, dict) else None
@@ -200,7 +209,7 @@ def _chat_choice(choice: dict, logprobs: dict, where: str, index: str) -> Candid
         tokens=token_scores_from_alternatives(
             values, token=tokens, top_tokens=top_names, top_logprobs=top_values
         ),
-        text=text if isinstance(text, str) else _joined(tokens),
+        text=text if isinstance(text, str) else _joined(spelled),
         n_bytes=n_bytes,
     )
 
@@ -278,7 +287,8 @@ def _legacy_choice(logprobs: dict, where: str, index: str, outer: dict) -> Candi
         raise DataFormatError(f"{where}: no completion tokens after the prompt")
     scored = as_logprobs(values[start:], f"{where}.token_logprobs[{start}:]")
     top_names, top_values = _legacy_tops(logprobs, len(tokens), start, where)
-    completion = _texts(tokens[start:])
+    spelled = tokens[start:]
+    completion = _texts(spelled)
     if top_names is not None:
         top_names = tuple(_texts(names) for names in top_names)
     return Candidate(
@@ -286,7 +296,7 @@ def _legacy_choice(logprobs: dict, where: str, index: str, outer: dict) -> Candi
         tokens=token_scores_from_alternatives(
             scored, token=completion, top_tokens=top_names, top_logprobs=top_values
         ),
-        text=_joined(completion),
+        text=_joined(spelled),
     )
 
 
