@@ -210,10 +210,12 @@ def _prefix_block(model, batch, prefixes, requests) -> LogitsBlock:
 
 
 def _with_next_row(request: Request, words: VocabMarks, model) -> Request:
-    """``request`` scoring one more token (end of sequence, never reported),
-    so that the model computes the row after the continuation's last token;
-    unchanged where that would not fit the model."""
-    longer = replace(request, continuation=(*request.continuation, words.end_id))
+    """``request`` scoring one more token (end of sequence, or id 0 for a
+    model without one: never reported, only its row is read), so that the
+    model computes the row after the continuation's last token; unchanged
+    where that would not fit the model."""
+    probe = words.end_id if words.end_id is not None else 0
+    longer = replace(request, continuation=(*request.continuation, probe))
     limit = getattr(model, "max_length", None)
     return request if limit is not None and longer.input_length > limit else longer
 
@@ -248,18 +250,22 @@ def _block_scores(model, block: LogitsBlock, requests, top_k, labels, real, word
             tuple(vocab[i] for i in ids) if named else None,
         )
         if words is not None:
-            tokens = replace(tokens, **_word_facts(rows, ids, words))
+            tokens = replace(
+                tokens,
+                word_start=words.begins[np.asarray(ids)],
+                boundary_logmass=_boundary_logmass(rows, len(ids), words),
+            )
         yield index, tokens
 
 
-def _word_facts(rows, ids, words: VocabMarks) -> dict[str, np.ndarray]:
-    """``word_start`` and ``boundary_logmass`` of a continuation ``ids``
-    from its rows (one per token, and the row after the last where the
-    model had room for it)."""
-    mass = np.full((len(ids) + 1, 2), np.nan)
+def _boundary_logmass(rows, size: int, words: VocabMarks) -> np.ndarray:
+    """The ``(size + 1, 2)`` boundary log-masses of a continuation of
+    ``size`` tokens from its rows (one per token, and the row after the
+    last where the model had room for it; NaN where not)."""
+    mass = np.full((size + 1, 2), np.nan)
     mass[: len(rows), 0] = class_logmass(rows, words.begin_class)
     mass[: len(rows), 1] = class_logmass(rows, words.inside_class)
-    return {"word_start": words.begins[np.asarray(ids)], "boundary_logmass": mass}
+    return mass
 
 
 def _tiles(block: LogitsBlock, sizes: list[int]) -> bool:

@@ -120,7 +120,7 @@ def _word_spans(candidate: Candidate, tokens) -> list[tuple[str, int, int]]:
     for index, head in enumerate(group):
         ends[head] = spans[index][1]
     heads = [group[first] for first, _ in reach]
-    out = []
+    out: list[tuple[str, int, int]] = []
     for t, head in enumerate(heads):
         if t and heads[t - 1] == head:
             out[-1] = (out[-1][0], out[-1][1], t + 1)
