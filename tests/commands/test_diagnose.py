@@ -91,7 +91,7 @@ def test_unlisted_prefix_names_it(run, tmp_path):
     [
         (["--model", "gpt"], "is not a model"),
         (["--max-tokens", "0"], "--max-tokens"),
-        (["--format", "html"], "--format"),
+        (["--format", "yaml"], "--format"),
         (["--beam", "0", "--budget", "0"], "nothing to search with"),
         (["--plot", "out.gif"], "--plot"),
     ],
