@@ -14,8 +14,11 @@ fail. Jinja2 is the extra ``seqscore[html]``.
 
 from __future__ import annotations
 
+import ast
+import fnmatch
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -480,3 +483,18 @@ def test_html_is_not_a_part_format(tmp_path):
         ],
     )
     assert result.exit_code == 2 and "-o DIR/ writes parts as" in result.stderr
+
+
+def test_every_template_ships_with_the_package():
+    """``pip install .`` installs what pyproject's package data names: every
+    file the pages are made of must match it (a template in a subfolder
+    would not)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    section = text.split("[tool.setuptools.package-data]", 1)[1]
+    listed = re.search(r"^seqscore = (\[.*\])$", section, re.MULTILINE)
+    patterns = ast.literal_eval(listed.group(1))  # (tomllib: Python 3.11+)
+    templates = ROOT / "seqscore" / "report" / "templates"
+    files = [p.relative_to(ROOT / "seqscore").as_posix() for p in templates.rglob("*")]
+    assert "report/templates/scores.html" in files
+    for name in files:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
