@@ -343,7 +343,10 @@ def test_a_prompt_whose_only_continuation_is_eos_stops_at_once(dtype):
     ]
     for result, (ids, logprobs, steps) in zip(batch, expected, strict=True):
         assert [h.ids for h in result.hypotheses] == ids
-        assert [h.logprobs for h in result.hypotheses] == logprobs
+        # to 2 ulps: -log 3 comes out of log1p(2), which numpy's SIMD builds
+        # round differently (1.0986122886681096 with AVX2, ...098 with AVX-512)
+        got = np.array([h.logprobs for h in result.hypotheses], dtype=np.float64)
+        np.testing.assert_array_max_ulp(got, np.array(logprobs, dtype=dtype), 2)
         assert result.steps == steps
 
 
