@@ -249,6 +249,12 @@ def _block_scores(model, block: LogitsBlock, requests, top_k, labels, real, word
             tuple(texts[i] for i in ids),
             tuple(vocab[i] for i in ids) if named else None,
         )
+        if top_k:  # the alternatives by their texts, as the tokens themselves
+            alternatives = mine.top_ids[span]
+            tokens = replace(
+                tokens,
+                top_tokens=[[texts[int(i)] for i in row] for row in alternatives],
+            )
         if words is not None:
             tokens = replace(
                 tokens,

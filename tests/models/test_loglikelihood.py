@@ -555,3 +555,27 @@ def test_packing_is_used_only_where_the_probe_finds_the_mask_applied(gpt2, token
     ignoring.eval()
     assert not packing_works(ignoring)
     assert not HFModel(ignoring, tokenizer)._packs
+
+
+def test_top_alternatives_are_named_by_their_texts():
+    """With ``top_k``, each step's alternatives are the tokens' texts (the
+    ids' order: best first), as the scored tokens themselves are."""
+    tokenizer = bpe_tokenizer()
+    torch_model = tiny_gpt2(tokenizer)
+    model = HFModel(torch_model, tokenizer)
+    prompt = TextPrompt("q", "The value of", (TextCandidate("a", " the object"),))
+    (scored,) = forced_prompts(model, [prompt], TextScoring(top_k=3))
+    tokens = scored.candidates[0].tokens
+    context = tokenizer.encode("The value of")
+    ids = tokenizer.encode("The value of the object")
+    with torch.no_grad():
+        logits = torch_model(torch.tensor([ids])).logits[0]
+    for step, row in enumerate(logits[len(context) - 1 : len(ids) - 1]):
+        best = torch.topk(row, 3).indices.tolist()
+        # a byte that is part of a character is kept as its surrogate escape
+        # (models/token_text.py), where the tokenizer decodes it to U+FFFD
+        shown = [
+            text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            for text in tokens.top_tokens[step]
+        ]
+        assert shown == [tokenizer.decode([i]) for i in best]
