@@ -173,8 +173,15 @@ def test_words_have_the_same_characters_as_hf(llama_server_bos, tmp_path):
     served = _score(*argv, "--model", f"openai:{llama_server_bos.url}")
     local = _score(*argv, "--model", f"hf:{llama_server_bos.folder}")
     assert served.exit_code == 0, served.output
-    words = [[w["word"] for w in r["words"]] for r in _records(served.output)]
-    assert words == [[w["word"] for w in r["words"]] for r in _records(local.output)]
+    ours, theirs = _records(served.stdout), _records(local.stdout)
+    words = [[w["word"] for w in r["words"]] for r in ours]
+    assert words == [[w["word"] for w in r["words"]] for r in theirs]
+    # a server returns top-k, not whole distributions: no word boundary mass
+    assert "word_surprisal is null for this model" in served.stderr
+    for a, b in zip(ours, theirs, strict=True):
+        for x, y in zip(a["words"], b["words"], strict=True):
+            assert x["word_surprisal"] is None and y["word_surprisal"] is not None
+            assert x["subword_sum"] == pytest.approx(y["subword_sum"], abs=1e-4)
 
 
 def test_an_empty_context_is_an_error_naming_the_record(llama_server_bos, tmp_path):
