@@ -11,15 +11,12 @@ end: seqscore's ``word_surprisal`` against
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from seqscore.cli import main
 from seqscore.models import word_marks
 from seqscore.models.builtin import load_builtin
 from seqscore.models.hf import HFModel
@@ -319,33 +316,3 @@ def _load(folder):
         transformers.AutoModelForCausalLM.from_pretrained(folder).eval(),
         transformers.AutoTokenizer.from_pretrained(folder),
     )
-
-
-def test_cli_words_say_how_words_are_told(tmp_path):
-    folder = save_tiny_gpt2(tmp_path / "m")
-    pairs = tmp_path / "p.jsonl"
-    pairs.write_text(json.dumps({"context": "If the", "continuation": " value is"}))
-    result = CliRunner().invoke(
-        main,
-        [
-            "score",
-            str(pairs),
-            "--model",
-            f"hf:{folder}",
-            "--words",
-            "--format",
-            "jsonl",
-            "--verbose",
-        ],
-    )
-    assert result.exit_code == 0, result.stderr
-    assert "tokens begin a word (byte-level pieces" in result.stderr
-    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
-    assert set(row["words"][0]) == {
-        "word",
-        "n_tokens",
-        "word_surprisal",
-        "word_bits",
-        "subword_sum",
-        "subword_sum_bits",
-    }

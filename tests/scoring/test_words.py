@@ -195,13 +195,23 @@ def test_cli_words(tmp_path):
             "--words",
             "--format",
             "jsonl",
+            "--verbose",
         ],
     )
     assert result.exit_code == 0, result.stderr
+    assert "tokens begin a word (byte-level pieces" in result.stderr
     row = json.loads(result.stdout)
     assert [w["word"] for w in row["words"]] == ["value", "is"]
     assert sum(w["subword_sum"] for w in row["words"]) == pytest.approx(-row["score"])
     assert all(w["word_surprisal"] is not None for w in row["words"])
+    assert set(row["words"][0]) == {
+        "word",
+        "n_tokens",
+        "word_surprisal",
+        "word_bits",
+        "subword_sum",
+        "subword_sum_bits",
+    }
     table = CliRunner().invoke(
         main, ["score", str(pairs), "--model", "builtin", "--words"]
     )
