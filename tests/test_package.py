@@ -83,11 +83,13 @@ def test_the_paths_the_readme_named_warn_and_still_work():
 def test_the_score_command_loads_no_heavy_library():
     # `seqscore score` once paid 0.7 s at start-up for distributed (the Dask
     # plugin's module) and Plackett-Luce with scipy.sparse (through the
-    # lm-eval package, which every reader of lm-eval files imports)
+    # lm-eval package, which every reader of lm-eval files imports), and
+    # later 0.2 s for scipy.special (the html page's lm-eval statistics)
     code = (
         "import sys, seqscore.commands.score\n"
         "heavy = ('distributed', 'scipy.sparse', 'scipy.optimize', 'torch', "
-        "'transformers', 'matplotlib', 'pyarrow', 'numba', "
+        "'transformers', 'matplotlib', 'pyarrow', 'numba', 'scipy.special', "
+        "'jinja2', 'seqscore.report.pages', 'seqscore.lmeval.statistics', "
         "'seqscore.plackett_luce', 'seqscore.lmeval.comparison')\n"
         "print([m for m in heavy if m in sys.modules])"
     )

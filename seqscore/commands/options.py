@@ -29,7 +29,6 @@ from seqscore.models.hf import DEFAULT_PREFIX_CACHE_MB, DTYPES
 from seqscore.models.loglikelihood import ModelScoring, TextScoring
 from seqscore.models.served import DEFAULT_CONCURRENCY, ServedOptions
 from seqscore.models.word_marks import vocab_marks
-from seqscore.report.html import import_jinja2
 from seqscore.report.writers import FORMATS
 
 __all__ = [
@@ -178,6 +177,9 @@ def check_html(fmt: str) -> None:
     any work is done, naming what to install."""
     if fmt != "html":
         return
+    # the page's modules load only for --format html (start-up time)
+    from seqscore.report.html import import_jinja2
+
     try:
         import_jinja2()
     except MissingExtraError as exc:

@@ -25,7 +25,6 @@ from seqscore.formats.texts import read_text_prompts
 from seqscore.models.examples import example_text_prompts
 from seqscore.models.loglikelihood import Tally
 from seqscore.numerics.parallel import cpu_count
-from seqscore.report.pages import write_scores_page
 from seqscore.report.parquet import import_pyarrow
 from seqscore.report.scores import LMEVAL_NOTE, columns, table_row
 from seqscore.report.writers import open_output, write_records
@@ -199,6 +198,10 @@ def write_scores(records, run: ShardedRun, kind: str, out) -> None:
     """Score records (of inputs in format ``kind``) to ``out``, in the run's
     ``--format``."""
     if run.fmt == "html":
+        # here, not at the top: the page's module loads lm-eval's statistics
+        # and scipy.special (0.2 s of every score run's start-up)
+        from seqscore.report.pages import write_scores_page
+
         write_scores_page(
             records, out, normalize=run.settings.normalize, source=run.source
         )
