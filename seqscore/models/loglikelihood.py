@@ -243,18 +243,8 @@ def _block_scores(model, block: LogitsBlock, requests, top_k, labels, real, word
         ids = targets[j][: real[index]]
         span = slice(int(starts[j]), int(starts[j]) + len(ids))
         tokens = token_scores_from_stats(
-            mine,
-            span,
-            np.array(ids),
-            tuple(texts[i] for i in ids),
-            tuple(vocab[i] for i in ids) if named else None,
+            mine, span, np.array(ids), texts, vocab if named else None
         )
-        if top_k:  # the alternatives by their texts, as the tokens themselves
-            alternatives = mine.top_ids[span]
-            tokens = replace(
-                tokens,
-                top_tokens=[[texts[int(i)] for i in row] for row in alternatives],
-            )
         if words is not None:
             tokens = replace(
                 tokens,
@@ -269,8 +259,7 @@ def _boundary_logmass(rows, size: int, words: VocabMarks) -> np.ndarray:
     ``size`` tokens from its rows (one per token, and the row after the
     last where the model had room for it; NaN where not)."""
     mass = np.full((size + 1, 2), np.nan)
-    mass[: len(rows), 0] = class_logmass(rows, words.begin_class)
-    mass[: len(rows), 1] = class_logmass(rows, words.inside_class)
+    mass[: len(rows)] = class_logmass(rows, words.classes)
     return mass
 
 

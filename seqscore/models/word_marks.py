@@ -72,6 +72,12 @@ class VocabMarks:
         the class a text's first word starts in when no space precedes it)."""
         return ~self.begins
 
+    @cached_property
+    def classes(self) -> np.ndarray:
+        """The begin and inside classes as one ``(2, V)`` mask, the columns
+        of :attr:`~seqscore.scoring.TokenScores.boundary_logmass`."""
+        return np.stack([self.begin_class, self.inside_class])
+
 
 def vocab_marks(model) -> VocabMarks | None:
     """The word marks of ``model``; None where it has no tokenizer to read

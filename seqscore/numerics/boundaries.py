@@ -30,7 +30,9 @@ ROWS_AT_ONCE = 256
 
 def class_logmass(logits, members) -> np.ndarray:
     """``log P(next token in members)`` for each row of ``logits`` (``(R, V)``
-    logits or log-probs; ``members``: a ``(V,)`` boolean mask).
+    logits or log-probs; ``members``: a ``(V,)`` boolean mask, giving
+    ``(R,)``, or ``(k, V)`` masks of ``k`` classes, giving ``(R, k)``: the
+    row's normaliser is computed once for all of them).
 
     An empty class has log-mass ``-inf``; the whole vocabulary, 0.
 
@@ -39,18 +41,23 @@ def class_logmass(logits, members) -> np.ndarray:
     [0.75, 0.9]
     >>> class_logmass(z, np.zeros(3, dtype=bool)).tolist()
     [-inf, -inf]
+    >>> np.exp(class_logmass(z, np.array([[1, 0, 0], [0, 1, 1]], dtype=bool)))
+    array([[0.5, 0.5],
+           [0.1, 0.9]])
     """
     logits = np.asarray(logits)
     members = np.asarray(members, dtype=bool)
-    if logits.ndim != 2 or members.shape != logits.shape[1:]:
+    classes = np.atleast_2d(members)
+    if logits.ndim != 2 or classes.ndim != 2 or classes.shape[1:] != logits.shape[1:]:
         raise ShapeError(
             f"logits of shape {logits.shape} and a class mask of shape "
             f"{members.shape}: the mask needs one entry per vocabulary column"
         )
-    out = np.empty(len(logits))
+    out = np.empty((len(logits), len(classes)))
     for start in range(0, len(logits), ROWS_AT_ONCE):
         rows = logits[start : start + ROWS_AT_ONCE].astype(np.float64)
         whole = logsumexp(rows)
-        part = logsumexp(np.where(members, rows, -np.inf))
-        out[start : start + len(rows)] = part - whole
-    return out
+        for k, mask in enumerate(classes):
+            part = logsumexp(np.where(mask, rows, -np.inf))
+            out[start : start + len(rows), k] = part - whole
+    return out if members.ndim == 2 else out[:, 0]

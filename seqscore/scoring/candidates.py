@@ -481,30 +481,39 @@ def _best_alternative(top_logprobs) -> np.ndarray | None:
 
 
 def token_scores_from_stats(
-    stats, span: slice, targets, token=None, piece=None
+    stats, span: slice, targets, texts=None, pieces=None
 ) -> TokenScores:
-    """The :class:`TokenScores` of ``targets``, read from ``stats[span]``
-    (``token``: their texts, ``piece``: their tokenizer pieces, if any).
+    """The :class:`TokenScores` of ``targets``, read from ``stats[span]``.
 
+    ``texts`` and ``pieces`` are the vocabulary's (each id's text, and its
+    tokenizer piece), if known: the tokens and each step's alternatives are
+    named by their texts, else the alternatives by their ids.
     ``stats`` is a :class:`~seqscore.numerics.kernels.TokenStats` over flat steps;
     one kernel pass can serve many candidates, each taking its span.
     """
     targets = np.asarray(targets).astype(np.int64)
     argmax = stats.argmax[span]
-    top_k = stats.top_ids.shape[-1]
+    top_ids = stats.top_ids[span] if stats.top_ids.shape[-1] else None
     return TokenScores(
         logprob=stats.logprob[span],
-        token=token,
+        token=None if texts is None else tuple(texts[i] for i in targets),
         token_id=targets,
         is_argmax=argmax == targets,
         rank=stats.rank[span],
         argmax_id=argmax,
         argmax_logprob=stats.argmax_logprob[span],
         entropy=stats.entropy[span],
-        top_logprobs=stats.top_logprobs[span] if top_k else None,
-        top_tokens=stats.top_ids[span].astype(str) if top_k else None,
-        piece=piece,
+        top_logprobs=None if top_ids is None else stats.top_logprobs[span],
+        top_tokens=None if top_ids is None else _names(top_ids, texts),
+        piece=None if pieces is None else tuple(pieces[i] for i in targets),
     )
+
+
+def _names(ids: np.ndarray, texts) -> Sequence[Sequence[str]]:
+    """Each step's alternatives by their texts, or without texts by their ids."""
+    if texts is None:  # an (n, k) array of strings serves as such
+        return cast(Sequence[Sequence[str]], ids.astype(str))
+    return [[texts[i] for i in row] for row in ids.tolist()]
 
 
 @dataclass(frozen=True)
